@@ -1,0 +1,29 @@
+"""deepemg: EMG envelopes of deep muscles from kinematics and load.
+
+A neural musculoskeletal model (a Transformer driving a differentiable, subject-personalised
+Hill-type model) reconstructs the EMG of muscles no surface electrode reaches.
+"""
+
+__version__ = "0.1.0.dev0"
+
+ELBOW_CHANNELS = (
+    "elbow_angle",
+    "elbow_velocity",
+    "elbow_acceleration",
+    "load_mass",
+    "elbow_torque",
+    "emg_BIClong",
+    "emg_BICshort",
+    "emg_BRD",
+    "emg_TRIlong",
+    "emg_TRIlat",
+)
+"""Channel names of ``X`` for the elbow (rad, rad/s, rad/s², kg, N·m, then EMG envelopes 0..1)."""
+
+ELBOW_MUSCLES = ("BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRImed")
+"""Muscles of the built-in elbow model, the column order of ``y``."""
+
+ELBOW_DEEP_MUSCLES = ("BRA", "TRImed")
+"""Muscles of the elbow that no surface electrode records."""
+
+__all__ = ["ELBOW_CHANNELS", "ELBOW_DEEP_MUSCLES", "ELBOW_MUSCLES", "__version__"]

@@ -1,0 +1,44 @@
+"""The bridge to OpenSim: load models, fit muscle geometry, run OpenSim's dynamics.
+
+OpenSim (the ``opensim`` wheel from PyPI, version 4.6) is the oracle deepemg is tested
+against and the source of every model parameter.
+"""
+
+from importlib import resources
+from pathlib import Path
+
+from .dynamics import (
+    fit_joint_dynamics,
+    inverse_dynamics,
+    muscle_tendon_forces,
+    static_optimization,
+)
+from .geometry import PathFit, fit_path_geometry, sample_path_geometry
+from .model import (
+    ModelPose,
+    add_load_body,
+    load_model,
+    muscle_names,
+    set_load_mass,
+    use_rigid_tendon_degroote_muscles,
+)
+
+ELBOW_MODEL_PATH = Path(str(resources.files("deepemg") / "data" / "elbow.osim"))
+"""Path of the built-in 7-muscle elbow model (see ``deepemg/data/elbow.SOURCE.md``)."""
+
+__all__ = [
+    "ELBOW_MODEL_PATH",
+    "ModelPose",
+    "PathFit",
+    "add_load_body",
+    "fit_joint_dynamics",
+    "fit_path_geometry",
+    "inverse_dynamics",
+    "load_model",
+    "muscle_names",
+    "muscle_tendon_forces",
+    "sample_path_geometry",
+    "set_load_mass",
+    "static_optimization",
+    "use_rigid_tendon_degroote_muscles",
+]

@@ -1,0 +1,228 @@
+"""Loading OpenSim models and posing them for one coordinate."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import opensim as osim
+
+__all__ = [
+    "ModelPose",
+    "load_model",
+    "muscle_names",
+    "set_load_mass",
+    "use_rigid_tendon_degroote_muscles",
+]
+
+osim.Logger.setLevelString("error")
+
+
+def load_model(path: str | os.PathLike) -> osim.Model:
+    """Read an OpenSim model file (.osim) with a clear error when it cannot be read.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Path to an ``.osim`` file.
+
+    Returns
+    -------
+    opensim.Model
+        The model, not yet initialised.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not an OpenSim model.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import load_model, ELBOW_MODEL_PATH
+    >>> load_model(ELBOW_MODEL_PATH).getName()
+    'elbow1dof_DGF_0kg'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No OpenSim model file at '{path}'. Give the path of an .osim file "
+            "(for the built-in elbow use deepemg.physics.MusculoskeletalModel.elbow())."
+        )
+    try:
+        model = osim.Model(str(path))
+    except RuntimeError as exc:
+        first_line = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        raise ValueError(
+            f"'{path}' is not an OpenSim model that OpenSim 4.6 can read ({first_line}). "
+            "Check that it is an .osim (XML) file saved by OpenSim 4.x."
+        ) from None
+    if model.getCoordinateSet().getSize() == 0:
+        raise ValueError(f"'{path}' holds no coordinates: it is not a model deepemg can use.")
+    return model
+
+
+def muscle_names(model: osim.Model) -> list[str]:
+    """Names of all muscles of ``model``, in the model's order."""
+    muscles = model.getMuscles()
+    return [muscles.get(i).getName() for i in range(muscles.getSize())]
+
+
+def set_load_mass(model: osim.Model, mass: float, body: str = "load") -> None:
+    """Set the mass (kg) of the body that carries the lifted load (a point mass).
+
+    Call ``model.initSystem()`` afterwards (the pose helpers do so).
+
+    Parameters
+    ----------
+    model : opensim.Model
+        The model; it must have a body named ``body``.
+    mass : float
+        Load mass in kg, >= 0.
+    body : str, default="load"
+        Name of the load body.
+    """
+    if not np.isfinite(mass) or mass < 0:
+        raise ValueError(f"load mass must be a finite number of kg >= 0, got {mass!r}.")
+    bodies = model.getBodySet()
+    if not bodies.contains(body):
+        names = [bodies.get(i).getName() for i in range(bodies.getSize())]
+        raise ValueError(
+            f"The model has no body named '{body}' to carry the load; its bodies are {names}. "
+            "Add a body welded at the hand (deepemg.opensim.add_load_body) or pass load_mass=0."
+        )
+    bodies.get(body).setMass(float(mass))
+
+
+def add_load_body(
+    model: osim.Model,
+    parent: str,
+    location: tuple[float, float, float],
+    name: str = "load",
+) -> None:
+    """Weld a massless point body (the lifted load) to ``parent`` at ``location`` (m).
+
+    Examples
+    --------
+    >>> from deepemg.opensim import load_model, add_load_body, "arm26.osim"
+    >>> model = load_model("arm26.osim")  # doctest: +SKIP
+    >>> add_load_body(model, "r_ulna_radius_hand", (0.0, -0.30, 0.0))  # doctest: +SKIP
+    """
+    bodies = model.getBodySet()
+    if not bodies.contains(parent):
+        names = [bodies.get(i).getName() for i in range(bodies.getSize())]
+        raise ValueError(f"No body '{parent}' in the model; its bodies are {names}.")
+    load = osim.Body(name, 0.0, osim.Vec3(0.0), osim.Inertia(0.0))
+    joint = osim.WeldJoint(
+        f"{name}_weld",
+        bodies.get(parent),
+        osim.Vec3(*location),
+        osim.Vec3(0.0),
+        load,
+        osim.Vec3(0.0),
+        osim.Vec3(0.0),
+    )
+    model.addBody(load)
+    model.addJoint(joint)
+    model.finalizeConnections()
+
+
+def use_rigid_tendon_degroote_muscles(model: osim.Model) -> list[str]:
+    """Make every muscle a rigid-tendon ``DeGrooteFregly2016Muscle``, as deepemg's torch model is.
+
+    Other muscle types (Thelen2003, Millard2012) are replaced by OpenSim's own
+    ``DeGrooteFregly2016Muscle.replaceMuscles``, which keeps the maximum isometric force,
+    optimal fibre length, tendon slack length, pennation and maximum contraction velocity.
+    Returns the names of the muscles that were replaced or made rigid.
+    """
+    changed = []
+    muscles = model.getMuscles()
+    if any(
+        muscles.get(i).getConcreteClassName() != "DeGrooteFregly2016Muscle"
+        for i in range(muscles.getSize())
+    ):
+        osim.DeGrooteFregly2016Muscle.replaceMuscles(model)
+        model.finalizeConnections()
+    muscles = model.getMuscles()
+    for i in range(muscles.getSize()):
+        muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(muscles.get(i))
+        if not muscle.get_ignore_tendon_compliance():
+            muscle.set_ignore_tendon_compliance(True)
+            changed.append(muscle.getName())
+    return changed
+
+
+class ModelPose:
+    """An initialised OpenSim model posed along one coordinate, the others held fixed.
+
+    Parameters
+    ----------
+    model : opensim.Model
+        The model (it is initialised here).
+    coordinate : str
+        Name of the coordinate that moves (e.g. ``"r_elbow_flex"``).
+    locked : mapping of str to float, optional
+        Values (rad or m) at which to hold other coordinates; coordinates not named are held at
+        their default values.
+    """
+
+    def __init__(
+        self,
+        model: osim.Model,
+        coordinate: str,
+        locked: Mapping[str, float] | None = None,
+    ) -> None:
+        coordinates = model.getCoordinateSet()
+        names = [coordinates.get(i).getName() for i in range(coordinates.getSize())]
+        if coordinate not in names:
+            raise ValueError(
+                f"The model '{model.getName()}' has no coordinate '{coordinate}'; "
+                f"its coordinates are {names}."
+            )
+        locked = dict(locked or {})
+        unknown = sorted(set(locked) - set(names))
+        if unknown:
+            raise ValueError(
+                f"locked names coordinates that are not in the model: {unknown}; "
+                f"its coordinates are {names}."
+            )
+        if coordinate in locked:
+            raise ValueError(f"'{coordinate}' is the moving coordinate; it cannot also be locked.")
+        self.model = model
+        self.coordinate_name = coordinate
+        self.others = {
+            n: float(locked.get(n, coordinates.get(n).getDefaultValue()))
+            for n in names
+            if n != coordinate
+        }
+        self.reinitialize()
+
+    def reinitialize(self) -> None:
+        """Initialise the model again (after a change such as ``set_load_mass``) and re-pose it."""
+        coordinates = self.model.getCoordinateSet()
+        self.state = self.model.initSystem()
+        self.coordinate = coordinates.get(self.coordinate_name)
+        for name, value in self.others.items():
+            coordinates.get(name).setValue(self.state, value, False)
+            coordinates.get(name).setSpeedValue(self.state, 0.0)
+        self.mobility_index = self._index_of_coordinate_speed()
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """The coordinate's range (rad or m) as stored in the model."""
+        return self.coordinate.getRangeMin(), self.coordinate.getRangeMax()
+
+    def _index_of_coordinate_speed(self) -> int:
+        self.coordinate.setSpeedValue(self.state, 1.0)
+        u = np.array([self.state.getU().get(i) for i in range(self.state.getNU())])
+        self.coordinate.setSpeedValue(self.state, 0.0)
+        return int(np.flatnonzero(u == 1.0)[0])
+
+    def set(self, angle: float, velocity: float = 0.0) -> osim.State:
+        """Pose the model at ``angle`` (rad) moving at ``velocity`` (rad/s); returns the state."""
+        self.coordinate.setValue(self.state, float(angle), False)
+        self.coordinate.setSpeedValue(self.state, float(velocity))
+        return self.state

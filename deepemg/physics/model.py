@@ -1,0 +1,430 @@
+"""The differentiable musculoskeletal model of one joint: geometry, muscles, rigid-body dynamics."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._validation import (
+    as_float_tensor,
+    check_muscle_axis,
+    check_same_shape,
+    check_unit_interval,
+)
+from .activation import excitation_to_activation
+from .geometry import PathGeometry
+from .muscle import rigid_tendon_force
+
+__all__ = ["MusculoskeletalModel"]
+
+_MUSCLE_PARAMETERS = (
+    "max_isometric_force",
+    "optimal_fiber_length",
+    "tendon_slack_length",
+    "pennation_angle",
+    "max_contraction_velocity",
+    "fiber_damping",
+    "passive_fiber_strain",
+    "active_force_width_scale",
+)
+_DYNAMICS = (
+    "inertia",
+    "gravity_cos",
+    "gravity_sin",
+    "load_inertia",
+    "load_gravity_cos",
+    "load_gravity_sin",
+)
+
+
+@functools.lru_cache(maxsize=16)
+def _fit_opensim(path: str, mtime: float, coordinate: str, locked: tuple, load_body: str | None):
+    """Everything the torch model needs from an OpenSim model (cached per file and pose)."""
+    from .. import opensim as bridge
+
+    model = bridge.load_model(path)
+    converted = bridge.use_rigid_tendon_degroote_muscles(model)
+    pose = bridge.ModelPose(model, coordinate, dict(locked))
+    low, high = pose.range
+    all_names = bridge.muscle_names(model)
+    _, arms = bridge.sample_path_geometry(pose, all_names, np.linspace(low, high, 61))
+    muscles = [n for n, r in zip(all_names, np.abs(arms).max(axis=0), strict=False) if r > 1e-4]
+    if not muscles:
+        raise ValueError(f"No muscle of '{path}' crosses the coordinate '{coordinate}'.")
+    fit = bridge.fit_path_geometry(pose, muscles)
+    handles = [model.getMuscles().get(n) for n in muscles]
+    import opensim as osim
+
+    handles = [osim.DeGrooteFregly2016Muscle.safeDownCast(h) for h in handles]
+    parameters = {
+        "max_isometric_force": [h.get_max_isometric_force() for h in handles],
+        "optimal_fiber_length": [h.get_optimal_fiber_length() for h in handles],
+        "tendon_slack_length": [h.get_tendon_slack_length() for h in handles],
+        "pennation_angle": [h.get_pennation_angle_at_optimal() for h in handles],
+        "max_contraction_velocity": [h.get_max_contraction_velocity() for h in handles],
+        "fiber_damping": [h.get_fiber_damping() for h in handles],
+        "passive_fiber_strain": [h.get_passive_fiber_strain_at_one_norm_force() for h in handles],
+        "active_force_width_scale": [h.get_active_force_width_scale() for h in handles],
+    }
+    dynamics = bridge.fit_joint_dynamics(pose, load_body)
+    return {
+        "muscles": muscles,
+        "parameters": {k: np.asarray(v, dtype=np.float64) for k, v in parameters.items()},
+        "fit": fit,
+        "dynamics": dynamics,
+        "coordinate_range": (low, high),
+        "converted_muscles": converted,
+    }
+
+
+class MusculoskeletalModel(nn.Module):
+    """Differentiable Hill-type musculoskeletal model of one joint coordinate, in torch.
+
+    Built from an OpenSim model (:meth:`elbow`, :meth:`from_opensim`): musculotendon geometry as
+    piecewise cubics fitted to OpenSim, rigid-tendon DeGrooteFregly2016 muscles with the
+    file's parameters, and the hinge's rigid-body dynamics identified from OpenSim inverse
+    dynamics. Works in float32 and float64, batched over any leading shape, and is
+    differentiable throughout. Per-subject parameters (:class:`SubjectParameters`) enter every
+    method as the optional ``params`` dict.
+
+    Attributes
+    ----------
+    muscles : list of str
+        Muscle names, the order of every ``(..., n_muscles)`` axis.
+    coordinate : str
+        The OpenSim coordinate.
+    coordinate_range : tuple of float
+        Its range (rad).
+    max_isometric_force, optimal_fiber_length, tendon_slack_length, pennation_angle : Tensor
+        Per-muscle parameters (N, m, m, rad), float64.
+    fit_report : dict
+        Fit errors against OpenSim: ``max_length_error`` and ``max_moment_arm_error`` per muscle
+        (m) and ``dynamics_max_residual`` (N·m).
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = MusculoskeletalModel.elbow()
+    >>> model.muscles
+    ['BIClong', 'BICshort', 'BRA', 'BRD', 'TRIlong', 'TRIlat', 'TRImed']
+    >>> arm = model.moment_arm(torch.tensor(torch.pi / 2))
+    >>> [round(100 * float(r), 1) for r in arm]  # cm at 90 degrees
+    [4.9, 4.9, 2.3, 7.9, -2.0, -2.0, -2.0]
+    """
+
+    def __init__(
+        self,
+        muscles: list[str],
+        parameters: Mapping[str, np.ndarray],
+        geometry: PathGeometry,
+        dynamics: Mapping[str, float],
+        coordinate: str,
+        coordinate_range: tuple[float, float],
+        fit_report: Mapping | None = None,
+    ) -> None:
+        super().__init__()
+        self.muscles = list(muscles)
+        self.coordinate = coordinate
+        self.coordinate_range = (float(coordinate_range[0]), float(coordinate_range[1]))
+        for name in _MUSCLE_PARAMETERS:
+            values = torch.as_tensor(np.asarray(parameters[name], dtype=np.float64))
+            if values.shape != (len(self.muscles),):
+                raise ValueError(f"{name} must hold one value per muscle ({len(self.muscles)}).")
+            self.register_buffer(name, values)
+        self.geometry = geometry
+        for name in _DYNAMICS:
+            self.register_buffer(name, torch.tensor(float(dynamics[name]), dtype=torch.float64))
+        self.has_load = bool(dynamics.get("has_load", True))
+        self.fit_report = dict(fit_report or {})
+        mid = torch.tensor(0.5 * sum(self.coordinate_range), dtype=torch.float64)
+        self.register_buffer("reference_angle", mid)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def elbow(cls) -> MusculoskeletalModel:
+        """The built-in 7-muscle elbow (coordinate ``r_elbow_flex``, a ``load`` body at the hand).
+
+        Muscles BIClong, BICshort, BRA, BRD, TRIlong, TRIlat, TRImed; deep: BRA and TRImed.
+        """
+        from ..opensim import ELBOW_MODEL_PATH
+
+        return cls.from_opensim(ELBOW_MODEL_PATH, "r_elbow_flex")
+
+    @classmethod
+    def from_opensim(
+        cls,
+        path: str | os.PathLike,
+        coordinate: str,
+        locked: Mapping[str, float] | None = None,
+        load_body: str | None = "load",
+    ) -> MusculoskeletalModel:
+        """Build the model of ``coordinate`` from an OpenSim model file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The ``.osim`` file.
+        coordinate : str
+            The coordinate to model (e.g. ``"r_elbow_flex"``).
+        locked : mapping of str to float, optional
+            Values (rad) at which other coordinates are held (others: their default values),
+            e.g. ``{"r_shoulder_elev": 0.0}`` for Arm26.
+        load_body : str or None, default="load"
+            Body that carries the lifted load; when the model has no such body,
+            :meth:`inverse_dynamics` accepts only a zero load.
+
+        Returns
+        -------
+        MusculoskeletalModel
+            With the muscles that cross ``coordinate``. Muscles that are not rigid-tendon
+            DeGrooteFregly2016 (Thelen2003, Millard2012) are converted by OpenSim's
+            ``DeGrooteFregly2016Muscle.replaceMuscles`` and given rigid tendons.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            For a missing file, a file that is not a model, an unknown coordinate.
+        """
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
+        locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
+        data = _fit_opensim(str(path), os.path.getmtime(path), coordinate, locked_key, load_body)
+        fit = data["fit"]
+        report = {
+            "max_length_error": dict(
+                zip(data["muscles"], fit.max_length_error.tolist(), strict=False)
+            ),
+            "max_moment_arm_error": dict(
+                zip(data["muscles"], fit.max_moment_arm_error.tolist(), strict=False)
+            ),
+            "n_knots": int(fit.knots.size),
+            "dynamics_max_residual": data["dynamics"]["max_residual"],
+            "converted_muscles": list(data["converted_muscles"]),
+            "source": str(path),
+        }
+        return cls(
+            data["muscles"],
+            data["parameters"],
+            PathGeometry(fit.knots, fit.lengths, fit.moment_arms),
+            data["dynamics"],
+            coordinate,
+            data["coordinate_range"],
+            report,
+        )
+
+    @property
+    def n_muscles(self) -> int:
+        """Number of muscles."""
+        return len(self.muscles)
+
+    # ------------------------------------------------------------------ checks
+    def _angle(self, angle, name: str = "angle") -> torch.Tensor:
+        angle = as_float_tensor(angle, name)
+        low, high = self.coordinate_range
+        a_min, a_max = float(angle.min()), float(angle.max())
+        if a_min < low - 1e-9 or a_max > high + 1e-9:
+            hint = " Angles are in radians: did you pass degrees?" if a_max > 2 * np.pi else ""
+            raise ValueError(
+                f"{name} must lie in the range of '{self.coordinate}', "
+                f"[{low:.4g}, {high:.4g}] rad ([{np.degrees(low):.1f}, {np.degrees(high):.1f}] "
+                f"deg); got values from {a_min:.4g} to {a_max:.4g} rad.{hint}"
+            )
+        return angle
+
+    # ------------------------------------------------------------------ geometry
+    def _arm_scale(self, params, like: torch.Tensor):
+        if params is None or "moment_arm_scale" not in params:
+            return None
+        return params["moment_arm_scale"].to(like.dtype).unsqueeze(-1)
+
+    def musculotendon_length(self, angle, params: Mapping | None = None) -> torch.Tensor:
+        """Musculotendon length (m) of each muscle, shape ``angle.shape + (n_muscles,)``.
+
+        With a ``moment_arm_scale`` s in ``params``, lengths change about the mid-range angle
+        q0: ``l(q0) + s (l(q) - l(q0))``, consistent with the scaled moment arm.
+        """
+        angle = self._angle(angle)
+        length = self.geometry.musculotendon_length(angle)
+        scale = self._arm_scale(params, length)
+        if scale is not None:
+            reference = self.geometry.musculotendon_length(self.reference_angle.to(angle.dtype))
+            length = reference + scale * (length - reference)
+        return length
+
+    def moment_arm(self, angle, params: Mapping | None = None) -> torch.Tensor:
+        """Moment arm (m) of each muscle, ``-d musculotendon_length / d angle``.
+
+        Positive for muscles that flex the coordinate; shape ``angle.shape + (n_muscles,)``.
+        """
+        angle = self._angle(angle)
+        arm = self.geometry.moment_arm(angle)
+        scale = self._arm_scale(params, arm)
+        return arm if scale is None else scale * arm
+
+    # ------------------------------------------------------------------ muscles
+    def _muscle_parameters(self, params, dtype):
+        values = {name: getattr(self, name).to(dtype) for name in _MUSCLE_PARAMETERS}
+        if params is not None:
+            for name in ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length"):
+                key = f"{name}_scale"
+                if key in params:
+                    values[name] = values[name] * params[key].to(dtype)
+        return values
+
+    def _inputs(self, activation, angle, velocity):
+        angle = self._angle(angle)
+        velocity = as_float_tensor(velocity, "velocity", angle.dtype)
+        activation = as_float_tensor(activation, "activation", angle.dtype)
+        check_same_shape(angle, "angle", velocity=velocity)
+        check_muscle_axis(activation, angle, self.muscles)
+        check_unit_interval(activation, "activation")
+        return activation, angle, velocity
+
+    def muscle_force(self, activation, angle, velocity, params: Mapping | None = None):
+        """Tendon force (N) of every muscle.
+
+        Parameters
+        ----------
+        activation : array-like of shape (..., n_muscles)
+            Activation in [0, 1].
+        angle : array-like of shape (...)
+            Joint angle (rad).
+        velocity : array-like of shape (...)
+            Joint angular velocity (rad/s).
+        params : dict, optional
+            Subject parameters from :class:`SubjectParameters`, shaped like ``angle``'s leading
+            axes (or broadcastable to them).
+
+        Returns
+        -------
+        torch.Tensor of shape (..., n_muscles)
+            Force along each tendon (N).
+        """
+        activation, angle, velocity = self._inputs(activation, angle, velocity)
+        return self._force(activation, angle, velocity, params)
+
+    def _force(self, activation, angle, velocity, params):
+        arm = self.moment_arm(angle, params)
+        length = self.musculotendon_length(angle, params)
+        values = self._muscle_parameters(params, angle.dtype)
+        musculotendon_velocity = -arm * velocity.unsqueeze(-1)
+        force = rigid_tendon_force(activation, length, musculotendon_velocity, **values)
+        return force, arm
+
+    def joint_torque(self, activation, angle, velocity, params: Mapping | None = None):
+        """Joint torque (N·m) of the muscles, ``sum_j r_j(q) F_j``.
+
+        Same arguments as :meth:`muscle_force`; returns a tensor of shape ``angle.shape``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = MusculoskeletalModel.elbow()
+        >>> a = torch.zeros(7); a[2] = 1.0  # brachialis fully active, isometric at 90 deg
+        >>> round(float(model.joint_torque(a, torch.tensor(1.5708), torch.tensor(0.0))), 1)
+        17.2
+        """
+        activation, angle, velocity = self._inputs(activation, angle, velocity)
+        force, arm = self._force(activation, angle, velocity, params)
+        return (force * arm).sum(-1)
+
+    def activation(self, excitation, rate: float, params: Mapping | None = None):
+        """Muscle activation from EMG excitation: neural activation dynamics and shape factor.
+
+        Parameters
+        ----------
+        excitation : array-like of shape (..., n_timesteps, n_muscles)
+            EMG envelopes in [0, 1].
+        rate : float
+            Sampling rate (Hz).
+        params : dict, optional
+            Subject parameters with ``g1``, ``g2``, ``delay`` (s) and ``shape_factor`` shaped
+            ``(...)`` or ``(..., n_muscles)``; the nominal values of
+            :data:`DEFAULT_PARAMETER_SPECS` when absent.
+
+        Returns
+        -------
+        torch.Tensor
+            Activation, same shape as ``excitation``.
+        """
+        from .parameters import DEFAULT_PARAMETER_SPECS
+
+        excitation = as_float_tensor(excitation, "excitation")
+        if excitation.ndim < 2 or excitation.shape[-1] != self.n_muscles:
+            raise ValueError(
+                f"excitation must be shaped (..., n_timesteps, {self.n_muscles}), "
+                f"got {tuple(excitation.shape)}."
+            )
+        check_unit_interval(excitation, "excitation")
+        nominal = {s.name: s.nominal for s in DEFAULT_PARAMETER_SPECS}
+        values = {}
+        for name in ("g1", "g2", "delay", "shape_factor"):
+            value = params[name] if params is not None and name in params else nominal[name]
+            value = torch.as_tensor(value, dtype=excitation.dtype)
+            if name != "shape_factor" and value.ndim > 0:
+                value = value.unsqueeze(-1)  # one value per subject: same for every muscle
+            values[name] = value
+        shape = values.pop("shape_factor")
+        if shape.ndim > 0:
+            shape = shape.unsqueeze(-2)  # broadcast over time
+        return excitation_to_activation(
+            excitation, values["g1"], values["g2"], values["delay"], shape, rate
+        )
+
+    # ------------------------------------------------------------------ skeleton
+    def inverse_dynamics(self, angle, velocity, acceleration, load_mass=0.0):
+        """Joint torque (N·m) needed to move the segment and the load: rigid-body inverse dynamics.
+
+        ``tau = (I + m_L I_L) qdd + (A + m_L A_L) cos q + (B + m_L B_L) sin q``, with the
+        coefficients identified from OpenSim inverse dynamics (exact for a hinge whose parent
+        is still). Velocity enters only through shape checks (a hinge has no velocity term).
+
+        Parameters
+        ----------
+        angle, velocity, acceleration : array-like of shape (...)
+            rad, rad/s, rad/s².
+        load_mass : float or array-like broadcastable to ``angle``
+            Mass of the lifted load (kg), >= 0.
+
+        Returns
+        -------
+        torch.Tensor of shape (...)
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = MusculoskeletalModel.elbow()
+        >>> tau = model.inverse_dynamics(torch.tensor(1.5708), torch.tensor(0.0),
+        ...                              torch.tensor(0.0), load_mass=2.0)
+        >>> round(float(tau), 2)  # holding 2 kg with the forearm horizontal
+        8.6
+        """
+        angle = self._angle(angle)
+        velocity = as_float_tensor(velocity, "velocity", angle.dtype)
+        acceleration = as_float_tensor(acceleration, "acceleration", angle.dtype)
+        check_same_shape(angle, "angle", velocity=velocity, acceleration=acceleration)
+        load_mass = as_float_tensor(load_mass, "load_mass", angle.dtype)
+        if bool((load_mass < 0).any()):
+            raise ValueError("load_mass must be >= 0 kg.")
+        if not self.has_load and bool((load_mass != 0).any()):
+            raise ValueError(
+                "This model has no load body, so load_mass must be 0. Add one with "
+                "deepemg.opensim.add_load_body and save the model, then rebuild."
+            )
+        d = {name: getattr(self, name).to(angle.dtype) for name in _DYNAMICS}
+        inertia = d["inertia"] + load_mass * d["load_inertia"]
+        gravity_cos = d["gravity_cos"] + load_mass * d["load_gravity_cos"]
+        gravity_sin = d["gravity_sin"] + load_mass * d["load_gravity_sin"]
+        return (
+            inertia * acceleration + gravity_cos * torch.cos(angle) + gravity_sin * torch.sin(angle)
+        )
+
+    def extra_repr(self) -> str:
+        return f"coordinate={self.coordinate!r}, muscles={self.muscles}"

@@ -1,0 +1,159 @@
+"""Bounded per-subject physiological parameters, learned together with the network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["DEFAULT_PARAMETER_SPECS", "ParameterSpec", "SubjectParameters"]
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A bounded parameter: ``value = lower + (upper - lower) * sigmoid(theta)``.
+
+    Attributes
+    ----------
+    name : str
+        Name in the field's words.
+    lower, upper : float
+        Physical bounds.
+    nominal : float
+        Value at initialisation and for a subject never seen (population value).
+    per_muscle : bool
+        One value per muscle (True) or one per subject (False).
+    unit : str
+        Physical unit, ``"1"`` when dimensionless.
+    """
+
+    name: str
+    lower: float
+    upper: float
+    nominal: float
+    per_muscle: bool
+    unit: str = "1"
+
+    def __post_init__(self) -> None:
+        if not self.lower < self.nominal < self.upper:
+            raise ValueError(
+                f"{self.name}: nominal {self.nominal} must lie strictly inside "
+                f"({self.lower}, {self.upper})."
+            )
+
+
+DEFAULT_PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("max_isometric_force_scale", 0.5, 2.0, 1.0, True),
+    ParameterSpec("optimal_fiber_length_scale", 0.8, 1.2, 1.0, True),
+    ParameterSpec("tendon_slack_length_scale", 0.9, 1.1, 1.0, True),
+    ParameterSpec("shape_factor", -3.0, 0.0, -1.0, True),
+    ParameterSpec("g1", -0.95, 0.0, -0.5, False),
+    ParameterSpec("g2", -0.95, 0.0, -0.5, False),
+    ParameterSpec("delay", 0.010, 0.100, 0.040, False, "s"),
+    ParameterSpec("moment_arm_scale", 0.8, 1.2, 1.0, False),
+)
+"""The 32 parameters per subject of method.md section 3 for 7 muscles (4 x 7 + 4)."""
+
+
+class SubjectParameters(nn.Module):
+    """Per-subject parameters mapped from unconstrained tensors into physical ranges.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Number of subjects.
+    muscles : list of str
+        Muscle names (for the per-muscle parameters and the read-out).
+    specs : sequence of ParameterSpec, optional
+        The parameters; :data:`DEFAULT_PARAMETER_SPECS` by default.
+
+    Examples
+    --------
+    >>> params = SubjectParameters(2, ["BIClong", "BRA"])
+    >>> params.n_per_subject
+    12
+    >>> values = params(torch.tensor([0, 1, 1]))
+    >>> tuple(values["max_isometric_force_scale"].shape), tuple(values["delay"].shape)
+    ((3, 2), (3,))
+    >>> round(float(values["delay"][0]), 3)  # nominal electromechanical delay (s)
+    0.04
+    """
+
+    def __init__(self, n_subjects: int, muscles: list[str], specs=None) -> None:
+        super().__init__()
+        if int(n_subjects) < 1:
+            raise ValueError(f"n_subjects must be >= 1, got {n_subjects}.")
+        self.n_subjects = int(n_subjects)
+        self.muscles = list(muscles)
+        self.specs = tuple(specs if specs is not None else DEFAULT_PARAMETER_SPECS)
+        self.unconstrained = nn.ParameterDict()
+        for spec in self.specs:
+            shape = (self.n_subjects, len(self.muscles)) if spec.per_muscle else (self.n_subjects,)
+            fraction = (spec.nominal - spec.lower) / (spec.upper - spec.lower)
+            theta = torch.logit(torch.tensor(fraction, dtype=torch.float64))
+            self.unconstrained[spec.name] = nn.Parameter(
+                torch.full(shape, float(theta), dtype=torch.float64)
+            )
+
+    @property
+    def n_per_subject(self) -> int:
+        """Number of parameters per subject (32 for the 7-muscle elbow)."""
+        return sum(len(self.muscles) if s.per_muscle else 1 for s in self.specs)
+
+    def forward(self, subject_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Physical values for the subjects in ``subject_index`` (all subjects when None).
+
+        Returns a dict name -> tensor of shape ``index.shape + (n_muscles,)`` for per-muscle
+        parameters and ``index.shape`` for the others. An index of -1 gives the nominal
+        (population) values, for a subject not seen in training.
+        """
+        values = {}
+        for spec in self.specs:
+            theta = self.unconstrained[spec.name]
+            if subject_index is not None:
+                index = torch.as_tensor(subject_index, dtype=torch.long)
+                if bool(((index < -1) | (index >= self.n_subjects)).any()):
+                    raise IndexError(
+                        f"subject index out of range: {self.n_subjects} subjects (0.."
+                        f"{self.n_subjects - 1}, or -1 for population values)."
+                    )
+                nominal = torch.logit(
+                    torch.tensor(
+                        (spec.nominal - spec.lower) / (spec.upper - spec.lower), dtype=theta.dtype
+                    )
+                )
+                theta = torch.where(
+                    (index >= 0).reshape(index.shape + (1,) * (theta.ndim - 1)),
+                    theta[index.clamp(min=0)],
+                    nominal,
+                )
+            values[spec.name] = spec.lower + (spec.upper - spec.lower) * torch.sigmoid(theta)
+        return values
+
+    def table(self, subjects: list | None = None) -> list[dict]:
+        """One row per subject and parameter, in physical units (for reports and pandas).
+
+        Each row has ``subject``, ``parameter``, ``muscle`` (``None`` for per-subject ones),
+        ``value``, ``unit``, ``lower`` and ``upper``.
+        """
+        subjects = list(subjects) if subjects is not None else list(range(self.n_subjects))
+        with torch.no_grad():
+            values = self.forward()
+        rows = []
+        for s, subject in enumerate(subjects):
+            for spec in self.specs:
+                value = values[spec.name][s]
+                for m, muscle in enumerate(self.muscles if spec.per_muscle else [None]):
+                    rows.append(
+                        {
+                            "subject": subject,
+                            "parameter": spec.name,
+                            "muscle": muscle,
+                            "value": float(value[m] if spec.per_muscle else value),
+                            "unit": spec.unit,
+                            "lower": spec.lower,
+                            "upper": spec.upper,
+                        }
+                    )
+        return rows
