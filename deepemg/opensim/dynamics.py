@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import opensim as osim
 
-from .model import ModelPose
+from .model import ModelPose, muscle_handles
 
 __all__ = [
     "fit_joint_dynamics",
@@ -93,7 +93,7 @@ def muscle_tendon_forces(
     activation = np.broadcast_to(np.asarray(activation, dtype=float), (angle.size, len(muscles)))
     model, state = pose.model, pose.state
     handles = [
-        osim.DeGrooteFregly2016Muscle.safeDownCast(model.getMuscles().get(n)) for n in muscles
+        osim.DeGrooteFregly2016Muscle.safeDownCast(h) for h in muscle_handles(model, muscles)
     ]
     if any(h is None for h in handles):
         raise TypeError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .model import ModelPose
+from .model import ModelPose, muscle_handles
 
 __all__ = ["PathFit", "fit_path_geometry", "sample_path_geometry"]
 
@@ -32,7 +32,7 @@ def sample_path_geometry(
         coordinate).
     """
     model, state = pose.model, pose.state
-    handles = [model.getMuscles().get(name) for name in muscles]
+    handles = muscle_handles(model, muscles)
     angles = np.asarray(angles, dtype=float)
     lengths = np.empty((angles.size, len(muscles)))
     moment_arms = np.empty_like(lengths)

@@ -12,6 +12,7 @@ import opensim as osim
 __all__ = [
     "ModelPose",
     "load_model",
+    "muscle_handles",
     "muscle_names",
     "set_load_mass",
     "use_rigid_tendon_degroote_muscles",
@@ -71,6 +72,18 @@ def muscle_names(model: osim.Model) -> list[str]:
     return [muscles.get(i).getName() for i in range(muscles.getSize())]
 
 
+def muscle_handles(model: osim.Model, names: list[str]) -> list:
+    """The OpenSim muscles called ``names``, with a clear error naming any that is missing."""
+    available = muscle_names(model)
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ValueError(
+            f"The model '{model.getName()}' has no muscle named "
+            f"{', '.join(repr(n) for n in missing)}; its muscles are {available}."
+        )
+    return [model.getMuscles().get(n) for n in names]
+
+
 def set_load_mass(model: osim.Model, mass: float, body: str = "load") -> None:
     """Set the mass (kg) of the body that carries the lifted load (a point mass).
 
@@ -107,9 +120,11 @@ def add_load_body(
 
     Examples
     --------
-    >>> from deepemg.opensim import load_model, add_load_body, "arm26.osim"
-    >>> model = load_model("arm26.osim")  # doctest: +SKIP
-    >>> add_load_body(model, "r_ulna_radius_hand", (0.0, -0.30, 0.0))  # doctest: +SKIP
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, add_load_body, load_model
+    >>> model = load_model(ELBOW_MODEL_PATH)
+    >>> add_load_body(model, "r_ulna_radius_hand", (0.0, -0.25, 0.0), name="dumbbell")
+    >>> model.getBodySet().contains("dumbbell")
+    True
     """
     bodies = model.getBodySet()
     if not bodies.contains(parent):

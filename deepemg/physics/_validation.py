@@ -7,7 +7,7 @@ import torch
 
 def as_float_tensor(value, name: str, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Return ``value`` as a floating tensor, raising a clear error on NaN or infinity."""
-    tensor = torch.as_tensor(value)
+    tensor = torch.as_tensor(value, dtype=None if torch.is_tensor(value) else dtype)
     if not torch.is_floating_point(tensor):
         tensor = tensor.to(dtype or torch.get_default_dtype())
     elif dtype is not None:
@@ -49,7 +49,7 @@ def check_muscle_axis(
 
 def check_unit_interval(tensor: torch.Tensor, name: str) -> None:
     """Raise when ``tensor`` leaves [0, 1] (activations and EMG envelopes are normalised)."""
-    low, high = float(tensor.min()), float(tensor.max())
+    low, high = float(tensor.detach().min()), float(tensor.detach().max())
     if low < 0.0 or high > 1.0:
         raise ValueError(
             f"{name} must lie in [0, 1] (normalised to the subject's maximum), got values from "

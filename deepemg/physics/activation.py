@@ -65,7 +65,7 @@ def neural_activation(
     >>> import torch
     >>> e = torch.zeros(1, 10, 1, dtype=torch.float64); e[0, 5:] = 1.0
     >>> u = neural_activation(e, -0.5, -0.5, delay=0.02, rate=100.0)  # 2 steps of delay
-    >>> [round(float(v), 4) for v in u[0, 6:, 0]]
+    >>> [round(float(v), 4) + 0.0 for v in u[0, 6:, 0]]
     [0.0, 0.25, 0.5, 0.6875]
     """
     dtype = excitation.dtype
@@ -80,7 +80,7 @@ def neural_activation(
         raise ValueError("delay must be >= 0 s.")
 
     pole = float(torch.maximum(g1.detach().abs().max(), g2.detach().abs().max()))
-    n_kernel = min(_kernel_length(pole, tolerance), n_steps + 1)
+    n_kernel = _kernel_length(pole, tolerance)
     max_shift = int(math.floor(float(delay_steps.detach().max()))) + 2
     n_pad = n_kernel + max_shift
     n_fft = 1 << int(math.ceil(math.log2(n_pad + n_steps + n_kernel + max_shift)))

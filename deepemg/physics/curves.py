@@ -146,7 +146,7 @@ def tendon_force_length(
     Examples
     --------
     >>> import torch
-    >>> round(float(tendon_force_length(torch.tensor(1.049))), 6)
+    >>> round(float(tendon_force_length(torch.tensor(1.049, dtype=torch.float64))), 6)
     1.0
     """
     k_t = math.log((1.0 + _TENDON_C3) / _TENDON_C1) / (1.0 + strain_at_one_norm_force - _TENDON_C2)

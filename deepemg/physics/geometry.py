@@ -29,7 +29,7 @@ class PathGeometry(nn.Module):
     >>> knots = np.linspace(0.0, 2.0, 5)
     >>> geometry = PathGeometry(knots, 0.3 - 0.02 * knots[:, None], np.full((5, 1), 0.02))
     >>> geometry.moment_arm(torch.tensor([0.7]))
-    tensor([[0.0200]], dtype=torch.float64)
+    tensor([[0.0200]])
     """
 
     def __init__(self, knots, lengths, moment_arms) -> None:

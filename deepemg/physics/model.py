@@ -83,6 +83,23 @@ def _fit_opensim(path: str, mtime: float, coordinate: str, locked: tuple, load_b
     }
 
 
+def _align(value: torch.Tensor, lead_ndim: int, per_muscle: bool, dtype) -> torch.Tensor:
+    """Shape a subject parameter to broadcast against ``lead_ndim`` leading axes + muscles.
+
+    A parameter given per sequence (shape ``(B,)`` or ``(B, n_muscles)``) meets inputs shaped
+    ``(B, T)``: trailing singleton axes are added so it broadcasts over the time axis.
+    """
+    value = torch.as_tensor(value, dtype=dtype)
+    if not per_muscle:
+        value = value.unsqueeze(-1)
+    missing = lead_ndim - (value.ndim - 1)
+    if missing < 0:
+        raise ValueError(
+            f"a subject parameter of shape {tuple(value.shape)} has more axes than the inputs."
+        )
+    return value.reshape(value.shape[:-1] + (1,) * missing + value.shape[-1:])
+
+
 class MusculoskeletalModel(nn.Module):
     """Differentiable Hill-type musculoskeletal model of one joint coordinate, in torch.
 
@@ -228,7 +245,7 @@ class MusculoskeletalModel(nn.Module):
     def _angle(self, angle, name: str = "angle") -> torch.Tensor:
         angle = as_float_tensor(angle, name)
         low, high = self.coordinate_range
-        a_min, a_max = float(angle.min()), float(angle.max())
+        a_min, a_max = float(angle.detach().min()), float(angle.detach().max())
         if a_min < low - 1e-9 or a_max > high + 1e-9:
             hint = " Angles are in radians: did you pass degrees?" if a_max > 2 * np.pi else ""
             raise ValueError(
@@ -242,7 +259,7 @@ class MusculoskeletalModel(nn.Module):
     def _arm_scale(self, params, like: torch.Tensor):
         if params is None or "moment_arm_scale" not in params:
             return None
-        return params["moment_arm_scale"].to(like.dtype).unsqueeze(-1)
+        return _align(params["moment_arm_scale"], like.ndim - 1, False, like.dtype)
 
     def musculotendon_length(self, angle, params: Mapping | None = None) -> torch.Tensor:
         """Musculotendon length (m) of each muscle, shape ``angle.shape + (n_muscles,)``.
@@ -269,13 +286,13 @@ class MusculoskeletalModel(nn.Module):
         return arm if scale is None else scale * arm
 
     # ------------------------------------------------------------------ muscles
-    def _muscle_parameters(self, params, dtype):
+    def _muscle_parameters(self, params, lead_ndim, dtype):
         values = {name: getattr(self, name).to(dtype) for name in _MUSCLE_PARAMETERS}
         if params is not None:
             for name in ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length"):
                 key = f"{name}_scale"
                 if key in params:
-                    values[name] = values[name] * params[key].to(dtype)
+                    values[name] = values[name] * _align(params[key], lead_ndim, True, dtype)
         return values
 
     def _inputs(self, activation, angle, velocity):
@@ -299,8 +316,9 @@ class MusculoskeletalModel(nn.Module):
         velocity : array-like of shape (...)
             Joint angular velocity (rad/s).
         params : dict, optional
-            Subject parameters from :class:`SubjectParameters`, shaped like ``angle``'s leading
-            axes (or broadcastable to them).
+            Subject parameters from :class:`SubjectParameters`: scalars, or one value per
+            sequence (shape ``(B,)``, per-muscle ones ``(B, n_muscles)``) for inputs shaped
+            ``(B, T)``; they broadcast over the remaining (time) axes.
 
         Returns
         -------
@@ -308,12 +326,13 @@ class MusculoskeletalModel(nn.Module):
             Force along each tendon (N).
         """
         activation, angle, velocity = self._inputs(activation, angle, velocity)
-        return self._force(activation, angle, velocity, params)
+        force, _ = self._force(activation, angle, velocity, params)
+        return force
 
     def _force(self, activation, angle, velocity, params):
         arm = self.moment_arm(angle, params)
         length = self.musculotendon_length(angle, params)
-        values = self._muscle_parameters(params, angle.dtype)
+        values = self._muscle_parameters(params, angle.ndim, angle.dtype)
         musculotendon_velocity = -arm * velocity.unsqueeze(-1)
         force = rigid_tendon_force(activation, length, musculotendon_velocity, **values)
         return force, arm
@@ -364,16 +383,16 @@ class MusculoskeletalModel(nn.Module):
             )
         check_unit_interval(excitation, "excitation")
         nominal = {s.name: s.nominal for s in DEFAULT_PARAMETER_SPECS}
-        values = {}
-        for name in ("g1", "g2", "delay", "shape_factor"):
-            value = params[name] if params is not None and name in params else nominal[name]
-            value = torch.as_tensor(value, dtype=excitation.dtype)
-            if name != "shape_factor" and value.ndim > 0:
-                value = value.unsqueeze(-1)  # one value per subject: same for every muscle
-            values[name] = value
-        shape = values.pop("shape_factor")
-        if shape.ndim > 0:
-            shape = shape.unsqueeze(-2)  # broadcast over time
+        params = dict(params or {})
+        dtype = excitation.dtype
+        sequence_ndim = excitation.ndim - 2  # leading axes before (time, muscle)
+        values = {
+            name: _align(params.get(name, nominal[name]), sequence_ndim, False, dtype)
+            for name in ("g1", "g2", "delay")
+        }
+        shape = _align(
+            params.get("shape_factor", nominal["shape_factor"]), sequence_ndim, True, dtype
+        ).unsqueeze(-2)  # broadcast over time
         return excitation_to_activation(
             excitation, values["g1"], values["g2"], values["delay"], shape, rate
         )

@@ -55,8 +55,8 @@ def rigid_tendon_force(
     >>> f = rigid_tendon_force(torch.tensor(1.0), torch.tensor(0.3), torch.tensor(0.0),
     ...                        torch.tensor(100.0), torch.tensor(0.1), torch.tensor(0.2),
     ...                        torch.tensor(0.0), fiber_damping=0.0)
-    >>> round(float(f), 2)  # optimal length, isometric: F0 (plus a little passive force)
-    100.46
+    >>> round(float(f), 2)  # optimal length, isometric: F0 plus 1.8% passive force
+    101.82
     """
     width = optimal_fiber_length * torch.sin(pennation_angle)
     along = musculotendon_length - tendon_slack_length

@@ -1,0 +1,59 @@
+"""Shared fixtures: the built-in elbow, Arm26 with a load body, and a flexion-extension motion.
+
+OpenSim itself is the oracle in these tests; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepemg import opensim as bridge
+from deepemg.physics import MusculoskeletalModel
+
+DATA = Path(__file__).parent / "data"
+ARM26_PATH = DATA / "arm26.osim"
+ARM26_LOCKED = {"r_shoulder_elev": 0.0}
+ARM26_LOAD_LOCATION = (0.0, -0.30, 0.0)  # m in r_ulna_radius_hand, near the hand
+
+
+def flexion_extension(n_frames: int = 241, period: float = 4.0, amplitude_deg: float = 120.0):
+    """A 0 -> amplitude -> 0 degree flexion-extension with exact derivatives (rad, s)."""
+    t = np.linspace(0.0, period, n_frames)
+    w = 2 * np.pi / period
+    half = np.radians(amplitude_deg) / 2
+    angle = half * (1 - np.cos(w * t))
+    velocity = half * w * np.sin(w * t)
+    acceleration = half * w * w * np.cos(w * t)
+    return angle, velocity, acceleration
+
+
+@pytest.fixture(scope="session")
+def elbow():
+    return MusculoskeletalModel.elbow()
+
+
+@pytest.fixture(scope="session")
+def arm26_with_load(tmp_path_factory):
+    """Arm26 (muscles made rigid-tendon DeGrooteFregly2016) with a `load` body, saved to disk."""
+    model = bridge.load_model(ARM26_PATH)
+    bridge.add_load_body(model, "r_ulna_radius_hand", ARM26_LOAD_LOCATION)
+    path = tmp_path_factory.mktemp("arm26") / "arm26_load.osim"
+    model.printToXML(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def arm26(arm26_with_load):
+    return MusculoskeletalModel.from_opensim(arm26_with_load, "r_elbow_flex", ARM26_LOCKED)
+
+
+def opensim_pose(path, coordinate="r_elbow_flex", locked=None, load_mass=None):
+    """An OpenSim model posed like deepemg poses it (rigid-tendon DGF muscles)."""
+    model = bridge.load_model(path)
+    bridge.use_rigid_tendon_degroote_muscles(model)
+    if load_mass is not None:
+        bridge.set_load_mass(model, load_mass)
+    return bridge.ModelPose(model, coordinate, locked)
