@@ -76,7 +76,7 @@ class SubjectParameters(nn.Module):
     >>> values = params(torch.tensor([0, 1, 1]))
     >>> tuple(values["max_isometric_force_scale"].shape), tuple(values["delay"].shape)
     ((3, 2), (3,))
-    >>> round(float(values["delay"][0]), 3)  # nominal electromechanical delay (s)
+    >>> round(float(values["delay"][0].detach()), 3)  # nominal electromechanical delay (s)
     0.04
     """
 
