@@ -112,16 +112,25 @@ def muscle_tendon_forces(
 
 
 def static_optimization(
-    pose: ModelPose, muscles: list[str], angle, velocity, torque, moment_arms=None
+    pose: ModelPose,
+    muscles: list[str],
+    angle,
+    velocity,
+    torque,
+    moment_arms=None,
+    exponent: float = 2.0,
+    weights=None,
+    min_activation=0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Activations that balance ``torque`` with OpenSim's own muscles, frame by frame.
 
-    Minimises the sum of squared activations subject to ``sum_j r_j F_j(a_j) = torque`` and
-    ``0 <= a <= 1``, where ``F_j(a) = F_j(0) + a (F_j(1) - F_j(0))`` is read from OpenSim at each
-    frame's angle and velocity, so passive fibre force is part of the balance (OpenSim's
-    StaticOptimization analysis leaves it out). The problem has the closed-form solution
-    ``a = clip(lambda c, 0, 1)`` with ``c_j = r_j (F_j(1) - F_j(0))``; ``lambda`` is found by
-    bisection for all frames at once.
+    Minimises ``sum_j w_j a_j^p`` subject to ``sum_j r_j F_j(a_j) = torque`` and
+    ``a_min_j <= a_j <= 1``, where ``F_j(a) = F_j(0) + a (F_j(1) - F_j(0))`` is read from OpenSim
+    at each frame's angle and velocity, so passive fibre force is part of the balance (OpenSim's
+    StaticOptimization analysis leaves it out). With ``c_j = r_j (F_j(1) - F_j(0))`` the
+    optimality conditions give ``a_j = clip((lambda c_j / (p w_j))^(1/(p-1)), a_min_j, 1)`` where
+    ``lambda c_j > 0`` (else ``a_min_j``); the torque this produces increases with ``lambda``,
+    so ``lambda`` is found by bisection, for all frames at once.
 
     Parameters
     ----------
@@ -133,6 +142,12 @@ def static_optimization(
         rad, rad/s and the torque to balance (N·m), typically from ``inverse_dynamics``.
     moment_arms : array of shape (n_frames, n_muscles), optional
         Moment arms (m); computed with OpenSim when not given.
+    exponent : float, default=2
+        Effort exponent ``p`` > 1.
+    weights : array of shape (n_muscles,), optional
+        Effort weights ``w_j`` > 0 (1 by default).
+    min_activation : float or array broadcastable to (n_frames, n_muscles), default=0
+        Co-contraction floor ``a_min`` in [0, 1).
 
     Returns
     -------
@@ -144,25 +159,35 @@ def static_optimization(
     from .geometry import sample_path_geometry
 
     angle, velocity, torque = _frames(angle=angle, velocity=velocity, torque=torque)
+    if exponent <= 1:
+        raise ValueError(f"exponent must be > 1, got {exponent}.")
+    weights = np.ones(len(muscles)) if weights is None else np.asarray(weights, dtype=float)
+    if weights.shape != (len(muscles),) or np.any(weights <= 0):
+        raise ValueError(f"weights must be {len(muscles)} positive numbers, one per muscle.")
+    floor = np.broadcast_to(np.asarray(min_activation, dtype=float), (angle.size, len(muscles)))
+    if np.any(floor < 0) or np.any(floor >= 1):
+        raise ValueError("min_activation must lie in [0, 1).")
     if moment_arms is None:
         _, moment_arms = sample_path_geometry(pose, muscles, angle)
     passive = muscle_tendon_forces(pose, muscles, np.zeros(len(muscles)), angle, velocity)
     full = muscle_tendon_forces(pose, muscles, np.ones(len(muscles)), angle, velocity)
     gain = moment_arms * (full - passive)  # N·m per unit activation
     need = torque - (moment_arms * passive).sum(axis=1)
-    # lambda has the sign of the needed torque. At |lambda| = 1 / (smallest helpful |c_j|) every
-    # helpful muscle is saturated, which brackets the root; then bisect all frames together.
-    sign = np.where(need >= 0, 1.0, -1.0)
-    helpful = np.where(sign[:, None] * gain > 0, np.abs(gain), np.inf)
-    low = np.zeros_like(need)
-    high = 1.0 / np.maximum(helpful.min(axis=1), 1e-12)
-    for _ in range(100):
+
+    def activation_at(lam):
+        x = lam[:, None] * gain / (exponent * weights)
+        return np.clip(np.maximum(x, 0.0) ** (1.0 / (exponent - 1.0)), floor, 1.0)
+
+    # At |lambda| = max_j p w_j / |c_j| every muscle that helps is saturated: a bracket.
+    with np.errstate(divide="ignore"):
+        bound = np.where(np.abs(gain) > 0, exponent * weights / np.abs(gain), 0.0).max(axis=1)
+    low, high = -bound - 1.0, bound + 1.0
+    for _ in range(200):
         mid = 0.5 * (low + high)
-        produced = (gain * np.clip((sign * mid)[:, None] * gain, 0.0, 1.0)).sum(axis=1)
-        below = sign * produced < sign * need
+        below = (gain * activation_at(mid)).sum(axis=1) < need
         low = np.where(below, mid, low)
         high = np.where(below, high, mid)
-    activation = np.clip((sign * high)[:, None] * gain, 0.0, 1.0)
+    activation = activation_at(0.5 * (low + high))
     residual = need - (gain * activation).sum(axis=1)
     return activation, residual
 

@@ -1,0 +1,6 @@
+"""Data sets: simulated subjects with known deep-muscle EMG."""
+
+from .lifting import excitation_from_activation, make_elbow_lifting
+from .subjects import SimulatedSubject
+
+__all__ = ["SimulatedSubject", "excitation_from_activation", "make_elbow_lifting"]
