@@ -51,26 +51,19 @@ def minimum_jerk_trial(
     velocity = np.empty(n)
     acceleration = np.empty(n)
     current = np.radians(rng.uniform(low_deg + 5.0, low_deg + 35.0))
-    t0 = 0.0
-    start_hold = rng.uniform(0.1, max_hold)
-    segments = [(t0, start_hold, current, current)]
-    t0 += start_hold
-    while t0 < duration:
-        top = np.radians(rng.uniform(max(np.degrees(current) + 30.0, 60.0), high_deg))
-        half_period = rng.uniform(*period_range) / 2
-        segments.append((t0, half_period, current, top))
-        t0 += half_period
-        hold = rng.uniform(0.0, max_hold)
-        segments.append((t0, hold, top, top))
-        t0 += hold
-        bottom = np.radians(rng.uniform(low_deg + 5.0, np.degrees(top) - 30.0))
-        half_period = rng.uniform(*period_range) / 2
-        segments.append((t0, half_period, top, bottom))
-        t0 += half_period
-        hold = rng.uniform(0.0, max_hold)
-        segments.append((t0, hold, bottom, bottom))
-        t0 += hold
-        current = bottom
+    moves = [(rng.uniform(0.1, max_hold), current, current)]  # (seconds, from, to)
+
+    def move_to(end: float) -> None:
+        nonlocal current
+        moves.append((rng.uniform(*period_range) / 2, current, end))
+        moves.append((rng.uniform(0.0, max_hold), end, end))
+        current = end
+
+    while sum(m[0] for m in moves) < duration:
+        move_to(np.radians(rng.uniform(max(np.degrees(current) + 30.0, 60.0), high_deg)))
+        move_to(np.radians(rng.uniform(low_deg + 5.0, np.degrees(current) - 30.0)))
+    starts = np.cumsum([0.0] + [m[0] for m in moves[:-1]])
+    segments = [(t0, *move) for t0, move in zip(starts, moves, strict=True)]
     for start_time, length, start, end in segments:
         inside = (time >= start_time) & (time < start_time + length)
         if length <= 0 or not inside.any():

@@ -14,6 +14,7 @@ from .dynamics import (
     static_optimization,
 )
 from .geometry import PathFit, fit_path_geometry, sample_path_geometry
+from .moco import moco_inverse
 from .model import (
     ModelPose,
     add_load_body,
@@ -36,6 +37,7 @@ __all__ = [
     "fit_path_geometry",
     "inverse_dynamics",
     "load_model",
+    "moco_inverse",
     "muscle_handles",
     "muscle_names",
     "muscle_tendon_forces",
