@@ -13,7 +13,7 @@ from .dynamics import (
     muscle_tendon_forces,
     static_optimization,
 )
-from .geometry import PathFit, fit_path_geometry, sample_path_geometry
+from .geometry import PathFit, fit_path_geometry, muscles_crossing, sample_path_geometry
 from .moco import moco_inverse
 from .model import (
     ModelPose,
@@ -40,6 +40,7 @@ __all__ = [
     "moco_inverse",
     "muscle_handles",
     "muscle_names",
+    "muscles_crossing",
     "muscle_tendon_forces",
     "sample_path_geometry",
     "set_load_mass",

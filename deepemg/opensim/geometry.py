@@ -8,7 +8,7 @@ import numpy as np
 
 from .model import ModelPose, muscle_handles
 
-__all__ = ["PathFit", "fit_path_geometry", "sample_path_geometry"]
+__all__ = ["PathFit", "fit_path_geometry", "muscles_crossing", "sample_path_geometry"]
 
 
 def sample_path_geometry(
@@ -43,6 +43,14 @@ def sample_path_geometry(
             lengths[i, j] = muscle.getLength(state)
             moment_arms[i, j] = muscle.computeMomentArm(state, pose.coordinate)
     return lengths, moment_arms
+
+
+def muscles_crossing(pose: ModelPose, muscles: list[str], min_moment_arm: float = 1e-4) -> list:
+    """The muscles of ``muscles`` whose moment arm about the posed coordinate exceeds
+    ``min_moment_arm`` (m) somewhere in its range (61 angles checked), in the given order."""
+    low, high = pose.range
+    _, arms = sample_path_geometry(pose, muscles, np.linspace(low, high, 61))
+    return [n for n, r in zip(muscles, np.abs(arms).max(axis=0), strict=True) if r > min_moment_arm]
 
 
 def _hermite(x0, x1, y0, y1, s0, s1, x):

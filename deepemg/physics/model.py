@@ -52,9 +52,7 @@ def _fit_opensim(path: str, mtime: float, coordinate: str, locked: tuple, load_b
     converted = bridge.use_rigid_tendon_degroote_muscles(model)
     pose = bridge.ModelPose(model, coordinate, dict(locked))
     low, high = pose.range
-    all_names = bridge.muscle_names(model)
-    _, arms = bridge.sample_path_geometry(pose, all_names, np.linspace(low, high, 61))
-    muscles = [n for n, r in zip(all_names, np.abs(arms).max(axis=0), strict=False) if r > 1e-4]
+    muscles = bridge.muscles_crossing(pose, bridge.muscle_names(model))
     if not muscles:
         raise ValueError(f"No muscle of '{path}' crosses the coordinate '{coordinate}'.")
     fit = bridge.fit_path_geometry(pose, muscles)

@@ -1,0 +1,25 @@
+"""Readers for real recordings: OpenSim .sto/.mot, c3d analog channels, csv tables; trials to X, y.
+
+Every reader returns the time (s), the samples as a float64 array ``(n_samples, n_columns)``,
+the column labels and the sampling rate (Hz), and raises a clear error for a missing file, a
+file of another format, or NaN in a recording. :func:`load_trials` turns a subject's trial
+files and a model into ``X`` and ``y`` in deepemg's layout (``docs/data.md``).
+"""
+
+from .c3d import Analogs, read_c3d_analogs
+from .storage import Storage, read_storage
+from .table import Recording, read_csv_table, resample
+from .trials import DERIVATIVE_WINDOW, KINEMATIC_CHANNELS, load_trials
+
+__all__ = [
+    "DERIVATIVE_WINDOW",
+    "KINEMATIC_CHANNELS",
+    "Analogs",
+    "Recording",
+    "Storage",
+    "load_trials",
+    "read_c3d_analogs",
+    "read_csv_table",
+    "read_storage",
+    "resample",
+]
