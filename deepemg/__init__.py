@@ -26,4 +26,13 @@ ELBOW_MUSCLES = ("BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRIm
 ELBOW_DEEP_MUSCLES = ("BRA", "TRImed")
 """Muscles of the elbow that no surface electrode records."""
 
-__all__ = ["ELBOW_CHANNELS", "ELBOW_DEEP_MUSCLES", "ELBOW_MUSCLES", "__version__"]
+__all__ = ["ELBOW_CHANNELS", "ELBOW_DEEP_MUSCLES", "ELBOW_MUSCLES", "NMMRegressor", "__version__"]
+
+
+def __getattr__(name):
+    # NMMRegressor pulls in torch and skorch; import it on first use
+    if name == "NMMRegressor":
+        from .regressor import NMMRegressor
+
+        return NMMRegressor
+    raise AttributeError(f"module 'deepemg' has no attribute {name!r}")

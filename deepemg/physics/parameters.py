@@ -47,7 +47,7 @@ DEFAULT_PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_isometric_force_scale", 0.5, 2.0, 1.0, True),
     ParameterSpec("optimal_fiber_length_scale", 0.8, 1.2, 1.0, True),
     ParameterSpec("tendon_slack_length_scale", 0.9, 1.1, 1.0, True),
-    ParameterSpec("shape_factor", -3.0, 0.0, -1.0, True),
+    ParameterSpec("shape_factor", -3.0, 0.0, -0.1, True),
     ParameterSpec("g1", -0.95, 0.0, -0.5, False),
     ParameterSpec("g2", -0.95, 0.0, -0.5, False),
     ParameterSpec("delay", 0.010, 0.100, 0.040, False, "s"),
@@ -90,8 +90,7 @@ class SubjectParameters(nn.Module):
         self.unconstrained = nn.ParameterDict()
         for spec in self.specs:
             shape = (self.n_subjects, len(self.muscles)) if spec.per_muscle else (self.n_subjects,)
-            fraction = (spec.nominal - spec.lower) / (spec.upper - spec.lower)
-            theta = torch.logit(torch.tensor(fraction, dtype=torch.float64))
+            theta = self.nominal_theta(spec, torch.zeros((), dtype=torch.float64))
             self.unconstrained[spec.name] = nn.Parameter(
                 torch.full(shape, float(theta), dtype=torch.float64)
             )
@@ -130,6 +129,22 @@ class SubjectParameters(nn.Module):
                 )
             values[spec.name] = spec.lower + (spec.upper - spec.lower) * torch.sigmoid(theta)
         return values
+
+    def nominal_theta(self, spec: ParameterSpec, like: torch.Tensor) -> torch.Tensor:
+        """The unconstrained value that maps to ``spec.nominal``."""
+        fraction = (spec.nominal - spec.lower) / (spec.upper - spec.lower)
+        return torch.logit(torch.tensor(fraction, dtype=like.dtype))
+
+    def prior(self) -> torch.Tensor:
+        """Mean squared deviation of the unconstrained parameters from their nominal values."""
+        deviations = [
+            (
+                (self.unconstrained[s.name] - self.nominal_theta(s, self.unconstrained[s.name]))
+                ** 2
+            ).mean()
+            for s in self.specs
+        ]
+        return torch.stack(deviations).mean()
 
     def table(self, subjects: list | None = None) -> list[dict]:
         """One row per subject and parameter, in physical units (for reports and pandas).

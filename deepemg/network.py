@@ -1,0 +1,85 @@
+"""The Transformer encoder that reads kinematics and load and writes every muscle's EMG."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["EMGTransformer", "SinusoidalPositionalEncoding"]
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Adds the sine/cosine position code of Vaswani et al. (2017) to ``(B, T, d_model)`` input.
+
+    Examples
+    --------
+    >>> import torch
+    >>> SinusoidalPositionalEncoding(8)(torch.zeros(2, 5, 8)).shape
+    torch.Size([2, 5, 8])
+    """
+
+    def __init__(self, d_model: int, max_len: int = 10_000) -> None:
+        super().__init__()
+        position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
+        frequency = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10_000.0) / d_model)
+        )
+        code = torch.zeros(max_len, d_model)
+        code[:, 0::2] = torch.sin(position * frequency)
+        code[:, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
+        self.register_buffer("code", code, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > self.code.shape[0]:
+            raise ValueError(f"sequence of {x.shape[1]} steps is longer than {self.code.shape[0]}.")
+        return x + self.code[: x.shape[1]].to(x.dtype)
+
+
+class EMGTransformer(nn.Module):
+    """Kinematics and load in, EMG envelopes in [0, 1] for every muscle out.
+
+    ``(B, T, n_inputs)`` -> linear embedding -> positional code -> Transformer encoder
+    (self-attention over the window) -> linear head -> sigmoid -> ``(B, T, n_muscles)``.
+
+    Parameters
+    ----------
+    n_inputs, n_muscles : int
+        Input channels and output muscles.
+    d_model, n_heads, n_layers : int
+        Width, attention heads and encoder layers.
+    dropout : float
+        Dropout in the encoder layers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = EMGTransformer(4, 7, d_model=16, n_heads=2, n_layers=1)
+    >>> out = net(torch.randn(3, 50, 4))
+    >>> out.shape, bool(out.min() >= 0 and out.max() <= 1)
+    (torch.Size([3, 50, 7]), True)
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_muscles: int,
+        d_model: int = 32,
+        n_heads: int = 4,
+        n_layers: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads}).")
+        self.embed = nn.Linear(n_inputs, d_model)
+        self.position = SinusoidalPositionalEncoding(d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, n_muscles)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.head(self.encoder(self.position(self.embed(x)))))

@@ -1,0 +1,168 @@
+"""NMMRegressor: sklearn behaviour, reproducibility, errors, personalisation, Arm26."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_validate
+from sklearn.pipeline import Pipeline
+
+from deepemg import NMMRegressor
+from deepemg.datasets import make_elbow_lifting
+
+from .conftest import ARM26_LOCKED
+
+FAST = dict(max_epochs=2, window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_elbow_lifting(
+        n_subjects=2,
+        n_trials=2,
+        duration=1.5,
+        loads=(1, 5),
+        random_state=0,
+        progress=False,
+        data_home=tmp_path_factory.mktemp("nmm"),
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return NMMRegressor(random_state=0, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+
+
+def test_fit_predict_shapes_and_history(fitted, data):
+    prediction = fitted.predict(data.X)
+    assert prediction.shape == data.y.shape and prediction.dtype == np.float64
+    assert np.isfinite(prediction).all() and prediction.min() >= 0 and prediction.max() <= 1
+    assert fitted.predict_torque(data.X, data.groups).shape == data.X.shape[:2]
+    activation = fitted.predict_activation(data.X, data.groups)
+    assert activation.shape == data.y.shape and activation.min() >= 0 and activation.max() <= 1
+    for column in (
+        "train_loss",
+        "train_data_loss",
+        "train_physics_loss",
+        "train_effort_loss",
+        "train_prior_loss",
+    ):
+        assert len(fitted.history_[:, column]) == FAST["max_epochs"]
+    rows = fitted.subject_params_
+    assert len(rows) == 2 * 32 and {r["subject"] for r in rows} == {"S01", "S02"}
+    assert all(r["lower"] <= r["value"] <= r["upper"] for r in rows)
+    assert isinstance(fitted.score(data.X, data.y), float)
+
+
+def test_training_reduces_the_loss(data):
+    model = NMMRegressor(random_state=0, **{**FAST, "max_epochs": 8}).fit(
+        data.X, data.y, subject_ids=data.groups
+    )
+    loss = model.history_[:, "train_loss"]
+    assert loss[-1] < loss[0]
+
+
+def test_random_state_gives_identical_fits_and_leaves_global_rng(data):
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = NMMRegressor(random_state=7, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    after = torch.rand(1)
+    assert torch.equal(before, after)  # the user's global torch RNG is untouched
+    b = NMMRegressor(random_state=7, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    np.testing.assert_array_equal(a.predict(data.X), b.predict(data.X))
+    c = NMMRegressor(random_state=8, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    assert not np.allclose(a.predict(data.X), c.predict(data.X))
+
+
+def test_clone_and_pickle(fitted, data):
+    assert clone(fitted).get_params() == fitted.get_params()
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(data.X), fitted.predict(data.X))
+    np.testing.assert_array_equal(
+        restored.predict_torque(data.X, data.groups), fitted.predict_torque(data.X, data.groups)
+    )
+    assert restored.subject_params_ == fitted.subject_params_
+
+
+def test_pipeline_grid_search_and_leave_one_subject_out(data):
+    pipe = Pipeline([("nmm", NMMRegressor(random_state=0, **FAST))])
+    pipe.fit(data.X, data.y)
+    assert pipe.predict(data.X).shape == data.y.shape
+    search = GridSearchCV(
+        NMMRegressor(random_state=0, **FAST), {"physics_weight": [0.0, 1.0]}, cv=LeaveOneGroupOut()
+    )
+    search.fit(data.X, data.y, groups=data.groups)
+    assert search.best_params_["physics_weight"] in (0.0, 1.0)
+    scores = cross_validate(
+        NMMRegressor(random_state=0, **FAST),
+        data.X,
+        data.y,
+        groups=data.groups,
+        cv=LeaveOneGroupOut(),
+    )
+    assert len(scores["test_score"]) == 2
+
+
+def test_metadata_routing_of_subject_ids(data):
+    with config_context(enable_metadata_routing=True):
+        estimator = NMMRegressor(random_state=0, **FAST).set_fit_request(subject_ids=True)
+        search = GridSearchCV(estimator, {"physics_weight": [1.0]}, cv=LeaveOneGroupOut())
+        search.fit(data.X, data.y, groups=data.groups, subject_ids=data.groups)
+        assert len(search.best_estimator_.subjects_) == 2
+
+
+def test_personalize_a_new_subject(data):
+    first = data.groups == "S01"
+    model = NMMRegressor(random_state=0, **FAST).fit(
+        data.X[first], data.y[first], subject_ids=data.groups[first]
+    )
+    new = ~first
+    with pytest.raises(ValueError, match="personalize"):
+        model.predict_torque(data.X[new], data.groups[new])
+    before = model.subject_params_
+    surface = data.y[new].copy()
+    model.personalize(data.X[new], surface, subject_ids=data.groups[new], max_epochs=3)
+    assert list(model.subjects_) == ["S01", "S02"]
+    after = model.subject_params_
+    assert after[:32] == before  # the known subject is left alone
+    assert any(r["value"] != n["value"] for r, n in zip(after[32:], before, strict=True))
+    assert model.predict_torque(data.X[new], data.groups[new]).shape == data.X[new].shape[:2]
+
+
+def test_torque_channel_optional(data):
+    channels = [c for c in data.channels if c != "elbow_torque"]
+    X = np.delete(data.X, data.channels.index("elbow_torque"), axis=2)
+    model = NMMRegressor(channels=channels, random_state=0, **FAST).fit(X, data.y)
+    assert model.predict(X).shape == data.y.shape
+
+
+def test_arm26_model(data, arm26_with_load):
+    arm26 = ["TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA"]
+    elbow = list(data.muscles)
+    y = data.y[..., [elbow.index(m) for m in arm26]]
+    model = NMMRegressor(model=arm26_with_load, locked=ARM26_LOCKED, random_state=0, **FAST)
+    model.fit(data.X, y, subject_ids=data.groups)
+    assert model.muscles_ == arm26 and model.predict(data.X).shape == y.shape
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda X: X[0], "3-D"),
+        (lambda X: X[..., :7], "channels"),
+        (lambda X: np.where(np.arange(X.shape[1])[None, :, None] == 3, np.nan, X), "NaN"),
+        (lambda X: X[:, :20], "window"),
+    ],
+)
+def test_bad_X(data, change, message):
+    with pytest.raises(ValueError, match=message):
+        NMMRegressor(**FAST).fit(change(data.X), data.y)
+
+
+def test_bad_y(data):
+    with pytest.raises(ValueError, match="one column per muscle"):
+        NMMRegressor(**FAST).fit(data.X, data.y[..., :5])
