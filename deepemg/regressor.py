@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
@@ -66,9 +67,17 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
     window : int, default=100
         Window length (steps) the Transformer sees.
     overlap : float, default=0.5
-        Overlap of consecutive windows, in [0, 1).
+        Overlap of consecutive training windows, in [0, 1).
+    predict_overlap : float, default=0.5
+        Overlap of the windows ``predict`` averages; 0 halves the cost (about 2x the
+        throughput) with visible steps at window edges.
     data_weight, physics_weight, effort_weight : float, default=1.0, 1.0, 0.1
         Weights of the loss terms.
+    physics_drive : {"predicted", "measured"}, default="predicted"
+        What drives the muscle model during training: the network's EMG for every muscle, or
+        the measured EMG where ``y`` has it (and the network's EMG elsewhere), so the torque
+        residual is attributed to the unmeasured muscles only. Prediction always uses the
+        network's EMG.
     prior_weight : float, default=1e-3
         Weight of the prior on the subject parameters.
     max_epochs : int, default=60
@@ -130,8 +139,10 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         dropout=0.1,
         window=100,
         overlap=0.5,
+        predict_overlap=0.5,
         data_weight=1.0,
         physics_weight=1.0,
+        physics_drive="predicted",
         effort_weight=0.1,
         prior_weight=1e-3,
         max_epochs=60,
@@ -156,8 +167,10 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.dropout = dropout
         self.window = window
         self.overlap = overlap
+        self.predict_overlap = predict_overlap
         self.data_weight = data_weight
         self.physics_weight = physics_weight
+        self.physics_drive = physics_drive
         self.effort_weight = effort_weight
         self.prior_weight = prior_weight
         self.max_epochs = max_epochs
@@ -176,7 +189,17 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         return list(self.channels) if self.channels is not None else list(ELBOW_CHANNELS)
 
     def _check_X(self, X, reset: bool) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
+        if sparse.issparse(X):
+            raise TypeError(
+                "sparse X is not supported: pass a dense array (n_sequences, "
+                "n_timesteps, n_channels)."
+            )
+        X = np.asarray(X)
+        if np.iscomplexobj(X):
+            raise ValueError("Complex data not supported: X must hold real numbers.")
+        X = X.astype(np.float64)
+        if X.ndim != 3 and not np.isfinite(X).all():
+            raise ValueError("X holds NaN or infinite values; interpolate or drop them.")
         if X.ndim != 3:
             raise ValueError(
                 f"X must be 3-D (n_sequences, n_timesteps, n_channels), channels last, got shape "
@@ -317,6 +340,11 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        if y is None:
+            raise ValueError(
+                "NMMRegressor requires y to be passed, but the target y is None: "
+                "give the EMG envelopes (NaN for muscles not measured)."
+            )
         X = self._check_X(X, reset=True)
         self.physics_ = _physics_model(self.model, self.coordinate, self.locked)
         self.muscles_ = list(self.physics_.muscles)
@@ -335,6 +363,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         torque = self._torque(X)
         unmeasured = [j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()]
         data, target, _ = self._windowed(X, subject_index, y)
+        if self.physics_drive == "measured":
+            data["emg_override"] = target[..., :-1]
 
         seed = (
             self.random_state
@@ -403,11 +433,11 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         X = self._check_X(X, reset=False)
         features, _, _ = self._inputs(X)
-        starts = window_starts(X.shape[1], int(self.window), float(self.overlap))
+        starts = window_starts(X.shape[1], int(self.window), float(self.predict_overlap))
         windows = torch.tensor(to_windows(features, starts, int(self.window)), dtype=torch.float32)
         network = self.net_.module_.network
         network.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             out = torch.cat([network(b) for b in torch.split(windows, 512)]).numpy()
         return from_windows(out.astype(np.float64), starts, X.shape[1])
 
