@@ -60,7 +60,8 @@ class NeuralMusculoskeletalModule(nn.Module):
 
 
 class NMMLoss(nn.Module):
-    """``data_weight`` x masked EMG MSE + ``physics_weight`` x normalised torque MSE + effort.
+    """``data_weight`` x masked EMG MSE + ``physics_weight`` x normalised torque MSE + effort
+    + ``smoothness_weight`` x mean squared step-to-step change of the EMG.
 
     The target ``y`` packs the EMG targets (NaN where not measured) and, in its last column,
     the inverse-dynamics torque (N·m). The first ``burn_in`` steps of each window are left out
@@ -76,8 +77,10 @@ class NMMLoss(nn.Module):
         torque_scale=1.0,
         burn_in=10,
         unmeasured=None,
+        smoothness_weight=0.0,
     ) -> None:
         super().__init__()
+        self.smoothness_weight = smoothness_weight
         self.data_weight = data_weight
         self.physics_weight = physics_weight
         self.effort_weight = effort_weight
@@ -95,8 +98,20 @@ class NMMLoss(nn.Module):
         residual = (torque - tau_id.to(torque.dtype)) / self.torque_scale
         physics = (residual[:, self.burn_in :] ** 2).mean()
         effort = (emg[..., self.unmeasured] ** 2).mean() if self.unmeasured else emg.sum() * 0
-        self.terms = {"data_loss": data, "physics_loss": physics, "effort_loss": effort}
-        return self.data_weight * data + self.physics_weight * physics + self.effort_weight * effort
+        # squared step-to-step change of the EMG (envelopes are slow)
+        smoothness = (torch.diff(emg, dim=1) ** 2).mean()
+        self.terms = {
+            "data_loss": data,
+            "physics_loss": physics,
+            "effort_loss": effort,
+            "smoothness_loss": smoothness,
+        }
+        return (
+            self.data_weight * data
+            + self.physics_weight * physics
+            + self.effort_weight * effort
+            + self.smoothness_weight * smoothness
+        )
 
 
 class NMMNet(NeuralNet):

@@ -21,7 +21,7 @@ __all__ = ["NMMRegressor"]
 
 INPUT_CHANNELS = ("elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass")
 TORQUE_CHANNEL = "elbow_torque"
-_TERMS = ("data_loss", "physics_loss", "effort_loss", "prior_loss")
+_TERMS = ("data_loss", "physics_loss", "effort_loss", "smoothness_loss", "prior_loss")
 
 
 def _physics_model(model, coordinate, locked) -> MusculoskeletalModel:
@@ -78,6 +78,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         the measured EMG where ``y`` has it (and the network's EMG elsewhere), so the torque
         residual is attributed to the unmeasured muscles only. Prediction always uses the
         network's EMG.
+    smoothness_weight : float, default=0.0
+        Weight of the mean squared step-to-step change of the predicted EMG.
     prior_weight : float, default=1e-3
         Weight of the prior on the subject parameters.
     max_epochs : int, default=60
@@ -144,6 +146,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         physics_weight=1.0,
         physics_drive="predicted",
         effort_weight=0.1,
+        smoothness_weight=0.0,
         prior_weight=1e-3,
         max_epochs=60,
         batch_size=8,
@@ -172,6 +175,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.physics_weight = physics_weight
         self.physics_drive = physics_drive
         self.effort_weight = effort_weight
+        self.smoothness_weight = smoothness_weight
         self.prior_weight = prior_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -391,6 +395,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
                 criterion__data_weight=self.data_weight,
                 criterion__physics_weight=self.physics_weight,
                 criterion__effort_weight=self.effort_weight,
+                criterion__smoothness_weight=self.smoothness_weight,
                 criterion__torque_scale=float(max(torque.std(), 1e-3)),
                 criterion__burn_in=min(10, int(self.window) // 4),
                 criterion__unmeasured=unmeasured,
