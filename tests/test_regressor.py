@@ -48,6 +48,7 @@ def test_fit_predict_shapes_and_history(fitted, data):
         "train_data_loss",
         "train_physics_loss",
         "train_effort_loss",
+        "train_smoothness_loss",
         "train_prior_loss",
     ):
         assert len(fitted.history_[:, column]) == FAST["max_epochs"]
