@@ -452,8 +452,10 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         ``subject_ids``: subjects seen in fit or personalised; None gives population (nominal)
         parameters when several subjects were fit.
         """
+        check_is_fitted(self, "net_")
+        X = self._check_X(X, reset=False)
+        index = self._subject_index(subject_ids, X.shape[0])
         emg = self.predict(X)
-        index = self._subject_index(subject_ids, X.shape[0] if hasattr(X, "shape") else len(X))
         module = self.net_.module_
         with torch.no_grad():
             activation, _ = module.activation(torch.tensor(emg), torch.tensor(index))
@@ -524,8 +526,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
                 for name, theta in old.unconstrained.items():
                     grown.unconstrained[name][: len(self.subjects_)] = theta
             module.subject_parameters = grown
-            self.subjects_ = np.concatenate([self.subjects_, np.asarray(new, dtype=object)])
-            self.subjects_ = np.asarray(self.subjects_.tolist())
+            self.subjects_ = np.asarray(self.subjects_.tolist() + list(new))
         index = self._subject_index(labels, X.shape[0])
         override = None if y is None else self._check_y(y, X)
         data, target, _ = self._windowed(

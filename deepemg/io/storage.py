@@ -11,12 +11,11 @@ import numpy as np
 
 from .table import (
     Recording,
-    _check_finite,
     _existing_file,
     _missing_message,
-    _rate_from_time,
     _read_text,
     parse_numeric_rows,
+    split_time_column,
 )
 
 __all__ = ["Storage", "read_storage"]
@@ -246,13 +245,7 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
         _EXPECTED,
     )
 
-    time_index = lower.index("time")
-    time = values[:, time_index]
-    labels = [label for c, label in enumerate(all_labels) if c != time_index]
-    data = np.delete(values, time_index, axis=1)
-    _check_finite(values[:, [time_index]], [all_labels[time_index]], time, path)
-    rate = _rate_from_time(time, path)
-    _check_finite(data, labels, time, path)
+    time, data, labels, rate = split_time_column(values, all_labels, lower.index("time"), path)
 
     for key, actual in (("nRows", len(rows)), ("nColumns", len(all_labels))):
         stated = header.get(key)

@@ -166,6 +166,18 @@ def parse_numeric_rows(path, rows, labels: list[str], expected: str) -> np.ndarr
     return values
 
 
+def split_time_column(values: np.ndarray, labels: list[str], time_index: int, path):
+    """Time, the other columns, their labels and the rate, with time and data checked
+    (finite, increasing time)."""
+    time = values[:, time_index]
+    others = [name for c, name in enumerate(labels) if c != time_index]
+    data = np.delete(values, time_index, axis=1)
+    _check_finite(values[:, [time_index]], [labels[time_index]], time, path)
+    rate = _rate_from_time(time, path)
+    _check_finite(data, others, time, path)
+    return time, data, others, rate
+
+
 def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Recording:
     """Read a csv file with one header row of column names and one row per sample.
 
@@ -241,12 +253,7 @@ def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Record
     values = parse_numeric_rows(path, numbered, header, expected)
     if values.shape[0] == 0:
         raise ValueError(f"'{path}' has a header row but no samples.")
-    time = values[:, time_index]
-    labels = [name for c, name in enumerate(header) if c != time_index]
-    data = np.delete(values, time_index, axis=1)
-    _check_finite(values[:, [time_index]], [header[time_index]], time, path)
-    rate = _rate_from_time(time, path)
-    _check_finite(data, labels, time, path)
+    time, data, labels, rate = split_time_column(values, header, time_index, path)
     return Recording(time, data, labels, rate, path=path)
 
 
