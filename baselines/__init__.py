@@ -1,3 +1,5 @@
-"""Baseline methods deepemg is compared against (muscle synergy extrapolation comes here)."""
+"""Baseline methods deepemg is compared against."""
 
-__all__: list[str] = []
+from .synergy import SynergyExtrapolationRegressor, variance_accounted_for
+
+__all__ = ["SynergyExtrapolationRegressor", "variance_accounted_for"]
