@@ -361,6 +361,29 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             out[rows] = block
         return out
 
+    def predict_torque(self, X, subject_ids=None):
+        """Joint torque (N·m) of the muscle model driven by ``predict``'s EMG, ``(n, T)``."""
+        emg = self.predict(X, subject_ids)
+        X = self._check_X(X)
+        names = self._names()
+        labels = (
+            np.asarray(subject_ids) if subject_ids is not None else np.full(X.shape[0], POPULATION)
+        )
+        torque = np.empty(X.shape[:2])
+        for subject in np.unique(labels):
+            rows = labels == subject
+            model = self.synergies_.get(subject, self.synergies_[POPULATION])
+            params = {k: torch.tensor(v) for k, v in model["params"].items()}
+            with torch.no_grad():
+                activation = self.physics_.activation(torch.tensor(emg[rows]), self.rate, params)
+                torque[rows] = self.physics_.joint_torque(
+                    activation,
+                    torch.tensor(X[rows][..., names.index("elbow_angle")]),
+                    torch.tensor(X[rows][..., names.index("elbow_velocity")]),
+                    params,
+                ).numpy()
+        return torque
+
     def score(self, X, y, sample_weight=None):
         """R² of the predicted EMG over the channels ``y`` measures (non-NaN), time flattened."""
         y = np.asarray(y, dtype=np.float64)

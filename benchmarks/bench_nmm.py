@@ -10,6 +10,10 @@ Data: ``make_elbow_lifting(n_subjects=5, random_state=0)`` (5 subjects x 12 tria
 * Ablation: the same network with ``physics_weight=0`` (data term only).
 * Leave one subject out: fit on 4 subjects, ``personalize`` on the held-out subject's
   kinematics, load, torque and surface EMG, then score its deep muscles. Target: BRA r >= 0.85.
+* Muscle synergy extrapolation (MSE, ``baselines.SynergyExtrapolationRegressor``) on the same
+  splits. MSE needs surface EMG at prediction time: within subject it is fitted on the 8
+  training trials and predicts the 4 test trials from their surface EMG; across subjects it is
+  fitted on the held-out subject's own surface EMG and torque (no deep labels), as MSE is used.
 * Speed: fit time for one subject (12 trials), prediction throughput, peak memory.
 
 Run: ``python benchmarks/bench_nmm.py`` (about 20 minutes on 2 cores; ``--quick`` for 2
@@ -26,6 +30,7 @@ import time
 
 import numpy as np
 
+from baselines import SynergyExtrapolationRegressor
 from deepemg import NMMRegressor
 from deepemg.datasets import make_elbow_lifting
 
@@ -102,6 +107,17 @@ def main() -> None:
             )
         summary(f"within subject (8 train / 4 test trials): {name}", rows)
 
+    rows = []
+    for subject in subjects:
+        index = np.flatnonzero(data.groups == subject)
+        train, test = index[:8], index[8:]
+        start = time.perf_counter()
+        mse = SynergyExtrapolationRegressor(random_state=0)
+        mse.fit(data.X[train], subject_ids=data.groups[train])
+        elapsed = time.perf_counter() - start
+        rows.append({"subject": subject, **evaluate(mse, data, test, subject), "fit_s": elapsed})
+    summary("within subject: MSE (3 synergies, fitted on the 8 training trials)", rows)
+
     # speed: one subject's 12 trials, and prediction throughput
     one = np.flatnonzero(data.groups == subjects[0])
     start = time.perf_counter()
@@ -134,6 +150,20 @@ def main() -> None:
                 }
             )
         summary("leave one subject out, after personalize (target BRA r >= 0.85)", rows)
+        rows = []
+        for held_out in subjects:
+            test = np.flatnonzero(data.groups == held_out)
+            start = time.perf_counter()
+            mse = SynergyExtrapolationRegressor(random_state=0)
+            mse.fit(data.X[test], subject_ids=data.groups[test])
+            rows.append(
+                {
+                    "subject": held_out,
+                    **evaluate(mse, data, test, held_out),
+                    "fit_s": time.perf_counter() - start,
+                }
+            )
+        summary("new subject: MSE fitted on that subject's surface EMG and torque", rows)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def test_recovers_deep_channels_of_known_synergies(synergy_data, elbow):
     assert fit["vaf"] > 0.999  # the surface EMG is exactly rank 3
     assert fit["torque_rmse"] < 0.05 * np.ptp(X[..., 4])
     np.testing.assert_array_equal(prediction[..., 0], X[..., ELBOW_CHANNELS.index("emg_BIClong")])
+    torque = model.predict_torque(X)
+    assert np.sqrt(np.mean((torque - X[..., 4]) ** 2)) < 0.05 * np.ptp(X[..., 4])
 
 
 def test_auto_synergies_by_vaf(synergy_data):
