@@ -72,10 +72,33 @@ def summary(name, rows):
     return {k: float(np.nanmean(v)) for k, v in values.items()}
 
 
+def speed(data, subject, epochs) -> None:
+    """Fit one subject's 12 trials; predict all trials with and without window overlap."""
+    one = np.flatnonzero(data.groups == subject)
+    start = time.perf_counter()
+    model = NMMRegressor(max_epochs=epochs, random_state=0).fit(data.X[one], data.y[one])
+    fit_one = time.perf_counter() - start
+    steps = data.X.shape[0] * data.X.shape[1]
+    throughput = {}
+    for overlap in (0.5, 0.0):
+        model.set_params(predict_overlap=overlap)
+        model.predict(data.X)  # warm-up
+        start = time.perf_counter()
+        model.predict(data.X)
+        throughput[overlap] = steps / (time.perf_counter() - start)
+    print(
+        f"\nspeed: fit one subject (12 trials x 5 s) {fit_one:.1f} s (target < 60 s); predict "
+        f"{throughput[0.5]:,.0f} steps/s with predict_overlap=0.5 (default), "
+        f"{throughput[0.0]:,.0f} with 0 (target >= 200,000); peak memory "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 subjects, 20 epochs")
     parser.add_argument("--no-loso", action="store_true", help="skip leave one subject out")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed figures")
     args = parser.parse_args()
     epochs = 20 if args.quick else 60
     data = make_elbow_lifting(n_subjects=5, random_state=0, progress=False)
@@ -85,6 +108,9 @@ def main() -> None:
         f"max_epochs={epochs}; machine {platform.machine()}, {os.cpu_count()} CPUs"
     )
 
+    if args.speed_only:
+        speed(data, subjects[0], epochs)
+        return
     variants = {
         "NMM (physics_weight=1)": dict(physics_weight=1.0),
         "NMM, physics driven by measured EMG": dict(physics_weight=1.0, physics_drive="measured"),
@@ -118,20 +144,7 @@ def main() -> None:
         rows.append({"subject": subject, **evaluate(mse, data, test, subject), "fit_s": elapsed})
     summary("within subject: MSE (3 synergies, fitted on the 8 training trials)", rows)
 
-    # speed: one subject's 12 trials, and prediction throughput
-    one = np.flatnonzero(data.groups == subjects[0])
-    start = time.perf_counter()
-    model = NMMRegressor(max_epochs=epochs, random_state=0).fit(data.X[one], data.y[one])
-    fit_one = time.perf_counter() - start
-    start = time.perf_counter()
-    model.predict(data.X)
-    predict_s = time.perf_counter() - start
-    steps = data.X.shape[0] * data.X.shape[1]
-    print(
-        f"\nspeed: fit one subject (12 trials x 5 s) {fit_one:.1f} s (target < 60 s); "
-        f"predict {steps / predict_s:,.0f} steps/s (target >= 200,000); peak memory "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-    )
+    speed(data, subjects[0], epochs)
 
     if not args.no_loso:
         rows = []
