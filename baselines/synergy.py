@@ -6,14 +6,13 @@ import warnings
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.decomposition import NMF
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from deepemg import ELBOW_CHANNELS
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
+from deepemg.validation import channel_names, check_sequences
 
 __all__ = ["SynergyExtrapolationRegressor"]
 
@@ -110,34 +109,14 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _names(self):
-        return list(self.channels) if self.channels is not None else list(ELBOW_CHANNELS)
+        return channel_names(self.channels)
 
     def _check_X(self, X):
-        if sparse.issparse(X):
-            raise TypeError(
-                "sparse X is not supported: pass a dense array (n_sequences, "
-                "n_timesteps, n_channels)."
-            )
-        X = np.asarray(X)
-        if np.iscomplexobj(X):
-            raise ValueError("Complex data not supported: X must hold real numbers.")
-        X = X.astype(np.float64)
-        if X.ndim != 3 and not np.isfinite(X).all():
-            raise ValueError("X holds NaN or infinite values; interpolate or drop them.")
-        if X.ndim != 3:
-            raise ValueError(
-                f"X must be 3-D (n_sequences, n_timesteps, n_channels), channels "
-                f"last, got shape {X.shape}."
-            )
-        names = self._names()
-        if X.shape[2] != len(names):
-            raise ValueError(
-                f"X has {X.shape[2]} channels but `channels` names {len(names)}: {names}."
-            )
+        X = check_sequences(X, self._names(), KINEMATICS)
         if not np.isfinite(X).all():
             s, t, c = np.argwhere(~np.isfinite(X))[0]
             raise ValueError(
-                f"X holds NaN or infinite values in channel '{names[c]}' (first at "
+                f"X holds NaN or infinite values in channel '{self._names()[c]}' (first at "
                 f"sequence {s}, step {t})."
             )
         return X
@@ -158,13 +137,6 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
                 "EMGEnvelope)."
             )
         return emg
-
-    def _physics(self):
-        if isinstance(self.model, MusculoskeletalModel):
-            return self.model
-        if isinstance(self.model, str) and self.model == "elbow":
-            return MusculoskeletalModel.elbow()
-        return MusculoskeletalModel.from_opensim(self.model, self.coordinate, self.locked)
 
     # ------------------------------------------------------------------ fit
     def _factorise(self, emg):
@@ -286,12 +258,9 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             used for subjects not seen in fit.
         """
         X = self._check_X(X)
-        self.physics_ = self._physics()
+        self.physics_ = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
         self.muscles_ = list(self.physics_.muscles)
         names = self._names()
-        missing = [c for c in KINEMATICS if c not in names]
-        if missing:
-            raise ValueError(f"X lacks the channels {missing}; its channels are {names}.")
         self.measured_ = [m for m in self.muscles_ if f"emg_{m}" in names]
         self.unmeasured_ = [m for m in self.muscles_ if m not in self.measured_]
         if not self.measured_:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
 
-from . import ELBOW_CHANNELS
 from .network import EMGTransformer
 from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
+from .validation import channel_names, check_sequences
 from .windows import from_windows, to_windows, window_starts
 
 __all__ = ["NMMRegressor"]
@@ -22,14 +21,6 @@ __all__ = ["NMMRegressor"]
 INPUT_CHANNELS = ("elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass")
 TORQUE_CHANNEL = "elbow_torque"
 _TERMS = ("data_loss", "physics_loss", "effort_loss", "smoothness_loss", "prior_loss")
-
-
-def _physics_model(model, coordinate, locked) -> MusculoskeletalModel:
-    if isinstance(model, MusculoskeletalModel):
-        return model
-    if isinstance(model, str) and model == "elbow":
-        return MusculoskeletalModel.elbow()
-    return MusculoskeletalModel.from_opensim(model, coordinate, locked)
 
 
 class NMMRegressor(RegressorMixin, BaseEstimator):
@@ -190,35 +181,11 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ input checks
     def _channel_names(self) -> list[str]:
-        return list(self.channels) if self.channels is not None else list(ELBOW_CHANNELS)
+        return channel_names(self.channels)
 
     def _check_X(self, X, reset: bool) -> np.ndarray:
-        if sparse.issparse(X):
-            raise TypeError(
-                "sparse X is not supported: pass a dense array (n_sequences, "
-                "n_timesteps, n_channels)."
-            )
-        X = np.asarray(X)
-        if np.iscomplexobj(X):
-            raise ValueError("Complex data not supported: X must hold real numbers.")
-        X = X.astype(np.float64)
-        if X.ndim != 3 and not np.isfinite(X).all():
-            raise ValueError("X holds NaN or infinite values; interpolate or drop them.")
-        if X.ndim != 3:
-            raise ValueError(
-                f"X must be 3-D (n_sequences, n_timesteps, n_channels), channels last, got shape "
-                f"{X.shape}. (sktime and braindecode put channels first: use "
-                "X.transpose(0, 2, 1).)"
-            )
         names = self._channel_names()
-        if X.shape[2] != len(names):
-            raise ValueError(
-                f"X has {X.shape[2]} channels but `channels` names {len(names)}: {names}. "
-                "Pass channels= naming X's last axis."
-            )
-        missing = [c for c in INPUT_CHANNELS if c not in names]
-        if missing:
-            raise ValueError(f"X lacks the channels {missing}; its channels are {names}.")
+        X = check_sequences(X, names, INPUT_CHANNELS)
         if X.shape[1] < int(self.window):
             raise ValueError(
                 f"sequences have {X.shape[1]} steps, fewer than window={self.window}; use a "
@@ -350,7 +317,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
                 "give the EMG envelopes (NaN for muscles not measured)."
             )
         X = self._check_X(X, reset=True)
-        self.physics_ = _physics_model(self.model, self.coordinate, self.locked)
+        self.physics_ = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
         self.muscles_ = list(self.physics_.muscles)
         y = self._check_y(y, X)
         self.n_channels_ = X.shape[2]

@@ -234,6 +234,16 @@ class MusculoskeletalModel(nn.Module):
             report,
         )
 
+    @classmethod
+    def resolve(cls, model, coordinate: str = "r_elbow_flex", locked=None) -> MusculoskeletalModel:
+        """The model an estimator's ``model`` parameter names: ``"elbow"``, a path to an
+        .osim file (with ``coordinate`` and ``locked``), or a ready ``MusculoskeletalModel``."""
+        if isinstance(model, MusculoskeletalModel):
+            return model
+        if isinstance(model, str) and model == "elbow":
+            return cls.elbow()
+        return cls.from_opensim(model, coordinate, locked)
+
     @property
     def n_muscles(self) -> int:
         """Number of muscles."""
