@@ -8,16 +8,19 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.decomposition import NMF
-from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
-from deepemg.validation import channel_names, check_sequences
+from deepemg.validation import (
+    INPUT_CHANNELS,
+    channel_names,
+    check_sequences,
+    measured_r2,
+    torque_target,
+)
 
 __all__ = ["SynergyExtrapolationRegressor"]
 
-KINEMATICS = ("elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass")
-TORQUE = "elbow_torque"
 POPULATION = "__population__"
 
 
@@ -112,7 +115,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         return channel_names(self.channels)
 
     def _check_X(self, X):
-        X = check_sequences(X, self._names(), KINEMATICS)
+        X = check_sequences(X, self._names(), INPUT_CHANNELS)
         if not np.isfinite(X).all():
             s, t, c = np.argwhere(~np.isfinite(X))[0]
             raise ValueError(
@@ -286,12 +289,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _torque(self, X):
-        names = self._names()
-        if TORQUE in names:
-            return X[..., names.index(TORQUE)]
-        q, qd, qdd, load = (torch.tensor(X[..., names.index(c)]) for c in KINEMATICS)
-        with torch.no_grad():
-            return self.physics_.inverse_dynamics(q, qd, qdd, load).numpy()
+        return torque_target(X, self._names(), self.physics_)
 
     # ------------------------------------------------------------------ predict
     def predict(self, X, subject_ids=None):
@@ -355,16 +353,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """R² of the predicted EMG over the channels ``y`` measures (non-NaN), time flattened."""
-        y = np.asarray(y, dtype=np.float64)
-        prediction = self.predict(X)
-        scores = [
-            r2_score(y[..., j][~np.isnan(y[..., j])], prediction[..., j][~np.isnan(y[..., j])])
-            for j in range(y.shape[2])
-            if (~np.isnan(y[..., j])).any()
-        ]
-        if not scores:
-            raise ValueError("y has no measured channel to score against.")
-        return float(np.mean(scores))
+        return measured_r2(y, self.predict(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
@@ -13,13 +12,18 @@ from skorch.dataset import ValidSplit
 from .network import EMGTransformer
 from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
-from .validation import channel_names, check_sequences
+from .validation import (
+    INPUT_CHANNELS,
+    TORQUE_CHANNEL,
+    channel_names,
+    check_sequences,
+    measured_r2,
+    torque_target,
+)
 from .windows import from_windows, to_windows, window_starts
 
 __all__ = ["NMMRegressor"]
 
-INPUT_CHANNELS = ("elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass")
-TORQUE_CHANNEL = "elbow_torque"
 _TERMS = ("data_loss", "physics_loss", "effort_loss", "smoothness_loss", "prior_loss")
 
 
@@ -246,17 +250,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         return features, raw[..., 0], raw[..., 1]
 
     def _torque(self, X) -> np.ndarray:
-        names = self._channel_names()
-        if TORQUE_CHANNEL in names:
-            return X[..., names.index(TORQUE_CHANNEL)]
-        angle, velocity, acceleration, load = (X[..., names.index(c)] for c in INPUT_CHANNELS)
-        with torch.no_grad():
-            return self.physics_.inverse_dynamics(
-                torch.tensor(angle),
-                torch.tensor(velocity),
-                torch.tensor(acceleration),
-                torch.tensor(load),
-            ).numpy()
+        return torque_target(X, self._channel_names(), self.physics_)
 
     def _windowed(self, X, subject_index, y=None):
         features, angle, velocity = self._inputs(X)
@@ -444,16 +438,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
 
     def score(self, X, y, sample_weight=None):
         """R² of the predicted EMG over the measured (non-NaN) channels, time flattened."""
-        y = np.asarray(y, dtype=np.float64)
-        prediction = self.predict(X)
-        scores = []
-        for j in range(y.shape[2]):
-            measured = ~np.isnan(y[..., j])
-            if measured.any():
-                scores.append(r2_score(y[..., j][measured], prediction[..., j][measured]))
-        if not scores:
-            raise ValueError("y has no measured channel to score against.")
-        return float(np.mean(scores))
+        return measured_r2(y, self.predict(X))
 
     # ------------------------------------------------------------------ personalisation
     def personalize(self, X, y=None, subject_ids=None, max_epochs=None, lr=2e-2):

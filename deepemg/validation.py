@@ -5,11 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from scipy import sparse
+from sklearn.metrics import r2_score
 
 from . import ELBOW_CHANNELS
 
-__all__ = ["channel_names", "check_sequences"]
+__all__ = [
+    "INPUT_CHANNELS",
+    "TORQUE_CHANNEL",
+    "channel_names",
+    "check_sequences",
+    "measured_r2",
+    "torque_target",
+]
+
+INPUT_CHANNELS = tuple(ELBOW_CHANNELS[:4])
+"""Channels every estimator needs: angle (rad), velocity (rad/s), acceleration (rad/s²), load."""
+TORQUE_CHANNEL = "elbow_torque"
+"""The inverse-dynamics torque channel (N·m); computed from the kinematics when absent."""
 
 
 def channel_names(channels: Sequence[str] | None) -> list[str]:
@@ -54,3 +68,35 @@ def check_sequences(X, names: Sequence[str], required: Sequence[str] = ()) -> np
     if missing:
         raise ValueError(f"X lacks the channels {missing}; its channels are {names}.")
     return X
+
+
+def torque_target(X: np.ndarray, names: Sequence[str], physics) -> np.ndarray:
+    """Inverse-dynamics torque (N·m) per step: ``X``'s torque channel, or, without one, the
+    rigid-body inverse dynamics of ``physics`` (a MusculoskeletalModel) from the kinematics."""
+    names = list(names)
+    if TORQUE_CHANNEL in names:
+        return X[..., names.index(TORQUE_CHANNEL)]
+    kinematics = (torch.tensor(X[..., names.index(c)]) for c in INPUT_CHANNELS)
+    with torch.no_grad():
+        return physics.inverse_dynamics(*kinematics).numpy()
+
+
+def measured_r2(y, prediction: np.ndarray) -> float:
+    """Mean R² over the muscles ``y`` measures, each on its non-NaN steps (time flattened).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([[[0.1, np.nan], [0.3, np.nan], [0.5, np.nan]]])
+    >>> measured_r2(y, np.array([[[0.1, 9.0], [0.3, 9.0], [0.5, 9.0]]]))
+    1.0
+    """
+    y = np.asarray(y, dtype=np.float64)
+    scores = []
+    for j in range(y.shape[2]):
+        measured = ~np.isnan(y[..., j])
+        if measured.any():
+            scores.append(r2_score(y[..., j][measured], prediction[..., j][measured]))
+    if not scores:
+        raise ValueError("y has no measured channel to score against.")
+    return float(np.mean(scores))
