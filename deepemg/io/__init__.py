@@ -7,6 +7,7 @@ files and a model into ``X`` and ``y`` in deepemg's layout (``docs/data.md``).
 """
 
 from .c3d import Analogs, read_c3d_analogs
+from .manifest import MANIFEST, read_manifest, write_manifest
 from .storage import Storage, read_storage
 from .table import Recording, read_csv_table, resample
 from .trials import DERIVATIVE_WINDOW, KINEMATIC_CHANNELS, load_trials
@@ -14,12 +15,15 @@ from .trials import DERIVATIVE_WINDOW, KINEMATIC_CHANNELS, load_trials
 __all__ = [
     "DERIVATIVE_WINDOW",
     "KINEMATIC_CHANNELS",
+    "MANIFEST",
     "Analogs",
     "Recording",
     "Storage",
     "load_trials",
     "read_c3d_analogs",
     "read_csv_table",
+    "read_manifest",
     "read_storage",
     "resample",
+    "write_manifest",
 ]

@@ -1,0 +1,428 @@
+"""The ``deepemg`` command: ``benchmark``, ``fit`` and ``predict``.
+
+``deepemg benchmark`` fits the NMM and muscle synergy extrapolation on the built-in simulated
+subjects (or on a folder of trial files), evaluates them within subject and leave one subject
+out, prints the table and writes a report folder (markdown, csv, PNG figures).
+``deepemg fit`` trains an :class:`~deepemg.NMMRegressor` on a folder of trial files and saves
+it; ``deepemg predict`` reconstructs every muscle's EMG (and the muscle torque) for a folder of
+trial files with a saved model, one csv per trial.
+
+A data folder holds the trial files and a ``trials.csv`` manifest (see
+:func:`deepemg.io.read_manifest`); ``deepemg <command> --help`` lists the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+SAVED_FORMAT = 1
+BASE_CHANNELS = ["elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass", "elbow_torque"]
+
+
+class CommandError(Exception):
+    """A problem with the user's input: printed without a traceback, exit status 1."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``deepemg`` command line; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    SystemExit: 0
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args, parser)
+    except CommandError as error:
+        print(f"deepemg {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError, KeyError, TypeError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"deepemg {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="deepemg",
+        description="Deep-muscle EMG from kinematics and load with a neural musculoskeletal model.",
+    )
+    parser.add_argument("--version", action="version", version=f"deepemg {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    bench = commands.add_parser(
+        "benchmark",
+        help="NMM against muscle synergy extrapolation, within and across subjects",
+        description="Fit the NMM and muscle synergy extrapolation (MSE), evaluate them within "
+        "subject and leave one subject out, print the table and write a report folder.",
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 subjects x 6 trials, 30/15 epochs, no ablation (about 2 min)",
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path("deepemg-report"),
+        help="report folder (default: %(default)s)",
+    )
+    _data_arguments(bench, required=False)
+    bench.add_argument("--subjects", type=_positive_int, help="simulated subjects (default 5)")
+    bench.add_argument(
+        "--trials", type=_positive_int, help="simulated trials per subject (default 12)"
+    )
+    bench.add_argument("--epochs", type=_positive_int, help="NMM epochs within subject")
+    bench.add_argument("--loso-epochs", type=_positive_int, help="NMM epochs leave one subject out")
+    bench.add_argument("--no-loso", action="store_true", help="skip leave one subject out")
+    bench.add_argument(
+        "--no-ablation", action="store_true", help="skip the NMM with physics_weight=0"
+    )
+    bench.add_argument(
+        "--n-jobs", type=int, default=None, help="folds in parallel (joblib; default 1)"
+    )
+    bench.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.set_defaults(run=_benchmark)
+
+    fit = commands.add_parser(
+        "fit",
+        help="train an NMM on a folder of trial files and save it",
+        description="Train an NMMRegressor on every trial of a data folder and save it "
+        "(joblib) for 'deepemg predict'.",
+    )
+    _data_arguments(fit, required=True)
+    fit.add_argument("--out", type=Path, required=True, help="file to save the model to")
+    fit.add_argument("--epochs", type=_positive_int, default=60, help="epochs (default 60)")
+    fit.add_argument(
+        "--physics-weight", type=float, default=1.0, help="weight of the torque term (default 1)"
+    )
+    fit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_fit)
+
+    predict = commands.add_parser(
+        "predict",
+        help="every muscle's EMG for a folder of trial files, with a saved model",
+        description="Predict every muscle's EMG envelope and the muscle torque for each trial "
+        "of a data folder with a model saved by 'deepemg fit'; one csv per trial. Subjects "
+        "the model has not seen are personalised on their trials first.",
+    )
+    predict.add_argument("model_file", type=Path, help="a model saved by 'deepemg fit'")
+    predict.add_argument(
+        "--data", type=Path, required=True, help="folder with trials.csv and the trial files"
+    )
+    predict.add_argument("--out", type=Path, required=True, help="folder for the csv files")
+    predict.add_argument(
+        "--no-personalize",
+        action="store_true",
+        help="use population parameters for subjects not seen in fit",
+    )
+    predict.set_defaults(run=_predict)
+    return parser
+
+
+def _data_arguments(parser, required: bool) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=required,
+        help="folder with trials.csv and the trial files"
+        + ("" if required else " (default: simulated subjects)"),
+    )
+    parser.add_argument(
+        "--model",
+        default="elbow",
+        help="'elbow' (built in) or an OpenSim .osim file (default: elbow)",
+    )
+    parser.add_argument(
+        "--coordinate",
+        default="r_elbow_flex",
+        help="the model's elbow coordinate (default: r_elbow_flex)",
+    )
+    parser.add_argument(
+        "--locked",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hold another coordinate at VALUE rad (repeatable)",
+    )
+    parser.add_argument(
+        "--sequence-seconds",
+        type=_positive_float,
+        default=2.0,
+        help="cut trials into sequences of this length (s; default 2)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _locked(items: list[str]) -> dict | None:
+    locked = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            locked[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise CommandError(
+                f"--locked takes NAME=VALUE (radians), e.g. r_shoulder_elev=0, got {item!r}."
+            )
+    return locked or None
+
+
+def _model(args):
+    if args.model == "elbow":
+        return "elbow"
+    path = Path(args.model)
+    if not path.is_file():
+        raise CommandError(f"--model {args.model}: no such file; give 'elbow' or an .osim file.")
+    return str(path.resolve())
+
+
+def _load_folder(args, channels=None):
+    """X, y from a data folder, cut into sequences of --sequence-seconds."""
+    from .io import load_trials, read_manifest
+
+    trials = read_manifest(args.data)
+    rate = 100.0
+    steps = int(round(args.sequence_seconds * rate))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_trials(
+            trials,
+            model=_model(args),
+            coordinate=args.coordinate,
+            locked=_locked(args.locked),
+            rate=rate,
+            n_timesteps=steps,
+            channels=channels,
+        )
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return data
+
+
+# ---------------------------------------------------------------------------- benchmark
+def _benchmark(args, parser) -> int:
+    from .benchmark import BenchmarkSettings, format_table, run_benchmark
+    from .report import write_report
+
+    changes = {"random_state": args.random_state}
+    for key, value in (
+        ("n_subjects", args.subjects),
+        ("n_trials", args.trials),
+        ("max_epochs", args.epochs),
+        ("loso_epochs", args.loso_epochs),
+    ):
+        if value is not None:
+            changes[key] = value
+    if args.no_loso:
+        changes["loso"] = False
+    if args.no_ablation:
+        changes["ablation"] = False
+    settings = (BenchmarkSettings.quick if args.quick else BenchmarkSettings)(**changes)
+    if args.data is not None and (args.subjects or args.trials):
+        parser.error("--subjects and --trials choose simulated data; not with --data")
+    if args.data is None and (args.model != "elbow" or args.locked):
+        parser.error(
+            "--model and --locked need --data (the simulated subjects use the built-in elbow model)"
+        )
+    start = time.perf_counter()
+    data = None
+    if args.data is not None:
+        print(f"reading {args.data} ...", flush=True)
+        data = _load_folder(args)
+        print(
+            f"{len(data.X)} sequences of {data.X.shape[1]} steps from "
+            f"{len(set(data.groups))} subjects; channels {data.channels}"
+        )
+    else:
+        print(
+            f"simulated subjects: {settings.n_subjects} x {settings.n_trials} trials "
+            f"x {settings.duration:g} s at 100 Hz (deepemg.datasets.make_elbow_lifting)",
+            flush=True,
+        )
+    result = run_benchmark(
+        data,
+        settings,
+        model=_model(args),
+        coordinate=args.coordinate,
+        locked=_locked(args.locked),
+        n_jobs=args.n_jobs,
+        progress=not args.quiet,
+    )
+    print()
+    print(format_table(result))
+    written = write_report(result, args.out)
+    print(
+        f"\nreport: {args.out / 'results.md'} ({len(written)} files: "
+        f"{', '.join(sorted(written))}); {time.perf_counter() - start:.0f} s in all"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- fit
+def _fit(args, parser) -> int:
+    import joblib
+
+    from . import NMMRegressor, __version__
+
+    data = _load_folder(args, channels=BASE_CHANNELS)
+    measured = [
+        m
+        for m, j in zip(data.muscles, range(len(data.muscles)), strict=True)
+        if not np.isnan(data.y[..., j]).all()
+    ]
+    print(
+        f"{len(data.X)} sequences of {data.X.shape[1]} steps from {len(set(data.groups))} "
+        f"subjects; surface EMG of {measured or 'no muscle'}; muscles {data.muscles}",
+        flush=True,
+    )
+    window = min(100, data.X.shape[1])
+    nmm = NMMRegressor(
+        model=_model(args),
+        coordinate=args.coordinate,
+        locked=_locked(args.locked),
+        channels=data.channels,
+        rate=data.rate,
+        window=window,
+        max_epochs=args.epochs,
+        physics_weight=args.physics_weight,
+        random_state=args.random_state,
+        progress_bar=not args.quiet,
+    )
+    start = time.perf_counter()
+    nmm.fit(data.X, data.y, subject_ids=data.groups)
+    elapsed = time.perf_counter() - start
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(
+        {
+            "format": SAVED_FORMAT,
+            "deepemg": __version__,
+            "estimator": nmm,
+            "coordinate": args.coordinate,
+            "locked": _locked(args.locked),
+            "model": _model(args),
+        },
+        args.out,
+    )
+    last = nmm.history_[-1]
+    print(
+        f"fitted in {elapsed:.0f} s; last epoch: data {last['train_data_loss']:.4f}, "
+        f"physics {last['train_physics_loss']:.4f}; saved to {args.out}"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------- predict
+def _predict(args, parser) -> int:
+    import joblib
+
+    from .io import load_trials, read_manifest
+
+    if not args.model_file.is_file():
+        raise CommandError(f"{args.model_file}: no such file; save one with 'deepemg fit'.")
+    try:
+        saved = joblib.load(args.model_file)
+    except Exception as error:  # joblib raises many kinds for a file that is not a model
+        raise CommandError(
+            f"{args.model_file} is not a model saved by 'deepemg fit' "
+            f"({type(error).__name__}: {error})."
+        ) from None
+    if not isinstance(saved, dict) or saved.get("format") != SAVED_FORMAT:
+        raise CommandError(f"{args.model_file} is not a model saved by 'deepemg fit'.")
+    nmm = saved["estimator"]
+    trials = read_manifest(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    loaded = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each trial is read whole: nothing is cropped
+        for trial in trials:
+            loaded.append(
+                load_trials(
+                    [trial],
+                    model=saved["model"],
+                    coordinate=saved["coordinate"],
+                    locked=saved["locked"],
+                    rate=nmm.rate,
+                    channels=BASE_CHANNELS,
+                )
+            )
+    known = set(np.asarray(nmm.subjects_).tolist())
+    new = sorted({str(t["subject"]) for t in trials} - known)
+    if new and not args.no_personalize:
+        print(
+            f"subjects not seen in fit: {new}; personalising their parameters on their "
+            "trials (kinematics, load, torque, surface EMG)",
+            flush=True,
+        )
+        for subject in new:
+            own = [d for d, t in zip(loaded, trials, strict=True) if str(t["subject"]) == subject]
+            steps = min(d.X.shape[1] for d in own)
+            X = np.concatenate([d.X[:, :steps] for d in own])
+            y = np.concatenate([d.y[:, :steps] for d in own])
+            nmm.personalize(X, y, subject_ids=np.full(len(X), subject, dtype=object))
+    print(f"{'trial':<28}{'subject':>9}{'steps':>7}{'torque NRMSE':>14}{'surface EMG r':>15}")
+    for k, (trial, data) in enumerate(zip(trials, loaded, strict=True)):
+        subject = str(trial["subject"])
+        ids = None if (subject not in set(np.asarray(nmm.subjects_).tolist())) else [subject]
+        emg = nmm.predict(data.X)[0]
+        torque = nmm.predict_torque(data.X, ids)[0]
+        tau_id = data.X[0, :, data.channels.index("elbow_torque")]
+        name = f"{Path(trial['kinematics']).stem}_{k:03d}"
+        columns = ["time", *(f"emg_{m}" for m in nmm.muscles_), "torque_model", "torque_id"]
+        table = np.column_stack([data.time[0], emg, torque, tau_id])
+        np.savetxt(
+            args.out / f"{name}.csv",
+            table,
+            delimiter=",",
+            header=",".join(columns),
+            comments="",
+            fmt="%.6g",
+        )
+        nrmse = np.sqrt(np.mean((torque - tau_id) ** 2)) / max(np.ptp(tau_id), 1e-12)
+        measured = ~np.isnan(data.y[0])
+        r = np.corrcoef(data.y[0][measured], emg[measured])[0, 1] if measured.sum() > 1 else np.nan
+        print(f"{name:<28}{subject:>9}{len(tau_id):>7}{nrmse:>13.1%}{r:>15.3f}")
+    print(f"wrote {len(trials)} csv files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Data folders: the trials.csv manifest and simulated subjects exported as trial files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepemg.datasets import export_trials, make_elbow_lifting
+from deepemg.io import load_trials, read_manifest, write_manifest
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    data = make_elbow_lifting(
+        n_subjects=1,
+        n_trials=2,
+        duration=3.0,
+        random_state=0,
+        progress=False,
+        data_home=tmp_path_factory.mktemp("cache"),
+    )
+    folder = tmp_path_factory.mktemp("folder")
+    export_trials(data, folder)
+    return data, folder
+
+
+def test_export_round_trip(exported):
+    data, folder = exported
+    trials = read_manifest(folder)
+    assert [t["subject"] for t in trials] == ["S01", "S01"]
+    loads = [float(data.X[i, 0, data.channels.index("load_mass")]) for i in range(2)]
+    assert [t["load_mass"] for t in trials] == loads
+    again = load_trials(trials)
+    names = ["elbow_angle", "elbow_torque", "load_mass"]
+    for name in names:
+        j, k = data.channels.index(name), again.channels.index(name)
+        np.testing.assert_allclose(again.X[..., k], data.X[..., j], atol=1e-6)
+    # the raw EMG's envelope comes back: close in shape, scaled to the subject's maximum
+    for muscle in data.surface_muscles:
+        truth = data.y[..., data.muscles.index(muscle)].ravel()
+        back = again.y[..., again.muscles.index(muscle)].ravel()
+        assert np.corrcoef(truth, back)[0, 1] > 0.9
+    for muscle in data.deep_muscles:
+        assert np.isnan(again.y[..., again.muscles.index(muscle)]).all()
+
+
+def test_write_then_read(exported, tmp_path):
+    _, folder = exported
+    trials = read_manifest(folder)
+    write_manifest(trials, tmp_path)
+    again = read_manifest(tmp_path / "trials.csv")
+    assert again == trials  # absolute paths resolve to the same files
+
+
+def _manifest(tmp_path, text):
+    (tmp_path / "ik.mot").write_text("")
+    (tmp_path / "trials.csv").write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "text, error, match",
+    [
+        ("subject,kinematics\nS01,ik.mot\n", ValueError, r"lacks columns \['load_mass'\]"),
+        ("subject,load_mass,kinematics,mass2\nS01,1,ik.mot,3\n", ValueError, "unknown columns"),
+        ("subject,load_mass,kinematics\n", ValueError, "no trials"),
+        ("subject,load_mass,kinematics\nS01,heavy,ik.mot\n", ValueError, "line 2: load_mass"),
+        ("subject,load_mass,kinematics\nS01,1,\n", ValueError, "line 2: the kinematics cell"),
+        (
+            "subject,load_mass,kinematics\nS01,1,ik.mot\nS02,1,gone.mot\n",
+            FileNotFoundError,
+            "line 3: kinematics file .*gone.mot",
+        ),
+        (
+            "subject,load_mass,kinematics,emg,emg_channels\nS01,1,ik.mot,ik.mot,BIClong\n",
+            ValueError,
+            "muscle=channel",
+        ),
+    ],
+)
+def test_manifest_errors(tmp_path, text, error, match):
+    with pytest.raises(error, match=match):
+        read_manifest(_manifest(tmp_path, text))
+
+
+def test_missing_manifest_explains_the_layout(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trials.csv in") as info:
+        read_manifest(tmp_path)
+    assert "subject,load_mass,kinematics" in str(info.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_manifest(tmp_path / "nowhere.csv")
