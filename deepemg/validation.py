@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 INPUT_CHANNELS = tuple(ELBOW_CHANNELS[:4])
-"""Channels every estimator needs: angle (rad), velocity (rad/s), acceleration (rad/s²), load."""
+"""Channels every estimator needs; angle (rad), velocity (rad/s), acceleration (rad/s²), load."""
 TORQUE_CHANNEL = "elbow_torque"
 """The inverse-dynamics torque channel (N·m); computed from the kinematics when absent."""
 
