@@ -241,8 +241,13 @@ def _scores(model, X, truth, muscles, deep, subject, channels) -> dict:
 
 
 def _history(net) -> list[dict]:
-    keys = {"data": "train_data_loss", "physics": "train_physics_loss"}
-    keys |= {"effort": "train_effort_loss", "loss": "train_loss"}
+    keys = {
+        "data": "train_data_loss",
+        "physics": "train_physics_loss",
+        "effort": "train_effort_loss",
+        "synergy": "train_synergy_loss",
+        "loss": "train_loss",
+    }
     return [
         {"epoch": int(h["epoch"]), **{k: float(h[v]) for k, v in keys.items() if v in h}}
         for h in net.history

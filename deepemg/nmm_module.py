@@ -78,8 +78,12 @@ class NMMLoss(nn.Module):
         burn_in=10,
         unmeasured=None,
         smoothness_weight=0.0,
+        synergy_weight=0.0,
+        ridge=1e-3,
     ) -> None:
         super().__init__()
+        self.synergy_weight = synergy_weight
+        self.ridge = float(ridge)
         self.smoothness_weight = smoothness_weight
         self.data_weight = data_weight
         self.physics_weight = physics_weight
@@ -100,18 +104,45 @@ class NMMLoss(nn.Module):
         effort = (emg[..., self.unmeasured] ** 2).mean() if self.unmeasured else emg.sum() * 0
         # squared step-to-step change of the EMG (envelopes are slow)
         smoothness = (torch.diff(emg, dim=1) ** 2).mean()
+        synergy = self.synergy(emg, target)
         self.terms = {
             "data_loss": data,
             "physics_loss": physics,
             "effort_loss": effort,
             "smoothness_loss": smoothness,
+            "synergy_loss": synergy,
         }
         return (
             self.data_weight * data
             + self.physics_weight * physics
             + self.effort_weight * effort
             + self.smoothness_weight * smoothness
+            + self.synergy_weight * synergy
         )
+
+    def synergy(self, emg, target):
+        """Share of the unmeasured muscles' EMG outside the span of the measured EMG.
+
+        In each window, the unmeasured muscles' predicted EMG ``D`` (T, U) is projected on the
+        measured EMG ``S`` (T, K) by ridge least squares, ``P = S (S'S + ridge I)^-1 S'``; the
+        term is ``||(I - P) D||² / ||D||²``: 0 when the deep muscles move as a combination of
+        the surface muscles (the synergy hypothesis of muscle synergy extrapolation), 1 when
+        they share nothing with them. Windows without measured EMG are left out.
+        """
+        if not self.unmeasured:
+            return emg.sum() * 0
+        measured = ~torch.isnan(target).any(dim=1)  # (B, M): measured over the whole window
+        surface = [j for j in range(target.shape[-1]) if j not in self.unmeasured]
+        complete = measured[:, surface].all(dim=1)
+        if not surface or not complete.any():
+            return emg.sum() * 0
+        S = torch.nan_to_num(target[complete][..., surface]).to(emg.dtype)
+        D = emg[complete][..., self.unmeasured]
+        gram = S.transpose(1, 2) @ S
+        gram = gram + self.ridge * torch.eye(len(surface), dtype=emg.dtype) * S.shape[1]
+        coefficients = torch.linalg.solve(gram, S.transpose(1, 2) @ D)
+        residual = D - S @ coefficients
+        return (residual**2).sum() / (D**2).sum().clamp(min=1e-12)
 
 
 class NMMNet(NeuralNet):

@@ -24,7 +24,14 @@ from .windows import from_windows, to_windows, window_starts
 
 __all__ = ["NMMRegressor"]
 
-_TERMS = ("data_loss", "physics_loss", "effort_loss", "smoothness_loss", "prior_loss")
+_TERMS = (
+    "data_loss",
+    "physics_loss",
+    "effort_loss",
+    "smoothness_loss",
+    "synergy_loss",
+    "prior_loss",
+)
 
 
 class NMMRegressor(RegressorMixin, BaseEstimator):
@@ -75,6 +82,11 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         network's EMG.
     smoothness_weight : float, default=0.0
         Weight of the mean squared step-to-step change of the predicted EMG.
+    synergy_weight : float, default=0.0
+        Weight of the synergy term: the share of the unmeasured muscles' predicted EMG that
+        lies outside the span of the measured EMG in each training window (the hypothesis of
+        muscle synergy extrapolation, as a soft constraint on training only; prediction needs
+        no EMG).
     prior_weight : float, default=1e-3
         Weight of the prior on the subject parameters.
     max_epochs : int, default=60
@@ -142,6 +154,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         physics_drive="predicted",
         effort_weight=0.1,
         smoothness_weight=0.0,
+        synergy_weight=0.0,
         prior_weight=1e-3,
         max_epochs=60,
         batch_size=8,
@@ -171,6 +184,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.physics_drive = physics_drive
         self.effort_weight = effort_weight
         self.smoothness_weight = smoothness_weight
+        self.synergy_weight = synergy_weight
         self.prior_weight = prior_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -357,6 +371,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
                 criterion__physics_weight=self.physics_weight,
                 criterion__effort_weight=self.effort_weight,
                 criterion__smoothness_weight=self.smoothness_weight,
+                criterion__synergy_weight=self.synergy_weight,
                 criterion__torque_scale=float(max(torque.std(), 1e-3)),
                 criterion__burn_in=min(10, int(self.window) // 4),
                 criterion__unmeasured=unmeasured,

@@ -272,10 +272,11 @@ def plot_training_curves(result: BenchmarkResult):
 
     if not result.histories:
         return None
+    histories = list(result.histories.values())
     terms = [
-        t
-        for t in ("data", "physics", "effort")
-        if any(t in h for history in result.histories.values() for h in history)
+        term
+        for term in ("data", "physics", "effort", "synergy")
+        if any(h.get(term, 0) > 0 for history in histories for h in history)
     ]
     figure, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3), squeeze=False)
     for ax, term in zip(axes[0], terms, strict=True):

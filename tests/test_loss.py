@@ -1,0 +1,44 @@
+"""Terms of the NMM's loss against closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deepemg.nmm_module import NMMLoss
+
+
+def _target(surface, n_muscles, unmeasured):
+    target = torch.full((*surface.shape[:2], n_muscles + 1), float("nan"), dtype=torch.float64)
+    measured = [j for j in range(n_muscles) if j not in unmeasured]
+    target[..., measured] = surface
+    return target
+
+
+def test_synergy_term_zero_inside_the_span_one_outside():
+    t = torch.linspace(0, 1, 200, dtype=torch.float64)
+    surface = torch.stack([torch.sin(np.pi * t) ** 2, t, 1 - t], dim=-1)[None]  # (1, T, 3)
+    loss = NMMLoss(unmeasured=[3], ridge=1e-9)
+    target = _target(surface, 4, [3])[..., :-1]
+    inside = surface @ torch.tensor([[0.5], [0.2], [0.1]], dtype=torch.float64)
+    emg = torch.cat([surface, inside], dim=-1)
+    assert float(loss.synergy(emg, target)) == pytest.approx(0.0, abs=1e-9)
+    # a deep EMG orthogonal to all three surface channels: nothing of it is in their span
+    basis, _ = torch.linalg.qr(torch.cat([surface[0], torch.cos(7 * np.pi * t)[:, None]], 1))
+    outside = basis[:, 3:4][None]
+    emg = torch.cat([surface, outside], dim=-1)
+    assert float(loss.synergy(emg, target)) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_synergy_term_is_weighted_into_the_loss_and_logged():
+    torch.manual_seed(0)
+    emg = torch.rand(2, 50, 3, dtype=torch.float64)
+    torque = torch.zeros(2, 50, dtype=torch.float64)
+    y = _target(torch.rand(2, 50, 2, dtype=torch.float64), 3, [2])
+    y[..., -1] = 0.0
+    without = NMMLoss(unmeasured=[2], effort_weight=0.0)((emg, torque), y)
+    loss = NMMLoss(unmeasured=[2], effort_weight=0.0, synergy_weight=2.0)
+    total = loss((emg, torque), y)
+    assert float(total - without) == pytest.approx(2 * float(loss.terms["synergy_loss"]))
+    assert 0 < float(loss.terms["synergy_loss"]) < 1
