@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.metrics import r2_score
 
 from . import ELBOW_CHANNELS
 
@@ -82,7 +81,12 @@ def torque_target(X: np.ndarray, names: Sequence[str], physics) -> np.ndarray:
 
 
 def measured_r2(y, prediction: np.ndarray) -> float:
-    """Mean R² over the muscles ``y`` measures, each on its non-NaN steps (time flattened).
+    """R² over the muscles ``y`` measures, variance-weighted, each on its non-NaN steps.
+
+    ``1 - sum_j SSE_j / sum_j SST_j`` with ``SST_j`` the sum of squares of muscle ``j`` about
+    its own mean (time flattened): scikit-learn's ``multioutput="variance_weighted"``, so that
+    a nearly silent muscle (the triceps while lifting) does not dominate the score as it would
+    in a plain mean of per-muscle R².
 
     Examples
     --------
@@ -90,13 +94,21 @@ def measured_r2(y, prediction: np.ndarray) -> float:
     >>> y = np.array([[[0.1, np.nan], [0.3, np.nan], [0.5, np.nan]]])
     >>> measured_r2(y, np.array([[[0.1, 9.0], [0.3, 9.0], [0.5, 9.0]]]))
     1.0
+    >>> y = np.array([[[0.0, 0.10], [1.0, 0.11]]])  # a silent second muscle
+    >>> round(measured_r2(y, np.array([[[0.0, 0.0], [1.0, 0.0]]])), 4)  # mean R² would be -220
+    0.9558
     """
     y = np.asarray(y, dtype=np.float64)
-    scores = []
+    prediction = np.asarray(prediction, dtype=np.float64)
+    residual = total = 0.0
     for j in range(y.shape[2]):
         measured = ~np.isnan(y[..., j])
         if measured.any():
-            scores.append(r2_score(y[..., j][measured], prediction[..., j][measured]))
-    if not scores:
+            truth = y[..., j][measured]
+            residual += float(np.sum((truth - prediction[..., j][measured]) ** 2))
+            total += float(np.sum((truth - truth.mean()) ** 2))
+    if np.isnan(y).all():
         raise ValueError("y has no measured channel to score against.")
-    return float(np.mean(scores))
+    if total == 0.0:  # constant targets: perfect or not, as r2_score scores them
+        return 1.0 if residual == 0.0 else 0.0
+    return 1.0 - residual / total
