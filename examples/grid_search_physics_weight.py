@@ -6,8 +6,8 @@ to ``NMMRegressor.fit`` through scikit-learn's metadata routing so every trainin
 one parameter set per subject. Each setting is scored two ways on the held-out subject:
 
 - ``surface_r2``: ``NMMRegressor.score``, the R² of the predicted EMG on the measured (surface)
-  channels, averaged over channels (so near-constant ones, such as the triceps in these lifts,
-  weigh heavily); this is all that real recordings allow, and the search refits on it;
+  channels, variance-weighted over channels; this is all that real recordings allow, and the
+  search refits on it;
 - ``BRA_r``: the Pearson r of the predicted brachialis (a deep muscle, never in ``y``) against
   its simulated truth ``y_true``, routed to the scorer as metadata; only simulations have it.
 
