@@ -48,15 +48,23 @@ class NeuralMusculoskeletalModule(nn.Module):
         """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m).
 
         ``emg_override`` (``(B, T, M)`` with NaN where absent) replaces the network's EMG by
-        measured EMG in the physics chain (used by ``personalize``).
+        measured EMG in the physics chain. With ``both_drives`` set, the torque is returned
+        for both drives, stacked ``(2, B, T)``: measured EMG where there is some, and the
+        network's EMG everywhere.
         """
         emg = self.network(features)
-        drive = emg
-        if emg_override is not None:
-            drive = torch.where(torch.isnan(emg_override), emg, emg_override.to(emg.dtype))
-        activation, params = self.activation(drive, subject)
-        torque = self.physics.joint_torque(activation, angle.double(), velocity.double(), params)
+        if emg_override is None:
+            return emg, self.torque(emg, angle, velocity, subject)
+        drive = torch.where(torch.isnan(emg_override), emg, emg_override.to(emg.dtype))
+        torque = self.torque(drive, angle, velocity, subject)
+        if getattr(self, "both_drives", False):
+            torque = torch.stack([torque, self.torque(emg, angle, velocity, subject)])
         return emg, torque
+
+    def torque(self, emg, angle, velocity, subject):
+        """Muscle torque (N·m) driven by ``emg`` through the subject's physics."""
+        activation, params = self.activation(emg, subject)
+        return self.physics.joint_torque(activation, angle.double(), velocity.double(), params)
 
 
 class NMMLoss(nn.Module):
@@ -64,8 +72,9 @@ class NMMLoss(nn.Module):
     + ``smoothness_weight`` x mean squared step-to-step change of the EMG.
 
     The target ``y`` packs the EMG targets (NaN where not measured) and, in its last column,
-    the inverse-dynamics torque (N·m). The first ``burn_in`` steps of each window are left out
-    of the torque term (activation dynamics start from a steady state there).
+    the inverse-dynamics torque (N·m); the predicted torque may be ``(B, T)`` or, for two
+    drives, ``(2, B, T)`` (the mean over both). The first ``burn_in`` steps of each window are
+    left out of the torque term (activation dynamics start from a steady state there).
     The three terms of the last call are kept in ``terms``.
     """
 
@@ -100,7 +109,7 @@ class NMMLoss(nn.Module):
         error = (emg - torch.nan_to_num(target)) ** 2 * measured
         data = error.sum() / measured.sum().clamp(min=1)
         residual = (torque - tau_id.to(torque.dtype)) / self.torque_scale
-        physics = (residual[:, self.burn_in :] ** 2).mean()
+        physics = (residual[..., self.burn_in :] ** 2).mean()
         effort = (emg[..., self.unmeasured] ** 2).mean() if self.unmeasured else emg.sum() * 0
         # squared step-to-step change of the EMG (envelopes are slow)
         smoothness = (torch.diff(emg, dim=1) ** 2).mean()

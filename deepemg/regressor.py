@@ -75,14 +75,14 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         throughput) with visible steps at window edges.
     data_weight, physics_weight, effort_weight : float, default=1.0, 1.0, 0.1
         Weights of the loss terms.
-    physics_drive : {"predicted", "measured"}, default="predicted"
-        What drives the muscle model during training: the network's EMG for every muscle, or
+    physics_drive : {"predicted", "measured", "both"}, default="measured"
+        What drives the muscle model during training: the network's EMG for every muscle;
         the measured EMG where ``y`` has it (and the network's EMG elsewhere), so the torque
-        residual is attributed to the unmeasured muscles only. Prediction always uses the
-        network's EMG.
+        residual is attributed to the unmeasured muscles only; or both (the torque term is
+        the mean of the two residuals). Prediction always uses the network's EMG.
     smoothness_weight : float, default=0.0
         Weight of the mean squared step-to-step change of the predicted EMG.
-    synergy_weight : float, default=0.0
+    synergy_weight : float, default=1.0
         Weight of the synergy term: the share of the unmeasured muscles' predicted EMG that
         lies outside the span of the measured EMG in each training window (the hypothesis of
         muscle synergy extrapolation, as a soft constraint on training only; prediction needs
@@ -151,10 +151,10 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         predict_overlap=0.5,
         data_weight=1.0,
         physics_weight=1.0,
-        physics_drive="predicted",
+        physics_drive="measured",
         effort_weight=0.1,
         smoothness_weight=0.0,
-        synergy_weight=0.0,
+        synergy_weight=1.0,
         prior_weight=1e-3,
         max_epochs=60,
         batch_size=8,
@@ -342,7 +342,12 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         torque = self._torque(X)
         unmeasured = [j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()]
         data, target, _ = self._windowed(X, subject_index, y)
-        if self.physics_drive == "measured":
+        if self.physics_drive not in ("predicted", "measured", "both"):
+            raise ValueError(
+                'physics_drive must be "predicted", "measured" or "both", got '
+                f"{self.physics_drive!r}."
+            )
+        if self.physics_drive != "predicted":
             data["emg_override"] = target[..., :-1]
 
         seed = (
@@ -364,6 +369,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             module = NeuralMusculoskeletalModule(
                 network, self.physics_, subject_parameters, self.rate
             )
+            module.both_drives = self.physics_drive == "both"
             self.net_ = NMMNet(
                 module=module,
                 criterion=NMMLoss,
@@ -521,7 +527,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
                     optimizer.zero_grad()
                     _, torque = module(**{k: v[batch] for k, v in tensors.items()})
                     residual = (torque - tau[batch]) / criterion.torque_scale
-                    loss = (residual[:, criterion.burn_in :] ** 2).mean()
+                    loss = (residual[..., criterion.burn_in :] ** 2).mean()
                     loss = loss + self.prior_weight * module.subject_parameters.prior()
                     loss.backward()
                     # only the personalised subjects move

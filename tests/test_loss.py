@@ -42,3 +42,15 @@ def test_synergy_term_is_weighted_into_the_loss_and_logged():
     total = loss((emg, torque), y)
     assert float(total - without) == pytest.approx(2 * float(loss.terms["synergy_loss"]))
     assert 0 < float(loss.terms["synergy_loss"]) < 1
+
+
+def test_two_drives_average_their_torque_residuals():
+    emg = torch.zeros(1, 20, 2, dtype=torch.float64)
+    y = torch.zeros(1, 20, 3, dtype=torch.float64)
+    y[..., :2] = float("nan")
+    loss = NMMLoss(effort_weight=0.0, torque_scale=2.0, burn_in=5)
+    one = torch.full((1, 20), 1.0, dtype=torch.float64)
+    three = torch.full((1, 20), 3.0, dtype=torch.float64)
+    loss((emg, torch.stack([one, three])), y)
+    # residuals / scale: 0.5 and 1.5, squared 0.25 and 2.25: mean 1.25
+    assert float(loss.terms["physics_loss"]) == pytest.approx(1.25)

@@ -49,6 +49,7 @@ def test_fit_predict_shapes_and_history(fitted, data):
         "train_physics_loss",
         "train_effort_loss",
         "train_smoothness_loss",
+        "train_synergy_loss",
         "train_prior_loss",
     ):
         assert len(fitted.history_[:, column]) == FAST["max_epochs"]
@@ -56,6 +57,20 @@ def test_fit_predict_shapes_and_history(fitted, data):
     assert len(rows) == 2 * 32 and {r["subject"] for r in rows} == {"S01", "S02"}
     assert all(r["lower"] <= r["value"] <= r["upper"] for r in rows)
     assert isinstance(fitted.score(data.X, data.y), float)
+
+
+@pytest.mark.parametrize("drive", ["predicted", "measured", "both"])
+def test_physics_drives(data, drive):
+    model = NMMRegressor(random_state=0, physics_drive=drive, **FAST)
+    model.fit(data.X, data.y, subject_ids=data.groups)
+    physics = model.history_[:, "train_physics_loss"]
+    assert np.isfinite(physics).all() and physics[-1] > 0
+    assert model.predict_torque(data.X, data.groups).shape == data.X.shape[:2]
+
+
+def test_unknown_physics_drive(data):
+    with pytest.raises(ValueError, match='physics_drive must be "predicted", "measured"'):
+        NMMRegressor(physics_drive="surface", **FAST).fit(data.X, data.y)
 
 
 def test_training_reduces_the_loss(data):
