@@ -109,8 +109,8 @@ class BenchmarkResult:
         Muscles scored.
     examples : dict
         ``time`` (s), ``truth`` (n_timesteps, n_deep or None), ``nmm`` / ``mse`` predictions of
-        the deep muscles, ``torque_id`` and ``torque_nmm`` (N·m) on one test sequence of the
-        first subject, within subject; ``subject``.
+        the deep muscles, ``torque_id`` and ``torque_nmm`` (N·m) on the first subject's test
+        sequence with the heaviest load, within subject; ``subject``.
     histories : dict
         Subject -> list of per-epoch dicts (``epoch``, ``data``, ``physics``, ``effort``,
         ``loss``) of the NMM's within-subject fit.
@@ -264,9 +264,11 @@ def _fit_nmm_within(data, subject, train, test, params, deep) -> dict:
     row = _scores(
         model, data.X[test], _truth(data, test), data.muscles, deep, subject, data.channels
     )
+    shown = data.X[[_example(data, test)]]
+    columns = [data.muscles.index(m) for m in deep]
     example = {
-        "nmm": model.predict(data.X[test[:1]])[0][:, [data.muscles.index(m) for m in deep]],
-        "torque_nmm": model.predict_torque(data.X[test[:1]], [subject])[0],
+        "nmm": model.predict(shown)[0][:, columns],
+        "torque_nmm": model.predict_torque(shown, [subject])[0],
     }
     return {
         "row": {**row, "fit_s": fit_s},
@@ -286,7 +288,8 @@ def _fit_mse(data, subject, train, test, params, deep) -> dict:
     row = _scores(
         model, data.X[test], _truth(data, test), data.muscles, deep, subject, data.channels
     )
-    example = model.predict(data.X[test[:1]])[0][:, [data.muscles.index(m) for m in deep]]
+    shown = data.X[[_example(data, test)]]
+    example = model.predict(shown)[0][:, [data.muscles.index(m) for m in deep]]
     return {"row": {**row, "fit_s": fit_s}, "example": {"mse": example}}
 
 
@@ -304,6 +307,12 @@ def _fit_nmm_loso(data, held_out, params, deep) -> dict:
         model, data.X[test], _truth(data, test), data.muscles, deep, held_out, data.channels
     )
     return {"row": {**row, "fit_s": fit_s}}
+
+
+def _example(data, test) -> int:
+    """The test sequence shown in the figures: the heaviest load (the deep muscles work most)."""
+    load = data.X[test, 0, data.channels.index("load_mass")]
+    return int(test[np.argmax(load)])
 
 
 def _truth(data, index):
@@ -447,7 +456,7 @@ def run_benchmark(
         if evaluation == "within" and subject == examples["subject"] and method != "nmm_no_physics":
             examples.update(output["example"])
     if splits:
-        first = splits[0][2][0]
+        first = _example(data, splits[0][2])
         truth = _truth(data, [first])
         examples["time"] = np.arange(data.X.shape[1]) / float(getattr(data, "rate", 100.0))
         examples["truth"] = (

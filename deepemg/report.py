@@ -192,7 +192,7 @@ def plot_deep_emg(result: BenchmarkResult):
                 ax.plot(examples["time"], examples[key][:, k], color=COLORS[key], label=label)
         ax.set_ylabel(f"{muscle} EMG (0-1)")
         ax.set_ylim(bottom=0)
-    axes[0, 0].set_title(f"Deep-muscle EMG, subject {examples['subject']}, a test trial")
+    axes[0, 0].set_title(f"Deep-muscle EMG, subject {examples['subject']}, its heaviest test trial")
     axes[0, 0].legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("time (s)")
     return figure
@@ -218,7 +218,7 @@ def plot_torque(result: BenchmarkResult):
     )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("elbow torque (N·m)")
-    ax.set_title(f"Subject {examples['subject']}, a test trial")
+    ax.set_title(f"Subject {examples['subject']}, its heaviest test trial")
     ax.legend(fontsize=8)
     return figure
 
