@@ -87,8 +87,8 @@ class BenchmarkSettings:
 
     @classmethod
     def quick(cls, **changes) -> BenchmarkSettings:
-        """Small settings for a first look (3 subjects x 6 trials, 30 / 15 epochs, no ablation)."""
-        settings = dict(n_subjects=3, n_trials=6, max_epochs=30, loso_epochs=15, ablation=False)
+        """Small settings for a first look (3 subjects x 9 trials, no ablation; 2-3 minutes)."""
+        settings = dict(n_subjects=3, n_trials=9, loso_epochs=20, ablation=False)
         return cls(**{**settings, **changes})
 
     def as_dict(self) -> dict:

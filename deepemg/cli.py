@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="3 subjects x 6 trials, 30/15 epochs, no ablation (about 2 min)",
+        help="3 subjects x 9 trials, no ablation (2-3 min)",
     )
     bench.add_argument(
         "--out",
