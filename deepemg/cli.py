@@ -304,11 +304,7 @@ def _fit(args, parser) -> int:
     from . import NMMRegressor, __version__
 
     data = _load_folder(args, channels=BASE_CHANNELS)
-    measured = [
-        m
-        for m, j in zip(data.muscles, range(len(data.muscles)), strict=True)
-        if not np.isnan(data.y[..., j]).all()
-    ]
+    measured = [m for j, m in enumerate(data.muscles) if not np.isnan(data.y[..., j]).all()]
     print(
         f"{len(data.X)} sequences of {data.X.shape[1]} steps from {len(set(data.groups))} "
         f"subjects; surface EMG of {measured or 'no muscle'}; muscles {data.muscles}",
