@@ -97,8 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--n-jobs", type=int, default=None, help="folds in parallel (joblib; default 1)"
     )
-    bench.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    _run_arguments(bench)
     bench.set_defaults(run=_benchmark)
 
     fit = commands.add_parser(
@@ -113,8 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--physics-weight", type=float, default=1.0, help="weight of the torque term (default 1)"
     )
-    fit.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    _run_arguments(fit)
     fit.set_defaults(run=_fit)
 
     predict = commands.add_parser(
@@ -169,6 +167,11 @@ def _data_arguments(parser, required: bool) -> None:
         default=2.0,
         help="cut trials into sequences of this length (s; default 2)",
     )
+
+
+def _run_arguments(parser) -> None:
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _positive_int(text: str) -> int:

@@ -11,12 +11,28 @@ import numpy as np
 import pytest
 
 from deepemg import opensim as bridge
+from deepemg.datasets import make_elbow_lifting
 from deepemg.physics import MusculoskeletalModel
 
 DATA = Path(__file__).parent / "data"
 ARM26_PATH = DATA / "arm26.osim"
 ARM26_LOCKED = {"r_shoulder_elev": 0.0}
 ARM26_LOAD_LOCATION = (0.0, -0.30, 0.0)  # m in r_ulna_radius_hand, near the hand
+FAST_NMM = dict(max_epochs=2, window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
+"""NMMRegressor settings small enough for unit tests (seconds per fit)."""
+
+
+def simulated(tmp_path_factory, n_subjects: int, n_trials: int, duration: float, **kwargs):
+    """Small simulated subjects (seed 0), cached in a temporary folder: nothing touches ~."""
+    return make_elbow_lifting(
+        n_subjects=n_subjects,
+        n_trials=n_trials,
+        duration=duration,
+        random_state=0,
+        progress=False,
+        data_home=tmp_path_factory.mktemp("simulated"),
+        **kwargs,
+    )
 
 
 def flexion_extension(n_frames: int = 241, period: float = 4.0, amplitude_deg: float = 120.0):

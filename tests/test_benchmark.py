@@ -14,8 +14,9 @@ from deepemg.benchmark import (
     run_benchmark,
     within_subject_splits,
 )
-from deepemg.datasets import make_elbow_lifting
 from deepemg.report import write_report
+
+from .conftest import simulated
 
 TINY = dict(
     max_epochs=2,
@@ -27,14 +28,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return make_elbow_lifting(
-        n_subjects=2,
-        n_trials=3,
-        duration=2.0,
-        random_state=0,
-        progress=False,
-        data_home=tmp_path_factory.mktemp("cache"),
-    )
+    return simulated(tmp_path_factory, 2, 3, 2.0)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from deepemg.cli import main
-from deepemg.datasets import export_trials, make_elbow_lifting
+from deepemg.datasets import export_trials
+
+from .conftest import simulated
 
 TINY = ["--epochs", "2", "--loso-epochs", "1", "--quiet"]
 
@@ -18,14 +20,7 @@ TINY = ["--epochs", "2", "--loso-epochs", "1", "--quiet"]
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Two simulated subjects written as trial files, one folder per subject."""
-    data = make_elbow_lifting(
-        n_subjects=2,
-        n_trials=2,
-        duration=3.0,
-        random_state=0,
-        progress=False,
-        data_home=tmp_path_factory.mktemp("cache"),
-    )
+    data = simulated(tmp_path_factory, 2, 2, 3.0)
     out = {}
     for subject in ("S01", "S02"):
         keep = data.groups == subject

@@ -19,23 +19,15 @@ from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_valida
 
 from baselines import SynergyExtrapolationRegressor
 from deepemg import NMMRegressor
-from deepemg.datasets import make_elbow_lifting
+
+from .conftest import FAST_NMM, simulated
 
 distributed = pytest.importorskip("distributed")
-
-FAST = dict(max_epochs=2, window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return make_elbow_lifting(
-        n_subjects=3,
-        n_trials=3,
-        duration=2.0,
-        random_state=0,
-        progress=False,
-        data_home=tmp_path_factory.mktemp("dask"),
-    )
+    return simulated(tmp_path_factory, 3, 3, 2.0)
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +71,9 @@ def test_workers_use_one_torch_thread(client):
 
 
 def test_leave_one_subject_out_on_dask_matches_serial(data, client, one_torch_thread):
-    serial = _leave_one_subject_out(NMMRegressor(random_state=0, **FAST), data, n_jobs=1)
+    serial = _leave_one_subject_out(NMMRegressor(random_state=0, **FAST_NMM), data, n_jobs=1)
     with joblib.parallel_config(backend="dask"):
-        on_dask = _leave_one_subject_out(NMMRegressor(random_state=0, **FAST), data, n_jobs=2)
+        on_dask = _leave_one_subject_out(NMMRegressor(random_state=0, **FAST_NMM), data, n_jobs=2)
     assert len(serial["test_score"]) == 3
     np.testing.assert_array_equal(on_dask["test_score"], serial["test_score"])
     for a, b in zip(serial["estimator"], on_dask["estimator"], strict=True):
@@ -94,7 +86,7 @@ def test_grid_search_on_dask_matches_serial(data, client, one_torch_thread):
     def search(n_jobs):
         with config_context(enable_metadata_routing=True):
             return GridSearchCV(
-                NMMRegressor(random_state=0, **FAST).set_fit_request(subject_ids=True),
+                NMMRegressor(random_state=0, **FAST_NMM).set_fit_request(subject_ids=True),
                 {"physics_weight": [0.0, 1.0]},
                 cv=LeaveOneGroupOut(),
                 refit=False,

@@ -5,20 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepemg.datasets import export_trials, make_elbow_lifting
+from deepemg.datasets import export_trials
 from deepemg.io import load_trials, read_manifest, write_manifest
+
+from .conftest import simulated
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    data = make_elbow_lifting(
-        n_subjects=1,
-        n_trials=2,
-        duration=3.0,
-        random_state=0,
-        progress=False,
-        data_home=tmp_path_factory.mktemp("cache"),
-    )
+    data = simulated(tmp_path_factory, 1, 2, 3.0)
     folder = tmp_path_factory.mktemp("folder")
     export_trials(data, folder)
     return data, folder

@@ -11,29 +11,18 @@ from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_valida
 from sklearn.pipeline import Pipeline
 
 from deepemg import NMMRegressor
-from deepemg.datasets import make_elbow_lifting
 
-from .conftest import ARM26_LOCKED
-
-FAST = dict(max_epochs=2, window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
+from .conftest import ARM26_LOCKED, FAST_NMM, simulated
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return make_elbow_lifting(
-        n_subjects=2,
-        n_trials=2,
-        duration=1.5,
-        loads=(1, 5),
-        random_state=0,
-        progress=False,
-        data_home=tmp_path_factory.mktemp("nmm"),
-    )
+    return simulated(tmp_path_factory, 2, 2, 1.5, loads=(1, 5))
 
 
 @pytest.fixture(scope="module")
 def fitted(data):
-    return NMMRegressor(random_state=0, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    return NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
 
 
 def test_fit_predict_shapes_and_history(fitted, data):
@@ -52,7 +41,7 @@ def test_fit_predict_shapes_and_history(fitted, data):
         "train_synergy_loss",
         "train_prior_loss",
     ):
-        assert len(fitted.history_[:, column]) == FAST["max_epochs"]
+        assert len(fitted.history_[:, column]) == FAST_NMM["max_epochs"]
     rows = fitted.subject_params_
     assert len(rows) == 2 * 32 and {r["subject"] for r in rows} == {"S01", "S02"}
     assert all(r["lower"] <= r["value"] <= r["upper"] for r in rows)
@@ -61,7 +50,7 @@ def test_fit_predict_shapes_and_history(fitted, data):
 
 @pytest.mark.parametrize("drive", ["predicted", "measured", "both"])
 def test_physics_drives(data, drive):
-    model = NMMRegressor(random_state=0, physics_drive=drive, **FAST)
+    model = NMMRegressor(random_state=0, physics_drive=drive, **FAST_NMM)
     model.fit(data.X, data.y, subject_ids=data.groups)
     physics = model.history_[:, "train_physics_loss"]
     assert np.isfinite(physics).all() and physics[-1] > 0
@@ -70,11 +59,11 @@ def test_physics_drives(data, drive):
 
 def test_unknown_physics_drive(data):
     with pytest.raises(ValueError, match='physics_drive must be "predicted", "measured"'):
-        NMMRegressor(physics_drive="surface", **FAST).fit(data.X, data.y)
+        NMMRegressor(physics_drive="surface", **FAST_NMM).fit(data.X, data.y)
 
 
 def test_training_reduces_the_loss(data):
-    model = NMMRegressor(random_state=0, **{**FAST, "max_epochs": 8}).fit(
+    model = NMMRegressor(random_state=0, **{**FAST_NMM, "max_epochs": 8}).fit(
         data.X, data.y, subject_ids=data.groups
     )
     loss = model.history_[:, "train_loss"]
@@ -85,12 +74,12 @@ def test_random_state_gives_identical_fits_and_leaves_global_rng(data):
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    a = NMMRegressor(random_state=7, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    a = NMMRegressor(random_state=7, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
     after = torch.rand(1)
     assert torch.equal(before, after)  # the user's global torch RNG is untouched
-    b = NMMRegressor(random_state=7, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    b = NMMRegressor(random_state=7, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
     np.testing.assert_array_equal(a.predict(data.X), b.predict(data.X))
-    c = NMMRegressor(random_state=8, **FAST).fit(data.X, data.y, subject_ids=data.groups)
+    c = NMMRegressor(random_state=8, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
     assert not np.allclose(a.predict(data.X), c.predict(data.X))
 
 
@@ -105,16 +94,18 @@ def test_clone_and_pickle(fitted, data):
 
 
 def test_pipeline_grid_search_and_leave_one_subject_out(data):
-    pipe = Pipeline([("nmm", NMMRegressor(random_state=0, **FAST))])
+    pipe = Pipeline([("nmm", NMMRegressor(random_state=0, **FAST_NMM))])
     pipe.fit(data.X, data.y)
     assert pipe.predict(data.X).shape == data.y.shape
     search = GridSearchCV(
-        NMMRegressor(random_state=0, **FAST), {"physics_weight": [0.0, 1.0]}, cv=LeaveOneGroupOut()
+        NMMRegressor(random_state=0, **FAST_NMM),
+        {"physics_weight": [0.0, 1.0]},
+        cv=LeaveOneGroupOut(),
     )
     search.fit(data.X, data.y, groups=data.groups)
     assert search.best_params_["physics_weight"] in (0.0, 1.0)
     scores = cross_validate(
-        NMMRegressor(random_state=0, **FAST),
+        NMMRegressor(random_state=0, **FAST_NMM),
         data.X,
         data.y,
         groups=data.groups,
@@ -125,7 +116,7 @@ def test_pipeline_grid_search_and_leave_one_subject_out(data):
 
 def test_metadata_routing_of_subject_ids(data):
     with config_context(enable_metadata_routing=True):
-        estimator = NMMRegressor(random_state=0, **FAST).set_fit_request(subject_ids=True)
+        estimator = NMMRegressor(random_state=0, **FAST_NMM).set_fit_request(subject_ids=True)
         search = GridSearchCV(estimator, {"physics_weight": [1.0]}, cv=LeaveOneGroupOut())
         search.fit(data.X, data.y, groups=data.groups, subject_ids=data.groups)
         assert len(search.best_estimator_.subjects_) == 2
@@ -133,7 +124,7 @@ def test_metadata_routing_of_subject_ids(data):
 
 def test_personalize_a_new_subject(data):
     first = data.groups == "S01"
-    model = NMMRegressor(random_state=0, **FAST).fit(
+    model = NMMRegressor(random_state=0, **FAST_NMM).fit(
         data.X[first], data.y[first], subject_ids=data.groups[first]
     )
     new = ~first
@@ -152,7 +143,7 @@ def test_personalize_a_new_subject(data):
 def test_torque_channel_optional(data):
     channels = [c for c in data.channels if c != "elbow_torque"]
     X = np.delete(data.X, data.channels.index("elbow_torque"), axis=2)
-    model = NMMRegressor(channels=channels, random_state=0, **FAST).fit(X, data.y)
+    model = NMMRegressor(channels=channels, random_state=0, **FAST_NMM).fit(X, data.y)
     assert model.predict(X).shape == data.y.shape
 
 
@@ -160,7 +151,7 @@ def test_arm26_model(data, arm26_with_load):
     arm26 = ["TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA"]
     elbow = list(data.muscles)
     y = data.y[..., [elbow.index(m) for m in arm26]]
-    model = NMMRegressor(model=arm26_with_load, locked=ARM26_LOCKED, random_state=0, **FAST)
+    model = NMMRegressor(model=arm26_with_load, locked=ARM26_LOCKED, random_state=0, **FAST_NMM)
     model.fit(data.X, y, subject_ids=data.groups)
     assert model.muscles_ == arm26 and model.predict(data.X).shape == y.shape
 
@@ -176,9 +167,9 @@ def test_arm26_model(data, arm26_with_load):
 )
 def test_bad_X(data, change, message):
     with pytest.raises(ValueError, match=message):
-        NMMRegressor(**FAST).fit(change(data.X), data.y)
+        NMMRegressor(**FAST_NMM).fit(change(data.X), data.y)
 
 
 def test_bad_y(data):
     with pytest.raises(ValueError, match="one column per muscle"):
-        NMMRegressor(**FAST).fit(data.X, data.y[..., :5])
+        NMMRegressor(**FAST_NMM).fit(data.X, data.y[..., :5])
