@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.decomposition import NMF
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from deepemg.channels import emg_channel
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
-from deepemg.validation import (
-    INPUT_CHANNELS,
-    channel_names,
-    check_sequences,
-    measured_r2,
-    torque_target,
-)
+from deepemg.validation import SequenceInputs, measured_r2, prepare_sequences
 
 __all__ = ["SynergyExtrapolationRegressor"]
 
@@ -48,8 +46,10 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
     coordinate : str, default="r_elbow_flex"
     locked : dict, optional
     channels : sequence of str, optional
-        Names of ``X``'s channels; default :data:`deepemg.ELBOW_CHANNELS`. The surface EMG
-        channels are named ``emg_<muscle>``; muscles of the model without one are unmeasured.
+        Names of ``X``'s channels, named after the model's joint as for
+        :class:`~deepemg.NMMRegressor` (:mod:`deepemg.channels`); default
+        :data:`deepemg.ELBOW_CHANNELS` for the built-in elbow. The surface EMG channels are
+        named ``emg_<muscle>``; muscles of the model without one are unmeasured.
     n_synergies : int or "auto", default=3
         Number of synergies; "auto" takes the fewest whose VAF reaches ``vaf_threshold``.
     vaf_threshold : float, default=0.95
@@ -84,8 +84,23 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
     (2, 200, 7)
     """
 
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike, MusculoskeletalModel],
+        "coordinate": [str],
+        "locked": [dict, None],
+        "channels": ["array-like", None],
+        "n_synergies": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "vaf_threshold": [Interval(Real, 0, 1, closed="right")],
+        "calibrate": ["boolean"],
+        "magnitude_weight": [Interval(Real, 0, None, closed="left")],
+        "rate": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
+        *,
         model="elbow",
         coordinate="r_elbow_flex",
         locked=None,
@@ -111,28 +126,27 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
-    def _names(self):
-        return channel_names(self.channels)
-
-    def _check_X(self, X):
-        X = check_sequences(X, self._names(), INPUT_CHANNELS)
-        if not np.isfinite(X).all():
-            s, t, c = np.argwhere(~np.isfinite(X))[0]
+    def _prepare(self, X, physics=None) -> SequenceInputs:
+        """``X`` checked against the model's channels, all finite (MSE reads every channel)."""
+        sequences = prepare_sequences(X, self.channels, physics or self.physics_)
+        bad = ~np.isfinite(sequences.X)
+        if bad.any():
+            s, t, c = np.argwhere(bad)[0]
             raise ValueError(
-                f"X holds NaN or infinite values in channel '{self._names()[c]}' (first at "
+                f"X holds NaN or infinite values in channel '{sequences.names[c]}' (first at "
                 f"sequence {s}, step {t})."
             )
-        return X
+        return sequences
 
-    def _surface(self, X, muscles):
-        names = self._names()
-        missing = [m for m in muscles if f"emg_{m}" not in names]
+    def _surface(self, sequences: SequenceInputs, muscles):
+        names = sequences.names
+        missing = [emg_channel(m) for m in muscles if emg_channel(m) not in names]
         if missing:
             raise ValueError(
-                f"X lacks the surface EMG channels {[f'emg_{m}' for m in missing]} that fit "
+                f"X lacks the surface EMG channels {missing} that fit "
                 f"used; its channels are {names}. MSE needs the surface EMG at prediction too."
             )
-        emg = X[..., [names.index(f"emg_{m}") for m in muscles]]
+        emg = np.stack([sequences.channel(emg_channel(m)) for m in muscles], axis=-1)
         if emg.min() < 0:
             raise ValueError(
                 "surface EMG channels hold negative values: MSE needs envelopes. "
@@ -181,12 +195,10 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         full[..., self._unmeasured_index] = unmeasured
         return full
 
-    def _fit_one(self, X, emg, torque):
+    def _fit_one(self, angle, velocity, emg, torque):
         nmf, H, vaf = self._factorise(emg)
         physics = self.physics_
-        names = self._names()
-        angle = torch.tensor(X[..., names.index("elbow_angle")])
-        velocity = torch.tensor(X[..., names.index("elbow_velocity")])
+        angle, velocity = torch.tensor(angle), torch.tensor(velocity)
         tau = torch.tensor(torque)
         scale = float(max(torque.std(), 1e-3))
         surface = torch.tensor(np.clip(emg, 0.0, 1.0))
@@ -208,7 +220,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         )
 
         def parameters():
-            values = subject(torch.zeros(X.shape[0], dtype=torch.long))
+            values = subject(torch.zeros(emg.shape[0], dtype=torch.long))
             if not self.calibrate:
                 values = {k: v.detach() for k, v in values.items()}
             return values
@@ -260,11 +272,13 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             One synergy model per subject; with several subjects a pooled model is fitted too,
             used for subjects not seen in fit.
         """
-        X = self._check_X(X)
-        self.physics_ = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
-        self.muscles_ = list(self.physics_.muscles)
-        names = self._names()
-        self.measured_ = [m for m in self.muscles_ if f"emg_{m}" in names]
+        self._validate_params()
+        physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
+        sequences = self._prepare(X, physics)
+        self.physics_ = physics
+        self.muscles_ = list(physics.muscles)
+        names = sequences.names
+        self.measured_ = [m for m in self.muscles_ if emg_channel(m) in names]
         self.unmeasured_ = [m for m in self.muscles_ if m not in self.measured_]
         if not self.measured_:
             raise ValueError(
@@ -273,23 +287,25 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             )
         self._measured_index = [self.muscles_.index(m) for m in self.measured_]
         self._unmeasured_index = [self.muscles_.index(m) for m in self.unmeasured_]
-        emg = self._surface(X, self.measured_)
-        torque = self._torque(X)
+        emg = self._surface(sequences, self.measured_)
+        torque = sequences.torque
         labels = (
-            np.asarray(subject_ids) if subject_ids is not None else np.full(X.shape[0], POPULATION)
+            np.asarray(subject_ids)
+            if subject_ids is not None
+            else np.full(sequences.X.shape[0], POPULATION)
         )
         self.subjects_ = np.unique(labels)
         self.synergies_ = {}
+        angle, velocity = sequences.angle, sequences.velocity
         for subject in self.subjects_:
             rows = labels == subject
-            self.synergies_[subject] = self._fit_one(X[rows], emg[rows], torque[rows])
+            self.synergies_[subject] = self._fit_one(
+                angle[rows], velocity[rows], emg[rows], torque[rows]
+            )
         if POPULATION not in self.synergies_:
-            self.synergies_[POPULATION] = self._fit_one(X, emg, torque)
-        self.n_channels_ = X.shape[2]
+            self.synergies_[POPULATION] = self._fit_one(angle, velocity, emg, torque)
+        self.n_channels_ = sequences.X.shape[2]
         return self
-
-    def _torque(self, X):
-        return torque_target(X, self._names(), self.physics_)
 
     # ------------------------------------------------------------------ predict
     def predict(self, X, subject_ids=None):
@@ -299,8 +315,11 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         uses the pooled model (with a warning for an unknown subject).
         """
         check_is_fitted(self, "synergies_")
-        X = self._check_X(X)
-        emg = self._surface(X, self.measured_)
+        return self._predict(self._prepare(X), subject_ids)
+
+    def _predict(self, sequences: SequenceInputs, subject_ids):
+        X = sequences.X
+        emg = self._surface(sequences, self.measured_)
         labels = (
             np.asarray(subject_ids) if subject_ids is not None else np.full(X.shape[0], POPULATION)
         )
@@ -330,9 +349,10 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
 
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscle model driven by ``predict``'s EMG, ``(n, T)``."""
-        emg = self.predict(X, subject_ids)
-        X = self._check_X(X)
-        names = self._names()
+        check_is_fitted(self, "synergies_")
+        sequences = self._prepare(X)
+        emg = self._predict(sequences, subject_ids)
+        X = sequences.X
         labels = (
             np.asarray(subject_ids) if subject_ids is not None else np.full(X.shape[0], POPULATION)
         )
@@ -345,15 +365,17 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
                 activation = self.physics_.activation(torch.tensor(emg[rows]), self.rate, params)
                 torque[rows] = self.physics_.joint_torque(
                     activation,
-                    torch.tensor(X[rows][..., names.index("elbow_angle")]),
-                    torch.tensor(X[rows][..., names.index("elbow_velocity")]),
+                    torch.tensor(sequences.angle[rows]),
+                    torch.tensor(sequences.velocity[rows]),
                     params,
                 ).numpy()
         return torque
 
     def score(self, X, y, sample_weight=None):
-        """R² of the predicted EMG over the channels ``y`` measures (non-NaN), time flattened."""
-        return measured_r2(y, self.predict(X))
+        """Variance-weighted R² of the predicted EMG over the channels ``y`` measures (non-NaN),
+        time flattened; ``sample_weight`` weights each sequence
+        (:func:`deepemg.validation.measured_r2`)."""
+        return measured_r2(y, self.predict(X), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -6,19 +6,16 @@ Hill-type model) reconstructs the EMG of muscles no surface electrode reaches.
 
 __version__ = "0.1.0.dev0"
 
-ELBOW_CHANNELS = (
-    "elbow_angle",
-    "elbow_velocity",
-    "elbow_acceleration",
-    "load_mass",
-    "elbow_torque",
-    "emg_BIClong",
-    "emg_BICshort",
-    "emg_BRD",
-    "emg_TRIlong",
-    "emg_TRIlat",
-)
-"""Channel names of ``X`` for the elbow (rad, rad/s, rad/s², kg, N·m, then EMG envelopes 0..1)."""
+from .channels import ELBOW_JOINT, ChannelLayout  # noqa: E402
+
+ELBOW_SURFACE_MUSCLES = ("BIClong", "BICshort", "BRD", "TRIlong", "TRIlat")
+"""Muscles of the built-in elbow that a surface electrode records."""
+
+ELBOW_CHANNELS = tuple(ChannelLayout(ELBOW_JOINT).default_channels(ELBOW_SURFACE_MUSCLES))
+"""Channel names of ``X`` for the elbow (rad, rad/s, rad/s², kg, N·m, then EMG envelopes 0..1):
+``elbow_angle``, ``elbow_velocity``, ``elbow_acceleration``, ``load_mass``, ``elbow_torque``,
+``emg_BIClong``, ``emg_BICshort``, ``emg_BRD``, ``emg_TRIlong``, ``emg_TRIlat``. Other joints:
+:mod:`deepemg.channels`."""
 
 ELBOW_MUSCLES = ("BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRImed")
 """Muscles of the built-in elbow model, the column order of ``y``."""
@@ -26,7 +23,15 @@ ELBOW_MUSCLES = ("BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRIm
 ELBOW_DEEP_MUSCLES = ("BRA", "TRImed")
 """Muscles of the elbow that no surface electrode records."""
 
-__all__ = ["ELBOW_CHANNELS", "ELBOW_DEEP_MUSCLES", "ELBOW_MUSCLES", "NMMRegressor", "__version__"]
+__all__ = [
+    "ELBOW_CHANNELS",
+    "ELBOW_DEEP_MUSCLES",
+    "ELBOW_MUSCLES",
+    "ELBOW_SURFACE_MUSCLES",
+    "ChannelLayout",
+    "NMMRegressor",
+    "__version__",
+]
 
 
 def __getattr__(name):

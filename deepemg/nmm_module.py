@@ -9,7 +9,11 @@ from torch import nn
 from .network import EMGTransformer
 from .physics import MusculoskeletalModel, SubjectParameters
 
-__all__ = ["NMMLoss", "NMMNet", "NeuralMusculoskeletalModule"]
+__all__ = ["DRIVES", "NMMLoss", "NMMNet", "NeuralMusculoskeletalModule"]
+
+
+DRIVES = ("predicted", "measured", "both")
+"""What may drive the muscle model in training (:class:`NeuralMusculoskeletalModule`)."""
 
 
 class NeuralMusculoskeletalModule(nn.Module):
@@ -25,6 +29,27 @@ class NeuralMusculoskeletalModule(nn.Module):
         Bounded per-subject parameters, trained with the network.
     rate : float
         Sampling rate (Hz).
+    drive : {"predicted", "measured", "both"}, default="predicted"
+        What drives the muscle model when measured EMG (``emg_override``) is given: the
+        network's EMG for every muscle; the measured EMG where there is some (the network's
+        elsewhere); or both, the torque of each stacked ``(2, B, T)``.
+    freeze_network : bool, default=False
+        Keep the network in evaluation mode (no dropout) and out of training, as
+        :meth:`~deepemg.NMMRegressor.personalize` needs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepemg.network import EMGTransformer
+    >>> from deepemg.physics import MusculoskeletalModel, SubjectParameters
+    >>> physics = MusculoskeletalModel.elbow()
+    >>> module = NeuralMusculoskeletalModule(
+    ...     EMGTransformer(4, 7, d_model=8, n_heads=2, n_layers=1), physics,
+    ...     SubjectParameters(1, physics.muscles), rate=100.0)
+    >>> emg, torque = module(torch.randn(2, 30, 4), torch.full((2, 30), 1.0),
+    ...                      torch.zeros(2, 30), torch.zeros(2, dtype=torch.long))
+    >>> emg.shape, torque.shape
+    (torch.Size([2, 30, 7]), torch.Size([2, 30]))
     """
 
     def __init__(
@@ -33,31 +58,48 @@ class NeuralMusculoskeletalModule(nn.Module):
         physics: MusculoskeletalModel,
         subject_parameters: SubjectParameters,
         rate: float,
+        drive: str = "predicted",
+        freeze_network: bool = False,
     ) -> None:
         super().__init__()
+        if drive not in DRIVES:
+            raise ValueError(f"drive must be one of {DRIVES}, got {drive!r}.")
         self.network = network
         self.physics = physics
         self.subject_parameters = subject_parameters
         self.rate = float(rate)
+        self.drive = drive
+        self.freeze_network = bool(freeze_network)
+        if self.freeze_network:
+            self.network.requires_grad_(False)
 
-    def activation(self, emg: torch.Tensor, subject: torch.Tensor) -> torch.Tensor:
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_network:
+            self.network.eval()
+        return self
+
+    def activation(self, emg: torch.Tensor, subject: torch.Tensor):
+        """Activation (float64) of ``emg`` through the subject's activation dynamics, and the
+        subject parameters."""
         params = self.subject_parameters(subject)
         return self.physics.activation(emg.double(), self.rate, params), params
 
-    def forward(self, features, angle, velocity, subject, emg_override=None):
-        """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m).
+    def forward(self, features, angle=None, velocity=None, subject=None, emg_override=None):
+        """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m); the EMG alone without ``angle``.
 
-        ``emg_override`` (``(B, T, M)`` with NaN where absent) replaces the network's EMG by
-        measured EMG in the physics chain. With ``both_drives`` set, the torque is returned
-        for both drives, stacked ``(2, B, T)``: measured EMG where there is some, and the
-        network's EMG everywhere.
+        ``emg_override`` (``(B, T, M)``, NaN where absent) is measured EMG; with ``drive``
+        "measured" it replaces the network's EMG in the physics chain, with "both" the torque
+        of both drives is returned stacked ``(2, B, T)`` (measured first).
         """
         emg = self.network(features)
-        if emg_override is None:
+        if angle is None:
+            return emg
+        if emg_override is None or self.drive == "predicted":
             return emg, self.torque(emg, angle, velocity, subject)
-        drive = torch.where(torch.isnan(emg_override), emg, emg_override.to(emg.dtype))
-        torque = self.torque(drive, angle, velocity, subject)
-        if getattr(self, "both_drives", False):
+        measured = torch.where(torch.isnan(emg_override), emg, emg_override.to(emg.dtype))
+        torque = self.torque(measured, angle, velocity, subject)
+        if self.drive == "both":
             torque = torch.stack([torque, self.torque(emg, angle, velocity, subject)])
         return emg, torque
 
@@ -68,14 +110,28 @@ class NeuralMusculoskeletalModule(nn.Module):
 
 
 class NMMLoss(nn.Module):
-    """``data_weight`` x masked EMG MSE + ``physics_weight`` x normalised torque MSE + effort
-    + ``smoothness_weight`` x mean squared step-to-step change of the EMG.
+    """The NMM's training loss: a weighted sum of five terms.
 
-    The target ``y`` packs the EMG targets (NaN where not measured) and, in its last column,
-    the inverse-dynamics torque (N·m); the predicted torque may be ``(B, T)`` or, for two
-    drives, ``(2, B, T)`` (the mean over both). The first ``burn_in`` steps of each window are
-    left out of the torque term (activation dynamics start from a steady state there).
-    The three terms of the last call are kept in ``terms``.
+    ``data_weight`` x the MSE of the EMG on the measured channels (NaN targets are left out)
+    + ``physics_weight`` x the squared torque residual against inverse dynamics, divided by
+    ``torque_scale`` (N·m) + ``effort_weight`` x the mean squared EMG of the never-measured
+    muscles + ``smoothness_weight`` x the mean squared step-to-step change of the EMG +
+    ``synergy_weight`` x :meth:`synergy`.
+
+    The target is a dict: ``emg`` ``(B, T, M)`` (NaN where not measured) and ``torque``
+    ``(B, T)``, the inverse-dynamics torque (N·m). The predicted torque may be ``(B, T)`` or,
+    for two drives, ``(2, B, T)`` (the mean over both). The first ``burn_in`` steps of each
+    window are left out of the torque term (activation dynamics start from a steady state
+    there). The five terms of the last call are kept in ``terms``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = NMMLoss(physics_weight=1.0, torque_scale=2.0, burn_in=0)
+    >>> emg = torch.full((1, 4, 2), 0.5)
+    >>> target = {"emg": torch.full((1, 4, 2), 0.5), "torque": torch.zeros(1, 4)}
+    >>> float(loss((emg, torch.ones(1, 4)), target))  # (1 / 2)² from the physics term
+    0.25
     """
 
     def __init__(
@@ -104,7 +160,7 @@ class NMMLoss(nn.Module):
 
     def forward(self, y_pred, y_true):
         emg, torque = y_pred
-        target, tau_id = y_true[..., :-1], y_true[..., -1]
+        target, tau_id = y_true["emg"], y_true["torque"]
         measured = ~torch.isnan(target)
         error = (emg - torch.nan_to_num(target)) ** 2 * measured
         data = error.sum() / measured.sum().clamp(min=1)
@@ -148,7 +204,8 @@ class NMMLoss(nn.Module):
         S = torch.nan_to_num(target[complete][..., surface]).to(emg.dtype)
         D = emg[complete][..., self.unmeasured]
         gram = S.transpose(1, 2) @ S
-        gram = gram + self.ridge * torch.eye(len(surface), dtype=emg.dtype) * S.shape[1]
+        eye = torch.eye(len(surface), dtype=emg.dtype, device=emg.device)
+        gram = gram + self.ridge * eye * S.shape[1]
         coefficients = torch.linalg.solve(gram, S.transpose(1, 2) @ D)
         residual = D - S @ coefficients
         return (residual**2).sum() / (D**2).sum().clamp(min=1e-12)

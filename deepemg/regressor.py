@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import os
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .network import EMGTransformer
-from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
+from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
-from .validation import (
-    INPUT_CHANNELS,
-    TORQUE_CHANNEL,
-    channel_names,
-    check_sequences,
-    measured_r2,
-    torque_target,
-)
+from .validation import SequenceInputs, measured_r2, prepare_sequences
 from .windows import from_windows, to_windows, window_starts
 
 __all__ = ["NMMRegressor"]
@@ -32,6 +30,25 @@ _TERMS = (
     "synergy_loss",
     "prior_loss",
 )
+_PREDICT_BATCH = 512
+"""Windows per batch when predicting."""
+
+
+def _seed(random_state) -> int:
+    """The torch seed of a fit: ``random_state``, or a fresh one."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    return int(random_state)
+
+
+def _check_device(device) -> torch.device:
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r}, but torch sees no CUDA device (torch "
+            f"{torch.__version__}); use device='cpu'."
+        )
+    return device
 
 
 class NMMRegressor(RegressorMixin, BaseEstimator):
@@ -56,10 +73,13 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
     locked : dict, optional
         Values (rad) of other coordinates of an OpenSim model file.
     channels : sequence of str, optional
-        Names of ``X``'s channels (last axis); default :data:`deepemg.ELBOW_CHANNELS`. ``X``
-        must have ``elbow_angle`` (rad), ``elbow_velocity`` (rad/s), ``elbow_acceleration``
-        (rad/s²) and ``load_mass`` (kg); ``elbow_torque`` (N·m) is used when present, else
-        computed by the model's inverse dynamics.
+        Names of ``X``'s channels (last axis), named after the model's joint
+        (:mod:`deepemg.channels`): ``<joint>_angle`` (rad), ``<joint>_velocity`` (rad/s),
+        ``<joint>_acceleration`` (rad/s²) and ``load_mass`` (kg) are needed;
+        ``<joint>_torque`` (N·m) is used when present, else computed by the model's inverse
+        dynamics. The joint is ``elbow`` for the built-in model (default channels
+        :data:`deepemg.ELBOW_CHANNELS`) and the coordinate for a model file (default: the
+        five kinematic, load and torque channels).
     rate : float, default=100.0
         Sampling rate (Hz).
     d_model, n_heads, n_layers : int, default=32, 4, 2
@@ -94,7 +114,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
     batch_size : int, default=8
         Windows per batch.
     lr : float, default=3e-3
-        Adam learning rate (cosine-annealed to 0 over ``max_epochs``).
+        AdamW learning rate of the network (cosine-annealed to 0 over ``max_epochs``); the
+        subject parameters learn at 10 x ``lr`` without weight decay.
     weight_decay : float, default=1e-4
         AdamW weight decay of the network.
     early_stopping : bool, default=False
@@ -106,16 +127,21 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         Show skorch's progress bar.
     verbose : int, default=0
         Print skorch's epoch table when > 0.
+    device : str or torch.device, default="cpu"
+        Where the network and the muscle model train and predict (``"cuda"`` for a GPU; an
+        error when torch sees none). Inputs and outputs stay numpy arrays on the CPU.
     random_state : int or None, default=None
         Seed for initialisation and shuffling (in a forked torch RNG: the global RNG is left
         untouched).
 
     Attributes
     ----------
-    net_ : skorch.NeuralNet
-        The trained net; ``net_.history`` has ``train_loss`` and each term
-        (``train_data_loss``, ``train_physics_loss``, ``train_effort_loss``,
-        ``train_prior_loss``).
+    net_ : NMMNet
+        The trained skorch net; ``net_.history`` (also ``history_``) has ``train_loss`` and
+        each term (``train_data_loss``, ``train_physics_loss``, ``train_effort_loss``,
+        ``train_smoothness_loss``, ``train_synergy_loss``, ``train_prior_loss``).
+    personalize_history_ : skorch.History
+        The loss history of the last :meth:`personalize` (same columns).
     physics_ : MusculoskeletalModel
     muscles_ : list of str
         Muscle order of ``y`` and of ``predict``'s output.
@@ -123,6 +149,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         Subjects seen in ``fit`` (and added by ``personalize``).
     subject_params_ : list of dict
         Subject parameters in physical units, one row per subject, parameter and muscle.
+    channels_ : list of str
+        ``X``'s channel names as used in fit.
 
     Examples
     --------
@@ -135,8 +163,42 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
     (3, 200, 7)
     """
 
+    _parameter_constraints: dict = {
+        "model": [str, os.PathLike, MusculoskeletalModel],
+        "coordinate": [str],
+        "locked": [dict, None],
+        "channels": ["array-like", None],
+        "rate": [Interval(Real, 0, None, closed="neither")],
+        "d_model": [Interval(Integral, 1, None, closed="left")],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "window": [Interval(Integral, 2, None, closed="left")],
+        "overlap": [Interval(Real, 0, 1, closed="left")],
+        "predict_overlap": [Interval(Real, 0, 1, closed="left")],
+        "data_weight": [Interval(Real, 0, None, closed="left")],
+        "physics_weight": [Interval(Real, 0, None, closed="left")],
+        "physics_drive": [StrOptions(set(DRIVES))],
+        "effort_weight": [Interval(Real, 0, None, closed="left")],
+        "smoothness_weight": [Interval(Real, 0, None, closed="left")],
+        "synergy_weight": [Interval(Real, 0, None, closed="left")],
+        "prior_weight": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "progress_bar": ["boolean"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
+        *,
         model="elbow",
         coordinate="r_elbow_flex",
         locked=None,
@@ -165,6 +227,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         patience=10,
         progress_bar=False,
         verbose=0,
+        device="cpu",
         random_state=None,
     ):
         self.model = model
@@ -195,33 +258,20 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.patience = patience
         self.progress_bar = progress_bar
         self.verbose = verbose
+        self.device = device
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
-    def _channel_names(self) -> list[str]:
-        return channel_names(self.channels)
-
-    def _check_X(self, X, reset: bool) -> np.ndarray:
-        names = self._channel_names()
-        X = check_sequences(X, names, INPUT_CHANNELS)
-        if X.shape[1] < int(self.window):
-            raise ValueError(
-                f"sequences have {X.shape[1]} steps, fewer than window={self.window}; use a "
-                "smaller window or longer sequences."
-            )
-        used = [names.index(c) for c in INPUT_CHANNELS]
-        if TORQUE_CHANNEL in names:
-            used.append(names.index(TORQUE_CHANNEL))
-        bad = ~np.isfinite(X[..., used])
-        if bad.any():
-            s, t, c = np.argwhere(bad)[0]
-            raise ValueError(
-                f"X holds NaN or infinite values in channel '{names[used[c]]}' (first at sequence "
-                f"{s}, step {t}); interpolate or drop them."
-            )
-        if not reset and hasattr(self, "n_channels_") and X.shape[2] != self.n_channels_:
-            raise ValueError(f"X has {X.shape[2]} channels; fit saw {self.n_channels_}.")
-        return X
+    def _prepare(self, X, physics=None) -> SequenceInputs:
+        """``X`` checked against the model's channels and split once; with no ``physics``
+        (after fit), against the fitted model and fit's channel count."""
+        fitted = physics is None
+        sequences = prepare_sequences(
+            X, self.channels, self.physics_ if fitted else physics, int(self.window)
+        )
+        if fitted and sequences.X.shape[2] != self.n_channels_:
+            raise ValueError(f"X has {sequences.X.shape[2]} channels; fit saw {self.n_channels_}.")
+        return sequences
 
     def _check_y(self, y, X) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
@@ -238,8 +288,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("y must hold EMG envelopes normalised to about 0..1.")
         return y
 
-    def _subject_index(self, subject_ids, n: int, known=None) -> np.ndarray:
-        known = list(self.subjects_ if known is None else known)
+    def _subject_index(self, subject_ids, n: int) -> np.ndarray:
+        known = list(self.subjects_)
         if subject_ids is None:
             return np.full(n, -1 if len(known) > 1 else 0)
         subject_ids = np.asarray(subject_ids)
@@ -257,51 +307,73 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         return np.array([known.index(s) for s in subject_ids.tolist()])
 
     # ------------------------------------------------------------------ arrays for the module
-    def _inputs(self, X):
-        names = self._channel_names()
-        raw = X[..., [names.index(c) for c in INPUT_CHANNELS]]
-        features = (raw - self.feature_mean_) / self.feature_std_
-        return features, raw[..., 0], raw[..., 1]
+    def _features(self, sequences: SequenceInputs) -> np.ndarray:
+        """The network's input: kinematics and load standardised by fit's mean and SD."""
+        return (sequences.inputs - self.feature_mean_) / self.feature_std_
 
-    def _torque(self, X) -> np.ndarray:
-        return torque_target(X, self._channel_names(), self.physics_)
-
-    def _windowed(self, X, subject_index, y=None):
-        features, angle, velocity = self._inputs(X)
-        starts = window_starts(X.shape[1], int(self.window), float(self.overlap))
+    def _windowed(self, sequences: SequenceInputs, subject_index, y=None, drive="predicted"):
+        """The module's inputs and the criterion's target, cut into training windows."""
         w = int(self.window)
+        starts = window_starts(sequences.X.shape[1], w, float(self.overlap))
         data = {
-            "features": to_windows(features, starts, w).astype(np.float32),
-            "angle": to_windows(angle, starts, w),
-            "velocity": to_windows(velocity, starts, w),
+            "features": to_windows(self._features(sequences), starts, w).astype(np.float32),
+            "angle": to_windows(sequences.angle, starts, w),
+            "velocity": to_windows(sequences.velocity, starts, w),
             "subject": np.repeat(subject_index, len(starts)).astype(np.int64),
         }
-        target = None
-        if y is not None:
-            target = np.concatenate([y, self._torque(X)[..., None]], axis=-1)
-            target = to_windows(target, starts, w).astype(np.float32)
-        return data, target, starts
+        emg = np.full(sequences.X.shape[:2] + (len(self.muscles_),), np.nan) if y is None else y
+        target = {
+            "emg": to_windows(emg, starts, w).astype(np.float32),
+            "torque": to_windows(sequences.torque, starts, w),
+        }
+        if drive != "predicted" and y is not None:
+            data["emg_override"] = target["emg"]
+        return data, target
 
-    def _callbacks(self):
+    def _net(
+        self,
+        module,
+        *,
+        criterion: dict,
+        optimizer: dict,
+        max_epochs: int,
+        seed: int,
+        schedule: bool,
+        validation: bool,
+    ) -> NMMNet:
+        """The skorch net that trains ``module`` (fit, and personalize with a frozen network)."""
         callbacks = [
             (f"train_{t}", PassthroughScoring(name=f"train_{t}", on_train=True)) for t in _TERMS
         ]
-        callbacks.append(
-            (
-                "lr_scheduler",
-                LRScheduler(
-                    policy=torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max(self.max_epochs, 1)
-                ),
-            )
-        )
-        if self.early_stopping:
+        if schedule:
+            cosine = torch.optim.lr_scheduler.CosineAnnealingLR
+            callbacks.append(("lr_scheduler", LRScheduler(policy=cosine, T_max=max_epochs)))
+        if validation:
             callbacks += [(f"valid_{t}", PassthroughScoring(name=f"valid_{t}")) for t in _TERMS]
             callbacks.append(
                 ("early_stopping", EarlyStopping(patience=self.patience, load_best=True))
             )
         if self.progress_bar:
             callbacks.append(("progress_bar", ProgressBar()))
-        return callbacks
+        return NMMNet(
+            module=module,
+            criterion=NMMLoss,
+            **{f"criterion__{k}": v for k, v in criterion.items()},
+            prior_weight=self.prior_weight,
+            **optimizer,
+            max_epochs=max_epochs,
+            batch_size=int(self.batch_size),
+            iterator_train__shuffle=True,
+            iterator_valid__batch_size=_PREDICT_BATCH,
+            train_split=(
+                ValidSplit(self.validation_fraction, random_state=seed % 2**31)
+                if validation
+                else None
+            ),
+            callbacks=callbacks,
+            verbose=self.verbose,
+            device=_check_device(self.device),
+        )
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, subject_ids=None):
@@ -319,91 +391,85 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        self._validate_params()
+        _check_device(self.device)
         if y is None:
             raise ValueError(
                 "NMMRegressor requires y to be passed, but the target y is None: "
                 "give the EMG envelopes (NaN for muscles not measured)."
             )
-        X = self._check_X(X, reset=True)
-        self.physics_ = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
-        self.muscles_ = list(self.physics_.muscles)
-        y = self._check_y(y, X)
-        self.n_channels_ = X.shape[2]
+        physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
+        sequences = self._prepare(X, physics)
+        self.physics_ = physics
+        self.muscles_ = list(physics.muscles)
+        y = self._check_y(y, sequences.X)
+        self.n_channels_ = sequences.X.shape[2]
+        self.channels_ = sequences.names
         labels = (
-            np.asarray(subject_ids) if subject_ids is not None else np.zeros(X.shape[0], dtype=int)
+            np.asarray(subject_ids)
+            if subject_ids is not None
+            else np.zeros(sequences.X.shape[0], dtype=int)
         )
         self.subjects_ = np.unique(labels)
-        subject_index = self._subject_index(labels, X.shape[0])
-        names = self._channel_names()
-        raw = X[..., [names.index(c) for c in INPUT_CHANNELS]].reshape(-1, len(INPUT_CHANNELS))
-        self.feature_mean_ = raw.mean(axis=0)
-        std = raw.std(axis=0)
+        subject_index = self._subject_index(labels, sequences.X.shape[0])
+        flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
+        self.feature_mean_ = flat.mean(axis=0)
+        std = flat.std(axis=0)
         self.feature_std_ = np.where(std > 1e-8, std, 1.0)
-        torque = self._torque(X)
+        self.torque_scale_ = float(max(sequences.torque.std(), 1e-3))
         unmeasured = [j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()]
-        data, target, _ = self._windowed(X, subject_index, y)
-        if self.physics_drive not in ("predicted", "measured", "both"):
-            raise ValueError(
-                'physics_drive must be "predicted", "measured" or "both", got '
-                f"{self.physics_drive!r}."
-            )
-        if self.physics_drive != "predicted":
-            data["emg_override"] = target[..., :-1]
+        data, target = self._windowed(sequences, subject_index, y, self.physics_drive)
 
-        seed = (
-            self.random_state
-            if self.random_state is not None
-            else int(np.random.SeedSequence().generate_state(1)[0])
-        )
+        seed = _seed(self.random_state)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+            torch.manual_seed(seed)
             network = EMGTransformer(
-                len(INPUT_CHANNELS),
-                self.physics_.n_muscles,
+                len(sequences.layout.inputs),
+                physics.n_muscles,
                 self.d_model,
                 self.n_heads,
                 self.n_layers,
                 self.dropout,
             )
-            subject_parameters = SubjectParameters(len(self.subjects_), self.muscles_)
             module = NeuralMusculoskeletalModule(
-                network, self.physics_, subject_parameters, self.rate
+                network,
+                physics,
+                SubjectParameters(len(self.subjects_), self.muscles_),
+                self.rate,
+                drive=self.physics_drive,
             )
-            module.both_drives = self.physics_drive == "both"
-            self.net_ = NMMNet(
-                module=module,
-                criterion=NMMLoss,
-                criterion__data_weight=self.data_weight,
-                criterion__physics_weight=self.physics_weight,
-                criterion__effort_weight=self.effort_weight,
-                criterion__smoothness_weight=self.smoothness_weight,
-                criterion__synergy_weight=self.synergy_weight,
-                criterion__torque_scale=float(max(torque.std(), 1e-3)),
-                criterion__burn_in=min(10, int(self.window) // 4),
-                criterion__unmeasured=unmeasured,
-                prior_weight=self.prior_weight,
-                optimizer=torch.optim.AdamW,
-                optimizer__weight_decay=self.weight_decay,
-                # the subject parameters: no decay (it would pull them to mid-range), faster
-                optimizer__param_groups=[
-                    ("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * self.lr})
-                ],
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                iterator_train__shuffle=True,
-                train_split=(
-                    ValidSplit(self.validation_fraction, random_state=int(seed) % 2**31)
-                    if self.early_stopping
-                    else None
+            self.net_ = self._net(
+                module,
+                criterion=dict(
+                    data_weight=self.data_weight,
+                    physics_weight=self.physics_weight,
+                    effort_weight=self.effort_weight,
+                    smoothness_weight=self.smoothness_weight,
+                    synergy_weight=self.synergy_weight,
+                    torque_scale=self.torque_scale_,
+                    burn_in=self._burn_in(),
+                    unmeasured=unmeasured,
                 ),
-                callbacks=self._callbacks(),
-                verbose=self.verbose,
-                device="cpu",
+                optimizer=dict(
+                    optimizer=torch.optim.AdamW,
+                    optimizer__weight_decay=self.weight_decay,
+                    # the subject parameters: no decay (it would pull them to mid-range), faster
+                    optimizer__param_groups=[
+                        ("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * self.lr})
+                    ],
+                    lr=self.lr,
+                ),
+                max_epochs=int(self.max_epochs),
+                seed=seed,
+                schedule=True,
+                validation=bool(self.early_stopping),
             )
             self.net_.fit(data, target)
         self.history_ = self.net_.history
         return self
+
+    def _burn_in(self) -> int:
+        return min(10, int(self.window) // 4)
 
     # ------------------------------------------------------------------ predictions
     @property
@@ -418,15 +484,22 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         subject; ``subject_ids`` is accepted for symmetry with the other methods.
         """
         check_is_fitted(self, "net_")
-        X = self._check_X(X, reset=False)
-        features, _, _ = self._inputs(X)
-        starts = window_starts(X.shape[1], int(self.window), float(self.predict_overlap))
-        windows = torch.tensor(to_windows(features, starts, int(self.window)), dtype=torch.float32)
-        network = self.net_.module_.network
-        network.eval()
-        with torch.inference_mode():
-            out = torch.cat([network(b) for b in torch.split(windows, 512)]).numpy()
-        return from_windows(out.astype(np.float64), starts, X.shape[1])
+        sequences = self._prepare(X)
+        w = int(self.window)
+        starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
+        windows = to_windows(self._features(sequences), starts, w).astype(np.float32)
+        emg = self.net_.forward({"features": windows}, training=False, device="cpu")
+        return from_windows(emg.numpy().astype(np.float64), starts, sequences.X.shape[1])
+
+    def _physics_inputs(self, sequences: SequenceInputs, subject_ids):
+        """Predicted EMG, angle, velocity and subject index as tensors on the module's device."""
+        device = _check_device(self.device)
+        index = self._subject_index(subject_ids, sequences.X.shape[0])
+        emg = self.predict(sequences.X)
+        return tuple(
+            torch.as_tensor(a, device=device)
+            for a in (emg, sequences.angle, sequences.velocity, index)
+        )
 
     def predict_activation(self, X, subject_ids=None):
         """Muscle activation from the predicted EMG through the subject's activation dynamics.
@@ -435,31 +508,26 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         parameters when several subjects were fit.
         """
         check_is_fitted(self, "net_")
-        X = self._check_X(X, reset=False)
-        index = self._subject_index(subject_ids, X.shape[0])
-        emg = self.predict(X)
-        module = self.net_.module_
+        emg, _, _, index = self._physics_inputs(self._prepare(X), subject_ids)
         with torch.no_grad():
-            activation, _ = module.activation(torch.tensor(emg), torch.tensor(index))
-        return activation.numpy()
+            activation, _ = self.net_.module_.activation(emg, index)
+        return activation.cpu().numpy()
 
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscles driven by the predicted EMG, ``(n, n_timesteps)``."""
-        X = self._check_X(X, reset=False)
-        activation = self.predict_activation(X, subject_ids)
-        index = self._subject_index(subject_ids, X.shape[0])
-        _, angle, velocity = self._inputs(X)
-        module = self.net_.module_
+        check_is_fitted(self, "net_")
+        emg, angle, velocity, index = self._physics_inputs(self._prepare(X), subject_ids)
         with torch.no_grad():
-            params = module.subject_parameters(torch.tensor(index))
-            torque = module.physics.joint_torque(
-                torch.tensor(activation), torch.tensor(angle), torch.tensor(velocity), params
-            )
-        return torque.numpy()
+            torque = self.net_.module_.torque(emg, angle, velocity, index)
+        return torque.cpu().numpy()
 
     def score(self, X, y, sample_weight=None):
-        """R² of the predicted EMG over the measured (non-NaN) channels, time flattened."""
-        return measured_r2(y, self.predict(X))
+        """Variance-weighted R² of the predicted EMG over the measured (non-NaN) channels.
+
+        Time is flattened; ``sample_weight`` (one weight per sequence) weights each
+        sequence's steps (:func:`deepemg.validation.measured_r2`).
+        """
+        return measured_r2(y, self.predict(X), sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ personalisation
     def personalize(self, X, y=None, subject_ids=None, max_epochs=None, lr=2e-2):
@@ -467,7 +535,9 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
 
         Uses the subject's kinematics, load and torque (physics term); where ``y`` holds
         measured surface EMG, it drives those muscles in the physics chain instead of the
-        network's EMG. No deep-muscle labels are needed.
+        network's EMG. No deep-muscle labels are needed. Training runs through skorch like
+        :meth:`fit` (the loss terms are logged in ``personalize_history_``); only the subjects
+        in ``subject_ids`` move, and the estimator is changed only when it succeeds.
 
         Parameters
         ----------
@@ -475,7 +545,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         y : array (n_sequences, n_timesteps, n_muscles), optional
             Surface EMG (NaN for muscles not measured).
         subject_ids : array (n_sequences,)
-            Labels of the new subjects (labels already known are refitted).
+            Labels of the new subjects (labels already known are refitted, starting from
+            their fitted values).
         max_epochs : int, optional
             Passes over the data; ``self.max_epochs`` by default.
         lr : float, default=0.02
@@ -486,56 +557,68 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self
         """
         check_is_fitted(self, "net_")
-        X = self._check_X(X, reset=False)
+        sequences = self._prepare(X)
         if subject_ids is None:
             raise ValueError("personalize needs subject_ids naming the new subject(s).")
         labels = np.asarray(subject_ids)
-        new = [s for s in np.unique(labels) if s not in set(self.subjects_.tolist())]
-        module = self.net_.module_
-        old = module.subject_parameters
-        if new:
-            grown = SubjectParameters(len(self.subjects_) + len(new), self.muscles_, old.specs)
-            with torch.no_grad():
-                for name, theta in old.unconstrained.items():
-                    grown.unconstrained[name][: len(self.subjects_)] = theta
-            module.subject_parameters = grown
-            self.subjects_ = np.asarray(self.subjects_.tolist() + list(new))
-        index = self._subject_index(labels, X.shape[0])
-        override = None if y is None else self._check_y(y, X)
-        data, target, _ = self._windowed(
-            X,
-            index,
-            override
-            if override is not None
-            else np.full(X.shape[:2] + (len(self.muscles_),), np.nan),
+        if labels.shape != (sequences.X.shape[0],):
+            raise ValueError(
+                f"subject_ids needs one label per sequence ({sequences.X.shape[0]}), got "
+                f"{labels.shape}."
+            )
+        epochs = int(self.max_epochs if max_epochs is None else max_epochs)
+        if epochs < 1 or not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"max_epochs must be >= 1 and lr > 0, got {epochs} and {lr}.")
+        measured = None if y is None else self._check_y(y, sequences.X)
+        known = self.subjects_.tolist()
+        targets = list(dict.fromkeys(labels.tolist()))
+        fitted = self.net_.module_
+        # the personalised subjects' parameters only, from their fitted values when known
+        local = fitted.subject_parameters.subset(
+            [known.index(s) if s in known else None for s in targets]
         )
-        if override is not None:
-            data["emg_override"] = target[..., :-1]
-        tensors = {k: torch.as_tensor(v) for k, v in data.items()}
-        tau = torch.as_tensor(target[..., -1]).double()
-        theta = list(module.subject_parameters.parameters())
-        optimizer = torch.optim.Adam(theta, lr=lr)
-        criterion = self.net_.criterion_
-        subjects = torch.as_tensor(np.unique(index))
-        module.network.eval()
+        index = np.array([targets.index(s) for s in labels.tolist()])
+        data, target = self._windowed(sequences, index, measured, drive="measured")
         seed = 0 if self.random_state is None else int(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            for _ in range(int(max_epochs or self.max_epochs)):
-                order = torch.randperm(len(tau))
-                for batch in torch.split(order, int(self.batch_size)):
-                    optimizer.zero_grad()
-                    _, torque = module(**{k: v[batch] for k, v in tensors.items()})
-                    residual = (torque - tau[batch]) / criterion.torque_scale
-                    loss = (residual[..., criterion.burn_in :] ** 2).mean()
-                    loss = loss + self.prior_weight * module.subject_parameters.prior()
-                    loss.backward()
-                    # only the personalised subjects move
-                    for p in theta:
-                        mask = torch.zeros_like(p)
-                        mask[subjects] = 1
-                        p.grad *= mask
-                    optimizer.step()
+            module = NeuralMusculoskeletalModule(
+                copy.deepcopy(fitted.network),
+                fitted.physics,
+                local,
+                self.rate,
+                drive="measured",
+                freeze_network=True,
+            )
+            net = self._net(
+                module,
+                criterion=dict(
+                    data_weight=0.0,
+                    physics_weight=1.0,
+                    effort_weight=0.0,
+                    synergy_weight=0.0,
+                    torque_scale=self.torque_scale_,
+                    burn_in=self._burn_in(),
+                ),
+                optimizer=dict(optimizer=torch.optim.Adam, lr=lr),
+                max_epochs=epochs,
+                seed=seed,
+                schedule=False,
+                validation=False,
+            )
+            net.fit(data, target)
+        # success: merge the personalised subjects into the fitted table
+        new = [s for s in targets if s not in known]
+        merged = fitted.subject_parameters.subset(list(range(len(known))) + [None] * len(new))
+        subjects = known + new
+        with torch.no_grad():
+            for k, subject in enumerate(targets):
+                row = subjects.index(subject)
+                for name, theta in local.unconstrained.items():
+                    merged.unconstrained[name][row] = theta[k]
+        fitted.subject_parameters = merged.to(next(fitted.parameters()).device)
+        self.subjects_ = np.asarray(subjects)
+        self.personalize_history_ = net.history
         return self
 
     def __sklearn_tags__(self):

@@ -1,33 +1,45 @@
-"""Checks of the sequence arrays every deepemg estimator takes."""
+"""Checks of the sequence arrays every deepemg estimator takes, and their preparation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
 from scipy import sparse
 
-from . import ELBOW_CHANNELS
+from . import ELBOW_SURFACE_MUSCLES
+from .channels import ELBOW_JOINT, ChannelLayout, layout_for
 
 __all__ = [
-    "INPUT_CHANNELS",
-    "TORQUE_CHANNEL",
+    "SequenceInputs",
     "channel_names",
     "check_sequences",
     "measured_r2",
+    "prepare_sequences",
     "torque_target",
 ]
 
-INPUT_CHANNELS = tuple(ELBOW_CHANNELS[:4])
-"""Channels every estimator needs; angle (rad), velocity (rad/s), acceleration (rad/s²), load."""
-TORQUE_CHANNEL = "elbow_torque"
-"""The inverse-dynamics torque channel (N·m); computed from the kinematics when absent."""
 
+def channel_names(channels: Sequence[str] | None, layout: ChannelLayout) -> list[str]:
+    """The estimator's channel names: ``channels``, or the layout's default.
 
-def channel_names(channels: Sequence[str] | None) -> list[str]:
-    """The estimator's channel names: ``channels``, or :data:`deepemg.ELBOW_CHANNELS`."""
-    return list(channels) if channels is not None else list(ELBOW_CHANNELS)
+    The default is :data:`deepemg.ELBOW_CHANNELS` for the built-in elbow (kinematics, load,
+    torque and the five surface muscles) and the kinematics, load and torque of the model's
+    joint otherwise (name surface EMG channels with ``channels=``).
+
+    Examples
+    --------
+    >>> channel_names(None, ChannelLayout("knee"))
+    ['knee_angle', 'knee_velocity', 'knee_acceleration', 'load_mass', 'knee_torque']
+    """
+    if channels is not None:
+        return [channels] if isinstance(channels, str) else list(channels)
+    if layout.joint == ELBOW_JOINT:
+        return layout.default_channels(ELBOW_SURFACE_MUSCLES)
+    return list(layout.base)
 
 
 def check_sequences(X, names: Sequence[str], required: Sequence[str] = ()) -> np.ndarray:
@@ -69,24 +81,132 @@ def check_sequences(X, names: Sequence[str], required: Sequence[str] = ()) -> np
     return X
 
 
-def torque_target(X: np.ndarray, names: Sequence[str], physics) -> np.ndarray:
+@dataclass
+class SequenceInputs:
+    """``X`` checked once and split into what the estimators use.
+
+    Attributes
+    ----------
+    X : ndarray (n_sequences, n_timesteps, n_channels)
+        The checked array, float64.
+    names : list of str
+        Its channel names.
+    layout : ChannelLayout
+        The joint's channel names.
+    inputs : ndarray (n_sequences, n_timesteps, 4)
+        Angle (rad), velocity (rad/s), acceleration (rad/s²) and load (kg): the network's input.
+    torque : ndarray (n_sequences, n_timesteps)
+        Inverse-dynamics torque (N·m): ``X``'s torque channel, or computed once, on first use,
+        by the model's rigid-body inverse dynamics.
+    """
+
+    X: np.ndarray
+    names: list[str]
+    layout: ChannelLayout
+    inputs: np.ndarray
+    physics: object = field(default=None, repr=False)
+
+    @property
+    def angle(self) -> np.ndarray:
+        """Joint angle (rad), ``(n_sequences, n_timesteps)``."""
+        return self.inputs[..., 0]
+
+    @property
+    def velocity(self) -> np.ndarray:
+        """Joint angular velocity (rad/s)."""
+        return self.inputs[..., 1]
+
+    @property
+    def load(self) -> np.ndarray:
+        """Load mass (kg)."""
+        return self.inputs[..., 3]
+
+    def channel(self, name: str) -> np.ndarray:
+        """One channel of ``X`` by name, ``(n_sequences, n_timesteps)``."""
+        return self.X[..., self.names.index(name)]
+
+    @cached_property
+    def torque(self) -> np.ndarray:
+        return torque_target(self.X, self.names, self.physics, self.layout)
+
+
+def prepare_sequences(
+    X, channels: Sequence[str] | None, physics, min_timesteps: int = 1
+) -> SequenceInputs:
+    """Check ``X`` against the channel contract of ``physics`` and split it once.
+
+    Parameters
+    ----------
+    X : array-like (n_sequences, n_timesteps, n_channels)
+    channels : sequence of str or None
+        Names of ``X``'s channels (:func:`channel_names`).
+    physics : MusculoskeletalModel
+        Names the joint (:func:`deepemg.channels.layout_for`) and gives the inverse dynamics.
+    min_timesteps : int, default=1
+        Fewest steps a sequence may have (an estimator's window).
+
+    Returns
+    -------
+    SequenceInputs
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, a missing channel (naming the joint's channels), too-short
+        sequences, or NaN/infinite values in a channel used (with sequence and step).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepemg.physics import MusculoskeletalModel
+    >>> X = np.zeros((2, 5, 4)); X[..., 0] = 1.0
+    >>> names = ["elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass"]
+    >>> seq = prepare_sequences(X, names, MusculoskeletalModel.elbow())
+    >>> seq.inputs.shape, round(float(seq.torque[0, 0]), 2)  # N·m to hold the forearm
+    ((2, 5, 4), 2.29)
+    """
+    layout = layout_for(physics)
+    names = channel_names(channels, layout)
+    X = check_sequences(X, names, layout.inputs)
+    if X.shape[1] < int(min_timesteps):
+        raise ValueError(
+            f"sequences have {X.shape[1]} steps, fewer than window={min_timesteps}; use a "
+            "smaller window or longer sequences."
+        )
+    used = [names.index(c) for c in layout.inputs]
+    if layout.torque in names:
+        used.append(names.index(layout.torque))
+    bad = ~np.isfinite(X[..., used])
+    if bad.any():
+        s, t, c = np.argwhere(bad)[0]
+        raise ValueError(
+            f"X holds NaN or infinite values in channel '{names[used[c]]}' (first at sequence "
+            f"{s}, step {t}); interpolate or drop them."
+        )
+    return SequenceInputs(X, names, layout, X[..., used[:4]], physics)
+
+
+def torque_target(X: np.ndarray, names: Sequence[str], physics, layout=None) -> np.ndarray:
     """Inverse-dynamics torque (N·m) per step: ``X``'s torque channel, or, without one, the
-    rigid-body inverse dynamics of ``physics`` (a MusculoskeletalModel) from the kinematics."""
+    rigid-body inverse dynamics of ``physics`` (a MusculoskeletalModel) from the kinematics
+    and the load."""
     names = list(names)
-    if TORQUE_CHANNEL in names:
-        return X[..., names.index(TORQUE_CHANNEL)]
-    kinematics = (torch.tensor(X[..., names.index(c)]) for c in INPUT_CHANNELS)
+    layout = layout or layout_for(physics)
+    if layout.torque in names:
+        return X[..., names.index(layout.torque)]
+    kinematics = (torch.tensor(X[..., names.index(c)]) for c in layout.inputs)
     with torch.no_grad():
         return physics.inverse_dynamics(*kinematics).numpy()
 
 
-def measured_r2(y, prediction: np.ndarray) -> float:
+def measured_r2(y, prediction: np.ndarray, sample_weight=None) -> float:
     """R² over the muscles ``y`` measures, variance-weighted, each on its non-NaN steps.
 
     ``1 - sum_j SSE_j / sum_j SST_j`` with ``SST_j`` the sum of squares of muscle ``j`` about
     its own mean (time flattened): scikit-learn's ``multioutput="variance_weighted"``, so that
     a nearly silent muscle (the triceps while lifting) does not dominate the score as it would
-    in a plain mean of per-muscle R².
+    in a plain mean of per-muscle R². ``sample_weight`` (one weight per sequence) weights each
+    sequence's steps in both sums and in the means.
 
     Examples
     --------
@@ -100,15 +220,29 @@ def measured_r2(y, prediction: np.ndarray) -> float:
     """
     y = np.asarray(y, dtype=np.float64)
     prediction = np.asarray(prediction, dtype=np.float64)
+    if sample_weight is None:
+        weight = np.ones(y.shape[:2])
+    else:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (y.shape[0],) or not np.isfinite(sample_weight).all():
+            raise ValueError(
+                f"sample_weight needs one finite weight per sequence ({y.shape[0]}), got shape "
+                f"{sample_weight.shape}."
+            )
+        if (sample_weight < 0).any() or sample_weight.sum() <= 0:
+            raise ValueError("sample_weight must be >= 0 with a positive sum.")
+        weight = np.broadcast_to(sample_weight[:, None], y.shape[:2])
+    if np.isnan(y).all():
+        raise ValueError("y has no measured channel to score against.")
     residual = total = 0.0
     for j in range(y.shape[2]):
         measured = ~np.isnan(y[..., j])
-        if measured.any():
+        w = weight[measured]
+        if measured.any() and w.sum() > 0:
             truth = y[..., j][measured]
-            residual += float(np.sum((truth - prediction[..., j][measured]) ** 2))
-            total += float(np.sum((truth - truth.mean()) ** 2))
-    if np.isnan(y).all():
-        raise ValueError("y has no measured channel to score against.")
+            mean = np.average(truth, weights=w)
+            residual += float(np.sum(w * (truth - prediction[..., j][measured]) ** 2))
+            total += float(np.sum(w * (truth - mean) ** 2))
     if total == 0.0:  # constant targets: perfect or not, as r2_score scores them
         return 1.0 if residual == 0.0 else 0.0
     return 1.0 - residual / total

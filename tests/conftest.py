@@ -35,6 +35,11 @@ def simulated(tmp_path_factory, n_subjects: int, n_trials: int, duration: float,
     )
 
 
+def joint_channels(channels, joint: str) -> list[str]:
+    """The elbow's channel names for another joint (``elbow_angle`` -> ``<joint>_angle``)."""
+    return [joint + c[len("elbow") :] if c.startswith("elbow_") else c for c in channels]
+
+
 def flexion_extension(n_frames: int = 241, period: float = 4.0, amplitude_deg: float = 120.0):
     """A 0 -> amplitude -> 0 degree flexion-extension with exact derivatives (rad, s)."""
     t = np.linspace(0.0, period, n_frames)
@@ -58,6 +63,15 @@ def arm26_with_load(tmp_path_factory):
     bridge.add_load_body(model, "r_ulna_radius_hand", ARM26_LOAD_LOCATION)
     path = tmp_path_factory.mktemp("arm26") / "arm26_load.osim"
     model.printToXML(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def hinge_model(tmp_path_factory):
+    """The built-in elbow with its coordinate renamed ``hinge``: a joint not called elbow."""
+    text = bridge.ELBOW_MODEL_PATH.read_text().replace("r_elbow_flex", "hinge")
+    path = tmp_path_factory.mktemp("hinge") / "hinge.osim"
+    path.write_text(text)
     return path
 
 

@@ -10,17 +10,18 @@ from deepemg.nmm_module import NMMLoss
 
 
 def _target(surface, n_muscles, unmeasured):
-    target = torch.full((*surface.shape[:2], n_muscles + 1), float("nan"), dtype=torch.float64)
+    """The criterion's target: EMG (NaN where unmeasured) and a zero torque."""
+    emg = torch.full((*surface.shape[:2], n_muscles), float("nan"), dtype=torch.float64)
     measured = [j for j in range(n_muscles) if j not in unmeasured]
-    target[..., measured] = surface
-    return target
+    emg[..., measured] = surface
+    return {"emg": emg, "torque": torch.zeros(surface.shape[:2], dtype=torch.float64)}
 
 
 def test_synergy_term_zero_inside_the_span_one_outside():
     t = torch.linspace(0, 1, 200, dtype=torch.float64)
     surface = torch.stack([torch.sin(np.pi * t) ** 2, t, 1 - t], dim=-1)[None]  # (1, T, 3)
     loss = NMMLoss(unmeasured=[3], ridge=1e-9)
-    target = _target(surface, 4, [3])[..., :-1]
+    target = _target(surface, 4, [3])["emg"]
     inside = surface @ torch.tensor([[0.5], [0.2], [0.1]], dtype=torch.float64)
     emg = torch.cat([surface, inside], dim=-1)
     assert float(loss.synergy(emg, target)) == pytest.approx(0.0, abs=1e-9)
@@ -36,7 +37,6 @@ def test_synergy_term_is_weighted_into_the_loss_and_logged():
     emg = torch.rand(2, 50, 3, dtype=torch.float64)
     torque = torch.zeros(2, 50, dtype=torch.float64)
     y = _target(torch.rand(2, 50, 2, dtype=torch.float64), 3, [2])
-    y[..., -1] = 0.0
     without = NMMLoss(unmeasured=[2], effort_weight=0.0)((emg, torque), y)
     loss = NMMLoss(unmeasured=[2], effort_weight=0.0, synergy_weight=2.0)
     total = loss((emg, torque), y)
@@ -46,8 +46,7 @@ def test_synergy_term_is_weighted_into_the_loss_and_logged():
 
 def test_two_drives_average_their_torque_residuals():
     emg = torch.zeros(1, 20, 2, dtype=torch.float64)
-    y = torch.zeros(1, 20, 3, dtype=torch.float64)
-    y[..., :2] = float("nan")
+    y = _target(torch.zeros(1, 20, 0, dtype=torch.float64), 2, [0, 1])
     loss = NMMLoss(effort_weight=0.0, torque_scale=2.0, burn_in=5)
     one = torch.full((1, 20), 1.0, dtype=torch.float64)
     three = torch.full((1, 20), 3.0, dtype=torch.float64)

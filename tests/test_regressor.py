@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from deepemg import NMMRegressor
 
-from .conftest import ARM26_LOCKED, FAST_NMM, simulated
+from .conftest import ARM26_LOCKED, FAST_NMM, joint_channels, simulated
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_physics_drives(data, drive):
 
 
 def test_unknown_physics_drive(data):
-    with pytest.raises(ValueError, match='physics_drive must be "predicted", "measured"'):
+    with pytest.raises(ValueError, match="'physics_drive' parameter of NMMRegressor"):
         NMMRegressor(physics_drive="surface", **FAST_NMM).fit(data.X, data.y)
 
 
@@ -151,9 +151,14 @@ def test_arm26_model(data, arm26_with_load):
     arm26 = ["TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA"]
     elbow = list(data.muscles)
     y = data.y[..., [elbow.index(m) for m in arm26]]
-    model = NMMRegressor(model=arm26_with_load, locked=ARM26_LOCKED, random_state=0, **FAST_NMM)
+    channels = joint_channels(data.channels, "r_elbow_flex")  # named by Arm26's coordinate
+    model = NMMRegressor(
+        model=arm26_with_load, locked=ARM26_LOCKED, channels=channels, random_state=0, **FAST_NMM
+    )
     model.fit(data.X, y, subject_ids=data.groups)
     assert model.muscles_ == arm26 and model.predict(data.X).shape == y.shape
+    with pytest.raises(ValueError, match="r_elbow_flex_angle"):  # the elbow's names do not fit
+        model.set_params(channels=data.channels).fit(data.X, y)
 
 
 @pytest.mark.parametrize(

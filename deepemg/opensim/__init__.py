@@ -1,12 +1,14 @@
 """The bridge to OpenSim: load models, fit muscle geometry, run OpenSim's dynamics.
 
 OpenSim (the ``opensim`` wheel from PyPI, version 4.6) is the oracle deepemg is tested
-against and the source of every model parameter.
+against and the source of every model parameter; :func:`build_model` builds the torch
+:class:`~deepemg.physics.MusculoskeletalModel` from an ``.osim`` file.
 """
 
 from importlib import resources
 from pathlib import Path
 
+from .builder import build_model
 from .dynamics import (
     fit_joint_dynamics,
     inverse_dynamics,
@@ -33,6 +35,7 @@ __all__ = [
     "ModelPose",
     "PathFit",
     "add_load_body",
+    "build_model",
     "fit_joint_dynamics",
     "fit_path_geometry",
     "inverse_dynamics",

@@ -1,30 +1,43 @@
 """The differentiable neural musculoskeletal chain in torch.
 
-EMG excitation -> activation dynamics -> Hill-type muscles (DeGroote-Fregly 2016 curves) on
-OpenSim-fitted geometry -> joint torque, plus rigid-body inverse dynamics of the joint and the
-bounded per-subject parameters. Every function works in float32 and float64, batched over any
-leading shape, and is differentiable.
+EMG excitation -> activation dynamics -> Hill-type muscles (a :class:`MuscleLaw`, by default
+rigid-tendon DeGroote-Fregly 2016) on OpenSim-fitted geometry -> joint torque, plus rigid-body
+inverse dynamics of the joint and the bounded per-subject parameters. Every function works in
+float32 and float64, batched over any leading shape, and is differentiable. The model is built
+from OpenSim by :func:`deepemg.opensim.build_model`; this package imports no OpenSim code.
 """
 
 from .activation import excitation_to_activation, neural_activation, nonlinear_activation
 from .curves import active_force_length, force_velocity, passive_force_length, tendon_force_length
 from .geometry import PathGeometry
 from .model import MusculoskeletalModel
-from .muscle import rigid_tendon_force
+from .muscle import (
+    MUSCLE_LAWS,
+    MuscleLaw,
+    RigidTendonDeGrooteFregly,
+    get_muscle_law,
+    register_muscle_law,
+    rigid_tendon_force,
+)
 from .parameters import DEFAULT_PARAMETER_SPECS, ParameterSpec, SubjectParameters
 
 __all__ = [
     "DEFAULT_PARAMETER_SPECS",
+    "MUSCLE_LAWS",
+    "MuscleLaw",
     "MusculoskeletalModel",
     "ParameterSpec",
     "PathGeometry",
+    "RigidTendonDeGrooteFregly",
     "SubjectParameters",
     "active_force_length",
     "excitation_to_activation",
     "force_velocity",
+    "get_muscle_law",
     "neural_activation",
     "nonlinear_activation",
     "passive_force_length",
+    "register_muscle_law",
     "rigid_tendon_force",
     "tendon_force_length",
 ]

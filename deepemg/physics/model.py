@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,20 +17,10 @@ from ._validation import (
 )
 from .activation import excitation_to_activation
 from .geometry import PathGeometry
-from .muscle import rigid_tendon_force
+from .muscle import MuscleLaw, get_muscle_law
 
 __all__ = ["MusculoskeletalModel"]
 
-_MUSCLE_PARAMETERS = (
-    "max_isometric_force",
-    "optimal_fiber_length",
-    "tendon_slack_length",
-    "pennation_angle",
-    "max_contraction_velocity",
-    "fiber_damping",
-    "passive_fiber_strain",
-    "active_force_width_scale",
-)
 _DYNAMICS = (
     "inertia",
     "gravity_cos",
@@ -41,44 +29,6 @@ _DYNAMICS = (
     "load_gravity_cos",
     "load_gravity_sin",
 )
-
-
-@functools.lru_cache(maxsize=16)
-def _fit_opensim(path: str, mtime: float, coordinate: str, locked: tuple, load_body: str | None):
-    """Everything the torch model needs from an OpenSim model (cached per file and pose)."""
-    from .. import opensim as bridge
-
-    model = bridge.load_model(path)
-    converted = bridge.use_rigid_tendon_degroote_muscles(model)
-    pose = bridge.ModelPose(model, coordinate, dict(locked))
-    low, high = pose.range
-    muscles = bridge.muscles_crossing(pose, bridge.muscle_names(model))
-    if not muscles:
-        raise ValueError(f"No muscle of '{path}' crosses the coordinate '{coordinate}'.")
-    fit = bridge.fit_path_geometry(pose, muscles)
-    handles = [model.getMuscles().get(n) for n in muscles]
-    import opensim as osim
-
-    handles = [osim.DeGrooteFregly2016Muscle.safeDownCast(h) for h in handles]
-    parameters = {
-        "max_isometric_force": [h.get_max_isometric_force() for h in handles],
-        "optimal_fiber_length": [h.get_optimal_fiber_length() for h in handles],
-        "tendon_slack_length": [h.get_tendon_slack_length() for h in handles],
-        "pennation_angle": [h.get_pennation_angle_at_optimal() for h in handles],
-        "max_contraction_velocity": [h.get_max_contraction_velocity() for h in handles],
-        "fiber_damping": [h.get_fiber_damping() for h in handles],
-        "passive_fiber_strain": [h.get_passive_fiber_strain_at_one_norm_force() for h in handles],
-        "active_force_width_scale": [h.get_active_force_width_scale() for h in handles],
-    }
-    dynamics = bridge.fit_joint_dynamics(pose, load_body)
-    return {
-        "muscles": muscles,
-        "parameters": {k: np.asarray(v, dtype=np.float64) for k, v in parameters.items()},
-        "fit": fit,
-        "dynamics": dynamics,
-        "coordinate_range": (low, high),
-        "converted_muscles": converted,
-    }
 
 
 def _align(value: torch.Tensor, lead_ndim: int, per_muscle: bool, dtype) -> torch.Tensor:
@@ -101,12 +51,13 @@ def _align(value: torch.Tensor, lead_ndim: int, per_muscle: bool, dtype) -> torc
 class MusculoskeletalModel(nn.Module):
     """Differentiable Hill-type musculoskeletal model of one joint coordinate, in torch.
 
-    Built from an OpenSim model (:meth:`elbow`, :meth:`from_opensim`): musculotendon geometry as
-    piecewise cubics fitted to OpenSim, rigid-tendon DeGrooteFregly2016 muscles with the
-    file's parameters, and the hinge's rigid-body dynamics identified from OpenSim inverse
-    dynamics. Works in float32 and float64, batched over any leading shape, and is
-    differentiable throughout. Per-subject parameters (:class:`SubjectParameters`) enter every
-    method as the optional ``params`` dict.
+    Built from an OpenSim model (:meth:`elbow`, :meth:`from_opensim`, both through
+    :func:`deepemg.opensim.build_model`): musculotendon geometry as piecewise cubics fitted to
+    OpenSim, muscles whose tendon force comes from one :class:`MuscleLaw` (by default rigid-tendon
+    DeGrooteFregly2016, :class:`RigidTendonDeGrooteFregly`) with the file's parameters, and the
+    hinge's rigid-body dynamics identified from OpenSim inverse dynamics. Works in float32 and
+    float64, batched over any leading shape, and is differentiable throughout. Per-subject
+    parameters (:class:`SubjectParameters`) enter every method as the optional ``params`` dict.
 
     Attributes
     ----------
@@ -116,8 +67,16 @@ class MusculoskeletalModel(nn.Module):
         The OpenSim coordinate.
     coordinate_range : tuple of float
         Its range (rad).
+    joint : str
+        The joint's name, the prefix of the channels of ``X`` (``<joint>_angle`` ...):
+        ``"elbow"`` for :meth:`elbow`, else the ``joint`` given or the coordinate.
+    muscle_law : MuscleLaw
+        The muscle force law (:func:`get_muscle_law` of the ``muscle_law`` argument).
     max_isometric_force, optimal_fiber_length, tendon_slack_length, pennation_angle : Tensor
-        Per-muscle parameters (N, m, m, rad), float64.
+        Per-muscle parameters (N, m, m, rad), float64: one buffer per name in
+        ``muscle_law.parameter_names`` (these four, and ``max_contraction_velocity``,
+        ``fiber_damping``, ``passive_fiber_strain``, ``active_force_width_scale`` for the
+        default law).
     fit_report : dict
         Fit errors against OpenSim: ``max_length_error`` and ``max_moment_arm_error`` per muscle
         (m) and ``dynamics_max_residual`` (N·m).
@@ -142,12 +101,24 @@ class MusculoskeletalModel(nn.Module):
         coordinate: str,
         coordinate_range: tuple[float, float],
         fit_report: Mapping | None = None,
+        muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly",
+        joint: str | None = None,
     ) -> None:
         super().__init__()
         self.muscles = list(muscles)
         self.coordinate = coordinate
         self.coordinate_range = (float(coordinate_range[0]), float(coordinate_range[1]))
-        for name in _MUSCLE_PARAMETERS:
+        self.muscle_law = get_muscle_law(muscle_law)
+        if joint is not None and (not isinstance(joint, str) or not joint):
+            raise ValueError(f"joint must be a non-empty string or None, got {joint!r}.")
+        self.joint = joint or coordinate
+        missing = [n for n in self.muscle_law.parameter_names if n not in parameters]
+        if missing:
+            raise ValueError(
+                f"The muscle law {self.muscle_law.name!r} needs the per-muscle parameters "
+                f"{missing}, which parameters does not hold."
+            )
+        for name in self.muscle_law.parameter_names:
             values = torch.as_tensor(np.asarray(parameters[name], dtype=np.float64))
             if values.shape != (len(self.muscles),):
                 raise ValueError(f"{name} must hold one value per muscle ({len(self.muscles)}).")
@@ -162,14 +133,19 @@ class MusculoskeletalModel(nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def elbow(cls) -> MusculoskeletalModel:
+    def elbow(
+        cls, muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly"
+    ) -> MusculoskeletalModel:
         """The built-in 7-muscle elbow (coordinate ``r_elbow_flex``, a ``load`` body at the hand).
 
-        Muscles BIClong, BICshort, BRA, BRD, TRIlong, TRIlat, TRImed; deep: BRA and TRImed.
+        Muscles BIClong, BICshort, BRA, BRD, TRIlong, TRIlat, TRImed; deep: BRA and TRImed. Its
+        :attr:`joint` is ``"elbow"``.
         """
         from ..opensim import ELBOW_MODEL_PATH
 
-        return cls.from_opensim(ELBOW_MODEL_PATH, "r_elbow_flex")
+        return cls.from_opensim(
+            ELBOW_MODEL_PATH, "r_elbow_flex", joint="elbow", muscle_law=muscle_law
+        )
 
     @classmethod
     def from_opensim(
@@ -178,8 +154,12 @@ class MusculoskeletalModel(nn.Module):
         coordinate: str,
         locked: Mapping[str, float] | None = None,
         load_body: str | None = "load",
+        joint: str | None = None,
+        muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly",
     ) -> MusculoskeletalModel:
         """Build the model of ``coordinate`` from an OpenSim model file.
+
+        A thin front to :func:`deepemg.opensim.build_model`, which does the reading.
 
         Parameters
         ----------
@@ -193,45 +173,36 @@ class MusculoskeletalModel(nn.Module):
         load_body : str or None, default="load"
             Body that carries the lifted load; when the model has no such body,
             :meth:`inverse_dynamics` accepts only a zero load.
+        joint : str, optional
+            Name of the joint, the prefix of the channels of ``X`` (``<joint>_angle`` ...);
+            ``coordinate`` when not given.
+        muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
+            The muscle force law (a name in :data:`MUSCLE_LAWS` or a law); its parameters are
+            read from each muscle with the law's ``opensim_getters``.
 
         Returns
         -------
         MusculoskeletalModel
-            With the muscles that cross ``coordinate``. Muscles that are not rigid-tendon
-            DeGrooteFregly2016 (Thelen2003, Millard2012) are converted by OpenSim's
-            ``DeGrooteFregly2016Muscle.replaceMuscles`` and given rigid tendons.
+            With the muscles that cross ``coordinate``. With the default law, muscles that are
+            not rigid-tendon DeGrooteFregly2016 (Thelen2003, Millard2012) are converted by
+            OpenSim's ``DeGrooteFregly2016Muscle.replaceMuscles`` and given rigid tendons.
 
         Raises
         ------
         FileNotFoundError, ValueError
-            For a missing file, a file that is not a model, an unknown coordinate.
+            For a missing file, a file that is not a model, an unknown coordinate, an unknown
+            muscle law.
         """
-        path = Path(path).resolve()
-        if not path.is_file():
-            raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
-        locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
-        data = _fit_opensim(str(path), os.path.getmtime(path), coordinate, locked_key, load_body)
-        fit = data["fit"]
-        report = {
-            "max_length_error": dict(
-                zip(data["muscles"], fit.max_length_error.tolist(), strict=False)
-            ),
-            "max_moment_arm_error": dict(
-                zip(data["muscles"], fit.max_moment_arm_error.tolist(), strict=False)
-            ),
-            "n_knots": int(fit.knots.size),
-            "dynamics_max_residual": data["dynamics"]["max_residual"],
-            "converted_muscles": list(data["converted_muscles"]),
-            "source": str(path),
-        }
-        return cls(
-            data["muscles"],
-            data["parameters"],
-            PathGeometry(fit.knots, fit.lengths, fit.moment_arms),
-            data["dynamics"],
+        from ..opensim.builder import build_model
+
+        return build_model(
+            path,
             coordinate,
-            data["coordinate_range"],
-            report,
+            locked,
+            load_body,
+            joint=joint,
+            muscle_law=muscle_law,
+            model_class=cls,
         )
 
     @classmethod
@@ -295,11 +266,12 @@ class MusculoskeletalModel(nn.Module):
 
     # ------------------------------------------------------------------ muscles
     def _muscle_parameters(self, params, lead_ndim, dtype):
-        values = {name: getattr(self, name).to(dtype) for name in _MUSCLE_PARAMETERS}
+        names = self.muscle_law.parameter_names
+        values = {name: getattr(self, name).to(dtype) for name in names}
         if params is not None:
             for name in ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length"):
                 key = f"{name}_scale"
-                if key in params:
+                if name in values and key in params:
                     values[name] = values[name] * _align(params[key], lead_ndim, True, dtype)
         return values
 
@@ -342,7 +314,7 @@ class MusculoskeletalModel(nn.Module):
         length = self.musculotendon_length(angle, params)
         values = self._muscle_parameters(params, angle.ndim, angle.dtype)
         musculotendon_velocity = -arm * velocity.unsqueeze(-1)
-        force = rigid_tendon_force(activation, length, musculotendon_velocity, **values)
+        force = self.muscle_law.force(activation, length, musculotendon_velocity, **values)
         return force, arm
 
     def joint_torque(self, activation, angle, velocity, params: Mapping | None = None):
@@ -454,4 +426,7 @@ class MusculoskeletalModel(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"coordinate={self.coordinate!r}, muscles={self.muscles}"
+        return (
+            f"coordinate={self.coordinate!r}, joint={self.joint!r}, "
+            f"muscle_law={self.muscle_law.name!r}, muscles={self.muscles}"
+        )

@@ -1,12 +1,27 @@
-"""Rigid-tendon Hill-type muscle with constant-width pennation (DeGroote-Fregly 2016 curves)."""
+"""Muscle force laws: the rigid-tendon DeGroote-Fregly 2016 muscle and the law registry.
+
+The physics takes tendon force from one :class:`MuscleLaw`; today's law is
+:class:`RigidTendonDeGrooteFregly` (:func:`rigid_tendon_force`, rigid tendon, constant-width
+pennation). Other laws (compliant tendon, Thelen 2003) go beside it in :data:`MUSCLE_LAWS`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import torch
 
 from .curves import active_force_length, force_velocity, passive_force_length
 
-__all__ = ["rigid_tendon_force"]
+__all__ = [
+    "MUSCLE_LAWS",
+    "MuscleLaw",
+    "RigidTendonDeGrooteFregly",
+    "get_muscle_law",
+    "register_muscle_law",
+    "rigid_tendon_force",
+]
 
 
 def rigid_tendon_force(
@@ -74,3 +89,249 @@ def rigid_tendon_force(
         + fiber_damping * norm_velocity
     )
     return fiber_force * cos_pennation
+
+
+class MuscleLaw:
+    """A muscle force law: the one place the physics takes tendon force from.
+
+    :class:`~deepemg.physics.MusculoskeletalModel` stores one buffer per name in
+    :attr:`parameter_names` (one value per muscle, physical units) and calls :meth:`force`; the
+    OpenSim builder (:func:`deepemg.opensim.build_model`) reads those values with
+    :attr:`opensim_getters` from each muscle downcast to :attr:`opensim_class`. A new law
+    (compliant tendon, Thelen 2003) is a subclass registered with :func:`register_muscle_law`;
+    the model class needs no edit. Every attribute is plain data (strings), so the physics never
+    imports OpenSim.
+
+    Attributes
+    ----------
+    name : str
+        Registry name of the law.
+    parameter_names : tuple of str
+        Per-muscle parameters that :meth:`force` takes as keyword arguments, in physical units.
+        ``max_isometric_force``, ``optimal_fiber_length`` and ``tendon_slack_length``, when
+        present, are scaled by the subject parameters of the same name + ``_scale``.
+    opensim_class : str
+        OpenSim muscle class the getters belong to (e.g. ``"DeGrooteFregly2016Muscle"``).
+    opensim_getters : dict of str to str
+        Parameter name -> name of the OpenSim getter on that class
+        (e.g. ``"get_max_isometric_force"``); one entry per name in :attr:`parameter_names`.
+    opensim_conversion : str or None
+        Name of a function of :mod:`deepemg.opensim` that makes every muscle of an OpenSim model
+        an :attr:`opensim_class` as this law assumes, returning the names it changed (e.g.
+        ``"use_rigid_tendon_degroote_muscles"``); ``None`` to read the muscles as they are.
+
+    Examples
+    --------
+    >>> import torch
+    >>> class Linear(MuscleLaw):
+    ...     name = "linear"
+    ...     parameter_names = ("max_isometric_force",)
+    ...     opensim_getters = {"max_isometric_force": "get_max_isometric_force"}
+    ...     def force(self, activation, musculotendon_length, musculotendon_velocity,
+    ...               max_isometric_force):
+    ...         return activation * max_isometric_force
+    >>> law = Linear()
+    >>> law
+    Linear(name='linear')
+    >>> float(law.force(torch.tensor(0.5), torch.tensor(0.3), torch.tensor(0.0),
+    ...                 max_isometric_force=torch.tensor(100.0)))
+    50.0
+    """
+
+    name: str = ""
+    parameter_names: tuple[str, ...] = ()
+    opensim_class: str = "Muscle"
+    opensim_getters: Mapping[str, str] = MappingProxyType({})
+    opensim_conversion: str | None = None
+
+    def force(
+        self,
+        activation: torch.Tensor,
+        musculotendon_length: torch.Tensor,
+        musculotendon_velocity: torch.Tensor,
+        **parameters: torch.Tensor,
+    ) -> torch.Tensor:
+        """Tendon force (N) of every muscle.
+
+        Parameters
+        ----------
+        activation : torch.Tensor
+            Activation in [0, 1], shape ``(..., n_muscles)``.
+        musculotendon_length : torch.Tensor
+            Length (m), same shape.
+        musculotendon_velocity : torch.Tensor
+            Lengthening velocity (m/s), same shape.
+        **parameters : torch.Tensor
+            One tensor per name in :attr:`parameter_names`, broadcastable to ``activation``.
+
+        Returns
+        -------
+        torch.Tensor
+            Force along each tendon (N), shape of ``activation``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define force().")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class RigidTendonDeGrooteFregly(MuscleLaw):
+    """Rigid-tendon DeGrooteFregly2016 muscle, the default law: :func:`rigid_tendon_force`.
+
+    Its parameters are those of OpenSim's ``DeGrooteFregly2016Muscle``; the OpenSim builder makes
+    every muscle of a model one, with a rigid tendon (``use_rigid_tendon_degroote_muscles``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> law = get_muscle_law("rigid_tendon_degroote_fregly")
+    >>> law.parameter_names[:3]
+    ('max_isometric_force', 'optimal_fiber_length', 'tendon_slack_length')
+    >>> law.opensim_getters["pennation_angle"]
+    'get_pennation_angle_at_optimal'
+    >>> f = law.force(torch.tensor(1.0), torch.tensor(0.3), torch.tensor(0.0),
+    ...               max_isometric_force=torch.tensor(100.0),
+    ...               optimal_fiber_length=torch.tensor(0.1),
+    ...               tendon_slack_length=torch.tensor(0.2), pennation_angle=torch.tensor(0.0),
+    ...               max_contraction_velocity=torch.tensor(10.0),
+    ...               fiber_damping=torch.tensor(0.0), passive_fiber_strain=torch.tensor(0.6),
+    ...               active_force_width_scale=torch.tensor(1.0))
+    >>> round(float(f), 2)
+    101.82
+    """
+
+    name = "rigid_tendon_degroote_fregly"
+    parameter_names = (
+        "max_isometric_force",
+        "optimal_fiber_length",
+        "tendon_slack_length",
+        "pennation_angle",
+        "max_contraction_velocity",
+        "fiber_damping",
+        "passive_fiber_strain",
+        "active_force_width_scale",
+    )
+    opensim_class = "DeGrooteFregly2016Muscle"
+    opensim_getters = MappingProxyType(
+        {
+            "max_isometric_force": "get_max_isometric_force",
+            "optimal_fiber_length": "get_optimal_fiber_length",
+            "tendon_slack_length": "get_tendon_slack_length",
+            "pennation_angle": "get_pennation_angle_at_optimal",
+            "max_contraction_velocity": "get_max_contraction_velocity",
+            "fiber_damping": "get_fiber_damping",
+            "passive_fiber_strain": "get_passive_fiber_strain_at_one_norm_force",
+            "active_force_width_scale": "get_active_force_width_scale",
+        }
+    )
+    opensim_conversion = "use_rigid_tendon_degroote_muscles"
+
+    def force(
+        self,
+        activation: torch.Tensor,
+        musculotendon_length: torch.Tensor,
+        musculotendon_velocity: torch.Tensor,
+        **parameters: torch.Tensor,
+    ) -> torch.Tensor:
+        """Tendon force (N): :func:`rigid_tendon_force` with the law's eight parameters."""
+        return rigid_tendon_force(
+            activation, musculotendon_length, musculotendon_velocity, **parameters
+        )
+
+
+MUSCLE_LAWS: dict[str, MuscleLaw] = {}
+"""The registered muscle laws by name (add one with :func:`register_muscle_law`)."""
+
+
+def register_muscle_law(law: MuscleLaw, replace: bool = False) -> MuscleLaw:
+    """Add ``law`` to :data:`MUSCLE_LAWS` under ``law.name`` so models can name it.
+
+    Parameters
+    ----------
+    law : MuscleLaw
+        An instance with a non-empty ``name``, and one OpenSim getter per parameter (or none).
+    replace : bool, default=False
+        Replace a law already registered under the same name instead of raising.
+
+    Returns
+    -------
+    MuscleLaw
+        ``law``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For something that is not a MuscleLaw, an empty or taken name, or getters that do not
+        match the parameters.
+
+    Examples
+    --------
+    >>> sorted(MUSCLE_LAWS)
+    ['rigid_tendon_degroote_fregly']
+    """
+    _check_law(law)
+    if law.name in MUSCLE_LAWS and not replace and MUSCLE_LAWS[law.name] is not law:
+        raise ValueError(
+            f"A muscle law named {law.name!r} is already registered; pass replace=True."
+        )
+    MUSCLE_LAWS[law.name] = law
+    return law
+
+
+def get_muscle_law(law: str | MuscleLaw) -> MuscleLaw:
+    """The muscle law a ``muscle_law`` argument names: a registered name, or a law itself.
+
+    Parameters
+    ----------
+    law : str or MuscleLaw
+        A key of :data:`MUSCLE_LAWS`, or a :class:`MuscleLaw` instance (returned as is).
+
+    Returns
+    -------
+    MuscleLaw
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+    TypeError
+        For anything else.
+
+    Examples
+    --------
+    >>> get_muscle_law("rigid_tendon_degroote_fregly")
+    RigidTendonDeGrooteFregly(name='rigid_tendon_degroote_fregly')
+    >>> get_muscle_law("thelen")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown muscle law 'thelen'; known laws: ['rigid_tendon_degroote_fregly'].
+    """
+    if isinstance(law, MuscleLaw):
+        _check_law(law)
+        return law
+    if isinstance(law, str):
+        if law not in MUSCLE_LAWS:
+            raise ValueError(f"Unknown muscle law {law!r}; known laws: {sorted(MUSCLE_LAWS)}.")
+        return MUSCLE_LAWS[law]
+    raise TypeError(
+        f"muscle_law must be the name of a muscle law or a MuscleLaw, got {type(law).__name__}."
+    )
+
+
+def _check_law(law: MuscleLaw) -> None:
+    if not isinstance(law, MuscleLaw):
+        raise TypeError(f"A muscle law must be a MuscleLaw instance, got {type(law).__name__}.")
+    if not isinstance(law.name, str) or not law.name:
+        raise ValueError(f"{type(law).__name__} needs a non-empty name.")
+    names = tuple(law.parameter_names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"The parameter_names of muscle law {law.name!r} repeat: {names}.")
+    getters = dict(law.opensim_getters)
+    if getters and set(getters) != set(names):
+        raise ValueError(
+            f"The opensim_getters of muscle law {law.name!r} must name exactly its parameters "
+            f"{names}; they name {sorted(getters)}."
+        )
+
+
+register_muscle_law(RigidTendonDeGrooteFregly())

@@ -130,6 +130,26 @@ class SubjectParameters(nn.Module):
             values[spec.name] = spec.lower + (spec.upper - spec.lower) * torch.sigmoid(theta)
         return values
 
+    def subset(self, rows) -> SubjectParameters:
+        """New parameters for ``len(rows)`` subjects: subject ``rows[k]``'s values, or the
+        nominal values where ``rows[k]`` is None. Nothing is shared with ``self``.
+
+        Examples
+        --------
+        >>> params = SubjectParameters(2, ["BRA"])
+        >>> with torch.no_grad():
+        ...     params.unconstrained["delay"][1] = 2.0
+        >>> [round(float(d), 4) for d in params.subset([1, None])(None)["delay"].detach()]
+        [0.0893, 0.04]
+        """
+        out = SubjectParameters(len(rows), self.muscles, self.specs)
+        with torch.no_grad():
+            for k, row in enumerate(rows):
+                if row is not None:
+                    for name, theta in self.unconstrained.items():
+                        out.unconstrained[name][k] = theta[row]
+        return out
+
     def nominal_theta(self, spec: ParameterSpec, like: torch.Tensor) -> torch.Tensor:
         """The unconstrained value that maps to ``spec.nominal``."""
         fraction = (spec.nominal - spec.lower) / (spec.upper - spec.lower)

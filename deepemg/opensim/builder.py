@@ -1,0 +1,197 @@
+"""Building the torch :class:`~deepemg.physics.MusculoskeletalModel` from an OpenSim model.
+
+Everything the physics needs from a ``.osim`` file is read here: the muscles that cross the
+coordinate, their path geometry, the per-muscle parameters of the muscle law (through the law's
+``opensim_getters``), and the joint's rigid-body dynamics. ``deepemg.physics`` itself imports no
+OpenSim code.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import opensim as osim
+
+from ..physics.geometry import PathGeometry
+from ..physics.model import MusculoskeletalModel
+from ..physics.muscle import MuscleLaw, get_muscle_law
+from . import dynamics, geometry
+from . import model as osim_model
+
+__all__ = ["build_model"]
+
+
+def _convert(model: osim.Model, conversion: str | None) -> list[str]:
+    """Apply the law's conversion (a function of :mod:`deepemg.opensim`, by name)."""
+    if conversion is None:
+        return []
+    from .. import opensim as bridge
+
+    function = getattr(bridge, conversion, None)
+    if not callable(function):
+        raise ValueError(f"deepemg.opensim has no conversion function {conversion!r}.")
+    return list(function(model))
+
+
+def _read_parameters(
+    model: osim.Model,
+    muscles: list[str],
+    opensim_class: str,
+    getters: tuple[tuple[str, str], ...],
+) -> dict[str, np.ndarray]:
+    """Per-muscle parameters read with ``getters`` from each muscle as an ``opensim_class``."""
+    cast = getattr(osim, opensim_class, None)
+    if cast is None or not hasattr(cast, "safeDownCast"):
+        raise ValueError(f"OpenSim has no muscle class {opensim_class!r}.")
+    handles = []
+    for name in muscles:
+        generic = model.getMuscles().get(name)
+        handle = cast.safeDownCast(generic)
+        if handle is None:
+            raise ValueError(
+                f"The muscle '{name}' is a {generic.getConcreteClassName()}, not the "
+                f"{opensim_class} the muscle law reads its parameters from."
+            )
+        handles.append(handle)
+    values = {}
+    for parameter, getter in getters:
+        if not hasattr(handles[0], getter):
+            raise ValueError(f"OpenSim's {opensim_class} has no getter {getter!r}.")
+        values[parameter] = np.asarray([getattr(h, getter)() for h in handles], dtype=np.float64)
+    return values
+
+
+@functools.lru_cache(maxsize=16)
+def _fit_opensim(
+    path: str,
+    mtime: float,
+    coordinate: str,
+    locked: tuple,
+    load_body: str | None,
+    conversion: str | None,
+    opensim_class: str,
+    getters: tuple[tuple[str, str], ...],
+):
+    """Everything the torch model needs from an OpenSim model (cached per file, pose and law)."""
+    model = osim_model.load_model(path)
+    converted = _convert(model, conversion)
+    pose = osim_model.ModelPose(model, coordinate, dict(locked))
+    low, high = pose.range
+    muscles = geometry.muscles_crossing(pose, osim_model.muscle_names(model))
+    if not muscles:
+        raise ValueError(f"No muscle of '{path}' crosses the coordinate '{coordinate}'.")
+    fit = geometry.fit_path_geometry(pose, muscles)
+    parameters = _read_parameters(model, muscles, opensim_class, getters)
+    joint_dynamics = dynamics.fit_joint_dynamics(pose, load_body)
+    return {
+        "muscles": muscles,
+        "parameters": parameters,
+        "fit": fit,
+        "dynamics": joint_dynamics,
+        "coordinate_range": (low, high),
+        "converted_muscles": converted,
+    }
+
+
+def build_model(
+    path: str | os.PathLike,
+    coordinate: str,
+    locked: Mapping[str, float] | None = None,
+    load_body: str | None = "load",
+    joint: str | None = None,
+    muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly",
+    *,
+    model_class: type[MusculoskeletalModel] = MusculoskeletalModel,
+) -> MusculoskeletalModel:
+    """Build the torch model of ``coordinate`` from an OpenSim model file.
+
+    What :meth:`~deepemg.physics.MusculoskeletalModel.from_opensim` and
+    :meth:`~deepemg.physics.MusculoskeletalModel.elbow` call. The muscle law's
+    ``opensim_conversion`` is applied to the model first (for the default law: every muscle made
+    a rigid-tendon ``DeGrooteFregly2016Muscle``), then each muscle crossing ``coordinate`` is
+    downcast to the law's ``opensim_class`` and its parameters read with the law's
+    ``opensim_getters``. The fit is cached per file, modification time, pose and law.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.osim`` file.
+    coordinate : str
+        The coordinate to model (e.g. ``"r_elbow_flex"``).
+    locked : mapping of str to float, optional
+        Values (rad) at which other coordinates are held (others: their default values).
+    load_body : str or None, default="load"
+        Body that carries the lifted load.
+    joint : str, optional
+        The model's joint name (the prefix of its channels); ``coordinate`` when not given.
+    muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
+        A name in :data:`deepemg.physics.MUSCLE_LAWS` or a
+        :class:`~deepemg.physics.MuscleLaw`.
+    model_class : type, default=MusculoskeletalModel
+        The class to instantiate (a subclass of ``MusculoskeletalModel``).
+
+    Returns
+    -------
+    MusculoskeletalModel
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing file, a file that is not a model, an unknown coordinate, an unknown
+        muscle law, or a muscle that is not of the law's OpenSim class.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, build_model
+    >>> model = build_model(ELBOW_MODEL_PATH, "r_elbow_flex", joint="elbow")
+    >>> model.joint, model.muscle_law.name, model.n_muscles
+    ('elbow', 'rigid_tendon_degroote_fregly', 7)
+    """
+    law = get_muscle_law(muscle_law)
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
+    locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
+    missing = [name for name in law.parameter_names if name not in law.opensim_getters]
+    if missing:
+        raise ValueError(
+            f"The muscle law {law.name!r} names no OpenSim getter for {missing}, so it cannot be "
+            "read from an OpenSim model; give the model its parameters directly."
+        )
+    getters = tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
+    data = _fit_opensim(
+        str(path),
+        os.path.getmtime(path),
+        coordinate,
+        locked_key,
+        load_body,
+        law.opensim_conversion,
+        law.opensim_class,
+        getters,
+    )
+    fit = data["fit"]
+    report = {
+        "max_length_error": dict(zip(data["muscles"], fit.max_length_error.tolist(), strict=False)),
+        "max_moment_arm_error": dict(
+            zip(data["muscles"], fit.max_moment_arm_error.tolist(), strict=False)
+        ),
+        "n_knots": int(fit.knots.size),
+        "dynamics_max_residual": data["dynamics"]["max_residual"],
+        "converted_muscles": list(data["converted_muscles"]),
+        "source": str(path),
+    }
+    return model_class(
+        data["muscles"],
+        data["parameters"],
+        PathGeometry(fit.knots, fit.lengths, fit.moment_arms),
+        data["dynamics"],
+        coordinate,
+        data["coordinate_range"],
+        report,
+        muscle_law=law,
+        joint=joint,
+    )
