@@ -20,9 +20,10 @@ elbow, ``r_shoulder_elev`` held at 0). The script
    OpenSim inverse dynamics.
 
 The data are noise-free and from one subject whose anatomy is the model's own, so they test
-the plumbing more than the method. ``X``'s channels keep deepemg's names (``elbow_angle``,
-``elbow_velocity``, ``elbow_acceleration``, ``load_mass``, ``elbow_torque``) whatever the
-coordinate.
+the plumbing more than the method. ``X``'s channels are named after the model's coordinate
+(:mod:`deepemg.channels`): for Arm26's ``r_elbow_flex`` they are ``r_elbow_flex_angle``,
+``r_elbow_flex_velocity``, ``r_elbow_flex_acceleration``, ``load_mass`` and
+``r_elbow_flex_torque``; a knee's ``knee_angle_r`` gives ``knee_angle_r_angle`` and so on.
 
 Run: ``python examples/own_opensim_model.py`` (about 30 s on 2 cores), or with your model:
 ``python examples/own_opensim_model.py --model my.osim --coordinate r_elbow_flex
@@ -41,12 +42,12 @@ import torch
 
 from deepemg import NMMRegressor
 from deepemg import opensim as bridge
+from deepemg.channels import layout_for
 from deepemg.datasets import excitation_from_activation
 from deepemg.datasets.trajectories import minimum_jerk_trial
 from deepemg.physics import MusculoskeletalModel
 
 ARM26 = Path(__file__).resolve().parents[1] / "tests" / "data" / "arm26.osim"
-CHANNELS = ["elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass", "elbow_torque"]
 RATE = 100.0
 DELAY = 0.040  # s by which the EMG envelope leads the excitation
 
@@ -165,9 +166,10 @@ def main() -> None:
     n_train = max(1, len(X) - max(1, len(X) // 4))
     train, test = np.arange(n_train), np.arange(n_train, len(X))
 
+    layout = layout_for(physics)  # the channel names of this model's joint
     nmm = NMMRegressor(
         model=physics,
-        channels=CHANNELS,
+        channels=list(layout.base),
         max_epochs=args.epochs,
         window=50,
         d_model=16,
@@ -180,7 +182,7 @@ def main() -> None:
     nmm.fit(X[train], y[train])
     print(
         f"NMMRegressor(model=...) fit on {len(train)} trials in {time.perf_counter() - tick:.1f} "
-        f"s; muscles_ = {nmm.muscles_}"
+        f"s; muscles_ = {nmm.muscles_}; channels_ = {nmm.channels_}"
     )
     emg = nmm.predict(X[test])
     for muscle in deep:
@@ -194,7 +196,7 @@ def main() -> None:
         nrmse = np.sqrt(np.mean((truth - guess) ** 2)) / np.ptp(truth)
         print(f"{label} r = {r:.2f}, NRMSE = {nrmse:.2f}")
     torque = nmm.predict_torque(X[test])
-    tau = X[test][..., CHANNELS.index("elbow_torque")]
+    tau = X[test][..., list(layout.base).index(layout.torque)]
     print(
         f"  torque vs OpenSim inverse dynamics: NRMSE = "
         f"{np.sqrt(np.mean((torque - tau) ** 2)) / np.ptp(tau):.3f}"

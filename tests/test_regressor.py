@@ -131,6 +131,7 @@ def test_personalize_a_new_subject(data):
     with pytest.raises(ValueError, match="personalize"):
         model.predict_torque(data.X[new], data.groups[new])
     before = model.subject_params_
+    network = {k: v.clone() for k, v in model.net_.module_.network.state_dict().items()}
     surface = data.y[new].copy()
     model.personalize(data.X[new], surface, subject_ids=data.groups[new], max_epochs=3)
     assert list(model.subjects_) == ["S01", "S02"]
@@ -138,6 +139,21 @@ def test_personalize_a_new_subject(data):
     assert after[:32] == before  # the known subject is left alone
     assert any(r["value"] != n["value"] for r, n in zip(after[32:], before, strict=True))
     assert model.predict_torque(data.X[new], data.groups[new]).shape == data.X[new].shape[:2]
+    history = model.personalize_history_  # recorded through skorch, like fit's
+    assert len(history) == 3 and len(history[:, "train_physics_loss"]) == 3
+    for name, value in model.net_.module_.network.state_dict().items():
+        assert torch.equal(value, network[name]), name  # the network is frozen
+
+
+def test_failed_personalize_leaves_the_estimator_as_it_was(data):
+    model = NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
+    before = (list(model.subjects_), model.subject_params_)
+    bad_y = np.full(data.y.shape[:2] + (3,), 0.1)  # wrong muscle count
+    with pytest.raises(ValueError, match="one column per muscle"):
+        model.personalize(data.X, bad_y, subject_ids=np.full(len(data.X), "S09"))
+    with pytest.raises(ValueError, match="max_epochs"):
+        model.personalize(data.X, subject_ids=np.full(len(data.X), "S09"), max_epochs=0)
+    assert (list(model.subjects_), model.subject_params_) == before
 
 
 def test_torque_channel_optional(data):

@@ -1,0 +1,105 @@
+"""Check the test suite by mutation: break the learning on purpose and see a default test fail.
+
+Each mutant copies the package and the tests to a temporary folder, changes one line of the
+source, and runs the default tests that guard learning. A mutant the tests do not catch
+("survived") means the suite no longer guards that part. Prints one line per mutant and exits
+non-zero if any survived.
+
+    python benchmarks/mutants.py            # all mutants (about 1-2 minutes each on 2 cores)
+    python benchmarks/mutants.py --list     # what each mutant changes
+    python benchmarks/mutants.py blind      # one mutant
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ["tests/test_learning.py", "tests/test_regressor.py", "tests/test_loss.py"]
+
+MUTANTS = {
+    "blind": (
+        "the Transformer is blinded: its input is zeroed, so the EMG depends on time only",
+        "deepemg/network.py",
+        "return torch.sigmoid(self.head(self.encoder(self.position(self.embed(x)))))",
+        "return torch.sigmoid(self.head(self.encoder(self.position(self.embed(x * 0)))))",
+    ),
+    "no-physics": (
+        "the physics (torque) term is dropped from the loss",
+        "deepemg/nmm_module.py",
+        "+ self.physics_weight * physics",
+        "+ 0.0 * physics",
+    ),
+    "frozen-subjects": (
+        "the subject parameters are frozen in fit (learning rate 0)",
+        "deepemg/regressor.py",
+        '("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * self.lr})',
+        '("subject_parameters.*", {"weight_decay": 0.0, "lr": 0.0})',
+    ),
+    "one-drive": (
+        'physics_drive="both" drives the muscles by the measured EMG only',
+        "deepemg/nmm_module.py",
+        'if self.drive == "both":',
+        "if False:",
+    ),
+}
+
+
+def run(name: str, workdir: Path) -> tuple[str, float]:
+    _, path, old, new = MUTANTS[name]
+    target = workdir / path
+    text = target.read_text()
+    if text.count(old) != 1:
+        raise SystemExit(f"mutant {name}: the line to change is not once in {path}; update me.")
+    target.write_text(text.replace(old, new))
+    env = {**os.environ, "PYTHONPATH": str(workdir), "OMP_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    target.write_text(text)
+    last = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
+    verdict = "killed" if result.returncode != 0 else "SURVIVED"
+    return f"{verdict:<9} {name:<16} {last}", time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mutants", nargs="*", choices=[[], *MUTANTS], default=[])
+    parser.add_argument("--list", action="store_true", help="describe the mutants and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (what, path, *_) in MUTANTS.items():
+            print(f"{name:<16} {path}: {what}")
+        return 0
+    survived = 0
+    with tempfile.TemporaryDirectory(prefix="deepemg-mutants-") as tmp:
+        workdir = Path(tmp)
+        for part in ("deepemg", "baselines", "tests", "pyproject.toml"):
+            source = ROOT / part
+            if source.is_dir():
+                skip = shutil.ignore_patterns("__pycache__")
+                shutil.copytree(source, workdir / part, ignore=skip)
+            else:
+                shutil.copy2(source, workdir / part)
+        for name in args.mutants or list(MUTANTS):
+            line, seconds = run(name, workdir)
+            survived += line.startswith("SURVIVED")
+            print(f"{line}  ({seconds:.0f} s)", flush=True)
+    print(f"{survived} of {len(args.mutants or MUTANTS)} mutants survived")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
