@@ -13,6 +13,20 @@ dynamics:
   torque and surface EMG (no deep labels); MSE is fitted on the held-out subject's own surface
   EMG and torque.
 
+The methods are the entries of the registry :data:`METHODS` (key -> :class:`Method`): how each
+is made, fitted within subject and leave one subject out, its label in the tables and its
+colour in the figures. The within-subject, leave-one-subject-out and ablation fits are all
+derived from it, and :mod:`deepemg.report` reads labels and colours from it, so a further
+method is one more entry.
+
+X's channels are found through the data's own :class:`~deepemg.channels.ChannelLayout`
+(``ChannelLayout.infer(data.channels)``); it must be the layout of the ``model`` and
+``coordinate`` given to :func:`run_benchmark`.
+
+:data:`QUICK_FLOORS` and :func:`check_floors` are the self-check of ``deepemg benchmark
+--quick``: the NMM's deep-muscle r must stay above a floor and the physics term must still
+help (see ``docs/cli.md``).
+
 Every fold is one :func:`joblib.delayed` task run by :class:`joblib.Parallel`, so
 ``n_jobs`` and any joblib backend (``joblib.parallel_backend("dask")`` for a Dask cluster)
 spread the folds; each fit is seeded by ``random_state``, so the results do not depend on the
@@ -21,19 +35,28 @@ backend or on ``n_jobs``.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
-from .validation import TORQUE_CHANNEL
+from .channels import ChannelLayout, joint_name
 
 __all__ = [
+    "EVALUATIONS",
+    "METHODS",
+    "QUICK_FLOORS",
     "BenchmarkResult",
     "BenchmarkSettings",
+    "Floors",
+    "Method",
+    "check_floors",
     "deep_muscle_metrics",
+    "floor_checks",
     "format_score",
     "format_table",
     "run_benchmark",
@@ -41,8 +64,8 @@ __all__ = [
     "within_subject_splits",
 ]
 
-METHODS = {"nmm": "NMM", "nmm_no_physics": "NMM, physics_weight=0", "mse": "MSE"}
 EVALUATIONS = {"within": "within subject", "loso": "leave one subject out"}
+"""Evaluation key -> its name in the rows and tables."""
 
 
 @dataclass
@@ -87,8 +110,12 @@ class BenchmarkSettings:
 
     @classmethod
     def quick(cls, **changes) -> BenchmarkSettings:
-        """Small settings for a first look (3 subjects x 9 trials, no ablation; 2-3 minutes)."""
-        settings = dict(n_subjects=3, n_trials=9, loso_epochs=20, ablation=False)
+        """Small settings for a first look and for CI (3 subjects x 9 trials, ablation included).
+
+        ``deepemg benchmark --quick`` runs them and checks its numbers against
+        :data:`QUICK_FLOORS`.
+        """
+        settings = dict(n_subjects=3, n_trials=9, loso_epochs=20)
         return cls(**{**settings, **changes})
 
     def as_dict(self) -> dict:
@@ -102,26 +129,33 @@ class BenchmarkResult:
     Attributes
     ----------
     rows : list of dict
-        One row per method, evaluation and subject: ``method``, ``evaluation``, ``subject``,
+        One row per method, evaluation and subject: ``method`` (its :attr:`Method.label`),
+        ``evaluation``, ``subject``,
         ``<muscle>_r`` and ``<muscle>_nrmse`` for each deep muscle (NaN without a truth),
         ``torque_nrmse`` (NaN for methods without a torque) and ``fit_s`` (s).
     deep_muscles : list of str
         Muscles scored.
     examples : dict
-        ``time`` (s), ``truth`` (n_timesteps, n_deep or None), ``nmm`` / ``mse`` predictions of
-        the deep muscles, ``torque_id`` and ``torque_nmm`` (N·m) on the first subject's test
-        sequence with the heaviest load, within subject; ``subject``.
+        ``time`` (s), ``truth`` (n_timesteps, n_deep or None), ``<key>``: the deep muscles
+        predicted by each method with a :attr:`Method.legend` (``nmm``, ``mse``),
+        ``torque_id`` and ``torque_<key>`` (N·m) of each method with a
+        :attr:`Method.torque_legend` (``torque_nmm``) on the first subject's test sequence
+        with the heaviest load, within subject; ``subject``.
     histories : dict
         Subject -> list of per-epoch dicts (``epoch``, ``data``, ``physics``, ``effort``,
-        ``loss``) of the NMM's within-subject fit.
+        ``loss``) of the within-subject fit of the first method with a :attr:`Method.record`
+        (the NMM).
     parameters : list of dict
-        The NMM's learned subject parameters (within subject), rows of
+        That method's learned subject parameters (within subject), rows of
         :meth:`deepemg.physics.SubjectParameters.table`.
     true_parameters : list of dict or None
         The simulated subjects' true parameters (``true_params`` of the data), if known.
     settings : dict
     elapsed_s : float
         Wall time of the run (s).
+    joint : str
+        The joint of X's channels (:class:`~deepemg.channels.ChannelLayout`), ``"elbow"`` for
+        the built-in model.
     """
 
     rows: list
@@ -132,6 +166,7 @@ class BenchmarkResult:
     true_parameters: list | None
     settings: dict
     elapsed_s: float = 0.0
+    joint: str = "elbow"
 
     @property
     def columns(self) -> list[str]:
@@ -227,17 +262,108 @@ def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
     return r, float(np.sqrt(np.mean((truth - prediction) ** 2)) / np.ptp(truth))
 
 
-def _scores(model, X, truth, muscles, deep, subject, channels) -> dict:
-    prediction = model.predict(X)
-    row = {}
-    for muscle in deep:
-        j = muscles.index(muscle)
-        values = truth[..., j] if truth is not None else np.full(X.shape[:2], np.nan)
-        row[f"{muscle}_r"], row[f"{muscle}_nrmse"] = deep_muscle_metrics(values, prediction[..., j])
-    tau_id = X[..., channels.index(TORQUE_CHANNEL)]
-    torque = model.predict_torque(X, np.full(len(X), subject))
-    row["torque_nrmse"] = float(np.sqrt(np.mean((torque - tau_id) ** 2)) / np.ptp(tau_id))
-    return row
+# ---------------------------------------------------------------------------- methods
+def _always(settings: BenchmarkSettings) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method of the benchmark: an entry of :data:`METHODS`.
+
+    :func:`run_benchmark` fits every enabled method on every within-subject split and, where it
+    has an ``adapt``, on every leave-one-subject-out fold; it times the fit, scores the
+    fitted estimator's ``predict`` (the deep muscles) and ``predict_torque`` (if it has one)
+    on the test sequences, and keeps the example traces the report draws.
+
+    Parameters
+    ----------
+    key : str
+        Key in :data:`METHODS` and in ``BenchmarkResult.examples``.
+    label : str
+        Its name in the rows, tables, csv files and report.
+    color : str
+        Its matplotlib colour in the report's figures.
+    params : callable
+        ``params(settings, common, evaluation) -> dict``: the estimator's parameters.
+        ``common`` holds ``model``, ``coordinate``, ``locked`` and ``channels`` (what every
+        estimator shares); ``evaluation`` is a key of :data:`EVALUATIONS`.
+    fit : callable
+        ``fit(data, train, params) -> estimator``: fitted on the sequences ``train`` of
+        ``data`` (within subject). The estimator needs ``predict(X)`` returning every muscle of
+        ``data.muscles`` (n_sequences, n_timesteps, n_muscles); ``predict_torque(X,
+        subject_ids)`` is optional (its torque NRMSE is NaN without one).
+    adapt : callable, optional
+        ``adapt(data, others, own, params) -> estimator``: leave one subject out, the
+        held-out subject's sequences ``own`` are scored. None: not run leave one subject out.
+    legend : str, optional
+        Its label in ``deep_emg.png``; None: not drawn (and no example kept).
+    torque_legend : str, optional
+        Its label in ``torque.png``; None: its torque not drawn.
+    record : callable, optional
+        ``record(estimator) -> {"history": [...], "parameters": [...]}``: training curves and
+        learned subject parameters for the report (the first method with one, within subject).
+    enabled : callable, default: always
+        ``enabled(settings) -> bool``: whether the run includes it.
+
+    Examples
+    --------
+    A method that predicts the mean training EMG of each muscle, registered under ``"mean"``:
+
+    >>> class Mean:
+    ...     def __init__(self, level):
+    ...         self.level = level
+    ...     def predict(self, X):
+    ...         return np.broadcast_to(self.level, (*X.shape[:2], len(self.level)))
+    >>> def fit_mean(data, train, params):
+    ...     return Mean(np.nan_to_num(np.nanmean(data.y[train], axis=(0, 1))))
+    >>> mean = Method("mean", "training mean", "tab:gray", lambda *_: {}, fit_mean)
+    >>> mean.evaluations  # no adapt: within subject only
+    ('within',)
+    >>> METHODS["mean"] = mean  # doctest: +SKIP
+    """
+
+    key: str
+    label: str
+    color: str
+    params: Callable[[BenchmarkSettings, dict, str], dict]
+    fit: Callable
+    adapt: Callable | None = None
+    legend: str | None = None
+    torque_legend: str | None = None
+    record: Callable | None = None
+    enabled: Callable[[BenchmarkSettings], bool] = _always
+
+    @property
+    def evaluations(self) -> tuple[str, ...]:
+        """Keys of :data:`EVALUATIONS` the method runs."""
+        return ("within", "loso") if self.adapt is not None else ("within",)
+
+
+def _nmm_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
+    params = {
+        **common,
+        "random_state": settings.random_state,
+        "max_epochs": settings.max_epochs,
+        **settings.nmm_params,
+    }
+    if evaluation == "loso":
+        params["max_epochs"] = settings.loso_epochs
+    return params
+
+
+def _fit_nmm(data, train, params):
+    from . import NMMRegressor
+
+    model = NMMRegressor(**params)
+    model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
+    return model
+
+
+def _adapt_nmm(data, others, own, params):
+    model = _fit_nmm(data, others, params)
+    model.personalize(data.X[own], data.y[own], subject_ids=data.groups[own])
+    return model
 
 
 def _history(net) -> list[dict]:
@@ -254,64 +380,135 @@ def _history(net) -> list[dict]:
     ]
 
 
-def _fit_nmm_within(data, subject, train, test, params, deep) -> dict:
-    from . import NMMRegressor
-
-    start = time.perf_counter()
-    model = NMMRegressor(**params)
-    model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
-    fit_s = time.perf_counter() - start
-    row = _scores(
-        model, data.X[test], _truth(data, test), data.muscles, deep, subject, data.channels
-    )
-    shown = data.X[[_example(data, test)]]
-    columns = [data.muscles.index(m) for m in deep]
-    example = {
-        "nmm": model.predict(shown)[0][:, columns],
-        "torque_nmm": model.predict_torque(shown, [subject])[0],
-    }
-    return {
-        "row": {**row, "fit_s": fit_s},
-        "example": example,
-        "history": _history(model.net_),
-        "parameters": model.subject_params_,
-    }
+def _record_nmm(model) -> dict:
+    return {"history": _history(model.net_), "parameters": model.subject_params_}
 
 
-def _fit_mse(data, subject, train, test, params, deep) -> dict:
+def _ablation_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
+    return {**_nmm_params(settings, common, evaluation), "physics_weight": 0.0}
+
+
+def _ablation_enabled(settings: BenchmarkSettings) -> bool:
+    return settings.ablation
+
+
+def _mse_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
+    return {**common, "random_state": settings.random_state, **settings.mse_params}
+
+
+def _fit_mse(data, train, params):
     from baselines import SynergyExtrapolationRegressor
 
-    start = time.perf_counter()
     model = SynergyExtrapolationRegressor(**params)
     model.fit(data.X[train], subject_ids=data.groups[train])
-    fit_s = time.perf_counter() - start
-    row = _scores(
-        model, data.X[test], _truth(data, test), data.muscles, deep, subject, data.channels
+    return model
+
+
+def _adapt_mse(data, others, own, params):
+    """MSE is fitted on the held-out subject's own surface EMG and torque, as MSE is used."""
+    return _fit_mse(data, own, params)
+
+
+NMM = Method(
+    key="nmm",
+    label="NMM",
+    color="tab:blue",
+    params=_nmm_params,
+    fit=_fit_nmm,
+    adapt=_adapt_nmm,
+    legend="NMM (kinematics + load)",
+    torque_legend="NMM muscle torque",
+    record=_record_nmm,
+)
+METHODS: dict[str, Method] = {
+    method.key: method
+    for method in (
+        NMM,
+        replace(
+            NMM,
+            key="nmm_no_physics",
+            label="NMM, physics_weight=0",
+            color="tab:green",
+            params=_ablation_params,
+            adapt=None,
+            legend=None,
+            torque_legend=None,
+            record=None,
+            enabled=_ablation_enabled,
+        ),
+        Method(
+            key="mse",
+            label="MSE",
+            color="tab:orange",
+            params=_mse_params,
+            fit=_fit_mse,
+            adapt=_adapt_mse,
+            legend="MSE (surface EMG)",
+        ),
     )
-    shown = data.X[[_example(data, test)]]
-    example = model.predict(shown)[0][:, [data.muscles.index(m) for m in deep]]
-    return {"row": {**row, "fit_s": fit_s}, "example": {"mse": example}}
+}
+"""The benchmark's methods, in table order: key -> :class:`Method`. The NMM, its ablation
+(``physics_weight=0``, within subject only, when ``BenchmarkSettings.ablation``) and MSE. A
+further method is one more entry; :func:`run_benchmark` and :mod:`deepemg.report` read them
+all from here."""
 
 
-def _fit_nmm_loso(data, held_out, params, deep) -> dict:
-    from . import NMMRegressor
+def method_of(label: str) -> Method | None:
+    """The registered method whose :attr:`Method.label` is ``label`` (as in a row)."""
+    return next((m for m in METHODS.values() if m.label == label), None)
 
-    train = np.flatnonzero(data.groups != held_out)
-    test = np.flatnonzero(data.groups == held_out)
+
+# ---------------------------------------------------------------------------- folds
+def _scores(model, X, truth, muscles, deep, subject, layout: ChannelLayout, channels) -> dict:
+    prediction = model.predict(X)
+    row = {}
+    for muscle in deep:
+        j = muscles.index(muscle)
+        values = truth[..., j] if truth is not None else np.full(X.shape[:2], np.nan)
+        row[f"{muscle}_r"], row[f"{muscle}_nrmse"] = deep_muscle_metrics(values, prediction[..., j])
+    row["torque_nrmse"] = np.nan
+    if hasattr(model, "predict_torque"):
+        tau_id = X[..., channels.index(layout.torque)]
+        torque = model.predict_torque(X, np.full(len(X), subject))
+        row["torque_nrmse"] = float(np.sqrt(np.mean((torque - tau_id) ** 2)) / np.ptp(tau_id))
+    return row
+
+
+def _run_fold(method: Method, evaluation, data, subject, train, test, params, deep, layout):
+    """Fit ``method`` (within subject on ``train``, or leave ``test``'s subject out), score it."""
     start = time.perf_counter()
-    model = NMMRegressor(**params)
-    model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
-    model.personalize(data.X[test], data.y[test], subject_ids=data.groups[test])
+    if evaluation == "within":
+        model = method.fit(data, train, params)
+    else:
+        model = method.adapt(data, train, test, params)
     fit_s = time.perf_counter() - start
     row = _scores(
-        model, data.X[test], _truth(data, test), data.muscles, deep, held_out, data.channels
+        model,
+        data.X[test],
+        _truth(data, test),
+        data.muscles,
+        deep,
+        subject,
+        layout,
+        data.channels,
     )
-    return {"row": {**row, "fit_s": fit_s}}
+    output = {"row": {**row, "fit_s": fit_s}, "example": {}}
+    if evaluation != "within":
+        return output
+    shown = data.X[[_example(data, test, layout)]]
+    if method.legend is not None:
+        columns = [data.muscles.index(m) for m in deep]
+        output["example"][method.key] = model.predict(shown)[0][:, columns]
+    if method.torque_legend is not None:
+        output["example"][f"torque_{method.key}"] = model.predict_torque(shown, [subject])[0]
+    if method.record is not None:
+        output.update(method.record(model))
+    return output
 
 
-def _example(data, test) -> int:
+def _example(data, test, layout: ChannelLayout) -> int:
     """The test sequence shown in the figures: the heaviest load (the deep muscles work most)."""
-    load = data.X[test, 0, data.channels.index("load_mass")]
+    load = data.X[test, 0, data.channels.index(layout.load)]
     return int(test[np.argmax(load)])
 
 
@@ -328,6 +525,26 @@ def _deep_muscles(data) -> list[str]:
     return [m for m, seen in zip(data.muscles, measured, strict=True) if not seen]
 
 
+def _layout(data, model, coordinate) -> ChannelLayout:
+    """The data's channel layout, checked against the model's joint and for the channels used."""
+    layout = ChannelLayout.infer(data.channels)
+    joint = joint_name(model, coordinate)
+    if layout.joint != joint:
+        raise ValueError(
+            f"the data's channels are those of the joint '{layout.joint}' ({layout.angle}, ...) "
+            f"but the model's joint is '{joint}' (channels {joint}_angle, ...): load the data "
+            "with the same model and coordinate (deepemg.io.load_trials(model=..., "
+            "coordinate=...))."
+        )
+    missing = [c for c in (layout.load, layout.torque) if c not in data.channels]
+    if missing:
+        raise ValueError(
+            f"the benchmark needs X's channels {missing} (the load picks the example sequence, "
+            f"the torque is scored); the data's channels are {list(data.channels)}."
+        )
+    return layout
+
+
 def run_benchmark(
     data: Bunch | None = None,
     settings: BenchmarkSettings | None = None,
@@ -338,7 +555,7 @@ def run_benchmark(
     n_jobs: int | None = None,
     progress: bool = True,
 ) -> BenchmarkResult:
-    """Fit the NMM and MSE within subject and leave one subject out; score the deep muscles.
+    """Fit every method of :data:`METHODS` within subject and leave one subject out; score them.
 
     Parameters
     ----------
@@ -348,11 +565,15 @@ def run_benchmark(
         muscles' truth), ``deep_muscles`` and ``true_params``, as
         :func:`~deepemg.datasets.make_elbow_lifting` and :func:`~deepemg.io.load_trials`
         return. Default: :func:`simulated_subjects` of ``settings``. Without ``y_true`` the
-        deep muscles (those never measured) have no truth and their scores are NaN.
+        deep muscles (those never measured) have no truth and their scores are NaN. X's
+        columns are found by ``ChannelLayout.infer(data.channels)``
+        (:mod:`deepemg.channels`); the load and torque channels are required.
     settings : BenchmarkSettings, optional
         Epochs, splits, what to run. Default: ``BenchmarkSettings()``.
     model, coordinate, locked
-        The musculoskeletal model of both estimators (see :class:`~deepemg.NMMRegressor`).
+        The musculoskeletal model of the estimators (see :class:`~deepemg.NMMRegressor`). Its
+        joint (:func:`deepemg.channels.joint_name`) must be the one that names the data's
+        channels.
     n_jobs : int, optional
         Folds run in parallel by :class:`joblib.Parallel` (any joblib backend).
     progress : bool, default=True
@@ -366,7 +587,8 @@ def run_benchmark(
     ------
     ValueError
         When no subject has 2 sequences (nothing to split) and leave one subject out is off
-        or there is only one subject.
+        or there is only one subject; when the data's channels name another joint than the
+        model's, or lack the load or the torque.
 
     Examples
     --------
@@ -382,6 +604,7 @@ def run_benchmark(
     if data is None:
         data = simulated_subjects(settings, progress=progress)
     data = Bunch(**data)
+    layout = _layout(data, model, coordinate)
     deep = _deep_muscles(data)
     if not deep:
         raise ValueError(
@@ -390,80 +613,60 @@ def run_benchmark(
         )
     groups = data.groups = np.asarray(data.groups)
     common = dict(model=model, coordinate=coordinate, locked=locked, channels=data.channels)
-    seed = settings.random_state
-    nmm = {**common, "random_state": seed, "max_epochs": settings.max_epochs, **settings.nmm_params}
-    mse = {**common, "random_state": seed, **settings.mse_params}
     splits = within_subject_splits(groups, settings.train_fraction)
     subjects = list(dict.fromkeys(groups.tolist()))
-    if not splits and not (settings.loso and len(subjects) > 1):
+    loso = settings.loso and len(subjects) > 1
+    if not splits and not loso:
         raise ValueError(
             "nothing to evaluate: no subject has 2 sequences to split, and leave one subject "
             "out needs 2 subjects. Cut long trials into sequences (load_trials(n_timesteps=...)) "
             "or add trials."
         )
-
+    methods = [m for m in METHODS.values() if m.enabled(settings)]
+    folds = [("within", subject, train, test) for subject, train, test in splits]
+    if loso:
+        folds += [
+            ("loso", s, np.flatnonzero(groups != s), np.flatnonzero(groups == s)) for s in subjects
+        ]
     tasks = []  # (evaluation, method, subject, delayed call)
-    for subject, train, test in splits:
-        tasks.append(
-            (
-                "within",
-                "nmm",
-                subject,
-                delayed(_fit_nmm_within)(data, subject, train, test, nmm, deep),
-            )
-        )
-        if settings.ablation:
-            ablated = {**nmm, "physics_weight": 0.0}
-            tasks.append(
-                (
-                    "within",
-                    "nmm_no_physics",
-                    subject,
-                    delayed(_fit_nmm_within)(data, subject, train, test, ablated, deep),
+    for evaluation, subject, train, test in folds:
+        for method in methods:
+            if evaluation in method.evaluations:
+                params = method.params(settings, common, evaluation)
+                call = delayed(_run_fold)(
+                    method, evaluation, data, subject, train, test, params, deep, layout
                 )
-            )
-        tasks.append(
-            ("within", "mse", subject, delayed(_fit_mse)(data, subject, train, test, mse, deep))
-        )
-    if settings.loso and len(subjects) > 1:
-        across = {**nmm, "max_epochs": settings.loso_epochs}
-        for subject in subjects:
-            own = np.flatnonzero(groups == subject)
-            tasks.append(
-                ("loso", "nmm", subject, delayed(_fit_nmm_loso)(data, subject, across, deep))
-            )
-            tasks.append(
-                ("loso", "mse", subject, delayed(_fit_mse)(data, subject, own, own, mse, deep))
-            )
+                tasks.append((evaluation, method, subject, call))
 
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(call for *_, call in tasks)
     bar = tqdm(outputs, total=len(tasks), desc="benchmark", unit="fit", disable=not progress)
     rows, histories, parameters = [], {}, []
+    recorder = next((m.key for m in methods if m.record is not None), None)
     examples = {"subject": splits[0][0] if splits else None}
     for (evaluation, method, subject, _), output in zip(tasks, bar, strict=True):
-        bar.set_postfix_str(f"{METHODS[method]}, {EVALUATIONS[evaluation]}, {subject}")
+        bar.set_postfix_str(f"{method.label}, {EVALUATIONS[evaluation]}, {subject}")
         rows.append(
             {
-                "method": METHODS[method],
+                "method": method.label,
                 "evaluation": EVALUATIONS[evaluation],
                 "subject": subject,
                 **output["row"],
             }
         )
-        if evaluation == "within" and method == "nmm":
+        if evaluation == "within" and method.key == recorder:
             histories[subject] = output["history"]
             parameters.extend(output["parameters"])
-        if evaluation == "within" and subject == examples["subject"] and method != "nmm_no_physics":
+        if evaluation == "within" and subject == examples["subject"]:
             examples.update(output["example"])
     if splits:
-        first = _example(data, splits[0][2])
+        first = _example(data, splits[0][2], layout)
         truth = _truth(data, [first])
         examples["time"] = np.arange(data.X.shape[1]) / float(getattr(data, "rate", 100.0))
         examples["truth"] = (
             None if truth is None else truth[0][:, [data.muscles.index(m) for m in deep]]
         )
-        examples["torque_id"] = data.X[first, :, data.channels.index(TORQUE_CHANNEL)]
-    order = {name: k for k, name in enumerate(METHODS.values())}
+        examples["torque_id"] = data.X[first, :, data.channels.index(layout.torque)]
+    order = {method.label: k for k, method in enumerate(methods)}
     rows.sort(key=lambda r: (r["evaluation"] != EVALUATIONS["within"], order[r["method"]]))
     return BenchmarkResult(
         rows=rows,
@@ -474,9 +677,109 @@ def run_benchmark(
         true_parameters=getattr(data, "true_params", None),
         settings=settings.as_dict(),
         elapsed_s=time.perf_counter() - start,
+        joint=layout.joint,
     )
 
 
+# ---------------------------------------------------------------------------- self-check
+@dataclass(frozen=True)
+class Floors:
+    """What the quick benchmark must reach, checked by :func:`check_floors`.
+
+    Parameters
+    ----------
+    muscle : str
+        The deep muscle checked.
+    min_r : float
+        The method's mean within-subject r of ``muscle`` must be at least this.
+    method : str
+        Key in :data:`METHODS` of the method checked.
+    ablation : str
+        Key of its ablation (``physics_weight=0``): the method's mean within-subject NRMSE of
+        ``muscle`` must not exceed the ablation's by more than ``nrmse_tolerance``, i.e. the
+        physics term must still help.
+    nrmse_tolerance : float
+        Allowed excess NRMSE over the ablation's (absolute).
+    """
+
+    muscle: str = "BRA"
+    min_r: float = 0.85
+    method: str = "nmm"
+    ablation: str = "nmm_no_physics"
+    nrmse_tolerance: float = 0.0
+
+
+QUICK_FLOORS = Floors()
+"""The floors of ``deepemg benchmark --quick`` (3 simulated subjects x 9 trials, seed 0,
+:meth:`BenchmarkSettings.quick`), the one place they are set. Measured on 2 CPU cores: NMM
+within subject BRA r 0.931 ± 0.029, NRMSE 0.175; with ``physics_weight=0`` r 0.775, NRMSE
+0.516. ``min_r`` = 0.85 leaves 0.08 (about 3 SD over subjects) under the measured r for
+another CPU or torch version; the NRMSE comparison has no tolerance: the NMM must not be worse
+than its ablation (measured: 3 times better)."""
+
+
+def _mean(result: BenchmarkResult, label: str, column: str) -> float:
+    values = [
+        r[column]
+        for r in result.rows
+        if (r["evaluation"], r["method"]) == (EVALUATIONS["within"], label)
+    ]
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def floor_checks(
+    result: BenchmarkResult, floors: Floors = QUICK_FLOORS
+) -> list[tuple[str, str, bool]]:
+    """Each check of ``floors`` on ``result``: ``(name, one line with the numbers, ok)``.
+
+    ``r_floor``: the method's within-subject r mean of the muscle reaches ``min_r``;
+    ``physics_helps``: its NRMSE mean is not worse than the ablation's. A check whose numbers
+    are missing (no within-subject rows of the method or the ablation, or NaN scores) fails.
+    """
+    label = METHODS[floors.method].label
+    ablated = METHODS[floors.ablation].label
+    muscle = floors.muscle
+    r = _mean(result, label, f"{muscle}_r")
+    nrmse = _mean(result, label, f"{muscle}_nrmse")
+    base = _mean(result, ablated, f"{muscle}_nrmse")
+    r_ok = bool(r >= floors.min_r)
+    physics_ok = bool(nrmse <= base + floors.nrmse_tolerance)
+    tolerance = f" + {floors.nrmse_tolerance:g}" if floors.nrmse_tolerance else ""
+    return [
+        (
+            "r_floor",
+            f"{label} within-subject {muscle} r mean {r:.3f} "
+            f"{'>=' if r_ok else '<'} floor {floors.min_r:.3f}",
+            r_ok,
+        ),
+        (
+            "physics_helps",
+            f"{label} within-subject {muscle} NRMSE mean {nrmse:.3f} "
+            f"{'<=' if physics_ok else '>'} {ablated}'s {base:.3f}{tolerance}",
+            physics_ok,
+        ),
+    ]
+
+
+def check_floors(result: BenchmarkResult, floors: Floors = QUICK_FLOORS) -> list[str]:
+    """The failed checks of :func:`floor_checks`, ``"<name>: <numbers>"``; empty when all pass.
+
+    Examples
+    --------
+    >>> row = {"evaluation": "within subject", "subject": "S01", "BRA_r": 0.5, "BRA_nrmse": 0.2}
+    >>> result = BenchmarkResult(
+    ...     rows=[{**row, "method": "NMM"},
+    ...           {**row, "method": "NMM, physics_weight=0", "BRA_nrmse": 0.3}],
+    ...     deep_muscles=["BRA"], examples={}, histories={}, parameters=[],
+    ...     true_parameters=None, settings={})
+    >>> check_floors(result, Floors(min_r=0.8))
+    ['r_floor: NMM within-subject BRA r mean 0.500 < floor 0.800']
+    """
+    return [f"{name}: {text}" for name, text, ok in floor_checks(result, floors) if not ok]
+
+
+# ---------------------------------------------------------------------------- tables
 def format_table(result: BenchmarkResult, subjects: bool = True) -> str:
     """The results as a plain-text table, per subject and mean ± SD.
 

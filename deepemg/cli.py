@@ -2,7 +2,9 @@
 
 ``deepemg benchmark`` fits the NMM and muscle synergy extrapolation on the built-in simulated
 subjects (or on a folder of trial files), evaluates them within subject and leave one subject
-out, prints the table and writes a report folder (markdown, csv, PNG figures).
+out, prints the table and writes a report folder (markdown, csv, PNG figures). With
+``--quick`` it ends with a self-check of its numbers against
+:data:`deepemg.benchmark.QUICK_FLOORS` (exit status 3 when one fails).
 ``deepemg fit`` trains an :class:`~deepemg.NMMRegressor` on a folder of trial files and saves
 it; ``deepemg predict`` reconstructs every muscle's EMG (and the muscle torque) for a folder of
 trial files with a saved model, one csv per trial.
@@ -24,7 +26,19 @@ import numpy as np
 __all__ = ["main"]
 
 SAVED_FORMAT = 1
-BASE_CHANNELS = ["elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass", "elbow_torque"]
+CHECK_FAILED = 3
+"""Exit status of ``deepemg benchmark --quick`` when its self-check fails."""
+QUICK_CHECKED = (
+    "n_subjects",
+    "n_trials",
+    "duration",
+    "train_fraction",
+    "max_epochs",
+    "random_state",
+    "ablation",
+    "nmm_params",
+)
+"""Settings the ``--quick`` floors were measured with: changing one skips the self-check."""
 
 
 class CommandError(Exception):
@@ -71,12 +85,22 @@ def _parser() -> argparse.ArgumentParser:
         help="NMM against muscle synergy extrapolation, within and across subjects",
         description="Fit the NMM and muscle synergy extrapolation (MSE), evaluate them within "
         "subject and leave one subject out, print the table and write a report folder.",
+        epilog="Self-check: --quick ends by checking its own numbers against "
+        "deepemg.benchmark.QUICK_FLOORS and prints each check: the NMM's within-subject "
+        "deep-muscle (BRA) r mean must reach a floor, and its BRA NRMSE mean must not be worse "
+        "than that of the NMM with physics_weight=0 (the physics term must help). A failed "
+        "check exits with status 3 and a one-line message naming it. The check is skipped "
+        "with --data, --no-check, or options that change the quick within-subject fits "
+        "(--subjects, --trials, --epochs, --random-state, --no-ablation). Exit status: 0 "
+        "success, 1 bad files, 2 bad arguments, 3 self-check failed.",
     )
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="3 subjects x 9 trials, no ablation (2-3 min)",
+        help="3 subjects x 9 trials with the ablation (a few min), then the self-check "
+        "(exit status 3 when a floor fails; see below)",
     )
+    bench.add_argument("--no-check", action="store_true", help="skip the self-check of --quick")
     bench.add_argument(
         "--out",
         type=Path,
@@ -218,6 +242,13 @@ def _model(args):
     return str(path.resolve())
 
 
+def _layout(args):
+    """The channel layout of ``--model``/``--coordinate`` (:func:`deepemg.channels.layout_for`)."""
+    from .channels import layout_for
+
+    return layout_for(_model(args), args.coordinate)
+
+
 def _load_folder(args, channels=None):
     """X, y from a data folder, cut into sequences of --sequence-seconds."""
     from .io import load_trials, read_manifest
@@ -297,6 +328,35 @@ def _benchmark(args, parser) -> int:
         f"\nreport: {args.out / 'results.md'} ({len(written)} files: "
         f"{', '.join(sorted(written))}); {time.perf_counter() - start:.0f} s in all"
     )
+    if args.quick:
+        return _self_check(args, settings, result)
+    return 0
+
+
+def _self_check(args, settings, result) -> int:
+    """Check the quick benchmark's numbers against ``QUICK_FLOORS``: 0, or 3 on a failure."""
+    from .benchmark import QUICK_FLOORS, BenchmarkSettings, check_floors, floor_checks
+
+    reference = BenchmarkSettings.quick()
+    changed = [k for k in QUICK_CHECKED if getattr(settings, k) != getattr(reference, k)]
+    reason = None
+    if args.no_check:
+        reason = "--no-check"
+    elif args.data is not None:
+        reason = "--data"
+    elif changed:
+        reason = f"settings changed: {', '.join(changed)}"
+    if reason is not None:
+        print(f"self-check skipped ({reason}): the floors hold for the simulated quick run only")
+        return 0
+    print("\nself-check (deepemg.benchmark.QUICK_FLOORS):")
+    for name, text, ok in floor_checks(result, QUICK_FLOORS):
+        print(f"  {'ok  ' if ok else 'FAIL'}  {name}: {text}")
+    failures = check_floors(result, QUICK_FLOORS)
+    if failures:
+        print(f"deepemg benchmark: self-check failed: {'; '.join(failures)}", file=sys.stderr)
+        return CHECK_FAILED
+    print("self-check passed")
     return 0
 
 
@@ -306,7 +366,7 @@ def _fit(args, parser) -> int:
 
     from . import NMMRegressor, __version__
 
-    data = _load_folder(args, channels=BASE_CHANNELS)
+    data = _load_folder(args, channels=list(_layout(args).base))
     measured = [m for j, m in enumerate(data.muscles) if not np.isnan(data.y[..., j]).all()]
     print(
         f"{len(data.X)} sequences of {data.X.shape[1]} steps from {len(set(data.groups))} "
@@ -353,6 +413,7 @@ def _fit(args, parser) -> int:
 def _predict(args, parser) -> int:
     import joblib
 
+    from .channels import emg_channel, layout_for
     from .io import load_trials, read_manifest
 
     if not args.model_file.is_file():
@@ -367,6 +428,7 @@ def _predict(args, parser) -> int:
     if not isinstance(saved, dict) or saved.get("format") != SAVED_FORMAT:
         raise CommandError(f"{args.model_file} is not a model saved by 'deepemg fit'.")
     nmm = saved["estimator"]
+    layout = layout_for(saved["model"], saved["coordinate"])
     trials = read_manifest(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     loaded = []
@@ -380,7 +442,7 @@ def _predict(args, parser) -> int:
                     coordinate=saved["coordinate"],
                     locked=saved["locked"],
                     rate=nmm.rate,
-                    channels=BASE_CHANNELS,
+                    channels=list(layout.base),
                 )
             )
     known = set(np.asarray(nmm.subjects_).tolist())
@@ -403,9 +465,9 @@ def _predict(args, parser) -> int:
         ids = None if (subject not in set(np.asarray(nmm.subjects_).tolist())) else [subject]
         emg = nmm.predict(data.X)[0]
         torque = nmm.predict_torque(data.X, ids)[0]
-        tau_id = data.X[0, :, data.channels.index("elbow_torque")]
+        tau_id = data.X[0, :, data.channels.index(layout.torque)]
         name = f"{Path(trial['kinematics']).stem}_{k:03d}"
-        columns = ["time", *(f"emg_{m}" for m in nmm.muscles_), "torque_model", "torque_id"]
+        columns = ["time", *(emg_channel(m) for m in nmm.muscles_), "torque_model", "torque_id"]
         table = np.column_stack([data.time[0], emg, torque, tau_id])
         np.savetxt(
             args.out / f"{name}.csv",

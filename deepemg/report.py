@@ -12,6 +12,11 @@
 * ``subject_parameters.png``: learned parameters within their physiological bounds;
 * ``training_curves.png``: the NMM's data and physics loss terms per epoch;
 * ``settings.json``.
+
+The methods' labels, colours and legends come from the registry
+:data:`deepemg.benchmark.METHODS`: which method draws which trace is set there
+(:attr:`~deepemg.benchmark.Method.legend`, :attr:`~deepemg.benchmark.Method.torque_legend`,
+:attr:`~deepemg.benchmark.Method.record`), not here.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .benchmark import BenchmarkResult, format_score
+from .benchmark import METHODS, BenchmarkResult, format_score
 
 __all__ = [
     "markdown",
@@ -36,7 +41,13 @@ __all__ = [
 ]
 
 FIGURES = ("deep_emg.png", "torque.png", "subject_parameters.png", "training_curves.png")
-COLORS = {"truth": "black", "nmm": "tab:blue", "mse": "tab:orange", "id": "black"}
+COLORS = {"truth": "black", "id": "black"}
+"""Colours of the references; each method's is its :attr:`~deepemg.benchmark.Method.color`."""
+
+
+def _recorded() -> str:
+    """Label of the method whose training curves and parameters the result keeps."""
+    return next((m.label for m in METHODS.values() if m.record is not None), "")
 
 
 def write_report(result: BenchmarkResult, folder: str | os.PathLike) -> dict[str, Path]:
@@ -187,9 +198,14 @@ def plot_deep_emg(result: BenchmarkResult):
                 lw=2,
                 label="truth",
             )
-        for key, label in (("nmm", "NMM (kinematics + load)"), ("mse", "MSE (surface EMG)")):
-            if key in examples:
-                ax.plot(examples["time"], examples[key][:, k], color=COLORS[key], label=label)
+        for method in METHODS.values():
+            if method.legend is not None and method.key in examples:
+                ax.plot(
+                    examples["time"],
+                    examples[method.key][:, k],
+                    color=method.color,
+                    label=method.legend,
+                )
         ax.set_ylabel(f"{muscle} EMG (0-1)")
         ax.set_ylim(bottom=0)
     axes[0, 0].set_title(f"Deep-muscle EMG, subject {examples['subject']}, its heaviest test trial")
@@ -199,11 +215,15 @@ def plot_deep_emg(result: BenchmarkResult):
 
 
 def plot_torque(result: BenchmarkResult):
-    """The NMM's muscle torque against inverse dynamics on the same test sequence."""
+    """The muscle torque of the methods with a ``torque_legend`` (the NMM) against inverse
+    dynamics on the same test sequence."""
     import matplotlib.pyplot as plt
 
     examples = result.examples
-    if "torque_nmm" not in examples:
+    drawn = [
+        m for m in METHODS.values() if m.torque_legend is not None and f"torque_{m.key}" in examples
+    ]
+    if not drawn:
         return None
     figure, ax = plt.subplots(figsize=(8, 3))
     ax.plot(
@@ -213,11 +233,15 @@ def plot_torque(result: BenchmarkResult):
         lw=2,
         label="inverse dynamics (OpenSim)",
     )
-    ax.plot(
-        examples["time"], examples["torque_nmm"], color=COLORS["nmm"], label="NMM muscle torque"
-    )
+    for method in drawn:
+        ax.plot(
+            examples["time"],
+            examples[f"torque_{method.key}"],
+            color=method.color,
+            label=method.torque_legend,
+        )
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("elbow torque (N·m)")
+    ax.set_ylabel(f"{result.joint} torque (N·m)")
     ax.set_title(f"Subject {examples['subject']}, its heaviest test trial")
     ax.legend(fontsize=8)
     return figure
@@ -261,13 +285,14 @@ def plot_subject_parameters(result: BenchmarkResult):
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=6, title="o learned, x true", title_fontsize=6)
-    figure.suptitle("NMM subject parameters within their bounds (grey)", fontsize=10)
+    figure.suptitle(f"{_recorded()} subject parameters within their bounds (grey)", fontsize=10)
     figure.tight_layout()
     return figure
 
 
 def plot_training_curves(result: BenchmarkResult):
-    """Data and physics terms of the NMM's loss per epoch, one line per subject."""
+    """Data and physics terms of the loss per epoch of the method with a ``record`` (the NMM),
+    one line per subject."""
     import matplotlib.pyplot as plt
 
     if not result.histories:
@@ -290,6 +315,6 @@ def plot_training_curves(result: BenchmarkResult):
         ax.set_xlabel("epoch")
         ax.set_title(f"{term} term", fontsize=9)
     axes[0, 0].legend(fontsize=7)
-    figure.suptitle("NMM training (within subject)", fontsize=10)
+    figure.suptitle(f"{_recorded()} training (within subject)", fontsize=10)
     figure.tight_layout()
     return figure

@@ -8,13 +8,20 @@ import numpy as np
 import pytest
 
 from deepemg.benchmark import (
+    METHODS,
+    QUICK_FLOORS,
+    BenchmarkResult,
     BenchmarkSettings,
+    Floors,
+    Method,
+    check_floors,
     deep_muscle_metrics,
+    floor_checks,
     format_table,
     run_benchmark,
     within_subject_splits,
 )
-from deepemg.report import write_report
+from deepemg.report import markdown, write_report
 
 from .conftest import simulated
 
@@ -146,3 +153,140 @@ def test_same_results_in_parallel(data, result):
     serial = np.array([[r[c] for c in columns] for r in result.rows])
     spread = np.array([[r[c] for c in columns] for r in parallel.rows])
     np.testing.assert_allclose(spread, serial, rtol=1e-4, atol=1e-6, equal_nan=True)
+
+
+# ---------------------------------------------------------------------- the method registry
+class _TrainingMean:
+    """Predicts each muscle's mean training EMG (0 where never measured); no torque."""
+
+    def __init__(self, level):
+        self.level = level
+
+    def predict(self, X):
+        return np.broadcast_to(self.level, (*X.shape[:2], len(self.level))).copy()
+
+
+def _fit_training_mean(data, train, params):
+    y = data.y[train]
+    seen = ~np.isnan(y).all(axis=(0, 1))
+    level = np.zeros(y.shape[-1])
+    level[seen] = np.nanmean(y[..., seen], axis=(0, 1))
+    return _TrainingMean(level + params["offset"])
+
+
+def test_registry_holds_the_three_methods_in_table_order():
+    assert [(k, m.label) for k, m in METHODS.items()] == [
+        ("nmm", "NMM"),
+        ("nmm_no_physics", "NMM, physics_weight=0"),
+        ("mse", "MSE"),
+    ]
+    assert METHODS["nmm"].evaluations == ("within", "loso")
+    assert METHODS["nmm_no_physics"].evaluations == ("within",)
+    off = BenchmarkSettings(ablation=False)
+    assert [m.key for m in METHODS.values() if m.enabled(off)] == ["nmm", "mse"]
+    ablated = METHODS["nmm_no_physics"].params(BenchmarkSettings(), {}, "within")
+    assert ablated["physics_weight"] == 0.0
+    assert METHODS["nmm"].params(BenchmarkSettings(loso_epochs=7), {}, "loso")["max_epochs"] == 7
+
+
+def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tmp_path):
+    """One registry entry, no edit of benchmark.py or report.py: rows, table, csv, figure."""
+    mean = Method(
+        key="mean",
+        label="training mean",
+        color="tab:gray",
+        params=lambda settings, common, evaluation: {"offset": 0.0},
+        fit=_fit_training_mean,
+        legend="training mean",
+    )
+    monkeypatch.setitem(METHODS, "mean", mean)
+    settings = BenchmarkSettings(**TINY, loso=False, ablation=False)
+    result = run_benchmark(data, settings, progress=False)
+    labels = list(dict.fromkeys(r["method"] for r in result.rows))
+    assert labels == ["NMM", "MSE", "training mean"]  # registry order
+    own = [r for r in result.rows if r["method"] == "training mean"]
+    assert [r["subject"] for r in own] == ["S01", "S02"]
+    assert all(np.isnan(r["torque_nrmse"]) and np.isfinite(r["BRA_nrmse"]) for r in own)
+    assert "mean" in result.examples and result.examples["mean"].shape[1] == 2
+    table = format_table(result)
+    assert table.count("training mean") == 3  # two subjects and mean±SD
+    written = write_report(result, tmp_path / "report")
+    assert "| **training mean** | **mean ± SD** |" in written["results.md"].read_text()
+    with open(written["results.csv"], newline="") as handle:
+        assert sum(r["method"] == "training mean" for r in csv.DictReader(handle)) == 2
+    import matplotlib.pyplot as plt
+
+    from deepemg.report import plot_deep_emg
+
+    figure = plot_deep_emg(result)
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["truth", "NMM (kinematics + load)", "MSE (surface EMG)", "training mean"]
+    colors = {line.get_label(): line.get_color() for line in figure.axes[0].get_lines()}
+    assert colors["training mean"] == "tab:gray" and colors["NMM (kinematics + load)"] == "tab:blue"
+    plt.close(figure)
+
+
+def test_channels_of_another_joint_than_the_model_are_refused(data):
+    with pytest.raises(ValueError, match="joint 'elbow'.*model's joint is 'r_elbow_flex'"):
+        run_benchmark(data, BenchmarkSettings(**TINY), model="arm26.osim", progress=False)
+    lacking = {**data, "X": data.X[..., :4], "channels": list(data.channels[:4])}
+    with pytest.raises(ValueError, match=r"needs X's channels \['elbow_torque'\]"):
+        run_benchmark(lacking, BenchmarkSettings(**TINY), progress=False)
+
+
+# ---------------------------------------------------------------------- the quick self-check
+def _scored(nmm: tuple, ablation: tuple | None) -> BenchmarkResult:
+    """A hand-made result: (BRA r, BRA NRMSE) per subject of the NMM and its ablation."""
+    rows = []
+    for label, scores in (("NMM", nmm), ("NMM, physics_weight=0", ablation)):
+        for k, (r, nrmse) in enumerate(scores or ()):
+            rows.append(
+                {
+                    "method": label,
+                    "evaluation": "within subject",
+                    "subject": f"S0{k + 1}",
+                    "BRA_r": r,
+                    "BRA_nrmse": nrmse,
+                    "torque_nrmse": np.nan,
+                    "fit_s": 1.0,
+                }
+            )
+    rows.append({**rows[0], "evaluation": "leave one subject out", "BRA_r": -1.0})  # ignored
+    return BenchmarkResult(rows, ["BRA"], {}, {}, [], None, {})
+
+
+def test_check_floors_on_hand_made_results():
+    floors = Floors(muscle="BRA", min_r=0.8)
+    good = _scored(((0.9, 0.10), (0.8, 0.12)), ((0.9, 0.12), (0.7, 0.11)))
+    assert check_floors(good, floors) == []  # r mean 0.85; NRMSE 0.11 <= 0.115
+    assert [ok for *_, ok in floor_checks(good, floors)] == [True, True]
+
+    low = _scored(((0.9, 0.10), (0.6, 0.12)), ((0.9, 0.12), (0.7, 0.11)))
+    assert check_floors(low, floors) == [
+        "r_floor: NMM within-subject BRA r mean 0.750 < floor 0.800"
+    ]
+    no_help = _scored(((0.9, 0.12), (0.8, 0.12)), ((0.9, 0.10), (0.7, 0.12)))
+    (failure,) = check_floors(no_help, floors)
+    assert failure == (
+        "physics_helps: NMM within-subject BRA NRMSE mean 0.120 > NMM, physics_weight=0's 0.110"
+    )
+    assert check_floors(no_help, Floors(min_r=0.8, nrmse_tolerance=0.02)) == []
+    both = _scored(((0.5, 0.3), (0.5, 0.3)), ((0.9, 0.1), (0.9, 0.1)))
+    assert [f.split(":")[0] for f in check_floors(both, floors)] == ["r_floor", "physics_helps"]
+    # missing numbers fail: no ablation run, NaN scores
+    assert [f.split(":")[0] for f in check_floors(_scored(((0.9, 0.1),), None), floors)] == [
+        "physics_helps"
+    ]
+    nan = _scored(((np.nan, 0.1),), ((0.9, 0.2),))
+    assert [f.split(":")[0] for f in check_floors(nan, floors)] == ["r_floor"]
+
+
+def test_quick_floors_are_the_documented_ones():
+    assert QUICK_FLOORS.muscle == "BRA" and QUICK_FLOORS.method == "nmm"
+    assert QUICK_FLOORS.ablation == "nmm_no_physics" and 0.5 < QUICK_FLOORS.min_r < 0.93
+    assert BenchmarkSettings.quick().ablation  # --quick runs the ablation it is checked against
+
+
+def test_markdown_of_a_hand_made_result_needs_no_method_names():
+    text = markdown(_scored(((0.9, 0.1),), ((0.8, 0.2),)))
+    assert "| NMM, physics_weight=0 | S01 |" in text

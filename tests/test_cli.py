@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from deepemg.benchmark import QUICK_FLOORS, BenchmarkResult, BenchmarkSettings
 from deepemg.cli import main
 from deepemg.datasets import export_trials
 
@@ -50,12 +51,66 @@ def test_benchmark_on_simulated_subjects(tmp_path, monkeypatch, capsys):
     assert status == 0
     printed = capsys.readouterr().out
     assert "within subject (2 subjects)" in printed and "mean±SD" in printed
+    # --quick runs the ablation; its floors hold for the quick settings only: skipped here
+    assert "self-check skipped (settings changed: n_subjects, n_trials, max_epochs)" in printed
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert {r["method"] for r in rows} == {"NMM", "MSE"}
+    assert {r["method"] for r in rows} == {"NMM", "NMM, physics_weight=0", "MSE"}
     assert {r["subject"] for r in rows} == {"S01", "S02"}
     for name in ("deep_emg.png", "torque.png", "subject_parameters.png", "training_curves.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
+    """A result of the quick benchmark's shape, with chosen BRA scores (no fit)."""
+    rows = [
+        {
+            "method": method,
+            "evaluation": "within subject",
+            "subject": subject,
+            "BRA_r": r,
+            "BRA_nrmse": nrmse,
+            "torque_nrmse": 0.1,
+            "fit_s": 1.0,
+        }
+        for method, r, nrmse in (
+            ("NMM", nmm_r, nmm_nrmse),
+            ("NMM, physics_weight=0", 0.9, ablation_nrmse),
+            ("MSE", 0.5, 0.3),
+        )
+        for subject in ("S01", "S02", "S03")
+    ]
+    return BenchmarkResult(rows, ["BRA"], {}, {}, [], None, {})
+
+
+@pytest.mark.parametrize(
+    "scores, status, message",
+    [
+        ((0.95, 0.10, 0.12), 0, "self-check passed"),
+        ((0.20, 0.10, 0.12), 3, "self-check failed: r_floor: NMM within-subject BRA r mean 0.200"),
+        ((0.95, 0.15, 0.12), 3, "self-check failed: physics_helps: NMM within-subject BRA NRMSE"),
+    ],
+)
+def test_quick_benchmark_self_check(scores, status, message, monkeypatch, tmp_path, capsys):
+    import deepemg.benchmark
+
+    seen = {}
+
+    def run_benchmark(data, settings, **kwargs):
+        seen["settings"] = settings
+        return _hand_made(*scores)
+
+    monkeypatch.setattr(deepemg.benchmark, "run_benchmark", run_benchmark)
+    assert main(["benchmark", "--quick", "--quiet", "--out", str(tmp_path)]) == status
+    assert seen["settings"] == BenchmarkSettings.quick()  # ablation included
+    out, err = capsys.readouterr()
+    assert "self-check (deepemg.benchmark.QUICK_FLOORS)" in out
+    assert f"floor {QUICK_FLOORS.min_r:.3f}" in out  # the floors are printed
+    assert message in (err if status else out)
+    if status:
+        assert err.count("\n") == 1 and err.startswith("deepemg benchmark: self-check failed")
+    assert main(["benchmark", "--quick", "--no-check", "--quiet", "--out", str(tmp_path)]) == 0
+    assert "self-check skipped (--no-check)" in capsys.readouterr().out
 
 
 def test_fit_then_predict_a_new_subject(folders, tmp_path, capsys):
@@ -150,3 +205,11 @@ def test_console_script():
     assert done.returncode == 0
     for command in ("benchmark", "fit", "predict"):
         assert command in done.stdout
+    bench = subprocess.run(
+        [sys.executable, "-m", "deepemg.cli", "benchmark", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    text = " ".join(bench.stdout.split())
+    assert "QUICK_FLOORS" in text and "exits with status 3" in text

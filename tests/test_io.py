@@ -11,13 +11,17 @@ import opensim as osim
 import pytest
 import torch
 
+from deepemg.channels import layout_for
 from deepemg.io import (
+    KINEMATIC_CHANNELS,
     load_trials,
     read_c3d_analogs,
     read_csv_table,
     read_storage,
     resample,
 )
+
+from .conftest import ARM26_LOCKED
 
 # ---------------------------------------------------------------------- writers
 
@@ -398,6 +402,53 @@ def test_load_trials_kinematics_and_opensim_torque(tmp_path, elbow):
         load_mass=2.0,
     ).numpy()
     np.testing.assert_allclose(X[:, 4], exact, atol=5e-3)  # inertia x acceleration error
+
+
+def test_load_trials_names_channels_by_the_models_joint(tmp_path, arm26_with_load):
+    """A model file's channels are named by its coordinate; the built-in elbow's stay elbow_*."""
+    ik = write_ik(tmp_path / "ik.mot", 1.0)
+    emg = write_emg(tmp_path / "emg.csv", 1.0, {"Biceps": 1e-3})
+    trial = {
+        "kinematics": ik,
+        "load_mass": 1.0,
+        "subject": "S1",
+        "emg": emg,
+        "emg_channels": {"BIClong": "Biceps"},
+    }
+    arm26 = load_trials(
+        [trial], model=arm26_with_load, coordinate="r_elbow_flex", locked=ARM26_LOCKED
+    )
+    assert arm26.channels == [
+        "r_elbow_flex_angle",
+        "r_elbow_flex_velocity",
+        "r_elbow_flex_acceleration",
+        "load_mass",
+        "r_elbow_flex_torque",
+        "emg_BIClong",
+    ]
+    assert arm26.channels == layout_for(arm26_with_load).default_channels(["BIClong"])
+    assert arm26.muscles == ["TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA"]
+    elbow = load_trials([trial])
+    assert KINEMATIC_CHANNELS == (
+        "elbow_angle",
+        "elbow_velocity",
+        "elbow_acceleration",
+        "load_mass",
+        "elbow_torque",
+    )
+    assert elbow.channels == [*KINEMATIC_CHANNELS, "emg_BIClong"]  # unchanged
+    np.testing.assert_array_equal(arm26.X[..., :4], elbow.X[..., :4])  # same kinematics, load
+    np.testing.assert_array_equal(arm26.X[..., 5], elbow.X[..., 5])
+    assert np.isfinite(arm26.X[..., 4]).all()  # OpenSim inverse dynamics of Arm26
+    picked = load_trials(
+        [trial],
+        model=arm26_with_load,
+        locked=ARM26_LOCKED,
+        channels=["r_elbow_flex_angle", "load_mass"],
+    )
+    assert picked.X.shape == (1, 101, 2)
+    with pytest.raises(ValueError, match=r"No channel named 'elbow_angle'.*r_elbow_flex_angle"):
+        load_trials([trial], model=arm26_with_load, locked=ARM26_LOCKED, channels=["elbow_angle"])
 
 
 def test_load_trials_downsamples_and_refuses_to_upsample(tmp_path):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from deepemg.datasets import export_trials
 from deepemg.io import load_trials, read_manifest, write_manifest
 
-from .conftest import simulated
+from .conftest import ARM26_LOCKED, simulated
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +39,36 @@ def test_export_round_trip(exported):
         assert np.corrcoef(truth, back)[0, 1] > 0.9
     for muscle in data.deep_muscles:
         assert np.isnan(again.y[..., again.muscles.index(muscle)]).all()
+
+
+def test_export_names_columns_by_the_datas_joint(exported, arm26_with_load, tmp_path):
+    """Channels of a model file (named by its coordinate) go to and come back from its columns."""
+    data, _ = exported
+    renamed = type(data)(
+        **{
+            **data,
+            "channels": [c.replace("elbow_", "r_elbow_flex_", 1) for c in data.channels],
+            "surface_muscles": ["BIClong", "TRIlong"],  # Arm26 has no BRD
+        }
+    )
+    trials = export_trials(renamed, tmp_path)
+    assert (tmp_path / "S01_trial01_ik.mot").read_text().count("time\tr_elbow_flex\n") == 1
+    assert "r_elbow_flex_moment" in (tmp_path / "S01_trial01_id.sto").read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the simulated angles may leave Arm26's range
+        again = load_trials(
+            read_manifest(tmp_path),
+            model=arm26_with_load,
+            coordinate="r_elbow_flex",
+            locked=ARM26_LOCKED,
+        )
+    assert again.channels[5:] == ["emg_BIClong", "emg_TRIlong"]
+    assert [t["load_mass"] for t in trials] == [t["load_mass"] for t in read_manifest(tmp_path)]
+    for name in ("r_elbow_flex_angle", "r_elbow_flex_torque", "load_mass"):
+        j, k = renamed.channels.index(name), again.channels.index(name)
+        np.testing.assert_allclose(again.X[..., k], renamed.X[..., j], atol=1e-6)
+    with pytest.raises(ValueError, match="cannot tell the joint"):
+        export_trials(type(data)(**{**data, "channels": ["angle"] * 10}), tmp_path / "no")
 
 
 def test_write_then_read(exported, tmp_path):

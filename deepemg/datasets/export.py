@@ -16,27 +16,37 @@ def export_trials(
     folder: str | os.PathLike,
     emg_rate: float = 1000.0,
     random_state: int | None = 0,
+    coordinate: str | None = None,
 ) -> list[dict]:
     """Write simulated sequences as OpenSim and csv files with a ``trials.csv`` manifest.
 
     For each sequence of ``data`` (from :func:`make_elbow_lifting`), writes
-    ``<subject>_trial<k>_ik.mot`` (the elbow angle in degrees, column ``r_elbow_flex``),
-    ``<subject>_trial<k>_id.sto`` (the inverse dynamics moment, ``r_elbow_flex_moment``, N·m)
+    ``<subject>_trial<k>_ik.mot`` (the joint angle in degrees, column ``coordinate``),
+    ``<subject>_trial<k>_id.sto`` (the inverse dynamics moment, ``<coordinate>_moment``, N·m)
     and ``<subject>_trial<k>_emg.csv``: raw EMG of the surface muscles at ``emg_rate``,
     white Gaussian noise modulated by their envelopes (channels ``EMG_<muscle>``), which
     :func:`deepemg.io.load_trials` turns back into envelopes normalised to each subject's
     maximum. The deep muscles are not written: they are what is to be reconstructed.
 
+    X's columns are found by the data's :class:`~deepemg.channels.ChannelLayout`
+    (``ChannelLayout.infer(data.channels)``), so data of any joint can be written.
+
     Parameters
     ----------
     data : Bunch
-        From :func:`make_elbow_lifting`.
+        ``X``, ``y``, ``channels``, ``muscles``, ``groups``, ``rate`` and optionally
+        ``surface_muscles`` (default: the muscles with an EMG channel in ``channels``), as
+        :func:`make_elbow_lifting` returns.
     folder : path
         Created if missing.
     emg_rate : float, default=1000.0
         Sampling rate (Hz) of the raw EMG.
     random_state : int or None, default=0
         Seed of the EMG's noise carrier.
+    coordinate : str, optional
+        The model coordinate that names the angle and moment columns. Default:
+        ``r_elbow_flex`` for the built-in elbow's channels (``elbow_angle`` ...), else the
+        layout's joint (a model file's channels are named by its coordinate).
 
     Returns
     -------
@@ -56,6 +66,7 @@ def export_trials(
     >>> again.X.shape, again.channels[5:]
     ((2, 200, 10), ['emg_BIClong', 'emg_BICshort', 'emg_BRD', 'emg_TRIlong', 'emg_TRIlat'])
     """
+    from ..channels import ELBOW_JOINT, ChannelLayout
     from ..io.manifest import write_manifest
 
     folder = Path(folder)
@@ -63,7 +74,10 @@ def export_trials(
     rng = np.random.default_rng(random_state)
     rate = float(data.rate)
     channels = list(data.channels)
-    surface = list(data.surface_muscles)
+    layout = ChannelLayout.infer(channels)
+    if coordinate is None:
+        coordinate = "r_elbow_flex" if layout.joint == ELBOW_JOINT else layout.joint
+    surface = list(getattr(data, "surface_muscles", None) or layout.emg_muscles(channels))
     n_steps = data.X.shape[1]
     time = np.arange(n_steps) / rate
     emg_time = np.arange(int(np.floor(time[-1] * emg_rate)) + 1) / emg_rate
@@ -71,11 +85,11 @@ def export_trials(
     for i, subject in enumerate(np.asarray(data.groups).tolist()):
         counts[subject] = counts.get(subject, 0) + 1
         stem = folder / f"{subject}_trial{counts[subject]:02d}"
-        angle = np.degrees(data.X[i, :, channels.index("elbow_angle")])
-        torque = data.X[i, :, channels.index("elbow_torque")]
-        _write_storage(stem.with_name(stem.name + "_ik.mot"), time, "r_elbow_flex", angle, True)
+        angle = np.degrees(data.X[i, :, channels.index(layout.angle)])
+        torque = data.X[i, :, channels.index(layout.torque)]
+        _write_storage(stem.with_name(stem.name + "_ik.mot"), time, coordinate, angle, True)
         _write_storage(
-            stem.with_name(stem.name + "_id.sto"), time, "r_elbow_flex_moment", torque, False
+            stem.with_name(stem.name + "_id.sto"), time, f"{coordinate}_moment", torque, False
         )
         envelopes = np.column_stack(
             [np.interp(emg_time, time, data.y[i, :, data.muscles.index(m)]) for m in surface]
@@ -93,7 +107,7 @@ def export_trials(
         trials.append(
             {
                 "subject": subject,
-                "load_mass": float(data.X[i, 0, channels.index("load_mass")]),
+                "load_mass": float(data.X[i, 0, channels.index(layout.load)]),
                 "kinematics": stem.with_name(stem.name + "_ik.mot"),
                 "emg": stem.with_name(stem.name + "_emg.csv"),
                 "emg_channels": {m: f"EMG_{m}" for m in surface},

@@ -11,20 +11,18 @@ import numpy as np
 from scipy.signal import savgol_filter
 from sklearn.utils import Bunch
 
+from ..channels import ELBOW_JOINT, EMG_PREFIX, ChannelLayout, emg_channel, layout_for
 from .c3d import read_c3d_analogs
 from .storage import _check_column, read_storage
 from .table import Recording, _existing_file, _missing_message, read_csv_table, resample
 
 __all__ = ["load_trials"]
 
-KINEMATIC_CHANNELS = (
-    "elbow_angle",
-    "elbow_velocity",
-    "elbow_acceleration",
-    "load_mass",
-    "elbow_torque",
-)
-"""The first channels of ``X`` built by :func:`load_trials` (rad, rad/s, rad/s², kg, N·m)."""
+KINEMATIC_CHANNELS = ChannelLayout(ELBOW_JOINT).base
+"""The built-in elbow's base channels, the first channels of ``X`` that :func:`load_trials`
+builds for ``model="elbow"``: ``elbow_angle``, ``elbow_velocity``, ``elbow_acceleration``,
+``load_mass``, ``elbow_torque`` (rad, rad/s, rad/s², kg, N·m). Another model's are
+``layout_for(model, coordinate).base`` (:mod:`deepemg.channels`)."""
 
 DERIVATIVE_WINDOW = 0.1
 """Length (s) of the Savitzky-Golay window (cubic) that gives velocity and acceleration."""
@@ -176,10 +174,14 @@ def load_trials(
         windows of ``n_timesteps`` samples, the remainder dropped (a warning names trials
         shorter than one window).
     channels : sequence of str, optional
-        Channels of ``X`` to return, in this order. Default: ``elbow_angle``,
-        ``elbow_velocity``, ``elbow_acceleration``, ``load_mass``, ``elbow_torque``, then
-        ``emg_<muscle>`` for every muscle measured in all trials (in the order of
-        ``deepemg.ELBOW_CHANNELS``, then the model's order).
+        Channels of ``X`` to return, in this order, named by the model's
+        :class:`~deepemg.channels.ChannelLayout` (``layout_for(model, coordinate)``: joint
+        ``elbow`` for the built-in model, the coordinate for a model file). Default: the
+        layout's base channels (``<joint>_angle``, ``<joint>_velocity``,
+        ``<joint>_acceleration``, ``load_mass``, ``<joint>_torque``; for ``model="elbow"``
+        ``elbow_angle`` ... ``elbow_torque``), then ``emg_<muscle>`` for every muscle
+        measured in all trials (in the order of ``deepemg.ELBOW_CHANNELS``, then the
+        model's order).
     muscles : sequence of str, optional
         Muscles of ``y``, in this order; default: the model's muscles that cross
         ``coordinate``.
@@ -257,6 +259,7 @@ def load_trials(
     else:
         muscles = [muscles] if isinstance(muscles, str) else list(muscles)
         muscle_handles(osim_model, muscles)  # a clear error for names not in the model
+    layout = layout_for(model, coordinate)
     import opensim as osim
 
     rotational = pose.coordinate.getMotionType() == osim.Coordinate.Rotational
@@ -273,11 +276,11 @@ def load_trials(
             )
     emg_everywhere = [m for m in muscles if all(m in t.get("emg_channels", {}) for t in trials)]
     emg_somewhere = [m for m in muscles if any(m in t.get("emg_channels", {}) for t in trials)]
-    order = [c[4:] for c in ELBOW_CHANNELS if c.startswith("emg_")]
+    order = ChannelLayout(ELBOW_JOINT).emg_muscles(ELBOW_CHANNELS)
     emg_muscles = [m for m in order if m in emg_everywhere] + [
         m for m in emg_everywhere if m not in order
     ]
-    available = list(KINEMATIC_CHANNELS) + [f"emg_{m}" for m in emg_muscles]
+    available = layout.default_channels(emg_muscles)
     if channels is None:
         channels = available
         partial = [m for m in emg_somewhere if m not in emg_everywhere]
@@ -291,10 +294,14 @@ def load_trials(
         channels = [channels] if isinstance(channels, str) else list(channels)
         missing = [c for c in channels if c not in available]
         if missing:
-            partly = [c for c in missing if c.startswith("emg_") and c[4:] in emg_somewhere]
+            partly = [
+                c
+                for c in missing
+                if c.startswith(EMG_PREFIX) and c[len(EMG_PREFIX) :] in emg_somewhere
+            ]
             note = f" ({partly} are measured in some trials only.)" if partly else ""
             raise ValueError(_missing_message("channel", missing, available) + note)
-    need_torque = "elbow_torque" in channels
+    need_torque = layout.torque in channels
 
     # ---------------------------------------------------------------- each trial
     grids, kinematics, envelopes = [], [], []
@@ -386,8 +393,8 @@ def load_trials(
             for muscle, envelope in by_muscle.items():
                 normalised = envelope / maximum[(trial["subject"], muscle)]
                 y[:, muscles.index(muscle)] = resample(recording.time, normalised, grid)
-        columns = {name: kin[:, k] for k, name in enumerate(KINEMATIC_CHANNELS)}
-        columns.update({f"emg_{m}": y[:, muscles.index(m)] for m in emg_muscles})
+        columns = {name: kin[:, k] for k, name in enumerate(layout.base)}
+        columns.update({emg_channel(m): y[:, muscles.index(m)] for m in emg_muscles})
         X_trials.append(np.column_stack([columns[c] for c in channels]))
         y_trials.append(y)
 
