@@ -19,27 +19,33 @@ from .conftest import FAST_NMM
 SMALL = dict(window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
 
 
-def _known_function_data(n_sequences: int, seed: int):
-    """Smooth random elbow motions with random loads; every muscle's EMG a known function of
-    the angle and the load (flexors rise with flexion and load, extensors fall)."""
+def _random_lifts(n_sequences: int, seed: int, amplitude: float) -> np.ndarray:
+    """``X`` with smooth random elbow motions about 1.2 rad (sinusoids of random phase and
+    frequency, exact-enough derivatives) and a random load per sequence; other channels 0."""
     rng = np.random.default_rng(seed)
     rate, n = 100.0, 200
     t = np.arange(n) / rate
     X = np.zeros((n_sequences, n, len(ELBOW_CHANNELS)))
-    y = np.zeros((n_sequences, n, 7))
     for i in range(n_sequences):
         phase, frequency = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.8)
-        angle = 1.2 + 0.8 * np.sin(2 * np.pi * frequency * t + phase)  # rad, 0.4..2.0
+        angle = 1.2 + amplitude * np.sin(2 * np.pi * frequency * t + phase)
         velocity = np.gradient(angle, 1 / rate)
-        load = rng.uniform(0.0, 5.0)
         X[i, :, 0], X[i, :, 1] = angle, velocity
         X[i, :, 2] = np.gradient(velocity, 1 / rate)
-        X[i, :, 3] = load
-        flexion = (angle - 0.4) / 1.6
-        for j in range(7):
-            flexor = j < 4
-            shape = flexion if flexor else 1 - flexion
-            y[i, :, j] = 0.05 + 0.4 * shape * (0.3 + 0.7 * load / 5.0) * (1 + 0.1 * j)
+        X[i, :, 3] = rng.uniform(0.0, 5.0)
+    return X
+
+
+def _known_function_data(n_sequences: int, seed: int):
+    """Random lifts; every muscle's EMG a known function of the angle and the load (flexors
+    rise with flexion and load, extensors fall)."""
+    X = _random_lifts(n_sequences, seed, amplitude=0.8)  # rad, 0.4..2.0
+    flexion = (X[..., 0] - 0.4) / 1.6
+    load = X[..., 3]
+    y = np.zeros(X.shape[:2] + (7,))
+    for j in range(7):
+        shape = flexion if j < 4 else 1 - flexion
+        y[..., j] = 0.05 + 0.4 * shape * (0.3 + 0.7 * load / 5.0) * (1 + 0.1 * j)
     X[..., 4] = 5.0  # a torque channel is present but plays no part (physics_weight=0)
     X[..., 5:] = y[..., [0, 1, 3, 4, 5]]
     return X, y
@@ -65,30 +71,22 @@ def test_network_learns_a_known_function_of_angle_and_load():
 
 
 def _physics_truth_data(elbow, n_sequences: int, seed: int):
-    """Smooth random motions and loads; EMG set by hand (the brachialis with a shape of its
-    own), the torque that the muscle model with nominal parameters makes from that EMG: the
-    brachialis is then the one muscle whose EMG the torque term can tell."""
-    rng = np.random.default_rng(seed)
-    rate, n = 100.0, 200
-    t = np.arange(n) / rate
-    X = np.zeros((n_sequences, n, len(ELBOW_CHANNELS)))
-    truth = np.zeros((n_sequences, n, 7))
+    """Random lifts; EMG set by hand (the brachialis with a shape of its own), the torque that
+    the muscle model with nominal parameters makes from that EMG: the brachialis is then the
+    one muscle whose EMG the torque term can tell."""
+    X = _random_lifts(n_sequences, seed, amplitude=0.6)
+    truth = np.zeros(X.shape[:2] + (7,))
     for i in range(n_sequences):
-        phase, frequency = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.8)
-        angle = 1.2 + 0.6 * np.sin(2 * np.pi * frequency * t + phase)
-        velocity = np.gradient(angle, 1 / rate)
-        acceleration = np.gradient(velocity, 1 / rate)
-        load = rng.uniform(0.0, 5.0)
-        X[i, :, :4] = np.column_stack([angle, velocity, acceleration, np.full(n, load)])
-        kinematics = [torch.tensor(a) for a in (angle, velocity, acceleration)]
-        need = elbow.inverse_dynamics(*kinematics, load_mass=load).numpy()
+        kinematics = [torch.tensor(X[i, :, k]) for k in range(3)]
+        angle = X[i, :, 0]
+        need = elbow.inverse_dynamics(*kinematics, load_mass=X[i, 0, 3]).numpy()
         flexors = np.clip(need / 40.0, 0.02, 1.0)
         truth[i, :, [0, 1]] = flexors
         truth[i, :, 3] = 0.8 * flexors
         truth[i, :, 2] = np.clip(1.2 * flexors * (0.5 + 0.5 * np.sin(angle)), 0.0, 1.0)  # BRA
         truth[i, :, 4:] = 0.02
         with torch.no_grad():
-            activation = elbow.activation(torch.tensor(truth[i]), rate)
+            activation = elbow.activation(torch.tensor(truth[i]), 100.0)
             X[i, :, 4] = elbow.joint_torque(activation, kinematics[0], kinematics[1]).numpy()
     X[..., 5:] = truth[..., [0, 1, 3, 4, 5]]
     y = truth.copy()

@@ -18,6 +18,7 @@ from deepemg.physics import (
     get_muscle_law,
     rigid_tendon_force,
 )
+from deepemg.physics.model import _DYNAMICS
 
 from .conftest import ARM26_LOCKED
 
@@ -43,16 +44,6 @@ class LinearLaw(MuscleLaw):
 
     def force(self, activation, musculotendon_length, musculotendon_velocity, max_isometric_force):
         return activation * max_isometric_force
-
-
-DYNAMICS = (
-    "inertia",
-    "gravity_cos",
-    "gravity_sin",
-    "load_inertia",
-    "load_gravity_cos",
-    "load_gravity_sin",
-)
 
 
 def _states(model, n=50, seed=0):
@@ -101,7 +92,7 @@ def _with_law(model, law):
         model.muscles,
         {n: getattr(model, n).numpy() for n in law.parameter_names},
         model.geometry,
-        {**{n: float(getattr(model, n)) for n in DYNAMICS}, "has_load": model.has_load},
+        {**{n: float(getattr(model, n)) for n in _DYNAMICS}, "has_load": model.has_load},
         model.coordinate,
         model.coordinate_range,
         model.fit_report,
