@@ -176,7 +176,8 @@ def _data_arguments(parser, required: bool) -> None:
     parser.add_argument(
         "--coordinate",
         default="r_elbow_flex",
-        help="the model's elbow coordinate (default: r_elbow_flex)",
+        help="the model's joint coordinate, which names a model file's channels "
+        "(default: r_elbow_flex)",
     )
     parser.add_argument(
         "--locked",
