@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,13 +15,104 @@ from . import ELBOW_SURFACE_MUSCLES
 from .channels import ELBOW_JOINT, ChannelLayout, layout_for
 
 __all__ = [
+    "EMG_CEILING",
+    "EMGSaturationWarning",
     "SequenceInputs",
+    "check_envelopes",
+    "saturate_envelopes",
     "channel_names",
     "check_sequences",
     "measured_r2",
     "prepare_sequences",
     "torque_target",
 ]
+
+
+EMG_CEILING = 1.5
+"""Largest EMG envelope accepted (in units of the maximal voluntary contraction, MVC)."""
+
+
+class EMGSaturationWarning(UserWarning):
+    """EMG above 1 (the MVC) was clipped at 1 where it drives the muscle model."""
+
+
+def check_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.ndarray:
+    """EMG envelopes in MVC units as float64, or a clear error: no infinite or negative
+    values, none above :data:`EMG_CEILING`; NaN (not measured) passes.
+
+    Envelopes normalised to an MVC often exceed 1 a little (noise, gain, an effort stronger
+    than the MVC trial): that is real data, kept as it is; :func:`saturate_envelopes` clips
+    it where it drives the muscle model.
+
+    Parameters
+    ----------
+    emg : array-like (..., n_channels)
+    what : str
+        What the array is, for the messages (``"y"``, ``"X's EMG channels"``).
+    names : sequence of str, optional
+        Channel names, for the messages.
+
+    Examples
+    --------
+    >>> check_envelopes([[0.2, 1.1]], "y").max()
+    np.float64(1.1)
+    >>> check_envelopes([[0.2, 2.5]], "y", ["BIClong", "BRA"])
+    Traceback (most recent call last):
+    ...
+    ValueError: y holds EMG up to 2.5 in 'BRA'; envelopes must be normalised to a maximal ...
+    """
+    emg = np.asarray(emg, dtype=np.float64)
+    names = list(names) if names is not None else [str(j) for j in range(emg.shape[-1])]
+    if np.isinf(emg).any():
+        raise ValueError(f"{what} holds infinite values; use NaN for channels not measured.")
+    for j in range(emg.shape[-1]):
+        column = emg[..., j]
+        if np.isnan(column).all():
+            continue
+        low, high = np.nanmin(column), np.nanmax(column)
+        if low < 0:
+            raise ValueError(
+                f"{what} holds negative EMG ({low:.3g}) in '{names[j]}': envelopes are "
+                "rectified and low-passed (deepemg.preprocessing.EMGEnvelope), never negative."
+            )
+        if high > EMG_CEILING:
+            raise ValueError(
+                f"{what} holds EMG up to {high:.3g} in '{names[j]}'; envelopes must be "
+                f"normalised to a maximal voluntary contraction (1 = MVC; up to {EMG_CEILING} "
+                "is accepted). Normalise each subject's EMG to its MVC, or to its maximum over "
+                "all its trials (deepemg.io.load_trials does)."
+            )
+    return emg
+
+
+def saturate_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.ndarray:
+    """``emg`` clipped at 1 where it drives the muscle model (a muscle is at most fully
+    excited), with an :class:`EMGSaturationWarning` saying how much was clipped. NaN stays.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     out = saturate_envelopes([[0.5, 1.2]], "y", ["BIClong", "BRD"])
+    >>> out.tolist(), str(caught[0].message)[:45]
+    ([[0.5, 1.0]], 'y: EMG above 1 (the MVC) in BRD (max 1.2, 50.')
+    """
+    emg = np.asarray(emg, dtype=np.float64)
+    above = emg > 1.0
+    if above.any():
+        names = list(names) if names is not None else [str(j) for j in range(emg.shape[-1])]
+        where = [names[j] for j in range(emg.shape[-1]) if above[..., j].any()]
+        share = 100.0 * above.sum() / max(int(np.isfinite(emg).sum()), 1)
+        warnings.warn(
+            f"{what}: EMG above 1 (the MVC) in {', '.join(where)} (max {np.nanmax(emg):.3g}, "
+            f"{share:.1f} % of the samples) is clipped at 1 where it drives the muscle model; "
+            "the data term uses it as it is.",
+            EMGSaturationWarning,
+            stacklevel=3,
+        )
+        emg = np.where(above, 1.0, emg)
+    return emg
 
 
 def channel_names(channels: Sequence[str] | None, layout: ChannelLayout) -> list[str]:
