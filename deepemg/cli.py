@@ -16,7 +16,10 @@ A data folder holds the trial files and a ``trials.csv`` manifest (see
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -25,9 +28,12 @@ import numpy as np
 
 __all__ = ["main"]
 
-SAVED_FORMAT = 1
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 CHECK_FAILED = 3
 """Exit status of ``deepemg benchmark --quick`` when its self-check fails."""
+REPORT_FILES = ("*.md", "*.csv", "*.png", "*.json")
+"""What ``deepemg benchmark`` writes into its report folder."""
 QUICK_CHECKED = (
     "n_subjects",
     "n_trials",
@@ -61,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args, parser)
+    except KeyboardInterrupt:
+        print(
+            f"\ndeepemg {args.command}: interrupted; earlier outputs were left as they were",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     except CommandError as error:
         print(f"deepemg {args.command}: error: {error}", file=sys.stderr)
         return 1
@@ -128,10 +140,18 @@ def _parser() -> argparse.ArgumentParser:
         "fit",
         help="train an NMM on a folder of trial files and save it",
         description="Train an NMMRegressor on every trial of a data folder and save it "
-        "(joblib) for 'deepemg predict'.",
+        "(weights and settings in a zip; loading it runs no code) for 'deepemg predict'. The "
+        "file is written whole when training has finished; an existing file is replaced only "
+        "with --force, and Ctrl-C (exit status 130) leaves it as it was.",
     )
     _data_arguments(fit, required=True)
-    fit.add_argument("--out", type=Path, required=True, help="file to save the model to")
+    fit.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="model file to write (deepemg's zip format, no pickle; e.g. nmm.deepemg)",
+    )
+    fit.add_argument("--force", action="store_true", help="replace an existing --out file")
     fit.add_argument("--epochs", type=_positive_int, default=60, help="epochs (default 60)")
     fit.add_argument(
         "--physics-weight", type=float, default=1.0, help="weight of the torque term (default 1)"
@@ -234,6 +254,53 @@ def _locked(items: list[str]) -> dict | None:
     return locked or None
 
 
+def _writable_folder(folder: Path, what: str) -> None:
+    """Fail before any work when ``folder`` cannot take new files."""
+    if not folder.is_dir():
+        raise CommandError(f"{what}: the folder {folder} does not exist; create it first.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"{what}: the folder {folder} is not writable.")
+
+
+def _new_output_folder(out: Path, ours: tuple[str, ...]) -> Path:
+    """A temporary folder beside ``out``, made now (so an unwritable place fails before the
+    work); :func:`_publish_folder` moves it into place when complete, replacing ``out``. An
+    existing ``out`` must hold only files this command writes (glob patterns ``ours``), so
+    that nothing of the user's is ever replaced."""
+    parent = out.resolve().parent
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a folder.")
+    if out.is_dir():
+        foreign = [p.name for p in out.iterdir() if not any(p.match(g) for g in ours)]
+        if foreign:
+            raise CommandError(
+                f"--out {out} holds files this command did not write ({', '.join(foreign[:3])}"
+                f"{', ...' if len(foreign) > 3 else ''}); it replaces its --out folder whole, "
+                "so give a new or an earlier output folder."
+            )
+    if not parent.is_dir():
+        try:
+            parent.mkdir(parents=True)
+        except OSError as error:
+            raise CommandError(f"--out {out}: cannot create {parent}: {error}") from None
+    _writable_folder(parent, f"--out {out}")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise CommandError(f"--out {out} is not writable.")
+    return Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".partial"))
+
+
+def _publish_folder(partial: Path, out: Path) -> None:
+    """Replace ``out`` by the complete ``partial`` folder (nothing stale is left behind)."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=partial.parent, prefix=f".{out.name}.", suffix=".old"))
+        old.rmdir()
+        os.replace(out, old)
+    os.replace(partial, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def _model(args):
     if args.model == "elbow":
         return "elbow"
@@ -275,8 +342,7 @@ def _load_folder(args, channels=None):
 
 # ---------------------------------------------------------------------------- benchmark
 def _benchmark(args, parser) -> int:
-    from .benchmark import BenchmarkSettings, format_table, run_benchmark
-    from .report import write_report
+    from .benchmark import BenchmarkSettings
 
     changes = {"random_state": args.random_state}
     for key, value in (
@@ -292,6 +358,11 @@ def _benchmark(args, parser) -> int:
     if args.no_ablation:
         changes["ablation"] = False
     settings = (BenchmarkSettings.quick if args.quick else BenchmarkSettings)(**changes)
+    if args.data is None and settings.n_trials < 2:
+        parser.error(
+            "--trials must be at least 2: the within-subject evaluation trains on some of a "
+            "subject's trials and tests on the others"
+        )
     if args.data is not None and (args.subjects or args.trials):
         parser.error("--subjects and --trials choose simulated data; not with --data")
     if args.data is None and (args.model != "elbow" or args.locked):
@@ -299,6 +370,24 @@ def _benchmark(args, parser) -> int:
             "--model and --locked need --data (the simulated subjects use the built-in elbow model)"
         )
     start = time.perf_counter()
+    # an unwritable --out fails now, not after the run
+    partial = _new_output_folder(args.out, REPORT_FILES)
+    try:
+        result = _run_and_report(args, settings, partial, start)
+        _publish_folder(partial, args.out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    print(f"report: {args.out / 'results.md'}")
+    if args.quick:
+        return _self_check(args, settings, result)
+    return 0
+
+
+def _run_and_report(args, settings, folder: Path, start: float):
+    """Run the benchmark, print its table, write the report into ``folder``; the result."""
+    from .benchmark import format_table, run_benchmark
+    from .report import write_report
+
     data = None
     if args.data is not None:
         print(f"reading {args.data} ...", flush=True)
@@ -324,14 +413,14 @@ def _benchmark(args, parser) -> int:
     )
     print()
     print(format_table(result))
-    written = write_report(result, args.out)
+    if settings.n_trials < 2 or not any(r["evaluation"] == "within subject" for r in result.rows):
+        print("no subject has 2 sequences: no within-subject evaluation, no figures of it")
+    written = write_report(result, folder)
     print(
-        f"\nreport: {args.out / 'results.md'} ({len(written)} files: "
-        f"{', '.join(sorted(written))}); {time.perf_counter() - start:.0f} s in all"
+        f"\n{len(written)} report files ({', '.join(sorted(written))}); "
+        f"{time.perf_counter() - start:.0f} s in all"
     )
-    if args.quick:
-        return _self_check(args, settings, result)
-    return 0
+    return result
 
 
 def _self_check(args, settings, result) -> int:
@@ -363,10 +452,13 @@ def _self_check(args, settings, result) -> int:
 
 # ---------------------------------------------------------------------------- fit
 def _fit(args, parser) -> int:
-    import joblib
+    from . import NMMRegressor
 
-    from . import NMMRegressor, __version__
-
+    if args.out.exists() and not args.force:
+        raise CommandError(f"--out {args.out} exists; pass --force to replace it.")
+    if args.out.exists() and not args.out.is_file():
+        raise CommandError(f"--out {args.out} is not a file.")
+    _writable_folder(args.out.resolve().parent, f"--out {args.out}")
     data = _load_folder(args, channels=list(_layout(args).base))
     measured = [m for j, m in enumerate(data.muscles) if not np.isnan(data.y[..., j]).all()]
     print(
@@ -390,18 +482,7 @@ def _fit(args, parser) -> int:
     start = time.perf_counter()
     nmm.fit(data.X, data.y, subject_ids=data.groups)
     elapsed = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(
-        {
-            "format": SAVED_FORMAT,
-            "deepemg": __version__,
-            "estimator": nmm,
-            "coordinate": args.coordinate,
-            "locked": _locked(args.locked),
-            "model": _model(args),
-        },
-        args.out,
-    )
+    nmm.save(args.out, overwrite=args.force)  # a temporary file, moved into place whole
     last = nmm.history_[-1]
     print(
         f"fitted in {elapsed:.0f} s; last epoch: data {last['train_data_loss']:.4f}, "
@@ -412,26 +493,27 @@ def _fit(args, parser) -> int:
 
 # ---------------------------------------------------------------------------- predict
 def _predict(args, parser) -> int:
-    import joblib
+    from . import NMMRegressor
+    from .channels import layout_for
+    from .io import read_manifest
 
-    from .channels import emg_channel, layout_for
-    from .io import load_trials, read_manifest
-
-    if not args.model_file.is_file():
-        raise CommandError(f"{args.model_file}: no such file; save one with 'deepemg fit'.")
-    try:
-        saved = joblib.load(args.model_file)
-    except Exception as error:  # joblib raises many kinds for a file that is not a model
-        raise CommandError(
-            f"{args.model_file} is not a model saved by 'deepemg fit' "
-            f"({type(error).__name__}: {error})."
-        ) from None
-    if not isinstance(saved, dict) or saved.get("format") != SAVED_FORMAT:
-        raise CommandError(f"{args.model_file} is not a model saved by 'deepemg fit'.")
-    nmm = saved["estimator"]
-    layout = layout_for(saved["model"], saved["coordinate"])
+    nmm = NMMRegressor.load(args.model_file)  # deepemg's own format: nothing is executed
+    layout = layout_for(nmm.model, nmm.coordinate)
     trials = read_manifest(args.data)
-    args.out.mkdir(parents=True, exist_ok=True)
+    partial = _new_output_folder(args.out, ("*.csv",))
+    try:
+        code = _predict_into(args, nmm, layout, trials, partial)
+        _publish_folder(partial, args.out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    print(f"wrote {len(trials)} csv files to {args.out}")
+    return code
+
+
+def _predict_into(args, nmm, layout, trials, folder: Path) -> int:
+    from .channels import emg_channel
+    from .io import load_trials
+
     loaded = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each trial is read whole: nothing is cropped
@@ -439,9 +521,9 @@ def _predict(args, parser) -> int:
             loaded.append(
                 load_trials(
                     [trial],
-                    model=saved["model"],
-                    coordinate=saved["coordinate"],
-                    locked=saved["locked"],
+                    model=nmm.model,
+                    coordinate=nmm.coordinate,
+                    locked=nmm.locked,
                     rate=nmm.rate,
                     channels=list(layout.base),
                 )
@@ -471,7 +553,7 @@ def _predict(args, parser) -> int:
         columns = ["time", *(emg_channel(m) for m in nmm.muscles_), "torque_model", "torque_id"]
         table = np.column_stack([data.time[0], emg, torque, tau_id])
         np.savetxt(
-            args.out / f"{name}.csv",
+            folder / f"{name}.csv",
             table,
             delimiter=",",
             header=",".join(columns),
@@ -482,7 +564,6 @@ def _predict(args, parser) -> int:
         measured = ~np.isnan(data.y[0])
         r = np.corrcoef(data.y[0][measured], emg[measured])[0, 1] if measured.sum() > 1 else np.nan
         print(f"{name:<28}{subject:>9}{len(tau_id):>7}{nrmse:>13.1%}{r:>15.3f}")
-    print(f"wrote {len(trials)} csv files to {args.out}")
     return 0
 
 

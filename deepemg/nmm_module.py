@@ -212,17 +212,35 @@ class NMMLoss(nn.Module):
 
 
 class NMMNet(NeuralNet):
-    """skorch net that adds a prior on the subject parameters and logs each loss term.
+    """skorch net that adds a prior on the subject parameters, logs each loss term, and lets
+    Ctrl-C reach the caller.
 
     The prior pulls the unconstrained subject parameters towards their nominal values
     (``prior_weight`` x mean squared deviation). Every term goes to the batch history as
     ``train_data_loss`` ... (``valid_`` for validation batches), averaged per epoch by
-    ``PassthroughScoring`` callbacks.
+    ``PassthroughScoring`` callbacks. skorch ends training quietly on ``KeyboardInterrupt``
+    and returns a half-trained net; this net re-raises it after skorch's ``on_train_end``, so
+    an interrupted fit is never taken for a finished one.
     """
 
     def __init__(self, *args, prior_weight: float = 1e-3, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.prior_weight = prior_weight
+
+    def fit_loop(self, X, y=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt as interrupt:
+            self._interrupt = interrupt
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        self._interrupt = None
+        super().partial_fit(X, y, classes, **fit_params)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            raise interrupt
+        return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = self.criterion_(y_pred, y_true)

@@ -14,10 +14,17 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
 
+from ._state import unchanged_on_failure
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
-from .validation import SequenceInputs, measured_r2, prepare_sequences
+from .validation import (
+    SequenceInputs,
+    check_envelopes,
+    measured_r2,
+    prepare_sequences,
+    saturate_envelopes,
+)
 from .windows import from_windows, to_windows, window_starts
 
 __all__ = ["NMMRegressor"]
@@ -267,26 +274,25 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         (after fit), against the fitted model and fit's channel count."""
         fitted = physics is None
         sequences = prepare_sequences(
-            X, self.channels, self.physics_ if fitted else physics, int(self.window)
+            X, self.channels, self.physics_ if fitted else physics, int(self.window), self.rate
         )
         if fitted and sequences.X.shape[2] != self.n_channels_:
             raise ValueError(f"X has {sequences.X.shape[2]} channels; fit saw {self.n_channels_}.")
         return sequences
 
-    def _check_y(self, y, X) -> np.ndarray:
+    def _check_y(self, y, X, physics=None) -> np.ndarray:
+        """``y`` in MVC units (:func:`deepemg.validation.check_envelopes`), one column per
+        muscle, NaN where not measured."""
+        physics = physics if physics is not None else self.physics_
         y = np.asarray(y, dtype=np.float64)
-        expected = X.shape[:2] + (self.physics_.n_muscles,)
+        expected = X.shape[:2] + (physics.n_muscles,)
         if y.shape != expected:
             raise ValueError(
                 f"y must be shaped (n_sequences, n_timesteps, n_muscles) = {expected} with one "
-                f"column per muscle {self.physics_.muscles} (NaN where not measured), got "
+                f"column per muscle {physics.muscles} (NaN where not measured), got "
                 f"{y.shape}."
             )
-        if np.isinf(y).any():
-            raise ValueError("y holds infinite values; use NaN for channels not measured.")
-        if np.nanmin(y, initial=0.0) < 0 or np.nanmax(y, initial=0.0) > 1.5:
-            raise ValueError("y must hold EMG envelopes normalised to about 0..1.")
-        return y
+        return check_envelopes(y, "y", physics.muscles)
 
     def _subject_index(self, subject_ids, n: int) -> np.ndarray:
         known = list(self.subjects_)
@@ -327,7 +333,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             "torque": to_windows(sequences.torque, starts, w),
         }
         if drive != "predicted" and y is not None:
-            data["emg_override"] = target["emg"]
+            drive_emg = saturate_envelopes(y, "y", self.muscles_)  # at most fully excited
+            data["emg_override"] = to_windows(drive_emg, starts, w).astype(np.float32)
         return data, target
 
     def _net(
@@ -376,6 +383,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ fit
+    @unchanged_on_failure
     def fit(self, X, y, subject_ids=None):
         """Fit the network and the subject parameters.
 
@@ -390,6 +398,12 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Ctrl-C propagates (skorch would end training quietly); like any failure, it
+            leaves the estimator as it was before the call.
         """
         self._validate_params()
         _check_device(self.device)
@@ -400,9 +414,14 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             )
         physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
         sequences = self._prepare(X, physics)
+        y = self._check_y(y, sequences.X, physics)
+        if np.isnan(y).all():
+            raise ValueError(
+                "y has no measured EMG (all NaN): the NMM learns the EMG from the measured "
+                "channels; give the surface muscles' envelopes."
+            )
         self.physics_ = physics
         self.muscles_ = list(physics.muscles)
-        y = self._check_y(y, sequences.X)
         self.n_channels_ = sequences.X.shape[2]
         self.channels_ = sequences.names
         labels = (
@@ -440,25 +459,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             )
             self.net_ = self._net(
                 module,
-                criterion=dict(
-                    data_weight=self.data_weight,
-                    physics_weight=self.physics_weight,
-                    effort_weight=self.effort_weight,
-                    smoothness_weight=self.smoothness_weight,
-                    synergy_weight=self.synergy_weight,
-                    torque_scale=self.torque_scale_,
-                    burn_in=self._burn_in(),
-                    unmeasured=unmeasured,
-                ),
-                optimizer=dict(
-                    optimizer=torch.optim.AdamW,
-                    optimizer__weight_decay=self.weight_decay,
-                    # the subject parameters: no decay (it would pull them to mid-range), faster
-                    optimizer__param_groups=[
-                        ("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * self.lr})
-                    ],
-                    lr=self.lr,
-                ),
+                criterion=self._criterion_params(unmeasured),
+                optimizer=self._optimizer_params(),
                 max_epochs=int(self.max_epochs),
                 seed=seed,
                 schedule=True,
@@ -470,6 +472,49 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
 
     def _burn_in(self) -> int:
         return min(10, int(self.window) // 4)
+
+    def _criterion_params(self, unmeasured) -> dict:
+        """:class:`NMMLoss`'s arguments (after ``torque_scale_`` is known)."""
+        return dict(
+            data_weight=self.data_weight,
+            physics_weight=self.physics_weight,
+            effort_weight=self.effort_weight,
+            smoothness_weight=self.smoothness_weight,
+            synergy_weight=self.synergy_weight,
+            torque_scale=self.torque_scale_,
+            burn_in=self._burn_in(),
+            unmeasured=list(unmeasured),
+        )
+
+    def _optimizer_params(self) -> dict:
+        """AdamW for the network; the subject parameters without decay (it would pull them to
+        mid-range) and 10x faster."""
+        return dict(
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            optimizer__param_groups=[
+                ("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * self.lr})
+            ],
+            lr=self.lr,
+        )
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path, *, overwrite: bool = False):
+        """Write the fitted estimator to ``path`` without pickle
+        (:func:`deepemg.persistence.save_model`: weights and settings in a zip, loaded
+        without running code). Returns the path."""
+        from .persistence import save_model
+
+        check_is_fitted(self, "net_")
+        return save_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path) -> NMMRegressor:
+        """Read an estimator written by :meth:`save` (:func:`deepemg.persistence.load_model`);
+        a file that is not one (a pickle included) is refused, never executed."""
+        from .persistence import load_model
+
+        return load_model(path)
 
     # ------------------------------------------------------------------ predictions
     @property
@@ -530,6 +575,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         return measured_r2(y, self.predict(X), sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ personalisation
+    @unchanged_on_failure
     def personalize(self, X, y=None, subject_ids=None, max_epochs=None, lr=2e-2):
         """Fit the parameters of subjects not seen in fit, with the network frozen.
 

@@ -18,7 +18,9 @@ __all__ = [
     "EMG_CEILING",
     "EMGSaturationWarning",
     "SequenceInputs",
+    "MAX_LOAD_KG",
     "check_envelopes",
+    "check_plausible",
     "saturate_envelopes",
     "channel_names",
     "check_sequences",
@@ -222,8 +224,16 @@ class SequenceInputs:
         return torque_target(self.X, self.names, self.physics, self.layout)
 
 
+MAX_LOAD_KG = 50.0
+"""Heaviest load (kg) accepted as plausible for one joint; heavier usually means grams or N."""
+
+
 def prepare_sequences(
-    X, channels: Sequence[str] | None, physics, min_timesteps: int = 1
+    X,
+    channels: Sequence[str] | None,
+    physics,
+    min_timesteps: int = 1,
+    rate: float | None = None,
 ) -> SequenceInputs:
     """Check ``X`` against the channel contract of ``physics`` and split it once.
 
@@ -236,6 +246,9 @@ def prepare_sequences(
         Names the joint (:func:`deepemg.channels.layout_for`) and gives the inverse dynamics.
     min_timesteps : int, default=1
         Fewest steps a sequence may have (an estimator's window).
+    rate : float, optional
+        Sampling rate (Hz); with it, the velocity and acceleration are checked against the
+        time derivatives of the angle and the velocity (:func:`check_plausible`).
 
     Returns
     -------
@@ -245,7 +258,8 @@ def prepare_sequences(
     ------
     ValueError
         For a wrong shape, a missing channel (naming the joint's channels), too-short
-        sequences, or NaN/infinite values in a channel used (with sequence and step).
+        sequences, NaN/infinite values in a channel used (with sequence and step), or values
+        that cannot be physical (:func:`check_plausible`).
 
     Examples
     --------
@@ -275,7 +289,66 @@ def prepare_sequences(
             f"X holds NaN or infinite values in channel '{names[used[c]]}' (first at sequence "
             f"{s}, step {t}); interpolate or drop them."
         )
-    return SequenceInputs(X, names, layout, X[..., used[:4]], physics)
+    sequences = SequenceInputs(X, names, layout, X[..., used[:4]], physics)
+    check_plausible(sequences, physics, rate)
+    return sequences
+
+
+def check_plausible(sequences: SequenceInputs, physics, rate: float | None = None) -> None:
+    """Raise a ValueError that says what to fix when the kinematics or the load cannot be
+    physical.
+
+    * the angle must lie in the coordinate's range (radians, not degrees);
+    * the load must be between 0 and :data:`MAX_LOAD_KG` kg (not grams, not newtons);
+    * with ``rate``, the velocity must be the time derivative of the angle, and the
+      acceleration that of the velocity, within a factor of 2 (least-squares gain of the
+      channel on ``numpy.gradient``, checked where the motion is large enough to tell): a
+      velocity in deg/s, a wrong sampling rate or swapped channels fail.
+    """
+    layout = sequences.layout
+    low, high = physics.coordinate_range
+    angle = sequences.angle
+    a_min, a_max = float(angle.min()), float(angle.max())
+    if a_min < low - 1e-6 or a_max > high + 1e-6:
+        hint = " Angles are in radians: did you pass degrees?" if a_max > 2 * np.pi else ""
+        raise ValueError(
+            f"X's '{layout.angle}' runs from {a_min:.4g} to {a_max:.4g} rad, outside the range "
+            f"of '{physics.coordinate}', [{low:.4g}, {high:.4g}] rad ([{np.degrees(low):.1f}, "
+            f"{np.degrees(high):.1f}] deg).{hint} Clip the angles to the range, or widen the "
+            "coordinate's range in the model."
+        )
+    load = sequences.load
+    if load.min() < 0 or load.max() > MAX_LOAD_KG:
+        raise ValueError(
+            f"X's '{layout.load}' runs from {load.min():.4g} to {load.max():.4g}; it is the "
+            f"mass of the lifted load in kg, between 0 and {MAX_LOAD_KG:g} (not grams, not "
+            "newtons)."
+        )
+    if rate is None or angle.shape[1] < 3:
+        return
+    step = 1.0 / float(rate)
+    pairs = (
+        (layout.velocity, sequences.velocity, angle, "angle", 0.05, "rad/s"),
+        (
+            layout.acceleration,
+            sequences.inputs[..., 2],
+            sequences.velocity,
+            "velocity",
+            0.5,
+            "rad/s²",
+        ),
+    )
+    for name, values, integral, of, floor, unit in pairs:
+        derivative = np.gradient(integral, step, axis=1)
+        if np.sqrt(np.mean(derivative**2)) < floor:
+            continue  # too little motion to tell
+        gain = float(np.sum(values * derivative) / np.sum(derivative**2))
+        if not 0.5 <= gain <= 2.0:
+            raise ValueError(
+                f"X's '{name}' is not the time derivative of its {of} at rate={rate:g} Hz "
+                f"(least-squares gain {gain:.3g} instead of 1): is it in {unit}, is the "
+                "sampling rate right, and are the channels in the order `channels` names?"
+            )
 
 
 def torque_target(X: np.ndarray, names: Sequence[str], physics, layout=None) -> np.ndarray:

@@ -114,7 +114,7 @@ def test_quick_benchmark_self_check(scores, status, message, monkeypatch, tmp_pa
 
 
 def test_fit_then_predict_a_new_subject(folders, tmp_path, capsys):
-    model = tmp_path / "nmm.joblib"
+    model = tmp_path / "nmm.deepemg"
     assert (
         main(
             ["fit", "--data", str(folders["S01"]), "--out", str(model), "--epochs", "2", "--quiet"]
@@ -145,8 +145,8 @@ def test_fit_then_predict_a_new_subject(folders, tmp_path, capsys):
         (["benchmark", "--epochs", "0"], "expected a positive integer, got 0"),
         (["benchmark", "--subjects", "many"], "expected a positive integer, got 'many'"),
         (["benchmark", "--model", "arm26.osim"], "--model and --locked need --data"),
-        (["fit", "--out", "m.joblib"], "the following arguments are required: --data"),
-        (["predict", "m.joblib", "--out", "x"], "the following arguments are required: --data"),
+        (["fit", "--out", "m.deepemg"], "the following arguments are required: --data"),
+        (["predict", "m.deepemg", "--out", "x"], "the following arguments are required: --data"),
         (["train"], "invalid choice: 'train'"),
     ],
 )
@@ -160,25 +160,25 @@ def test_bad_arguments_exit_2(argv, message, capsys):
 def test_missing_and_wrong_files_exit_1(folders, tmp_path, capsys):
     cases = [
         (["benchmark", "--data", str(tmp_path / "nowhere")], "does not exist"),
-        (["fit", "--data", str(tmp_path), "--out", "m.joblib"], "no trials.csv in"),
+        (["fit", "--data", str(tmp_path), "--out", "m.deepemg"], "no trials.csv in"),
         (
-            ["fit", "--data", str(folders["S01"]), "--out", "m.joblib", "--model", "no.osim"],
+            ["fit", "--data", str(folders["S01"]), "--out", "m.deepemg", "--model", "no.osim"],
             "--model no.osim: no such file",
         ),
         (
-            ["fit", "--data", str(folders["S01"]), "--out", "m.joblib", "--locked", "r_shoulder"],
+            ["fit", "--data", str(folders["S01"]), "--out", "m.deepemg", "--locked", "r_shoulder"],
             "--locked takes NAME=VALUE",
         ),
         (
             [
                 "predict",
-                str(tmp_path / "none.joblib"),
+                str(tmp_path / "none.deepemg"),
                 "--data",
                 str(folders["S01"]),
                 "--out",
                 str(tmp_path),
             ],
-            "no such file; save one with 'deepemg fit'",
+            "no such model file; save one with 'deepemg fit'",
         ),
         (
             [
@@ -189,7 +189,7 @@ def test_missing_and_wrong_files_exit_1(folders, tmp_path, capsys):
                 "--out",
                 str(tmp_path),
             ],
-            "is not a model saved by 'deepemg fit'",
+            "is not a model saved by deepemg",
         ),
     ]
     for argv, message in cases:
@@ -213,3 +213,90 @@ def test_console_script():
     )
     text = " ".join(bench.stdout.split())
     assert "QUICK_FLOORS" in text and "exits with status 3" in text
+
+
+# ---------------------------------------------------------------------------- reliability
+def test_fit_never_replaces_a_model_silently(folders, tmp_path, capsys):
+    model = tmp_path / "nmm.deepemg"
+    model.write_bytes(b"an earlier model")
+    argv = ["fit", "--data", str(folders["S01"]), "--out", str(model), "--epochs", "1", "--quiet"]
+    assert main(argv) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert model.read_bytes() == b"an earlier model"
+    nowhere = tmp_path / "no" / "such" / "folder" / "nmm.deepemg"
+    assert main([*argv[:4], str(nowhere), "--epochs", "1"]) == 1  # before any training
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_refuses_a_pickle_without_running_it(folders, tmp_path, capsys):
+    marker = tmp_path / "executed"
+    evil = tmp_path / "evil.joblib"
+    evil.write_bytes(
+        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
+    )  # a pickle that runs a shell command
+    argv = ["predict", str(evil), "--data", str(folders["S01"]), "--out", str(tmp_path / "p")]
+    assert main(argv) == 1
+    assert "never loads pickles" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "p").exists()
+
+
+def test_ctrl_c_in_fit_exits_130_and_keeps_the_old_model(folders, tmp_path):
+    """A real SIGINT to a running ``deepemg fit --force``: the earlier model survives."""
+    import os
+    import signal
+    import time
+
+    model = tmp_path / "nmm.deepemg"
+    model.write_bytes(b"an earlier, fully trained model")
+    command = [sys.executable, "-m", "deepemg.cli", "fit", "--data", str(folders["S01"])]
+    command += ["--out", str(model), "--force", "--epochs", "100000"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    for line in process.stdout:  # wait until training has started
+        if b"sequences of" in line or time.monotonic() > deadline:
+            break
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err.decode()
+    assert b"interrupted" in err and b"Traceback" not in err
+    assert model.read_bytes() == b"an earlier, fully trained model"
+    assert [p.name for p in tmp_path.iterdir()] == ["nmm.deepemg"]  # no partial file
+
+
+def test_benchmark_report_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch, capsys):
+    import deepemg.benchmark
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "stale_figure.png").write_bytes(b"from an older run")
+    (out / "results.md").write_text("old results")
+    monkeypatch.setattr(
+        deepemg.benchmark, "run_benchmark", lambda *a, **k: _hand_made(0.95, 0.1, 0.3)
+    )
+    argv = ["benchmark", "--quick", "--no-check", "--quiet", "--out", str(out)]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(deepemg.benchmark, "run_benchmark", interrupted)
+        assert main(argv) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["results.md", "stale_figure.png"]
+    assert (out / "results.md").read_text() == "old results"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # nothing partial left
+    assert main(argv) == 0
+    assert not (out / "stale_figure.png").exists()  # the new report replaced the old whole
+    assert "old results" not in (out / "results.md").read_text()
+    (out / "my_notes.txt").write_text("mine")
+    assert main(argv) == 1
+    assert "did not write" in capsys.readouterr().err
+    assert (out / "my_notes.txt").read_text() == "mine"
+
+
+def test_benchmark_with_one_trial_says_why_it_cannot(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--trials", "1"])
+    assert info.value.code == 2
+    assert "--trials must be at least 2" in capsys.readouterr().err
