@@ -512,22 +512,19 @@ def _predict(args, parser) -> int:
 
 def _predict_into(args, nmm, layout, trials, folder: Path) -> int:
     from .channels import emg_channel
-    from .io import load_trials
+    from .io import load_each_trial
 
-    loaded = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # each trial is read whole: nothing is cropped
-        for trial in trials:
-            loaded.append(
-                load_trials(
-                    [trial],
-                    model=nmm.model,
-                    coordinate=nmm.coordinate,
-                    locked=nmm.locked,
-                    rate=nmm.rate,
-                    channels=list(layout.base),
-                )
-            )
+        # each trial whole, a subject's EMG normalised over all its trials (or to its MVC)
+        loaded = load_each_trial(
+            trials,
+            model=nmm.model,
+            coordinate=nmm.coordinate,
+            locked=nmm.locked,
+            rate=nmm.rate,
+            channels=list(layout.base),
+        )
     known = set(np.asarray(nmm.subjects_).tolist())
     new = sorted({str(t["subject"]) for t in trials} - known)
     if new and not args.no_personalize:

@@ -32,11 +32,13 @@ def test_export_round_trip(exported):
     for name in names:
         j, k = data.channels.index(name), again.channels.index(name)
         np.testing.assert_allclose(again.X[..., k], data.X[..., j], atol=1e-6)
-    # the raw EMG's envelope comes back: close in shape, scaled to the subject's maximum
+    # the raw EMG's envelope comes back in the arrays' units: the subject's MVC recording
+    assert all(t["mvc"] == [folder / "S01_mvc_emg.csv"] for t in trials)
     for muscle in data.surface_muscles:
         truth = data.y[..., data.muscles.index(muscle)].ravel()
         back = again.y[..., again.muscles.index(muscle)].ravel()
         assert np.corrcoef(truth, back)[0, 1] > 0.9
+        assert 0.85 < back.mean() / truth.mean() < 1.15
     for muscle in data.deep_muscles:
         assert np.isnan(again.y[..., again.muscles.index(muscle)]).all()
 
@@ -75,7 +77,10 @@ def test_write_then_read(exported, tmp_path):
     _, folder = exported
     trials = read_manifest(folder)
     write_manifest(trials, tmp_path)
-    again = read_manifest(tmp_path / "trials.csv")
+    # the files are in another folder: '../folder/...' paths, read only when allowed
+    with pytest.raises(ValueError, match="line 2, column kinematics: .* leads out of the data"):
+        read_manifest(tmp_path / "trials.csv")
+    again = read_manifest(tmp_path / "trials.csv", allow_outside=True)
     assert again == trials  # absolute paths resolve to the same files
 
 
@@ -103,6 +108,9 @@ def _manifest(tmp_path, text):
             ValueError,
             "muscle=channel",
         ),
+        ("subject,load_mass,kinematics\nS01,1,ik.mot,x\n", ValueError, "line 2: 4 cells"),
+        ("subject,load_mass,kinematics\nS01,1,/etc/passwd\n", ValueError, "absolute path"),
+        ("subject,load_mass,kinematics\nS01,1,../ik.mot\n", ValueError, "leads out"),
     ],
 )
 def test_manifest_errors(tmp_path, text, error, match):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +15,19 @@ from sklearn.utils import Bunch
 __all__ = ["export_trials"]
 
 
+_MVC_SECONDS = 3.0
+"""Length (s) of the MVC recording written per subject."""
+_FORBIDDEN = set('/\\;:*?"<>|')
+
+
 def export_trials(
     data: Bunch,
     folder: str | os.PathLike,
     emg_rate: float = 1000.0,
     random_state: int | None = 0,
     coordinate: str | None = None,
+    subjects=None,
+    subject_prefix: str = "",
 ) -> list[dict]:
     """Write simulated sequences as OpenSim and csv files with a ``trials.csv`` manifest.
 
@@ -24,9 +35,13 @@ def export_trials(
     ``<subject>_trial<k>_ik.mot`` (the joint angle in degrees, column ``coordinate``),
     ``<subject>_trial<k>_id.sto`` (the inverse dynamics moment, ``<coordinate>_moment``, N·m)
     and ``<subject>_trial<k>_emg.csv``: raw EMG of the surface muscles at ``emg_rate``,
-    white Gaussian noise modulated by their envelopes (channels ``EMG_<muscle>``), which
-    :func:`deepemg.io.load_trials` turns back into envelopes normalised to each subject's
-    maximum. The deep muscles are not written: they are what is to be reconstructed.
+    white Gaussian noise modulated by their envelopes (channels ``EMG_<muscle>``). Per subject
+    it also writes ``<subject>_mvc_emg.csv``, the maximal voluntary contraction: 3 s of the
+    same carrier, same gain, at excitation 1.0 for every surface muscle, recorded in the
+    manifest's ``mvc`` column. :func:`deepemg.io.load_trials` divides the trials' envelopes by
+    it, so the files read back are in the arrays' units (1 = MVC), not rescaled to each
+    subject's maximum. The deep muscles are not written: they are what is to be
+    reconstructed. Every file appears whole or not at all; the manifest is written last.
 
     X's columns are found by the data's :class:`~deepemg.channels.ChannelLayout`
     (``ChannelLayout.infer(data.channels)``), so data of any joint can be written.
@@ -47,6 +62,18 @@ def export_trials(
         The model coordinate that names the angle and moment columns. Default:
         ``r_elbow_flex`` for the built-in elbow's channels (``elbow_angle`` ...), else the
         layout's joint (a model file's channels are named by its coordinate).
+    subjects : mapping or sequence of str, optional
+        Labels to write instead of ``data.groups``: a dict from a label of ``data.groups`` to
+        the label written (labels not in it are kept), or one label per subject in the order
+        the subjects first appear in ``data.groups``. Distinct subjects must keep distinct
+        labels.
+    subject_prefix : str, default=""
+        Prepended to every label written (after ``subjects``), e.g. ``"new_"`` writes
+        ``new_S01``. :func:`make_elbow_lifting` labels every data set's subjects ``S01``,
+        ``S02``...: a new simulated subject exported alone is also ``S01``. ``deepemg predict``
+        uses a subject's fitted parameters when its label is one seen in ``deepemg fit`` (and
+        personalises only unknown labels), so give subjects that were not in the fit labels
+        of their own.
 
     Returns
     -------
@@ -61,7 +88,9 @@ def export_trials(
     >>> data = make_elbow_lifting(n_subjects=1, n_trials=2, duration=2.0, random_state=0,
     ...                           progress=False)
     >>> folder = tempfile.mkdtemp()
-    >>> _ = export_trials(data, folder)
+    >>> trials = export_trials(data, folder, subject_prefix="new_")
+    >>> trials[0]["subject"], trials[0]["mvc"][0].name
+    ('new_S01', 'new_S01_mvc_emg.csv')
     >>> again = load_trials(read_manifest(folder))
     >>> again.X.shape, again.channels[5:]
     ((2, 200, 10), ['emg_BIClong', 'emg_BICshort', 'emg_BRD', 'emg_TRIlong', 'emg_TRIlat'])
@@ -70,20 +99,29 @@ def export_trials(
     from ..io.manifest import write_manifest
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(random_state)
     rate = float(data.rate)
     channels = list(data.channels)
     layout = ChannelLayout.infer(channels)
     if coordinate is None:
         coordinate = "r_elbow_flex" if layout.joint == ELBOW_JOINT else layout.joint
+    labels = _subject_labels(np.asarray(data.groups).tolist(), subjects, subject_prefix)
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = np.random.SeedSequence(random_state)
+    rng = np.random.default_rng(seed)  # the trials' carrier
+    mvc_rng = np.random.default_rng(seed.spawn(1)[0])  # the MVC recordings' carrier
     surface = list(getattr(data, "surface_muscles", None) or layout.emg_muscles(channels))
+    emg_labels = [f"EMG_{m}" for m in surface]
     n_steps = data.X.shape[1]
     time = np.arange(n_steps) / rate
     emg_time = np.arange(int(np.floor(time[-1] * emg_rate)) + 1) / emg_rate
-    trials, counts = [], {}
-    for i, subject in enumerate(np.asarray(data.groups).tolist()):
+    mvc_time = np.arange(int(round(_MVC_SECONDS * emg_rate))) / emg_rate
+    trials, counts, mvc = [], {}, {}
+    for i, subject in enumerate(labels):
         counts[subject] = counts.get(subject, 0) + 1
+        if subject not in mvc:  # excitation 1.0 in every surface muscle: 1 = MVC
+            mvc[subject] = folder / f"{subject}_mvc_emg.csv"
+            raw = mvc_rng.standard_normal((mvc_time.size, len(surface)))
+            _write_emg_csv(mvc[subject], mvc_time, raw, emg_labels)
         stem = folder / f"{subject}_trial{counts[subject]:02d}"
         angle = np.degrees(data.X[i, :, channels.index(layout.angle)])
         torque = data.X[i, :, channels.index(layout.torque)]
@@ -95,27 +133,84 @@ def export_trials(
             [np.interp(emg_time, time, data.y[i, :, data.muscles.index(m)]) for m in surface]
         )
         raw = np.clip(envelopes, 0, None) * rng.standard_normal(envelopes.shape)
-        header = ",".join(["time", *(f"EMG_{m}" for m in surface)])
-        np.savetxt(
-            stem.with_name(stem.name + "_emg.csv"),
-            np.column_stack([emg_time, raw]),
-            delimiter=",",
-            header=header,
-            comments="",
-            fmt="%.6g",
-        )
+        _write_emg_csv(stem.with_name(stem.name + "_emg.csv"), emg_time, raw, emg_labels)
         trials.append(
             {
                 "subject": subject,
                 "load_mass": float(data.X[i, 0, channels.index(layout.load)]),
                 "kinematics": stem.with_name(stem.name + "_ik.mot"),
                 "emg": stem.with_name(stem.name + "_emg.csv"),
-                "emg_channels": {m: f"EMG_{m}" for m in surface},
+                "emg_channels": dict(zip(surface, emg_labels, strict=True)),
+                "mvc": [mvc[subject]],
                 "torque": stem.with_name(stem.name + "_id.sto"),
             }
         )
     write_manifest(trials, folder)
     return trials
+
+
+def _subject_labels(groups: list, subjects, prefix: str) -> list[str]:
+    """The label written for each sequence, checked: usable in a file name, one per subject."""
+    order = list(dict.fromkeys(groups))
+    if subjects is None:
+        mapping = {g: str(g) for g in order}
+    elif isinstance(subjects, Mapping):
+        unknown = [k for k in subjects if k not in order]
+        if unknown:
+            raise ValueError(f"subjects renames {unknown}, which are not in data.groups {order}.")
+        mapping = {g: str(subjects.get(g, g)) for g in order}
+    else:
+        names = [subjects] if isinstance(subjects, str) else list(subjects)
+        if len(names) != len(order):
+            raise ValueError(
+                f"subjects gives {len(names)} labels but data.groups holds {len(order)} "
+                f"subjects {order}: give one label per subject, in that order."
+            )
+        mapping = {g: str(name) for g, name in zip(order, names, strict=True)}
+    if not isinstance(prefix, str):
+        raise TypeError(f"subject_prefix must be a str, got {type(prefix).__name__}.")
+    mapping = {g: prefix + name for g, name in mapping.items()}
+    for name in mapping.values():
+        bad = sorted({c for c in name if c in _FORBIDDEN or ord(c) < 32})
+        if not name.strip() or name in (".", "..") or bad:
+            raise ValueError(
+                f"The subject label {name!r} cannot name files"
+                f"{f' (it holds {bad})' if bad else ''}; use letters, digits, '_', '-', '.'."
+            )
+    written = list(mapping.values())
+    twice = sorted({n for n in written if written.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"Different subjects would be written as {twice}: their trials would be taken "
+            "for one subject's. Give each subject its own label."
+        )
+    return [mapping[g] for g in groups]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, then os.replace)."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_emg_csv(path: Path, time, raw, labels: list[str]) -> None:
+    buffer = io.StringIO()
+    np.savetxt(
+        buffer,
+        np.column_stack([time, raw]),
+        delimiter=",",
+        header=",".join(["time", *labels]),
+        comments="",
+        fmt="%.6g",
+    )
+    _write_atomic(path, buffer.getvalue())
 
 
 def _write_storage(path: Path, time, label: str, values, in_degrees: bool) -> None:
@@ -129,4 +224,4 @@ def _write_storage(path: Path, time, label: str, values, in_degrees: bool) -> No
         f"time\t{label}",
         *(f"{t:.6f}\t{v:.9g}" for t, v in zip(time, values, strict=True)),
     ]
-    path.write_text("\n".join(lines) + "\n")
+    _write_atomic(path, "\n".join(lines) + "\n")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time as _time
 import warnings
 
-import joblib
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 from sklearn.utils import Bunch, check_random_state
@@ -15,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .. import ELBOW_CHANNELS, ELBOW_DEEP_MUSCLES
 from .. import opensim as bridge
-from ._cache import cache_key, get_data_home
+from ._cache import CacheError, cache_key, get_data_home, load_bunch, save_bunch
 from .subjects import build_subject_model, draw_subject
 from .trajectories import minimum_jerk_trial
 
@@ -23,6 +21,26 @@ __all__ = ["excitation_from_activation", "make_elbow_lifting"]
 
 GENERATOR_VERSION = 1
 """Bumped whenever the generator's output changes, so old caches are not reused."""
+
+_CACHED_KEYS = (
+    "X",
+    "y",
+    "y_true",
+    "activation",
+    "groups",
+    "channels",
+    "muscles",
+    "deep_muscles",
+    "surface_muscles",
+    "true_params",
+    "rate",
+    "time",
+    "loads",
+    "solver",
+    "simulation_seconds",
+    "DESCR",
+)
+"""Every key of a data set: a cache file lacking one is simulated again."""
 
 ACTIVATION_TIME_CONSTANT = 0.015  # s, OpenSim DeGrooteFregly2016Muscle default
 DEACTIVATION_TIME_CONSTANT = 0.060  # s
@@ -193,6 +211,10 @@ def make_elbow_lifting(
         Seed. With None the data differ on every call and are not cached.
     cache : bool, default=True
         Keep the result in ``data_home`` keyed by every argument; a second call loads it.
+        The cache is a ``.npz`` file read without pickle (it cannot run code); it is written
+        whole or not at all. A cache file that cannot be read (truncated, damaged, not a
+        deepemg data set) is simulated again, with a warning naming it; a folder that cannot
+        be written gives one warning and the data are returned uncached.
     progress : bool, default=True
         Show a progress bar (stderr).
     data_home : str or path, optional
@@ -242,7 +264,15 @@ def make_elbow_lifting(
         )
         path = get_data_home(data_home) / key
         if path.is_file():
-            return joblib.load(path)
+            try:
+                return load_bunch(path, required=_CACHED_KEYS)
+            except CacheError as error:
+                warnings.warn(
+                    f"The cached data set '{path}' cannot be read ({error}); simulating it "
+                    "again and replacing the file.",
+                    UserWarning,
+                    stacklevel=2,
+                )
 
     if isinstance(random_state, np.random.Generator):
         rng = random_state
@@ -327,7 +357,5 @@ def make_elbow_lifting(
         DESCR=DESCR,
     )
     if path is not None:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        joblib.dump(data, tmp)
-        os.replace(tmp, path)
+        save_bunch(path, data)  # whole or not at all; an unwritable folder warns, no more
     return data

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .table import Recording, _check_finite, _existing_file, _is_c3d, _missing_message
+from .table import (
+    Recording,
+    _check_finite,
+    _check_unique_labels,
+    _existing_file,
+    _is_c3d,
+    _missing_message,
+)
 
 __all__ = ["Analogs", "read_c3d_analogs"]
 
@@ -48,6 +56,60 @@ def _parameter(parameters: dict, group: str, name: str, default=None):
         return default
 
 
+def _check_complete(path, start: bytes, parameters: dict, n_read: int) -> None:
+    """Raise if ``path`` holds fewer analog samples than its header declares, or more than
+    ezc3d read.
+
+    ezc3d reads a truncated file without complaint (and adjusts its header to what it read),
+    so the frame count is taken from the file's own 512-byte header (words 4 and 5: first and
+    last frame) or, when that count is saturated (65535 frames and more), from
+    ``TRIAL:ACTUAL_START_FIELD``/``ACTUAL_END_FIELD``; the frames present are counted from the
+    file's size.
+    """
+    n_channels = max(len(_parameter(parameters, "ANALOG", "LABELS", []) or []), 1)
+    used = _parameter(parameters, "ANALOG", "USED", None)
+    if used:
+        n_channels = max(int(np.ravel(used)[0]), 1)
+    processor = start[(start[0] - 1) * 512 + 3] if len(start) > (start[0] - 1) * 512 + 3 else 84
+    order = ">" if processor == 86 else "<"  # MIPS is big-endian, Intel and DEC little
+    n_points, per_frame, first, last = struct.unpack(order + "HHHH", start[2:10])
+    samples_per_frame = per_frame // n_channels
+    if samples_per_frame == 0:
+        return
+    declared = None
+    if last != 0xFFFF and last >= first:
+        declared = last - first + 1
+    else:  # too many frames for the header's 16 bits
+        begin = _parameter(parameters, "TRIAL", "ACTUAL_START_FIELD", None)
+        end = _parameter(parameters, "TRIAL", "ACTUAL_END_FIELD", None)
+        if begin is not None and end is not None and len(begin) == 2 and len(end) == 2:
+            first = int(begin[0]) % 65536 + 65536 * int(begin[1])
+            declared = int(end[0]) % 65536 + 65536 * int(end[1]) - first + 1
+    if declared is not None and n_read < declared * samples_per_frame:
+        raise ValueError(
+            f"'{path}' is truncated: its header declares {declared * samples_per_frame} analog "
+            f"samples per channel but the file holds {n_read} "
+            f"({declared * samples_per_frame - n_read} missing). Export the trial again from "
+            "the acquisition software, or copy the file again; deepemg does not use part of a "
+            "recording."
+        )
+    try:
+        is_float = float(np.ravel(parameters["POINT"]["SCALE"]["value"])[0]) < 0
+        data_start = int(np.ravel(parameters["POINT"]["DATA_START"]["value"])[0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return
+    frame_bytes = (4 * n_points + per_frame) * (4 if is_float else 2)
+    used_bytes = (data_start - 1) * 512 + (n_read // samples_per_frame) * frame_bytes
+    unread = os.path.getsize(path) - used_bytes
+    if declared is None and unread >= 512 and unread >= frame_bytes:  # not the last block's pad
+        raise ValueError(
+            f"'{path}' holds about {unread // frame_bytes} more frames than ezc3d read ({n_read} "
+            "analog samples per channel): a file of more than 65535 frames without "
+            "TRIAL:ACTUAL_END_FIELD? deepemg does not use part of a recording; cut the trial "
+            "into shorter files."
+        )
+
+
 def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = None) -> Analogs:
     """Read the analog channels (raw EMG, force plates...) of a c3d file.
 
@@ -69,9 +131,12 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is not a c3d file, has no analog channels, a channel in ``channels`` is not
-        in the file (the message lists the labels there are), or a kept channel holds NaN
-        (the message names it and the first sample and time).
+        If the file is not a c3d file, is truncated (fewer analog samples than its header
+        declares, or a file ezc3d cannot read: the message names the file and the number of
+        samples missing; no partial data are returned), has no analog channels, a channel in
+        ``channels`` is not in the file (the message lists the labels there are) or is the
+        label of two channels, or a kept channel holds NaN (the message names it and the first
+        sample and time).
 
     Examples
     --------
@@ -90,9 +155,14 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
     >>> emg.labels, emg.rate, emg.point_rate, emg.data.shape
     (['Triceps.EMG5'], 2000.0, 100.0, (400, 1))
     """
+    return _select(_read_c3d(path), channels)
+
+
+def _read_c3d(path) -> Analogs:
+    """Every analog channel of a c3d file, checked whole (not truncated) but not for NaN."""
     path = _existing_file(path, _EXPECTED)
     with open(path, "rb") as file:
-        start = file.read(512)
+        start = file.read(1024)
     if not _is_c3d(start):
         looks = ""
         if b"endheader" in start.lower():
@@ -116,6 +186,7 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
     if analogs.size == 0 or not labels:
         raise ValueError(f"'{path}' holds no analog channels (only markers, perhaps).")
     data = analogs.reshape(analogs.shape[-2], analogs.shape[-1]).T  # (n_samples, n_channels)
+    _check_complete(path, start, parameters, data.shape[0])
     if len(labels) != data.shape[1]:  # unlabelled channels: name them as Vicon does
         labels = (labels + [f"Channel {i + 1}" for i in range(data.shape[1])])[: data.shape[1]]
     units = [str(u).strip() for u in _parameter(parameters, "ANALOG", "UNITS", [])]
@@ -128,7 +199,18 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
     first_frame = int(c3d["header"]["points"]["first_frame"])
     start_time = first_frame / point_rate if point_rate > 0 else 0.0
     time = start_time + np.arange(data.shape[0]) / rate
+    return Analogs(time, data, labels, rate, units=units, point_rate=point_rate, path=path)
 
+
+def _select(analogs: Analogs, channels: Sequence[str] | None) -> Analogs:
+    """The channels asked for (all when None), in this order, checked for NaN."""
+    time, data, labels, units, path = (
+        analogs.time,
+        analogs.data,
+        analogs.labels,
+        analogs.units,
+        analogs.path,
+    )
     if channels is not None:
         if isinstance(channels, str):
             channels = [channels]
@@ -136,6 +218,8 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
         missing = [c for c in channels if c not in labels]
         if missing:
             raise ValueError(_missing_message("analog channel", missing, labels, path))
+        wanted = [label for label in labels if label in channels]
+        _check_unique_labels(wanted, path, "ANALOG:LABELS")
         index = [labels.index(c) for c in channels]
         data, labels, units = data[:, index], channels, [units[i] for i in index]
     _check_finite(data, labels, time, path)
@@ -143,8 +227,8 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
         time,
         np.ascontiguousarray(data),
         labels,
-        rate,
+        analogs.rate,
         units=units,
-        point_rate=point_rate,
+        point_rate=analogs.point_rate,
         path=path,
     )

@@ -11,6 +11,7 @@ import numpy as np
 
 from .table import (
     Recording,
+    _check_unique_labels,
     _existing_file,
     _missing_message,
     _read_text,
@@ -161,7 +162,8 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
     ValueError
         If the file is not a storage file (no ``endheader``, binary, no ``time`` column), a row
         has the wrong number of values or text instead of a number, a value is NaN (the message
-        names the column and the first row and time), or time does not increase.
+        names the column and the first row and time), time does not increase, or two columns
+        have the same label (the message names it: which one is meant cannot be told).
 
     Warns
     -----
@@ -230,6 +232,7 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
             f"'{path}' has an empty column label in its label line (line {body[0][0]}): "
             f"{all_labels}."
         )
+    _check_unique_labels(all_labels, path, f"label line (line {body[0][0]})")
     lower = [label.lower() for label in all_labels]
     if "time" not in lower:
         raise ValueError(

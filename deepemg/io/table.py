@@ -44,9 +44,13 @@ class Recording:
         ------
         KeyError
             If there is no such column; the message lists the labels there are.
+        ValueError
+            If two columns have that label.
         """
         if name not in self.labels:
             raise KeyError(_missing_message("column", [name], self.labels, self.path))
+        if self.labels.count(name) > 1:
+            _check_unique_labels([name, name], self.path, "channels")
         return self.data[:, self.labels.index(name)]
 
     def __repr__(self) -> str:
@@ -70,6 +74,24 @@ def _missing_message(kind: str, missing, available, path: Path | None = None) ->
     hint = (" " + " ".join(hints)) if hints else ""
     names = ", ".join(repr(m) for m in missing)
     return f"No {kind} named {names}{where}.{hint} The {kind}s are {list(available)}."
+
+
+def _check_unique_labels(labels, path: Path | None, where: str = "header") -> None:
+    """Raise naming the file and the labels that appear more than once (``time`` ignoring case):
+    which of two columns of one name is meant cannot be told."""
+    seen, repeated = set(), []
+    for label in labels:
+        key = label.lower() if label.lower() == "time" else label
+        if key in seen and label not in repeated:
+            repeated.append(label)
+        seen.add(key)
+    if repeated:
+        source = f"'{path}'" if path is not None else "The table"
+        raise ValueError(
+            f"{source} has duplicated column labels in its {where}: "
+            f"{', '.join(repr(r) for r in repeated)}. Each column needs its own label (which "
+            "of the columns is meant cannot be told); rename or remove the copies."
+        )
 
 
 def _existing_file(path: str | os.PathLike, expected: str) -> Path:
@@ -199,8 +221,8 @@ def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Record
         If there is no file at ``path``.
     ValueError
         If the file is not a csv table with a time column, holds text where numbers belong,
-        holds NaN or empty cells (the message names the column and the first row and time), or
-        its time does not increase.
+        holds NaN or empty cells (the message names the column and the first row and time), its
+        time does not increase, or two columns have the same label (named in the message).
 
     Examples
     --------
@@ -234,6 +256,7 @@ def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Record
     header = [name.strip() for name in rows[0]]
     while header and header[-1] == "":
         header.pop()
+    _check_unique_labels(header, path, "header row")
     if time_column in header:
         time_index = header.index(time_column)
     else:

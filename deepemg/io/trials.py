@@ -16,7 +16,7 @@ from .c3d import read_c3d_analogs
 from .storage import _check_column, read_storage
 from .table import Recording, _existing_file, _missing_message, read_csv_table, resample
 
-__all__ = ["load_trials"]
+__all__ = ["MVC_WINDOW", "load_each_trial", "load_trials"]
 
 KINEMATIC_CHANNELS = ChannelLayout(ELBOW_JOINT).base
 """The built-in elbow's base channels, the first channels of ``X`` that :func:`load_trials`
@@ -28,7 +28,13 @@ DERIVATIVE_WINDOW = 0.1
 """Length (s) of the Savitzky-Golay window (cubic) that gives velocity and acceleration."""
 
 _REQUIRED_KEYS = ("kinematics", "load_mass", "subject")
-_OPTIONAL_KEYS = ("emg", "emg_channels", "torque", "torque_column", "angle_column")
+_OPTIONAL_KEYS = ("emg", "emg_channels", "mvc", "torque", "torque_column", "angle_column")
+
+MVC_WINDOW = 0.5
+"""Length (s) of the window over which an MVC recording's envelope is averaged: a muscle's
+MVC reference is the highest mean envelope over ``MVC_WINDOW`` in its MVC recordings (the
+"highest 500 ms" of the usual MVC analysis; a single peak would ride on the envelope's
+ripple)."""
 
 
 def _check_trial(i: int, trial) -> dict:
@@ -70,6 +76,20 @@ def _check_trial(i: int, trial) -> dict:
                 f"trial {i}: emg_channels must be a non-empty dict of muscle name -> channel "
                 f"label, e.g. {{'BIClong': 'Biceps.EMG4'}}, got {mapping!r}."
             )
+    if "mvc" in trial:
+        if "emg" not in trial:
+            raise ValueError(
+                f"trial {i}: 'mvc' (the subject's MVC recordings) goes with 'emg' and "
+                "'emg_channels': it gives the EMG's reference."
+            )
+        mvc = trial["mvc"]
+        paths = [mvc] if isinstance(mvc, str | os.PathLike) else list(mvc)
+        if not paths or not all(isinstance(p, str | os.PathLike) for p in paths):
+            raise ValueError(
+                f"trial {i}: mvc must be the path of an MVC recording (.c3d or .csv) or a list "
+                f"of such paths, got {mvc!r}."
+            )
+        trial["mvc"] = [Path(p) for p in paths]
     if "torque_column" in trial and "torque" not in trial:
         raise ValueError(f"trial {i}: 'torque_column' needs 'torque' (the inverse dynamics file).")
     return trial
@@ -122,6 +142,153 @@ def _savgol_window(rate: float) -> int:
     return window if window % 2 else window + 1
 
 
+def _mvc_levels(path: Path, labels: set[str]) -> dict:
+    """Channel label -> MVC reference (the highest mean envelope over ``MVC_WINDOW``) of the
+    ``labels`` that the MVC recording ``path`` holds."""
+    from ..preprocessing import EMGEnvelope
+    from .c3d import _read_c3d, _select
+
+    suffix = path.suffix.lower()
+    if suffix == ".c3d":
+        analogs = _read_c3d(path)
+        recording = _select(analogs, [c for c in analogs.labels if c in labels])
+    elif suffix in (".csv", ".txt"):
+        table = read_csv_table(path)
+        keep = [c for c in table.labels if c in labels]
+        index = [table.labels.index(c) for c in keep]
+        recording = Recording(table.time, table.data[:, index], keep, table.rate, path=path)
+    else:
+        _existing_file(path, "a .c3d or .csv file of raw EMG")
+        raise ValueError(
+            f"The MVC recording '{path}' is neither .c3d nor .csv; deepemg reads raw EMG from "
+            "c3d analog channels or from a csv table with a time column."
+        )
+    if not recording.labels:
+        return {}
+    width = int(round(MVC_WINDOW * recording.rate))
+    if recording.time.size < width:
+        raise ValueError(
+            f"The MVC recording '{path}' lasts {recording.time[-1] - recording.time[0]:.3g} s, "
+            f"less than the {MVC_WINDOW:g} s window its reference is averaged over."
+        )
+    try:
+        envelope = EMGEnvelope(rate=recording.rate, normalize=None).fit_transform(recording.data)
+    except ValueError as exc:
+        raise ValueError(f"MVC recording '{path}': {exc}") from None
+    total = np.vstack([np.zeros((1, envelope.shape[1])), np.cumsum(envelope, axis=0)])
+    means = (total[width:] - total[:-width]) / width
+    return dict(zip(recording.labels, means.max(axis=0).tolist(), strict=True))
+
+
+def _emg_references(trials: list[dict], envelopes: list) -> list[dict | None]:
+    """Per trial, muscle -> the envelope that is 1 (the MVC), by the one rule of
+    :func:`load_trials`: the trial's MVC recordings, else the subject's maximum over all its
+    trials."""
+    by_subject: dict = {}
+    for i, emg in enumerate(envelopes):
+        if emg is not None:
+            by_subject.setdefault(trials[i]["subject"], []).append(i)
+    references: list[dict | None] = [None] * len(trials)
+    needed: dict = {}  # MVC file -> channel labels wanted from it
+    for subject, indices in by_subject.items():
+        with_mvc = [i for i in indices if "mvc" in trials[i]]
+        if with_mvc and len(with_mvc) < len(indices):
+            lacking = [_trial_name(i, trials[i]) for i in indices if "mvc" not in trials[i]]
+            raise ValueError(
+                f"Subject {subject!r}: {len(with_mvc)} of its trials with EMG give MVC "
+                f"recordings ('mvc') and {len(lacking)} do not ({'; '.join(lacking[:3])}"
+                f"{'...' if len(lacking) > 3 else ''}). One subject's EMG needs one unit: give "
+                "every trial with EMG its MVC recordings, or none (then each muscle is "
+                "normalised to its maximum over all the subject's trials)."
+            )
+        if with_mvc:
+            for i in indices:
+                labels = [str(label) for label in trials[i]["emg_channels"].values()]
+                for path in trials[i]["mvc"]:
+                    needed.setdefault(path, set()).update(labels)
+            continue
+        maximum: dict = {}
+        for i in indices:
+            for muscle, envelope in envelopes[i][1].items():
+                maximum[muscle] = max(maximum.get(muscle, 0.0), float(envelope.max()))
+        for muscle, value in maximum.items():
+            if value <= 0:
+                raise ValueError(
+                    f"The EMG of {muscle} of subject {subject!r} is flat zero in every trial: "
+                    "was the channel recorded? Leave it out of emg_channels."
+                )
+        for i in indices:
+            references[i] = {m: maximum[m] for m in envelopes[i][1]}
+    levels = {path: _mvc_levels(path, labels) for path, labels in needed.items()}
+    for i, trial in enumerate(trials):
+        if envelopes[i] is None or "mvc" not in trial:
+            continue
+        references[i] = {}
+        for muscle, label in trial["emg_channels"].items():
+            found = [levels[p][str(label)] for p in trial["mvc"] if str(label) in levels[p]]
+            names = [str(p) for p in trial["mvc"]]
+            if not found:
+                raise ValueError(
+                    f"{_trial_name(i, trial)}: no MVC recording of {muscle} (channel "
+                    f"{label!r}) in {names}; each channel of emg_channels must be in one of "
+                    "the trial's mvc files, with the same label."
+                )
+            if max(found) <= 0:
+                raise ValueError(
+                    f"{_trial_name(i, trial)}: the MVC recordings {names} of {muscle} (channel "
+                    f"{label!r}) are flat zero: was the channel recorded?"
+                )
+            references[i][muscle] = max(found)
+    return references
+
+
+def load_each_trial(
+    trials: Iterable[Mapping],
+    model: str | os.PathLike = "elbow",
+    coordinate: str = "r_elbow_flex",
+    rate: float = 100.0,
+    channels: Sequence[str] | None = None,
+    muscles: Sequence[str] | None = None,
+    locked: Mapping[str, float] | None = None,
+) -> list[Bunch]:
+    """:func:`load_trials`, one Bunch per trial, whole (nothing cropped or cut).
+
+    Every trial is read exactly as :func:`load_trials` reads it, and the EMG follows the same
+    rule: all the trials given are read together, so a subject without MVC recordings is
+    normalised to its maximum over all of its trials given here, never trial by trial. Use it
+    where trials of different lengths must each be kept whole (predicting each trial).
+
+    Parameters
+    ----------
+    trials, model, coordinate, rate, channels, muscles, locked
+        As for :func:`load_trials`.
+
+    Returns
+    -------
+    list of Bunch
+        One per trial, in order, with ``X`` (1, n_timesteps_i, n_channels), ``y``
+        (1, n_timesteps_i, n_muscles), ``channels``, ``muscles``, ``groups`` (1,),
+        ``trial_index`` (1,), ``time`` (1, n_timesteps_i) and ``rate``, as
+        :func:`load_trials` returns for that trial alone.
+    """
+    read = _read_trials(trials, model, coordinate, rate, channels, muscles, locked)
+    return [
+        Bunch(
+            X=X[None].astype(np.float64),
+            y=y[None].astype(np.float64),
+            channels=list(read.channels),
+            muscles=list(read.muscles),
+            groups=np.array([trial["subject"]]),
+            trial_index=np.array([i], dtype=int),
+            time=grid[None],
+            rate=read.rate,
+        )
+        for i, (trial, grid, X, y) in enumerate(
+            zip(read.trials, read.grids, read.X, read.y, strict=True)
+        )
+    ]
+
+
 def load_trials(
     trials: Iterable[Mapping],
     model: str | os.PathLike = "elbow",
@@ -141,9 +308,21 @@ def load_trials(
     without one, from OpenSim inverse dynamics of ``model`` carrying ``load_mass`` (other
     coordinates held still); raw EMG becomes envelopes with
     :class:`~deepemg.preprocessing.EMGEnvelope` (band-pass 20-450 Hz, rectify, 6 Hz low-pass),
-    normalised per subject to the maximum of each muscle's envelope over all of that subject's
-    recordings (whole files, not only the part that the kinematics cover), then resampled to
-    the grid.
+    in units of a maximal voluntary contraction (MVC), then resampled to the grid.
+
+    **EMG units: one rule** (as in :func:`~deepemg.datasets.make_elbow_lifting`'s arrays):
+
+    - trials that give ``mvc`` (the subject's MVC recordings) are divided, muscle by muscle,
+      by the MVC reference: the highest mean envelope over ``MVC_WINDOW`` = 0.5 s in those
+      recordings, processed like the trials. Envelopes above 1 (a lift stronger than the MVC
+      trial) are kept, up to :data:`~deepemg.validation.EMG_CEILING` = 1.5; above that the
+      reference cannot be the muscle's MVC and a ValueError names the trial and the muscle.
+    - a subject without MVC recordings is normalised to each muscle's maximum envelope over
+      all of that subject's trials given in this call (whole files, not only the part that
+      the kinematics cover): never trial by trial, so give all of a subject's trials together
+      (:func:`load_each_trial` keeps trials apart while normalising them together).
+
+    A subject's trials with EMG either all give ``mvc`` or none do.
 
     Parameters
     ----------
@@ -157,6 +336,9 @@ def load_trials(
           ``time`` column) of raw EMG, on the same clock as the kinematics;
         - ``emg_channels`` (with ``emg``): muscle name -> channel label, e.g.
           ``{"BIClong": "Biceps.EMG4", "TRIlong": "Triceps.EMG5"}``;
+        - ``mvc`` (optional, with ``emg``): path, or list of paths, of the subject's maximal
+          voluntary contraction recordings (``.c3d`` or ``.csv``, raw EMG with the same
+          channel labels as ``emg``; each muscle's label must be in at least one of them);
         - ``torque`` (optional): path of an inverse dynamics ``.sto``;
         - ``torque_column`` (optional): its column, default ``<angle_column>_moment``;
         - ``angle_column`` (optional): the angle's column in ``kinematics``, default
@@ -206,7 +388,9 @@ def load_trials(
     ValueError
         For a channel not in an EMG file, a muscle not in the model, kinematics sampled below
         ``rate``, files that do not cover the same time span, NaN in a file (with the column
-        and time), or a trial too short for the derivative window.
+        and time), a trial too short for the derivative window, a subject whose trials mix
+        ``mvc`` and none, a muscle missing from the MVC recordings, or EMG above
+        ``EMG_CEILING`` times its MVC reference.
 
     Examples
     --------
@@ -226,18 +410,74 @@ def load_trials(
     >>> bool(np.isnan(data.y).all())  # no EMG recorded
     True
     """
-    from .. import ELBOW_CHANNELS
-    from .. import opensim as bridge
-    from ..opensim import muscle_handles, muscles_crossing
-    from ..preprocessing import EMGEnvelope
-
-    if not isinstance(rate, int | float) or not np.isfinite(rate) or rate <= 0:
-        raise ValueError(f"rate must be a sampling rate in Hz (> 0), got {rate!r}.")
-    rate = float(rate)
     if n_timesteps is not None and (
         not isinstance(n_timesteps, int | np.integer) or n_timesteps < 1
     ):
         raise ValueError(f"n_timesteps must be None or a positive integer, got {n_timesteps!r}.")
+    read = _read_trials(trials, model, coordinate, rate, channels, muscles, locked)
+    trials, channels, muscles, rate = read.trials, read.channels, read.muscles, read.rate
+    grids, X_trials, y_trials = read.grids, read.X, read.y
+
+    # ---------------------------------------------------------------- sequences
+    lengths = [grid.size for grid in grids]
+    pieces = []  # (trial, start, stop)
+    if n_timesteps is None:
+        shortest = min(lengths)
+        cropped = [
+            f"{_trial_name(i, t)}: {lengths[i]} -> {shortest}"
+            for i, t in enumerate(trials)
+            if lengths[i] > shortest
+        ]
+        if cropped:
+            warnings.warn(
+                f"Trials were cropped to the shortest trial ({shortest} samples, "
+                f"{shortest / rate:g} s): {'; '.join(cropped)}. Pass n_timesteps to cut windows "
+                "instead.",
+                stacklevel=2,
+            )
+        pieces = [(i, 0, shortest) for i in range(len(trials))]
+    else:
+        short = []
+        for i, length in enumerate(lengths):
+            count = length // n_timesteps
+            if count == 0:
+                short.append(f"{_trial_name(i, trials[i])}: {length} samples")
+            pieces += [(i, k * n_timesteps, (k + 1) * n_timesteps) for k in range(count)]
+        if not pieces:
+            raise ValueError(
+                f"No trial holds a window of n_timesteps={n_timesteps} samples at {rate:g} Hz "
+                f"(the longest has {max(lengths)}); pass a smaller n_timesteps."
+            )
+        if short:
+            warnings.warn(
+                f"Trials shorter than one window of n_timesteps={n_timesteps} are left out: "
+                f"{'; '.join(short)}.",
+                stacklevel=2,
+            )
+    return Bunch(
+        X=np.stack([X_trials[i][a:b] for i, a, b in pieces]).astype(np.float64),
+        y=np.stack([y_trials[i][a:b] for i, a, b in pieces]).astype(np.float64),
+        channels=list(channels),
+        muscles=list(muscles),
+        groups=np.array([trials[i]["subject"] for i, _, _ in pieces]),
+        trial_index=np.array([i for i, _, _ in pieces], dtype=int),
+        time=np.stack([grids[i][a:b] for i, a, b in pieces]),
+        rate=rate,
+    )
+
+
+def _read_trials(trials, model, coordinate, rate, channels, muscles, locked) -> Bunch:
+    """Every trial read and in deepemg's units: per trial ``X`` (n_i, n_channels) and
+    ``y`` (n_i, n_muscles), with the grids, the checked trial dicts, channels and muscles."""
+    from .. import ELBOW_CHANNELS
+    from .. import opensim as bridge
+    from ..opensim import muscle_handles, muscles_crossing
+    from ..preprocessing import EMGEnvelope
+    from ..validation import check_envelopes
+
+    if not isinstance(rate, int | float) or not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"rate must be a sampling rate in Hz (> 0), got {rate!r}.")
+    rate = float(rate)
     if isinstance(trials, Mapping):
         trials = [trials]
     trials = [_check_trial(i, trial) for i, trial in enumerate(trials)]
@@ -288,7 +528,7 @@ def load_trials(
             warnings.warn(
                 f"EMG of {partial} is in some trials only: it enters y but not X (X needs the "
                 "channel in every trial).",
-                stacklevel=2,
+                stacklevel=3,
             )
     else:
         channels = [channels] if isinstance(channels, str) else list(channels)
@@ -331,7 +571,7 @@ def load_trials(
                 f"{np.degrees(angle.min()):.1f} to {np.degrees(angle.max()):.1f} deg"
                 f"{'' if kin.in_degrees else ' (the file says inDegrees=no: is that right?)'}. "
                 "The musculoskeletal model refuses angles outside its range.",
-                stacklevel=2,
+                stacklevel=3,
             )
         velocity = savgol_filter(angle, window, 3, deriv=1, delta=1.0 / rate)
         acceleration = savgol_filter(angle, window, 3, deriv=2, delta=1.0 / rate)
@@ -372,75 +612,41 @@ def load_trials(
         )
         envelopes.append(emg)
 
-    # ------------------------------------------------ EMG normalised to each subject's maximum
-    maximum: dict = {}
-    for trial, emg in zip(trials, envelopes, strict=True):
-        if emg is not None:
-            for muscle, envelope in emg[1].items():
-                key = (trial["subject"], muscle)
-                maximum[key] = max(maximum.get(key, 0.0), float(envelope.max()))
-    for (subject, muscle), value in maximum.items():
-        if value <= 0:
-            raise ValueError(
-                f"The EMG of {muscle} of subject {subject!r} is flat zero in every trial: was "
-                "the channel recorded? Leave it out of emg_channels."
-            )
+    # ------------------------------------------------ EMG in MVC units (one rule)
+    references = _emg_references(trials, envelopes)
     X_trials, y_trials = [], []
-    for trial, grid, kin, emg in zip(trials, grids, kinematics, envelopes, strict=True):
+    for i, (trial, grid, kin, emg) in enumerate(
+        zip(trials, grids, kinematics, envelopes, strict=True)
+    ):
         y = np.full((grid.size, len(muscles)), np.nan)
         if emg is not None:
             recording, by_muscle = emg
             for muscle, envelope in by_muscle.items():
-                normalised = envelope / maximum[(trial["subject"], muscle)]
+                normalised = envelope / references[i][muscle]
                 y[:, muscles.index(muscle)] = resample(recording.time, normalised, grid)
+            measured = [muscles.index(m) for m in by_muscle]
+            try:
+                check_envelopes(y[:, measured], "the EMG", [muscles[j] for j in measured])
+            except ValueError as exc:
+                source = (
+                    f"its MVC recording(s) {[p.name for p in trial['mvc']]}"
+                    if "mvc" in trial
+                    else "the subject's maximum"
+                )
+                raise ValueError(
+                    f"{_trial_name(i, trial)}: {exc} The reference is {source}: was it "
+                    "recorded with the same electrodes and gain, at maximal effort?"
+                ) from None
         columns = {name: kin[:, k] for k, name in enumerate(layout.base)}
         columns.update({emg_channel(m): y[:, muscles.index(m)] for m in emg_muscles})
         X_trials.append(np.column_stack([columns[c] for c in channels]))
         y_trials.append(y)
-
-    # ---------------------------------------------------------------- sequences
-    lengths = [grid.size for grid in grids]
-    pieces = []  # (trial, start, stop)
-    if n_timesteps is None:
-        shortest = min(lengths)
-        cropped = [
-            f"{_trial_name(i, t)}: {lengths[i]} -> {shortest}"
-            for i, t in enumerate(trials)
-            if lengths[i] > shortest
-        ]
-        if cropped:
-            warnings.warn(
-                f"Trials were cropped to the shortest trial ({shortest} samples, "
-                f"{shortest / rate:g} s): {'; '.join(cropped)}. Pass n_timesteps to cut windows "
-                "instead.",
-                stacklevel=2,
-            )
-        pieces = [(i, 0, shortest) for i in range(len(trials))]
-    else:
-        short = []
-        for i, length in enumerate(lengths):
-            count = length // n_timesteps
-            if count == 0:
-                short.append(f"{_trial_name(i, trials[i])}: {length} samples")
-            pieces += [(i, k * n_timesteps, (k + 1) * n_timesteps) for k in range(count)]
-        if not pieces:
-            raise ValueError(
-                f"No trial holds a window of n_timesteps={n_timesteps} samples at {rate:g} Hz "
-                f"(the longest has {max(lengths)}); pass a smaller n_timesteps."
-            )
-        if short:
-            warnings.warn(
-                f"Trials shorter than one window of n_timesteps={n_timesteps} are left out: "
-                f"{'; '.join(short)}.",
-                stacklevel=2,
-            )
     return Bunch(
-        X=np.stack([X_trials[i][a:b] for i, a, b in pieces]).astype(np.float64),
-        y=np.stack([y_trials[i][a:b] for i, a, b in pieces]).astype(np.float64),
+        trials=trials,
         channels=list(channels),
         muscles=list(muscles),
-        groups=np.array([trials[i]["subject"] for i, _, _ in pieces]),
-        trial_index=np.array([i for i, _, _ in pieces], dtype=int),
-        time=np.stack([grids[i][a:b] for i, a, b in pieces]),
         rate=rate,
+        grids=grids,
+        X=X_trials,
+        y=y_trials,
     )
