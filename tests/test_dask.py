@@ -109,6 +109,6 @@ def test_synergy_baseline_on_dask_matches_serial(data, client, one_torch_thread)
     with joblib.parallel_config(backend="dask"):
         on_dask = _leave_one_subject_out(mse(), data, n_jobs=2)
     np.testing.assert_array_equal(on_dask["test_score"], serial["test_score"])
-    # the measured channels are returned as given (score 1); compare the extrapolated muscles
+    # the score reconstructs the surface channels; compare the extrapolated muscles too
     for a, b in zip(serial["estimator"], on_dask["estimator"], strict=True):
         np.testing.assert_array_equal(a.predict(data.X), b.predict(data.X))
