@@ -102,8 +102,10 @@ def test_grid_search_on_dask_matches_serial(data, client, one_torch_thread):
 
 
 def test_synergy_baseline_on_dask_matches_serial(data, client, one_torch_thread):
-    def mse():
-        return SynergyExtrapolationRegressor(n_synergies=2, max_iter=5, random_state=0)
+    def mse():  # its score takes the subjects too (each subject's synergies)
+        model = SynergyExtrapolationRegressor(n_synergies=2, max_iter=5, random_state=0)
+        with config_context(enable_metadata_routing=True):
+            return model.set_score_request(subject_ids=True)
 
     serial = _leave_one_subject_out(mse(), data, n_jobs=1)
     with joblib.parallel_config(backend="dask"):
