@@ -359,7 +359,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ checks
     def _prepare(self, X, physics=None) -> SequenceInputs:
         """``X`` checked against the model's channels, all finite (MSE reads every channel)."""
-        sequences = prepare_sequences(X, self.channels, physics or self.physics_)
+        sequences = prepare_sequences(X, self.channels, physics or self.physics_, rate=self.rate)
         bad = ~np.isfinite(sequences.X)
         if bad.any():
             s, t, c = np.argwhere(bad)[0]

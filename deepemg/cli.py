@@ -527,6 +527,13 @@ def _predict_into(args, nmm, layout, trials, folder: Path) -> int:
         )
     known = set(np.asarray(nmm.subjects_).tolist())
     new = sorted({str(t["subject"]) for t in trials} - known)
+    seen = sorted({str(t["subject"]) for t in trials} & known)
+    if seen:
+        print(
+            f"subjects seen in fit: {seen}; their fitted parameters are used (relabel the "
+            "subjects in trials.csv if these are other people)",
+            flush=True,
+        )
     if new and not args.no_personalize:
         print(
             f"subjects not seen in fit: {new}; personalising their parameters on their "

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from baselines import SynergyExtrapolationRegressor
 from deepemg import NMMRegressor
 from deepemg.nmm_module import NMMLoss
 from deepemg.persistence import load_model, save_model
@@ -145,6 +146,8 @@ def test_implausible_inputs_are_refused_by_every_method(fitted, data, change, me
             method(X)
     with pytest.raises(ValueError, match=message):
         NMMRegressor(**FAST_NMM).fit(X, data.y)
+    with pytest.raises(ValueError, match=message):
+        SynergyExtrapolationRegressor(max_iter=2).fit(X)
 
 
 def test_a_wrong_rate_is_caught(fitted, data):
