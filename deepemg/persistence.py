@@ -178,9 +178,7 @@ def load_model(path: str | os.PathLike):
     """
     from skorch.history import History
 
-    from .network import EMGTransformer
-    from .nmm_module import NeuralMusculoskeletalModule
-    from .physics import MusculoskeletalModel, SubjectParameters
+    from .physics import MusculoskeletalModel
     from .regressor import NMMRegressor
 
     path = Path(path)
@@ -234,21 +232,7 @@ def load_model(path: str | os.PathLike):
     estimator.torque_scale_ = float(fitted["torque_scale_"])
     for name in _FITTED_ARRAYS:
         setattr(estimator, name, np.asarray(fitted[name], dtype=np.float64))
-    network = EMGTransformer(
-        len(estimator.feature_mean_),
-        physics.n_muscles,
-        estimator.d_model,
-        estimator.n_heads,
-        estimator.n_layers,
-        estimator.dropout,
-    )
-    module = NeuralMusculoskeletalModule(
-        network,
-        physics,
-        SubjectParameters(len(estimator.subjects_), estimator.muscles_),
-        estimator.rate,
-        drive=estimator.physics_drive,
-    )
+    module = estimator._module(physics, len(estimator.feature_mean_), len(estimator.subjects_))
     net = estimator._net(
         module,
         criterion=estimator._criterion_params(fitted["unmeasured"]),

@@ -442,21 +442,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         seed = _seed(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            network = EMGTransformer(
-                len(sequences.layout.inputs),
-                physics.n_muscles,
-                self.d_model,
-                self.n_heads,
-                self.n_layers,
-                self.dropout,
-            )
-            module = NeuralMusculoskeletalModule(
-                network,
-                physics,
-                SubjectParameters(len(self.subjects_), self.muscles_),
-                self.rate,
-                drive=self.physics_drive,
-            )
+            module = self._module(physics, len(sequences.layout.inputs), len(self.subjects_))
             self.net_ = self._net(
                 module,
                 criterion=self._criterion_params(unmeasured),
@@ -469,6 +455,16 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             self.net_.fit(data, target)
         self.history_ = self.net_.history
         return self
+
+    def _module(self, physics, n_inputs: int, n_subjects: int) -> NeuralMusculoskeletalModule:
+        """A new network, the muscle model and ``n_subjects`` sets of nominal parameters."""
+        network = EMGTransformer(
+            n_inputs, physics.n_muscles, self.d_model, self.n_heads, self.n_layers, self.dropout
+        )
+        subjects = SubjectParameters(n_subjects, list(physics.muscles))
+        return NeuralMusculoskeletalModule(
+            network, physics, subjects, self.rate, drive=self.physics_drive
+        )
 
     def _burn_in(self) -> int:
         return min(10, int(self.window) // 4)

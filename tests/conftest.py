@@ -35,6 +35,20 @@ def simulated(tmp_path_factory, n_subjects: int, n_trials: int, duration: float,
     )
 
 
+@pytest.fixture(scope="session")
+def two_subjects(tmp_path_factory):
+    """Two simulated subjects, two 1.5 s trials each (1 and 5 kg)."""
+    return simulated(tmp_path_factory, 2, 2, 1.5, loads=(1, 5))
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """A small NMM fitted on the module's ``data`` (one per test module: tests may use it)."""
+    from deepemg import NMMRegressor
+
+    return NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
+
+
 def joint_channels(channels, joint: str) -> list[str]:
     """The elbow's channel names for another joint (``elbow_angle`` -> ``<joint>_angle``)."""
     return [joint + c[len("elbow") :] if c.startswith("elbow_") else c for c in channels]

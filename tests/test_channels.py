@@ -11,12 +11,12 @@ from deepemg.channels import ChannelLayout, joint_name, layout_for
 from deepemg.physics import MusculoskeletalModel
 from deepemg.validation import prepare_sequences
 
-from .conftest import FAST_NMM, joint_channels, simulated
+from .conftest import FAST_NMM, joint_channels
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return simulated(tmp_path_factory, 2, 2, 1.5, loads=(1, 5))
+def data(two_subjects):
+    return two_subjects
 
 
 def test_elbow_layout_is_the_documented_default():

@@ -12,17 +12,12 @@ from sklearn.pipeline import Pipeline
 
 from deepemg import NMMRegressor
 
-from .conftest import ARM26_LOCKED, FAST_NMM, joint_channels, simulated
+from .conftest import ARM26_LOCKED, FAST_NMM, joint_channels
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return simulated(tmp_path_factory, 2, 2, 1.5, loads=(1, 5))
-
-
-@pytest.fixture(scope="module")
-def fitted(data):
-    return NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
+def data(two_subjects):
+    return two_subjects
 
 
 def test_fit_predict_shapes_and_history(fitted, data):

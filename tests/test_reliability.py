@@ -23,13 +23,8 @@ from .conftest import FAST_NMM, simulated
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return simulated(tmp_path_factory, 2, 2, 1.5, loads=(1, 5))
-
-
-@pytest.fixture(scope="module")
-def fitted(data):
-    return NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
+def data(two_subjects):
+    return two_subjects
 
 
 class Marker:

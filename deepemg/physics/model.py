@@ -230,7 +230,8 @@ class MusculoskeletalModel(nn.Module):
             raise ValueError(
                 f"{name} must lie in the range of '{self.coordinate}', "
                 f"[{low:.4g}, {high:.4g}] rad ([{np.degrees(low):.1f}, {np.degrees(high):.1f}] "
-                f"deg); got values from {a_min:.4g} to {a_max:.4g} rad.{hint}"
+                f"deg); got values from {a_min:.4g} to {a_max:.4g} rad.{hint} Clip the angles "
+                "to the range, or widen the coordinate's range in the model."
             )
         return angle
 
