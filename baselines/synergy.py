@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepemg.channels import emg_channel
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
+from deepemg.threads import with_own_threads
 from deepemg.validation import (
     SequenceInputs,
     check_envelopes,
@@ -290,6 +291,8 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         the best finite iterate is kept with a
         :class:`~sklearn.exceptions.ConvergenceWarning`, or, with none, fit raises a
         ``RuntimeError`` naming the subject.
+    n_threads : int or None, default=None
+        torch and BLAS threads of each call (None: 1; :mod:`deepemg.threads`).
     random_state : int or None, default=None
         Seed of the NMF initialisation.
 
@@ -326,6 +329,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         "magnitude_weight": [Interval(Real, 0, None, closed="left")],
         "rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -342,6 +346,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         magnitude_weight=1e-3,
         rate=100.0,
         max_iter=200,
+        n_threads=None,
         random_state=None,
     ):
         self.model = model
@@ -354,6 +359,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         self.magnitude_weight = magnitude_weight
         self.rate = rate
         self.max_iter = max_iter
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
@@ -468,6 +474,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             **result,
         }
 
+    @with_own_threads
     def fit(self, X, y=None, subject_ids=None):
         """Factorise each subject's surface EMG and extrapolate the unmeasured muscles.
 
@@ -542,6 +549,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ predict
+    @with_own_threads
     def predict(self, X, subject_ids=None):
         """EMG of every muscle: the measured envelopes as given, the others extrapolated.
 
@@ -572,6 +580,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             out[rows] = block
         return out
 
+    @with_own_threads
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscle model driven by ``predict``'s EMG, ``(n, T)``.
 
@@ -601,6 +610,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
                 ).numpy()
         return torque
 
+    @with_own_threads
     def reconstruct_surface(self, X, subject_ids=None):
         """Each surface channel reconstructed from the others through the synergies.
 
@@ -641,6 +651,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             out[rows] = block.reshape(emg[rows].shape)
         return out
 
+    @with_own_threads
     def score(self, X, y=None, sample_weight=None, subject_ids=None):
         """How well the synergies extrapolate: leave-one-surface-muscle-out R².
 

@@ -131,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
         "--no-ablation", action="store_true", help="skip the NMM with physics_weight=0"
     )
     bench.add_argument(
-        "--n-jobs", type=int, default=None, help="folds in parallel (joblib; default 1)"
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="fits in parallel (joblib processes, one thread each; default: one per core)",
     )
     _run_arguments(bench)
     bench.set_defaults(run=_benchmark)

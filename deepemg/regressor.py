@@ -18,6 +18,7 @@ from ._state import unchanged_on_failure
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
+from .threads import with_own_threads
 from .validation import (
     SequenceInputs,
     check_envelopes,
@@ -134,6 +135,12 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         Show skorch's progress bar.
     verbose : int, default=0
         Print skorch's epoch table when > 0.
+    n_threads : int or None, default=None
+        torch and BLAS threads of each fit and prediction (None: 1), set for the call and
+        restored after it (:mod:`deepemg.threads`). One thread is nearly as fast as two for a
+        model this small and never oversubscribes the cores when folds or ensemble members
+        run in parallel or another process holds a core; parallelism is better spent across
+        fits (``n_jobs`` of the benchmark, cross-validation and grid searches).
     device : str or torch.device, default="cpu"
         Where the network and the muscle model train and predict (``"cuda"`` for a GPU; an
         error when torch sees none). Inputs and outputs stay numpy arrays on the CPU.
@@ -200,6 +207,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         "progress_bar": ["boolean"],
         "verbose": ["verbose"],
         "device": [str, torch.device],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
     }
 
@@ -235,6 +243,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         progress_bar=False,
         verbose=0,
         device="cpu",
+        n_threads=None,
         random_state=None,
     ):
         self.model = model
@@ -266,6 +275,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.progress_bar = progress_bar
         self.verbose = verbose
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
@@ -384,6 +394,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @unchanged_on_failure
+    @with_own_threads
     def fit(self, X, y, subject_ids=None):
         """Fit the network and the subject parameters.
 
@@ -518,6 +529,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         return self.net_.module_.subject_parameters.table(list(self.subjects_))
 
+    @with_own_threads
     def predict(self, X, subject_ids=None):
         """EMG envelope of every muscle, ``(n_sequences, n_timesteps, n_muscles)``, float64.
 
@@ -542,6 +554,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             for a in (emg, sequences.angle, sequences.velocity, index)
         )
 
+    @with_own_threads
     def predict_activation(self, X, subject_ids=None):
         """Muscle activation from the predicted EMG through the subject's activation dynamics.
 
@@ -554,6 +567,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             activation, _ = self.net_.module_.activation(emg, index)
         return activation.cpu().numpy()
 
+    @with_own_threads
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscles driven by the predicted EMG, ``(n, n_timesteps)``."""
         check_is_fitted(self, "net_")
@@ -562,6 +576,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             torque = self.net_.module_.torque(emg, angle, velocity, index)
         return torque.cpu().numpy()
 
+    @with_own_threads
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R² of the predicted EMG over the measured (non-NaN) channels.
 
@@ -572,6 +587,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ personalisation
     @unchanged_on_failure
+    @with_own_threads
     def personalize(self, X, y=None, subject_ids=None, max_epochs=None, lr=2e-2):
         """Fit the parameters of subjects not seen in fit, with the network frozen.
 

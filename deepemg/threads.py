@@ -18,7 +18,14 @@ import contextlib
 import os
 import platform
 
-__all__ = ["available_cores", "limit_threads", "machine_info", "plan_workers"]
+__all__ = [
+    "available_cores",
+    "limit_threads",
+    "machine_info",
+    "plan_workers",
+    "resolve_threads",
+    "with_own_threads",
+]
 
 
 def available_cores() -> int:
@@ -78,6 +85,19 @@ def limit_threads(n: int):
             yield n
     finally:
         torch.set_num_threads(before)
+
+
+def with_own_threads(method):
+    """Decorate an estimator method to run under :func:`limit_threads` of the estimator's
+    ``n_threads`` parameter (None: 1)."""
+    import functools
+
+    @functools.wraps(method)
+    def threaded(self, *args, **kwargs):
+        with limit_threads(resolve_threads(getattr(self, "n_threads", None))):
+            return method(self, *args, **kwargs)
+
+    return threaded
 
 
 def plan_workers(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ peaks near the number of synergies in the data instead of being 1 for every sett
 
 Run: ``python examples/grid_search_physics_weight.py`` (about 30 s on 2 cores, plus about 10 s
 to simulate the subjects the first time; they are cached). ``--weights 0 0.3 1 3`` searches
-more settings; ``--epochs``, ``--n-jobs`` and ``--threads`` (torch threads, default 1) trade
+more settings; ``--epochs`` and ``--n-jobs`` trade
 time for accuracy.
 """
 
@@ -29,7 +29,6 @@ import time
 
 import numpy as np
 import sklearn
-import torch
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 
@@ -54,11 +53,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--n-jobs", type=int, default=None, help="folds fitted in parallel")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     args = parser.parse_args()
-    # A model this small gains nothing from intra-op threads, and two threads on a busy 2-core
-    # machine can make a fit ten times slower.
-    torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
     data = make_elbow_lifting(n_subjects=args.subjects, n_trials=6, duration=3.0, random_state=0)

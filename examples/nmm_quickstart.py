@@ -31,17 +31,21 @@ def main() -> None:
     emg = nmm.predict(data.X[test])
     torque = nmm.predict_torque(data.X[test], data.groups[test])
     tau_id = data.X[test][..., data.channels.index("elbow_torque")]
-    print(f"fit {len(train)} trials in {nmm.history_[-1, 'dur'] * len(nmm.history_):.0f} s; "
-          f"last epoch: data {nmm.history_[-1, 'train_data_loss']:.4f}, physics "
-          f"{nmm.history_[-1, 'train_physics_loss']:.4f}")
+    print(
+        f"fit {len(train)} trials in {nmm.history_[-1, 'dur'] * len(nmm.history_):.0f} s; "
+        f"last epoch: data {nmm.history_[-1, 'train_data_loss']:.4f}, physics "
+        f"{nmm.history_[-1, 'train_physics_loss']:.4f}"
+    )
     for muscle in data.deep_muscles:
         j = data.muscles.index(muscle)
         truth, guess = data.y_true[test][..., j].ravel(), emg[..., j].ravel()
         r = np.corrcoef(truth, guess)[0, 1]
         nrmse = np.sqrt(np.mean((truth - guess) ** 2)) / np.ptp(truth)
         print(f"  {muscle:7s} (never measured): r = {r:.2f}, NRMSE = {nrmse:.2f}")
-    print(f"  torque vs inverse dynamics: NRMSE = "
-          f"{np.sqrt(np.mean((torque - tau_id) ** 2)) / np.ptp(tau_id):.3f}")
+    print(
+        f"  torque vs inverse dynamics: NRMSE = "
+        f"{np.sqrt(np.mean((torque - tau_id) ** 2)) / np.ptp(tau_id):.3f}"
+    )
 
     if args.plot:
         import matplotlib

@@ -105,9 +105,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)  # a model this small gains nothing from more
     start = time.perf_counter()
     if args.locked is None:
         args.locked = ["r_shoulder_elev=0"] if args.model == ARM26 else []

@@ -31,7 +31,6 @@ import argparse
 import time
 
 import numpy as np
-import torch
 
 from deepemg import NMMRegressor
 from deepemg.datasets import make_elbow_lifting
@@ -60,9 +59,7 @@ def main() -> None:
         action="store_true",
         help="personalize from kinematics, load and torque only (y=None)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)  # a model this small gains nothing from more
     start = time.perf_counter()
 
     data = make_elbow_lifting(n_subjects=args.subjects, n_trials=6, duration=3.0, random_state=0)
