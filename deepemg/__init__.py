@@ -30,6 +30,7 @@ __all__ = [
     "ELBOW_SURFACE_MUSCLES",
     "ChannelLayout",
     "NMMRegressor",
+    "StreamingPredictor",
     "__version__",
 ]
 
@@ -40,4 +41,8 @@ def __getattr__(name):
         from .regressor import NMMRegressor
 
         return NMMRegressor
+    if name == "StreamingPredictor":
+        from .streaming import StreamingPredictor
+
+        return StreamingPredictor
     raise AttributeError(f"module 'deepemg' has no attribute {name!r}")

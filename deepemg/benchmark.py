@@ -39,12 +39,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
 from .channels import ChannelLayout, joint_name
+from .threads import machine_info, plan_workers
 
 __all__ = [
     "EVALUATIONS",
@@ -140,7 +142,9 @@ class BenchmarkResult:
         predicted by each method with a :attr:`Method.legend` (``nmm``, ``mse``),
         ``torque_id`` and ``torque_<key>`` (N·m) of each method with a
         :attr:`Method.torque_legend` (``torque_nmm``) on the first subject's test sequence
-        with the heaviest load, within subject; ``subject``.
+        with the heaviest load, within subject; ``subject``; ``load_kg``: that sequence's load
+        (kg). Optionally ``<key>_std`` (shaped like ``<key>``): the spread of a method's
+        prediction (e.g. over an ensemble), drawn as a 90 % band.
     histories : dict
         Subject -> list of per-epoch dicts (``epoch``, ``data``, ``physics``, ``effort``,
         ``loss``) of the within-subject fit of the first method with a :attr:`Method.record`
@@ -152,10 +156,22 @@ class BenchmarkResult:
         The simulated subjects' true parameters (``true_params`` of the data), if known.
     settings : dict
     elapsed_s : float
-        Wall time of the run (s).
+        Wall time of the run (s), the simulation of the data included.
     joint : str
         The joint of X's channels (:class:`~deepemg.channels.ChannelLayout`), ``"elbow"`` for
         the built-in model.
+    machine : dict
+        :func:`deepemg.threads.machine_info` of the machine that ran it: versions (deepemg,
+        torch, OpenSim, numpy, scikit-learn, python), CPU model and cores.
+    n_jobs : int or None
+        Folds run at once (:class:`joblib.Parallel`'s ``n_jobs``).
+    threads_per_fit : int or None
+        Threads each fit may use (:func:`deepemg.threads.plan_workers`).
+    started_utc : str
+        When the run started, ISO 8601 in UTC.
+    truth_range : dict
+        Deep muscle -> range (max - min) of its truth over all sequences (0-1 EMG); absent
+        without a truth. A small range makes the muscle's NRMSE large and its r weak evidence.
     """
 
     rows: list
@@ -167,6 +183,11 @@ class BenchmarkResult:
     settings: dict
     elapsed_s: float = 0.0
     joint: str = "elbow"
+    machine: dict = field(default_factory=dict)
+    n_jobs: int | None = None
+    threads_per_fit: int | None = None
+    started_utc: str = ""
+    truth_range: dict = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -575,7 +596,8 @@ def run_benchmark(
         joint (:func:`deepemg.channels.joint_name`) must be the one that names the data's
         channels.
     n_jobs : int, optional
-        Folds run in parallel by :class:`joblib.Parallel` (any joblib backend).
+        Folds run in parallel by :class:`joblib.Parallel` (any joblib backend). Default: as
+        many as this process's cores and the fits (:func:`deepemg.threads.plan_workers`).
     progress : bool, default=True
         Show a progress bar over the folds (tqdm).
 
@@ -601,6 +623,7 @@ def run_benchmark(
 
     settings = settings or BenchmarkSettings()
     start = time.perf_counter()
+    started_utc = datetime.now(UTC).isoformat(timespec="seconds")
     if data is None:
         data = simulated_subjects(settings, progress=progress)
     data = Bunch(**data)
@@ -638,6 +661,8 @@ def run_benchmark(
                 )
                 tasks.append((evaluation, method, subject, call))
 
+    planned, threads_per_fit = plan_workers(n_jobs, len(tasks))
+    n_jobs = planned if n_jobs is None else n_jobs
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(call for *_, call in tasks)
     bar = tqdm(outputs, total=len(tasks), desc="benchmark", unit="fit", disable=not progress)
     rows, histories, parameters = [], {}, []
@@ -666,6 +691,12 @@ def run_benchmark(
             None if truth is None else truth[0][:, [data.muscles.index(m) for m in deep]]
         )
         examples["torque_id"] = data.X[first, :, data.channels.index(layout.torque)]
+        examples["load_kg"] = float(data.X[first, 0, data.channels.index(layout.load)])
+    truth_range = {}  # a deep muscle's NRMSE and r mean little where its truth barely moves
+    for muscle in deep if _truth(data, slice(None)) is not None else ():
+        values = data.y_true[..., data.muscles.index(muscle)]
+        if np.isfinite(values).any():
+            truth_range[muscle] = float(np.nanmax(values) - np.nanmin(values))
     order = {method.label: k for k, method in enumerate(methods)}
     rows.sort(key=lambda r: (r["evaluation"] != EVALUATIONS["within"], order[r["method"]]))
     return BenchmarkResult(
@@ -678,6 +709,11 @@ def run_benchmark(
         settings=settings.as_dict(),
         elapsed_s=time.perf_counter() - start,
         joint=layout.joint,
+        machine=machine_info(),
+        n_jobs=n_jobs,
+        threads_per_fit=threads_per_fit,
+        started_utc=started_utc,
+        truth_range=truth_range,
     )
 
 

@@ -2,7 +2,9 @@
 
 :func:`write_report` writes, into one folder,
 
-* ``results.md``: the settings, the table per subject and mean ± SD, and the figures;
+* ``results.md``: the settings, the run (date, wall time, n_jobs, threads per fit, CPU and
+  cores, versions), the table per subject and mean ± SD with a caveat under it for every deep
+  muscle whose truth is nearly flat (:func:`flat_truths`), and the figures;
 * ``results.csv`` (one row per method, evaluation and subject) and ``summary.csv`` (mean and
   SD over subjects);
 * ``subject_parameters.csv``: the NMM's learned parameters in physical units, with the truth
@@ -11,7 +13,9 @@
 * ``torque.png``: the NMM's muscle torque against inverse dynamics (OpenSim);
 * ``subject_parameters.png``: learned parameters within their physiological bounds;
 * ``training_curves.png``: the NMM's data and physics loss terms per epoch;
-* ``settings.json``.
+* ``settings.json``: the settings, and under ``"run"`` what :func:`run_info` returns.
+
+Legends sit outside the axes, never over the traces, and every panel has its own y range.
 
 The methods' labels, colours and legends come from the registry
 :data:`deepemg.benchmark.METHODS`: which method draws which trace is set there
@@ -31,18 +35,29 @@ import numpy as np
 from .benchmark import METHODS, BenchmarkResult, format_score
 
 __all__ = [
+    "FLAT_TRUTH_RANGE",
+    "flat_truths",
     "markdown",
     "parameter_truth",
     "plot_deep_emg",
     "plot_subject_parameters",
     "plot_torque",
     "plot_training_curves",
+    "run_info",
     "write_report",
 ]
 
 FIGURES = ("deep_emg.png", "torque.png", "subject_parameters.png", "training_curves.png")
 COLORS = {"truth": "black", "id": "black"}
 """Colours of the references; each method's is its :attr:`~deepemg.benchmark.Method.color`."""
+FLAT_TRUTH_RANGE = 0.1
+"""A deep muscle whose truth spans less than this (of the 0-1 EMG scale, over all sequences)
+gets a caveat under the tables: its NRMSE divides by a tiny range and its r rests on little
+variation. In the simulated lifts TRImed's truth spans about 0.05, BRA's about 0.4."""
+Z90 = 1.645
+"""Half-width of a two-sided 90 % band in standard deviations (normal)."""
+MARGIN = 0.08
+"""Each panel's y range: its data's range widened by this fraction on either side."""
 
 
 def _recorded() -> str:
@@ -77,7 +92,8 @@ def write_report(result: BenchmarkResult, folder: str | os.PathLike) -> dict[str
             folder / "subject_parameters.csv", _parameter_rows(result)
         ),
     }
-    (folder / "settings.json").write_text(json.dumps(result.settings, indent=2, default=str))
+    settings = {**result.settings, "run": run_info(result)}
+    (folder / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
     written["settings.json"] = folder / "settings.json"
     for name, plot in zip(
         FIGURES,
@@ -94,21 +110,73 @@ def write_report(result: BenchmarkResult, folder: str | os.PathLike) -> dict[str
     return written
 
 
+def run_info(result: BenchmarkResult) -> dict:
+    """When, how long, how parallel and on what the benchmark ran (``settings.json``'s ``run``).
+
+    ``started_utc`` (ISO 8601), ``elapsed_s`` (wall time of the run; each fit's own is the rows'
+    ``fit_s``), ``n_jobs`` (folds at once), ``threads_per_fit`` and ``machine``
+    (:func:`deepemg.threads.machine_info`: ``cpu``, ``cores``, the versions of ``deepemg``,
+    ``torch``, ``opensim``, ``numpy``, ``scikit-learn``, ``python``, ``platform``). None
+    where the result does not say (a hand-made result).
+
+    Examples
+    --------
+    >>> from deepemg.benchmark import BenchmarkResult
+    >>> info = run_info(BenchmarkResult([], ["BRA"], {}, {}, [], None, {}, elapsed_s=60.0))
+    >>> info["elapsed_s"], info["n_jobs"], sorted(info)[:3]
+    (60.0, None, ['elapsed_s', 'machine', 'n_jobs'])
+    """
+    return {
+        "started_utc": result.started_utc or None,
+        "elapsed_s": round(float(result.elapsed_s), 3),
+        "n_jobs": result.n_jobs,
+        "threads_per_fit": result.threads_per_fit,
+        "machine": dict(result.machine),
+    }
+
+
+def flat_truths(result: BenchmarkResult, threshold: float = FLAT_TRUTH_RANGE) -> dict:
+    """Deep muscle -> its truth's range, for the muscles whose truth spans less than
+    ``threshold`` (``result.truth_range``; none without a truth).
+
+    Examples
+    --------
+    >>> from deepemg.benchmark import BenchmarkResult
+    >>> result = BenchmarkResult([], ["BRA", "TRImed"], {}, {}, [], None, {},
+    ...                          truth_range={"BRA": 0.42, "TRImed": 0.046})
+    >>> flat_truths(result)
+    {'TRImed': 0.046}
+    """
+    return {
+        muscle: value
+        for muscle, value in result.truth_range.items()
+        if muscle in result.deep_muscles and not value >= threshold  # NaN counts as flat
+    }
+
+
 def markdown(result: BenchmarkResult, figures=()) -> str:
-    """The report as markdown: settings, a table per evaluation, the figures' links."""
+    """The report as markdown: settings, the run, a table per evaluation, the figures' links."""
     columns = result.columns
+    flat = flat_truths(result)
     names = {"fit_s": "fit (s)", "torque_nrmse": "torque NRMSE"}
+    for muscle in flat:
+        for score in ("r", "nrmse"):
+            names[f"{muscle}_{score}"] = f"{muscle} {score} †"
     header = ["method", "subject", *[names.get(c, c.replace("_", " ")) for c in columns]]
     settings = ", ".join(f"{k}={v}" for k, v in result.settings.items() if v not in ({}, None))
     lines = [
         "# deepemg benchmark",
         "",
-        f"Settings: {settings}. Wall time {result.elapsed_s / 60:.1f} min.",
+        f"Settings: {settings}.",
+        "",
+        *_run_lines(result),
         "",
         "r: Pearson correlation of the reconstructed deep-muscle EMG with its truth; NRMSE: RMSE "
         "over the truth's range; torque NRMSE: the muscle model's torque against inverse "
-        "dynamics, RMSE over its range. n/a: no truth, or a method without a torque.",
+        "dynamics, RMSE over its range; fit (s): wall time of each fit. n/a: no truth, or a "
+        "method without a torque.",
     ]
+    caveat = _caveat(result, flat)
     summaries = result.summary()
     for evaluation in dict.fromkeys(s["evaluation"] for s in summaries):
         block = [s for s in summaries if s["evaluation"] == evaluation]
@@ -123,11 +191,75 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
                     )
             cells = [_text(summary[f"{c}_mean"], c, summary[f"{c}_sd"]) for c in columns]
             lines.append(f"| **{summary['method']}** | **mean ± SD** | " + " | ".join(cells) + " |")
+        if caveat:
+            lines += ["", caveat]
     pictures = [name for name in FIGURES if name in figures]
     if pictures:
         lines += ["", "## Figures", ""]
         lines += [f"![{name[:-4].replace('_', ' ')}]({name})" for name in pictures]
     return "\n".join(lines) + "\n"
+
+
+def _run_lines(result: BenchmarkResult) -> list[str]:
+    """The run's metadata as a markdown list (what is unknown is left out)."""
+    info = run_info(result)
+    machine = info["machine"]
+    lines = ["## Run", ""]
+    if info["started_utc"]:
+        lines.append(f"- started (UTC): {info['started_utc']}")
+    elapsed = info["elapsed_s"]
+    lines.append(
+        f"- wall time: {elapsed / 60:.1f} min ({elapsed:.0f} s) in all; each fit's own is the "
+        "tables' fit (s)"
+    )
+    if info["n_jobs"] is not None or info["threads_per_fit"] is not None:
+        lines.append(
+            f"- n_jobs: {info['n_jobs']} (folds at once); threads per fit: "
+            f"{info['threads_per_fit']} (torch and BLAS)"
+        )
+    if "cpu" in machine or "cores" in machine:
+        lines.append(f"- CPU: {machine.get('cpu', 'unknown')}, {machine.get('cores', '?')} cores")
+    versions = [
+        f"{name} {machine[key]}"
+        for name, key in (
+            ("deepemg", "deepemg"),
+            ("torch", "torch"),
+            ("OpenSim", "opensim"),
+            ("numpy", "numpy"),
+            ("scikit-learn", "scikit-learn"),
+            ("Python", "python"),
+        )
+        if key in machine
+    ]
+    if versions:
+        lines.append(f"- versions: {', '.join(versions)}")
+    if "platform" in machine:
+        lines.append(f"- platform: {machine['platform']}")
+    return lines
+
+
+def _caveat(result: BenchmarkResult, flat: dict) -> str:
+    """The footnote under each table for the deep muscles whose truth is nearly flat."""
+    if not flat:
+        return ""
+    others = {m: v for m, v in result.truth_range.items() if m not in flat}
+    against = ", ".join(f"{m} {v:.3f}" for m, v in others.items())
+    spans = ", ".join(f"{m} {v:.3f}" for m, v in flat.items())
+    names = " and ".join(flat)
+    why = (
+        "a co-contraction floor: in these lifts gravity always flexes the elbow, so the "
+        "elbow's extensors barely work"
+        if result.joint == "elbow"
+        else "e.g. a muscle held at a co-contraction floor"
+    )
+    its = "Its" if len(flat) == 1 else "Their"
+    return (
+        f"† {names}: the truth is nearly flat in these data, {why} (range over all sequences, "
+        f"on the 0-1 EMG scale: {spans}" + (f"; against {against}" if against else "") + "). "
+        f"{its} NRMSE (RMSE over that tiny range) is therefore large, and {its.lower()} r "
+        "rests on little variation: weak evidence either way. Judge it by the traces in the "
+        "deep-EMG figure."
+    )
 
 
 def _text(value, column, sd=None) -> str:
@@ -178,39 +310,85 @@ def _close(figure) -> None:
     plt.close(figure)
 
 
+def _data_range(arrays, margin: float = MARGIN) -> tuple[float, float] | None:
+    """``(low, high)`` of the finite values of ``arrays``, widened by ``margin`` of their range
+    on either side (and by a small amount where the values are all equal); None if none."""
+    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    low, high = float(values.min()), float(values.max())
+    span = high - low
+    if span <= 1e-12 * max(abs(low), abs(high), 1.0):
+        span = 0.1 * max(abs(low), abs(high)) or 1.0
+        return low - span / 2, high + span / 2
+    return low - margin * span, high + margin * span
+
+
+def _legend_outside(ax, **kwargs):
+    """``ax``'s legend to the right of the axes, top-aligned: never over the data."""
+    return ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, **kwargs
+    )
+
+
+def _trial(examples) -> str:
+    load = examples.get("load_kg")
+    load = "" if load is None or not np.isfinite(load) else f", load {load:g} kg"
+    return f"subject {examples['subject']}, its heaviest test trial{load}"
+
+
 def plot_deep_emg(result: BenchmarkResult):
-    """True and predicted EMG of each deep muscle on one test sequence (within subject)."""
+    """True and predicted EMG of each deep muscle on one test sequence (within subject).
+
+    Where ``result.examples`` holds ``<key>_std`` for a drawn method (``nmm_std``: the spread
+    of an ensemble's NMM), its 90 % band (mean ± 1.645 SD, clipped to [0, 1]) is shaded around
+    its trace. Each panel has its own y range; the legend sits outside, right of the top panel.
+    """
     import matplotlib.pyplot as plt
 
     examples = result.examples
     if "time" not in examples:
         return None
     deep = result.deep_muscles
+    time = examples["time"]
     figure, axes = plt.subplots(
         len(deep), 1, figsize=(8, 2.4 * len(deep)), sharex=True, squeeze=False
     )
     for k, (ax, muscle) in enumerate(zip(axes[:, 0], deep, strict=True)):
+        shown = []
         if examples.get("truth") is not None:
-            ax.plot(
-                examples["time"],
-                examples["truth"][:, k],
-                color=COLORS["truth"],
-                lw=2,
-                label="truth",
-            )
+            shown.append(examples["truth"][:, k])
+            ax.plot(time, shown[-1], color=COLORS["truth"], lw=2, label="truth", zorder=3)
         for method in METHODS.values():
-            if method.legend is not None and method.key in examples:
-                ax.plot(
-                    examples["time"],
-                    examples[method.key][:, k],
+            if method.legend is None or method.key not in examples:
+                continue
+            mean = np.asarray(examples[method.key])[:, k]
+            shown.append(mean)
+            ax.plot(time, mean, color=method.color, label=method.legend, zorder=2)
+            std = examples.get(f"{method.key}_std")
+            if std is not None:
+                spread = Z90 * np.asarray(std)[:, k]
+                low, high = np.clip(mean - spread, 0, 1), np.clip(mean + spread, 0, 1)
+                shown += [low, high]
+                ax.fill_between(
+                    time,
+                    low,
+                    high,
                     color=method.color,
-                    label=method.legend,
+                    alpha=0.25,
+                    lw=0,
+                    label=f"{method.label} 90 % band",
+                    zorder=1,
                 )
         ax.set_ylabel(f"{muscle} EMG (0-1)")
-        ax.set_ylim(bottom=0)
-    axes[0, 0].set_title(f"Deep-muscle EMG, subject {examples['subject']}, its heaviest test trial")
-    axes[0, 0].legend(loc="upper right", fontsize=8)
+        limits = _data_range(shown)
+        if limits is not None:
+            ax.set_ylim(*limits)
+    axes[0, 0].set_title(f"Deep-muscle EMG, {_trial(examples)}")
+    _legend_outside(axes[0, 0])
     axes[-1, 0].set_xlabel("time (s)")
+    figure.tight_layout()
     return figure
 
 
@@ -242,13 +420,17 @@ def plot_torque(result: BenchmarkResult):
         )
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"{result.joint} torque (N·m)")
-    ax.set_title(f"Subject {examples['subject']}, its heaviest test trial")
-    ax.legend(fontsize=8)
+    title = _trial(examples)
+    ax.set_title(title[0].upper() + title[1:])
+    _legend_outside(ax)
+    figure.tight_layout()
     return figure
 
 
 def plot_subject_parameters(result: BenchmarkResult):
-    """Each learned parameter within its bounds (shaded), truth marked where known."""
+    """Each learned parameter (o) and its truth where known (x), per subject; its bounds shaded
+    and written in the panel's title. Each panel's y range is its own data's, so values close
+    together stay apart; the legend sits right of the top-right panel."""
     import matplotlib.pyplot as plt
 
     if not result.parameters:
@@ -256,23 +438,31 @@ def plot_subject_parameters(result: BenchmarkResult):
     truth = parameter_truth(result.true_parameters)
     names = list(dict.fromkeys(row["parameter"] for row in result.parameters))
     subjects = list(dict.fromkeys(row["subject"] for row in result.parameters))
-    n_cols = 4
+    n_cols = min(4, len(names))
     n_rows = int(np.ceil(len(names) / n_cols))
-    figure, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.8 * n_rows), squeeze=False)
     cmap = plt.get_cmap("tab10")
     for ax, name in zip(axes.ravel(), names, strict=False):
         rows = [row for row in result.parameters if row["parameter"] == name]
         muscles = list(dict.fromkeys(row["muscle"] for row in rows))
-        ax.axhspan(rows[0]["lower"], rows[0]["upper"], color="0.92", zorder=0)
+        lower, upper = rows[0]["lower"], rows[0]["upper"]
+        ax.axhspan(lower, upper, color="0.92", zorder=0)
+        shown = []
         for s, subject in enumerate(subjects):
             x = np.arange(len(muscles)) + (s - (len(subjects) - 1) / 2) * 0.12
             own = {row["muscle"]: row["value"] for row in rows if row["subject"] == subject}
-            ax.plot(x, [own[m] for m in muscles], "o", ms=4, color=cmap(s % 10), label=str(subject))
+            values = [own.get(m, np.nan) for m in muscles]
+            shown.append(values)
+            ax.plot(x, values, "o", ms=4, color=cmap(s % 10), label=str(subject))
             known = [truth.get((subject, name, m)) for m in muscles]
             if any(v is not None for v in known):
-                ax.plot(
-                    x, [np.nan if v is None else v for v in known], "x", ms=5, color=cmap(s % 10)
-                )
+                known = [np.nan if v is None else v for v in known]
+                shown.append(known)
+                ax.plot(x, known, "x", ms=5, color=cmap(s % 10))
+        limits = _data_range(shown)
+        if limits is not None:
+            ax.set_ylim(*limits)
+        ax.set_xlim(-0.5, len(muscles) - 0.5)
         ax.set_xticks(
             range(len(muscles)),
             ["subject" if m is None else m for m in muscles],
@@ -280,12 +470,19 @@ def plot_subject_parameters(result: BenchmarkResult):
             fontsize=7,
         )
         unit = rows[0]["unit"]
-        ax.set_title(name + ("" if unit == "1" else f" ({unit})"), fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(
+            name + ("" if unit == "1" else f" ({unit})") + f"\nbounds [{lower:g}, {upper:g}]",
+            fontsize=8,
+        )
+        ax.tick_params(axis="y", labelsize=7, labelleft=True)
+        ax.tick_params(axis="x", labelbottom=True)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=6, title="o learned, x true", title_fontsize=6)
-    figure.suptitle(f"{_recorded()} subject parameters within their bounds (grey)", fontsize=10)
+    _legend_outside(axes[0, -1], title="o learned, x true", title_fontsize=7)
+    figure.suptitle(
+        f"{_recorded()} subject parameters; bounds shaded grey (each panel its own y range)",
+        fontsize=10,
+    )
     figure.tight_layout()
     return figure
 
@@ -303,6 +500,8 @@ def plot_training_curves(result: BenchmarkResult):
         for term in ("data", "physics", "effort", "synergy")
         if any(h.get(term, 0) > 0 for history in histories for h in history)
     ]
+    if not terms:
+        return None
     figure, axes = plt.subplots(1, len(terms), figsize=(3.6 * len(terms), 3), squeeze=False)
     for ax, term in zip(axes[0], terms, strict=True):
         for subject, history in result.histories.items():
@@ -313,8 +512,9 @@ def plot_training_curves(result: BenchmarkResult):
             )
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.set_ylabel("term of the loss (log scale)")
         ax.set_title(f"{term} term", fontsize=9)
-    axes[0, 0].legend(fontsize=7)
+    _legend_outside(axes[0, -1])
     figure.suptitle(f"{_recorded()} training (within subject)", fontsize=10)
     figure.tight_layout()
     return figure

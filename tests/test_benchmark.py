@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -21,7 +23,8 @@ from deepemg.benchmark import (
     run_benchmark,
     within_subject_splits,
 )
-from deepemg.report import markdown, write_report
+from deepemg.report import FLAT_TRUTH_RANGE, markdown, write_report
+from deepemg.threads import plan_workers
 
 from .conftest import simulated
 
@@ -40,7 +43,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(data):
-    return run_benchmark(data, BenchmarkSettings(**TINY, ablation=True), progress=False)
+    return run_benchmark(data, BenchmarkSettings(**TINY, ablation=True), n_jobs=1, progress=False)
 
 
 def test_within_subject_splits():
@@ -84,6 +87,21 @@ def test_rows_cover_methods_evaluations_and_subjects(result):
     assert len(result.parameters) == 2 * 32  # 32 learned parameters per subject
 
 
+def test_result_records_the_run(data, result):
+    n_fits = len(result.rows)
+    assert result.n_jobs == 1 and result.threads_per_fit == plan_workers(1, n_fits)[1]
+    for key in ("deepemg", "torch", "opensim", "numpy", "scikit-learn", "cpu", "cores"):
+        assert result.machine[key], key
+    started = datetime.fromisoformat(result.started_utc)
+    assert started.utcoffset().total_seconds() == 0
+    assert result.elapsed_s > max(r["fit_s"] for r in result.rows)
+    # the example is S01's heaviest test sequence; its load is recorded
+    load = data.X[data.groups == "S01", 0, list(data.channels).index("load_mass")]
+    assert result.examples["load_kg"] == pytest.approx(load[2:].max())
+    # TRImed's truth is a co-contraction floor: nearly flat; BRA's moves
+    assert result.truth_range["TRImed"] < FLAT_TRUTH_RANGE < result.truth_range["BRA"]
+
+
 def test_summary_is_mean_and_sd_over_subjects(result):
     rows = [r for r in result.rows if (r["evaluation"], r["method"]) == ("within subject", "MSE")]
     summary = next(
@@ -121,6 +139,11 @@ def test_report_folder(result, tmp_path):
     assert all(p["true_value"] for p in true_f0)  # the simulated truth is written alongside
     markdown = written["results.md"].read_text()
     assert "| **MSE** | **mean ± SD** |" in markdown and "![deep emg](deep_emg.png)" in markdown
+    assert (
+        "n_jobs: 1 (folds at once)" in markdown and "† TRImed: the truth is nearly flat" in markdown
+    )
+    run = json.loads(written["settings.json"].read_text())["run"]
+    assert run["n_jobs"] == 1 and run["machine"]["torch"] and run["started_utc"]
 
 
 def test_without_truth_deep_scores_are_nan(data):
@@ -130,6 +153,7 @@ def test_without_truth_deep_scores_are_nan(data):
     assert result.deep_muscles == ["BRA", "TRImed"]  # never measured
     for row in result.rows:
         assert np.isnan(row["BRA_r"]) and np.isfinite(row["torque_nrmse"])
+    assert result.truth_range == {}  # no truth, no caveat
 
 
 def test_nothing_to_evaluate(data):
@@ -146,6 +170,7 @@ def test_same_results_in_parallel(data, result):
     """
     settings = BenchmarkSettings(**TINY, ablation=True)
     parallel = run_benchmark(data, settings, n_jobs=2, progress=False)
+    assert (parallel.n_jobs, parallel.threads_per_fit) == plan_workers(2, len(parallel.rows))
     assert [(r["evaluation"], r["method"], r["subject"]) for r in parallel.rows] == [
         (r["evaluation"], r["method"], r["subject"]) for r in result.rows
     ]
@@ -200,8 +225,16 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
         legend="training mean",
     )
     monkeypatch.setitem(METHODS, "mean", mean)
+    planned = []
+
+    def plan(n_jobs, n_tasks):  # n_jobs=None: run_benchmark asks plan_workers
+        planned.append((n_jobs, n_tasks))
+        return 1, 3
+
+    monkeypatch.setattr("deepemg.benchmark.plan_workers", plan)
     settings = BenchmarkSettings(**TINY, loso=False, ablation=False)
     result = run_benchmark(data, settings, progress=False)
+    assert planned == [(None, 6)] and (result.n_jobs, result.threads_per_fit) == (1, 3)
     labels = list(dict.fromkeys(r["method"] for r in result.rows))
     assert labels == ["NMM", "MSE", "training mean"]  # registry order
     own = [r for r in result.rows if r["method"] == "training mean"]
