@@ -92,6 +92,10 @@ class BenchmarkSettings:
         Also fit the NMM with ``physics_weight=0`` within subject.
     random_state : int, default=0
         Seed of the data and of every fit.
+    band_members : int, default=5
+        Members of the NMM ensemble fitted on the first subject's training sequences for the
+        deep-EMG figure's 90 % band (its coverage of the truth on that subject's test
+        sequences is recorded); 0 or 1: no band.
     nmm_params : dict
         Further :class:`~deepemg.NMMRegressor` parameters.
     mse_params : dict
@@ -107,6 +111,7 @@ class BenchmarkSettings:
     loso: bool = True
     ablation: bool = True
     random_state: int = 0
+    band_members: int = 5
     nmm_params: dict = field(default_factory=dict)
     mse_params: dict = field(default_factory=dict)
 
@@ -117,7 +122,7 @@ class BenchmarkSettings:
         ``deepemg benchmark --quick`` runs them and checks its numbers against
         :data:`QUICK_FLOORS`.
         """
-        settings = dict(n_subjects=3, n_trials=9, loso_epochs=20)
+        settings = dict(n_subjects=3, n_trials=9, loso_epochs=20, band_members=3)
         return cls(**{**settings, **changes})
 
     def as_dict(self) -> dict:
@@ -527,6 +532,33 @@ def _run_fold(method: Method, evaluation, data, subject, train, test, params, de
     return output
 
 
+def _band(data, split, params, n_members, n_jobs, layout, deep) -> dict:
+    """The NMM ensemble of the deep-EMG figure: its mean and calibrated SD on the example
+    sequence, and the share of the deep muscles' truth inside its 90 % band on all the
+    subject's test sequences."""
+    from . import NMMRegressor
+
+    _, train, test = split
+    model = NMMRegressor(**{**params, "n_members": n_members, "n_jobs": n_jobs})
+    model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
+    columns = [data.muscles.index(m) for m in deep]
+    mean, std = model.predict(data.X[test], return_std=True)
+    shown = int(np.flatnonzero(test == _example(data, test, layout))[0])
+    band = {
+        "nmm": mean[shown][:, columns],
+        "nmm_std": std[shown][:, columns],
+        "band_members": n_members,
+        "uncertainty_scale": model.uncertainty_scale_,
+    }
+    truth = _truth(data, test)
+    if truth is not None:
+        inside = np.abs(truth - mean) <= 1.6448536269514722 * std
+        band["band_coverage"] = {
+            m: float(inside[..., j].mean()) for m, j in zip(deep, columns, strict=True)
+        }
+    return band
+
+
 def _example(data, test, layout: ChannelLayout) -> int:
     """The test sequence shown in the figures: the heaviest load (the deep muscles work most)."""
     load = data.X[test, 0, data.channels.index(layout.load)]
@@ -692,6 +724,9 @@ def run_benchmark(
         )
         examples["torque_id"] = data.X[first, :, data.channels.index(layout.torque)]
         examples["load_kg"] = float(data.X[first, 0, data.channels.index(layout.load)])
+    if splits and settings.band_members >= 2:
+        nmm = METHODS["nmm"].params(settings, common, "within")
+        examples.update(_band(data, splits[0], nmm, settings.band_members, n_jobs, layout, deep))
     truth_range = {}  # a deep muscle's NRMSE and r mean little where its truth barely moves
     for muscle in deep if _truth(data, slice(None)) is not None else ():
         values = data.y_true[..., data.muscles.index(muscle)]

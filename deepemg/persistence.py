@@ -86,6 +86,36 @@ def _model_param(value):
     return value
 
 
+def _files(estimator, prefix: str) -> dict:
+    """The archive entries of one fitted network: settings, fitted arrays, weights, history."""
+    subjects = np.asarray(estimator.subjects_)
+    header = {
+        "class": "NMMRegressor",
+        "params": _json_params(estimator),
+        "fitted": {
+            "muscles_": list(estimator.muscles_),
+            "subjects_": subjects.tolist(),
+            "subjects_kind": subjects.dtype.kind,
+            "n_channels_": int(estimator.n_channels_),
+            "channels_": list(estimator.channels_),
+            "torque_scale_": float(estimator.torque_scale_),
+            "unmeasured": list(estimator.net_.criterion_.unmeasured),
+            **{k: np.asarray(getattr(estimator, k)).tolist() for k in _FITTED_ARRAYS},
+        },
+    }
+    weights = io.BytesIO()
+    torch.save(estimator.net_.module_.state_dict(), weights)
+    files = {
+        f"{prefix}deepemg.json": json.dumps(header, indent=1),
+        f"{prefix}module.pt": weights.getvalue(),
+        f"{prefix}history.json": json.dumps(list(estimator.history_)),
+    }
+    if getattr(estimator, "personalize_history_", None) is not None:
+        history = json.dumps(list(estimator.personalize_history_))
+        files[f"{prefix}personalize_history.json"] = history
+    return files
+
+
 def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a fitted NMMRegressor to ``path`` in deepemg's model format (no pickle).
 
@@ -125,34 +155,17 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"no folder {path.parent} to save {path.name} in.")
-    subjects = np.asarray(estimator.subjects_)
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "deepemg": __version__,
-        "torch": torch.__version__,
-        "class": "NMMRegressor",
-        "params": _json_params(estimator),
-        "fitted": {
-            "muscles_": list(estimator.muscles_),
-            "subjects_": subjects.tolist(),
-            "subjects_kind": subjects.dtype.kind,
-            "n_channels_": int(estimator.n_channels_),
-            "channels_": list(estimator.channels_),
-            "torque_scale_": float(estimator.torque_scale_),
-            "unmeasured": list(estimator.net_.criterion_.unmeasured),
-            **{k: np.asarray(getattr(estimator, k)).tolist() for k in _FITTED_ARRAYS},
-        },
-    }
-    weights = io.BytesIO()
-    torch.save(estimator.net_.module_.state_dict(), weights)
-    files = {
-        "deepemg.json": json.dumps(header, indent=1),
-        "module.pt": weights.getvalue(),
-        "history.json": json.dumps(list(estimator.history_)),
-    }
-    if getattr(estimator, "personalize_history_", None) is not None:
-        files["personalize_history.json"] = json.dumps(list(estimator.personalize_history_))
+    files = _files(estimator, "")
+    header = json.loads(files["deepemg.json"])
+    header.update(format=FORMAT, format_version=FORMAT_VERSION, deepemg=__version__)
+    header.update(torch=torch.__version__)
+    members = getattr(estimator, "members_", None) or []
+    if members:
+        header["members"] = len(members)
+        header["uncertainty_scale_"] = float(estimator.uncertainty_scale_)
+        for k, member in enumerate(members):
+            files.update(_files(member, f"members/{k}/"))
+    files["deepemg.json"] = json.dumps(header, indent=1)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w") as archive:
@@ -176,10 +189,6 @@ def load_model(path: str | os.PathLike):
         A file that is not a deepemg model (a pickle or joblib file included: it is refused,
         not loaded), a newer format, or weights that do not fit the estimator they describe.
     """
-    from skorch.history import History
-
-    from .physics import MusculoskeletalModel
-    from .regressor import NMMRegressor
 
     path = Path(path)
     if not path.is_file():
@@ -190,15 +199,8 @@ def load_model(path: str | os.PathLike):
     )
     try:
         with zipfile.ZipFile(path) as archive:
-            header = json.loads(archive.read("deepemg.json"))
-            weights = archive.read("module.pt")
-            history = json.loads(archive.read("history.json"))
-            names = archive.namelist()
-            personalize = (
-                json.loads(archive.read("personalize_history.json"))
-                if "personalize_history.json" in names
-                else None
-            )
+            entries = {name: archive.read(name) for name in archive.namelist()}
+        header = json.loads(entries["deepemg.json"])
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{not_a_model}; {type(error).__name__}: {error}.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -208,6 +210,30 @@ def load_model(path: str | os.PathLike):
             f"{path} was written by deepemg {header.get('deepemg')} in model format "
             f"{header['format_version']}; this deepemg reads format {FORMAT_VERSION}: update it."
         )
+    estimator = _read(entries, "", path, not_a_model)
+    n_members = int(header.get("members", 0))
+    if n_members:
+        members = [_read(entries, f"members/{k}/", path, not_a_model) for k in range(n_members)]
+        estimator.uncertainty_scale_ = float(header["uncertainty_scale_"])
+        estimator._adopt(members)
+    return estimator
+
+
+def _read(entries: dict, prefix: str, path: Path, not_a_model: str):
+    """One fitted network from the archive entries under ``prefix``."""
+    from skorch.history import History
+
+    from .physics import MusculoskeletalModel
+    from .regressor import NMMRegressor
+
+    try:
+        header = json.loads(entries[f"{prefix}deepemg.json"])
+        weights = entries[f"{prefix}module.pt"]
+        history = json.loads(entries[f"{prefix}history.json"])
+        personalize = entries.get(f"{prefix}personalize_history.json")
+        personalize = None if personalize is None else json.loads(personalize)
+    except (KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{not_a_model}; {type(error).__name__}: {error}.") from None
     try:
         state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
     except Exception as error:  # torch raises several kinds for bad or unsafe content

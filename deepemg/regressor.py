@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -57,6 +58,12 @@ def _check_device(device) -> torch.device:
             f"{torch.__version__}); use device='cpu'."
         )
     return device
+
+
+def _fit_member(params: dict, seed: int, X, y, labels, keep) -> NMMRegressor:
+    """One member of an ensemble, fitted on the sequences ``keep`` (a joblib task)."""
+    member = NMMRegressor(**{**params, "random_state": seed})
+    return member.fit(X[keep], y[keep], subject_ids=labels[keep])
 
 
 class NMMRegressor(RegressorMixin, BaseEstimator):
@@ -141,6 +148,16 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         model this small and never oversubscribes the cores when folds or ensemble members
         run in parallel or another process holds a core; parallelism is better spent across
         fits (``n_jobs`` of the benchmark, cross-validation and grid searches).
+    n_members : int, default=1
+        Networks in a deep ensemble (members differing by seed, each trained on the subject's
+        sequences but a round-robin share, in parallel). With 2 or more, ``predict`` returns
+        the members' mean and ``predict(X, return_std=True)`` also its standard deviation,
+        scaled so that 90 % of the held-out measured EMG lies in the 90 % band (out-of-bag
+        calibration, ``uncertainty_scale_``); see docs/uncertainty.md. Costs ``n_members``
+        fits (run ``n_jobs`` at a time).
+    n_jobs : int or None, default=None
+        Ensemble members fitted at once (joblib processes; None: one per core, see
+        :func:`deepemg.threads.plan_workers`).
     device : str or torch.device, default="cpu"
         Where the network and the muscle model train and predict (``"cuda"`` for a GPU; an
         error when torch sees none). Inputs and outputs stay numpy arrays on the CPU.
@@ -154,6 +171,11 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         The trained skorch net; ``net_.history`` (also ``history_``) has ``train_loss`` and
         each term (``train_data_loss``, ``train_physics_loss``, ``train_effort_loss``,
         ``train_smoothness_loss``, ``train_synergy_loss``, ``train_prior_loss``).
+    members_ : list of NMMRegressor
+        The ensemble's members (``n_members >= 2``); the estimator's own ``net_``,
+        ``history_`` and ``subject_params_`` are those of the first.
+    uncertainty_scale_ : float
+        Factor on the members' standard deviation from out-of-bag calibration (ensembles).
     personalize_history_ : skorch.History
         The loss history of the last :meth:`personalize` (same columns).
     physics_ : MusculoskeletalModel
@@ -208,6 +230,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         "verbose": ["verbose"],
         "device": [str, torch.device],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
@@ -244,6 +268,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         verbose=0,
         device="cpu",
         n_threads=None,
+        n_members=1,
+        n_jobs=None,
         random_state=None,
     ):
         self.model = model
@@ -276,6 +302,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
         self.device = device
         self.n_threads = n_threads
+        self.n_members = n_members
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
@@ -418,6 +446,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         _check_device(self.device)
+        if self.n_members > 1:
+            return self._fit_ensemble(X, y, subject_ids)
         if y is None:
             raise ValueError(
                 "NMMRegressor requires y to be passed, but the target y is None: "
@@ -426,6 +456,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
         sequences = self._prepare(X, physics)
         y = self._check_y(y, sequences.X, physics)
+        for name in ("members_", "uncertainty_scale_"):  # a single network now
+            self.__dict__.pop(name, None)
         if np.isnan(y).all():
             raise ValueError(
                 "y has no measured EMG (all NaN): the NMM learns the EMG from the measured "
@@ -465,6 +497,73 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             )
             self.net_.fit(data, target)
         self.history_ = self.net_.history
+        return self
+
+    _MEMBER_STATE = (
+        "physics_",
+        "muscles_",
+        "n_channels_",
+        "channels_",
+        "subjects_",
+        "feature_mean_",
+        "feature_std_",
+        "torque_scale_",
+        "net_",
+        "history_",
+        "personalize_history_",
+    )
+
+    def _adopt(self, members: list) -> None:
+        """Take the fitted members; the estimator's own state mirrors the first member's."""
+        self.members_ = members
+        for name in self._MEMBER_STATE:
+            if hasattr(members[0], name):
+                setattr(self, name, getattr(members[0], name))
+
+    def _fit_ensemble(self, X, y, subject_ids):
+        """Fit ``n_members`` single networks in parallel, each leaving out a round-robin share
+        of every subject's sequences; calibrate the spread on those left out."""
+        from joblib import Parallel, delayed
+
+        from .threads import plan_workers
+
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        n = len(X)
+        labels = np.asarray(subject_ids) if subject_ids is not None else np.zeros(n, dtype=int)
+        if labels.shape != (n,):
+            raise ValueError(f"subject_ids needs one label per sequence ({n}), got {labels.shape}.")
+        k = int(self.n_members)
+        fold = np.full(n, -1)  # the member that leaves each sequence out (-1: none)
+        for subject in np.unique(labels):
+            rows = np.flatnonzero(labels == subject)
+            if len(rows) >= 2:  # every member keeps at least one sequence of every subject
+                fold[rows] = np.arange(len(rows)) % k
+        seeds = np.random.SeedSequence(self.random_state).generate_state(k)
+        params = {**self.get_params(), "n_members": 1, "n_jobs": None}
+        jobs, _ = plan_workers(self.n_jobs, k)
+        members = Parallel(n_jobs=jobs)(
+            delayed(_fit_member)(params, int(seeds[m]), X, y, labels, fold != m) for m in range(k)
+        )
+        # out-of-bag calibration on the measured channels
+        ratios = []
+        held = np.flatnonzero(fold >= 0)
+        if held.size:
+            runs = np.stack([member.predict(X[held]) for member in members])
+            spread = np.maximum(runs.std(axis=0, ddof=1), 1e-4)
+            own = runs[fold[held], np.arange(held.size)]  # each sequence by the member without it
+            measured = ~np.isnan(y[held])
+            ratios = (np.abs(y[held] - own) / spread)[measured]
+        if len(ratios) == 0:
+            warnings.warn(
+                "no subject has 2 sequences: the ensemble's spread is not calibrated "
+                "(uncertainty_scale_ = 1).",
+                stacklevel=3,
+            )
+            self.uncertainty_scale_ = 1.0
+        else:
+            self.uncertainty_scale_ = float(np.quantile(ratios, 0.9) / 1.6448536269514722)
+        self._adopt(members)
         return self
 
     def _module(self, physics, n_inputs: int, n_subjects: int) -> NeuralMusculoskeletalModule:
@@ -529,14 +628,33 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         return self.net_.module_.subject_parameters.table(list(self.subjects_))
 
+    def _ensemble(self) -> list | None:
+        members = getattr(self, "members_", None)
+        return members if members else None
+
     @with_own_threads
-    def predict(self, X, subject_ids=None):
+    def predict(self, X, subject_ids=None, return_std: bool = False):
         """EMG envelope of every muscle, ``(n_sequences, n_timesteps, n_muscles)``, float64.
 
         The network needs only kinematics and load, so the EMG does not depend on the
-        subject; ``subject_ids`` is accepted for symmetry with the other methods.
+        subject; ``subject_ids`` is accepted for symmetry with the other methods. An ensemble
+        (``n_members >= 2``) returns its members' mean, and with ``return_std=True`` also
+        the calibrated standard deviation (same shape; the 90 % band is mean ± 1.645 std),
+        as scikit-learn's ``GaussianProcessRegressor`` does.
         """
         check_is_fitted(self, "net_")
+        members = self._ensemble()
+        if members is not None:
+            runs = np.stack([member.predict(X) for member in members])
+            mean = runs.mean(axis=0)
+            if not return_std:
+                return mean
+            return mean, self.uncertainty_scale_ * runs.std(axis=0, ddof=1)
+        if return_std:
+            raise ValueError(
+                "return_std needs an ensemble: fit with n_members >= 2 (5 is a good start; "
+                "docs/uncertainty.md)."
+            )
         sequences = self._prepare(X)
         w = int(self.window)
         starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
@@ -562,6 +680,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         parameters when several subjects were fit.
         """
         check_is_fitted(self, "net_")
+        if self._ensemble() is not None:
+            return np.mean([m.predict_activation(X, subject_ids) for m in self.members_], axis=0)
         emg, _, _, index = self._physics_inputs(self._prepare(X), subject_ids)
         with torch.no_grad():
             activation, _ = self.net_.module_.activation(emg, index)
@@ -571,6 +691,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscles driven by the predicted EMG, ``(n, n_timesteps)``."""
         check_is_fitted(self, "net_")
+        if self._ensemble() is not None:
+            return np.mean([m.predict_torque(X, subject_ids) for m in self.members_], axis=0)
         emg, angle, velocity, index = self._physics_inputs(self._prepare(X), subject_ids)
         with torch.no_grad():
             torque = self.net_.module_.torque(emg, angle, velocity, index)
@@ -615,6 +737,12 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self
         """
         check_is_fitted(self, "net_")
+        if self._ensemble() is not None:
+            members = [copy.deepcopy(m) for m in self.members_]  # all or nothing
+            for member in members:
+                member.personalize(X, y, subject_ids, max_epochs=max_epochs, lr=lr)
+            self._adopt(members)
+            return self
         sequences = self._prepare(X)
         if subject_ids is None:
             raise ValueError("personalize needs subject_ids naming the new subject(s).")

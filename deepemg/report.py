@@ -197,6 +197,18 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
     if pictures:
         lines += ["", "## Figures", ""]
         lines += [f"![{name[:-4].replace('_', ' ')}]({name})" for name in pictures]
+    coverage = result.examples.get("band_coverage")
+    if coverage:
+        shares = ", ".join(f"{m} {100 * v:.0f} %" for m, v in coverage.items())
+        lines += [
+            "",
+            f"The NMM trace of the deep-EMG figure is the mean of an ensemble of "
+            f"{result.examples['band_members']} networks fitted on the same training sequences "
+            f"(the tables score single networks); its 90 % band (calibrated out of bag, "
+            f"scale {result.examples['uncertainty_scale']:.2f}) holds this share of the truth "
+            f"on all of subject {result.examples['subject']}'s test sequences: {shares} "
+            "(target 85-95 %).",
+        ]
     return "\n".join(lines) + "\n"
 
 

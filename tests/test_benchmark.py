@@ -29,6 +29,7 @@ from deepemg.threads import plan_workers
 from .conftest import simulated
 
 TINY = dict(
+    band_members=2,
     max_epochs=2,
     loso_epochs=1,
     nmm_params={"window": 50, "d_model": 16},
@@ -44,6 +45,16 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(data):
     return run_benchmark(data, BenchmarkSettings(**TINY, ablation=True), n_jobs=1, progress=False)
+
+
+def test_the_figure_band_comes_from_an_ensemble(result, tmp_path):
+    examples = result.examples
+    assert examples["band_members"] == 2 and examples["uncertainty_scale"] > 0
+    assert examples["nmm_std"].shape == examples["nmm"].shape and (examples["nmm_std"] > 0).all()
+    assert set(examples["band_coverage"]) == set(result.deep_muscles)
+    assert all(0 <= v <= 1 for v in examples["band_coverage"].values())
+    text = write_report(result, tmp_path / "report")["results.md"].read_text()
+    assert "ensemble of 2 networks" in text and "90 % band" in text
 
 
 def test_within_subject_splits():
@@ -232,7 +243,7 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
         return 1, 3
 
     monkeypatch.setattr("deepemg.benchmark.plan_workers", plan)
-    settings = BenchmarkSettings(**TINY, loso=False, ablation=False)
+    settings = BenchmarkSettings(**{**TINY, "band_members": 0}, loso=False, ablation=False)
     result = run_benchmark(data, settings, progress=False)
     assert planned == [(None, 6)] and (result.n_jobs, result.threads_per_fit) == (1, 3)
     labels = list(dict.fromkeys(r["method"] for r in result.rows))
