@@ -292,7 +292,8 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         :class:`~sklearn.exceptions.ConvergenceWarning`, or, with none, fit raises a
         ``RuntimeError`` naming the subject.
     n_threads : int or None, default=None
-        torch and BLAS threads of each call (None: 1; :mod:`deepemg.threads`).
+        torch and BLAS threads of each call (None: 1 for fit, the process's count for
+        predictions; :mod:`deepemg.threads`).
     random_state : int or None, default=None
         Seed of the NMF initialisation.
 
@@ -549,7 +550,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ predict
-    @with_own_threads
+    @with_own_threads(work="predict")
     def predict(self, X, subject_ids=None):
         """EMG of every muscle: the measured envelopes as given, the others extrapolated.
 
@@ -580,7 +581,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             out[rows] = block
         return out
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscle model driven by ``predict``'s EMG, ``(n, T)``.
 
@@ -610,7 +611,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
                 ).numpy()
         return torque
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def reconstruct_surface(self, X, subject_ids=None):
         """Each surface channel reconstructed from the others through the synergies.
 
@@ -651,7 +652,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             out[rows] = block.reshape(emg[rows].shape)
         return out
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def score(self, X, y=None, sample_weight=None, subject_ids=None):
         """How well the synergies extrapolate: leave-one-surface-muscle-out R².
 

@@ -109,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="3 subjects x 9 trials with the ablation (a few min), then the self-check "
-        "(exit status 3 when a floor fails; see below)",
+        help="the quick benchmark for a first look and for CI (its size and time: docs/cli.md), "
+        "then the self-check (exit status 3 when a floor fails; see below)",
     )
     bench.add_argument("--no-check", action="store_true", help="skip the self-check of --quick")
     bench.add_argument(

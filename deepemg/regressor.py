@@ -143,11 +143,12 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
     verbose : int, default=0
         Print skorch's epoch table when > 0.
     n_threads : int or None, default=None
-        torch and BLAS threads of each fit and prediction (None: 1), set for the call and
-        restored after it (:mod:`deepemg.threads`). One thread is nearly as fast as two for a
-        model this small and never oversubscribes the cores when folds or ensemble members
-        run in parallel or another process holds a core; parallelism is better spent across
-        fits (``n_jobs`` of the benchmark, cross-validation and grid searches).
+        torch and BLAS threads of each call, set for the call and restored after it
+        (:mod:`deepemg.threads`). None: one for ``fit`` and ``personalize`` (as fast as two for
+        a model this small, and never oversubscribing the cores when folds or ensemble members
+        run in parallel or another process holds a core); for predictions, the process's torch
+        thread count (large batches gain from threads; joblib and Dask workers limit it to
+        their share of the cores).
     n_members : int, default=1
         Networks in a deep ensemble (members differing by seed, each trained on the subject's
         sequences but a round-robin share, in parallel). With 2 or more, ``predict`` returns
@@ -632,7 +633,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         members = getattr(self, "members_", None)
         return members if members else None
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def predict(self, X, subject_ids=None, return_std: bool = False):
         """EMG envelope of every muscle, ``(n_sequences, n_timesteps, n_muscles)``, float64.
 
@@ -672,7 +673,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             for a in (emg, sequences.angle, sequences.velocity, index)
         )
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def predict_activation(self, X, subject_ids=None):
         """Muscle activation from the predicted EMG through the subject's activation dynamics.
 
@@ -687,7 +688,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             activation, _ = self.net_.module_.activation(emg, index)
         return activation.cpu().numpy()
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def predict_torque(self, X, subject_ids=None):
         """Joint torque (N·m) of the muscles driven by the predicted EMG, ``(n, n_timesteps)``."""
         check_is_fitted(self, "net_")
@@ -698,7 +699,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             torque = self.net_.module_.torque(emg, angle, velocity, index)
         return torque.cpu().numpy()
 
-    @with_own_threads
+    @with_own_threads(work="predict")
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R² of the predicted EMG over the measured (non-NaN) channels.
 

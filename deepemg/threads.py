@@ -42,13 +42,21 @@ def available_cores() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-def resolve_threads(n_threads) -> int:
-    """The thread count that ``n_threads`` (an int >= 1, or None for 1) stands for.
+def resolve_threads(n_threads, work: str = "fit") -> int:
+    """The thread count that ``n_threads`` (an int >= 1, or None) stands for.
 
-    One thread is deepemg's default: see the module's docstring and
-    ``benchmarks/bench_threads.py`` for the measurement behind it.
+    None is 1 for training (``work="fit"``): the batches are small, one thread is as fast as
+    two on an idle machine and several times faster when another process holds a core
+    (``benchmarks/bench_threads.py``). For prediction (``work="predict"``), whose batches of
+    512 windows do gain from threads (141,000 against 218,000 steps/s with 1 and 2 threads on
+    the 2-core machine), None keeps the process's torch thread count, which joblib and Dask
+    workers already limit to their share of the cores.
     """
     if n_threads is None:
+        if work == "predict":
+            import torch
+
+            return max(min(torch.get_num_threads(), available_cores()), 1)
         return 1
     n = int(n_threads)
     if n < 1:
@@ -87,17 +95,21 @@ def limit_threads(n: int):
         torch.set_num_threads(before)
 
 
-def with_own_threads(method):
+def with_own_threads(method=None, *, work: str = "fit"):
     """Decorate an estimator method to run under :func:`limit_threads` of the estimator's
-    ``n_threads`` parameter (None: 1)."""
+    ``n_threads`` parameter (:func:`resolve_threads` for ``work``)."""
     import functools
 
-    @functools.wraps(method)
-    def threaded(self, *args, **kwargs):
-        with limit_threads(resolve_threads(getattr(self, "n_threads", None))):
-            return method(self, *args, **kwargs)
+    def decorate(method):
+        @functools.wraps(method)
+        def threaded(self, *args, **kwargs):
+            n = resolve_threads(getattr(self, "n_threads", None), work)
+            with limit_threads(n):
+                return method(self, *args, **kwargs)
 
-    return threaded
+        return threaded
+
+    return decorate(method) if method is not None else decorate
 
 
 def plan_workers(n_jobs: int | None, n_tasks: int) -> tuple[int, int]:

@@ -1,0 +1,82 @@
+"""Calibration of the NMM's uncertainty band on simulated subjects with known deep EMG.
+
+For each subject of ``make_elbow_lifting(n_subjects=5, random_state=0)`` (12 lifts of 0-6 kg),
+an ``NMMRegressor(n_members=K)`` deep ensemble is fitted on the first 8 trials and predicts
+the other 4 with ``return_std=True``. Printed per subject and muscle: the share of the true
+EMG inside the 90 % band (target 0.85-0.95; the deep muscles' truth is never seen in fit),
+the band's mean half-width, r of the ensemble mean; then the ensemble's fit time against one
+network's, measured in the same run.
+
+    python benchmarks/bench_uncertainty.py [--members 5] [--subjects 5] [--epochs 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+Z90 = 1.6448536269514722
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--subjects", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=60)
+    args = parser.parse_args()
+
+    from deepemg import NMMRegressor
+    from deepemg.benchmark import deep_muscle_metrics
+    from deepemg.datasets import make_elbow_lifting
+    from deepemg.threads import machine_info, plan_workers
+
+    print(json.dumps(machine_info()))
+    data = make_elbow_lifting(n_subjects=args.subjects, random_state=0, progress=False)
+    jobs, _ = plan_workers(None, args.members)
+    print(
+        f"{args.members} members ({jobs} at a time), {args.epochs} epochs; 8 trials train, "
+        "4 test per subject; coverage of the true EMG by the 90 % band"
+    )
+    coverage = {m: [] for m in data.muscles}
+    single_s, ensemble_s = [], []
+    print(f"{'subject':<8}{'muscle':<9}{'coverage':>9}{'half-width':>11}{'r':>7}")
+    for subject in np.unique(data.groups):
+        rows = np.flatnonzero(data.groups == subject)
+        train, test = rows[:8], rows[8:]
+        start = time.perf_counter()
+        NMMRegressor(max_epochs=args.epochs, random_state=0).fit(data.X[train], data.y[train])
+        single_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model = NMMRegressor(max_epochs=args.epochs, n_members=args.members, random_state=0)
+        model.fit(data.X[train], data.y[train])
+        ensemble_s.append(time.perf_counter() - start)
+        mean, std = model.predict(data.X[test], return_std=True)
+        truth = data.y_true[test]
+        for j, muscle in enumerate(data.muscles):
+            inside = float((np.abs(truth[..., j] - mean[..., j]) <= Z90 * std[..., j]).mean())
+            coverage[muscle].append(inside)
+            r, _ = deep_muscle_metrics(truth[..., j], mean[..., j])
+            deep = " (deep)" if muscle in data.deep_muscles else ""
+            print(
+                f"{subject:<8}{muscle + deep:<16}{inside:>5.2f}{Z90 * std[..., j].mean():>11.3f}"
+                f"{r:>7.2f}"
+            )
+        print(f"{'':<8}uncertainty_scale_ = {model.uncertainty_scale_:.2f}", flush=True)
+    print("\nmean ± SD over subjects of the 90 % band's coverage (target 0.85-0.95):")
+    for muscle, values in coverage.items():
+        deep = " (deep)" if muscle in data.deep_muscles else ""
+        print(f"  {muscle + deep:<16}{np.mean(values):.2f} ± {np.std(values):.2f}")
+    surface = [np.mean(coverage[m]) for m in data.muscles if m not in data.deep_muscles]
+    print(f"  all surface     {np.mean(surface):.2f}")
+    print(
+        f"\nfit per subject: one network {np.mean(single_s):.1f} s, ensemble of {args.members} "
+        f"{np.mean(ensemble_s):.1f} s (x{np.mean(ensemble_s) / np.mean(single_s):.1f}, "
+        f"{jobs} members at a time)"
+    )
+
+
+if __name__ == "__main__":
+    main()
