@@ -35,6 +35,7 @@ backend or on ``n_jobs``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -485,8 +486,16 @@ def method_of(label: str) -> Method | None:
 
 
 # ---------------------------------------------------------------------------- folds
+def _predict(model, X, subject) -> np.ndarray:
+    """``model.predict(X)``, given the subject when it takes ``subject_ids`` (the NMM's
+    prediction-time physics uses the subject's own parameters)."""
+    if "subject_ids" in inspect.signature(model.predict).parameters:
+        return model.predict(X, subject_ids=np.full(len(X), subject))
+    return model.predict(X)
+
+
 def _scores(model, X, truth, muscles, deep, subject, layout: ChannelLayout, channels) -> dict:
-    prediction = model.predict(X)
+    prediction = _predict(model, X, subject)
     row = {}
     for muscle in deep:
         j = muscles.index(muscle)
@@ -524,7 +533,7 @@ def _run_fold(method: Method, evaluation, data, subject, train, test, params, de
     shown = data.X[[_example(data, test, layout)]]
     if method.legend is not None:
         columns = [data.muscles.index(m) for m in deep]
-        output["example"][method.key] = model.predict(shown)[0][:, columns]
+        output["example"][method.key] = _predict(model, shown, subject)[0][:, columns]
     if method.torque_legend is not None:
         output["example"][f"torque_{method.key}"] = model.predict_torque(shown, [subject])[0]
     if method.record is not None:
@@ -542,7 +551,7 @@ def _band(data, split, params, n_members, n_jobs, layout, deep) -> dict:
     model = NMMRegressor(**{**params, "n_members": n_members, "n_jobs": n_jobs})
     model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
     columns = [data.muscles.index(m) for m in deep]
-    mean, std = model.predict(data.X[test], return_std=True)
+    mean, std = model.predict(data.X[test], data.groups[test], return_std=True)
     shown = int(np.flatnonzero(test == _example(data, test, layout))[0])
     band = {
         "nmm": mean[shown][:, columns],

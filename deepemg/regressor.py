@@ -156,6 +156,19 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         scaled so that 90 % of the held-out measured EMG lies in the 90 % band (out-of-bag
         calibration, ``uncertainty_scale_``); see docs/uncertainty.md. Costs ``n_members``
         fits (run ``n_jobs`` at a time).
+    predict_physics : {"none", "torque", "emg"}, default="none"
+        Physics at prediction time. "torque": the network's EMG (the prior) is corrected so
+        that the subject's muscle model reproduces the trial's inverse-dynamics torque (known
+        from ``X``): a batched optimisation of a smooth, bounded change of every muscle's EMG
+        (in logit space), penalised by ``correction_weight``. "emg" (EMG-assisted, as CEINMS's
+        hybrid mode with a learned prior): the surface EMG channels in ``X`` drive their
+        muscles and the torque residual goes to the others. See docs/nmm.md for what each
+        costs and gives.
+    correction_weight : float, default=0.1
+        Weight of the squared change (logit space) and of its step-to-step change against the
+        normalised torque residual in the prediction-time correction.
+    correction_steps : int, default=100
+        Adam steps of the prediction-time correction.
     n_jobs : int or None, default=None
         Ensemble members fitted at once (joblib processes; None: one per core, see
         :func:`deepemg.threads.plan_workers`).
@@ -232,6 +245,9 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         "device": [str, torch.device],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
+        "predict_physics": [StrOptions({"none", "torque", "emg"})],
+        "correction_weight": [Interval(Real, 0, None, closed="left")],
+        "correction_steps": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
@@ -271,6 +287,9 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         n_threads=None,
         n_members=1,
         n_jobs=None,
+        predict_physics="none",
+        correction_weight=0.1,
+        correction_steps=100,
         random_state=None,
     ):
         self.model = model
@@ -305,6 +324,9 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.n_threads = n_threads
         self.n_members = n_members
         self.n_jobs = n_jobs
+        self.predict_physics = predict_physics
+        self.correction_weight = correction_weight
+        self.correction_steps = correction_steps
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
@@ -646,7 +668,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         members = self._ensemble()
         if members is not None:
-            runs = np.stack([member.predict(X) for member in members])
+            runs = np.stack([member.predict(X, subject_ids) for member in members])
             mean = runs.mean(axis=0)
             if not return_std:
                 return mean
@@ -661,13 +683,64 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
         windows = to_windows(self._features(sequences), starts, w).astype(np.float32)
         emg = self.net_.forward({"features": windows}, training=False, device="cpu")
-        return from_windows(emg.numpy().astype(np.float64), starts, sequences.X.shape[1])
+        emg = from_windows(emg.numpy().astype(np.float64), starts, sequences.X.shape[1])
+        if self.predict_physics == "none":
+            return emg
+        return self._correct(sequences, emg, subject_ids)
+
+    def _correct(self, sequences: SequenceInputs, prior: np.ndarray, subject_ids) -> np.ndarray:
+        """The prior EMG changed, smoothly and within [0, 1], so that the subject's muscle
+        model reproduces the inverse-dynamics torque (``predict_physics``)."""
+        from .channels import emg_channel
+
+        device = _check_device(self.device)
+        module = self.net_.module_
+        index = torch.as_tensor(self._subject_index(subject_ids, len(prior)), device=device)
+        angle, velocity, tau = (
+            torch.as_tensor(a, device=device)
+            for a in (sequences.angle, sequences.velocity, sequences.torque)
+        )
+        measured = np.full(prior.shape, np.nan)
+        if self.predict_physics == "emg":  # X's surface EMG drives its muscles where present
+            for j, muscle in enumerate(self.muscles_):
+                if emg_channel(muscle) in sequences.names:
+                    values = sequences.channel(emg_channel(muscle))[..., None]
+                    check_envelopes(values, "X's EMG channels", [emg_channel(muscle)])
+                    measured[..., j] = saturate_envelopes(values, "X", [muscle])[..., 0]
+        fixed = torch.as_tensor(~np.isnan(measured), device=device)
+        free = (~fixed).to(torch.float64)
+        measured = torch.as_tensor(np.nan_to_num(measured), device=device)
+        logit = torch.logit(torch.as_tensor(prior).clamp(1e-4, 1 - 1e-4)).to(device)
+        delta = torch.zeros_like(logit, requires_grad=True)
+        optimizer = torch.optim.Adam([delta], lr=0.1)
+        weight = float(self.correction_weight)
+        share = free.mean().clamp(min=1e-12)  # penalties averaged over the free samples
+
+        def excitation():
+            return torch.where(fixed, measured, torch.sigmoid(logit + delta))
+
+        with torch.enable_grad():
+            for _ in range(int(self.correction_steps)):
+                torque = module.torque(excitation(), angle, velocity, index)
+                residual = ((torque - tau) / self.torque_scale_) ** 2
+                change = delta * free
+                loss = (
+                    residual.mean()
+                    + weight
+                    * ((change**2).mean() + (torch.diff(change, dim=1) ** 2).mean())
+                    / share
+                )
+                # the gradient of the change only: the fitted parameters are left untouched
+                (delta.grad,) = torch.autograd.grad(loss, [delta])
+                optimizer.step()
+        with torch.no_grad():
+            return excitation().cpu().numpy()
 
     def _physics_inputs(self, sequences: SequenceInputs, subject_ids):
         """Predicted EMG, angle, velocity and subject index as tensors on the module's device."""
         device = _check_device(self.device)
         index = self._subject_index(subject_ids, sequences.X.shape[0])
-        emg = self.predict(sequences.X)
+        emg = self.predict(sequences.X, subject_ids)
         return tuple(
             torch.as_tensor(a, device=device)
             for a in (emg, sequences.angle, sequences.velocity, index)

@@ -149,6 +149,16 @@ class StreamingPredictor:
         check_derivatives: bool = True,
     ) -> None:
         check_is_fitted(estimator, "net_")
+        if (
+            getattr(estimator, "members_", None)
+            or getattr(estimator, "predict_physics", "none") != "none"
+        ):
+            raise ValueError(
+                "StreamingPredictor follows one network sample by sample; this estimator is "
+                "an ensemble (n_members > 1) or corrects its EMG with the physics over whole "
+                "trials (predict_physics != 'none'). Stream a single network with "
+                "predict_physics='none'."
+            )
         self.window = int(estimator.window)
         self.overlap = float(estimator.predict_overlap)
         # the offline grid's stride, from the offline code itself

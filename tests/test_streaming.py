@@ -262,3 +262,9 @@ def test_threads_and_the_estimator_are_left_alone(data, nmm):
     assert torch.get_num_threads() == before_threads
     assert network.training == before_mode
     np.testing.assert_array_equal(nmm.predict(data.X[:1])[0], reference)
+
+
+def test_only_a_single_network_without_whole_trial_physics_streams(nmm):
+    corrected = copy.deepcopy(nmm).set_params(predict_physics="torque")
+    with pytest.raises(ValueError, match="predict_physics='none'"):
+        StreamingPredictor(corrected)
