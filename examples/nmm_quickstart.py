@@ -4,8 +4,8 @@ Fits ``NMMRegressor`` on 8 trials of a simulated subject (brachialis and triceps
 unmeasured), predicts the 4 held-out trials from kinematics and load only, and compares the deep
 muscles with their known truth and the muscle torque with OpenSim inverse dynamics.
 
-Run: ``python examples/nmm_quickstart.py`` (about 20 s on 2 cores; ``--plot FILE.png`` draws the deep
-muscles over time, with matplotlib).
+Run: ``python examples/nmm_quickstart.py`` (about 20 s on 2 cores; ``--plot FILE.png`` draws
+the deep muscles over time, with matplotlib).
 """
 
 from __future__ import annotations
