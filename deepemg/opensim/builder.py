@@ -118,19 +118,9 @@ def build_model(
 
     Parameters
     ----------
-    path : str or path-like
-        The ``.osim`` file.
-    coordinate : str
-        The coordinate to model (e.g. ``"r_elbow_flex"``).
-    locked : mapping of str to float, optional
-        Values (rad) at which other coordinates are held (others: their default values).
-    load_body : str or None, default="load"
-        Body that carries the lifted load.
-    joint : str, optional
-        The model's joint name (the prefix of its channels); ``coordinate`` when not given.
-    muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
-        A name in :data:`deepemg.physics.MUSCLE_LAWS` or a
-        :class:`~deepemg.physics.MuscleLaw`.
+    path, coordinate, locked, load_body, joint, muscle_law
+        As :meth:`deepemg.physics.MusculoskeletalModel.from_opensim` documents them (the
+        public front of this function).
     model_class : type, default=MusculoskeletalModel
         The class to instantiate (a subclass of ``MusculoskeletalModel``).
 

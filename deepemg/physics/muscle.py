@@ -155,12 +155,9 @@ class MuscleLaw:
 
         Parameters
         ----------
-        activation : torch.Tensor
-            Activation in [0, 1], shape ``(..., n_muscles)``.
-        musculotendon_length : torch.Tensor
-            Length (m), same shape.
-        musculotendon_velocity : torch.Tensor
-            Lengthening velocity (m/s), same shape.
+        activation, musculotendon_length, musculotendon_velocity : torch.Tensor
+            As :func:`rigid_tendon_force` takes them: activation in [0, 1], length (m) and
+            lengthening velocity (m/s), each shaped ``(..., n_muscles)``.
         **parameters : torch.Tensor
             One tensor per name in :attr:`parameter_names`, broadcastable to ``activation``.
 
