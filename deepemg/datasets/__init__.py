@@ -2,11 +2,16 @@
 
 from .export import export_trials
 from .lifting import excitation_from_activation, make_elbow_lifting
-from .subjects import SimulatedSubject
+from .scenarios import SCENARIOS, Scenario, make_scenario
+from .subjects import ScenarioSubject, SimulatedSubject
 
 __all__ = [
+    "SCENARIOS",
+    "Scenario",
+    "ScenarioSubject",
     "SimulatedSubject",
     "excitation_from_activation",
     "export_trials",
     "make_elbow_lifting",
+    "make_scenario",
 ]

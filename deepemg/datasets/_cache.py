@@ -178,3 +178,21 @@ def load_bunch(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Bunch
     if missing:
         raise CacheError(f"no {missing}")
     return Bunch(**data)
+
+
+def load_cached(path: Path, required: tuple[str, ...] = (), stacklevel: int = 3) -> Bunch | None:
+    """The data set cached at ``path`` (:func:`load_bunch`), or None when there is none or it
+    cannot be read; a damaged file is reported by a warning naming it (it is simulated again
+    and replaced by the caller)."""
+    if not path.is_file():
+        return None
+    try:
+        return load_bunch(path, required=required)
+    except CacheError as error:
+        warnings.warn(
+            f"The cached data set '{path}' cannot be read ({error}); simulating it "
+            "again and replacing the file.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+        return None

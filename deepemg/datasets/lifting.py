@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .. import ELBOW_CHANNELS, ELBOW_DEEP_MUSCLES
 from .. import opensim as bridge
-from ._cache import CacheError, cache_key, get_data_home, load_bunch, save_bunch
+from ._cache import cache_key, get_data_home, load_cached, save_bunch
 from .subjects import build_subject_model, draw_subject
 from .trajectories import minimum_jerk_trial
 
@@ -46,18 +46,24 @@ ACTIVATION_TIME_CONSTANT = 0.015  # s, OpenSim DeGrooteFregly2016Muscle default
 DEACTIVATION_TIME_CONSTANT = 0.060  # s
 
 
-def excitation_from_activation(activation: np.ndarray, rate: float) -> np.ndarray:
+def excitation_from_activation(
+    activation: np.ndarray,
+    rate: float,
+    activation_time_constant: float = ACTIVATION_TIME_CONSTANT,
+    deactivation_time_constant: float = DEACTIVATION_TIME_CONSTANT,
+) -> np.ndarray:
     """Excitation that drives first-order activation dynamics along ``activation``.
 
     Inverts ``da/dt = (e - a) / tau(a)`` with ``tau = tau_act (0.5 + 1.5 a)`` while activating
-    and ``tau_deact / (0.5 + 1.5 a)`` while deactivating (OpenSim's DeGrooteFregly2016Muscle
-    time constants 15 and 60 ms, without its tanh smoothing). Time is axis 0.
+    and ``tau_deact / (0.5 + 1.5 a)`` while deactivating (by default OpenSim's
+    DeGrooteFregly2016Muscle time constants 15 and 60 ms, without its tanh smoothing). Time is
+    axis 0.
     """
     slope = np.gradient(activation, 1.0 / rate, axis=0)
     tau = np.where(
         slope >= 0,
-        ACTIVATION_TIME_CONSTANT * (0.5 + 1.5 * activation),
-        DEACTIVATION_TIME_CONSTANT / (0.5 + 1.5 * activation),
+        activation_time_constant * (0.5 + 1.5 * activation),
+        deactivation_time_constant / (0.5 + 1.5 * activation),
     )
     return np.clip(activation + tau * slope, 0.0, 1.0)
 
@@ -78,11 +84,25 @@ def _smooth_noise(rng, shape, rate, cutoff=5.0):
     return noise / noise.std(axis=0, keepdims=True)
 
 
-def _simulate_subject(subject, trials, loads, rate, solver, noise, seed):
-    """Kinematics, torque, activations and envelopes of one subject's trials."""
+def _simulate_subject(subject, trials, loads, rate, solver, noise, seed, *, emg_ceiling=1.0):
+    """Kinematics, torque, activations and envelopes of one subject's trials.
+
+    A :class:`~deepemg.datasets.subjects.ScenarioSubject` brings its muscle model (compliant
+    Thelen tendons are solved by ``compliant_static_optimization``), activation time constants
+    and EMG gains; measured EMG is clipped to ``[0, emg_ceiling]``.
+    """
     rng = np.random.default_rng(seed)
     model = build_subject_model(subject)
     muscles = subject.muscles
+    compliant = getattr(subject, "muscle_model", "degroote_rigid") == "thelen_compliant"
+    if compliant and solver != "static_optimization":
+        raise ValueError("compliant-tendon subjects are solved by static optimisation only.")
+    time_constants = (
+        getattr(subject, "activation_time_constant", ACTIVATION_TIME_CONSTANT),
+        getattr(subject, "deactivation_time_constant", DEACTIVATION_TIME_CONSTANT),
+    )
+    gain = getattr(subject, "emg_gain", None)
+    gain = None if gain is None or np.size(gain) == 0 else np.asarray(gain, dtype=float)
     pose = bridge.ModelPose(model, "r_elbow_flex")
     out = {
         k: []
@@ -109,7 +129,10 @@ def _simulate_subject(subject, trials, loads, rate, solver, noise, seed):
             activation, excitation = moco_inverse(pose, t, q, min_activation=floor)
             residual = np.zeros_like(torque)
         else:
-            activation, residual = bridge.static_optimization(
+            optimize = (
+                bridge.compliant_static_optimization if compliant else bridge.static_optimization
+            )
+            activation, residual = optimize(
                 pose,
                 muscles,
                 q,
@@ -119,7 +142,7 @@ def _simulate_subject(subject, trials, loads, rate, solver, noise, seed):
                 weights=subject.effort_weights,
                 min_activation=floor,
             )
-            excitation = excitation_from_activation(activation, rate)
+            excitation = excitation_from_activation(activation, rate, *time_constants)
         # the EMG envelope leads the activation by the electromechanical delay
         envelope = np.stack(
             [
@@ -130,7 +153,10 @@ def _simulate_subject(subject, trials, loads, rate, solver, noise, seed):
         )
         multiplicative, additive = noise
         measured = envelope * (1.0 + multiplicative * _smooth_noise(rng, envelope.shape, rate))
-        measured = np.clip(measured + additive * _smooth_noise(rng, envelope.shape, rate), 0, 1)
+        measured = measured + additive * _smooth_noise(rng, envelope.shape, rate)
+        if gain is not None:
+            measured = measured * gain  # the sensor's gain error: noise and all
+        measured = np.clip(measured, 0, emg_ceiling)
         for key, value in (
             ("angle", q),
             ("velocity", qd),
@@ -263,23 +289,64 @@ def make_elbow_lifting(
             random_state=int(random_state),
         )
         path = get_data_home(data_home) / key
-        if path.is_file():
-            try:
-                return load_bunch(path, required=_CACHED_KEYS)
-            except CacheError as error:
-                warnings.warn(
-                    f"The cached data set '{path}' cannot be read ({error}); simulating it "
-                    "again and replacing the file.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        cached = load_cached(path, required=_CACHED_KEYS)
+        if cached is not None:
+            return cached
 
+    data, cat = _generate(
+        n_subjects,
+        n_trials,
+        duration,
+        rate,
+        loads,
+        solver,
+        (multiplicative, additive),
+        random_state,
+        progress,
+    )
+    worst = float(np.abs(cat["residual"]).max())
+    if worst > 1e-3:
+        warnings.warn(
+            f"The muscles could not balance the torque everywhere (largest residual "
+            f"{worst:.3g} N m); those frames have saturated activations.",
+            stacklevel=2,
+        )
+    if path is not None:
+        save_bunch(path, data)  # whole or not at all; an unwritable folder warns, no more
+    return data
+
+
+def _generator(random_state) -> np.random.Generator:
+    """The random generator of ``random_state`` (int, None, Generator or RandomState)."""
     if isinstance(random_state, np.random.Generator):
-        rng = random_state
-    elif random_state is None or isinstance(random_state, (int, np.integer)):
-        rng = np.random.default_rng(random_state)
-    else:
-        rng = np.random.default_rng(check_random_state(random_state).randint(2**31))
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return np.random.default_rng(random_state)
+    return np.random.default_rng(check_random_state(random_state).randint(2**31))
+
+
+def _simulate_all(subjects, plans, rate, solver, noise, progress, emg_ceiling=1.0):
+    """Simulate every subject (progress bar over subjects); concatenated results, seconds."""
+    start = _time.perf_counter()
+    results = []
+    bar = tqdm(
+        total=len(subjects), desc="simulating subjects", unit="subject", disable=not progress
+    )
+    for subject, (trials, trial_loads, seed) in zip(subjects, plans, strict=True):
+        results.append(
+            _simulate_subject(
+                subject, trials, trial_loads, rate, solver, noise, seed, emg_ceiling=emg_ceiling
+            )
+        )
+        bar.update()
+    bar.close()
+    elapsed = _time.perf_counter() - start
+    return {k: np.concatenate([r[k] for r in results]) for k in results[0]}, elapsed
+
+
+def _generate(n_subjects, n_trials, duration, rate, loads, solver, noise, random_state, progress):
+    """``make_elbow_lifting``'s data (uncached) and the concatenated simulation results."""
+    rng = _generator(random_state)
     generic = bridge.load_model(bridge.ELBOW_MODEL_PATH)
     subjects, plans = [], []
     for s in range(int(n_subjects)):
@@ -291,34 +358,17 @@ def make_elbow_lifting(
         ]
         subjects.append(subject)
         plans.append((trials, trial_loads, int(rng.integers(2**31))))
+    cat, elapsed = _simulate_all(subjects, plans, rate, solver, noise, progress)
+    sequence_loads = np.concatenate([p[1] for p in plans])
+    data = _assemble(subjects, sequence_loads, cat, n_trials, rate, solver, elapsed, DESCR)
+    return data, cat
 
-    start = _time.perf_counter()
-    results = []
-    bar = tqdm(
-        total=int(n_subjects), desc="simulating subjects", unit="subject", disable=not progress
-    )
-    for subject, (trials, trial_loads, seed) in zip(subjects, plans, strict=True):
-        results.append(
-            _simulate_subject(
-                subject, trials, trial_loads, rate, solver, (multiplicative, additive), seed
-            )
-        )
-        bar.update()
-    bar.close()
-    elapsed = _time.perf_counter() - start
 
+def _assemble(subjects, sequence_loads, cat, n_trials, rate, solver, elapsed, descr) -> Bunch:
+    """The data set's Bunch from the subjects' concatenated simulation results ``cat``."""
     muscles = list(subjects[0].muscles)
     deep = [m for m in muscles if m in ELBOW_DEEP_MUSCLES]
     surface = [m for m in muscles if m not in deep]
-    cat = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
-    worst = float(np.abs(cat["residual"]).max())
-    if worst > 1e-3:
-        warnings.warn(
-            f"The muscles could not balance the torque everywhere (largest residual "
-            f"{worst:.3g} N m); those frames have saturated activations.",
-            stacklevel=2,
-        )
-    sequence_loads = np.concatenate([p[1] for p in plans])
     n_steps = cat["angle"].shape[1]
     X = np.concatenate(
         [
@@ -354,8 +404,6 @@ def make_elbow_lifting(
         loads=sequence_loads,
         solver=solver,
         simulation_seconds=elapsed,
-        DESCR=DESCR,
+        DESCR=descr,
     )
-    if path is not None:
-        save_bunch(path, data)  # whole or not at all; an unwritable folder warns, no more
     return data

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .builder import build_model
 from .dynamics import (
+    compliant_static_optimization,
+    equilibrium_tendon_forces,
     fit_joint_dynamics,
     inverse_dynamics,
     muscle_tendon_forces,
@@ -25,6 +27,7 @@ from .model import (
     muscle_names,
     set_load_mass,
     use_rigid_tendon_degroote_muscles,
+    use_thelen_muscles,
 )
 
 ELBOW_MODEL_PATH = Path(str(resources.files("deepemg") / "data" / "elbow.osim"))
@@ -36,6 +39,8 @@ __all__ = [
     "PathFit",
     "add_load_body",
     "build_model",
+    "compliant_static_optimization",
+    "equilibrium_tendon_forces",
     "fit_joint_dynamics",
     "fit_path_geometry",
     "inverse_dynamics",
@@ -49,4 +54,5 @@ __all__ = [
     "set_load_mass",
     "static_optimization",
     "use_rigid_tendon_degroote_muscles",
+    "use_thelen_muscles",
 ]

@@ -8,6 +8,8 @@ import opensim as osim
 from .model import ModelPose, muscle_handles
 
 __all__ = [
+    "compliant_static_optimization",
+    "equilibrium_tendon_forces",
     "fit_joint_dynamics",
     "inverse_dynamics",
     "muscle_tendon_forces",
@@ -173,6 +175,14 @@ def static_optimization(
     full = muscle_tendon_forces(pose, muscles, np.ones(len(muscles)), angle, velocity)
     gain = moment_arms * (full - passive)  # N·m per unit activation
     need = torque - (moment_arms * passive).sum(axis=1)
+    activation = _affine_effort_solve(gain, need, exponent, weights, floor)
+    residual = need - (gain * activation).sum(axis=1)
+    return activation, residual
+
+
+def _affine_effort_solve(gain, need, exponent, weights, floor) -> np.ndarray:
+    """``argmin sum_j w_j a_j^p`` s.t. ``sum_j gain_j a_j = need``, ``floor <= a <= 1``, per
+    frame (rows), by bisection on the multiplier (see :func:`static_optimization`)."""
 
     def activation_at(lam):
         x = lam[:, None] * gain / (exponent * weights)
@@ -187,8 +197,249 @@ def static_optimization(
         below = (gain * activation_at(mid)).sum(axis=1) < need
         low = np.where(below, mid, low)
         high = np.where(below, high, mid)
-    activation = activation_at(0.5 * (low + high))
-    residual = need - (gain * activation).sum(axis=1)
+    return activation_at(0.5 * (low + high))
+
+
+EQUILIBRIUM_NUDGES = (
+    (0.0, 0.0),
+    (0.0, 1e-4),
+    (0.0, -1e-4),
+    (1e-5, 0.0),
+    (-1e-5, 0.0),
+    (1e-4, 0.0),
+    (-1e-4, 0.0),
+    (1e-4, 1e-3),
+    (-1e-4, -1e-3),
+    (1e-3, 0.0),
+    (-1e-3, 0.0),
+)
+"""(angle in rad, velocity in rad/s) added to a frame's pose, in turn, where OpenSim's
+equilibrium solver fails. Thelen2003Muscle's Newton solve (20 iterations to 1e-8 F0) stalls
+in rare slivers of the state space (about 2e-4 rad wide; near 1e-5 N of equilibrium); a nudge
+of the angle by 1e-4 rad changes a tendon force by well under a newton (< 0.02 N·m)."""
+
+
+def equilibrium_tendon_forces(
+    pose: ModelPose, muscles: list[str], activation, angle, velocity
+) -> np.ndarray:
+    """Tendon force (N) of the muscles at fibre equilibrium, computed by OpenSim.
+
+    At every frame the model is posed (angle, velocity), the muscles' activations are set,
+    ``model.equilibrateMuscles(state)`` finds each fibre length at which fibre and tendon
+    forces balance (for a compliant tendon, Thelen2003Muscle shares the musculotendon
+    velocity between fibre and tendon by their stiffness) and ``getTendonForce`` is read. Works
+    for any OpenSim muscle (for a rigid tendon it equals :func:`muscle_tendon_forces`). Where
+    OpenSim's solver fails, the pose is nudged by :data:`EQUILIBRIUM_NUDGES` in turn; a
+    RuntimeError names the frame if none works.
+
+    Parameters
+    ----------
+    pose : ModelPose
+        The posed model.
+    muscles : list of str
+        Muscle names, in the order of ``activation``'s columns.
+    activation : array of shape (n_frames, n_muscles) or (n_muscles,)
+        Activations (a muscle may clamp them, e.g. Thelen2003Muscle at 0.01).
+    angle, velocity : arrays of shape (n_frames,)
+        rad and rad/s.
+
+    Returns
+    -------
+    ndarray of shape (n_frames, n_muscles)
+        Tendon force (N).
+    """
+    angle, velocity = _frames(angle=angle, velocity=velocity)
+    activation = np.broadcast_to(np.asarray(activation, dtype=float), (angle.size, len(muscles)))
+    model, state = pose.model, pose.state
+    handles = muscle_handles(model, muscles)
+    forces = np.empty((angle.size, len(muscles)))
+    for k in range(angle.size):
+        for angle_nudge, velocity_nudge in EQUILIBRIUM_NUDGES:
+            pose.set(angle[k] + angle_nudge, velocity[k] + velocity_nudge)
+            for j, muscle in enumerate(handles):
+                muscle.setActivation(state, float(activation[k, j]))
+            try:
+                model.equilibrateMuscles(state)
+            except RuntimeError as error:
+                failure = error
+                continue
+            break
+        else:
+            raise RuntimeError(
+                f"OpenSim cannot equilibrate the muscles at frame {k} (angle "
+                f"{angle[k]:.4g} rad, velocity {velocity[k]:.4g} rad/s, activations "
+                f"{np.round(activation[k], 4).tolist()}): {str(failure).strip()[:300]}"
+            )
+        model.realizeDynamics(state)
+        for j, muscle in enumerate(handles):
+            forces[k, j] = muscle.getTendonForce(state)
+    return forces
+
+
+def _pchip_slopes(values: np.ndarray, step: float) -> np.ndarray:
+    """Fritsch-Carlson (scipy PCHIP) slopes of samples on a uniform grid, along the last axis."""
+    delta = np.diff(values, axis=-1) / step
+    slopes = np.zeros_like(values)
+    left, right = delta[..., :-1], delta[..., 1:]
+    same = (left * right) > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        harmonic = 2.0 / (1.0 / np.where(same, left, 1.0) + 1.0 / np.where(same, right, 1.0))
+    slopes[..., 1:-1] = np.where(same, harmonic, 0.0)
+    for end, d0, d1 in ((0, delta[..., 0], delta[..., 1]), (-1, delta[..., -1], delta[..., -2])):
+        slope = (3.0 * d0 - d1) / 2.0
+        slope = np.where(np.sign(slope) != np.sign(d0), 0.0, slope)
+        slope = np.where(
+            (np.sign(d0) != np.sign(d1)) & (np.abs(slope) > 3 * np.abs(d0)), 3.0 * d0, slope
+        )
+        slopes[..., end] = slope
+    return slopes
+
+
+def _hermite_table(table, slopes, step, s):
+    """Value and derivative (per unit s) of the cubic Hermite through ``table`` at ``s``."""
+    n = table.shape[-1]
+    i = np.clip(np.floor(s / step).astype(int), 0, n - 2)
+    t = s / step - i
+    y0 = np.take_along_axis(table, i[..., None], -1)[..., 0]
+    y1 = np.take_along_axis(table, i[..., None] + 1, -1)[..., 0]
+    m0 = np.take_along_axis(slopes, i[..., None], -1)[..., 0] * step
+    m1 = np.take_along_axis(slopes, i[..., None] + 1, -1)[..., 0] * step
+    t2, t3 = t * t, t * t * t
+    value = (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * m0 + (-2 * t3 + 3 * t2) * y1
+    value = value + (t3 - t2) * m1
+    slope = (6 * t2 - 6 * t) * y0 + (3 * t2 - 4 * t + 1) * m0 + (-6 * t2 + 6 * t) * y1
+    slope = (slope + (3 * t2 - 2 * t) * m1) / step
+    return value, slope
+
+
+def compliant_static_optimization(
+    pose: ModelPose,
+    muscles: list[str],
+    angle,
+    velocity,
+    torque,
+    moment_arms=None,
+    exponent: float = 2.0,
+    weights=None,
+    min_activation=0.0,
+    levels: int = 11,
+    iterations: int = 40,
+    corrections: int = 3,
+    tolerance: float = 1e-3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Activations that balance ``torque`` with muscles whose force is OpenSim's equilibrium
+    tendon force (compliant tendons: Thelen2003Muscle, Millard2012EquilibriumMuscle...).
+
+    Minimises ``sum_j w_j a_j^p`` subject to ``sum_j r_j F_j(a_j) = torque`` and
+    ``a_min_j <= a_j <= 1`` per frame, where ``F_j(a)`` is the tendon force at fibre equilibrium
+    (:func:`equilibrium_tendon_forces`), which is not affine in ``a`` with an elastic tendon:
+
+    1. tabulate ``F_j`` at ``levels`` activations from ``a_min`` to 1 at every frame (one
+       ``equilibrateMuscles`` per level and frame, all muscles at once) and interpolate it with
+       a monotone cubic (PCHIP) in ``a``;
+    2. iterate: linearise the interpolant at the current activations and solve the affine
+       problem exactly as :func:`static_optimization` does (bisection on the multiplier); its
+       fixed point satisfies the optimality conditions ``p w_j a_j^(p-1) = lambda r_j F_j'(a_j)``;
+    3. evaluate the forces with OpenSim at the solution; where the torque misses by more than
+       ``tolerance`` (N·m), shift the interpolant by OpenSim's difference and solve again
+       (at most ``corrections`` times).
+
+    Parameters
+    ----------
+    pose, muscles, angle, velocity, torque, moment_arms, exponent, weights, min_activation
+        As :func:`static_optimization`; ``min_activation`` is raised to 0.01 for
+        Thelen2003Muscle, whose activation cannot go lower.
+    levels : int, default=11
+        Activation levels tabulated per frame.
+    iterations : int, default=40
+        Most linearisations per solve (it stops when activations move less than 1e-10).
+    corrections : int, default=3
+        Most OpenSim re-evaluations after the first.
+    tolerance : float, default=1e-3
+        Torque miss (N·m) below which a frame needs no correction.
+
+    Returns
+    -------
+    activation : ndarray of shape (n_frames, n_muscles)
+    residual : ndarray of shape (n_frames,)
+        ``torque - sum_j r_j F_j(a_j)`` (N·m) with ``F_j`` evaluated by OpenSim at the
+        returned activations: small except where the muscles saturate.
+    """
+    from .geometry import sample_path_geometry
+    from .model import THELEN_MINIMUM_ACTIVATION
+
+    angle, velocity, torque = _frames(angle=angle, velocity=velocity, torque=torque)
+    if exponent <= 1:
+        raise ValueError(f"exponent must be > 1, got {exponent}.")
+    if int(levels) < 3:
+        raise ValueError(f"levels must be >= 3, got {levels}.")
+    n_frames, n_muscles = angle.size, len(muscles)
+    weights = np.ones(n_muscles) if weights is None else np.asarray(weights, dtype=float)
+    if weights.shape != (n_muscles,) or np.any(weights <= 0):
+        raise ValueError(f"weights must be {n_muscles} positive numbers, one per muscle.")
+    floor = np.broadcast_to(np.asarray(min_activation, dtype=float), (n_frames, n_muscles))
+    if np.any(floor < 0) or np.any(floor >= 1):
+        raise ValueError("min_activation must lie in [0, 1).")
+    thelen = [
+        h.getConcreteClassName() == "Thelen2003Muscle" for h in muscle_handles(pose.model, muscles)
+    ]
+    floor = np.where(thelen, np.maximum(floor, THELEN_MINIMUM_ACTIVATION), floor)
+    if moment_arms is None:
+        _, moment_arms = sample_path_geometry(pose, muscles, angle)
+    moment_arms = np.asarray(moment_arms, dtype=float)
+
+    # 1. the table: F at s = 0, 1/(L-1), ..., 1 with a = floor + s (1 - floor)
+    step = 1.0 / (int(levels) - 1)
+    span = 1.0 - floor
+    table = np.empty((n_frames, n_muscles, int(levels)))
+    for k in range(int(levels)):
+        table[..., k] = equilibrium_tendon_forces(
+            pose, muscles, floor + k * step * span, angle, velocity
+        )
+    slopes = _pchip_slopes(table, step)
+    shift = np.zeros((n_frames, n_muscles))
+
+    def model_force(a):
+        value, slope = _hermite_table(table, slopes, step, np.clip((a - floor) / span, 0, 1))
+        return value + shift, slope / span
+
+    def solve(a, frames):
+        for _ in range(int(iterations)):
+            force, slope = model_force(a)
+            force, slope = force[frames], slope[frames]
+            arms = moment_arms[frames]
+            gain = arms * slope
+            need = torque[frames] - (arms * (force - slope * a[frames])).sum(axis=1)
+            new = _affine_effort_solve(gain, need, exponent, weights, floor[frames])
+            moved = np.abs(new - a[frames]).max() if new.size else 0.0
+            a = a.copy()
+            a[frames] = new
+            if moved < 1e-10:
+                break
+        return a
+
+    # 2. start from the secant (the affine model through a_min and 1), then linearise
+    everything = np.arange(n_frames)
+    gain = moment_arms * (table[..., -1] - table[..., 0]) / span
+    need = torque - (moment_arms * table[..., 0]).sum(axis=1) + (gain * floor).sum(axis=1)
+    activation = _affine_effort_solve(gain, need, exponent, weights, floor)
+    activation = solve(activation, everything)
+    # 3. check with OpenSim, correct the interpolant where it misses
+    forces = equilibrium_tendon_forces(pose, muscles, activation, angle, velocity)
+    residual = torque - (moment_arms * forces).sum(axis=1)
+    for _ in range(int(corrections)):
+        interpolated, _ = model_force(activation)
+        off = np.flatnonzero(
+            (np.abs(residual) > tolerance) & (np.abs(forces - interpolated).max(axis=1) > 0)
+        )
+        if off.size == 0:
+            break
+        shift[off] += forces[off] - interpolated[off]
+        activation = solve(activation, off)
+        forces[off] = equilibrium_tendon_forces(
+            pose, muscles, activation[off], angle[off], velocity[off]
+        )
+        residual[off] = torque[off] - (moment_arms[off] * forces[off]).sum(axis=1)
     return activation, residual
 
 

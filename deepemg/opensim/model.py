@@ -16,6 +16,7 @@ __all__ = [
     "muscle_names",
     "set_load_mass",
     "use_rigid_tendon_degroote_muscles",
+    "use_thelen_muscles",
 ]
 
 osim.Logger.setLevelString("error")
@@ -168,6 +169,79 @@ def use_rigid_tendon_degroote_muscles(model: osim.Model) -> list[str]:
             muscle.set_ignore_tendon_compliance(True)
             changed.append(muscle.getName())
     return changed
+
+
+THELEN_MINIMUM_ACTIVATION = 0.01
+"""Lowest activation OpenSim's Thelen2003Muscle accepts (its ``minimum_activation`` floor)."""
+
+
+def use_thelen_muscles(
+    model: osim.Model,
+    activation_time_constant: float | None = None,
+    deactivation_time_constant: float | None = None,
+    tendon_strain: float | None = None,
+) -> list[str]:
+    """Make every muscle a compliant-tendon ``Thelen2003Muscle``, keeping its anatomy.
+
+    Each muscle is replaced (the order of the muscles among themselves is kept) by a
+    ``Thelen2003Muscle`` with the same maximum isometric force, optimal fibre length, tendon
+    slack length, pennation angle at the optimal length, maximum contraction velocity and a
+    copy of its GeometryPath. The tendon is elastic (Thelen's tendon strain at maximum
+    isometric force, 3.3 % unless ``tendon_strain`` is given) and the force-length,
+    force-velocity and passive curves are Thelen's, not DeGroote-Fregly's, so the muscle
+    differs from deepemg's torch muscle law. Thelen's ``minimum_activation`` (0.01, the lowest
+    OpenSim accepts) bounds activations from below. Forces at a given activation are taken at
+    fibre equilibrium (``model.equilibrateMuscles(state)``; see
+    :func:`deepemg.opensim.equilibrium_tendon_forces`).
+
+    Parameters
+    ----------
+    model : opensim.Model
+        The model; it is changed in place (call ``initSystem`` afterwards, as
+        :class:`ModelPose` does).
+    activation_time_constant, deactivation_time_constant : float, optional
+        Thelen's activation dynamics time constants (s); OpenSim's defaults (15, 50 ms) when
+        not given. They do not affect equilibrium forces.
+    tendon_strain : float, optional
+        Tendon strain at maximum isometric force (Thelen's ``FmaxTendonStrain``).
+
+    Returns
+    -------
+    list of str
+        Names of the muscles replaced, in the model's order.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, load_model
+    >>> model = load_model(ELBOW_MODEL_PATH)
+    >>> len(use_thelen_muscles(model)), model.getMuscles().get(0).getConcreteClassName()
+    (7, 'Thelen2003Muscle')
+    """
+    forces = model.updForceSet()
+    names = muscle_names(model)
+    for name in names:
+        old = model.getMuscles().get(name)
+        new = osim.Thelen2003Muscle(
+            name,
+            old.getMaxIsometricForce(),
+            old.getOptimalFiberLength(),
+            old.getTendonSlackLength(),
+            old.getPennationAngleAtOptimalFiberLength(),
+        )
+        new.setMaxContractionVelocity(old.getMaxContractionVelocity())
+        new.set_path(old.get_path())  # a copy of the GeometryPath (points, wrapping)
+        new.set_minimum_activation(THELEN_MINIMUM_ACTIVATION)
+        new.set_default_activation(max(THELEN_MINIMUM_ACTIVATION, 0.05))
+        if activation_time_constant is not None:
+            new.set_activation_time_constant(float(activation_time_constant))
+        if deactivation_time_constant is not None:
+            new.set_deactivation_time_constant(float(deactivation_time_constant))
+        if tendon_strain is not None:
+            new.set_FmaxTendonStrain(float(tendon_strain))
+        forces.remove(forces.getIndex(name))  # deletes ``old``: not used below
+        forces.append(new)  # the set adopts ``new``; muscles move to the end in their order
+    model.finalizeConnections()
+    return names
 
 
 class ModelPose:
