@@ -42,6 +42,10 @@ class EMGTransformer(nn.Module):
 
     ``(B, T, n_inputs)`` -> linear embedding -> positional code -> Transformer encoder
     (self-attention over the window) -> linear head -> sigmoid -> ``(B, T, n_muscles)``.
+    With ``code_dim > 0`` a subject's code ``c`` ``(B, code_dim)`` modulates every embedded
+    step ``e`` (FiLM, Perez et al. 2018): ``e * (1 + S c) + T c`` (plus a fixed offset, 0
+    until the codes are centred), with ``S`` and ``T`` linear maps without bias, so the EMG
+    depends on the subject; code 0 (or none) leaves the network as without codes.
 
     Parameters
     ----------
@@ -51,6 +55,8 @@ class EMGTransformer(nn.Module):
         Width, attention heads and encoder layers.
     dropout : float
         Dropout in the encoder layers.
+    code_dim : int, default=0
+        Length of the subject code the network is conditioned on (0: none).
 
     Examples
     --------
@@ -59,6 +65,10 @@ class EMGTransformer(nn.Module):
     >>> out = net(torch.randn(3, 50, 4))
     >>> out.shape, bool(out.min() >= 0 and out.max() <= 1)
     (torch.Size([3, 50, 7]), True)
+    >>> net = EMGTransformer(4, 7, d_model=16, n_heads=2, n_layers=1, code_dim=2).eval()
+    >>> x = torch.randn(3, 50, 4)
+    >>> bool(torch.equal(net(x), net(x, torch.zeros(3, 2))))  # code 0: the population
+    True
     """
 
     def __init__(
@@ -69,6 +79,7 @@ class EMGTransformer(nn.Module):
         n_heads: int = 4,
         n_layers: int = 2,
         dropout: float = 0.1,
+        code_dim: int = 0,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -80,6 +91,20 @@ class EMGTransformer(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, n_muscles)
+        self.code_dim = int(code_dim)
+        if self.code_dim:  # made last, so the layers above draw the same initial weights
+            self.condition = nn.Linear(self.code_dim, 2 * d_model, bias=False)
+            # added after the modulation, whatever the code: NeuralMusculoskeletalModule's
+            # center_codes moves the shift of the codes' mean here
+            self.register_buffer("code_offset", torch.zeros(d_model))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.head(self.encoder(self.position(self.embed(x)))))
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """EMG ``(B, T, n_muscles)`` of ``x`` ``(B, T, n_inputs)``, for the subjects whose
+        codes ``code`` ``(B, code_dim)`` gives (None: the population, code 0)."""
+        tokens = self.embed(x)
+        if self.code_dim:
+            if code is not None:
+                shift, scale = self.condition(code.to(tokens.dtype)).unsqueeze(1).chunk(2, dim=-1)
+                tokens = tokens * (1 + scale) + shift
+            tokens = tokens + self.code_offset
+        return torch.sigmoid(self.head(self.encoder(self.position(tokens))))

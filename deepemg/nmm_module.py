@@ -26,7 +26,8 @@ class NeuralMusculoskeletalModule(nn.Module):
     physics : MusculoskeletalModel
         The differentiable musculoskeletal model (its buffers are not trained).
     subject_parameters : SubjectParameters
-        Bounded per-subject parameters, trained with the network.
+        Bounded per-subject parameters, trained with the network; their codes (if any)
+        condition the network.
     rate : float
         Sampling rate (Hz).
     drive : {"predicted", "measured", "both"}, default="predicted"
@@ -35,7 +36,7 @@ class NeuralMusculoskeletalModule(nn.Module):
         elsewhere); or both, the torque of each stacked ``(2, B, T)``.
     freeze_network : bool, default=False
         Keep the network in evaluation mode (no dropout) and out of training, as
-        :meth:`~deepemg.NMMRegressor.personalize` needs.
+        :meth:`~deepemg.NMMRegressor.personalize` needs (the subjects' codes still learn).
 
     Examples
     --------
@@ -88,11 +89,14 @@ class NeuralMusculoskeletalModule(nn.Module):
     def forward(self, features, angle=None, velocity=None, subject=None, emg_override=None):
         """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m); the EMG alone without ``angle``.
 
-        ``emg_override`` (``(B, T, M)``, NaN where absent) is measured EMG; with ``drive``
-        "measured" it replaces the network's EMG in the physics chain, with "both" the torque
-        of both drives is returned stacked ``(2, B, T)`` (measured first).
+        ``subject`` ``(B,)`` indexes the subject parameters (-1: the population); when they
+        hold codes, the network's EMG is conditioned on the subject's code (the population's,
+        0, when ``subject`` is None). ``emg_override`` (``(B, T, M)``, NaN where absent) is
+        measured EMG; with ``drive`` "measured" it replaces the network's EMG in the physics
+        chain, with "both" the torque of both drives is returned stacked ``(2, B, T)``
+        (measured first).
         """
-        emg = self.network(features)
+        emg = self.emg(features, subject)
         if angle is None:
             return emg
         if emg_override is None or self.drive == "predicted":
@@ -102,6 +106,40 @@ class NeuralMusculoskeletalModule(nn.Module):
         if self.drive == "both":
             torque = torch.stack([torque, self.torque(emg, angle, velocity, subject)])
         return emg, torque
+
+    def center_codes(self) -> None:
+        """Shift the subjects' codes so that their mean is 0 and change the network so that
+        every subject's EMG stays as it was (up to float rounding): code 0, the population's,
+        becomes the fitted subjects' mean code.
+
+        With the network's modulation ``e * (1 + S c) + T c + o`` of the embedded steps
+        ``e = W x + b`` and the mean code ``m``, the gain ``g = 1 + S m`` goes into ``W``,
+        ``b`` (and out of ``S``), ``T m`` into the offset ``o``. Left as they are (rare) where
+        a gain is near 0.
+        """
+        params, network = self.subject_parameters, self.network
+        if not params.code_dim:
+            return
+        with torch.no_grad():
+            mean = params.code.mean(dim=0)
+            weight = network.condition.weight  # (2 d_model, code_dim): T, then S
+            d = network.embed.bias.shape[0]
+            mean = mean.to(weight)
+            shift, gain = weight[:d] @ mean, 1 + weight[d:] @ mean
+            if bool((gain.abs() < 0.1).any()):
+                return
+            network.embed.weight.mul_(gain[:, None])
+            network.embed.bias.mul_(gain)
+            weight[d:] /= gain[:, None]
+            network.code_offset += shift
+            params.code -= mean.to(params.code)
+
+    def emg(self, features, subject=None):
+        """The network's EMG ``(B, T, M)``, conditioned on the subjects' codes when there are
+        codes and ``subject`` is given."""
+        if subject is None:
+            return self.network(features)
+        return self.network(features, self.subject_parameters.codes(subject))
 
     def torque(self, emg, angle, velocity, subject):
         """Muscle torque (N·m) driven by ``emg`` through the subject's physics."""
@@ -216,11 +254,12 @@ class NMMNet(NeuralNet):
     Ctrl-C reach the caller.
 
     The prior pulls the unconstrained subject parameters towards their nominal values
-    (``prior_weight`` x mean squared deviation). Every term goes to the batch history as
-    ``train_data_loss`` ... (``valid_`` for validation batches), averaged per epoch by
-    ``PassthroughScoring`` callbacks. skorch ends training quietly on ``KeyboardInterrupt``
-    and returns a half-trained net; this net re-raises it after skorch's ``on_train_end``, so
-    an interrupted fit is never taken for a finished one.
+    (``prior_weight`` x mean squared deviation) and the subject codes, if any, towards 0.
+    Every term goes to the batch history as ``train_data_loss`` ... (``valid_`` for
+    validation batches), averaged per epoch by ``PassthroughScoring`` callbacks. skorch ends
+    training quietly on ``KeyboardInterrupt`` and returns a half-trained net; this net
+    re-raises it after skorch's ``on_train_end``, so an interrupted fit is never taken for a
+    finished one.
     """
 
     def __init__(self, *args, prior_weight: float = 1e-3, **kwargs) -> None:

@@ -5,7 +5,8 @@ A model file is a zip archive holding
 * ``deepemg.json``: the format, the versions that wrote it, the estimator's parameters and
   its fitted arrays (subjects, muscles, channels, input standardisation, torque scale);
 * ``module.pt``: the torch ``state_dict`` of the network, the muscle model and the subject
-  parameters, read back with ``torch.load(weights_only=True)`` (tensors only);
+  parameters (with the subjects' codes when ``subject_embedding > 0``), read back with
+  ``torch.load(weights_only=True)`` (tensors only);
 * ``history.json`` (and ``personalize_history.json``): the loss history.
 
 Nothing in it can run code when it is loaded: a file that is not such an archive (a pickle, a
@@ -33,8 +34,10 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "save_model"]
 
 FORMAT = "deepemg-model"
 """The ``format`` field of a model file."""
-FORMAT_VERSION = 1
-"""Bumped when the layout of a model file changes; older readers refuse newer files."""
+FORMAT_VERSION = 2
+"""Bumped when the layout of a model file changes; older readers refuse newer files.
+2: the ``subject_embedding`` parameter (and subject codes); files of format 1 are read as
+``subject_embedding=0``."""
 
 _FITTED_ARRAYS = ("feature_mean_", "feature_std_")
 
@@ -240,6 +243,7 @@ def _read(entries: dict, prefix: str, path: Path, not_a_model: str):
         raise ValueError(f"{not_a_model}; its weights do not load: {error}") from None
 
     params = dict(header["params"])
+    params.setdefault("subject_embedding", 0)  # format 1: no subject codes
     params["model"] = _model_param(params["model"])
     estimator = NMMRegressor(**params)
     fitted = header["fitted"]

@@ -81,9 +81,9 @@ class StreamingPredictor:
 
     Feed one sequence with :meth:`update` (any number of samples per call), end it with
     :meth:`finish`, start the next with :meth:`reset`. Everything returned for a sequence,
-    concatenated, equals ``estimator.predict(X[None])[0]`` (up to float32 rounding of the
-    network's batching): see the module's docstring for why outputs lag by up to
-    :attr:`latency` samples.
+    concatenated, equals ``estimator.predict(X[None])[0]`` (``predict(X[None], [subject])[0]``
+    with a ``subject``; up to float32 rounding of the network's batching): see the module's
+    docstring for why outputs lag by up to :attr:`latency` samples.
 
     Per update, the new samples are checked, standardised into a sliding buffer, and the
     network runs (on one window, in inference mode, on one torch thread) only when a window of
@@ -108,6 +108,10 @@ class StreamingPredictor:
         ``rate`` (:func:`deepemg.validation.check_plausible`, which offline ``predict`` runs on
         whole sequences; a window has too few samples before that). A failing update changes
         nothing.
+    subject : label, optional
+        The subject streamed (seen in fit or personalised; an unknown one is an error): with
+        ``subject_embedding > 0`` the network's EMG is conditioned on its learned code, as
+        ``predict(X, subject_ids)`` does. None: the population's (code 0), as ``predict(X)``.
 
     Attributes
     ----------
@@ -147,6 +151,7 @@ class StreamingPredictor:
         *,
         channels: Sequence[str] | None = None,
         check_derivatives: bool = True,
+        subject=None,
     ) -> None:
         check_is_fitted(estimator, "net_")
         if (
@@ -184,6 +189,13 @@ class StreamingPredictor:
         self._low, self._high = (float(v) for v in self.physics.coordinate_range)
         network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
         self._network = network.eval().requires_grad_(False)
+        self.subject = subject
+        index = estimator._subject_index(None if subject is None else [subject], 1)
+        self._code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
+        if getattr(estimator, "subject_embedding", 0):
+            with torch.no_grad():
+                codes = estimator.net_.module_.subject_parameters.codes(torch.as_tensor(index))
+            self._code = codes.detach().to("cpu", torch.float32)
         self._threads: contextlib.ExitStack | None = None
         capacity = 4 * self.window + 64
         self._raw = np.zeros((capacity, 4))  # angle, velocity, acceleration, load
@@ -422,7 +434,8 @@ class StreamingPredictor:
             torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                emg = self._network(torch.from_numpy(batch)).numpy().astype(np.float64)
+                code = None if self._code is None else self._code.expand(len(batch), -1)
+                emg = self._network(torch.from_numpy(batch), code).numpy().astype(np.float64)
         finally:
             if threads != 1:
                 torch.set_num_threads(threads)

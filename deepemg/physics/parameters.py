@@ -67,6 +67,11 @@ class SubjectParameters(nn.Module):
         Muscle names (for the per-muscle parameters and the read-out).
     specs : sequence of ParameterSpec, optional
         The parameters; :data:`DEFAULT_PARAMETER_SPECS` by default.
+    code_dim : int, default=0
+        Length of each subject's learned code (:attr:`code`, unbounded, 0 at initialisation
+        and for the population), which conditions the network's EMG on the subject; 0: no
+        code. It is not a physical parameter: :attr:`n_per_subject` and :meth:`table` leave
+        it out, :meth:`prior` pulls it to 0, :meth:`subset` carries it.
 
     Examples
     --------
@@ -80,11 +85,14 @@ class SubjectParameters(nn.Module):
     0.04
     """
 
-    def __init__(self, n_subjects: int, muscles: list[str], specs=None) -> None:
+    def __init__(self, n_subjects: int, muscles: list[str], specs=None, code_dim: int = 0) -> None:
         super().__init__()
         if int(n_subjects) < 1:
             raise ValueError(f"n_subjects must be >= 1, got {n_subjects}.")
+        if int(code_dim) < 0:
+            raise ValueError(f"code_dim must be >= 0, got {code_dim}.")
         self.n_subjects = int(n_subjects)
+        self.code_dim = int(code_dim)
         self.muscles = list(muscles)
         self.specs = tuple(specs if specs is not None else DEFAULT_PARAMETER_SPECS)
         self.unconstrained = nn.ParameterDict()
@@ -94,11 +102,40 @@ class SubjectParameters(nn.Module):
             self.unconstrained[spec.name] = nn.Parameter(
                 torch.full(shape, float(theta), dtype=torch.float64)
             )
+        if self.code_dim:  # registered only when used: models without codes keep their keys
+            self.code = nn.Parameter(torch.zeros(self.n_subjects, self.code_dim))
 
     @property
     def n_per_subject(self) -> int:
         """Number of parameters per subject (32 for the 7-muscle elbow)."""
         return sum(len(self.muscles) if s.per_muscle else 1 for s in self.specs)
+
+    def codes(self, subject_index: torch.Tensor) -> torch.Tensor | None:
+        """The subjects' codes ``index.shape + (code_dim,)`` (float32; 0 for index -1, the
+        population), or None without codes.
+
+        Examples
+        --------
+        >>> params = SubjectParameters(2, ["BRA"], code_dim=3)
+        >>> with torch.no_grad():
+        ...     params.code[1] = 1.0
+        >>> params.codes(torch.tensor([1, -1])).tolist()
+        [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+        """
+        if not self.code_dim:
+            return None
+        index = self._check_index(subject_index)
+        code = self.code[index.clamp(min=0)]
+        return code * (index >= 0).unsqueeze(-1).to(code.dtype)
+
+    def _check_index(self, subject_index) -> torch.Tensor:
+        index = torch.as_tensor(subject_index, dtype=torch.long)
+        if bool(((index < -1) | (index >= self.n_subjects)).any()):
+            raise IndexError(
+                f"subject index out of range: {self.n_subjects} subjects (0.."
+                f"{self.n_subjects - 1}, or -1 for population values)."
+            )
+        return index
 
     def forward(self, subject_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Physical values for the subjects in ``subject_index`` (all subjects when None).
@@ -111,12 +148,7 @@ class SubjectParameters(nn.Module):
         for spec in self.specs:
             theta = self.unconstrained[spec.name]
             if subject_index is not None:
-                index = torch.as_tensor(subject_index, dtype=torch.long)
-                if bool(((index < -1) | (index >= self.n_subjects)).any()):
-                    raise IndexError(
-                        f"subject index out of range: {self.n_subjects} subjects (0.."
-                        f"{self.n_subjects - 1}, or -1 for population values)."
-                    )
+                index = self._check_index(subject_index)
                 nominal = torch.logit(
                     torch.tensor(
                         (spec.nominal - spec.lower) / (spec.upper - spec.lower), dtype=theta.dtype
@@ -142,13 +174,19 @@ class SubjectParameters(nn.Module):
         >>> [round(float(d), 4) for d in params.subset([1, None])(None)["delay"].detach()]
         [0.0893, 0.04]
         """
-        out = SubjectParameters(len(rows), self.muscles, self.specs)
-        with torch.no_grad():
-            for k, row in enumerate(rows):
-                if row is not None:
-                    for name, theta in self.unconstrained.items():
-                        out.unconstrained[name][k] = theta[row]
+        out = SubjectParameters(len(rows), self.muscles, self.specs, self.code_dim)
+        for k, row in enumerate(rows):
+            if row is not None:
+                out.copy_subject(k, self, row)
         return out
+
+    def copy_subject(self, row: int, source: SubjectParameters, source_row: int) -> None:
+        """Set subject ``row``'s parameters (and code) to ``source``'s subject ``source_row``."""
+        with torch.no_grad():
+            for name, theta in source.unconstrained.items():
+                self.unconstrained[name][row] = theta[source_row]
+            if self.code_dim:
+                self.code[row] = source.code[source_row]
 
     def nominal_theta(self, spec: ParameterSpec, like: torch.Tensor) -> torch.Tensor:
         """The unconstrained value that maps to ``spec.nominal``."""
@@ -156,7 +194,8 @@ class SubjectParameters(nn.Module):
         return torch.logit(torch.tensor(fraction, dtype=like.dtype))
 
     def prior(self) -> torch.Tensor:
-        """Mean squared deviation of the unconstrained parameters from their nominal values."""
+        """Mean squared deviation of the unconstrained parameters from their nominal values,
+        plus the mean squared code (with codes)."""
         deviations = [
             (
                 (self.unconstrained[s.name] - self.nominal_theta(s, self.unconstrained[s.name]))
@@ -164,7 +203,10 @@ class SubjectParameters(nn.Module):
             ).mean()
             for s in self.specs
         ]
-        return torch.stack(deviations).mean()
+        prior = torch.stack(deviations).mean()
+        if self.code_dim:
+            prior = prior + (self.code.double() ** 2).mean()
+        return prior
 
     def table(self, subjects: list | None = None) -> list[dict]:
         """One row per subject and parameter, in physical units (for reports and pandas).
