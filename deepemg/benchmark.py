@@ -51,6 +51,12 @@ from .threads import machine_info, plan_workers
 
 __all__ = [
     "EVALUATIONS",
+    "FLAT_TRUTH_RANGE",
+    "SCORES",
+    "TARGETS",
+    "Target",
+    "target_checks",
+    "within_trial_r",
     "METHODS",
     "QUICK_FLOORS",
     "BenchmarkResult",
@@ -93,6 +99,14 @@ class BenchmarkSettings:
         Also fit the NMM with ``physics_weight=0`` within subject.
     random_state : int, default=0
         Seed of the data and of every fit.
+    scenario : str, default="default"
+        The simulated data: a key of :data:`deepemg.datasets.SCENARIOS`
+        (:func:`deepemg.datasets.make_scenario`); "default" is
+        :func:`~deepemg.datasets.make_elbow_lifting`'s subjects.
+    pretrained : bool, default=False
+        Also fit, within subject, the NMM pretrained on the other subjects (their training-range
+        sequences) and personalised on the subject's own training sequences
+        (``"nmm_pretrained"``).
     band_members : int, default=5
         Members of the NMM ensemble fitted on the first subject's training sequences for the
         deep-EMG figure's 90 % band (its coverage of the truth on that subject's test
@@ -112,6 +126,8 @@ class BenchmarkSettings:
     loso: bool = True
     ablation: bool = True
     random_state: int = 0
+    scenario: str = "default"
+    pretrained: bool = False
     band_members: int = 5
     nmm_params: dict = field(default_factory=dict)
     mse_params: dict = field(default_factory=dict)
@@ -197,8 +213,22 @@ class BenchmarkResult:
 
     @property
     def columns(self) -> list[str]:
-        """Score columns, in table order."""
-        deep = [f"{m}_{k}" for m in self.deep_muscles for k in ("r", "nrmse")]
+        """Score columns, in table order: per deep muscle ``r``, ``r_trial``, ``r_beyond``
+        (only when some test trial lies beyond the training loads) and ``nrmse``
+        (:data:`SCORES`), then ``torque_nrmse`` and ``fit_s``. Columns a row lacks (a result
+        of an older version) are left out."""
+        present = set().union(*(row.keys() for row in self.rows)) if self.rows else set()
+        deep = []
+        for muscle in self.deep_muscles:
+            for suffix in SCORES:
+                column = f"{muscle}_{suffix}"
+                if self.rows and column not in present:
+                    continue
+                if suffix == "r_beyond" and not any(
+                    np.isfinite(row.get(column, np.nan)) for row in self.rows
+                ):
+                    continue
+                deep.append(column)
         return [*deep, "torque_nrmse", "fit_s"]
 
     def summary(self) -> list[dict]:
@@ -208,7 +238,7 @@ class BenchmarkResult:
             rows = [r for r in self.rows if (r["evaluation"], r["method"]) == key]
             row = {"evaluation": key[0], "method": key[1], "n_subjects": len(rows)}
             for column in self.columns:
-                values = np.array([r[column] for r in rows], dtype=float)
+                values = np.array([r.get(column, np.nan) for r in rows], dtype=float)
                 finite = values[np.isfinite(values)]
                 row[f"{column}_mean"] = float(finite.mean()) if finite.size else np.nan
                 row[f"{column}_sd"] = float(finite.std()) if finite.size else np.nan
@@ -217,15 +247,17 @@ class BenchmarkResult:
 
 
 def simulated_subjects(settings: BenchmarkSettings, progress: bool = True) -> Bunch:
-    """The simulated subjects of ``settings`` (:func:`~deepemg.datasets.make_elbow_lifting`).
+    """The simulated subjects of ``settings``: :func:`~deepemg.datasets.make_scenario` of
+    ``settings.scenario`` (cached after the first call).
 
     Examples
     --------
     >>> data = simulated_subjects(BenchmarkSettings.quick(), progress=False)  # doctest: +SKIP
     """
-    from .datasets import make_elbow_lifting
+    from .datasets import make_scenario
 
-    return make_elbow_lifting(
+    return make_scenario(
+        settings.scenario,
         n_subjects=settings.n_subjects,
         n_trials=settings.n_trials,
         duration=settings.duration,
@@ -289,6 +321,35 @@ def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
     return r, float(np.sqrt(np.mean((truth - prediction) ** 2)) / np.ptp(truth))
 
 
+def within_trial_r(truth, prediction) -> float:
+    """Mean over sequences of each sequence's own Pearson r: the shape of the EMG over time,
+    not the level that differs between loads (pooled r rewards getting the level right).
+
+    ``truth`` and ``prediction`` are ``(n_sequences, n_timesteps)``; sequences whose truth is
+    missing or constant are left out; NaN when none is left.
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 1, 50)
+    >>> truth = np.stack([t, 2 + t])  # two trials at different levels
+    >>> round(within_trial_r(truth, np.stack([t**2, 5 + t**2])), 3)
+    0.968
+    """
+    truth, prediction = np.atleast_2d(truth), np.atleast_2d(prediction)
+    values = [deep_muscle_metrics(t, p)[0] for t, p in zip(truth, prediction, strict=True)]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
+SCORES = {
+    "r": "Pearson r over all test samples",
+    "r_trial": "mean of each test trial's own r (shape over time, not load level)",
+    "r_beyond": "r on the test trials whose load is heavier than every training trial's",
+    "nrmse": "RMSE over the truth's range",
+}
+"""Score suffix -> its meaning; each deep muscle ``m`` gets the columns ``m_<suffix>``."""
+
+
 # ---------------------------------------------------------------------------- methods
 def _always(settings: BenchmarkSettings) -> bool:
     return True
@@ -332,6 +393,14 @@ class Method:
         learned subject parameters for the report (the first method with one, within subject).
     enabled : callable, default: always
         ``enabled(settings) -> bool``: whether the run includes it.
+    derived_from : str, optional
+        Key of another method whose fitted estimators this one reuses with
+        ``predict_params`` set before predicting (no fit of its own: a prediction mode, e.g.
+        the NMM with prediction-time physics). ``params``, ``fit`` and ``adapt`` are the base's.
+    predict_params : dict, optional
+        ``set_params`` of the base's fitted estimator for this derived method.
+
+    A method with ``fit=None`` and an ``adapt`` runs leave one subject out only.
 
     Examples
     --------
@@ -354,17 +423,22 @@ class Method:
     label: str
     color: str
     params: Callable[[BenchmarkSettings, dict, str], dict]
-    fit: Callable
+    fit: Callable | None
     adapt: Callable | None = None
     legend: str | None = None
     torque_legend: str | None = None
     record: Callable | None = None
     enabled: Callable[[BenchmarkSettings], bool] = _always
+    derived_from: str | None = None
+    predict_params: dict = field(default_factory=dict)
 
     @property
     def evaluations(self) -> tuple[str, ...]:
         """Keys of :data:`EVALUATIONS` the method runs."""
-        return ("within", "loso") if self.adapt is not None else ("within",)
+        if self.derived_from is not None:
+            return METHODS[self.derived_from].evaluations
+        within = ("within",) if self.fit is not None else ()
+        return within + (("loso",) if self.adapt is not None else ())
 
 
 def _nmm_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
@@ -419,6 +493,40 @@ def _ablation_enabled(settings: BenchmarkSettings) -> bool:
     return settings.ablation
 
 
+PERSONAL_EMBEDDING = 4
+"""``subject_embedding`` of the benchmark's NMMs with personalised EMG (docs/nmm.md)."""
+
+
+def _personal_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
+    return {
+        "subject_embedding": PERSONAL_EMBEDDING,
+        **_nmm_params(settings, common, evaluation),
+    }
+
+
+def _fit_pretrained(data, train, params):
+    """Pretrained on the other subjects' training-range sequences (``loso_epochs``), then
+    personalised on the subject's own training sequences (its surface EMG and torque; with
+    ``subject_embedding`` > 0 its code too, so its EMG)."""
+    params = dict(params)
+    epochs = params.pop("loso_epochs")
+    subject = data.groups[train[0]]
+    others = np.flatnonzero((data.groups != subject) & ~_beyond(data))
+    if others.size == 0:
+        return _fit_nmm(data, train, params)
+    model = _fit_nmm(data, others, {**params, "max_epochs": epochs})
+    model.personalize(data.X[train], data.y[train], subject_ids=data.groups[train])
+    return model
+
+
+def _pretrained_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
+    return {**_personal_params(settings, common, evaluation), "loso_epochs": settings.loso_epochs}
+
+
+def _pretrained_enabled(settings: BenchmarkSettings) -> bool:
+    return settings.pretrained and settings.loso
+
+
 def _mse_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
     return {**common, "random_state": settings.random_state, **settings.mse_params}
 
@@ -463,6 +571,55 @@ METHODS: dict[str, Method] = {
             record=None,
             enabled=_ablation_enabled,
         ),
+        replace(
+            NMM,
+            key="nmm_physics",
+            label="NMM + prediction-time physics",
+            color="tab:purple",
+            adapt=None,
+            legend="NMM + prediction-time physics",
+            torque_legend=None,
+            record=None,
+            derived_from="nmm",
+            predict_params={"predict_physics": "torque"},
+        ),
+        replace(
+            NMM,
+            key="nmm_emg_physics",
+            label="NMM + EMG-assisted physics",
+            color="tab:pink",
+            adapt=None,
+            legend=None,
+            torque_legend=None,
+            record=None,
+            derived_from="nmm",
+            predict_params={"predict_physics": "emg"},
+        ),
+        replace(
+            NMM,
+            key="nmm_pretrained",
+            label="NMM, pretrained + personalised",
+            color="tab:cyan",
+            params=_pretrained_params,
+            fit=_fit_pretrained,
+            adapt=None,
+            legend=None,
+            torque_legend=None,
+            record=None,
+            enabled=_pretrained_enabled,
+        ),
+        replace(
+            NMM,
+            key="nmm_personal",
+            label=f"NMM, subject_embedding={PERSONAL_EMBEDDING}",
+            color="tab:olive",
+            params=_personal_params,
+            fit=None,
+            legend=None,
+            torque_legend=None,
+            record=None,
+            enabled=_ablation_enabled,
+        ),
         Method(
             key="mse",
             label="MSE",
@@ -474,10 +631,16 @@ METHODS: dict[str, Method] = {
         ),
     )
 }
-"""The benchmark's methods, in table order: key -> :class:`Method`. The NMM, its ablation
-(``physics_weight=0``, within subject only, when ``BenchmarkSettings.ablation``) and MSE. A
-further method is one more entry; :func:`run_benchmark` and :mod:`deepemg.report` read them
-all from here."""
+"""The benchmark's methods, in table order: key -> :class:`Method`. The NMM; its ablation
+``physics_weight=0`` (within subject, when ``BenchmarkSettings.ablation``); the same fitted
+NMM predicting with prediction-time physics (``predict_physics="torque"``, and ``"emg"``: X's
+surface EMG drives its muscles; no fit of their own);
+the NMM pretrained on the other subjects and personalised on the subject's training sequences
+(within subject, when ``BenchmarkSettings.pretrained``, with personalised EMG); the NMM with
+personalised EMG (``subject_embedding=4``, leave one subject out, when ``ablation``); and
+MSE. A further
+method is one more entry; :func:`run_benchmark` and :mod:`deepemg.report` read them all from
+here."""
 
 
 def method_of(label: str) -> Method | None:
@@ -494,13 +657,24 @@ def _predict(model, X, subject) -> np.ndarray:
     return model.predict(X)
 
 
-def _scores(model, X, truth, muscles, deep, subject, layout: ChannelLayout, channels) -> dict:
+def _scores(
+    model, X, truth, muscles, deep, subject, layout: ChannelLayout, channels, beyond=None
+) -> dict:
+    """The row of scores of a fitted ``model`` on the test sequences ``X`` (see :data:`SCORES`);
+    ``beyond`` flags the sequences whose load lies beyond the training loads."""
     prediction = _predict(model, X, subject)
+    beyond = np.zeros(len(X), dtype=bool) if beyond is None else np.asarray(beyond, dtype=bool)
     row = {}
     for muscle in deep:
         j = muscles.index(muscle)
         values = truth[..., j] if truth is not None else np.full(X.shape[:2], np.nan)
         row[f"{muscle}_r"], row[f"{muscle}_nrmse"] = deep_muscle_metrics(values, prediction[..., j])
+        row[f"{muscle}_r_trial"] = within_trial_r(values, prediction[..., j])
+        row[f"{muscle}_r_beyond"] = (
+            deep_muscle_metrics(values[beyond], prediction[beyond, :, j])[0]
+            if beyond.any()
+            else np.nan
+        )
     row["torque_nrmse"] = np.nan
     if hasattr(model, "predict_torque"):
         tau_id = X[..., channels.index(layout.torque)]
@@ -509,14 +683,33 @@ def _scores(model, X, truth, muscles, deep, subject, layout: ChannelLayout, chan
     return row
 
 
-def _run_fold(method: Method, evaluation, data, subject, train, test, params, deep, layout):
-    """Fit ``method`` (within subject on ``train``, or leave ``test``'s subject out), score it."""
+def _run_fold(
+    method: Method, evaluation, data, subject, train, test, params, deep, layout, derived=()
+):
+    """Fit ``method`` (within subject on ``train``, or leave ``test``'s subject out), score it
+    and the ``derived`` methods that predict with the same fitted estimator."""
     start = time.perf_counter()
     if evaluation == "within":
         model = method.fit(data, train, params)
     else:
         model = method.adapt(data, train, test, params)
     fit_s = time.perf_counter() - start
+    output = _fold_output(method, evaluation, data, subject, test, deep, layout, model, fit_s)
+    output["derived"] = {}
+    for other in derived:
+        original = {k: v for k, v in model.get_params().items() if k in other.predict_params}
+        model.set_params(**other.predict_params)
+        try:
+            output["derived"][other.key] = _fold_output(
+                other, evaluation, data, subject, test, deep, layout, model, fit_s
+            )
+        finally:
+            model.set_params(**original)
+    return output
+
+
+def _fold_output(method, evaluation, data, subject, test, deep, layout, model, fit_s) -> dict:
+    """The row (and, within subject, the example traces and records) of a fitted model."""
     row = _scores(
         model,
         data.X[test],
@@ -526,6 +719,7 @@ def _run_fold(method: Method, evaluation, data, subject, train, test, params, de
         subject,
         layout,
         data.channels,
+        beyond=_beyond(data)[test],
     )
     output = {"row": {**row, "fit_s": fit_s}, "example": {}}
     if evaluation != "within":
@@ -539,6 +733,15 @@ def _run_fold(method: Method, evaluation, data, subject, train, test, params, de
     if method.record is not None:
         output.update(method.record(model))
     return output
+
+
+def _beyond(data) -> np.ndarray:
+    """Per sequence: its load lies beyond the training loads (``data.beyond_training``;
+    all False when the data do not say)."""
+    flags = getattr(data, "beyond_training", None)
+    if flags is None:
+        return np.zeros(len(data.X), dtype=bool)
+    return np.asarray(flags, dtype=bool)
 
 
 def _band(data, split, params, n_members, n_jobs, layout, deep) -> dict:
@@ -687,18 +890,22 @@ def run_benchmark(
             "or add trials."
         )
     methods = [m for m in METHODS.values() if m.enabled(settings)]
-    folds = [("within", subject, train, test) for subject, train, test in splits]
+    beyond = _beyond(data)
+    # loads beyond the training range are only ever tested
+    folds = [("within", subject, train[~beyond[train]], test) for subject, train, test in splits]
     if loso:
         folds += [
-            ("loso", s, np.flatnonzero(groups != s), np.flatnonzero(groups == s)) for s in subjects
+            ("loso", s, np.flatnonzero((groups != s) & ~beyond), np.flatnonzero(groups == s))
+            for s in subjects
         ]
     tasks = []  # (evaluation, method, subject, delayed call)
     for evaluation, subject, train, test in folds:
         for method in methods:
-            if evaluation in method.evaluations:
+            if evaluation in method.evaluations and method.derived_from is None:
                 params = method.params(settings, common, evaluation)
+                derived = [m for m in methods if m.derived_from == method.key]
                 call = delayed(_run_fold)(
-                    method, evaluation, data, subject, train, test, params, deep, layout
+                    method, evaluation, data, subject, train, test, params, deep, layout, derived
                 )
                 tasks.append((evaluation, method, subject, call))
 
@@ -711,19 +918,21 @@ def run_benchmark(
     examples = {"subject": splits[0][0] if splits else None}
     for (evaluation, method, subject, _), output in zip(tasks, bar, strict=True):
         bar.set_postfix_str(f"{method.label}, {EVALUATIONS[evaluation]}, {subject}")
-        rows.append(
-            {
-                "method": method.label,
-                "evaluation": EVALUATIONS[evaluation],
-                "subject": subject,
-                **output["row"],
-            }
-        )
+        derived = [(METHODS[key], out) for key, out in output["derived"].items()]
+        for each, out in [(method, output), *derived]:
+            rows.append(
+                {
+                    "method": each.label,
+                    "evaluation": EVALUATIONS[evaluation],
+                    "subject": subject,
+                    **out["row"],
+                }
+            )
+            if evaluation == "within" and subject == examples["subject"]:
+                examples.update(out["example"])
         if evaluation == "within" and method.key == recorder:
             histories[subject] = output["history"]
             parameters.extend(output["parameters"])
-        if evaluation == "within" and subject == examples["subject"]:
-            examples.update(output["example"])
     if splits:
         first = _example(data, splits[0][2], layout)
         truth = _truth(data, [first])
@@ -735,7 +944,7 @@ def run_benchmark(
         examples["load_kg"] = float(data.X[first, 0, data.channels.index(layout.load)])
     if splits and settings.band_members >= 2:
         nmm = METHODS["nmm"].params(settings, common, "within")
-        examples.update(_band(data, splits[0], nmm, settings.band_members, n_jobs, layout, deep))
+        examples.update(_band(data, folds[0][1:], nmm, settings.band_members, n_jobs, layout, deep))
     truth_range = {}  # a deep muscle's NRMSE and r mean little where its truth barely moves
     for muscle in deep if _truth(data, slice(None)) is not None else ():
         values = data.y_true[..., data.muscles.index(muscle)]
@@ -859,6 +1068,116 @@ def check_floors(result: BenchmarkResult, floors: Floors = QUICK_FLOORS) -> list
     return [f"{name}: {text}" for name, text, ok in floor_checks(result, floors) if not ok]
 
 
+# ---------------------------------------------------------------------------- targets
+@dataclass(frozen=True)
+class Target:
+    """One accuracy target of issue #10, checked by :func:`target_checks`.
+
+    Parameters
+    ----------
+    name : str
+        Its line in the targets table.
+    column : str
+        Score column of the method (a key of its rows).
+    bound : float
+        The method's mean must be ``>=`` (``higher=True``) or ``<=`` this, times the
+        reference method's mean when ``relative``.
+    higher : bool
+        Whether higher is better.
+    relative : bool
+        ``bound`` multiplies the reference method's (MSE's) mean on the same splits.
+    working_only : bool
+        Only for a deep muscle whose truth spans at least ``FLAT_TRUTH_RANGE`` (it does work).
+    """
+
+    name: str
+    column: str
+    bound: float
+    higher: bool = True
+    relative: bool = False
+    working_only: bool = False
+
+
+TARGETS = (
+    Target("BRA r >= 0.92", "BRA_r", 0.92),
+    Target("BRA r >= MSE's", "BRA_r", 1.0, relative=True),
+    Target("BRA r within trial >= 0.85", "BRA_r_trial", 0.85),
+    Target("BRA r beyond the training loads >= 0.85", "BRA_r_beyond", 0.85),
+    Target("BRA NRMSE <= 0.5 x MSE's", "BRA_nrmse", 0.5, higher=False, relative=True),
+    Target("TRImed r >= 0.80 (where the triceps work)", "TRImed_r", 0.80, working_only=True),
+    Target("muscle torque NRMSE <= 5 %", "torque_nrmse", 0.05, higher=False),
+)
+"""The targets of issue #10 (mean over subjects, within subject and leave one subject out, on
+the default data and on every scenario)."""
+
+FLAT_TRUTH_RANGE = 0.1
+"""A deep muscle whose truth spans less than this (0-1 EMG scale, over all sequences) barely
+works in the data: its NRMSE divides by a tiny range and its r rests on little variation."""
+
+
+def _evaluation_mean(result: BenchmarkResult, evaluation: str, label: str, column: str) -> float:
+    values = [
+        r.get(column, np.nan)
+        for r in result.rows
+        if (r["evaluation"], r["method"]) == (evaluation, label)
+    ]
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def target_checks(
+    result: BenchmarkResult, method: str = "nmm", reference: str = "mse", targets=TARGETS
+) -> list[dict]:
+    """Each target of ``targets`` for ``method`` against ``reference`` (keys of
+    :data:`METHODS`), per evaluation.
+
+    Returns
+    -------
+    list of dict
+        ``evaluation``, ``target`` (its name), ``value`` (the method's mean), ``bound`` (the
+        absolute bound, after scaling by the reference's mean), ``reference`` (the reference's
+        mean of the column), ``met`` (True, False, or None where it does not apply: no
+        such column, no trial beyond the training loads, a muscle that does not work).
+
+    Examples
+    --------
+    >>> rows = [{"evaluation": "within subject", "method": "NMM", "subject": "S01",
+    ...          "BRA_r": 0.95, "BRA_nrmse": 0.1},
+    ...         {"evaluation": "within subject", "method": "MSE", "subject": "S01",
+    ...          "BRA_r": 0.9, "BRA_nrmse": 0.3}]
+    >>> result = BenchmarkResult(rows, ["BRA"], {}, {}, [], None, {})
+    >>> [(c["target"], c["met"]) for c in target_checks(result)][:2]
+    [('BRA r >= 0.92', True), ("BRA r >= MSE's", True)]
+    """
+    label, other = METHODS[method].label, METHODS[reference].label
+    out = []
+    evaluations = dict.fromkeys(r["evaluation"] for r in result.rows if r["method"] == label)
+    for evaluation in evaluations:
+        for target in targets:
+            value = _evaluation_mean(result, evaluation, label, target.column)
+            base = _evaluation_mean(result, evaluation, other, target.column)
+            bound = target.bound * base if target.relative else target.bound
+            muscle = target.column.split("_")[0]
+            idle = target.working_only and not (
+                result.truth_range.get(muscle, math.inf) >= FLAT_TRUTH_RANGE
+            )
+            if idle or not np.isfinite(value) or not np.isfinite(bound):
+                met = None
+            else:
+                met = bool(value >= bound) if target.higher else bool(value <= bound)
+            out.append(
+                {
+                    "evaluation": evaluation,
+                    "target": target.name,
+                    "value": value,
+                    "bound": bound,
+                    "reference": base,
+                    "met": met,
+                }
+            )
+    return out
+
+
 # ---------------------------------------------------------------------------- tables
 def format_table(result: BenchmarkResult, subjects: bool = True) -> str:
     """The results as a plain-text table, per subject and mean ± SD.
@@ -870,7 +1189,8 @@ def format_table(result: BenchmarkResult, subjects: bool = True) -> str:
         Include one line per subject, not only mean ± SD.
     """
     columns = result.columns
-    header = f"{'method':<24}{'subject':<9}" + "".join(f"{c:>16}" for c in columns)
+    width = max([24, *(len(row["method"]) + 2 for row in result.rows)])
+    header = f"{'method':<{width}}{'subject':<9}" + "".join(f"{c:>16}" for c in columns)
     summaries = result.summary()
     lines = []
     for evaluation in dict.fromkeys(s["evaluation"] for s in summaries):
@@ -879,13 +1199,13 @@ def format_table(result: BenchmarkResult, subjects: bool = True) -> str:
         for summary in block:
             if subjects:
                 lines += [
-                    f"{row['method']:<24}{str(row['subject']):<9}"
-                    + "".join(format_score(row[c], c) for c in columns)
+                    f"{row['method']:<{width}}{str(row['subject']):<9}"
+                    + "".join(format_score(row.get(c, np.nan), c) for c in columns)
                     for row in result.rows
                     if (row["evaluation"], row["method"]) == (evaluation, summary["method"])
                 ]
             lines.append(
-                f"{summary['method']:<24}{'mean±SD':<9}"
+                f"{summary['method']:<{width}}{'mean±SD':<9}"
                 + "".join(
                     format_score(summary[f"{c}_mean"], c, summary[f"{c}_sd"]) for c in columns
                 )

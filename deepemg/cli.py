@@ -43,6 +43,7 @@ QUICK_CHECKED = (
     "random_state",
     "ablation",
     "nmm_params",
+    "scenario",
 )
 """Settings the ``--quick`` floors were measured with: changing one skips the self-check."""
 
@@ -129,6 +130,21 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-loso", action="store_true", help="skip leave one subject out")
     bench.add_argument(
         "--no-ablation", action="store_true", help="skip the NMM with physics_weight=0"
+    )
+    bench.add_argument(
+        "--scenario",
+        default="default",
+        metavar="NAME",
+        help="simulated subjects: 'default' (make_elbow_lifting), a harder scenario "
+        "(compliant_tendons, motions, heavy_loads, strategies, off_simulator, ballistic; "
+        "docs/scenarios.md) or 'all' (each in its own subfolder, one table per scenario in "
+        "results.md); not with --data",
+    )
+    bench.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="also fit, within subject, the NMM pretrained on the other subjects and "
+        "personalised on the subject's own training trials",
     )
     bench.add_argument(
         "--n-jobs",
@@ -360,6 +376,10 @@ def _benchmark(args, parser) -> int:
         changes["loso"] = False
     if args.no_ablation:
         changes["ablation"] = False
+    if args.pretrained:
+        changes["pretrained"] = True
+    scenarios = _scenarios(args, parser)
+    changes["scenario"] = scenarios[0]
     settings = (BenchmarkSettings.quick if args.quick else BenchmarkSettings)(**changes)
     if args.data is None and settings.n_trials < 2:
         parser.error(
@@ -374,9 +394,12 @@ def _benchmark(args, parser) -> int:
         )
     start = time.perf_counter()
     # an unwritable --out fails now, not after the run
-    partial = _new_output_folder(args.out, REPORT_FILES)
+    partial = _new_output_folder(args.out, REPORT_FILES + tuple(scenarios))
     try:
-        result = _run_and_report(args, settings, partial, start)
+        if len(scenarios) > 1:
+            result = _run_scenarios(args, settings, scenarios, partial, start)
+        else:
+            result = _run_and_report(args, settings, partial, start)
         _publish_folder(partial, args.out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -384,6 +407,55 @@ def _benchmark(args, parser) -> int:
     if args.quick:
         return _self_check(args, settings, result)
     return 0
+
+
+def _scenarios(args, parser) -> list[str]:
+    """The scenario names of ``--scenario`` (all of them for 'all'), checked."""
+    from .datasets import SCENARIOS
+
+    if args.scenario == "all":
+        names = list(SCENARIOS)
+    elif args.scenario in SCENARIOS:
+        names = [args.scenario]
+    else:
+        parser.error(
+            f"--scenario {args.scenario!r} is not a scenario; choose one of "
+            f"{', '.join(SCENARIOS)} or 'all'"
+        )
+    if args.data is not None and names != ["default"]:
+        parser.error("--scenario chooses simulated subjects; not with --data")
+    return names
+
+
+def _run_scenarios(args, settings, scenarios, folder: Path, start: float):
+    """Run the benchmark on every scenario, print each table, write the scenarios' report;
+    the last result."""
+    from dataclasses import replace
+
+    from .benchmark import format_table, run_benchmark
+    from .report import write_scenarios_report
+
+    results = {}
+    for name in scenarios:
+        print(
+            f"\nscenario {name}: {settings.n_subjects} simulated subjects x {settings.n_trials} "
+            f"trials x {settings.duration:g} s (deepemg.datasets.make_scenario)",
+            flush=True,
+        )
+        results[name] = run_benchmark(
+            None,
+            replace(settings, scenario=name),
+            n_jobs=args.n_jobs,
+            progress=not args.quiet,
+        )
+        print()
+        print(format_table(results[name], subjects=False))
+    written = write_scenarios_report(results, folder)
+    print(
+        f"\n{len(written)} report files in {len(results)} scenario folders; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
+    return results[scenarios[-1]]
 
 
 def _run_and_report(args, settings, folder: Path, start: float):
@@ -400,9 +472,14 @@ def _run_and_report(args, settings, folder: Path, start: float):
             f"{len(set(data.groups))} subjects; channels {data.channels}"
         )
     else:
+        source = (
+            "make_elbow_lifting"
+            if settings.scenario == "default"
+            else f"make_scenario({settings.scenario!r})"
+        )
         print(
             f"simulated subjects: {settings.n_subjects} x {settings.n_trials} trials "
-            f"x {settings.duration:g} s at 100 Hz (deepemg.datasets.make_elbow_lifting)",
+            f"x {settings.duration:g} s at 100 Hz (deepemg.datasets.{source})",
             flush=True,
         )
     result = run_benchmark(
@@ -437,6 +514,8 @@ def _self_check(args, settings, result) -> int:
         reason = "--no-check"
     elif args.data is not None:
         reason = "--data"
+    elif args.scenario != "default":
+        reason = f"--scenario {args.scenario}"
     elif changed:
         reason = f"settings changed: {', '.join(changed)}"
     if reason is not None:

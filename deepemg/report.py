@@ -32,11 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .benchmark import METHODS, BenchmarkResult, format_score
+from .benchmark import (
+    FLAT_TRUTH_RANGE,
+    METHODS,
+    SCORES,
+    BenchmarkResult,
+    format_score,
+    target_checks,
+)
 
 __all__ = [
     "FLAT_TRUTH_RANGE",
     "flat_truths",
+    "hardest_scenario",
     "markdown",
     "parameter_truth",
     "plot_deep_emg",
@@ -44,16 +52,15 @@ __all__ = [
     "plot_torque",
     "plot_training_curves",
     "run_info",
+    "scenarios_markdown",
+    "targets_markdown",
     "write_report",
+    "write_scenarios_report",
 ]
 
 FIGURES = ("deep_emg.png", "torque.png", "subject_parameters.png", "training_curves.png")
 COLORS = {"truth": "black", "id": "black"}
 """Colours of the references; each method's is its :attr:`~deepemg.benchmark.Method.color`."""
-FLAT_TRUTH_RANGE = 0.1
-"""A deep muscle whose truth spans less than this (of the 0-1 EMG scale, over all sequences)
-gets a caveat under the tables: its NRMSE divides by a tiny range and its r rests on little
-variation. In the simulated lifts TRImed's truth spans about 0.05, BRA's about 0.4."""
 Z90 = 1.645
 """Half-width of a two-sided 90 % band in standard deviations (normal)."""
 MARGIN = 0.08
@@ -110,6 +117,97 @@ def write_report(result: BenchmarkResult, folder: str | os.PathLike) -> dict[str
     return written
 
 
+def write_scenarios_report(
+    results: dict[str, BenchmarkResult], folder: str | os.PathLike
+) -> dict[str, Path]:
+    """Write one report per scenario into ``folder/<scenario>/`` (:func:`write_report`) and,
+    in ``folder/results.md``, one table per scenario (mean ± SD over subjects), its targets and
+    the deep-EMG figure of the hardest scenario (the lowest NMM within-subject BRA r).
+
+    Parameters
+    ----------
+    results : dict of str to BenchmarkResult
+        Scenario name -> its result (:func:`deepemg.benchmark.run_benchmark` with
+        ``BenchmarkSettings(scenario=name)``), in table order.
+    folder : path
+        Report folder (created if missing).
+
+    Returns
+    -------
+    dict of str to Path
+        ``results.md`` and ``<scenario>/<file>`` -> path of every file written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, result in results.items():
+        for file, path in write_report(result, folder / name).items():
+            written[f"{name}/{file}"] = path
+    (folder / "results.md").write_text(scenarios_markdown(results), encoding="utf-8")
+    written["results.md"] = folder / "results.md"
+    return written
+
+
+def hardest_scenario(results: dict[str, BenchmarkResult]) -> str | None:
+    """The scenario whose NMM within-subject BRA r mean is lowest (None without one)."""
+    label = METHODS["nmm"].label
+    scores = {}
+    for name, result in results.items():
+        for summary in result.summary():
+            if summary["method"] == label and summary["evaluation"] == "within subject":
+                value = summary.get("BRA_r_mean", np.nan)
+                if np.isfinite(value):
+                    scores[name] = value
+    return min(scores, key=scores.get) if scores else None
+
+
+def scenarios_markdown(results: dict[str, BenchmarkResult]) -> str:
+    """The scenarios' summary page: per scenario its description, mean ± SD table, targets;
+    the hardest scenario's deep-EMG figure."""
+    from .datasets import SCENARIOS
+
+    hardest = hardest_scenario(results)
+    lines = [
+        "# deepemg benchmark: scenarios",
+        "",
+        "Each scenario simulates its subjects differently from deepemg's own muscle model and "
+        "motions (docs/scenarios.md); each folder holds that scenario's full report (per "
+        "subject, figures, settings, machine). Scores as in those reports: r over all test "
+        "samples, r trial (mean of each test trial's own r), r beyond (test trials heavier "
+        "than any training trial), NRMSE, the NMM's torque NRMSE against inverse dynamics.",
+    ]
+    for name, result in results.items():
+        scenario = SCENARIOS.get(name)
+        columns = [c for c in result.columns if c != "fit_s"]
+        header = ["evaluation", "method", *[c.replace("_", " ") for c in columns]]
+        lines += ["", f"## {name}", ""]
+        if scenario is not None:
+            lines += [scenario.description, ""]
+        lines += [
+            f"Wall time {result.elapsed_s / 60:.1f} min; full report: [{name}/results.md]"
+            f"({name}/results.md).",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for summary in result.summary():
+            cells = [_text(summary[f"{c}_mean"], c, summary[f"{c}_sd"]) for c in columns]
+            lines.append(
+                f"| {summary['evaluation']} | {summary['method']} | " + " | ".join(cells) + " |"
+            )
+        lines += targets_markdown(result, heading=f"### Targets, {name}")
+    if hardest is not None and (results[hardest].examples or {}).get("time") is not None:
+        lines += [
+            "",
+            f"## The hardest scenario: {hardest}",
+            "",
+            "Lowest NMM within-subject BRA r. Its deep-EMG figure:",
+            "",
+            f"![deep EMG, {hardest}]({hardest}/deep_emg.png)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def run_info(result: BenchmarkResult) -> dict:
     """When, how long, how parallel and on what the benchmark ran (``settings.json``'s ``run``).
 
@@ -160,8 +258,8 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
     flat = flat_truths(result)
     names = {"fit_s": "fit (s)", "torque_nrmse": "torque NRMSE"}
     for muscle in flat:
-        for score in ("r", "nrmse"):
-            names[f"{muscle}_{score}"] = f"{muscle} {score} †"
+        for score in SCORES:
+            names[f"{muscle}_{score}"] = f"{muscle} {score.replace('_', ' ')} †"
     header = ["method", "subject", *[names.get(c, c.replace("_", " ")) for c in columns]]
     settings = ", ".join(f"{k}={v}" for k, v in result.settings.items() if v not in ({}, None))
     lines = [
@@ -171,10 +269,12 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
         "",
         *_run_lines(result),
         "",
-        "r: Pearson correlation of the reconstructed deep-muscle EMG with its truth; NRMSE: RMSE "
-        "over the truth's range; torque NRMSE: the muscle model's torque against inverse "
-        "dynamics, RMSE over its range; fit (s): wall time of each fit. n/a: no truth, or a "
-        "method without a torque.",
+        "r: Pearson correlation of the reconstructed deep-muscle EMG with its truth over all "
+        "test samples; r trial: the mean of each test trial's own r (the shape over time, not "
+        "the load level); r beyond: r on the test trials heavier than any training trial "
+        "(shown when there are some); NRMSE: RMSE over the truth's range; torque NRMSE: the "
+        "muscle model's torque against inverse dynamics, RMSE over its range; fit (s): wall "
+        "time of each fit. n/a: no truth, or a method without a torque.",
     ]
     caveat = _caveat(result, flat)
     summaries = result.summary()
@@ -185,7 +285,7 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
         for summary in block:
             for row in result.rows:
                 if (row["evaluation"], row["method"]) == (evaluation, summary["method"]):
-                    cells = [_text(row[c], c) for c in columns]
+                    cells = [_text(row.get(c, np.nan), c) for c in columns]
                     lines.append(
                         f"| {row['method']} | {row['subject']} | " + " | ".join(cells) + " |"
                     )
@@ -193,6 +293,7 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
             lines.append(f"| **{summary['method']}** | **mean ± SD** | " + " | ".join(cells) + " |")
         if caveat:
             lines += ["", caveat]
+    lines += targets_markdown(result)
     pictures = [name for name in FIGURES if name in figures]
     if pictures:
         lines += ["", "## Figures", ""]
@@ -210,6 +311,37 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
             "(target 85-95 %).",
         ]
     return "\n".join(lines) + "\n"
+
+
+def targets_markdown(result: BenchmarkResult, heading: str = "## Targets") -> list[str]:
+    """The targets of :data:`deepemg.benchmark.TARGETS` for the NMM against MSE, as markdown
+    lines (none when the result lacks either method)."""
+    try:
+        checks = target_checks(result)
+    except KeyError:
+        return []
+    checks = [c for c in checks if np.isfinite(c["value"]) or c["met"] is not None]
+    if not checks or not any(r["method"] == METHODS["mse"].label for r in result.rows):
+        return []
+    mark = {True: "met", False: "**missed**", None: "n/a"}
+    lines = [
+        "",
+        heading,
+        "",
+        f"{METHODS['nmm'].label} (mean over subjects) against each target; the bound is "
+        f"scaled by {METHODS['mse'].label}'s mean on the same splits where the target is "
+        "relative.",
+        "",
+        "| evaluation | target | NMM | bound | MSE | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in checks:
+        column = "torque_nrmse" if "torque" in c["target"] else "r"
+        lines.append(
+            f"| {c['evaluation']} | {c['target']} | {_text(c['value'], column)} | "
+            f"{_text(c['bound'], column)} | {_text(c['reference'], column)} | {mark[c['met']]} |"
+        )
+    return lines
 
 
 def _run_lines(result: BenchmarkResult) -> list[str]:

@@ -21,9 +21,17 @@ from deepemg.benchmark import (
     floor_checks,
     format_table,
     run_benchmark,
+    target_checks,
     within_subject_splits,
+    within_trial_r,
 )
-from deepemg.report import FLAT_TRUTH_RANGE, markdown, write_report
+from deepemg.report import (
+    FLAT_TRUTH_RANGE,
+    hardest_scenario,
+    markdown,
+    write_report,
+    write_scenarios_report,
+)
 from deepemg.threads import plan_workers
 
 from .conftest import simulated
@@ -39,7 +47,10 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return simulated(tmp_path_factory, 2, 3, 2.0)
+    data = simulated(tmp_path_factory, 2, 3, 2.0)
+    # each subject's last trial counts as heavier than any training trial
+    data["beyond_training"] = np.tile([False, False, True], 2)
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +92,17 @@ def test_deep_muscle_metrics_closed_form():
 
 def test_rows_cover_methods_evaluations_and_subjects(result):
     keys = {(r["evaluation"], r["method"], r["subject"]) for r in result.rows}
+    predictions = ("NMM + prediction-time physics", "NMM + EMG-assisted physics")
     within = {
         ("within subject", m, s)
-        for m in ("NMM", "NMM, physics_weight=0", "MSE")
+        for m in ("NMM", *predictions, "NMM, physics_weight=0", "MSE")
         for s in ("S01", "S02")
     }
-    loso = {("leave one subject out", m, s) for m in ("NMM", "MSE") for s in ("S01", "S02")}
+    loso = {
+        ("leave one subject out", m, s)
+        for m in ("NMM", *predictions, "NMM, subject_embedding=4", "MSE")
+        for s in ("S01", "S02")
+    }
     assert keys == within | loso
     assert result.deep_muscles == ["BRA", "TRImed"]
     for row in result.rows:
@@ -210,19 +226,143 @@ def _fit_training_mean(data, train, params):
     return _TrainingMean(level + params["offset"])
 
 
-def test_registry_holds_the_three_methods_in_table_order():
+def test_registry_holds_the_methods_in_table_order():
     assert [(k, m.label) for k, m in METHODS.items()] == [
         ("nmm", "NMM"),
         ("nmm_no_physics", "NMM, physics_weight=0"),
+        ("nmm_physics", "NMM + prediction-time physics"),
+        ("nmm_emg_physics", "NMM + EMG-assisted physics"),
+        ("nmm_pretrained", "NMM, pretrained + personalised"),
+        ("nmm_personal", "NMM, subject_embedding=4"),
         ("mse", "MSE"),
     ]
     assert METHODS["nmm"].evaluations == ("within", "loso")
     assert METHODS["nmm_no_physics"].evaluations == ("within",)
+    assert METHODS["nmm_physics"].evaluations == ("within", "loso")  # the NMM's own fits
+    assert METHODS["nmm_personal"].evaluations == ("loso",)
+    assert METHODS["nmm_pretrained"].evaluations == ("within",)
     off = BenchmarkSettings(ablation=False)
-    assert [m.key for m in METHODS.values() if m.enabled(off)] == ["nmm", "mse"]
+    assert [m.key for m in METHODS.values() if m.enabled(off)] == [
+        "nmm",
+        "nmm_physics",
+        "nmm_emg_physics",
+        "mse",
+    ]
+    pretrained = BenchmarkSettings(pretrained=True)
+    assert METHODS["nmm_pretrained"].enabled(pretrained)
     ablated = METHODS["nmm_no_physics"].params(BenchmarkSettings(), {}, "within")
     assert ablated["physics_weight"] == 0.0
+    assert METHODS["nmm_personal"].params(BenchmarkSettings(), {}, "loso")["subject_embedding"] == 4
     assert METHODS["nmm"].params(BenchmarkSettings(loso_epochs=7), {}, "loso")["max_epochs"] == 7
+
+
+def test_within_trial_r_is_the_mean_of_each_trials_r():
+    t = np.linspace(0, 1, 40)
+    truth = np.stack([t, 3 + t, np.full(40, 0.2)])  # the flat trial has no r: left out
+    prediction = np.stack([t, 3 - t, t])
+    assert within_trial_r(truth, prediction) == pytest.approx(0.0)  # (1 + -1) / 2
+    # pooled r sees the level (trial 2 is high) and is near 1; within-trial r is not fooled
+    assert deep_muscle_metrics(truth[:2], prediction[:2])[0] > 0.9
+    assert np.isnan(within_trial_r(np.full((2, 5), 0.1), np.ones((2, 5))))
+
+
+def test_beyond_training_loads_are_scored_and_never_trained_on(data, result, monkeypatch):
+    beyond = data["beyond_training"]
+    for row in result.rows:  # every fold's test set holds one trial beyond the training loads
+        assert np.isfinite(row["BRA_r_beyond"]) and np.isfinite(row["BRA_r_trial"])
+    assert "BRA_r_beyond" in result.columns and "BRA_r_trial" in result.columns
+    within = [r for r in result.rows if r["evaluation"] == "within subject"]
+    for row in within:  # within subject the only test trial is the heavy one
+        assert row["BRA_r_beyond"] == pytest.approx(row["BRA_r"])
+    seen = []
+
+    def record(method, evaluation, data, subject, train, test, *args, **kwargs):
+        seen.append((evaluation, set(train.tolist()), set(test.tolist())))
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr("deepemg.benchmark._run_fold", record)
+    with pytest.raises(RuntimeError, match="recorded"):
+        run_benchmark(data, BenchmarkSettings(**TINY), n_jobs=1, progress=False)
+    heavy = set(np.flatnonzero(beyond).tolist())
+    assert seen and not (seen[0][1] & heavy) and seen[0][2] & heavy
+
+
+def test_prediction_time_physics_rows_reuse_the_nmm_fit(result):
+    rows = {(r["evaluation"], r["method"], r["subject"]): r for r in result.rows}
+    for evaluation in ("within subject", "leave one subject out"):
+        for subject in ("S01", "S02"):
+            nmm = rows[(evaluation, "NMM", subject)]
+            physics = rows[(evaluation, "NMM + prediction-time physics", subject)]
+            assert physics["fit_s"] == nmm["fit_s"]  # same fitted estimator, no fit of its own
+            # the correction makes the subject's muscle model reproduce the torque
+            assert physics["torque_nrmse"] < nmm["torque_nrmse"]
+            assert physics["BRA_r"] != nmm["BRA_r"]
+
+
+def test_targets_against_closed_form_rows():
+    def row(method, evaluation, **scores):
+        return {"method": method, "evaluation": evaluation, "subject": "S01", **scores}
+
+    within, loso = "within subject", "leave one subject out"
+    rows = [
+        row(
+            "NMM",
+            within,
+            BRA_r=0.95,
+            BRA_r_trial=0.8,
+            BRA_nrmse=0.1,
+            TRImed_r=0.5,
+            torque_nrmse=0.04,
+        ),
+        row(
+            "MSE",
+            within,
+            BRA_r=0.97,
+            BRA_r_trial=0.9,
+            BRA_nrmse=0.3,
+            TRImed_r=0.9,
+            torque_nrmse=np.nan,
+        ),
+        row("NMM", loso, BRA_r=0.90, BRA_r_beyond=0.9, BRA_nrmse=0.2, torque_nrmse=0.06),
+        row("MSE", loso, BRA_r=0.80, BRA_r_beyond=0.5, BRA_nrmse=0.3),
+    ]
+    result = BenchmarkResult(
+        rows, ["BRA", "TRImed"], {}, {}, [], None, {}, truth_range={"BRA": 0.4, "TRImed": 0.05}
+    )
+    met = {(c["evaluation"], c["target"]): c["met"] for c in target_checks(result)}
+    assert met[(within, "BRA r >= 0.92")] is True
+    assert met[(within, "BRA r >= MSE's")] is False  # 0.95 < 0.97
+    assert met[(within, "BRA r within trial >= 0.85")] is False
+    assert met[(within, "BRA r beyond the training loads >= 0.85")] is None  # none beyond
+    assert met[(within, "BRA NRMSE <= 0.5 x MSE's")] is True  # 0.1 <= 0.15
+    assert met[(within, "TRImed r >= 0.80 (where the triceps work)")] is None  # flat truth
+    assert met[(within, "muscle torque NRMSE <= 5 %")] is True
+    assert met[(loso, "BRA r >= 0.92")] is False and met[(loso, "BRA r >= MSE's")] is True
+    assert met[(loso, "BRA NRMSE <= 0.5 x MSE's")] is False  # 0.2 > 0.15
+    assert met[(loso, "BRA r beyond the training loads >= 0.85")] is True
+    assert met[(loso, "muscle torque NRMSE <= 5 %")] is False
+    working = BenchmarkResult(
+        rows, ["BRA", "TRImed"], {}, {}, [], None, {}, truth_range={"BRA": 0.4, "TRImed": 0.3}
+    )
+    checks = target_checks(working)
+    assert {(c["evaluation"], c["target"]): c["met"] for c in checks}[
+        (within, "TRImed r >= 0.80 (where the triceps work)")
+    ] is False
+    text = markdown(result)
+    assert "## Targets" in text and "| within subject | BRA r >= MSE's | 0.950 | 0.970 |" in text
+
+
+def test_scenarios_report_has_a_table_per_scenario_and_the_hardest_figure(result, tmp_path):
+    from dataclasses import replace as copy
+
+    harder = copy(result, rows=[{**r, "BRA_r": r["BRA_r"] - 0.5} for r in result.rows])
+    written = write_scenarios_report({"default": result, "motions": harder}, tmp_path / "all")
+    assert written["default/results.md"].is_file() and written["motions/deep_emg.png"].is_file()
+    text = written["results.md"].read_text()
+    assert "## default" in text and "## motions" in text
+    assert "## The hardest scenario: motions" in text and "(motions/deep_emg.png)" in text
+    assert text.count("### Targets") == 2
+    assert hardest_scenario({"default": result, "motions": harder}) == "motions"
 
 
 def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tmp_path):
@@ -247,7 +387,13 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
     result = run_benchmark(data, settings, progress=False)
     assert planned == [(None, 6)] and (result.n_jobs, result.threads_per_fit) == (1, 3)
     labels = list(dict.fromkeys(r["method"] for r in result.rows))
-    assert labels == ["NMM", "MSE", "training mean"]  # registry order
+    assert labels == [
+        "NMM",
+        "NMM + prediction-time physics",
+        "NMM + EMG-assisted physics",
+        "MSE",
+        "training mean",
+    ]  # registry order
     own = [r for r in result.rows if r["method"] == "training mean"]
     assert [r["subject"] for r in own] == ["S01", "S02"]
     assert all(np.isnan(r["torque_nrmse"]) and np.isfinite(r["BRA_nrmse"]) for r in own)
@@ -264,7 +410,13 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
 
     figure = plot_deep_emg(result)
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    assert legend == ["truth", "NMM (kinematics + load)", "MSE (surface EMG)", "training mean"]
+    assert legend == [
+        "truth",
+        "NMM (kinematics + load)",
+        "NMM + prediction-time physics",
+        "MSE (surface EMG)",
+        "training mean",
+    ]
     colors = {line.get_label(): line.get_color() for line in figure.axes[0].get_lines()}
     assert colors["training mean"] == "tab:gray" and colors["NMM (kinematics + load)"] == "tab:blue"
     plt.close(figure)

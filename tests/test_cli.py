@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -55,10 +56,42 @@ def test_benchmark_on_simulated_subjects(tmp_path, monkeypatch, capsys):
     assert "self-check skipped (settings changed: n_subjects, n_trials, max_epochs)" in printed
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert {r["method"] for r in rows} == {"NMM", "NMM, physics_weight=0", "MSE"}
+    assert {r["method"] for r in rows} == {
+        "NMM",
+        "NMM, physics_weight=0",
+        "NMM + prediction-time physics",
+        "NMM + EMG-assisted physics",
+        "MSE",
+    }
     assert {r["subject"] for r in rows} == {"S01", "S02"}
     for name in ("deep_emg.png", "torque.png", "subject_parameters.png", "training_curves.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_benchmark_on_every_scenario(tmp_path, monkeypatch, capsys):
+    """--scenario all: a subfolder per scenario, one table each, the hardest's figure."""
+    from deepemg.datasets import SCENARIOS
+
+    for name in list(SCENARIOS):
+        if name not in ("default", "heavy_loads"):  # two cheap ones stand for all
+            monkeypatch.delitem(SCENARIOS, name)
+    monkeypatch.setenv("DEEPEMG_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "report"
+    argv = ["benchmark", "--scenario", "all", "--subjects", "2", "--trials", "3", "--no-loso"]
+    status = main([*argv, "--no-ablation", "--out", str(out), *TINY])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "scenario default:" in printed and "scenario heavy_loads:" in printed
+    text = (out / "results.md").read_text()
+    assert "## default" in text and "## heavy_loads" in text and "The hardest scenario" in text
+    for name in ("default", "heavy_loads"):
+        assert (out / name / "results.md").is_file() and (out / name / "deep_emg.png").is_file()
+    with open(out / "heavy_loads" / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # the heavy scenario's last test trial lies beyond its training loads: scored apart
+    assert all(np.isfinite(float(r["BRA_r_beyond"])) for r in rows)
+    settings = json.loads((out / "heavy_loads" / "settings.json").read_text())
+    assert settings["scenario"] == "heavy_loads"
 
 
 def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
@@ -148,6 +181,11 @@ def test_fit_then_predict_a_new_subject(folders, tmp_path, capsys):
         (["fit", "--out", "m.deepemg"], "the following arguments are required: --data"),
         (["predict", "m.deepemg", "--out", "x"], "the following arguments are required: --data"),
         (["train"], "invalid choice: 'train'"),
+        (["benchmark", "--scenario", "mars"], "--scenario 'mars' is not a scenario; choose"),
+        (
+            ["benchmark", "--scenario", "motions", "--data", "lab"],
+            "--scenario chooses simulated subjects; not with --data",
+        ),
     ],
 )
 def test_bad_arguments_exit_2(argv, message, capsys):
