@@ -247,7 +247,9 @@ def _read(entries: dict, prefix: str, path: Path, not_a_model: str):
     params["model"] = _model_param(params["model"])
     estimator = NMMRegressor(**params)
     fitted = header["fitted"]
-    physics = MusculoskeletalModel.resolve(params["model"], params["coordinate"], params["locked"])
+    physics = MusculoskeletalModel.resolve(
+        params["model"], params["coordinate"], params["locked"], estimator.muscle_law
+    )
     if list(physics.muscles) != fitted["muscles_"]:
         raise ValueError(
             f"{path} was fitted with the muscles {fitted['muscles_']}, but its model now has "

@@ -18,7 +18,7 @@ from skorch.dataset import ValidSplit
 from ._state import unchanged_on_failure
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
-from .physics import MusculoskeletalModel, SubjectParameters
+from .physics import MUSCLE_LAWS, MusculoskeletalModel, SubjectParameters
 from .threads import with_own_threads
 from .validation import (
     SequenceInputs,
@@ -178,6 +178,13 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         normalised torque residual in the prediction-time correction.
     correction_steps : int, default=100
         Adam steps of the prediction-time correction.
+    muscle_law : str, default="rigid_tendon_degroote_fregly"
+        The muscle force law of the physics, a name in :data:`deepemg.physics.MUSCLE_LAWS`
+        (``"rigid_tendon_degroote_fregly"`` or ``"compliant_tendon_degroote_fregly"``):
+        rigid-tendon DeGrooteFregly2016, or the same muscle with a compliant tendon solved for
+        static fibre equilibrium (:func:`deepemg.physics.compliant_tendon_force`; slower per
+        step). A ``model`` given
+        as a ready MusculoskeletalModel must already have this law.
     n_jobs : int or None, default=None
         Ensemble members fitted at once (joblib processes; None: one per core, see
         :func:`deepemg.threads.plan_workers`).
@@ -258,6 +265,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "predict_physics": [StrOptions({"none", "torque", "emg"})],
+        "muscle_law": [StrOptions(set(MUSCLE_LAWS))],
         "correction_weight": [Interval(Real, 0, None, closed="left")],
         "correction_steps": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
@@ -303,6 +311,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         predict_physics="none",
         correction_weight=0.1,
         correction_steps=100,
+        muscle_law="rigid_tendon_degroote_fregly",
         random_state=None,
     ):
         self.model = model
@@ -341,6 +350,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.predict_physics = predict_physics
         self.correction_weight = correction_weight
         self.correction_steps = correction_steps
+        self.muscle_law = muscle_law
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
@@ -490,7 +500,9 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
                 "NMMRegressor requires y to be passed, but the target y is None: "
                 "give the EMG envelopes (NaN for muscles not measured)."
             )
-        physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
+        physics = MusculoskeletalModel.resolve(
+            self.model, self.coordinate, self.locked, self.muscle_law
+        )
         sequences = self._prepare(X, physics)
         y = self._check_y(y, sequences.X, physics)
         for name in ("members_", "uncertainty_scale_"):  # a single network now

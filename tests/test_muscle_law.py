@@ -9,18 +9,22 @@ import numpy as np
 import pytest
 import torch
 
+from deepemg import opensim as bridge
 from deepemg.opensim import ELBOW_MODEL_PATH, build_model
+from deepemg.opensim.builder import use_compliant_tendon_degroote_muscles
 from deepemg.physics import (
     MUSCLE_LAWS,
+    CompliantTendonDeGrooteFregly,
     MuscleLaw,
     MusculoskeletalModel,
     RigidTendonDeGrooteFregly,
+    compliant_tendon_force,
     get_muscle_law,
     rigid_tendon_force,
 )
 from deepemg.physics.model import _DYNAMICS
 
-from .conftest import ARM26_LOCKED
+from .conftest import ARM26_LOCKED, FAST_NMM
 
 
 class DoubledRigidTendon(RigidTendonDeGrooteFregly):
@@ -68,7 +72,7 @@ def test_registry_returns_the_rigid_tendon_law():
 
 
 def test_registry_rejects_an_unknown_name():
-    with pytest.raises(ValueError, match="thelen.*rigid_tendon_degroote_fregly"):
+    with pytest.raises(ValueError, match="thelen.*compliant_tendon.*rigid_tendon_degroote_fregly"):
         get_muscle_law("thelen")
     with pytest.raises(TypeError, match="muscle_law"):
         get_muscle_law(3)
@@ -182,3 +186,113 @@ def test_physics_imports_no_opensim():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- (e) the compliant tendon
+COMPLIANT = "compliant_tendon_degroote_fregly"
+
+
+@pytest.fixture(scope="module")
+def compliant():
+    return MusculoskeletalModel.elbow(muscle_law=COMPLIANT)
+
+
+def test_compliant_law_is_registered(compliant):
+    law = get_muscle_law(COMPLIANT)
+    assert isinstance(law, CompliantTendonDeGrooteFregly) and MUSCLE_LAWS[COMPLIANT] is law
+    assert law.parameter_names[-1] == "tendon_strain"
+    assert compliant.muscle_law is law
+    torch.testing.assert_close(
+        compliant.tendon_strain, torch.full((7,), 0.049, dtype=torch.float64)
+    )
+
+
+def test_compliant_law_matches_opensim_equilibrium(compliant):
+    """OpenSim's compliant DeGrooteFregly2016Muscle at static equilibrium is the oracle."""
+    model = bridge.load_model(ELBOW_MODEL_PATH)
+    use_compliant_tendon_degroote_muscles(model)
+    pose = bridge.ModelPose(model, "r_elbow_flex", {})
+    handles = bridge.muscle_handles(model, compliant.muscles)
+    assert all(not h.get_ignore_tendon_compliance() for h in handles)
+    values = {n: getattr(compliant, n) for n in compliant.muscle_law.parameter_names}
+    rigid_values = {n: v for n, v in values.items() if n != "tendon_strain"}
+    low, high = compliant.coordinate_range
+    still = torch.zeros(7, dtype=torch.float64)
+    for angle in np.linspace(low + 0.05, high - 0.05, 5):
+        for a in (0.05, 0.5, 1.0):
+            pose.set(float(angle), 0.0)
+            for h in handles:
+                h.setActivation(pose.state, a)
+            model.equilibrateMuscles(pose.state)
+            model.realizeDynamics(pose.state)
+            expected = np.array([h.getTendonForce(pose.state) for h in handles])
+            length = torch.tensor([h.getLength(pose.state) for h in handles], dtype=torch.float64)
+            activation = torch.full((7,), a, dtype=torch.float64)
+            got = compliant_tendon_force(activation, length, still, **values).numpy()
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+            if a == 1.0:  # (b) far from the rigid tendon: no silent fallback
+                rigid = rigid_tendon_force(activation, length, still, **rigid_values).numpy()
+                assert (np.abs(rigid - got) / np.maximum(got, 1.0)).max() > 0.05
+
+
+def test_compliant_law_differs_from_rigid_in_the_model(elbow, compliant):
+    activation = torch.ones(7, dtype=torch.float64)
+    angle = torch.tensor(2.0, dtype=torch.float64)
+    rigid = elbow.muscle_force(activation, angle, torch.tensor(0.0))
+    ours = compliant.muscle_force(activation, angle, torch.tensor(0.0))
+    assert (rigid - ours).abs().max() > 50.0  # N: BIClong is ~40 % weaker at 2 rad
+
+
+def test_compliant_law_gradients():
+    generator = torch.Generator().manual_seed(1)
+    n = 3
+
+    def rand(low, high):
+        x = low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
+        return x.requires_grad_(True)
+
+    inputs = (
+        rand(0.1, 1.0),  # activation
+        rand(0.28, 0.33),  # musculotendon length
+        rand(-0.3, 0.3),  # velocity
+        rand(200.0, 800.0),  # F0
+        rand(0.08, 0.12),  # l_opt
+        rand(0.18, 0.21),  # l_ts
+        rand(0.0, 0.3),  # pennation
+    )
+    assert torch.autograd.gradcheck(compliant_tendon_force, inputs, eps=1e-7, atol=1e-5, rtol=1e-4)
+    # float32 keeps its dtype and gives finite gradients
+    f32 = [x.detach().float().requires_grad_(True) for x in inputs]
+    out = compliant_tendon_force(*f32)
+    out.sum().backward()
+    assert out.dtype == torch.float32
+    assert all(torch.isfinite(x.grad).all() for x in f32)
+
+
+def test_resolve_with_a_law(elbow, compliant):
+    assert MusculoskeletalModel.resolve("elbow", muscle_law=COMPLIANT).muscle_law.name == COMPLIANT
+    assert MusculoskeletalModel.resolve(compliant) is compliant
+    with pytest.raises(ValueError, match="muscle law 'rigid_tendon_degroote_fregly'"):
+        MusculoskeletalModel.resolve(elbow, muscle_law=COMPLIANT)
+
+
+def test_nmm_with_the_compliant_law(tmp_path):
+    from deepemg import NMMRegressor
+    from deepemg.datasets import make_elbow_lifting
+    from deepemg.persistence import load_model, save_model
+
+    data = make_elbow_lifting(
+        n_subjects=1, n_trials=2, duration=1.0, random_state=0, cache=False, progress=False
+    )
+    nmm = NMMRegressor(muscle_law=COMPLIANT, random_state=0, **FAST_NMM)
+    nmm.fit(data.X, data.y, subject_ids=data.groups)
+    assert nmm.physics_.muscle_law.name == COMPLIANT
+    prediction = nmm.predict(data.X)
+    assert prediction.shape == data.y.shape and np.isfinite(prediction).all()
+    path = tmp_path / "nmm.zip"
+    save_model(nmm, path)
+    loaded = load_model(path)
+    assert loaded.muscle_law == COMPLIANT and loaded.physics_.muscle_law.name == COMPLIANT
+    np.testing.assert_allclose(loaded.predict(data.X), prediction, atol=1e-6)
+    with pytest.raises(ValueError, match="muscle_law"):
+        NMMRegressor(muscle_law="thelen", **FAST_NMM).fit(data.X, data.y)

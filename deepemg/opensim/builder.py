@@ -22,16 +22,49 @@ from ..physics.muscle import MuscleLaw, get_muscle_law
 from . import dynamics, geometry
 from . import model as osim_model
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "use_compliant_tendon_degroote_muscles"]
+
+
+def use_compliant_tendon_degroote_muscles(model: osim.Model) -> list[str]:
+    """Make every muscle a ``DeGrooteFregly2016Muscle`` with a compliant (elastic) tendon.
+
+    As :func:`deepemg.opensim.use_rigid_tendon_degroote_muscles` (OpenSim's
+    ``DeGrooteFregly2016Muscle.replaceMuscles`` for other muscle types, which keeps the
+    anatomy), but with ``ignore_tendon_compliance`` off; the tendon strain at maximum isometric
+    force is the muscle's ``tendon_strain_at_one_norm_force`` (0.049 for replaced muscles).
+    Returns the names of the muscles that were replaced or made compliant.
+    """
+    muscles = model.getMuscles()
+    replaced = [
+        muscles.get(i).getName()
+        for i in range(muscles.getSize())
+        if muscles.get(i).getConcreteClassName() != "DeGrooteFregly2016Muscle"
+    ]
+    if replaced:
+        osim.DeGrooteFregly2016Muscle.replaceMuscles(model)
+        model.finalizeConnections()
+    changed = set(replaced)
+    muscles = model.getMuscles()
+    for i in range(muscles.getSize()):
+        muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(muscles.get(i))
+        if muscle.get_ignore_tendon_compliance():
+            muscle.set_ignore_tendon_compliance(False)
+            changed.add(muscle.getName())
+    return [
+        muscles.get(i).getName()
+        for i in range(muscles.getSize())
+        if muscles.get(i).getName() in changed
+    ]
 
 
 def _convert(model: osim.Model, conversion: str | None) -> list[str]:
-    """Apply the law's conversion (a function of :mod:`deepemg.opensim`, by name)."""
+    """Apply the law's conversion: a function of :mod:`deepemg.opensim` or of this module,
+    by name."""
     if conversion is None:
         return []
     from .. import opensim as bridge
 
-    function = getattr(bridge, conversion, None)
+    function = getattr(bridge, conversion, None) or globals().get(conversion)
     if not callable(function):
         raise ValueError(f"deepemg.opensim has no conversion function {conversion!r}.")
     return list(function(model))

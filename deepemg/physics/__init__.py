@@ -1,7 +1,8 @@
 """The differentiable neural musculoskeletal chain in torch.
 
 EMG excitation -> activation dynamics -> Hill-type muscles (a :class:`MuscleLaw`, by default
-rigid-tendon DeGroote-Fregly 2016) on OpenSim-fitted geometry -> joint torque, plus rigid-body
+rigid-tendon DeGroote-Fregly 2016, or its compliant-tendon version) on OpenSim-fitted geometry
+-> joint torque, plus rigid-body
 inverse dynamics of the joint and the bounded per-subject parameters. Every function works in
 float32 and float64, batched over any leading shape, and is differentiable. The model is built
 from OpenSim by :func:`deepemg.opensim.build_model`; this package imports no OpenSim code.
@@ -13,8 +14,10 @@ from .geometry import PathGeometry
 from .model import MusculoskeletalModel
 from .muscle import (
     MUSCLE_LAWS,
+    CompliantTendonDeGrooteFregly,
     MuscleLaw,
     RigidTendonDeGrooteFregly,
+    compliant_tendon_force,
     get_muscle_law,
     register_muscle_law,
     rigid_tendon_force,
@@ -24,6 +27,7 @@ from .parameters import DEFAULT_PARAMETER_SPECS, ParameterSpec, SubjectParameter
 __all__ = [
     "DEFAULT_PARAMETER_SPECS",
     "MUSCLE_LAWS",
+    "CompliantTendonDeGrooteFregly",
     "MuscleLaw",
     "MusculoskeletalModel",
     "ParameterSpec",
@@ -31,6 +35,7 @@ __all__ = [
     "RigidTendonDeGrooteFregly",
     "SubjectParameters",
     "active_force_length",
+    "compliant_tendon_force",
     "excitation_to_activation",
     "force_velocity",
     "get_muscle_law",

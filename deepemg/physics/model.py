@@ -206,14 +206,34 @@ class MusculoskeletalModel(nn.Module):
         )
 
     @classmethod
-    def resolve(cls, model, coordinate: str = "r_elbow_flex", locked=None) -> MusculoskeletalModel:
+    def resolve(
+        cls,
+        model,
+        coordinate: str = "r_elbow_flex",
+        locked=None,
+        muscle_law: str | MuscleLaw | None = None,
+    ) -> MusculoskeletalModel:
         """The model an estimator's ``model`` parameter names: ``"elbow"``, a path to an
-        .osim file (with ``coordinate`` and ``locked``), or a ready ``MusculoskeletalModel``."""
+        .osim file (with ``coordinate`` and ``locked``), or a ready ``MusculoskeletalModel``.
+
+        ``muscle_law`` (a name in :data:`MUSCLE_LAWS` or a law; None: the default law) is the
+        law the model is built with; a ready model is returned as is, and must already have
+        that law when one is given (a ValueError otherwise).
+        """
         if isinstance(model, MusculoskeletalModel):
+            if muscle_law is not None:
+                wanted = get_muscle_law(muscle_law).name
+                if wanted != model.muscle_law.name:
+                    raise ValueError(
+                        f"The model given has the muscle law {model.muscle_law.name!r}, not the "
+                        f"muscle_law {wanted!r} asked for: set muscle_law="
+                        f"{model.muscle_law.name!r}, or give the model by name or path."
+                    )
             return model
+        law = "rigid_tendon_degroote_fregly" if muscle_law is None else muscle_law
         if isinstance(model, str) and model == "elbow":
-            return cls.elbow()
-        return cls.from_opensim(model, coordinate, locked)
+            return cls.elbow(muscle_law=law)
+        return cls.from_opensim(model, coordinate, locked, muscle_law=law)
 
     @property
     def n_muscles(self) -> int:

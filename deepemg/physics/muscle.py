@@ -1,8 +1,10 @@
 """Muscle force laws: the rigid-tendon DeGroote-Fregly 2016 muscle and the law registry.
 
-The physics takes tendon force from one :class:`MuscleLaw`; today's law is
+The physics takes tendon force from one :class:`MuscleLaw`; the default law is
 :class:`RigidTendonDeGrooteFregly` (:func:`rigid_tendon_force`, rigid tendon, constant-width
-pennation). Other laws (compliant tendon, Thelen 2003) go beside it in :data:`MUSCLE_LAWS`.
+pennation). :class:`CompliantTendonDeGrooteFregly` (:func:`compliant_tendon_force`) adds an
+elastic tendon, solved for static fibre equilibrium. Other laws (Thelen 2003) go beside them in
+:data:`MUSCLE_LAWS`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ from types import MappingProxyType
 
 import torch
 
-from .curves import active_force_length, force_velocity, passive_force_length
+from .curves import (
+    active_force_length,
+    force_velocity,
+    passive_force_length,
+    tendon_force_length,
+)
 
 __all__ = [
     "MUSCLE_LAWS",
+    "CompliantTendonDeGrooteFregly",
     "MuscleLaw",
     "RigidTendonDeGrooteFregly",
+    "compliant_tendon_force",
     "get_muscle_law",
     "register_muscle_law",
     "rigid_tendon_force",
@@ -89,6 +98,148 @@ def rigid_tendon_force(
         + fiber_damping * norm_velocity
     )
     return fiber_force * cos_pennation
+
+
+EQUILIBRIUM_BISECTIONS = 10
+"""Bisection steps of :func:`compliant_tendon_force` before its Illinois steps."""
+EQUILIBRIUM_ITERATIONS = 6
+"""Illinois steps of :func:`compliant_tendon_force` after its bisection steps."""
+
+
+def compliant_tendon_force(
+    activation: torch.Tensor,
+    musculotendon_length: torch.Tensor,
+    musculotendon_velocity: torch.Tensor,
+    max_isometric_force: torch.Tensor,
+    optimal_fiber_length: torch.Tensor,
+    tendon_slack_length: torch.Tensor,
+    pennation_angle: torch.Tensor,
+    max_contraction_velocity: torch.Tensor | float = 10.0,
+    fiber_damping: torch.Tensor | float = 0.01,
+    passive_fiber_strain: torch.Tensor | float = 0.6,
+    active_force_width_scale: torch.Tensor | float = 1.0,
+    tendon_strain: torch.Tensor | float = 0.049,
+    n_iterations: int = EQUILIBRIUM_ITERATIONS,
+) -> torch.Tensor:
+    """Tendon force (N) of a compliant-tendon DeGrooteFregly2016 muscle at fibre equilibrium.
+
+    The fibre length ``l_m`` (constant-width pennation, ``w = l_opt sin phi0``; fibre length
+    along the tendon ``x = l_m cos phi = sqrt(l_m^2 - w^2)``, tendon length ``l_t = l_mt - x``)
+    is the root of
+
+    ``F0 (a fL(l_m/l_opt) fV(v~) + fPE(l_m/l_opt) + damping v~) cos phi = F0 fT(l_t/l_ts)``
+
+    with OpenSim's DeGrooteFregly2016 curves and tendon curve
+    ``fT = 0.2 exp(kT (l~_t - 1)) - 0.2``, ``kT = ln(6) / tendon_strain``. It is found by
+    10 vectorised bisection steps on ``x`` in the bracket ``[1e-6 l_opt, l_mt - 0.9 l_ts]``,
+    then ``n_iterations`` Illinois (safeguarded regula falsi) steps (no autograd), then one
+    Newton step taken with autograd on: at the root this step carries the exact
+    implicit-function gradient ``dx/dtheta = -(dg/dtheta) / (dg/dx)`` to the
+    activation, the lengths and every (subject-scaled) parameter, and it polishes the root.
+
+    Velocity is split as for a rigid tendon: the fibre velocity is ``v_mt cos phi`` (the tendon
+    does not stretch over time), ``v~ = v_mt cos phi / (v_max l_opt)``; with zero velocity this
+    is OpenSim's static equilibrium (``Model.equilibrateMuscles``) exactly. Where no root lies in
+    the bracket (e.g. a slack tendon under a shortening, damped fibre) the force is that at the
+    nearer end.
+
+    Parameters
+    ----------
+    activation, musculotendon_length, musculotendon_velocity, max_isometric_force,
+    optimal_fiber_length, tendon_slack_length, pennation_angle, max_contraction_velocity,
+    fiber_damping, passive_fiber_strain, active_force_width_scale
+        As :func:`rigid_tendon_force`.
+    tendon_strain : float or torch.Tensor, default=0.049
+        OpenSim's ``tendon_strain_at_one_norm_force`` (tendon strain at ``F0``).
+    n_iterations : int, default=6
+        Illinois steps before the final Newton step.
+
+    Returns
+    -------
+    torch.Tensor
+        Force along the tendon (N), shape of ``activation``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> args = [torch.tensor(v, dtype=torch.float64) for v in (1.0, 0.3, 0.0, 100.0, 0.1, 0.2,
+    ...                                                           0.0)]
+    >>> rigid = rigid_tendon_force(*args, fiber_damping=0.0)
+    >>> compliant = compliant_tendon_force(*args, fiber_damping=0.0)
+    >>> round(float(rigid), 2), round(float(compliant), 2)  # the tendon stretches, fibre shortens
+    (101.82, 95.08)
+    """
+    like = activation if torch.is_tensor(activation) else torch.as_tensor(activation)
+    values = [
+        torch.as_tensor(v, dtype=like.dtype, device=like.device)
+        for v in (
+            activation,
+            musculotendon_length,
+            musculotendon_velocity,
+            optimal_fiber_length,
+            tendon_slack_length,
+            pennation_angle,
+            max_contraction_velocity,
+            fiber_damping,
+            passive_fiber_strain,
+            active_force_width_scale,
+            tendon_strain,
+        )
+    ]
+    shape = torch.broadcast_shapes(*(v.shape for v in values))
+
+    def residual(x, a, l_mt, v_mt, l_opt, l_ts, phi0, v_max, damping, e0, w_scale, strain):
+        """Normalised fibre force along the tendon minus tendon force, and the tendon force."""
+        width = l_opt * torch.sin(phi0)
+        fiber_length = torch.sqrt(x * x + width * width)
+        cos_pennation = x / fiber_length
+        norm_length = fiber_length / l_opt
+        norm_velocity = v_mt * cos_pennation / (v_max * l_opt)
+        fiber = (
+            a * active_force_length(norm_length, w_scale) * force_velocity(norm_velocity)
+            + passive_force_length(norm_length, e0)
+            + damping * norm_velocity
+        ) * cos_pennation
+        tendon = tendon_force_length((l_mt - x) / l_ts, strain)
+        return fiber - tendon, tendon
+
+    detached = [v.detach() for v in values]
+    l_mt, l_opt, l_ts = detached[1], detached[3], detached[4]
+    # bracket: at the top the tendon is below slack (fT < 0, under any fibre force)
+    bottom = torch.broadcast_to(1e-6 * l_opt, shape)
+    top = torch.broadcast_to(torch.maximum(l_mt - 0.9 * l_ts, 2e-6 * l_opt), shape)
+    with torch.no_grad():  # Illinois (safeguarded regula falsi): g rises with x
+        low, high = bottom, top
+        for _ in range(EQUILIBRIUM_BISECTIONS):  # first narrow the bracket: g is steep
+            middle = 0.5 * (low + high)
+            above = residual(middle, *detached)[0] > 0
+            high = torch.where(above, middle, high)
+            low = torch.where(above, low, middle)
+        g_low = residual(low, *detached)[0]
+        g_high = residual(high, *detached)[0]
+        side = torch.zeros(shape, dtype=torch.int8, device=like.device)
+        root = 0.5 * (low + high)
+        for _ in range(int(n_iterations)):
+            gap = g_high - g_low
+            secant = (low * g_high - high * g_low) / torch.where(gap > 0, gap, 1.0)
+            root = torch.where(gap > 0, secant, 0.5 * (low + high))
+            root = torch.minimum(torch.maximum(root, low), high)
+            g = residual(root, *detached)[0]
+            above = g > 0
+            # the same end moved twice: halve the value kept at the other end
+            g_low = torch.where(above & (side == 1), 0.5 * g_low, g_low)
+            g_high = torch.where(~above & (side == -1), 0.5 * g_high, g_high)
+            high, g_high = torch.where(above, root, high), torch.where(above, g, g_high)
+            low, g_low = torch.where(above, low, root), torch.where(above, g_low, g)
+            side = torch.where(above, 1, -1).to(torch.int8)
+    with torch.enable_grad():
+        probe = root.clone().requires_grad_(True)
+        (slope,) = torch.autograd.grad(residual(probe, *detached)[0].sum(), probe)
+    # one Newton step with autograd on: the implicit-function gradient at the root
+    x = root - residual(root, *values)[0] / slope.clamp_min(1e-6)
+    x = torch.minimum(torch.maximum(x, bottom), top)
+    max_isometric_force = torch.as_tensor(max_isometric_force, dtype=like.dtype)
+    return max_isometric_force * residual(x, *values)[1]
 
 
 class MuscleLaw:
@@ -236,6 +387,45 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
         )
 
 
+class CompliantTendonDeGrooteFregly(RigidTendonDeGrooteFregly):
+    """Compliant-tendon DeGrooteFregly2016 muscle at static fibre equilibrium.
+
+    :func:`compliant_tendon_force`: the default law's eight parameters and curves plus the
+    DeGroote-Fregly tendon curve with OpenSim's ``tendon_strain_at_one_norm_force`` (0.049 by
+    default). The OpenSim builder makes every muscle a ``DeGrooteFregly2016Muscle`` with a
+    compliant tendon (``use_compliant_tendon_degroote_muscles``). The fibre velocity is the
+    rigid-tendon split of the musculotendon velocity (see :func:`compliant_tendon_force`).
+
+    Examples
+    --------
+    >>> law = get_muscle_law("compliant_tendon_degroote_fregly")
+    >>> law.parameter_names[-1], law.opensim_getters["tendon_strain"]
+    ('tendon_strain', 'get_tendon_strain_at_one_norm_force')
+    """
+
+    name = "compliant_tendon_degroote_fregly"
+    parameter_names = RigidTendonDeGrooteFregly.parameter_names + ("tendon_strain",)
+    opensim_getters = MappingProxyType(
+        {
+            **RigidTendonDeGrooteFregly.opensim_getters,
+            "tendon_strain": "get_tendon_strain_at_one_norm_force",
+        }
+    )
+    opensim_conversion = "use_compliant_tendon_degroote_muscles"
+
+    def force(
+        self,
+        activation: torch.Tensor,
+        musculotendon_length: torch.Tensor,
+        musculotendon_velocity: torch.Tensor,
+        **parameters: torch.Tensor,
+    ) -> torch.Tensor:
+        """Tendon force (N): :func:`compliant_tendon_force` with the law's nine parameters."""
+        return compliant_tendon_force(
+            activation, musculotendon_length, musculotendon_velocity, **parameters
+        )
+
+
 MUSCLE_LAWS: dict[str, MuscleLaw] = {}
 """The registered muscle laws by name (add one with :func:`register_muscle_law`)."""
 
@@ -264,7 +454,7 @@ def register_muscle_law(law: MuscleLaw, replace: bool = False) -> MuscleLaw:
     Examples
     --------
     >>> sorted(MUSCLE_LAWS)
-    ['rigid_tendon_degroote_fregly']
+    ['compliant_tendon_degroote_fregly', 'rigid_tendon_degroote_fregly']
     """
     _check_law(law)
     if law.name in MUSCLE_LAWS and not replace and MUSCLE_LAWS[law.name] is not law:
@@ -298,10 +488,10 @@ def get_muscle_law(law: str | MuscleLaw) -> MuscleLaw:
     --------
     >>> get_muscle_law("rigid_tendon_degroote_fregly")
     RigidTendonDeGrooteFregly(name='rigid_tendon_degroote_fregly')
-    >>> get_muscle_law("thelen")
+    >>> get_muscle_law("thelen")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: Unknown muscle law 'thelen'; known laws: ['rigid_tendon_degroote_fregly'].
+    ValueError: Unknown muscle law 'thelen'; known laws: [...'rigid_tendon_degroote_fregly'].
     """
     if isinstance(law, MuscleLaw):
         _check_law(law)
@@ -332,3 +522,4 @@ def _check_law(law: MuscleLaw) -> None:
 
 
 register_muscle_law(RigidTendonDeGrooteFregly())
+register_muscle_law(CompliantTendonDeGrooteFregly())
