@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import shutil
 import tempfile
@@ -42,6 +43,12 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--subjects", type=int, default=5)
     parser.add_argument("--band", type=int, default=0, help="ensemble members of the band")
+    parser.add_argument(
+        "--nmm",
+        type=json.loads,
+        default={},
+        help='further NMMRegressor parameters as JSON, e.g. \'{"muscle_law": "..."}\'',
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results/scenarios"))
     parser.add_argument(
         "--work",
@@ -55,7 +62,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
 
-    base = BenchmarkSettings(n_subjects=args.subjects, band_members=args.band)
+    base = BenchmarkSettings(n_subjects=args.subjects, band_members=args.band, nmm_params=args.nmm)
     results = {}
     for name in args.scenarios:
         full = name in args.ablations
