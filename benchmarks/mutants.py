@@ -28,8 +28,8 @@ MUTANTS = {
     "blind": (
         "the Transformer is blinded: its input is zeroed, so the EMG depends on time only",
         "deepemg/network.py",
-        "return torch.sigmoid(self.head(self.encoder(self.position(self.embed(x)))))",
-        "return torch.sigmoid(self.head(self.encoder(self.position(self.embed(x * 0)))))",
+        "tokens = self.embed(x)",
+        "tokens = self.embed(x * 0)",
     ),
     "no-physics": (
         "the physics (torque) term is dropped from the loss",
@@ -49,11 +49,33 @@ MUTANTS = {
         'if self.drive == "both":',
         "if False:",
     ),
+    "no-code": (
+        "the subject's code never reaches the network (no personalised EMG)",
+        "deepemg/network.py",
+        "if code is not None:",
+        "if False:",
+        ["tests/test_personalised.py"],
+    ),
+    "no-correction": (
+        "the prediction-time correction never moves the EMG (learning rate 0)",
+        "deepemg/regressor.py",
+        "optimizer = torch.optim.Adam([delta], lr=0.1)",
+        "optimizer = torch.optim.Adam([delta], lr=0.0)",
+    ),
+    "loads-leak": (
+        "leave one subject out trains on the other subjects' loads beyond the training range",
+        "deepemg/benchmark.py",
+        "np.flatnonzero((groups != s) & ~beyond)",
+        "np.flatnonzero(groups != s)",
+        ["tests/test_benchmark.py"],
+    ),
 }
+"""Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 
 
 def run(name: str, workdir: Path) -> tuple[str, float]:
-    _, path, old, new = MUTANTS[name]
+    _, path, old, new, *tests = MUTANTS[name]
+    tests = tests[0] if tests else TESTS
     target = workdir / path
     text = target.read_text()
     if text.count(old) != 1:
@@ -62,7 +84,7 @@ def run(name: str, workdir: Path) -> tuple[str, float]:
     env = {**os.environ, "PYTHONPATH": str(workdir), "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS],
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
         cwd=workdir,
         env=env,
         capture_output=True,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,7 +83,9 @@ class StreamingPredictor:
     Feed one sequence with :meth:`update` (any number of samples per call), end it with
     :meth:`finish`, start the next with :meth:`reset`. Everything returned for a sequence,
     concatenated, equals ``estimator.predict(X[None])[0]`` (``predict(X[None], [subject])[0]``
-    with a ``subject``; up to float32 rounding of the network's batching): see the module's
+    with a ``subject``; up to float32 rounding of the network's batching) with
+    ``predict_physics="none"``: the correction by the physics needs the whole trial, so an
+    estimator that uses it streams its network's EMG, with a warning. See the module's
     docstring for why outputs lag by up to :attr:`latency` samples.
 
     Per update, the new samples are checked, standardised into a sliding buffer, and the
@@ -133,7 +136,7 @@ class StreamingPredictor:
     >>> data = make_elbow_lifting(n_subjects=1, n_trials=2, duration=1.0, random_state=0,
     ...                           cache=False, progress=False)
     >>> nmm = NMMRegressor(max_epochs=1, window=20, d_model=8, n_heads=2, n_layers=1,
-    ...                    random_state=0).fit(data.X, data.y)
+    ...                    predict_physics="none", random_state=0).fit(data.X, data.y)
     >>> stream = StreamingPredictor(nmm)
     >>> trial = data.X[0]                        # (100 steps, 10 channels)
     >>> outputs = [stream.update(trial[t : t + 5]) for t in range(0, 100, 5)]
@@ -154,15 +157,19 @@ class StreamingPredictor:
         subject=None,
     ) -> None:
         check_is_fitted(estimator, "net_")
-        if (
-            getattr(estimator, "members_", None)
-            or getattr(estimator, "predict_physics", "none") != "none"
-        ):
+        if getattr(estimator, "members_", None):
             raise ValueError(
                 "StreamingPredictor follows one network sample by sample; this estimator is "
-                "an ensemble (n_members > 1) or corrects its EMG with the physics over whole "
-                "trials (predict_physics != 'none'). Stream a single network with "
-                "predict_physics='none'."
+                "an ensemble (n_members > 1). Stream a single network (n_members=1)."
+            )
+        if getattr(estimator, "predict_physics", "none") != "none":
+            warnings.warn(
+                f"the estimator corrects its EMG with the physics over whole trials "
+                f"(predict_physics={estimator.predict_physics!r}); a stream has no whole "
+                "trial, so it gives the network's EMG, as predict with "
+                "predict_physics='none' does (set it so to silence this warning).",
+                UserWarning,
+                stacklevel=2,
             )
         self.window = int(estimator.window)
         self.overlap = float(estimator.predict_overlap)

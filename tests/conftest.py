@@ -18,8 +18,17 @@ DATA = Path(__file__).parent / "data"
 ARM26_PATH = DATA / "arm26.osim"
 ARM26_LOCKED = {"r_shoulder_elev": 0.0}
 ARM26_LOAD_LOCATION = (0.0, -0.30, 0.0)  # m in r_ulna_radius_hand, near the hand
-FAST_NMM = dict(max_epochs=2, window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
-"""NMMRegressor settings small enough for unit tests (seconds per fit)."""
+FAST_NMM = dict(
+    max_epochs=2,
+    window=50,
+    d_model=16,
+    n_heads=2,
+    n_layers=1,
+    batch_size=16,
+    predict_physics="none",
+)
+"""NMMRegressor settings small enough for unit tests (seconds per fit); the network's EMG
+alone at prediction (the tests of the prediction-time physics set it themselves)."""
 
 
 def simulated(tmp_path_factory, n_subjects: int, n_trials: int, duration: float, **kwargs):

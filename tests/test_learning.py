@@ -16,7 +16,7 @@ from deepemg.benchmark import deep_muscle_metrics
 
 from .conftest import FAST_NMM
 
-SMALL = dict(window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
+SMALL = dict(window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16, predict_physics="none")
 
 
 def _random_lifts(n_sequences: int, seed: int, amplitude: float) -> np.ndarray:

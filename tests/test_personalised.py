@@ -28,7 +28,7 @@ from deepemg.streaming import StreamingPredictor
 
 from .conftest import FAST_NMM
 
-SMALL = dict(window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16)
+SMALL = dict(window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16, predict_physics="none")
 TRAINING = {"A": -1.0, "B": 0.0, "C": 1.0}
 """Each training subject's strategy: how much more its flexors work in flexion than in
 extension (0: as the torque asks)."""

@@ -278,7 +278,7 @@ def test_deep_emg_draws_the_90_percent_band(close_figures):
     # TRImed: mean 0.01-0.03 minus 1.645 x 0.01 is clipped at 0
     assert figure.axes[1].collections[0].get_paths()[0].vertices[:, 1].min() == 0.0
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    assert labels[:3] == ["truth", "NMM (kinematics + load)", "NMM 90 % band"]
+    assert labels[:3] == ["truth", "NMM, network alone", "NMM 90 % band"]
     _assert_legends_off_the_data(figure)
 
 

@@ -264,7 +264,10 @@ def test_threads_and_the_estimator_are_left_alone(data, nmm):
     np.testing.assert_array_equal(nmm.predict(data.X[:1])[0], reference)
 
 
-def test_only_a_single_network_without_whole_trial_physics_streams(nmm):
+def test_whole_trial_physics_streams_the_network_with_a_warning(nmm, data):
     corrected = copy.deepcopy(nmm).set_params(predict_physics="torque")
-    with pytest.raises(ValueError, match="predict_physics='none'"):
-        StreamingPredictor(corrected)
+    with pytest.warns(UserWarning, match="gives the network's EMG"):
+        stream = StreamingPredictor(corrected)
+    emg = np.concatenate([stream.update(data.X[0]).emg, stream.finish().emg])
+    np.testing.assert_allclose(emg, nmm.predict(data.X[:1])[0], atol=1e-6)  # "none"
+    assert not np.allclose(emg, corrected.predict(data.X[:1])[0], atol=1e-3)
