@@ -40,7 +40,9 @@ def estimator(args) -> NMMRegressor:
         n_subjects=1, n_trials=4, duration=5.0, random_state=0, cache=False, progress=False
     )
     start = time.perf_counter()
-    nmm = NMMRegressor(max_epochs=args.epochs, random_state=0).fit(data.X, data.y)
+    nmm = NMMRegressor(max_epochs=args.epochs, predict_physics="none", random_state=0).fit(
+        data.X, data.y
+    )
     print(f"fit: {time.perf_counter() - start:.1f} s ({args.epochs} epochs, 4 x 5 s trials)")
     if args.save:
         nmm.save(args.save, overwrite=True)
