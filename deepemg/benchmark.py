@@ -556,69 +556,57 @@ NMM = Method(
     torque_legend="NMM muscle torque, network alone",
     record=_record_nmm,
 )
+
+
+def _nmm_variant(key: str, label: str, color: str, **changes) -> Method:
+    """The NMM's entry changed: within subject only, drawn nowhere and recording nothing,
+    unless ``changes`` say otherwise."""
+    quiet = dict(adapt=None, legend=None, torque_legend=None, record=None)
+    return replace(NMM, key=key, label=label, color=color, **{**quiet, **changes})
+
+
 METHODS: dict[str, Method] = {
     method.key: method
     for method in (
         NMM,
-        replace(
-            NMM,
-            key="nmm_no_physics",
-            label="NMM, physics_weight=0",
-            color="tab:green",
+        _nmm_variant(
+            "nmm_no_physics",
+            "NMM, physics_weight=0",
+            "tab:green",
             params=_ablation_params,
-            adapt=None,
-            legend=None,
-            torque_legend=None,
-            record=None,
             enabled=_ablation_enabled,
         ),
-        replace(
-            NMM,
-            key="nmm_physics",
-            label="NMM + prediction-time physics",
-            color="tab:purple",
-            adapt=None,
+        _nmm_variant(
+            "nmm_physics",
+            "NMM + prediction-time physics",
+            "tab:purple",
             legend="NMM (default: + prediction-time physics)",
             torque_legend="NMM muscle torque (default: + prediction-time physics)",
-            record=None,
             derived_from="nmm",
             predict_params={"predict_physics": "torque"},
         ),
-        replace(
-            NMM,
-            key="nmm_emg_physics",
-            label="NMM + EMG-assisted physics",
-            color="tab:pink",
-            adapt=None,
-            legend=None,
-            torque_legend=None,
-            record=None,
+        _nmm_variant(
+            "nmm_emg_physics",
+            "NMM + EMG-assisted physics",
+            "tab:pink",
             derived_from="nmm",
             predict_params={"predict_physics": "emg"},
         ),
-        replace(
-            NMM,
-            key="nmm_pretrained",
-            label="NMM, pretrained + personalised",
-            color="tab:cyan",
+        _nmm_variant(
+            "nmm_pretrained",
+            "NMM, pretrained + personalised",
+            "tab:cyan",
             params=_pretrained_params,
             fit=_fit_pretrained,
-            adapt=None,
-            legend=None,
-            torque_legend=None,
-            record=None,
             enabled=_pretrained_enabled,
         ),
-        replace(
-            NMM,
-            key="nmm_personal",
-            label=f"NMM, subject_embedding={PERSONAL_EMBEDDING}",
-            color="tab:olive",
+        _nmm_variant(
+            "nmm_personal",
+            f"NMM, subject_embedding={PERSONAL_EMBEDDING}",
+            "tab:olive",
             params=_personal_params,
             fit=None,
-            legend=None,
-            torque_legend=None,
-            record=None,
+            adapt=_adapt_nmm,
             enabled=_ablation_enabled,
         ),
         Method(

@@ -110,3 +110,15 @@ def opensim_pose(path, coordinate="r_elbow_flex", locked=None, load_mass=None):
     if load_mass is not None:
         bridge.set_load_mass(model, load_mass)
     return bridge.ModelPose(model, coordinate, locked)
+
+
+def forward_activation(excitation, start, rate, activation_tau, deactivation_tau):
+    """First-order activation dynamics integrated forward (explicit Euler) from ``start``:
+    ``da/dt = (e - a) / tau`` with ``tau = tau_act (0.5 + 1.5 a)`` while activating and
+    ``tau_deact / (0.5 + 1.5 a)`` while deactivating (the closed form the simulators invert)."""
+    a, rebuilt = start, [start]
+    for e in excitation[:-1]:
+        tau = activation_tau * (0.5 + 1.5 * a) if e >= a else deactivation_tau / (0.5 + 1.5 * a)
+        a = a + (e - a) / tau / rate
+        rebuilt.append(a)
+    return np.array(rebuilt)

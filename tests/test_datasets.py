@@ -12,6 +12,8 @@ from deepemg.datasets.lifting import _simulate_subject
 from deepemg.datasets.subjects import build_subject_model, draw_subject
 from deepemg.datasets.trajectories import minimum_jerk_trial
 
+from .conftest import forward_activation
+
 SMALL = dict(n_subjects=2, n_trials=3, duration=2.0, loads=(0, 3, 6), progress=False)
 
 
@@ -99,13 +101,8 @@ def test_excitation_inverts_first_order_activation_dynamics():
     activation = 0.2 + 0.1 * np.sin(2 * np.pi * t)[:, None]
     excitation = excitation_from_activation(activation, rate)
     # integrate da/dt = (e - a) / tau(a, e) forward with the excitation: get back the activation
-    a = activation[0, 0]
-    rebuilt = [a]
-    for e in excitation[:-1, 0]:
-        tau = 0.015 * (0.5 + 1.5 * a) if e >= a else 0.06 / (0.5 + 1.5 * a)
-        a = a + (e - a) / tau / rate
-        rebuilt.append(a)
-    assert np.abs(np.array(rebuilt) - activation[:, 0]).max() < 2e-3
+    rebuilt = forward_activation(excitation[:, 0], activation[0, 0], rate, 0.015, 0.060)
+    assert np.abs(rebuilt - activation[:, 0]).max() < 2e-3
 
 
 def test_static_optimization_agrees_with_moco_inverse():

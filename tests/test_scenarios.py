@@ -20,6 +20,8 @@ from deepemg.datasets.lifting import _top_angle
 from deepemg.datasets.subjects import build_subject_model
 from deepemg.datasets.trajectories import MOTIONS, minimum_jerk_trial, motion_trial
 
+from .conftest import forward_activation
+
 TINY = dict(n_subjects=1, n_trials=3, duration=1.5, random_state=5, cache=False, progress=False)
 
 
@@ -28,17 +30,12 @@ def compliant():
     return make_scenario("compliant_tendons", **TINY)
 
 
+HEAVY = dict(n_subjects=2, n_trials=6, duration=1.0, random_state=2, cache=False, progress=False)
+
+
 @pytest.fixture(scope="module")
 def heavy():
-    return make_scenario(
-        "heavy_loads",
-        n_subjects=2,
-        n_trials=6,
-        duration=1.0,
-        random_state=2,
-        cache=False,
-        progress=False,
-    )
+    return make_scenario("heavy_loads", **HEAVY)
 
 
 def _same(a, b) -> bool:
@@ -284,15 +281,7 @@ def test_unknown_scenario_names_the_scenarios():
 
 
 def test_same_seed_same_data_and_cache_round_trip(heavy, tmp_path):
-    again = make_scenario(
-        "heavy_loads",
-        n_subjects=2,
-        n_trials=6,
-        duration=1.0,
-        random_state=2,
-        cache=False,
-        progress=False,
-    )
+    again = make_scenario("heavy_loads", **HEAVY)
     for key in ("X", "y", "y_true", "activation", "loads", "beyond_training"):
         np.testing.assert_array_equal(again[key], heavy[key], err_msg=key)
     kwargs = dict(n_subjects=1, n_trials=3, duration=1.0, progress=False, data_home=tmp_path)
@@ -342,12 +331,8 @@ def test_excitation_time_constants():
         excitation_from_activation(activation, rate, 0.015, 0.060),
     )
     # forward first-order dynamics with the slow constants gives the activation back
-    a, rebuilt = activation[0, 0], [activation[0, 0]]
-    for e in slow[:-1, 0]:
-        tau = 0.025 * (0.5 + 1.5 * a) if e >= a else 0.090 / (0.5 + 1.5 * a)
-        a = a + (e - a) / tau / rate
-        rebuilt.append(a)
-    assert np.abs(np.array(rebuilt) - activation[:, 0]).max() < 2e-3
+    rebuilt = forward_activation(slow[:, 0], activation[0, 0], rate, 0.025, 0.090)
+    assert np.abs(rebuilt - activation[:, 0]).max() < 2e-3
 
 
 def test_thelen_replacement_keeps_anatomy():

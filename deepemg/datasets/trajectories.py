@@ -61,9 +61,6 @@ def minimum_jerk_trial(
     n = int(round(duration * rate))
     time = np.arange(n) / rate
     low_deg, high_deg = angle_range_deg
-    angle = np.empty(n)
-    velocity = np.empty(n)
-    acceleration = np.empty(n)
     current = np.radians(rng.uniform(low_deg + 5.0, low_deg + 35.0))
     moves = [(rng.uniform(0.1, max_hold), current, current)]  # (seconds, from, to)
 
@@ -76,15 +73,7 @@ def minimum_jerk_trial(
     while sum(m[0] for m in moves) < duration:
         move_to(np.radians(rng.uniform(max(np.degrees(current) + 30.0, 60.0), high_deg)))
         move_to(np.radians(rng.uniform(low_deg + 5.0, np.degrees(current) - 30.0)))
-    starts = np.cumsum([0.0] + [m[0] for m in moves[:-1]])
-    segments = [(t0, *move) for t0, move in zip(starts, moves, strict=True)]
-    for start_time, length, start, end in segments:
-        inside = (time >= start_time) & (time < start_time + length)
-        if length <= 0 or not inside.any():
-            continue
-        q, qd, qdd = _minimum_jerk(start, end, length, time[inside] - start_time)
-        angle[inside], velocity[inside], acceleration[inside] = q, qd, qdd
-    return time, angle, velocity, acceleration
+    return (time, *_segments(time, moves, _minimum_jerk))
 
 
 def _segments(time, moves, profile):

@@ -160,15 +160,9 @@ def static_optimization(
     """
     from .geometry import sample_path_geometry
 
-    angle, velocity, torque = _frames(angle=angle, velocity=velocity, torque=torque)
-    if exponent <= 1:
-        raise ValueError(f"exponent must be > 1, got {exponent}.")
-    weights = np.ones(len(muscles)) if weights is None else np.asarray(weights, dtype=float)
-    if weights.shape != (len(muscles),) or np.any(weights <= 0):
-        raise ValueError(f"weights must be {len(muscles)} positive numbers, one per muscle.")
-    floor = np.broadcast_to(np.asarray(min_activation, dtype=float), (angle.size, len(muscles)))
-    if np.any(floor < 0) or np.any(floor >= 1):
-        raise ValueError("min_activation must lie in [0, 1).")
+    angle, velocity, torque, weights, floor = _effort_problem(
+        muscles, angle, velocity, torque, exponent, weights, min_activation
+    )
     if moment_arms is None:
         _, moment_arms = sample_path_geometry(pose, muscles, angle)
     passive = muscle_tendon_forces(pose, muscles, np.zeros(len(muscles)), angle, velocity)
@@ -178,6 +172,22 @@ def static_optimization(
     activation = _affine_effort_solve(gain, need, exponent, weights, floor)
     residual = need - (gain * activation).sum(axis=1)
     return activation, residual
+
+
+def _effort_problem(muscles, angle, velocity, torque, exponent, weights, min_activation):
+    """The inputs of a static optimisation, checked: the per-frame arrays, the effort weights
+    (1 by default) and the activation floor broadcast to ``(n_frames, n_muscles)``."""
+    angle, velocity, torque = _frames(angle=angle, velocity=velocity, torque=torque)
+    if exponent <= 1:
+        raise ValueError(f"exponent must be > 1, got {exponent}.")
+    n_muscles = len(muscles)
+    weights = np.ones(n_muscles) if weights is None else np.asarray(weights, dtype=float)
+    if weights.shape != (n_muscles,) or np.any(weights <= 0):
+        raise ValueError(f"weights must be {n_muscles} positive numbers, one per muscle.")
+    floor = np.broadcast_to(np.asarray(min_activation, dtype=float), (angle.size, n_muscles))
+    if np.any(floor < 0) or np.any(floor >= 1):
+        raise ValueError("min_activation must lie in [0, 1).")
+    return angle, velocity, torque, weights, floor
 
 
 def _affine_effort_solve(gain, need, exponent, weights, floor) -> np.ndarray:
@@ -368,18 +378,12 @@ def compliant_static_optimization(
     from .geometry import sample_path_geometry
     from .model import THELEN_MINIMUM_ACTIVATION
 
-    angle, velocity, torque = _frames(angle=angle, velocity=velocity, torque=torque)
-    if exponent <= 1:
-        raise ValueError(f"exponent must be > 1, got {exponent}.")
     if int(levels) < 3:
         raise ValueError(f"levels must be >= 3, got {levels}.")
-    n_frames, n_muscles = angle.size, len(muscles)
-    weights = np.ones(n_muscles) if weights is None else np.asarray(weights, dtype=float)
-    if weights.shape != (n_muscles,) or np.any(weights <= 0):
-        raise ValueError(f"weights must be {n_muscles} positive numbers, one per muscle.")
-    floor = np.broadcast_to(np.asarray(min_activation, dtype=float), (n_frames, n_muscles))
-    if np.any(floor < 0) or np.any(floor >= 1):
-        raise ValueError("min_activation must lie in [0, 1).")
+    angle, velocity, torque, weights, floor = _effort_problem(
+        muscles, angle, velocity, torque, exponent, weights, min_activation
+    )
+    n_frames, n_muscles = floor.shape
     thelen = [
         h.getConcreteClassName() == "Thelen2003Muscle" for h in muscle_handles(pose.model, muscles)
     ]

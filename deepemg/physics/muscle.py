@@ -82,22 +82,36 @@ def rigid_tendon_force(
     >>> round(float(f), 2)  # optimal length, isometric: F0 plus 1.8% passive force
     101.82
     """
-    width = optimal_fiber_length * torch.sin(pennation_angle)
-    along = musculotendon_length - tendon_slack_length
+    return max_isometric_force * _fiber_force_along_tendon(
+        musculotendon_length - tendon_slack_length,
+        activation,
+        musculotendon_velocity,
+        optimal_fiber_length,
+        pennation_angle,
+        max_contraction_velocity,
+        fiber_damping,
+        passive_fiber_strain,
+        active_force_width_scale,
+    )
+
+
+def _fiber_force_along_tendon(
+    along, activation, musculotendon_velocity, l_opt, phi0, v_max, damping, e0, width_scale
+):
+    """Fibre force along the tendon over ``F0`` with the fibre's projection on the tendon
+    ``along`` (m; constant-width pennation ``w = l_opt sin phi0``, ``cos phi = along / l_m``)
+    and the rigid-tendon velocity split ``v~ = v_mt cos phi / (v_max l_opt)``:
+    ``(a fL(l_m / l_opt) fV(v~) + fPE(l_m / l_opt) + damping v~) cos phi``."""
+    width = l_opt * torch.sin(phi0)
     fiber_length = torch.sqrt(along * along + width * width)
     cos_pennation = along / fiber_length
-    norm_length = fiber_length / optimal_fiber_length
-    norm_velocity = (
-        musculotendon_velocity * cos_pennation / (max_contraction_velocity * optimal_fiber_length)
-    )
-    fiber_force = max_isometric_force * (
-        activation
-        * active_force_length(norm_length, active_force_width_scale)
-        * force_velocity(norm_velocity)
-        + passive_force_length(norm_length, passive_fiber_strain)
-        + fiber_damping * norm_velocity
-    )
-    return fiber_force * cos_pennation
+    norm_length = fiber_length / l_opt
+    norm_velocity = musculotendon_velocity * cos_pennation / (v_max * l_opt)
+    return (
+        activation * active_force_length(norm_length, width_scale) * force_velocity(norm_velocity)
+        + passive_force_length(norm_length, e0)
+        + damping * norm_velocity
+    ) * cos_pennation
 
 
 EQUILIBRIUM_BISECTIONS = 10
@@ -190,16 +204,7 @@ def compliant_tendon_force(
 
     def residual(x, a, l_mt, v_mt, l_opt, l_ts, phi0, v_max, damping, e0, w_scale, strain):
         """Normalised fibre force along the tendon minus tendon force, and the tendon force."""
-        width = l_opt * torch.sin(phi0)
-        fiber_length = torch.sqrt(x * x + width * width)
-        cos_pennation = x / fiber_length
-        norm_length = fiber_length / l_opt
-        norm_velocity = v_mt * cos_pennation / (v_max * l_opt)
-        fiber = (
-            a * active_force_length(norm_length, w_scale) * force_velocity(norm_velocity)
-            + passive_force_length(norm_length, e0)
-            + damping * norm_velocity
-        ) * cos_pennation
+        fiber = _fiber_force_along_tendon(x, a, v_mt, l_opt, phi0, v_max, damping, e0, w_scale)
         tendon = tendon_force_length((l_mt - x) / l_ts, strain)
         return fiber - tendon, tendon
 
@@ -373,6 +378,8 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
         }
     )
     opensim_conversion = "use_rigid_tendon_degroote_muscles"
+    tendon_force = staticmethod(rigid_tendon_force)
+    """The function of the law's parameters that gives the tendon force."""
 
     def force(
         self,
@@ -381,8 +388,9 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
         musculotendon_velocity: torch.Tensor,
         **parameters: torch.Tensor,
     ) -> torch.Tensor:
-        """Tendon force (N): :func:`rigid_tendon_force` with the law's eight parameters."""
-        return rigid_tendon_force(
+        """Tendon force (N): :attr:`tendon_force` (:func:`rigid_tendon_force` here) with the
+        law's parameters."""
+        return self.tendon_force(
             activation, musculotendon_length, musculotendon_velocity, **parameters
         )
 
@@ -412,18 +420,7 @@ class CompliantTendonDeGrooteFregly(RigidTendonDeGrooteFregly):
         }
     )
     opensim_conversion = "use_compliant_tendon_degroote_muscles"
-
-    def force(
-        self,
-        activation: torch.Tensor,
-        musculotendon_length: torch.Tensor,
-        musculotendon_velocity: torch.Tensor,
-        **parameters: torch.Tensor,
-    ) -> torch.Tensor:
-        """Tendon force (N): :func:`compliant_tendon_force` with the law's nine parameters."""
-        return compliant_tendon_force(
-            activation, musculotendon_length, musculotendon_velocity, **parameters
-        )
+    tendon_force = staticmethod(compliant_tendon_force)
 
 
 MUSCLE_LAWS: dict[str, MuscleLaw] = {}
