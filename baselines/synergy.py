@@ -16,15 +16,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from deepemg._state import FittedWith
 from deepemg.channels import emg_channel
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
 from deepemg.threads import with_own_threads
 from deepemg.validation import (
     SequenceInputs,
     check_envelopes,
+    check_subject_ids,
     measured_r2,
     prepare_sequences,
     saturate_envelopes,
+    unique_subjects,
 )
 
 __all__ = ["SynergyExtrapolationRegressor", "variance_accounted_for"]
@@ -244,7 +247,7 @@ class _TorqueTracking:
         }
 
 
-class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
+class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
     """Unmeasured muscles' EMG as non-negative combinations of the measured muscles' synergies.
 
     Following Ao et al. (2020): per subject, non-negative matrix factorisation of the measured
@@ -364,8 +367,14 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
+    _FITTED_WITH = ("model", "coordinate", "locked", "rate")
+    """Parameters the fitted synergies and muscle model are built for (see ``FittedWith``);
+    ``channels`` only names ``X``'s channels, read by name, so it may change."""
+
     def _prepare(self, X, physics=None) -> SequenceInputs:
         """``X`` checked against the model's channels, all finite (MSE reads every channel)."""
+        if physics is None:
+            self._check_unchanged()
         sequences = prepare_sequences(X, self.channels, physics or self.physics_, rate=self.rate)
         bad = ~np.isfinite(sequences.X)
         if bad.any():
@@ -397,18 +406,12 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         """One subject label per sequence (the pooled model's when ``subject_ids`` is None)."""
         if subject_ids is None:
             return np.full(n_sequences, POPULATION)
-        labels = np.asarray(subject_ids)
-        if labels.shape != (n_sequences,):
-            raise ValueError(
-                f"subject_ids needs one label per sequence of X ({n_sequences}), got shape "
-                f"{labels.shape}."
-            )
-        return labels
+        return check_subject_ids(subject_ids, n_sequences)
 
     def _model_of(self, labels: np.ndarray):
         """``(label, rows, synergy model)`` per subject in ``labels``; the pooled model, with a
         warning, for subjects not seen in fit."""
-        unknown = sorted(set(labels.tolist()) - set(self.synergies_))
+        unknown = [s for s in unique_subjects(labels).tolist() if s not in self.synergies_]
         if unknown:
             warnings.warn(
                 f"subjects {unknown} were not seen in fit; their unmeasured muscles "
@@ -417,7 +420,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
             )
         return [
             (subject, labels == subject, self.synergies_.get(subject, self.synergies_[POPULATION]))
-            for subject in np.unique(labels)
+            for subject in unique_subjects(labels)
         ]
 
     # ------------------------------------------------------------------ fit
@@ -525,7 +528,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         emg = self._surface(sequences, measured)
         surface = saturate_envelopes(emg, EMG_WHAT, [emg_channel(m) for m in measured])
         torque = sequences.torque
-        subjects = np.unique(labels)
+        subjects = unique_subjects(labels)
         angle, velocity = sequences.angle, sequences.velocity
         synergies = {}
         for subject in subjects:
@@ -547,6 +550,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         self.subjects_ = subjects
         self.synergies_ = synergies
         self.n_channels_ = sequences.X.shape[2]
+        self._record_fitted_with()
         return self
 
     # ------------------------------------------------------------------ predict
@@ -597,7 +601,7 @@ class SynergyExtrapolationRegressor(RegressorMixin, BaseEstimator):
         )
         labels = self._labels(subject_ids, sequences.X.shape[0])
         torque = np.empty(sequences.X.shape[:2])
-        for subject in np.unique(labels):
+        for subject in unique_subjects(labels):
             rows = labels == subject
             model = self.synergies_.get(subject, self.synergies_[POPULATION])
             params = {k: torch.tensor(v) for k, v in model["params"].items()}

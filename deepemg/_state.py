@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
-__all__ = ["unchanged_on_failure"]
+import numpy as np
+
+__all__ = ["FittedWith", "unchanged_on_failure"]
 
 
 def unchanged_on_failure(method):
@@ -43,3 +46,60 @@ def unchanged_on_failure(method):
             raise
 
     return guarded
+
+
+def _same(a, b) -> bool:
+    """Whether two parameter values are the same (arrays and lists by their items)."""
+    if a is b:
+        return True
+    try:
+        if isinstance(a, np.ndarray | list | tuple) or isinstance(b, np.ndarray | list | tuple):
+            return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+class FittedWith:
+    """Mixin for estimators whose fitted state is built for some of their parameters.
+
+    ``fit`` (and loading a saved estimator) records the parameters named in
+    ``_FITTED_WITH`` as ``fitted_with_``; :meth:`_check_unchanged`, called by every method
+    that uses the fitted state, validates the parameters (``set_params`` checks nothing) and
+    refuses to go on when one of those has been changed since, instead of silently
+    predicting with a network, muscle model or sampling rate they no longer describe.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> class Smoother(FittedWith, BaseEstimator):
+    ...     _FITTED_WITH = ("window",)
+    ...     _parameter_constraints = {"window": [int]}
+    ...     def __init__(self, window=3):
+    ...         self.window = window
+    ...     def fit(self):
+    ...         self._record_fitted_with()
+    ...         return self
+    >>> est = Smoother().fit().set_params(window=5)
+    >>> est._check_unchanged()
+    Traceback (most recent call last):
+    ...
+    ValueError: window=5 now, but this Smoother was fitted with window=3, ...
+    """
+
+    _FITTED_WITH: tuple = ()
+
+    def _record_fitted_with(self) -> None:
+        """Remember the values of the parameters in ``_FITTED_WITH``."""
+        self.fitted_with_ = {k: copy.copy(getattr(self, k)) for k in self._FITTED_WITH}
+
+    def _check_unchanged(self) -> None:
+        """Valid parameters, the fitted-shape ones as they were in fit, or a clear error."""
+        self._validate_params()
+        for name, value in getattr(self, "fitted_with_", {}).items():
+            if not _same(getattr(self, name), value):
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} now, but this {type(self).__name__} was "
+                    f"fitted with {name}={value!r}, which its fitted state is built for: fit "
+                    f"again, or set it back (set_params({name}={value!r}))."
+                )

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, LRScheduler, PassthroughScoring, ProgressBar
 from skorch.dataset import ValidSplit
 
-from ._state import unchanged_on_failure
+from ._state import FittedWith, unchanged_on_failure
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MUSCLE_LAWS, MusculoskeletalModel, SubjectParameters
@@ -23,9 +23,12 @@ from .threads import with_own_threads
 from .validation import (
     SequenceInputs,
     check_envelopes,
+    check_subject_ids,
     measured_r2,
     prepare_sequences,
     saturate_envelopes,
+    subject_array,
+    unique_subjects,
 )
 from .windows import from_windows, to_windows, window_starts
 
@@ -66,7 +69,7 @@ def _fit_member(params: dict, seed: int, X, y, labels, keep) -> NMMRegressor:
     return member.fit(X[keep], y[keep], subject_ids=labels[keep])
 
 
-class NMMRegressor(RegressorMixin, BaseEstimator):
+class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
     """Deep-muscle EMG from kinematics and load, with a physics-integrated Transformer.
 
     A Transformer encoder reads the standardised joint angle, velocity, acceleration and load
@@ -225,6 +228,10 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         The learned subject codes, in the order of ``subjects_``.
     channels_ : list of str
         ``X``'s channel names as used in fit.
+    fitted_with_ : dict
+        The parameters the fitted network and muscle model are built for (``window``,
+        ``rate``, ``model``, ...): predictions refuse to run when ``set_params`` has changed
+        one since (fit again, or set it back).
 
     Examples
     --------
@@ -364,12 +371,30 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         """``X`` checked against the model's channels and split once; with no ``physics``
         (after fit), against the fitted model and fit's channel count."""
         fitted = physics is None
+        if fitted:
+            self._check_unchanged()
         sequences = prepare_sequences(
             X, self.channels, self.physics_ if fitted else physics, int(self.window), self.rate
         )
         if fitted and sequences.X.shape[2] != self.n_channels_:
             raise ValueError(f"X has {sequences.X.shape[2]} channels; fit saw {self.n_channels_}.")
         return sequences
+
+    _FITTED_WITH = (
+        "model",
+        "coordinate",
+        "locked",
+        "rate",
+        "window",
+        "d_model",
+        "n_heads",
+        "n_layers",
+        "subject_embedding",
+        "muscle_law",
+    )
+    """Parameters the fitted state was built with: changing one after fit would silently
+    change what the fitted network and muscle model mean, so predictions refuse it.
+    (``channels`` only names ``X``'s channels, which are read by name: it may change.)"""
 
     def _check_y(self, y, X, physics=None) -> np.ndarray:
         """``y`` in MVC units (:func:`deepemg.validation.check_envelopes`), one column per
@@ -386,15 +411,16 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         return check_envelopes(y, "y", physics.muscles)
 
     def _subject_index(self, subject_ids, n: int) -> np.ndarray:
-        known = list(self.subjects_)
+        known = self.subjects_.tolist()
         if subject_ids is None:
             return np.full(n, -1 if len(known) > 1 else 0)
-        subject_ids = np.asarray(subject_ids)
-        if subject_ids.shape != (n,):
-            raise ValueError(
-                f"subject_ids needs one label per sequence ({n}), got {subject_ids.shape}."
-            )
-        unknown = sorted(set(subject_ids.tolist()) - set(known))
+        subject_ids = check_subject_ids(subject_ids, n)
+        check_subject_ids(subject_array(known + subject_ids.tolist()), len(known) + n)
+        unknown = list(
+            unique_subjects(
+                subject_array([s for s in subject_ids.tolist() if s not in known])
+            ).tolist()
+        )
         if unknown:
             raise ValueError(
                 f"subjects {unknown} were not seen in fit (known: {known}). Call "
@@ -523,11 +549,11 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         self.n_channels_ = sequences.X.shape[2]
         self.channels_ = sequences.names
         labels = (
-            np.asarray(subject_ids)
+            check_subject_ids(subject_ids, sequences.X.shape[0])
             if subject_ids is not None
             else np.zeros(sequences.X.shape[0], dtype=int)
         )
-        self.subjects_ = np.unique(labels)
+        self.subjects_ = unique_subjects(labels)
         subject_index = self._subject_index(labels, sequences.X.shape[0])
         flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
         self.feature_mean_ = flat.mean(axis=0)
@@ -553,6 +579,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
             self.net_.fit(data, target)
         self.net_.module_.center_codes()  # code 0, the population's: the subjects' mean
         self.history_ = self.net_.history
+        self._record_fitted_with()
         return self
 
     _MEMBER_STATE = (
@@ -567,6 +594,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         "net_",
         "history_",
         "personalize_history_",
+        "fitted_with_",
     )
 
     def _adopt(self, members: list) -> None:
@@ -586,12 +614,12 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         n = len(X)
-        labels = np.asarray(subject_ids) if subject_ids is not None else np.zeros(n, dtype=int)
-        if labels.shape != (n,):
-            raise ValueError(f"subject_ids needs one label per sequence ({n}), got {labels.shape}.")
+        if n == 0:
+            raise ValueError(f"X holds no data (shape {X.shape}): give at least one sequence.")
+        labels = check_subject_ids(subject_ids, n) if subject_ids is not None else np.zeros(n, int)
         k = int(self.n_members)
         fold = np.full(n, -1)  # the member that leaves each sequence out (-1: none)
-        for subject in np.unique(labels):
+        for subject in unique_subjects(labels):
             rows = np.flatnonzero(labels == subject)
             if len(rows) >= 2:  # every member keeps at least one sequence of every subject
                 fold[rows] = np.arange(len(rows)) % k
@@ -704,6 +732,22 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         members = getattr(self, "members_", None)
         return members if members else None
 
+    _PREDICTION_SETTINGS = (
+        "predict_physics",
+        "correction_weight",
+        "correction_steps",
+        "predict_overlap",
+        "device",
+        "n_threads",
+    )
+    """Parameters that only act at prediction: ``set_params`` after fit reaches the members."""
+
+    def _share_prediction_settings(self) -> None:
+        """Give every ensemble member this estimator's prediction-time settings."""
+        settings = {k: getattr(self, k) for k in self._PREDICTION_SETTINGS}
+        for member in self.members_:
+            member.set_params(**settings)
+
     @with_own_threads(work="predict")
     def predict(self, X, subject_ids=None, return_std: bool = False):
         """EMG envelope of every muscle, ``(n_sequences, n_timesteps, n_muscles)``, float64.
@@ -721,6 +765,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         members = self._ensemble()
         if members is not None:
+            self._check_unchanged()
+            self._share_prediction_settings()
             runs = np.stack([member.predict(X, subject_ids) for member in members])
             mean = runs.mean(axis=0)
             if not return_std:
@@ -811,6 +857,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         if self._ensemble() is not None:
+            self._check_unchanged()
+            self._share_prediction_settings()
             return np.mean([m.predict_activation(X, subject_ids) for m in self.members_], axis=0)
         emg, _, _, index = self._physics_inputs(self._prepare(X), subject_ids)
         with torch.no_grad():
@@ -822,6 +870,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         """Joint torque (N·m) of the muscles driven by the predicted EMG, ``(n, n_timesteps)``."""
         check_is_fitted(self, "net_")
         if self._ensemble() is not None:
+            self._check_unchanged()
+            self._share_prediction_settings()
             return np.mean([m.predict_torque(X, subject_ids) for m in self.members_], axis=0)
         emg, angle, velocity, index = self._physics_inputs(self._prepare(X), subject_ids)
         with torch.no_grad():
@@ -872,6 +922,8 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         if self._ensemble() is not None:
+            self._check_unchanged()
+            self._share_prediction_settings()
             members = [copy.deepcopy(m) for m in self.members_]  # all or nothing
             for member in members:
                 member.personalize(X, y, subject_ids, max_epochs=max_epochs, lr=lr)
@@ -880,17 +932,13 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         sequences = self._prepare(X)
         if subject_ids is None:
             raise ValueError("personalize needs subject_ids naming the new subject(s).")
-        labels = np.asarray(subject_ids)
-        if labels.shape != (sequences.X.shape[0],):
-            raise ValueError(
-                f"subject_ids needs one label per sequence ({sequences.X.shape[0]}), got "
-                f"{labels.shape}."
-            )
+        labels = check_subject_ids(subject_ids, sequences.X.shape[0])
+        known = self.subjects_.tolist()
+        check_subject_ids(subject_array(known + labels.tolist()), len(known) + len(labels))
         epochs = int(self.max_epochs if max_epochs is None else max_epochs)
         if epochs < 1 or not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"max_epochs must be >= 1 and lr > 0, got {epochs} and {lr}.")
         measured = None if y is None else self._check_y(y, sequences.X)
-        known = self.subjects_.tolist()
         targets = list(dict.fromkeys(labels.tolist()))
         fitted = self.net_.module_
         # the personalised subjects' parameters only, from their fitted values when known
@@ -935,7 +983,7 @@ class NMMRegressor(RegressorMixin, BaseEstimator):
         for k, subject in enumerate(targets):
             merged.copy_subject(subjects.index(subject), local, k)
         fitted.subject_parameters = merged.to(next(fitted.parameters()).device)
-        self.subjects_ = np.asarray(subjects)
+        self.subjects_ = subject_array(subjects)  # each label as the user gave it
         self.personalize_history_ = net.history
         return self
 

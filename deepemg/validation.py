@@ -24,9 +24,12 @@ __all__ = [
     "saturate_envelopes",
     "channel_names",
     "check_sequences",
+    "check_subject_ids",
     "measured_r2",
+    "subject_array",
     "prepare_sequences",
     "torque_target",
+    "unique_subjects",
 ]
 
 
@@ -162,6 +165,11 @@ def check_sequences(X, names: Sequence[str], required: Sequence[str] = ()) -> np
         raise ValueError(
             f"X must be 3-D (n_sequences, n_timesteps, n_channels), channels last, got shape "
             f"{X.shape}. (sktime and braindecode put channels first: use X.transpose(0, 2, 1).)"
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(
+            f"X holds no data (shape {X.shape}): give at least one sequence of at least one "
+            "step, (n_sequences, n_timesteps, n_channels)."
         )
     names = list(names)
     if X.shape[2] != len(names):
@@ -402,3 +410,111 @@ def measured_r2(y, prediction: np.ndarray, sample_weight=None) -> float:
     if total == 0.0:  # constant targets: perfect or not, as r2_score scores them
         return 1.0 if residual == 0.0 else 0.0
     return 1.0 - residual / total
+
+
+_LABEL_TYPES = (str, bool, int, float)
+
+
+def _label(value, what: str):
+    """One subject label as a plain Python ``str``, ``bool``, ``int`` or ``float``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, _LABEL_TYPES):
+        raise ValueError(
+            f"{what} holds {value!r} ({type(value).__name__}); a subject label is a string or "
+            "a number (e.g. 'S01' or 1)."
+        )
+    if isinstance(value, float) and not np.isfinite(value):
+        raise ValueError(f"{what} holds {value!r}; every sequence needs its subject's label.")
+    return value
+
+
+def _kind(value) -> str:
+    return "string" if isinstance(value, str) else "bool" if isinstance(value, bool) else "number"
+
+
+def check_subject_ids(subject_ids, n_sequences: int, what: str = "subject_ids") -> np.ndarray:
+    """One subject label per sequence, as the user gave them, or a clear error.
+
+    Labels are strings, integers, floats or booleans. ``None``, NaN and other objects are
+    refused. An array keeps its dtype; a list whose labels are all of one type becomes the
+    array numpy makes of it, and a list that mixes types (``[0, 1, "S03"]``) an object array
+    of the labels as they are (numpy would turn the numbers into strings). Booleans cannot be
+    mixed with numbers (``True == 1`` in Python: they would be the same subject).
+
+    Parameters
+    ----------
+    subject_ids : array-like of shape (n_sequences,)
+    n_sequences : int
+    what : str, default="subject_ids"
+        The name used in messages.
+
+    Returns
+    -------
+    ndarray of shape (n_sequences,)
+
+    Examples
+    --------
+    >>> check_subject_ids([0, 1, "S03"], 3).tolist()
+    [0, 1, 'S03']
+    >>> check_subject_ids([1.0, float("nan")], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: subject_ids holds nan; every sequence needs its subject's label.
+    """
+    if isinstance(subject_ids, np.ndarray) and subject_ids.dtype.kind in "biufU":
+        labels = subject_ids
+        if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+            raise ValueError(f"{what} holds NaN; every sequence needs its subject's label.")
+    else:
+        if isinstance(subject_ids, str | bytes) or np.ndim(subject_ids) == 0:
+            raise ValueError(
+                f"{what} needs one label per sequence of X ({n_sequences}), got {subject_ids!r}."
+            )
+        items = [_label(v, what) for v in np.asarray(subject_ids, dtype=object).ravel()]
+        labels = np.asarray(subject_ids, dtype=object)
+        if labels.ndim == 1:
+            labels = subject_array(items)
+    if labels.shape != (n_sequences,):
+        raise ValueError(
+            f"{what} needs one label per sequence of X ({n_sequences}), got shape {labels.shape}."
+        )
+    kinds = {_kind(v) for v in labels.tolist()}
+    if "bool" in kinds and len(kinds) > 1:
+        raise ValueError(
+            f"{what} mixes booleans with other labels; True and 1 would be one subject. Use "
+            "one kind of label."
+        )
+    return labels
+
+
+def subject_array(items: list) -> np.ndarray:
+    """An array of subject labels: numpy's own for labels of one type, else an object array
+    keeping each label as it is (numpy would turn numbers beside strings into strings).
+
+    Examples
+    --------
+    >>> subject_array([0, "new"]).tolist()
+    [0, 'new']
+    """
+    if len({type(v) for v in items}) <= 1:
+        return np.asarray(items)
+    labels = np.empty(len(items), dtype=object)
+    labels[:] = items
+    return labels
+
+
+def unique_subjects(labels) -> np.ndarray:
+    """The distinct subject labels, sorted (numbers before strings), types kept.
+
+    Examples
+    --------
+    >>> unique_subjects(np.array(["S02", 1, "S01", 1], dtype=object)).tolist()
+    [1, 'S01', 'S02']
+    """
+    labels = np.asarray(labels)
+    if labels.dtype != object:
+        return np.unique(labels)
+    distinct = list(dict.fromkeys(labels.tolist()))
+    distinct.sort(key=lambda v: (isinstance(v, str), v))
+    return subject_array(distinct)
