@@ -15,6 +15,7 @@ from . import ELBOW_SURFACE_MUSCLES
 from .channels import ELBOW_JOINT, ChannelLayout, layout_for
 
 __all__ = [
+    "DERIVATIVE_TOLERANCE",
     "EMG_CEILING",
     "EMGSaturationWarning",
     "SequenceInputs",
@@ -232,6 +233,12 @@ class SequenceInputs:
         return torque_target(self.X, self.names, self.physics, self.layout)
 
 
+DERIVATIVE_TOLERANCE = 1.5
+"""Largest factor by which X's velocity (acceleration) may differ from the time derivative of
+its angle (velocity) at the declared rate. The simulated subjects' derivatives agree within
+1 %, Savitzky-Golay derivatives of recordings within a few %; a rate off by a factor of 2
+gives exactly 2 or 1/2."""
+
 MAX_LOAD_KG = 50.0
 """Heaviest load (kg) accepted as plausible for one joint; heavier usually means grams or N."""
 
@@ -309,9 +316,10 @@ def check_plausible(sequences: SequenceInputs, physics, rate: float | None = Non
     * the angle must lie in the coordinate's range (radians, not degrees);
     * the load must be between 0 and :data:`MAX_LOAD_KG` kg (not grams, not newtons);
     * with ``rate``, the velocity must be the time derivative of the angle, and the
-      acceleration that of the velocity, within a factor of 2 (least-squares gain of the
-      channel on ``numpy.gradient``, checked where the motion is large enough to tell): a
-      velocity in deg/s, a wrong sampling rate or swapped channels fail.
+      acceleration that of the velocity, within a factor of :data:`DERIVATIVE_TOLERANCE`
+      (least-squares gain of the channel on ``numpy.gradient``, checked where the motion is
+      large enough to tell): a velocity in deg/s, a sampling rate off by a factor of 2 either
+      way (50 Hz data declared as 100 Hz) or swapped channels fail.
     """
     layout = sequences.layout
     angle = sequences.angle
@@ -342,7 +350,7 @@ def check_plausible(sequences: SequenceInputs, physics, rate: float | None = Non
         if np.sqrt(np.mean(derivative**2)) < floor:
             continue  # too little motion to tell
         gain = float(np.sum(values * derivative) / np.sum(derivative**2))
-        if not 0.5 <= gain <= 2.0:
+        if not 1 / DERIVATIVE_TOLERANCE <= gain <= DERIVATIVE_TOLERANCE:
             raise ValueError(
                 f"X's '{name}' is not the time derivative of its {of} at rate={rate:g} Hz "
                 f"(least-squares gain {gain:.3g} instead of 1): is it in {unit}, is the "

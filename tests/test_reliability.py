@@ -150,6 +150,15 @@ def test_a_wrong_rate_is_caught(fitted, data):
         NMMRegressor(rate=1000.0, **FAST_NMM).fit(data.X, data.y)
 
 
+@pytest.mark.parametrize("declared", [50.0, 200.0], ids=["half", "twice"])
+def test_a_rate_off_by_a_factor_of_two_is_caught(data, declared):
+    """100 Hz data declared as 50 or 200 Hz (a factor of exactly 2 used to pass); the rate
+    also sets the activation dynamics."""
+    for model in (NMMRegressor(**FAST_NMM), SynergyExtrapolationRegressor(max_iter=2)):
+        with pytest.raises(ValueError, match="sampling rate"):
+            model.set_params(rate=declared).fit(data.X, data.y)
+
+
 @pytest.mark.parametrize(
     "params",
     [
