@@ -56,6 +56,62 @@ def _parameter(parameters: dict, group: str, name: str, default=None):
         return default
 
 
+def _byte_order(start: bytes) -> str:
+    """The ``struct`` byte order of a c3d file whose first bytes are ``start``."""
+    at = (start[0] - 1) * 512 + 3  # the processor type, in the parameter section's 4th byte
+    processor = start[at] if len(start) > at else 84
+    return ">" if processor == 86 else "<"  # MIPS is big-endian, Intel and DEC little
+
+
+def _check_rates(path, start: bytes, parameters: dict, point_rate: float, n_read: int) -> None:
+    """Raise if the analog rate (``ANALOG:RATE``) of ``path`` is not a whole multiple of its
+    marker rate, or the number of analog samples per marker frame that its header stores
+    (word 10) or that ezc3d read (``n_read`` per frame) is not that multiple.
+
+    The C3D standard stores the analog samples of each marker frame after its markers, the
+    same whole number of them in every frame, so the analog rate must be a whole multiple of
+    the point rate. ezc3d takes that number from the rates (rounded down) rather than from the
+    header: where the two disagree it reads samples of one frame into the next, and marker
+    values into the analog channels.
+    """
+    analog_rate = _parameter(parameters, "ANALOG", "RATE", None)
+    if point_rate <= 0 or analog_rate is None or len(np.ravel(analog_rate)) == 0:
+        return  # analogs without markers, or no ANALOG:RATE: ezc3d's own rules, unchecked
+    analog_rate = float(np.ravel(analog_rate)[0])
+    if analog_rate <= 0:
+        return
+    (stored,) = struct.unpack(_byte_order(start) + "H", start[18:20])
+    ratio = analog_rate / point_rate
+    whole = max(round(ratio), 1)
+    if abs(ratio - whole) <= 1e-5 * whole and stored in (whole, 0) and n_read == whole:
+        return
+    header = f"{stored} analog samples per marker frame, {stored * point_rate:g} Hz"
+    if abs(ratio - whole) > 1e-5 * whole:
+        low, high = np.floor(ratio) * point_rate, np.ceil(ratio) * point_rate
+        problem = (
+            f"is not a whole multiple of its marker (point) rate, {point_rate:g} Hz, as the C3D "
+            "standard requires: every marker frame holds the same whole number of analog "
+            f"samples{f' (the header stores {header})' if stored else ''}, so the time of "
+            "each sample cannot be told and ezc3d would read samples at the wrong times"
+        )
+        example = f"{low:g} or {high:g} Hz" if 0 < low < high else f"{point_rate:g} Hz"
+    else:
+        reads = f"its header stores {header}" if stored not in (whole, 0) else ""
+        reads = reads or f"ezc3d, rounding the rates as stored, reads {n_read}"
+        problem = (
+            f"makes {whole} analog samples per marker frame at its marker (point) rate, "
+            f"{point_rate:g} Hz, but {reads}: the file contradicts itself, and ezc3d would mix "
+            "samples of the next frame and marker values into the EMG"
+        )
+        example = f"{analog_rate:g} Hz"
+    raise ValueError(
+        f"'{path}': its analog rate, {analog_rate:g} Hz (ANALOG:RATE), {problem}. Export the "
+        "EMG again from the acquisition software, as a csv with a time column (deepemg reads "
+        "those) or as a c3d whose analog rate is a whole multiple of the marker rate (e.g. "
+        f"{example})."
+    )
+
+
 def _check_complete(path, start: bytes, parameters: dict, n_read: int) -> None:
     """Raise if ``path`` holds fewer analog samples than its header declares, or more than
     ezc3d read.
@@ -70,9 +126,7 @@ def _check_complete(path, start: bytes, parameters: dict, n_read: int) -> None:
     used = _parameter(parameters, "ANALOG", "USED", None)
     if used:
         n_channels = max(int(np.ravel(used)[0]), 1)
-    processor = start[(start[0] - 1) * 512 + 3] if len(start) > (start[0] - 1) * 512 + 3 else 84
-    order = ">" if processor == 86 else "<"  # MIPS is big-endian, Intel and DEC little
-    n_points, per_frame, first, last = struct.unpack(order + "HHHH", start[2:10])
+    n_points, per_frame, first, last = struct.unpack(_byte_order(start) + "HHHH", start[2:10])
     samples_per_frame = per_frame // n_channels
     if samples_per_frame == 0:
         return
@@ -133,7 +187,9 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
     ValueError
         If the file is not a c3d file, is truncated (fewer analog samples than its header
         declares, or a file ezc3d cannot read: the message names the file and the number of
-        samples missing; no partial data are returned), has no analog channels, a channel in
+        samples missing; no partial data are returned), has an analog rate that is not a whole
+        multiple of its marker (point) rate or a header whose analog samples per frame disagree
+        with ``ANALOG:RATE`` (the message names both rates), has no analog channels, a channel in
         ``channels`` is not in the file (the message lists the labels there are) or is the
         label of two channels, or a kept channel holds NaN (the message names it and the first
         sample and time).
@@ -183,6 +239,10 @@ def _read_c3d(path) -> Analogs:
     parameters = c3d["parameters"]
     labels = [str(label).strip() for label in _parameter(parameters, "ANALOG", "LABELS", [])]
     analogs = np.asarray(c3d["data"]["analogs"], dtype=np.float64)
+    point_rate = float(c3d["header"]["points"]["frame_rate"])
+    if labels:
+        per_frame = c3d["header"]["analogs"]["frame_rate"] / point_rate if point_rate > 0 else 0
+        _check_rates(path, start, parameters, point_rate, int(round(per_frame)))
     if analogs.size == 0 or not labels:
         raise ValueError(f"'{path}' holds no analog channels (only markers, perhaps).")
     data = analogs.reshape(analogs.shape[-2], analogs.shape[-1]).T  # (n_samples, n_channels)
@@ -193,7 +253,6 @@ def _read_c3d(path) -> Analogs:
     units = (units + [""] * data.shape[1])[: data.shape[1]]
 
     rate = float(c3d["header"]["analogs"]["frame_rate"])
-    point_rate = float(c3d["header"]["points"]["frame_rate"])
     if not np.isfinite(rate) or rate <= 0:
         raise ValueError(f"'{path}' gives no valid analog rate ({rate}).")
     first_frame = int(c3d["header"]["points"]["first_frame"])
