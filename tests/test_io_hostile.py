@@ -1,16 +1,102 @@
-"""Hostile but realistic files for the readers: c3d files whose analog rate is not a whole
-multiple of their marker rate."""
+"""Hostile but realistic files for the readers: an over-long manifest cell, a manifest that is
+not UTF-8, and c3d files whose analog rate is not a whole multiple of their marker rate."""
 
 from __future__ import annotations
 
+import csv
 import struct
 
 import numpy as np
 import pytest
 
-from deepemg.io import read_c3d_analogs
+from deepemg.cli import main
+from deepemg.io import read_c3d_analogs, read_manifest
 
 from .test_io import write_c3d
+from .test_reliability_io import _folder
+
+LIMIT = csv.field_size_limit()
+EMG_HEADER = "subject,load_mass,kinematics,emg,emg_channels"
+
+
+# ------------------------------------------------------------- 1. an over-long cell
+def test_over_long_cell_names_the_file_line_and_column(tmp_path):
+    long = "x" * (LIMIT + 10)
+    folder = _folder(tmp_path, f"S01,1,ik.mot\nS01,1,{long}\n")
+    with pytest.raises(ValueError, match=r"trials\.csv, line 3, column kinematics: a cell of more"):
+        read_manifest(folder)
+    # in another column, quoted over several lines: the line where the cell passes the limit
+    folder = _folder(tmp_path, f'S01,1,ik.mot,ik.mot,"BIClong={long[:100]}\n{long}"\n',
+                     header=EMG_HEADER)  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"line 3, column emg_channels \(in the row that begins on line 2\): a"
+    ):
+        read_manifest(folder)
+    # in the header row, and beyond the header's columns
+    folder = _folder(tmp_path, "S01,1,ik.mot\n", header=f"subject,load_mass,{long}")
+    with pytest.raises(ValueError, match=r"trials\.csv, line 1, column 3: a cell of more"):
+        read_manifest(folder)
+    folder = _folder(tmp_path, f"S01,1,ik.mot,{long}\n")
+    with pytest.raises(ValueError, match=r"line 2, column 4 \(beyond the header's 3 columns\)"):
+        read_manifest(folder)
+    assert csv.field_size_limit() == LIMIT  # the csv module's limit is left as it was
+    # a long cell under the limit is read as before: here a file that does not exist
+    folder = _folder(tmp_path, f"S01,1,{'y' * 200}.mot\n")
+    with pytest.raises(FileNotFoundError, match="line 2: kinematics file"):
+        read_manifest(folder)
+
+
+def test_over_long_cell_is_one_line_from_the_command(tmp_path, capsys):
+    folder = _folder(tmp_path, f"S01,1,{'x' * (LIMIT + 1)}\n")
+    assert main(["fit", "--data", str(folder), "--out", str(tmp_path / "m.deepemg")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deepemg fit: error: ") and err.count("\n") == 1, err
+    assert "trials.csv, line 2, column kinematics: a cell of more than" in err
+    assert "not a path or a label" in err
+
+
+# ------------------------------------------------------------- 5. not UTF-8
+def test_latin1_manifest_names_the_file_and_line(tmp_path):
+    folder = _folder(tmp_path, "")
+    text = "subject,load_mass,kinematics\nS01,1,ik.mot\nRené,1,ik2.mot\n"
+    (folder / "trials.csv").write_bytes(text.encode("latin-1"))
+    offset = text.encode("latin-1").index(b"\xe9")
+    with pytest.raises(ValueError, match=rf"trials\.csv is not UTF-8: byte {offset} \(line 3\)"):
+        read_manifest(folder)
+    with pytest.raises(ValueError, match="save it as UTF-8"):
+        read_manifest(folder)
+    # with a byte-order mark and Windows line ends the offset is still the file's
+    raw = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("cp1252")
+    (folder / "trials.csv").write_bytes(raw)
+    offset = raw.index(b"\xe9")
+    with pytest.raises(ValueError, match=rf"byte {offset} \(line 3\)"):
+        read_manifest(folder)
+    # UTF-16 (a spreadsheet's "Unicode text"): the same error
+    (folder / "trials.csv").write_bytes(text.encode("utf-16"))
+    with pytest.raises(ValueError, match=r"is not UTF-8: byte 0 \(line 1\)"):
+        read_manifest(folder)
+
+
+def test_latin1_manifest_is_one_line_from_the_command(tmp_path, capsys):
+    folder = _folder(tmp_path, "")
+    (folder / "trials.csv").write_bytes(b"subject,load_mass,kinematics\nS\xe9,1,ik.mot\n")
+    assert main(["fit", "--data", str(folder), "--out", str(tmp_path / "m.deepemg")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trials.csv is not UTF-8" in err, err
+
+
+def test_utf8_bom_crlf_and_accents_still_read(tmp_path):
+    folder = _folder(tmp_path, "")
+    (folder / "ik2.mot").write_text("")
+    text = "subject,load_mass,kinematics\r\nRené,1,ik.mot\r\nS02,2,ik2.mot\r\n"
+    (folder / "trials.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    trials = read_manifest(folder)
+    assert [(t["subject"], t["load_mass"], t["kinematics"].name) for t in trials] == [
+        ("René", 1.0, "ik.mot"),
+        ("S02", 2.0, "ik2.mot"),
+    ]
+    (folder / "trials.csv").write_bytes(text.replace("\r\n", "\r").encode("utf-8"))  # old Mac
+    assert len(read_manifest(folder)) == 2
 
 
 # ------------------------------------------------------------- 3. c3d rates

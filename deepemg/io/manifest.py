@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -64,9 +65,16 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
     FileNotFoundError
         If there is no manifest, or a file it names does not exist (the message names the row).
     ValueError
-        If a required column is missing, a column is unknown, a row has more cells than the
-        header, a cell cannot be read, or a path is absolute or leaves the folder while
-        ``allow_outside=False`` (the messages name the file, the line and the column).
+        If the manifest is not UTF-8 text (the message gives the byte and the line), a
+        required column is missing, a column is unknown, a row has more cells than the
+        header, a cell cannot be read or holds more than ``csv.field_size_limit()`` (131072)
+        characters, or a path is absolute or leaves the folder while ``allow_outside=False``
+        (the messages name the file, the line and the column).
+
+    Notes
+    -----
+    The manifest is read as UTF-8 (a byte-order mark, as Excel's "CSV UTF-8" writes, is
+    skipped; line ends may be ``\\n``, ``\\r\\n`` or ``\\r``).
 
     Examples
     --------
@@ -84,10 +92,13 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
         where = f"no {MANIFEST} in {path}" if path.is_dir() else f"{path} does not exist"
         raise FileNotFoundError(f"{where}.\n{LAYOUT}")
     folder = manifest.parent
+    text = _decode(manifest.read_bytes(), manifest)
     rows = []
-    with open(manifest, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, restkey=_EXTRA)
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA)
+    columns, done = None, 0  # done: the last line of the last record read whole
+    try:
         columns = [c.strip() for c in reader.fieldnames or []]
+        done = reader.line_num
         missing = [c for c in ("subject", "load_mass", "kinematics") if c not in columns]
         unknown = [c for c in columns if c not in _COLUMNS]
         if missing or unknown:
@@ -97,7 +108,7 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
         if repeated:
             raise ValueError(f"{manifest} has the columns {repeated} twice.\n{LAYOUT}")
         for row in reader:
-            line = reader.line_num
+            line = done = reader.line_num
             if _EXTRA in row:
                 extra = [v for v in row[_EXTRA] if v.strip()]
                 if extra:
@@ -108,6 +119,9 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
                     )
                 del row[_EXTRA]
             rows.append((line, {k.strip(): (v or "").strip() for k, v in row.items()}))
+    except csv.Error as error:
+        line = reader.reader.line_num  # where the csv reader stopped (DictReader's lags)
+        raise _csv_error(error, manifest, text, done, line, columns) from None
     if not rows:
         raise ValueError(f"{manifest} has no trials (only a header).\n{LAYOUT}")
     trials = []
@@ -135,6 +149,63 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
             trial["emg_channels"] = _channels(trial["emg_channels"], where)
         trials.append(trial)
     return trials
+
+
+def _decode(raw: bytes, manifest: Path) -> str:
+    """The text of the manifest's bytes ``raw``, read as UTF-8 (a byte-order mark skipped)."""
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = skip + error.start
+        line = raw[:offset].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+        raise ValueError(
+            f"{manifest} is not UTF-8: byte {offset} (line {line}) is "
+            f"0x{raw[offset]:02x}, which cannot be there in UTF-8 text (was the file saved as "
+            "Latin-1, Windows-1252 or UTF-16?). Open it in a text editor or spreadsheet and "
+            'save it as UTF-8 ("CSV UTF-8" in Excel).'
+        ) from None
+
+
+def _csv_error(
+    error: csv.Error, manifest: Path, text: str, done: int, line: int, columns: list | None
+) -> ValueError:
+    """The error for a ``csv.Error`` raised on ``line`` of ``text`` (records were read whole up
+    to line ``done``): for an over-long cell, its column."""
+    limit = csv.field_size_limit()
+    if "field larger than field limit" not in str(error):
+        return ValueError(f"{manifest}, line {line}: cannot be read as csv ({error}).")
+    lines = io.StringIO(text, newline="").readlines()[done:line]
+    index = _long_cell("".join(lines), limit)
+    begins = done + 1 + next((i for i, chunk in enumerate(lines) if chunk.strip()), 0)
+    if columns is None:
+        column = f"column {index + 1}"
+    elif index < len(columns):
+        column = f"column {columns[index]}"
+    else:
+        column = f"column {index + 1} (beyond the header's {len(columns)} columns)"
+    row = f" (in the row that begins on line {begins})" if begins < line else ""
+    return ValueError(
+        f"{manifest}, line {line}, {column}{row}: a cell of more than {limit} characters, which "
+        "is not a path or a label (a quote left open, or a file pasted into the cell?); correct "
+        "that cell."
+    )
+
+
+def _long_cell(record: str, limit: int) -> int:
+    """Index of the first cell of the csv ``record`` longer than ``limit`` characters (the
+    last cell begun if none is: the record is cut where the csv reader stopped)."""
+    column, size, quoted = 0, 0, False
+    for char in record:
+        if char == '"':
+            quoted = not quoted  # a doubled quote inside quotes toggles twice
+        elif char == "," and not quoted:
+            column, size = column + 1, 0
+        else:
+            size += 1
+            if size > limit:
+                break
+    return column
 
 
 _EXTRA = "\x00extra"
