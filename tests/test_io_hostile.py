@@ -1,5 +1,6 @@
-"""Hostile but realistic files for the readers: an over-long manifest cell, a manifest that is
-not UTF-8, and c3d files whose analog rate is not a whole multiple of their marker rate."""
+"""Hostile but realistic files for the readers: an over-long manifest cell, a muscle or an
+electrode mapped twice, a trial listed twice, a manifest that is not UTF-8, and c3d files whose
+analog rate is not a whole multiple of their marker rate."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import numpy as np
 import pytest
 
 from deepemg.cli import main
-from deepemg.io import read_c3d_analogs, read_manifest
+from deepemg.io import load_trials, read_c3d_analogs, read_manifest
 
 from .test_io import write_c3d
 from .test_reliability_io import _folder
 
 LIMIT = csv.field_size_limit()
 EMG_HEADER = "subject,load_mass,kinematics,emg,emg_channels"
+
+
+def _emg_folder(tmp_path, mapping: str):
+    """A folder whose one trial maps EMG channels by ``mapping`` (the emg file is ik.mot)."""
+    return _folder(tmp_path, f"S01,1,ik.mot,ik.mot,{mapping}\n", header=EMG_HEADER)
 
 
 # ------------------------------------------------------------- 1. an over-long cell
@@ -53,6 +59,77 @@ def test_over_long_cell_is_one_line_from_the_command(tmp_path, capsys):
     assert err.startswith("deepemg fit: error: ") and err.count("\n") == 1, err
     assert "trials.csv, line 2, column kinematics: a cell of more than" in err
     assert "not a path or a label" in err
+
+
+# ------------------------------------------------------------- 2. a mapping given twice
+def test_muscle_mapped_twice_is_refused(tmp_path):
+    folder = _emg_folder(tmp_path, "BIClong=EMG_BIClong;BIClong=EMG_BICshort")
+    with pytest.raises(ValueError, match=r"trials\.csv, line 2: emg_channels maps BIClong twice"):
+        read_manifest(folder)
+    folder = _emg_folder(tmp_path, "BIClong=EMG1; BIClong =EMG1")  # the same pair twice, too
+    with pytest.raises(ValueError, match="maps BIClong twice"):
+        read_manifest(folder)
+
+
+def test_electrode_mapped_to_two_muscles_is_refused(tmp_path):
+    folder = _emg_folder(tmp_path, "BIClong=EMG1;TRIlong=EMG1")
+    with pytest.raises(
+        ValueError, match=r"line 2: emg_channels gives the channel 'EMG1' to BIClong and TRIlong"
+    ):
+        read_manifest(folder)
+    # the same rule for trial dicts, before any file is read
+    trial = {
+        "kinematics": tmp_path / "none.mot",
+        "load_mass": 1.0,
+        "subject": "S01",
+        "emg": tmp_path / "none.csv",
+        "emg_channels": {"BIClong": "EMG1", "BICshort": "EMG1"},
+    }
+    with pytest.raises(ValueError, match="trial 0: emg_channels gives the channel 'EMG1' to BIC"):
+        load_trials([trial])
+
+
+def test_mapping_cell_neighbours(tmp_path):
+    for mapping in ("=EMG1", "BIClong=", "BIClong=EMG1;;TRIlong=EMG2", "BIClong"):
+        with pytest.raises(ValueError, match="emg_channels must read 'muscle=channel"):
+            read_manifest(_emg_folder(tmp_path, mapping))
+    (trial,) = read_manifest(_emg_folder(tmp_path, " BIClong = EMG1 ;TRIlong=EMG2"))
+    assert trial["emg_channels"] == {"BIClong": "EMG1", "TRIlong": "EMG2"}
+    # labels differ in case: two electrodes
+    (trial,) = read_manifest(_emg_folder(tmp_path, "BIClong=emg1;TRIlong=EMG1"))
+    assert trial["emg_channels"] == {"BIClong": "emg1", "TRIlong": "EMG1"}
+
+
+# ------------------------------------------------------------- 4. a trial listed twice
+def test_duplicated_row_names_both_lines(tmp_path):
+    folder = _folder(tmp_path, "S01,1,ik.mot\nS01,2,other.mot\nS01,1,ik.mot\n")
+    (folder / "other.mot").write_text("")
+    with pytest.raises(ValueError, match=r"trials\.csv, lines 2 and 4 both read ik\.mot"):
+        read_manifest(folder)
+    # the same file however it is spelled, whatever the other cells say
+    (folder / "sub").mkdir()
+    folder = _folder(tmp_path, "S01,1,ik.mot\nS01,2,./sub/../ik.mot\n")
+    with pytest.raises(ValueError, match="lines 2 and 3 both read ik.mot"):
+        read_manifest(folder)
+    folder = _folder(tmp_path, "S01,1,ik.mot\nS02,1,ik.mot\n")  # under two subjects: a leak
+    with pytest.raises(ValueError, match=r"lines 2 and 3 .*subjects 'S01' and 'S02'"):
+        read_manifest(folder)
+
+
+def test_one_file_read_twice_where_that_is_two_trials(tmp_path):
+    # two angles of one kinematics file (both arms) are two trials
+    header = "subject,load_mass,kinematics,angle_column"
+    rows = "S01,1,ik.mot,r_elbow_flex\nS01,1,ik.mot,l_elbow_flex\n"
+    assert len(read_manifest(_folder(tmp_path, rows, header=header))) == 2
+    rows = "S01,1,ik.mot,r_elbow_flex\nS01,1,ik.mot,r_elbow_flex\n"
+    with pytest.raises(ValueError, match="lines 2 and 3 both read ik.mot"):
+        read_manifest(_folder(tmp_path, rows, header=header))
+    # one EMG recording (and one MVC file) shared by two trials cut from it: allowed
+    folder = _folder(tmp_path, "S01,1,ik.mot,emg.csv,BIClong=EMG1\n"
+                     "S01,1,ik2.mot,emg.csv,BIClong=EMG1\n", header=EMG_HEADER)  # fmt: skip
+    for name in ("ik2.mot", "emg.csv"):
+        (folder / name).write_text("")
+    assert [t["emg"].name for t in read_manifest(folder)] == ["emg.csv", "emg.csv"]
 
 
 # ------------------------------------------------------------- 5. not UTF-8

@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .trials import _check_electrodes
+
 __all__ = ["MANIFEST", "read_manifest", "write_manifest"]
 
 MANIFEST = "trials.csv"
@@ -68,11 +70,22 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
         If the manifest is not UTF-8 text (the message gives the byte and the line), a
         required column is missing, a column is unknown, a row has more cells than the
         header, a cell cannot be read or holds more than ``csv.field_size_limit()`` (131072)
-        characters, or a path is absolute or leaves the folder while ``allow_outside=False``
-        (the messages name the file, the line and the column).
+        characters, ``emg_channels`` maps a muscle twice or gives one channel to two muscles,
+        two rows are the same trial (below), or a path is absolute or leaves the folder while
+        ``allow_outside=False`` (the messages name the file, the line and the column).
 
     Notes
     -----
+    **Duplicated rows.** A trial is the angle read from a kinematics file: two rows that name
+    the same kinematics file (the same file after resolving the paths, so ``ik.mot`` and
+    ``./sub/../ik.mot`` are one) with the same ``angle_column`` (compared as written: an
+    empty cell, which stands for the coordinate given to ``load_trials``, is not compared with
+    that coordinate's name) are one trial listed twice, whatever their other cells say, and
+    are refused with both line numbers: used twice, the trial would weigh double in a fit, and
+    listed under two subjects it would be in the training and the test subjects at once. Rows
+    that share an ``emg``, ``mvc`` or ``torque`` file (trials cut from one long recording) and
+    rows that read two angle columns of one kinematics file (both arms) are separate trials.
+
     The manifest is read as UTF-8 (a byte-order mark, as Excel's "CSV UTF-8" writes, is
     skipped; line ends may be ``\\n``, ``\\r\\n`` or ``\\r``).
 
@@ -126,6 +139,7 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
         raise ValueError(f"{manifest} has no trials (only a header).\n{LAYOUT}")
     trials = []
     base = folder.resolve()
+    read: dict = {}  # (kinematics, angle_column) -> (line, subject) of its first row
     for line, row in rows:
         trial = {k: v for k, v in row.items() if v}
         where = f"{manifest}, line {line}"
@@ -147,6 +161,10 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
                 trial[key] = [_inside(name, base, allow_outside, where, key) for name in names]
         if "emg_channels" in trial:
             trial["emg_channels"] = _channels(trial["emg_channels"], where)
+        key = (trial["kinematics"], trial.get("angle_column", ""))
+        if key in read:
+            raise _duplicate_error(manifest, base, key, read[key], (line, trial["subject"]))
+        read[key] = (line, trial["subject"])
         trials.append(trial)
     return trials
 
@@ -208,6 +226,26 @@ def _long_cell(record: str, limit: int) -> int:
     return column
 
 
+def _duplicate_error(manifest: Path, base: Path, key: tuple, first: tuple, second: tuple):
+    """The error for two rows (``first``, ``second``: line and subject) that read the same
+    angle (``key``: kinematics file and angle column) of a kinematics file."""
+    path, column = key
+    name = path.relative_to(base) if path.is_relative_to(base) else path
+    angle = f" (angle_column {column})" if column else ""
+    lines = f"{manifest}, lines {first[0]} and {second[0]} both read {name}{angle}"
+    if first[1] != second[1]:
+        return ValueError(
+            f"{lines}, under subjects {first[1]!r} and {second[1]!r}: a recording belongs to "
+            "one subject (under two, it would be in the training and the test subjects at "
+            "once). Keep the row with the right subject and delete the other."
+        )
+    return ValueError(
+        f"{lines} for subject {first[1]!r}: one trial listed twice would count twice. Delete "
+        "one of the rows (two angles of one file are two trials: give each row its "
+        "angle_column)."
+    )
+
+
 _EXTRA = "\x00extra"
 
 
@@ -240,7 +278,14 @@ def _channels(text: str, where: str) -> dict:
                 f"{where}: emg_channels must read 'muscle=channel;muscle=channel', e.g. "
                 f"'BIClong=Biceps.EMG4;TRIlong=Triceps.EMG5', got {text!r}."
             )
-        mapping[muscle.strip()] = label.strip()
+        muscle, label = muscle.strip(), label.strip()
+        if muscle in mapping:
+            raise ValueError(
+                f"{where}: emg_channels maps {muscle} twice ({mapping[muscle]!r} and "
+                f"{label!r}); give each muscle one channel."
+            )
+        mapping[muscle] = label
+    _check_electrodes(mapping, where)
     return mapping
 
 

@@ -37,6 +37,23 @@ MVC reference is the highest mean envelope over ``MVC_WINDOW`` in its MVC record
 ripple)."""
 
 
+def _check_electrodes(mapping: Mapping, where: str) -> None:
+    """Raise if ``mapping`` (muscle -> channel label) gives one channel to two muscles."""
+    by_label: dict = {}
+    for muscle, label in mapping.items():
+        by_label.setdefault(str(label), []).append(str(muscle))
+    for label, muscles in by_label.items():
+        if len(muscles) > 1:
+            names = f"{', '.join(muscles[:-1])} and {muscles[-1]}"
+            raise ValueError(
+                f"{where}: emg_channels gives the channel {label!r} to {names}; an electrode "
+                "records the muscle under it, so this is most often a slip in copying the "
+                "mapping. Give each muscle its own channel and leave out a muscle without an "
+                "electrode of its own (BICshort under the one biceps electrode, say): deepemg "
+                "estimates the muscles without EMG."
+            )
+
+
 def _check_trial(i: int, trial) -> dict:
     if not isinstance(trial, Mapping):
         raise TypeError(
@@ -76,6 +93,7 @@ def _check_trial(i: int, trial) -> dict:
                 f"trial {i}: emg_channels must be a non-empty dict of muscle name -> channel "
                 f"label, e.g. {{'BIClong': 'Biceps.EMG4'}}, got {mapping!r}."
             )
+        _check_electrodes(mapping, f"trial {i}")
     if "mvc" in trial:
         if "emg" not in trial:
             raise ValueError(
@@ -386,7 +404,8 @@ def load_trials(
     KeyError
         For an angle or torque column that is not in its file (the message lists the columns).
     ValueError
-        For a channel not in an EMG file, a muscle not in the model, kinematics sampled below
+        For a channel not in an EMG file, a muscle not in the model, a channel given to two
+        muscles in ``emg_channels`` (an electrode records one muscle), kinematics sampled below
         ``rate``, files that do not cover the same time span, NaN in a file (with the column
         and time), a trial too short for the derivative window, a subject whose trials mix
         ``mvc`` and none, a muscle missing from the MVC recordings, or EMG above
