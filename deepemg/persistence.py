@@ -3,16 +3,34 @@
 A model file is a zip archive holding
 
 * ``deepemg.json``: the format, the versions that wrote it, the estimator's parameters and
-  its fitted arrays (subjects, muscles, channels, input standardisation, torque scale);
+  its fitted arrays (subjects with their types, muscles, channels, input standardisation,
+  torque scale);
 * ``module.pt``: the torch ``state_dict`` of the network, the muscle model and the subject
   parameters (with the subjects' codes when ``subject_embedding > 0``), read back with
   ``torch.load(weights_only=True)`` (tensors only);
-* ``history.json`` (and ``personalize_history.json``): the loss history.
+* ``history.json`` (and ``personalize_history.json``): the loss history;
+* ``model.osim``, when the estimator's model was built from an OpenSim file: that file, so
+  that the model file is complete on another machine (its SHA-256 is in ``deepemg.json``);
+* ``members/<k>/...``: the same for each member of an ensemble.
 
 Nothing in it can run code when it is loaded: a file that is not such an archive (a pickle, a
-joblib file, a truncated download) is refused with a message, never executed. The file is
-written to a temporary file beside the target and moved into place when complete, so an
-interrupted save leaves any earlier file as it was.
+joblib file, a truncated download) is refused with a message, never executed. A model file
+is treated as untrusted input:
+
+* only the entries above are read, each at most :data:`MAX_ENTRY_BYTES` once inflated (the
+  limit holds while reading: the size a zip header declares can lie), all together at most
+  :data:`MAX_TOTAL_BYTES`, so a zip bomb is refused at little memory;
+* a damaged archive (a corrupt stream, an unsupported compression or encryption, a cut file)
+  is a ``ValueError`` naming the file and the entry, never a traceback of the zip machinery;
+* every setting is checked with the estimator's own parameter validation and every fitted
+  field for its type and shape, and an error names the field;
+* a model file never makes deepemg open a file it merely names: the OpenSim model is the
+  built-in ``"elbow"``, the ``.osim`` the file carries (written to deepemg's cache folder,
+  ``$DEEPEMG_DATA`` or ``~/.cache/deepemg``, under its SHA-256, and read from there), or the
+  ``.osim`` the caller passes (``load_model(path, model=...)``).
+
+The file is written to a temporary file beside the target and moved into place when complete,
+so an interrupted save leaves any earlier file as it was.
 
 Pickling an estimator (``pickle``, ``joblib``) still works, as scikit-learn users expect, but
 a pickle runs code when loaded: load only pickles you wrote yourself.
@@ -20,9 +38,12 @@ a pickle runs code when loaded: load only pickles you wrote yourself.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import math
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -30,18 +51,55 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_model", "save_model"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MAX_ENTRIES",
+    "MAX_ENTRY_BYTES",
+    "MAX_TOTAL_BYTES",
+    "load_model",
+    "save_model",
+]
 
 FORMAT = "deepemg-model"
 """The ``format`` field of a model file."""
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bumped when the layout of a model file changes; older readers refuse newer files.
-2: the ``subject_embedding`` parameter (and subject codes); files of format 1 are read as
-``subject_embedding=0``."""
 
+* 2: the ``subject_embedding`` parameter (and subject codes); files of format 1 are read as
+  ``subject_embedding=0``.
+* 3: the file carries the OpenSim model it was fitted with (entry ``model.osim``, its size and
+  SHA-256 under ``carried`` in ``deepemg.json``), and the ``model`` setting names that entry
+  (``"model.osim"``, or ``{"osim": "model.osim", ...}`` for a ``MusculoskeletalModel``) instead
+  of a path; subject labels keep their types (``subjects_`` as JSON values with
+  ``subjects_dtype``, the array's dtype). Files of formats 1 and 2 whose model is an ``.osim``
+  path load only when the caller passes that file (``load_model(path, model=...)``); those
+  with the built-in ``"elbow"`` load as they are.
+"""
+
+MAX_ENTRY_BYTES = 64 * 2**20
+"""Largest entry (bytes, inflated) read from a model file: 64 MiB. A model's ``module.pt`` is
+about 0.1-1 MB and an ``.osim`` file well under 10 MB; raise it to load a larger model of
+yours (``deepemg.persistence.MAX_ENTRY_BYTES = ...``)."""
+MAX_TOTAL_BYTES = 256 * 2**20
+"""Largest sum of the entries (bytes, inflated) read from one model file, and largest model
+file: 256 MiB (an ensemble of many large members may need more: raise it for a file of
+yours)."""
+MAX_ENTRIES = 4096
+"""Most entries a model file's zip directory may list (a model has 3 to 5, an ensemble 4 to 5
+per member): a directory of millions of tiny entries would take far more memory to list than
+the file takes on disk."""
+
+_OSIM = "model.osim"
+_OSIM_ENTRY = re.compile(r"(?:members/(0|[1-9][0-9]{0,5})/)?model\.osim")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _FITTED_ARRAYS = ("feature_mean_", "feature_std_")
+_LABEL_KINDS = "biufUO"
+_SAVE_AGAIN = "save the model again (NMMRegressor.save or 'deepemg fit')"
+_EDITED = f"the file is damaged or was edited: {_SAVE_AGAIN}"
 
 
+# ------------------------------------------------------------------ writing
 def _json_params(estimator) -> dict:
     """The estimator's parameters as JSON values, or a clear error for those that are not."""
     from .physics import MusculoskeletalModel
@@ -75,30 +133,81 @@ def _json_params(estimator) -> dict:
     return params
 
 
-def _model_param(value):
-    """The ``model`` parameter back from JSON (a MusculoskeletalModel rebuilt from its file)."""
-    if isinstance(value, dict):
-        from .physics import MusculoskeletalModel
+class _Carried:
+    """The ``.osim`` files a model file carries: archive entry, content and header record."""
 
-        return MusculoskeletalModel.from_opensim(
-            value["osim"],
-            value["coordinate"],
-            joint=value["joint"],
-            muscle_law=value["muscle_law"],
+    def __init__(self) -> None:
+        self.entries: dict[str, bytes] = {}
+        self.header: dict[str, dict] = {}
+        self._by_digest: dict[str, str] = {}
+
+    def add(self, source: str, prefix: str) -> str:
+        """The entry that carries the file ``source`` (added once per content)."""
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the model's OpenSim file '{path}' is gone: a model file carries its .osim, "
+                "so save needs it; put the file back (or fit again with the file it names)."
+            )
+        with open(path, "rb") as stream:
+            content = stream.read(MAX_ENTRY_BYTES + 1)
+        if len(content) > MAX_ENTRY_BYTES:
+            raise ValueError(
+                f"the model's OpenSim file '{path}' is larger than a model file may carry "
+                f"(MAX_ENTRY_BYTES = {MAX_ENTRY_BYTES} bytes); raise "
+                "deepemg.persistence.MAX_ENTRY_BYTES to save it."
+            )
+        digest = hashlib.sha256(content).hexdigest()
+        if digest not in self._by_digest:
+            name = _OSIM if _OSIM not in self.entries else f"{prefix}{_OSIM}"
+            self._by_digest[digest] = name
+            self.entries[name] = content
+            self.header[name] = {"sha256": digest, "size": len(content), "source": path.name}
+        return self._by_digest[digest]
+
+
+def _subject_labels(subjects) -> tuple[list, str]:
+    """The subject labels as JSON values (int, float, bool, str) and the array's dtype."""
+    subjects = np.asarray(subjects)
+    advice = (
+        "a model file keeps subject labels that are int, float, bool or str (numpy's or "
+        "Python's): fit (or personalize) with such labels to save this model"
+    )
+    if subjects.ndim != 1 or subjects.dtype.kind not in _LABEL_KINDS:
+        raise ValueError(
+            f"cannot save the subject labels {subjects.tolist()!r} (dtype {subjects.dtype}): "
+            f"{advice}."
         )
-    return value
+    labels = []
+    for value in subjects.tolist():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(value, bool | int | float | str):
+            raise ValueError(
+                f"cannot save the subject label {value!r} ({type(value).__name__}): {advice}."
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"cannot save the subject label {value!r}: {advice}, and finite.")
+        labels.append(value)
+    return labels, subjects.dtype.str
 
 
-def _files(estimator, prefix: str) -> dict:
+def _files(estimator, prefix: str, carried: _Carried) -> dict:
     """The archive entries of one fitted network: settings, fitted arrays, weights, history."""
-    subjects = np.asarray(estimator.subjects_)
+    params = _json_params(estimator)
+    model = params["model"]
+    if isinstance(model, dict):
+        model["osim"] = carried.add(model["osim"], prefix)
+    elif model != "elbow":
+        params["model"] = carried.add(model, prefix)
+    subjects, dtype = _subject_labels(estimator.subjects_)
     header = {
         "class": "NMMRegressor",
-        "params": _json_params(estimator),
+        "params": params,
         "fitted": {
             "muscles_": list(estimator.muscles_),
-            "subjects_": subjects.tolist(),
-            "subjects_kind": subjects.dtype.kind,
+            "subjects_": subjects,
+            "subjects_dtype": dtype,
             "n_channels_": int(estimator.n_channels_),
             "channels_": list(estimator.channels_),
             "torque_scale_": float(estimator.torque_scale_),
@@ -122,6 +231,9 @@ def _files(estimator, prefix: str) -> dict:
 def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a fitted NMMRegressor to ``path`` in deepemg's model format (no pickle).
 
+    An estimator whose model was built from an ``.osim`` file carries that file (it must
+    still exist), so the model file loads on any machine.
+
     Parameters
     ----------
     estimator : NMMRegressor
@@ -135,6 +247,14 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    ValueError
+        For what a model file cannot hold: a model built in memory, subject labels that are
+        not int, float, bool or str, an ``.osim`` larger than :data:`MAX_ENTRY_BYTES`.
+    FileNotFoundError
+        For the folder of ``path``, or the model's ``.osim``, missing.
 
     Examples
     --------
@@ -158,7 +278,8 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"no folder {path.parent} to save {path.name} in.")
-    files = _files(estimator, "")
+    carried = _Carried()
+    files = _files(estimator, "", carried)
     header = json.loads(files["deepemg.json"])
     header.update(format=FORMAT, format_version=FORMAT_VERSION, deepemg=__version__)
     header.update(torch=torch.__version__)
@@ -167,13 +288,19 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
         header["members"] = len(members)
         header["uncertainty_scale_"] = float(estimator.uncertainty_scale_)
         for k, member in enumerate(members):
-            files.update(_files(member, f"members/{k}/"))
+            files.update(_files(member, f"members/{k}/", carried))
+    if carried.header:
+        header["carried"] = carried.header
     files["deepemg.json"] = json.dumps(header, indent=1)
+    files.update(carried.entries)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as stream, zipfile.ZipFile(stream, "w") as archive:
-            for name, content in files.items():
-                archive.writestr(name, content)
+        with os.fdopen(handle, "wb") as stream:
+            with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, content in files.items():
+                    archive.writestr(name, content)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -181,8 +308,383 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
     return path
 
 
-def load_model(path: str | os.PathLike):
+# ------------------------------------------------------------------ reading the archive
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` of an exception, on one line and short."""
+    kind = type(error)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    text = " ".join(str(error).split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{name}: {text}" if text else name
+
+
+class _Archive:
+    """The entries of an open model file, read with size limits and errors that name them."""
+
+    def __init__(self, archive: zipfile.ZipFile, path: Path) -> None:
+        self.archive = archive
+        self.path = path
+        self.total = 0
+
+    def _too_large(self, name: str, size: str, limit: str, value: int) -> ValueError:
+        return ValueError(
+            f"model file {self.path}: the entry '{name}' {size}, more than deepemg reads "
+            f"({limit} = {value} bytes): the file is damaged or not a deepemg model (a zip "
+            f"bomb?); if it is a model you saved, raise deepemg.persistence.{limit} to load it."
+        )
+
+    def read(self, name: str) -> bytes:
+        """The bytes of ``name`` (``KeyError`` when absent), within the limits."""
+        info = self.archive.getinfo(name)
+        entry_limit, total_limit = MAX_ENTRY_BYTES, MAX_TOTAL_BYTES
+        if info.file_size > entry_limit:
+            size = f"declares {info.file_size} bytes"
+            raise self._too_large(name, size, "MAX_ENTRY_BYTES", entry_limit)
+        if self.total + info.file_size > total_limit:
+            size = "brings the entries read past the total"
+            raise self._too_large(name, size, "MAX_TOTAL_BYTES", total_limit)
+        try:
+            with self.archive.open(name) as stream:
+                content = stream.read(entry_limit + 1)  # bounded, whatever the header says
+        except Exception as error:  # noqa: BLE001 - zlib.error, NotImplementedError (method),
+            # RuntimeError (encrypted), EOFError, BadZipFile (CRC), struct.error, OSError...
+            raise ValueError(
+                f"model file {self.path}: the entry '{name}' cannot be read, the file is "
+                f"damaged ({_one_line(error)}); {_SAVE_AGAIN}."
+            ) from None
+        if len(content) > entry_limit:
+            size = "inflates to more than its zip header declares"
+            raise self._too_large(name, size, "MAX_ENTRY_BYTES", entry_limit)
+        self.total += len(content)
+        if self.total > total_limit:
+            size = "brings the entries read past the total"
+            raise self._too_large(name, size, "MAX_TOTAL_BYTES", total_limit)
+        return content
+
+    def json(self, name: str):
+        """The JSON value of ``name`` (``KeyError`` when absent)."""
+        content = self.read(name)
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(
+                f"model file {self.path}: the entry '{name}' is not valid JSON "
+                f"({_one_line(error)}); {_EDITED}."
+            ) from None
+
+
+# ------------------------------------------------------------------ checking what was read
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+class _Fitted:
+    """The fitted fields of one network's settings, each checked when taken."""
+
+    def __init__(self, fitted, where: str) -> None:
+        if not isinstance(fitted, dict):
+            raise ValueError(f"{where}: the settings' 'fitted' fields are missing; {_EDITED}.")
+        self.fitted = fitted
+        self.where = where
+
+    def get(self, name: str, check, expected: str):
+        if name not in self.fitted:
+            raise ValueError(f"{self.where}: the fitted field '{name}' is missing; {_EDITED}.")
+        value = self.fitted[name]
+        if not check(value):
+            raise ValueError(
+                f"{self.where}: the fitted field '{name}' must be {expected}, got "
+                f"{_short(value)}; {_EDITED}."
+            )
+        return value
+
+
+def _labels(fitted: _Fitted, old: bool) -> np.ndarray:
+    """The subject labels as they were fitted (types and dtype included)."""
+    where = fitted.where
+
+    def scalars(values) -> bool:
+        return (
+            isinstance(values, list)
+            and len(values) > 0
+            and all(isinstance(v, bool | int | float | str) for v in values)
+        )
+
+    values = fitted.get("subjects_", scalars, "a non-empty list of labels (int, float, bool, str)")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{where}: the fitted field 'subjects_' repeats a label; {_EDITED}.")
+    if old:  # formats 1-2: the dtype's kind only
+        kind = fitted.fitted.get("subjects_kind", "U")
+        dtype = {"i": np.int64, "u": np.uint64, "f": np.float64, "b": np.bool_}.get(kind, str)
+        try:
+            return np.asarray(values, dtype=dtype)
+        except (TypeError, ValueError, OverflowError):
+            return np.asarray(values, dtype=str)
+
+    def dtype_of(text) -> bool:
+        try:
+            dtype = np.dtype(text) if isinstance(text, str) else None
+        except (TypeError, ValueError):
+            return False
+        return (
+            dtype is not None
+            and dtype.kind in _LABEL_KINDS
+            and len(values) * dtype.itemsize <= MAX_ENTRY_BYTES
+        )
+
+    dtype = np.dtype(
+        fitted.get("subjects_dtype", dtype_of, "a dtype of int, float, bool, str or object")
+    )
+    kind_of = {
+        "b": lambda v: isinstance(v, bool),
+        "i": _is_int,
+        "u": _is_int,
+        "f": _is_real,
+        "U": lambda v: isinstance(v, str),
+        "O": lambda v: True,
+    }[dtype.kind]
+    if not all(kind_of(v) for v in values):
+        raise ValueError(
+            f"{where}: the fitted field 'subjects_' holds {_short(values)}, not labels of its "
+            f"dtype {dtype}; {_EDITED}."
+        )
+    if dtype.kind == "O":
+        labels = np.empty(len(values), dtype=object)
+        labels[:] = values
+        return labels
+    try:
+        labels = np.array(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        labels = None
+    if labels is None or labels.tolist() != values:
+        raise ValueError(
+            f"{where}: the fitted field 'subjects_' holds {_short(values)}, which the dtype "
+            f"{dtype} cannot hold; {_EDITED}."
+        )
+    return labels
+
+
+def _check_settings(estimator, where: str) -> None:
+    """The parameters, by the estimator's own validation and what JSON cannot say."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from .regressor import _check_device
+
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as error:
+        found = re.search(r"The '([^']+)' parameter", str(error))
+        name = found.group(1) if found else "?"
+        text = " ".join(str(error).split()).rstrip(".")
+        raise ValueError(f"{where}: setting '{name}' is invalid: {text}; {_EDITED}.") from None
+    try:
+        _check_device(estimator.device)
+    except (RuntimeError, ValueError, TypeError) as error:
+        text = " ".join(str(error).split()).rstrip(".")
+        raise ValueError(f"{where}: setting 'device' is invalid: {text}; {_EDITED}.") from None
+    locked = estimator.locked
+    if locked is not None and not all(
+        isinstance(k, str) and _is_real(v) and math.isfinite(v) for k, v in locked.items()
+    ):
+        raise ValueError(
+            f"{where}: setting 'locked' is invalid: it must map coordinate names to angles "
+            f"(rad), got {_short(locked)}; {_EDITED}."
+        )
+    channels = estimator.channels
+    if channels is not None and not _is_str_list(channels):
+        raise ValueError(
+            f"{where}: setting 'channels' is invalid: it must be a list of channel names, got "
+            f"{_short(channels)}; {_EDITED}."
+        )
+
+
+# ------------------------------------------------------------------ the OpenSim model
+def _cached_osim(content: bytes, digest: str, path: Path) -> Path:
+    """A file holding ``content`` in deepemg's cache folder, named by its SHA-256 (an existing
+    one reused when it holds the same bytes; else written whole, then moved into place)."""
+    from .datasets._cache import get_data_home
+
+    folder = get_data_home() / "models"
+    target = folder / f"{digest}.osim"
+    try:
+        if target.is_file() and target.stat().st_size == len(content):
+            if target.read_bytes() == content:
+                return target
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{digest[:16]}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(content)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise OSError(
+            f"cannot write the OpenSim model that {path} carries into deepemg's cache folder "
+            f"{folder} ({_one_line(error)}); set $DEEPEMG_DATA to a writable folder, or pass "
+            "the .osim to load(path, model=...)."
+        ) from None
+    return target
+
+
+class _Models:
+    """Resolves a ``model`` setting to what the estimator is built with, opening no file the
+    model file merely names."""
+
+    def __init__(self, archive: _Archive, carried, version: int, model, n_members: int):
+        self.archive = archive
+        self.path = archive.path
+        self.version = version
+        self.user = None if model is None else os.fspath(model)
+        self.carried = self._check_carried(carried, n_members)
+        self._files: dict[str, Path] = {}
+        self._built: dict[str, object] = {}
+
+    def _check_carried(self, carried, n_members: int) -> dict:
+        if carried is None:
+            return {}
+        bad = ValueError(
+            f"model file {self.path}: the header's 'carried' record is malformed (it must map "
+            f"'model.osim' to its sha256 and size); {_EDITED}."
+        )
+        if not isinstance(carried, dict):
+            raise bad
+        for name, record in carried.items():
+            found = _OSIM_ENTRY.fullmatch(name) if isinstance(name, str) else None
+            if not found or (found.group(1) is not None and int(found.group(1)) >= n_members):
+                raise ValueError(
+                    f"model file {self.path}: it says it carries {_short(name)}, which is no "
+                    f"entry of deepemg's format; {_EDITED}."
+                )
+            if not (
+                isinstance(record, dict)
+                and isinstance(record.get("sha256"), str)
+                and _SHA256.fullmatch(record["sha256"])
+                and _is_int(record.get("size"))
+            ):
+                raise bad
+        return carried
+
+    def _refused(self, value, where: str) -> ValueError:
+        named = value["osim"] if isinstance(value, dict) and "osim" in value else value
+        if self.version < 3:
+            return ValueError(
+                f"{where} (format {self.version}) names its OpenSim model by the path "
+                f"{_short(named)}: files written before format 3 do not carry their .osim, and "
+                "deepemg does not open a path a model file names; pass the .osim it was fitted "
+                "with: NMMRegressor.load(path, model=...) (then save it again to carry it)."
+            )
+        return ValueError(
+            f"{where}: its settings name the OpenSim model {_short(named)}, which the file "
+            "does not carry (deepemg uses only the built-in 'elbow' or the .osim a model file "
+            f"carries); {_SAVE_AGAIN}, or pass an .osim of yours: load(path, model=...)."
+        )
+
+    def _carried_file(self, name, where: str) -> Path | None:
+        """The cached copy of the carried entry ``name``, or None when it carries none."""
+        if self.version < 3 or not isinstance(name, str) or name not in self.carried:
+            return None
+        if name in self._files:
+            return self._files[name]
+        record = self.carried[name]
+        try:
+            content = self.archive.read(name)
+        except KeyError:
+            raise ValueError(
+                f"{where}: the entry '{name}' it says it carries is missing; {_EDITED}."
+            ) from None
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != record["sha256"] or len(content) != record["size"]:
+            raise ValueError(
+                f"model file {self.path}: the entry '{name}' does not match the sha256 and size "
+                f"recorded for it; {_EDITED}."
+            )
+        self._files[name] = _cached_osim(content, digest, self.path)
+        return self._files[name]
+
+    def resolve(self, value, where: str):
+        """The estimator's ``model`` parameter for the setting ``value``."""
+        from .physics import MusculoskeletalModel
+
+        if isinstance(value, str) and value == "elbow":
+            if self.user is not None:
+                raise ValueError(
+                    f"{where}: it uses the built-in 'elbow' model, so it takes no model=; "
+                    "load it without one."
+                )
+            return "elbow"
+        if isinstance(value, dict):
+            fields = {"osim", "coordinate", "joint", "muscle_law"}
+            if (
+                set(value) != fields
+                or not all(isinstance(value[k], str) for k in ("coordinate", "muscle_law"))
+                or not (value["joint"] is None or isinstance(value["joint"], str))
+            ):
+                raise ValueError(
+                    f"{where}: setting 'model' is invalid: a MusculoskeletalModel is saved as "
+                    f"{sorted(fields)}, got {_short(value)}; {_EDITED}."
+                )
+            osim = self.user if self.user is not None else self._carried_file(value["osim"], where)
+            if osim is None:
+                raise self._refused(value, where)
+            key = json.dumps([str(osim), value], sort_keys=True)
+            if key not in self._built:  # one model for the estimator and its members
+                try:
+                    self._built[key] = MusculoskeletalModel.from_opensim(
+                        osim,
+                        value["coordinate"],
+                        joint=value["joint"],
+                        muscle_law=value["muscle_law"],
+                    )
+                except ValueError as error:
+                    raise ValueError(f"{where}: {_one_line(error)}") from None
+            return self._built[key]
+        if self.user is not None and (isinstance(value, str) or self.version < 3):
+            return self.user
+        osim = self._carried_file(value, where)
+        if osim is None:
+            raise self._refused(value, where)
+        return str(osim)
+
+
+# ------------------------------------------------------------------ loading
+def load_model(path: str | os.PathLike, *, model: str | os.PathLike | None = None):
     """Read an NMMRegressor written by :func:`save_model`; nothing in the file is executed.
+
+    The file is untrusted input: only the entries of deepemg's format are read, within
+    :data:`MAX_ENTRY_BYTES` and :data:`MAX_TOTAL_BYTES`; every setting and fitted field is
+    checked; and no file the model file names is opened (see the module's docstring).
+
+    Parameters
+    ----------
+    path : path
+        The model file.
+    model : path, optional
+        An ``.osim`` file to build the musculoskeletal model from instead of the one the
+        model file carries; needed for files of formats 1 and 2 fitted on an ``.osim`` (they
+        named its path and did not carry it). The muscles must be those the file was fitted
+        with.
+
+    Returns
+    -------
+    NMMRegressor
+        Fitted.
 
     Raises
     ------
@@ -190,102 +692,263 @@ def load_model(path: str | os.PathLike):
         No such file.
     ValueError
         A file that is not a deepemg model (a pickle or joblib file included: it is refused,
-        not loaded), a newer format, or weights that do not fit the estimator they describe.
+        not loaded), a damaged file, an entry over the limits, a malformed setting or fitted
+        field (named), a newer format, a model path it names without carrying the file, or
+        weights that do not fit the estimator they describe.
+    OSError
+        The carried ``.osim`` cannot be written to deepemg's cache folder.
     """
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file; save one with 'deepemg fit'.")
+    if model is not None and not isinstance(model, str | os.PathLike):
+        raise TypeError(f"model must be the path of an .osim file, got {_short(model)}.")
     not_a_model = (
         f"{path} is not a model saved by deepemg (deepemg reads only its own zip format and "
         "never loads pickles: save the model again with NMMRegressor.save or 'deepemg fit')"
     )
+    with open(path, "rb") as stream:
+        _check_directory(stream, path)
+        try:
+            archive = zipfile.ZipFile(stream)
+        except Exception as error:  # noqa: BLE001 - BadZipFile, or struct.error, OSError,
+            # EOFError... from a damaged directory
+            raise ValueError(f"{not_a_model}; {_one_line(error)}.") from None
+        with archive:
+            return _load(_Archive(archive, path), not_a_model, model)
+
+
+def _check_directory(stream, path: Path) -> None:
+    """Refuse a file larger than :data:`MAX_TOTAL_BYTES`, or whose zip directory lists more
+    than :data:`MAX_ENTRIES` entries, before the directory is read into memory."""
+    size = os.fstat(stream.fileno()).st_size
+    limit = MAX_TOTAL_BYTES
+    if size > limit:
+        raise ValueError(
+            f"model file {path} is {size} bytes, more than deepemg reads (MAX_TOTAL_BYTES = "
+            f"{limit}); if it is a model you saved, raise deepemg.persistence.MAX_TOTAL_BYTES "
+            "to load it."
+        )
+    end_record = getattr(zipfile, "_EndRecData", None)  # the standard library's own reader
     try:
-        with zipfile.ZipFile(path) as archive:
-            entries = {name: archive.read(name) for name in archive.namelist()}
-        header = json.loads(entries["deepemg.json"])
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{not_a_model}; {type(error).__name__}: {error}.") from None
+        record = end_record(stream) if end_record is not None else None
+        entries = record[zipfile._ECD_ENTRIES_TOTAL] if record else None
+    except Exception:  # noqa: BLE001 - left to ZipFile, which reports a damaged file
+        entries = None
+    finally:
+        stream.seek(0)
+    if isinstance(entries, int) and entries > MAX_ENTRIES:
+        raise ValueError(
+            f"model file {path} lists {entries} entries, more than a deepemg model has "
+            f"(MAX_ENTRIES = {MAX_ENTRIES}): it is damaged or not a deepemg model; "
+            f"{_SAVE_AGAIN}."
+        )
+
+
+def _load(archive: _Archive, not_a_model: str, model):
+    path = archive.path
+    try:
+        header = archive.json("deepemg.json")
+    except KeyError:
+        raise ValueError(f"{not_a_model}; it has no deepemg.json.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{not_a_model}.")
-    if header.get("format_version", 0) > FORMAT_VERSION:
+    version = header.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise ValueError(
+            f"model file {path}: its format_version {_short(version)} is not a format "
+            f"number; {_EDITED}."
+        )
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} was written by deepemg {header.get('deepemg')} in model format "
-            f"{header['format_version']}; this deepemg reads format {FORMAT_VERSION}: update it."
+            f"{version}; this deepemg reads format {FORMAT_VERSION}: update it."
         )
-    estimator = _read(entries, "", path, not_a_model)
-    n_members = int(header.get("members", 0))
+    n_members = header.get("members", 0)
+    if not _is_int(n_members) or n_members < 0:
+        raise ValueError(
+            f"model file {path}: 'members' must be the number of ensemble members, got "
+            f"{_short(n_members)}; {_EDITED}."
+        )
+    models = _Models(archive, header.get("carried"), version, model, n_members)
+    where = f"model file {path}"
+    estimator = _read(archive, header, "", where, not_a_model, models)
     if n_members:
-        members = [_read(entries, f"members/{k}/", path, not_a_model) for k in range(n_members)]
-        estimator.uncertainty_scale_ = float(header["uncertainty_scale_"])
+        members = []
+        for k in range(n_members):
+            prefix = f"members/{k}/"
+            try:
+                member_header = archive.json(f"{prefix}deepemg.json")
+            except KeyError:
+                raise ValueError(
+                    f"{where}: the entry '{prefix}deepemg.json' of ensemble member {k} is "
+                    f"missing; {_EDITED}."
+                ) from None
+            member_where = f"{where} (ensemble member {k})"
+            members.append(_read(archive, member_header, prefix, member_where, not_a_model, models))
+        scale = header.get("uncertainty_scale_")
+        if not (_is_real(scale) and math.isfinite(scale) and scale >= 0):
+            raise ValueError(
+                f"{where}: 'uncertainty_scale_' must be a finite number >= 0, got "
+                f"{_short(scale)}; {_EDITED}."
+            )
+        estimator.uncertainty_scale_ = float(scale)
         estimator._adopt(members)
+        if hasattr(estimator, "_record_fitted_with"):
+            estimator._record_fitted_with()  # the estimator's own parameters, not member 0's
     return estimator
 
 
-def _read(entries: dict, prefix: str, path: Path, not_a_model: str):
-    """One fitted network from the archive entries under ``prefix``."""
+def _history(archive: _Archive, name: str, where: str, required: bool):
     from skorch.history import History
 
+    try:
+        rows = archive.json(name)
+    except KeyError:
+        if not required:
+            return None
+        raise ValueError(f"{where}: the entry '{name}' is missing; {_EDITED}.") from None
+    if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
+        raise ValueError(
+            f"{where}: the entry '{name}' must be a list of epochs, got {_short(rows)[:40]}; "
+            f"{_EDITED}."
+        )
+    return History(rows)
+
+
+def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, models):
+    """One fitted network from the settings ``header`` and the entries under ``prefix``."""
+    from .channels import ChannelLayout
     from .physics import MusculoskeletalModel
     from .regressor import NMMRegressor
 
+    if not isinstance(header, dict):
+        raise ValueError(f"{where}: its settings are not a JSON object; {_EDITED}.")
     try:
-        header = json.loads(entries[f"{prefix}deepemg.json"])
-        weights = entries[f"{prefix}module.pt"]
-        history = json.loads(entries[f"{prefix}history.json"])
-        personalize = entries.get(f"{prefix}personalize_history.json")
-        personalize = None if personalize is None else json.loads(personalize)
-    except (KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{not_a_model}; {type(error).__name__}: {error}.") from None
+        weights = archive.read(f"{prefix}module.pt")
+    except KeyError:
+        raise ValueError(f"{not_a_model}; it has no {prefix}module.pt.") from None
+    history = _history(archive, f"{prefix}history.json", where, required=True)
+    personalize = _history(archive, f"{prefix}personalize_history.json", where, required=False)
     try:
         state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
-    except Exception as error:  # torch raises several kinds for bad or unsafe content
-        raise ValueError(f"{not_a_model}; its weights do not load: {error}") from None
+    except Exception as error:  # noqa: BLE001 - torch raises several kinds for bad content
+        raise ValueError(f"{not_a_model}; its weights do not load: {_one_line(error)}") from None
 
-    params = dict(header["params"])
-    params.setdefault("subject_embedding", 0)  # format 1: no subject codes
-    params["model"] = _model_param(params["model"])
-    estimator = NMMRegressor(**params)
-    fitted = header["fitted"]
-    physics = MusculoskeletalModel.resolve(
-        params["model"], params["coordinate"], params["locked"], estimator.muscle_law
-    )
-    if list(physics.muscles) != fitted["muscles_"]:
+    # the settings, checked before anything is built from them
+    if header.get("class", "NMMRegressor") != "NMMRegressor":
+        raise ValueError(f"{where}: it holds a {_short(header['class'])}, not an NMMRegressor.")
+    params = header.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: the settings' 'params' are missing or malformed; {_EDITED}.")
+    unknown = sorted(set(params) - set(NMMRegressor._get_param_names()))
+    if unknown:
         raise ValueError(
-            f"{path} was fitted with the muscles {fitted['muscles_']}, but its model now has "
-            f"{list(physics.muscles)}: has the .osim file changed?"
+            f"{where}: the settings {unknown} are no parameters of this deepemg's NMMRegressor "
+            "(a file of a newer deepemg? update deepemg, or save the model again)."
+        )
+    params = dict(params)
+    params.setdefault("subject_embedding", 0)  # format 1: no subject codes
+    setting = params.pop("model", "elbow")
+    estimator = NMMRegressor(**params)  # the model set below, once all else is checked
+    _check_settings(estimator, where)
+
+    fitted = _Fitted(header.get("fitted"), where)
+    muscles = fitted.get(
+        "muscles_",
+        lambda v: _is_str_list(v) and len(v) > 0 and len(set(v)) == len(v),
+        "a non-empty list of distinct muscle names (str)",
+    )
+    n_channels = fitted.get("n_channels_", lambda v: _is_int(v) and v >= 1, "an int >= 1")
+    channels = fitted.get(
+        "channels_",
+        lambda v: _is_str_list(v) and len(v) == n_channels,
+        f"a list of n_channels_ = {n_channels} channel names (str)",
+    )
+    torque_scale = fitted.get(
+        "torque_scale_",
+        lambda v: _is_real(v) and math.isfinite(v) and v > 0,
+        "a finite number > 0",
+    )
+    unmeasured = fitted.get(
+        "unmeasured",
+        lambda v: (
+            isinstance(v, list)
+            and all(_is_int(j) and 0 <= j < len(muscles) for j in v)
+            and len(set(v)) == len(v)
+        ),
+        f"a list of distinct muscle indices below {len(muscles)}",
+    )
+    n_inputs = len(ChannelLayout("joint").inputs)
+    arrays = {}
+    for name in _FITTED_ARRAYS:
+        arrays[name] = fitted.get(
+            name,
+            lambda v, name=name: (
+                isinstance(v, list)
+                and len(v) == n_inputs
+                and all(_is_real(x) and math.isfinite(x) for x in v)
+                and (name != "feature_std_" or all(x > 0 for x in v))
+            ),
+            f"a list of {n_inputs} finite numbers (the network's inputs' "
+            + ("standard deviations, > 0)" if name == "feature_std_" else "means)"),
+        )
+    subjects = _labels(fitted, old=models.version < 3)
+
+    # the OpenSim model: built-in, carried or the caller's, never a path the file names
+    estimator.model = models.resolve(setting, where)
+    try:
+        physics = MusculoskeletalModel.resolve(
+            estimator.model, estimator.coordinate, estimator.locked, estimator.muscle_law
+        )
+    except ValueError as error:
+        advice = _EDITED if models.user is None else "pass the .osim it was fitted with (model=)"
+        raise ValueError(
+            f"{where}: its OpenSim model does not build ({_one_line(error)}); {advice}."
+        ) from None
+    if list(physics.muscles) != muscles:
+        raise ValueError(
+            f"{where} was fitted with the muscles {muscles}, but its OpenSim model has "
+            f"{list(physics.muscles)}: pass the .osim it was fitted with (model=)."
         )
     estimator.physics_ = physics
-    estimator.muscles_ = list(fitted["muscles_"])
-    kind = fitted.get("subjects_kind", "U")
-    estimator.subjects_ = np.asarray(fitted["subjects_"], dtype=None if kind in "iu" else str)
-    estimator.n_channels_ = int(fitted["n_channels_"])
-    estimator.channels_ = list(fitted["channels_"])
-    estimator.torque_scale_ = float(fitted["torque_scale_"])
-    for name in _FITTED_ARRAYS:
-        setattr(estimator, name, np.asarray(fitted[name], dtype=np.float64))
-    module = estimator._module(physics, len(estimator.feature_mean_), len(estimator.subjects_))
-    net = estimator._net(
-        module,
-        criterion=estimator._criterion_params(fitted["unmeasured"]),
-        optimizer=estimator._optimizer_params(),
-        max_epochs=int(estimator.max_epochs),
-        seed=0,
-        schedule=True,
-        validation=False,
-    )
-    net.initialize()
+    estimator.muscles_ = list(muscles)
+    estimator.subjects_ = subjects
+    estimator.n_channels_ = int(n_channels)
+    estimator.channels_ = list(channels)
+    estimator.torque_scale_ = float(torque_scale)
+    for name, values in arrays.items():
+        setattr(estimator, name, np.asarray(values, dtype=np.float64))
+    try:
+        module = estimator._module(physics, n_inputs, len(subjects))
+        net = estimator._net(
+            module,
+            criterion=estimator._criterion_params(list(unmeasured)),
+            optimizer=estimator._optimizer_params(),
+            max_epochs=int(estimator.max_epochs),
+            seed=0,
+            schedule=True,
+            validation=False,
+        )
+        net.initialize()
+    except Exception as error:  # noqa: BLE001 - settings valid one by one, not together
+        raise ValueError(
+            f"{where}: its settings describe no network deepemg can build "
+            f"({_one_line(error)}); {_EDITED}."
+        ) from None
     try:
         net.module_.load_state_dict(state, strict=True)
-    except (RuntimeError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - RuntimeError, TypeError, AttributeError...
         raise ValueError(
-            f"{path}: the saved weights do not fit the estimator they describe (has the .osim "
-            f"file changed since?): {str(error).splitlines()[0]}"
+            f"{where}: the saved weights do not fit the estimator they describe (has the .osim "
+            f"file changed since?): {(str(error).splitlines() or [repr(error)])[0]}"
         ) from None
     net.module_.eval()
-    net.history = History(history)
+    net.history = history
     estimator.net_ = net
     estimator.history_ = net.history
     if personalize is not None:
-        estimator.personalize_history_ = History(personalize)
+        estimator.personalize_history_ = personalize
+    if hasattr(estimator, "_record_fitted_with"):
+        estimator._record_fitted_with()  # the parameters the fitted state is built for
     return estimator

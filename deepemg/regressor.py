@@ -707,12 +707,14 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         return save_model(self, path, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path) -> NMMRegressor:
+    def load(cls, path, *, model=None) -> NMMRegressor:
         """Read an estimator written by :meth:`save` (:func:`deepemg.persistence.load_model`);
-        a file that is not one (a pickle included) is refused, never executed."""
+        a file that is not one (a pickle included), or is damaged, is refused, never
+        executed. ``model``: an ``.osim`` file to use instead of the one the model file
+        carries (needed for files of format 1 or 2 fitted on an ``.osim``)."""
         from .persistence import load_model
 
-        return load_model(path)
+        return load_model(path, model=model)
 
     # ------------------------------------------------------------------ predictions
     @property
