@@ -11,15 +11,28 @@ trial files with a saved model, one csv per trial.
 
 A data folder holds the trial files and a ``trials.csv`` manifest (see
 :func:`deepemg.io.read_manifest`); ``deepemg <command> --help`` lists the options.
+
+``benchmark --out`` and ``predict --out`` are folders the command replaces whole. Each
+command leaves a marker file (:data:`MARKER`) in the folders it writes, listing what it wrote,
+and replaces an existing folder only when it carries the marker of the same command and holds
+nothing else; its own unfinished folders (``.<name>.*.partial`` beside ``--out``) are removed
+when it ends, on SIGTERM too, or by its next run when it was killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import glob
+import json
 import os
+import re
 import shutil
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -30,10 +43,18 @@ __all__ = ["main"]
 
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+TERMINATED = 143
+"""Exit status after SIGTERM (128 + 15), as shells report it."""
 CHECK_FAILED = 3
 """Exit status of ``deepemg benchmark --quick`` when its self-check fails."""
-REPORT_FILES = ("*.md", "*.csv", "*.png", "*.json")
-"""What ``deepemg benchmark`` writes into its report folder."""
+RATE = 100.0
+"""Sampling rate (Hz) at which the commands read trials."""
+WINDOW_SECONDS = 1.0
+"""The network's window of ``deepemg fit`` by default (s; shorter sequences: their length)."""
+MARKER = ".deepemg-output"
+"""The file a command leaves in each folder it writes: JSON with the command, the files it
+wrote (paths relative to the folder) and deepemg's version. An existing ``--out`` folder is
+replaced only when it carries the marker of the same command and holds nothing else."""
 QUICK_CHECKED = (
     "n_subjects",
     "n_trials",
@@ -52,6 +73,15 @@ class CommandError(Exception):
     """A problem with the user's input: printed without a traceback, exit status 1."""
 
 
+_published: list[Path] = []
+"""The output folders the running command has put in place (for the message on a signal)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a command runs, raised in the main thread so that the command's clean-up
+    runs; a KeyboardInterrupt, so that training stops as it does on Ctrl-C."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``deepemg`` command line; returns the exit status.
 
@@ -66,13 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    _published.clear()
     try:
-        return args.run(args, parser)
-    except KeyboardInterrupt:
-        print(
-            f"\ndeepemg {args.command}: interrupted; earlier outputs were left as they were",
-            file=sys.stderr,
-        )
+        with _sigterm_raises():
+            return args.run(args, parser)
+    except KeyboardInterrupt as interrupt:
+        outputs = "earlier outputs were left as they were"
+        if _published:  # the signal came as the command ended
+            outputs = f"{', '.join(map(str, _published))} had been written whole"
+        if isinstance(interrupt, Terminated):  # SIGTERM
+            print(f"deepemg {args.command}: terminated; {outputs}", file=sys.stderr)
+            return TERMINATED
+        print(f"\ndeepemg {args.command}: interrupted; {outputs}", file=sys.stderr)  # Ctrl-C
         return INTERRUPTED
     except CommandError as error:
         print(f"deepemg {args.command}: error: {error}", file=sys.stderr)
@@ -118,7 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=Path("deepemg-report"),
-        help="report folder (default: %(default)s)",
+        help="report folder (default: %(default)s): new, empty, or written by 'deepemg "
+        "benchmark' (replaced whole)",
     )
     _data_arguments(bench, required=False)
     bench.add_argument("--subjects", type=_positive_int, help="simulated subjects (default 5)")
@@ -175,6 +211,13 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--physics-weight", type=float, default=1.0, help="weight of the torque term (default 1)"
     )
+    fit.add_argument(
+        "--window-seconds",
+        type=_positive_float,
+        default=None,
+        help=f"the network's window (s; default {WINDOW_SECONDS:g}, or --sequence-seconds if "
+        "shorter): at most --sequence-seconds; 'deepemg predict' needs trials at least this long",
+    )
     _run_arguments(fit)
     fit.set_defaults(run=_fit)
 
@@ -182,14 +225,22 @@ def _parser() -> argparse.ArgumentParser:
         "predict",
         help="every muscle's EMG for a folder of trial files, with a saved model",
         description="Predict every muscle's EMG envelope and the muscle torque for each trial "
-        "of a data folder with a model saved by 'deepemg fit'; one csv per trial. Subjects "
-        "the model has not seen are personalised on their trials first.",
+        "of a data folder with a model saved by 'deepemg fit'; one csv per trial, each "
+        "subject's EMG and torque with its own muscle model. Subjects the model has not seen "
+        "are personalised on their trials first. --out is replaced whole, so it must be a new "
+        "or empty folder, or one that 'deepemg predict' wrote (SIGTERM: exit status 143).",
     )
     predict.add_argument("model_file", type=Path, help="a model saved by 'deepemg fit'")
     predict.add_argument(
         "--data", type=Path, required=True, help="folder with trials.csv and the trial files"
     )
-    predict.add_argument("--out", type=Path, required=True, help="folder for the csv files")
+    predict.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the csv files: new, empty, or written by 'deepemg predict' (replaced "
+        "whole); not the current folder, nor one holding the data or the model file",
+    )
     predict.add_argument(
         "--no-personalize",
         action="store_true",
@@ -281,43 +332,264 @@ def _writable_folder(folder: Path, what: str) -> None:
         raise CommandError(f"{what}: the folder {folder} is not writable.")
 
 
-def _new_output_folder(out: Path, ours: tuple[str, ...]) -> Path:
-    """A temporary folder beside ``out``, made now (so an unwritable place fails before the
-    work); :func:`_publish_folder` moves it into place when complete, replacing ``out``. An
-    existing ``out`` must hold only files this command writes (glob patterns ``ours``), so
-    that nothing of the user's is ever replaced."""
-    parent = out.resolve().parent
-    if out.exists() and not out.is_dir():
-        raise CommandError(f"--out {out} is a file, not a folder.")
-    if out.is_dir():
-        foreign = [p.name for p in out.iterdir() if not any(p.match(g) for g in ours)]
-        if foreign:
-            raise CommandError(
-                f"--out {out} holds files this command did not write ({', '.join(foreign[:3])}"
-                f"{', ...' if len(foreign) > 3 else ''}); it replaces its --out folder whole, "
-                "so give a new or an earlier output folder."
-            )
+# ---------------------------------------------------------------------------- signals
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the block runs, SIGTERM raises :class:`Terminated` (main thread only; once, so
+    that a second SIGTERM does not cut the clean-up short); the previous handler is put back
+    after it."""
+    if not _main_thread():
+        yield
+        return
+    raised = []
+
+    def terminated(signum, frame):
+        if not raised:
+            raised.append(signum)
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM that arrive while the block runs take effect after it, so that a
+    folder swap is never cut in two (main thread only)."""
+    if not _main_thread():
+        yield
+        return
+    pending = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda n, f: pending.append(n)) for number in held}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if pending:
+            signal.raise_signal(pending[0])  # its handler runs now (and raises)
+
+
+# ---------------------------------------------------------------------------- output folders
+def _few(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _read_marker(folder: Path) -> dict | None:
+    """The :data:`MARKER` of ``folder``, or None when it has none that deepemg wrote."""
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or not isinstance(marker.get("command"), str):
+        return None
+    return marker
+
+
+def _write_marker(folder: Path, command: str, out: Path, **fields) -> None:
+    """Write ``folder``'s :data:`MARKER` (to a temporary file, then moved into place)."""
+    from . import __version__
+
+    marker = {"command": command, "deepemg": __version__, "out": out.name, "files": [], **fields}
+    temporary = folder / f"{MARKER}.tmp"
+    temporary.write_text(json.dumps(marker, indent=1), encoding="utf-8")
+    os.replace(temporary, folder / MARKER)
+
+
+def _foreign(folder: Path, marker: dict) -> list[str]:
+    """What ``folder`` holds besides the files its marker lists (paths relative to it)."""
+    listed = {f for f in marker.get("files", ()) if isinstance(f, str)}
+    parents = {p.as_posix() for f in listed for p in Path(f).parents}  # folders it made
+    foreign = []
+
+    def unreadable(error: OSError) -> None:
+        foreign.append(str(Path(error.filename).relative_to(folder)))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        here = Path(root).relative_to(folder)
+        for name in list(dirs):
+            path = (here / name).as_posix()
+            if path not in parents or os.path.islink(os.path.join(root, name)):
+                foreign.append(path)
+                dirs.remove(name)  # named whole, not walked
+        for name in files:
+            path = (here / name).as_posix()
+            if path == MARKER:
+                continue
+            if path not in listed or os.path.islink(os.path.join(root, name)):
+                foreign.append(path)
+    return sorted(foreign)
+
+
+def _check_out_place(out: Path, command: str, data=None, model_file=None) -> None:
+    """Refuse an ``--out`` folder whose replacement would take the inputs with it."""
+    target = out.resolve()
+    cwd = Path.cwd().resolve()
+    instead = "predictions" if command == "predict" else "deepemg-report"
+
+    def refuse(what: str):
+        raise CommandError(
+            f"--out {out} {what}; 'deepemg {command}' replaces its --out folder whole: give a "
+            f"folder of its own, e.g. --out {instead}."
+        )
+
+    if target == cwd:
+        refuse("is the current folder")
+    if data is not None:
+        folder = Path(data).resolve()
+        if target == folder:
+            refuse("is the data folder")
+        if target in folder.parents:
+            refuse(f"holds the data folder {data}")
+    if model_file is not None and Path(model_file).exists():
+        if target in Path(model_file).resolve().parents:
+            refuse(f"holds the model file {model_file}")
+    if target in cwd.parents:
+        refuse("holds the current folder")
+
+
+def _check_out_folder(out: Path, command: str) -> None:
+    """Refuse an existing ``--out`` folder unless it is empty, or carries the marker of this
+    command and holds nothing but the files it lists: a command replaces only what it can
+    prove it wrote."""
+    whole = f"'deepemg {command}' replaces its --out folder whole"
+    if out.is_symlink():
+        raise CommandError(f"--out {out} is a symbolic link; {whole}: give the folder itself.")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise CommandError(f"--out {out} is a file, not a folder; {whole}: give a folder.")
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as error:
+        raise CommandError(f"--out {out} cannot be read: {error}") from None
+    if not entries:
+        return
+    marker = _read_marker(out)
+    if marker is not None and marker["command"] != command:
+        raise CommandError(
+            f"--out {out} was written by 'deepemg {marker['command']}'; {whole}: give "
+            "another folder."
+        )
+    foreign = entries if marker is None or "state" in marker else _foreign(out, marker)
+    if foreign:
+        raise CommandError(
+            f"--out {out} holds files that 'deepemg {command}' did not write "
+            f"({_few(foreign)}); it replaces its --out folder whole: give a new or empty "
+            "folder, or one it wrote (or move those files out)."
+        )
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise CommandError(f"--out {out} is not writable.")
+
+
+def _process_gone(marker: dict) -> bool:
+    """Whether the process that wrote ``marker`` has ended (never guessed for another host)."""
+    pid = marker.get("pid")
+    if os.name == "nt" or marker.get("host") != socket.gethostname():
+        return False
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove ``folder``, its marker last (so that a removal cut short can be finished)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name == MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        (folder / MARKER).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove what interrupted runs left beside ``out``: its ``.partial`` folders marked by
+    a process that has ended, and its ``.old`` folders once ``out`` is in place."""
+    prefix = glob.escape(f".{out.name}.")
+    for folder in sorted(out.parent.glob(f"{prefix}*.partial")) + sorted(
+        out.parent.glob(f"{prefix}*.old")
+    ):
+        marker = _read_marker(folder)
+        if folder.is_symlink() or marker is None or marker.get("out") != out.name:
+            continue
+        if folder.suffix == ".partial":
+            stale = marker.get("state") == "partial" and _process_gone(marker)
+        else:  # until out is in place, an .old folder holds the only earlier output
+            stale = out.is_dir() and "state" not in marker
+        if stale:
+            _remove_folder(folder)
+
+
+def _new_output_folder(out: Path, command: str) -> Path:
+    """A temporary folder beside ``out``, made and marked now (so that an unwritable place
+    fails before the work); :func:`_publish_folder` moves it into place when complete."""
+    _check_out_folder(out, command)
+    target = out.resolve()
+    parent = target.parent
     if not parent.is_dir():
         try:
             parent.mkdir(parents=True)
         except OSError as error:
             raise CommandError(f"--out {out}: cannot create {parent}: {error}") from None
     _writable_folder(parent, f"--out {out}")
-    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
-        raise CommandError(f"--out {out} is not writable.")
-    return Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".partial"))
+    _remove_stale(target)
+    with _signals_held():  # never a partial folder without its marker
+        partial = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=".partial"))
+        _write_marker(
+            partial, command, target, state="partial", pid=os.getpid(), host=socket.gethostname()
+        )
+    return partial
 
 
-def _publish_folder(partial: Path, out: Path) -> None:
-    """Replace ``out`` by the complete ``partial`` folder (nothing stale is left behind)."""
+def _publish_folder(partial: Path, out: Path, command: str) -> None:
+    """Replace ``out`` by the complete ``partial`` folder (nothing stale is left behind),
+    marked with the files in it."""
+    target = out.resolve()
+    files = sorted(
+        p.relative_to(partial).as_posix()
+        for p in partial.rglob("*")
+        if p.is_file() and p.relative_to(partial).as_posix() != MARKER
+    )
+    _write_marker(partial, command, target, files=files)
     old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(dir=partial.parent, prefix=f".{out.name}.", suffix=".old"))
-        old.rmdir()
-        os.replace(out, old)
-    os.replace(partial, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    try:
+        with _signals_held():  # out is never missing when the command ends
+            _check_out_folder(out, command)  # nothing of the user's went in meanwhile
+            if target.exists():
+                old = Path(
+                    tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+                )
+                old.rmdir()
+                os.replace(target, old)
+            os.replace(partial, target)
+            _published.append(out)
+    finally:
+        if old is not None and not target.exists():  # cut short: the earlier output back
+            os.replace(old, target)
+        elif old is not None:
+            _remove_folder(old)
 
 
 def _model(args):
@@ -336,26 +608,57 @@ def _layout(args):
     return layout_for(_model(args), args.coordinate)
 
 
-def _load_folder(args, channels=None):
-    """X, y from a data folder, cut into sequences of --sequence-seconds."""
+def _sequence_steps(args, parser) -> int:
+    """The samples of a sequence of --sequence-seconds at :data:`RATE`, at least 2."""
+    steps = int(round(args.sequence_seconds * RATE))
+    if steps < 2:
+        parser.error(
+            f"--sequence-seconds {args.sequence_seconds:g} gives sequences of {steps} samples "
+            f"at {RATE:g} Hz; they need at least 2 ({2 / RATE:g} s): give a longer "
+            "--sequence-seconds (default 2)"
+        )
+    return steps
+
+
+def _in_command_words(text: str, args) -> str:
+    """A message of :func:`deepemg.io.load_trials` with ``n_timesteps`` said as the option."""
+    text = re.sub(
+        r"(?:(?:a|one) window of )?n_timesteps=(\d+)(?: samples)?",
+        lambda m: f"--sequence-seconds {args.sequence_seconds:g} ({m[1]} samples)",
+        text,
+    )
+    text = text.replace("pass a smaller n_timesteps", "give a shorter --sequence-seconds")
+    text = re.sub(
+        r"the longest has (\d+)\)",
+        lambda m: f"the longest has {m[1]} samples, {int(m[1]) / RATE:g} s)",
+        text,
+    )
+    return text.replace("n_timesteps", "--sequence-seconds")
+
+
+def _load_folder(args, steps: int, channels=None):
+    """X, y from a data folder, cut into sequences of ``steps`` samples (--sequence-seconds)."""
     from .io import load_trials, read_manifest
 
     trials = read_manifest(args.data)
-    rate = 100.0
-    steps = int(round(args.sequence_seconds * rate))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = load_trials(
-            trials,
-            model=_model(args),
-            coordinate=args.coordinate,
-            locked=_locked(args.locked),
-            rate=rate,
-            n_timesteps=steps,
-            channels=channels,
-        )
+        try:
+            data = load_trials(
+                trials,
+                model=_model(args),
+                coordinate=args.coordinate,
+                locked=_locked(args.locked),
+                rate=RATE,
+                n_timesteps=steps,
+                channels=channels,
+            )
+        except ValueError as error:
+            if "n_timesteps" not in str(error):
+                raise
+            raise CommandError(_in_command_words(str(error), args)) from None
     for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
+        print(f"warning: {_in_command_words(str(warning.message), args)}", file=sys.stderr)
     return data
 
 
@@ -392,21 +695,40 @@ def _benchmark(args, parser) -> int:
         parser.error(
             "--model and --locked need --data (the simulated subjects use the built-in elbow model)"
         )
+    steps = None
+    if args.data is not None:
+        steps = _sequence_steps(args, parser)
+        window = _benchmark_window(settings)
+        if steps < window:
+            parser.error(
+                f"--sequence-seconds {args.sequence_seconds:g} is shorter than the window of "
+                f"{window / RATE:g} s ({window} samples at {RATE:g} Hz) of the NMM the benchmark "
+                f"fits: give --sequence-seconds {window / RATE:g} or longer"
+            )
+    model_file = None if args.model == "elbow" else Path(args.model)
+    _check_out_place(args.out, "benchmark", data=args.data, model_file=model_file)
     start = time.perf_counter()
-    # an unwritable --out fails now, not after the run
-    partial = _new_output_folder(args.out, REPORT_FILES + tuple(scenarios))
+    # an --out that is not the benchmark's or cannot be written fails now, not after the run
+    partial = _new_output_folder(args.out, "benchmark")
     try:
         if len(scenarios) > 1:
             result = _run_scenarios(args, settings, scenarios, partial, start)
         else:
-            result = _run_and_report(args, settings, partial, start)
-        _publish_folder(partial, args.out)
+            result = _run_and_report(args, settings, partial, start, steps)
+        _publish_folder(partial, args.out, "benchmark")
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove_folder(partial)
     print(f"report: {args.out / 'results.md'}")
     if args.quick:
         return _self_check(args, settings, result)
     return 0
+
+
+def _benchmark_window(settings) -> int:
+    """The window (samples) of the NMM that the benchmark fits."""
+    from . import NMMRegressor
+
+    return int(settings.nmm_params.get("window", NMMRegressor().window))
 
 
 def _scenarios(args, parser) -> list[str]:
@@ -458,7 +780,7 @@ def _run_scenarios(args, settings, scenarios, folder: Path, start: float):
     return results[scenarios[-1]]
 
 
-def _run_and_report(args, settings, folder: Path, start: float):
+def _run_and_report(args, settings, folder: Path, start: float, steps: int | None = None):
     """Run the benchmark, print its table, write the report into ``folder``; the result."""
     from .benchmark import format_table, run_benchmark
     from .report import write_report
@@ -466,7 +788,7 @@ def _run_and_report(args, settings, folder: Path, start: float):
     data = None
     if args.data is not None:
         print(f"reading {args.data} ...", flush=True)
-        data = _load_folder(args)
+        data = _load_folder(args, steps)
         print(
             f"{len(data.X)} sequences of {data.X.shape[1]} steps from "
             f"{len(set(data.groups))} subjects; channels {data.channels}"
@@ -533,22 +855,48 @@ def _self_check(args, settings, result) -> int:
 
 
 # ---------------------------------------------------------------------------- fit
+def _fit_window(args, parser, steps: int) -> int:
+    """The network's window (samples): --window-seconds, by default
+    :data:`WINDOW_SECONDS` or the whole sequence if shorter; it must fit in a sequence."""
+    if args.window_seconds is None:
+        return min(int(round(WINDOW_SECONDS * RATE)), steps)
+    window = int(round(args.window_seconds * RATE))
+    if window < 2:
+        parser.error(
+            f"--window-seconds {args.window_seconds:g} gives a window of {window} samples at "
+            f"{RATE:g} Hz; it needs at least 2 ({2 / RATE:g} s): give a longer --window-seconds"
+        )
+    if window > steps:
+        parser.error(
+            f"--window-seconds {args.window_seconds:g} is longer than --sequence-seconds "
+            f"{args.sequence_seconds:g}: the network's window must fit in a sequence; give a "
+            "shorter --window-seconds or a longer --sequence-seconds"
+        )
+    return window
+
+
 def _fit(args, parser) -> int:
     from . import NMMRegressor
 
+    steps = _sequence_steps(args, parser)
+    window = _fit_window(args, parser, steps)
+    if args.out.is_dir():
+        raise CommandError(
+            f"--out {args.out} is a folder; give the path of the model file to write, e.g. "
+            f"--out {args.out / 'nmm.deepemg'}."
+        )
     if args.out.exists() and not args.force:
         raise CommandError(f"--out {args.out} exists; pass --force to replace it.")
     if args.out.exists() and not args.out.is_file():
-        raise CommandError(f"--out {args.out} is not a file.")
+        raise CommandError(f"--out {args.out} is not a regular file; give a model file's path.")
     _writable_folder(args.out.resolve().parent, f"--out {args.out}")
-    data = _load_folder(args, channels=list(_layout(args).base))
+    data = _load_folder(args, steps, channels=list(_layout(args).base))
     measured = [m for j, m in enumerate(data.muscles) if not np.isnan(data.y[..., j]).all()]
     print(
         f"{len(data.X)} sequences of {data.X.shape[1]} steps from {len(set(data.groups))} "
         f"subjects; surface EMG of {measured or 'no muscle'}; muscles {data.muscles}",
         flush=True,
     )
-    window = min(100, data.X.shape[1])
     nmm = NMMRegressor(
         model=_model(args),
         coordinate=args.coordinate,
@@ -579,20 +927,79 @@ def _predict(args, parser) -> int:
     from .channels import layout_for
     from .io import read_manifest
 
+    # an --out that would take the inputs or the user's files with it fails before any work
+    _check_out_place(args.out, "predict", data=args.data, model_file=args.model_file)
+    _check_out_folder(args.out, "predict")
     nmm = NMMRegressor.load(args.model_file)  # deepemg's own format: nothing is executed
     layout = layout_for(nmm.model, nmm.coordinate)
     trials = read_manifest(args.data)
-    partial = _new_output_folder(args.out, ("*.csv",))
+    channels = _model_channels(args, nmm, layout, trials)
+    partial = _new_output_folder(args.out, "predict")
     try:
-        code = _predict_into(args, nmm, layout, trials, partial)
-        _publish_folder(partial, args.out)
+        code = _predict_into(args, nmm, layout, channels, trials, partial)
+        _publish_folder(partial, args.out, "predict")
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove_folder(partial)
     print(f"wrote {len(trials)} csv files to {args.out}")
     return code
 
 
-def _predict_into(args, nmm, layout, trials, folder: Path) -> int:
+def _model_channels(args, nmm, layout, trials) -> list[str]:
+    """The channels the model file needs, or a clear error when the trials cannot give them
+    (a surface muscle's EMG channel needs that muscle's EMG in every trial)."""
+    from .validation import channel_names
+
+    needed = channel_names(nmm.channels, layout)
+    measured = [m for m in nmm.muscles_ if all(m in t.get("emg_channels", {}) for t in trials)]
+    gives = layout.default_channels(measured)
+    missing = [c for c in needed if c not in gives]
+    if missing or layout.torque not in needed:
+        raise CommandError(
+            f"the model file {args.model_file} needs the channels {needed}; the trials of "
+            f"{args.data} give {gives}"
+            + (f", without {missing}" if missing else "")
+            + ". A muscle's EMG channel needs its EMG in every trial (the emg and emg_channels "
+            "columns of trials.csv): give it, or predict with a model of 'deepemg fit', which "
+            f"needs only {list(layout.base)}."
+        )
+    return needed
+
+
+def _check_trial_lengths(args, nmm, trials, loaded) -> None:
+    """Every trial must hold the model's window: fail naming those that do not."""
+    window, rate = int(nmm.window), float(nmm.rate)
+    short = [
+        (k, trial, data.X.shape[1])
+        for k, (trial, data) in enumerate(zip(trials, loaded, strict=True))
+        if data.X.shape[1] < window
+    ]
+    if not short:
+        return
+    named = [
+        f"'{Path(trial['kinematics']).name}' (subject {trial['subject']}, trial {k + 1} of "
+        f"trials.csv) lasts {(n - 1) / rate:.3g} s ({n} samples)"
+        for k, trial, n in short
+    ]
+    shortest = min(n for _, _, n in short)
+    raise CommandError(
+        f"{len(short)} trial(s) shorter than the model's window of {window / rate:g} s "
+        f"({window} samples at {rate:g} Hz): {_few(named)}. Remove them from "
+        f"{Path(args.data) / 'trials.csv'}, or fit a model with a shorter window ('deepemg "
+        f"fit --window-seconds {max(shortest - 1, 2) / rate:g}')."
+    )
+
+
+def _model_subjects(nmm) -> dict:
+    """The model's subject labels by their text (a trials.csv label is text): the label as
+    the model holds it, text labels first where two read alike."""
+    labels = {}
+    for label in np.asarray(nmm.subjects_, dtype=object).tolist():
+        if isinstance(label, str) or str(label) not in labels:
+            labels[str(label)] = label
+    return labels
+
+
+def _predict_into(args, nmm, layout, channels, trials, folder: Path) -> int:
     from .channels import emg_channel
     from .io import load_each_trial
 
@@ -605,11 +1012,13 @@ def _predict_into(args, nmm, layout, trials, folder: Path) -> int:
             coordinate=nmm.coordinate,
             locked=nmm.locked,
             rate=nmm.rate,
-            channels=list(layout.base),
+            channels=channels,
         )
-    known = set(np.asarray(nmm.subjects_).tolist())
-    new = sorted({str(t["subject"]) for t in trials} - known)
-    seen = sorted({str(t["subject"]) for t in trials} & known)
+    _check_trial_lengths(args, nmm, trials, loaded)
+    given = list(dict.fromkeys(str(t["subject"]) for t in trials))
+    known = _model_subjects(nmm)
+    new = sorted(s for s in given if s not in known)
+    seen = sorted(s for s in given if s in known)
     if seen:
         print(
             f"subjects seen in fit: {seen}; their fitted parameters are used (relabel the "
@@ -628,11 +1037,14 @@ def _predict_into(args, nmm, layout, trials, folder: Path) -> int:
             X = np.concatenate([d.X[:, :steps] for d in own])
             y = np.concatenate([d.y[:, :steps] for d in own])
             nmm.personalize(X, y, subject_ids=np.full(len(X), subject, dtype=object))
+        known = _model_subjects(nmm)
     print(f"{'trial':<28}{'subject':>9}{'steps':>7}{'torque NRMSE':>14}{'surface EMG r':>15}")
     for k, (trial, data) in enumerate(zip(trials, loaded, strict=True)):
         subject = str(trial["subject"])
-        ids = None if (subject not in set(np.asarray(nmm.subjects_).tolist())) else [subject]
-        emg = nmm.predict(data.X)[0]
+        # the subject's own muscle model for the EMG (predict_physics) and for the torque;
+        # the population's for a subject not seen in fit and not personalised
+        ids = [known[subject]] if subject in known else None
+        emg = nmm.predict(data.X, ids)[0]
         torque = nmm.predict_torque(data.X, ids)[0]
         tau_id = data.X[0, :, data.channels.index(layout.torque)]
         name = f"{Path(trial['kinematics']).stem}_{k:03d}"

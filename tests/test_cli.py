@@ -307,13 +307,19 @@ def test_benchmark_report_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch,
     import deepemg.benchmark
 
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "stale_figure.png").write_bytes(b"from an older run")
-    (out / "results.md").write_text("old results")
     monkeypatch.setattr(
         deepemg.benchmark, "run_benchmark", lambda *a, **k: _hand_made(0.95, 0.1, 0.3)
     )
     argv = ["benchmark", "--quick", "--no-check", "--quiet", "--out", str(out)]
+    assert main(argv) == 0  # an earlier report, marked as the benchmark's
+    for path in out.iterdir():
+        if path.name != ".deepemg-output":
+            path.unlink()
+    (out / "stale_figure.png").write_bytes(b"from an older run")
+    (out / "results.md").write_text("old results")
+    marker = json.loads((out / ".deepemg-output").read_text())
+    marker["files"] = ["results.md", "stale_figure.png"]
+    (out / ".deepemg-output").write_text(json.dumps(marker))
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -321,7 +327,11 @@ def test_benchmark_report_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch,
     with monkeypatch.context() as patch:
         patch.setattr(deepemg.benchmark, "run_benchmark", interrupted)
         assert main(argv) == 130
-    assert sorted(p.name for p in out.iterdir()) == ["results.md", "stale_figure.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".deepemg-output",
+        "results.md",
+        "stale_figure.png",
+    ]
     assert (out / "results.md").read_text() == "old results"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # nothing partial left
     assert main(argv) == 0
