@@ -48,6 +48,12 @@ def unchanged_on_failure(method):
     return guarded
 
 
+def _snapshot(value):
+    """A container copied (so that a change in place shows), any other object as it is (a
+    model object is the same model only as itself)."""
+    return copy.deepcopy(value) if isinstance(value, list | dict | np.ndarray) else value
+
+
 def _same(a, b) -> bool:
     """Whether two parameter values are the same (arrays and lists by their items)."""
     if a is b:
@@ -91,7 +97,7 @@ class FittedWith:
 
     def _record_fitted_with(self) -> None:
         """Remember the values of the parameters in ``_FITTED_WITH``."""
-        self.fitted_with_ = {k: copy.copy(getattr(self, k)) for k in self._FITTED_WITH}
+        self.fitted_with_ = {k: _snapshot(getattr(self, k)) for k in self._FITTED_WITH}
 
     def _check_unchanged(self) -> None:
         """Valid parameters, the fitted-shape ones as they were in fit, or a clear error."""

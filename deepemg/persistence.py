@@ -664,7 +664,12 @@ class _Models:
 
 
 # ------------------------------------------------------------------ loading
-def load_model(path: str | os.PathLike, *, model: str | os.PathLike | None = None):
+def load_model(
+    path: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+):
     """Read an NMMRegressor written by :func:`save_model`; nothing in the file is executed.
 
     The file is untrusted input: only the entries of deepemg's format are read, within
@@ -680,6 +685,10 @@ def load_model(path: str | os.PathLike, *, model: str | os.PathLike | None = Non
         model file carries; needed for files of formats 1 and 2 fitted on an ``.osim`` (they
         named its path and did not carry it). The muscles must be those the file was fitted
         with.
+    device : str or torch.device, optional
+        Where the loaded estimator runs (its ``device`` parameter): the weights are mapped
+        there. None: the device it was saved with; a model saved with ``device="cuda"``
+        then needs ``device="cpu"`` on a machine without a GPU (the error says so).
 
     Returns
     -------
@@ -703,6 +712,10 @@ def load_model(path: str | os.PathLike, *, model: str | os.PathLike | None = Non
         raise FileNotFoundError(f"{path}: no such model file; save one with 'deepemg fit'.")
     if model is not None and not isinstance(model, str | os.PathLike):
         raise TypeError(f"model must be the path of an .osim file, got {_short(model)}.")
+    if device is not None:
+        from .regressor import _check_device
+
+        device = str(_check_device(device))  # a device torch has, or a clear error
     not_a_model = (
         f"{path} is not a model saved by deepemg (deepemg reads only its own zip format and "
         "never loads pickles: save the model again with NMMRegressor.save or 'deepemg fit')"
@@ -715,7 +728,7 @@ def load_model(path: str | os.PathLike, *, model: str | os.PathLike | None = Non
             # EOFError... from a damaged directory
             raise ValueError(f"{not_a_model}; {_one_line(error)}.") from None
         with archive:
-            return _load(_Archive(archive, path), not_a_model, model)
+            return _load(_Archive(archive, path), not_a_model, model, device)
 
 
 def _check_directory(stream, path: Path) -> None:
@@ -745,7 +758,7 @@ def _check_directory(stream, path: Path) -> None:
         )
 
 
-def _load(archive: _Archive, not_a_model: str, model):
+def _load(archive: _Archive, not_a_model: str, model, device):
     path = archive.path
     try:
         header = archive.json("deepemg.json")
@@ -772,7 +785,7 @@ def _load(archive: _Archive, not_a_model: str, model):
         )
     models = _Models(archive, header.get("carried"), version, model, n_members)
     where = f"model file {path}"
-    estimator = _read(archive, header, "", where, not_a_model, models)
+    estimator = _read(archive, header, "", where, not_a_model, models, device)
     if n_members:
         members = []
         for k in range(n_members):
@@ -785,7 +798,9 @@ def _load(archive: _Archive, not_a_model: str, model):
                     f"missing; {_EDITED}."
                 ) from None
             member_where = f"{where} (ensemble member {k})"
-            members.append(_read(archive, member_header, prefix, member_where, not_a_model, models))
+            members.append(
+                _read(archive, member_header, prefix, member_where, not_a_model, models, device)
+            )
         scale = header.get("uncertainty_scale_")
         if not (_is_real(scale) and math.isfinite(scale) and scale >= 0):
             raise ValueError(
@@ -816,8 +831,9 @@ def _history(archive: _Archive, name: str, where: str, required: bool):
     return History(rows)
 
 
-def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, models):
-    """One fitted network from the settings ``header`` and the entries under ``prefix``."""
+def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, models, device):
+    """One fitted network from the settings ``header`` and the entries under ``prefix``, on
+    ``device`` (None: the saved one)."""
     from .channels import ChannelLayout
     from .physics import MusculoskeletalModel
     from .regressor import NMMRegressor
@@ -849,6 +865,18 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         )
     params = dict(params)
     params.setdefault("subject_embedding", 0)  # format 1: no subject codes
+    if device is not None:
+        params["device"] = device
+    elif (
+        isinstance(params.get("device"), str)
+        and params["device"].startswith("cuda")
+        and not torch.cuda.is_available()
+    ):
+        raise ValueError(
+            f"{where} was saved with device={params['device']!r}, but torch sees no CUDA "
+            "device here: load it onto the CPU with NMMRegressor.load(path, device='cpu') "
+            "(deepemg predict does so by itself)."
+        )
     setting = params.pop("model", "elbow")
     estimator = NMMRegressor(**params)  # the model set below, once all else is checked
     _check_settings(estimator, where)

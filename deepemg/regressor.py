@@ -54,7 +54,12 @@ def _seed(random_state) -> int:
 
 
 def _check_device(device) -> torch.device:
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is no torch device; use 'cpu' (or 'cuda' for a GPU)."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r}, but torch sees no CUDA device (torch "
@@ -707,14 +712,16 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         return save_model(self, path, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path, *, model=None) -> NMMRegressor:
+    def load(cls, path, *, model=None, device=None) -> NMMRegressor:
         """Read an estimator written by :meth:`save` (:func:`deepemg.persistence.load_model`);
         a file that is not one (a pickle included), or is damaged, is refused, never
         executed. ``model``: an ``.osim`` file to use instead of the one the model file
-        carries (needed for files of format 1 or 2 fitted on an ``.osim``)."""
+        carries (needed for files of format 1 or 2 fitted on an ``.osim``). ``device``:
+        where to run it (``"cpu"`` loads a model saved with ``device="cuda"`` on a machine
+        without a GPU); None keeps the saved one."""
         from .persistence import load_model
 
-        return load_model(path, model=model)
+        return load_model(path, model=model, device=device)
 
     # ------------------------------------------------------------------ predictions
     @property

@@ -159,3 +159,16 @@ def test_mse_rate_cannot_change_after_fit(mse, data):
     fitted = copy.deepcopy(mse).set_params(rate=50.0)
     with pytest.raises(ValueError, match="fitted with rate="):
         fitted.predict_torque(data.X[:1], data.groups[:1])
+
+
+def test_a_model_object_is_the_same_model_after_fit(data):
+    """A MusculoskeletalModel given as ``model`` is compared by identity, not by a copy (a
+    copy is never equal to a torch module): predictions must run."""
+    from deepemg.physics import MusculoskeletalModel
+
+    model = MusculoskeletalModel.elbow()
+    nmm = NMMRegressor(model=model, random_state=0, **FAST_NMM).fit(data.X, data.y)
+    assert nmm.predict(data.X[:1]).shape == data.y[:1].shape
+    nmm.set_params(model=MusculoskeletalModel.elbow())
+    with pytest.raises(ValueError, match="fitted with model="):
+        nmm.predict(data.X[:1])

@@ -554,3 +554,22 @@ def test_no_pickle_is_ever_loaded(saved, monkeypatch):
     monkeypatch.setattr(torch, "load", spy)
     load_model(saved)
     assert seen and all(w is True for w in seen)
+
+
+# ---------------------------------------------------------------- device (issue 21)
+def test_a_model_saved_for_cuda_loads_on_the_cpu(saved, data, tmp_path):
+    """A file saved with device='cuda' (its settings say so) on a machine without a GPU: the
+    error says to load with device='cpu', which maps the weights there."""
+    import torch
+
+    cuda = edited(saved, tmp_path / "cuda.deepemg", setting("device", "cuda"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cpu'"):
+            NMMRegressor.load(cuda)
+    loaded = NMMRegressor.load(cuda, device="cpu")
+    assert loaded.device == "cpu"
+    assert next(loaded.net_.module_.parameters()).device.type == "cpu"
+    reference = NMMRegressor.load(saved)
+    np.testing.assert_array_equal(loaded.predict(data.X[:1]), reference.predict(data.X[:1]))
+    with pytest.raises(ValueError, match="device"):
+        NMMRegressor.load(saved, device="bogus")
