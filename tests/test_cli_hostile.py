@@ -117,6 +117,43 @@ def test_predict_writes_the_emg_of_each_subjects_own_muscle_model(lab, model, pr
         np.testing.assert_allclose(table[:, header.index("torque_model")], torque, rtol=1e-5)
 
 
+def test_a_subject_labelled_by_a_number_in_fit_is_known_by_its_text(lab, tmp_path, capsys):
+    """A model fitted in Python on subjects 7 and 8 (ints): trials.csv's "7" is subject 7, its
+    own muscle model writes its EMG; "07" is another label, personalised as a new subject."""
+    data = lab["arrays"]
+    keep = np.isin(data.groups, ["S01", "S02"])
+    numbers = np.where(data.groups[keep] == "S01", 7, 8)
+    nmm = NMMRegressor(random_state=0, **{**FAST_NMM, "predict_physics": "torque"})
+    nmm.set_params(correction_steps=5, channels=list(data.channels[:5]))
+    nmm.fit(data.X[keep][..., :5], data.y[keep], subject_ids=numbers)
+    path = nmm.save(tmp_path / "numbers.deepemg")
+    folder = tmp_path / "lab"
+    part = {**data, "X": data.X[keep], "y": data.y[keep], "groups": data.groups[keep]}
+    export_trials(type(data)(**part), folder, subjects={"S01": "7", "S02": "07"})
+    out = tmp_path / "predictions"
+    assert main(["predict", str(path), "--data", str(folder), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "subjects seen in fit: ['7']" in printed and "not seen in fit: ['07']" in printed
+    from deepemg.io import load_each_trial, read_manifest
+
+    trials = read_manifest(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = load_each_trial(trials, channels=list(data.channels[:5]))
+    model = NMMRegressor.load(path)
+    for k, (trial, one) in enumerate(zip(trials, loaded, strict=True)):
+        if trial["subject"] != "7":
+            continue
+        table = np.loadtxt(
+            out / f"{trial['kinematics'].stem}_{k:03d}.csv", delimiter=",", skiprows=1
+        )
+        expected = model.predict(one.X, [7])[0]
+        assert np.abs(expected - model.predict(one.X)[0]).max() > 1e-4
+        np.testing.assert_allclose(
+            table[:, 1 : 1 + len(model.muscles_)], expected, rtol=1e-5, atol=2e-6
+        )
+
+
 # ---------------------------------------------------------------------------- 2. user's files
 def test_predict_never_deletes_the_users_files(lab, model, tmp_path, monkeypatch, capsys):
     """A folder of recordings whose names end in .csv is not predict's output: refused before
