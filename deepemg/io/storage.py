@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,12 @@ from .table import (
     split_time_column,
 )
 
-__all__ = ["Storage", "read_storage"]
+__all__ = [
+    "Storage",
+    "read_storage",
+    "write_muscle_storage",
+    "write_storage",
+]
 
 _EXPECTED = (
     "an OpenSim storage file (.sto/.mot: header lines, 'endheader', a row of column labels, "
@@ -287,3 +294,390 @@ def _check_column(storage: Storage, name: str, hint: str = "") -> np.ndarray:
     if name not in storage.labels:
         raise KeyError(_missing_message("column", [name], storage.labels, storage.path) + hint)
     return storage.column(name)
+
+
+# ------------------------------------------------------------------ writing
+_STORAGE_SUFFIXES = (".sto", ".mot")
+_MUSCLE_STORAGE_KINDS = ("excitation", "activation")
+"""What :func:`write_muscle_storage` writes: excitations (controls) or activations (states)."""
+
+
+def _label_problem(label) -> str | None:
+    """Why OpenSim (or a reader of its files) cannot hold ``label`` as a column label."""
+    if not isinstance(label, str):
+        return f"it is a {type(label).__name__}, not a str"
+    if not label.strip():
+        return "it is empty"
+    if label != label.strip():
+        return "it has leading or trailing whitespace (OpenSim refuses it)"
+    control = sorted({repr(c) for c in label if ord(c) < 32 or ord(c) == 127})
+    if control:
+        return f"it holds {', '.join(control)} (tabs, newlines and control characters split rows)"
+    if label.lower() == "time":
+        return "'time' is the time column's label"
+    return None
+
+
+def _storage_columns(columns) -> tuple[list[str], np.ndarray]:
+    """``columns`` (a dict of 1-D arrays, or ``(labels, 2-D array)``) as labels and a 2-D
+    float64 array ``(n_rows, n_columns)``."""
+    if isinstance(columns, dict):
+        labels = list(columns)
+        arrays = []
+        for label, values in columns.items():
+            try:
+                array = np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"The column {label!r} holds values that are not numbers; give numbers."
+                ) from None
+            if array.ndim != 1:
+                raise ValueError(
+                    f"The column {label!r} must be 1-D (one value per row), got shape "
+                    f"{array.shape}; pass (labels, 2-D array) for a table."
+                )
+            arrays.append(array)
+        sizes = {label: a.size for label, a in zip(labels, arrays, strict=True)}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(
+                f"The columns must all have one value per row; their lengths: {sizes}."
+            )
+        data = np.column_stack(arrays) if arrays else np.empty((0, 0))
+    elif isinstance(columns, tuple | list) and len(columns) == 2:
+        labels = [columns[0]] if isinstance(columns[0], str) else list(columns[0])
+        try:
+            data = np.asarray(columns[1], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("The data holds values that are not numbers; give numbers.") from None
+        if data.ndim == 1 and len(labels) == 1:
+            data = data[:, None]
+        if data.ndim != 2 or data.shape[1] != len(labels):
+            raise ValueError(
+                f"(labels, data): data must be 2-D, one column per label ({len(labels)} labels), "
+                f"got shape {data.shape}."
+            )
+    else:
+        raise TypeError(
+            "columns must be a dict {label: 1-D array} or a pair (labels, 2-D array of shape "
+            f"(n_rows, n_labels)), got {type(columns).__name__}."
+        )
+    if not labels:
+        raise ValueError("There are no columns to write: give at least one besides time.")
+    bad = [(label, why) for label in labels if (why := _label_problem(label)) is not None]
+    if bad:
+        listed = "; ".join(f"{label!r}: {why}" for label, why in bad[:5])
+        raise ValueError(
+            f"Column labels OpenSim cannot hold: {listed}. Rename them (letters, digits, '_', "
+            "'/', '.', '-'; no tabs, newlines or surrounding spaces)."
+        )
+    _check_unique_labels(labels, None, "columns")
+    return labels, data
+
+
+def _check_storage_values(time: np.ndarray, data: np.ndarray, labels: list[str]) -> None:
+    """Time 1-D, finite and strictly increasing, one row of data per time, no NaN or inf."""
+    if time.ndim != 1 or time.size == 0:
+        raise ValueError(f"time must be 1-D with at least one value, got shape {time.shape}.")
+    if data.shape[0] != time.size:
+        raise ValueError(
+            f"time has {time.size} values but the columns have {data.shape[0]} rows: give one "
+            "time per row."
+        )
+    bad = np.flatnonzero(~np.isfinite(time))
+    if bad.size:
+        raise ValueError(f"time is NaN or infinite at row {bad[0]}: give finite times (s).")
+    steps = np.diff(time)
+    if np.any(steps <= 0):
+        row = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise ValueError(
+            f"time must increase strictly: row {row} has t = {time[row]!r} s after "
+            f"{time[row - 1]!r} s. Sort the rows and drop repeated times."
+        )
+    if not np.isfinite(data).all():
+        rows, cols = np.nonzero(~np.isfinite(data))
+        first = {}
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            first.setdefault(c, r)
+        listed = ", ".join(
+            f"{labels[c]!r} (first at row {r}, t = {time[r]:.6g} s)"
+            for c, r in list(first.items())[:5]
+        )
+        raise ValueError(
+            f"NaN or infinite values in the column(s) {listed}. OpenSim's tools cannot use "
+            "them: fill or interpolate the gaps, or drop those rows, before writing."
+        )
+
+
+def _storage_path(path: str | os.PathLike) -> Path:
+    """``path`` checked: an .sto/.mot name in a folder that exists, not a folder itself."""
+    path = Path(path)
+    if path.suffix.lower() not in _STORAGE_SUFFIXES:
+        raise ValueError(
+            f"'{path}' does not end in .sto or .mot: OpenSim storage files do. Name the file "
+            "<name>.sto (or .mot for motions)."
+        )
+    if path.is_dir():
+        raise IsADirectoryError(f"'{path}' is a folder; give the path of a file to write.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"No folder '{path.parent}' to write '{path.name}' in; create it.")
+    return path
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Call ``write(temporary_path)`` in a new temporary folder beside ``path``, then move the
+    file onto ``path`` (``os.replace``): ``path`` is the new file whole or, after any failure
+    or Ctrl-C, as it was. The file gets the permissions of a new file (OpenSim creates it)."""
+    folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = os.path.join(folder, path.name)
+    try:
+        write(temporary)
+        if not os.path.isfile(temporary):
+            raise OSError(f"OpenSim wrote no file for '{path}'.")
+        with open(temporary, "rb+") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+def write_storage(
+    path: str | os.PathLike,
+    time,
+    columns,
+    *,
+    in_degrees: bool = False,
+    name: str | None = None,
+) -> Path:
+    """Write an OpenSim storage file (.sto or .mot) with OpenSim's own file adapter.
+
+    The table is handed to OpenSim (``opensim.TimeSeriesTable`` and
+    ``opensim.STOFileAdapter.write``), so the file is exactly what OpenSim 4.6 writes: a
+    header (``inDegrees``, ``name``, ``DataType``, ``version=3``, ``OpenSimVersion``),
+    ``endheader``, a tab-separated label line starting with ``time``, then one row per time,
+    numbers with 16 significant digits (values read back agree to 1e-15, relative). It is
+    written to a temporary file beside ``path`` and moved onto it, so ``path`` holds either
+    the whole new file or, after an error or Ctrl-C, what it held before.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write, ending in ``.sto`` or ``.mot``, in a folder that exists. An
+        existing file is replaced.
+    time : array-like of shape (n_rows,)
+        Time (s), finite and strictly increasing.
+    columns : dict of str to array-like, or (labels, array-like)
+        The columns besides time: ``{label: values}`` with one value per row, or a pair
+        ``(labels, data)`` with ``data`` shaped ``(n_rows, len(labels))`` (e.g. a
+        prediction's ``(n_timesteps, n_muscles)`` and the muscle names). Labels are written as
+        given: non-empty, unique, not ``time``, without tabs, newlines or leading/trailing
+        spaces (OpenSim refuses those).
+    in_degrees : bool, default=False
+        The header's ``inDegrees``: True when the rotational columns are in degrees (as
+        OpenSim's inverse kinematics ``.mot`` files are). Values are written as given, never
+        converted.
+    name : str, optional
+        The table's name in the header (``name=...``, what ``opensim.Storage.getName()``
+        returns); the file's stem by default.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        For columns of different lengths or not one row per time, NaN or infinite values (the
+        message names the column, row and time), time that does not increase strictly, a label
+        OpenSim cannot hold or given twice, no columns, a path not ending in ``.sto``/``.mot``.
+    TypeError
+        For ``columns`` that are neither a dict nor a ``(labels, data)`` pair.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
+
+    See Also
+    --------
+    read_storage : read it back (rotational columns to radians when ``inDegrees=yes``).
+    write_muscle_storage : excitations or activations with OpenSim's labels.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "elbow_ik.mot"
+    >>> time = np.arange(3) / 100.0
+    >>> _ = write_storage(path, time, {"r_elbow_flex": [90.0, 91.0, 92.0]}, in_degrees=True)
+    >>> storage = read_storage(path)
+    >>> storage.labels, storage.column("r_elbow_flex").round(4).tolist()
+    (['r_elbow_flex'], [1.5708, 1.5882, 1.6057])
+
+    A 2-D array with its labels (a prediction's ``(n_timesteps, n_muscles)``, say):
+
+    >>> path = path.with_name("envelopes.sto")
+    >>> _ = write_storage(path, time, (["BRA", "TRImed"], np.full((3, 2), 0.25)))
+    >>> read_storage(path).data.tolist()
+    [[0.25, 0.25], [0.25, 0.25], [0.25, 0.25]]
+    """
+    path = _storage_path(path)
+    labels, data = _storage_columns(columns)
+    try:
+        time = np.asarray(time, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("time holds values that are not numbers; give times in s.") from None
+    _check_storage_values(time, data, labels)
+    name = path.stem if name is None else name
+    if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 for c in name):
+        raise ValueError(f"name must be a non-empty str on one line, got {name!r}.")
+
+    import opensim as osim
+
+    # Row by row, with Python lists: OpenSim's StdVectorDouble / StdVectorString would share
+    # SWIG's std::vector types with ezc3d's (whichever module makes one first breaks the other).
+    table = osim.TimeSeriesTable()
+    table.setColumnLabels(labels)
+    for t, row in zip(time.tolist(), data.tolist(), strict=True):
+        table.appendRow(t, osim.RowVector(row))
+    table.addTableMetaDataString("inDegrees", "yes" if in_degrees else "no")
+    table.addTableMetaDataString("name", name.strip())
+
+    def write(temporary: str) -> None:
+        try:
+            osim.STOFileAdapter.write(table, temporary)
+        except RuntimeError as error:
+            last = str(error).strip().splitlines()[-1][:200] if str(error).strip() else ""
+            raise OSError(f"OpenSim could not write '{path}' ({last}).") from None
+
+    _write_atomically(path, write)
+    return path
+
+
+def write_muscle_storage(
+    path: str | os.PathLike,
+    time,
+    values,
+    muscles,
+    kind: str = "excitation",
+    *,
+    model=None,
+    name: str | None = None,
+) -> Path:
+    """Write muscle excitations (a controls file) or activations (a states file) for OpenSim.
+
+    The columns carry the labels OpenSim itself uses, checked with OpenSim 4.6:
+
+    * ``kind="excitation"``: the muscle's name (``BRA``), as in the controls files OpenSim
+      writes (``Model.printControlStorage``, CMC's ``*_controls.sto``). OpenSim's
+      ``PrescribedController(path)`` reads such a file as the muscles' controls (it finds
+      each column's actuator by name).
+    * ``kind="activation"``: the muscle's activation state, ``/forceset/BRA/activation``, as
+      in ``Model.getStateVariableNames()`` and the states tables OpenSim writes
+      (``Manager.getStatesTable()``, ``*_states.sto``); with ``model`` given, the state's path
+      in that model.
+
+    The file is written by :func:`write_storage` (OpenSim's file adapter, atomically,
+    ``inDegrees=no``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.sto`` file to write (replaced if it exists).
+    time : array-like of shape (n_rows,)
+        Time (s), strictly increasing.
+    values : array-like of shape (n_rows, n_muscles)
+        Excitations or activations in [0, 1], one column per muscle (a trial of
+        ``NMMRegressor.predict`` or ``predict_activation``, ``(n_timesteps, n_muscles)``).
+    muscles : sequence of str
+        The muscles' names in the OpenSim model, in the order of ``values``' columns
+        (``NMMRegressor.muscles_``).
+    kind : {"excitation", "activation"}, default="excitation"
+        What ``values`` are.
+    model : opensim.Model or path of an .osim file, optional
+        When given, every muscle must be one of its muscles (a ValueError lists them
+        otherwise) and activation labels are their state paths in it.
+    name : str, optional
+        The header's name; ``"controls"`` for excitations and ``"states"`` for activations by
+        default.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        For values outside [0, 1] or NaN, ``values`` not shaped ``(len(time), len(muscles))``,
+        an unknown ``kind``, a muscle that is not in ``model``, and what
+        :func:`write_storage` refuses.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> time = np.arange(4) / 100.0
+    >>> values = np.full((4, 2), 0.2)
+    >>> _ = write_muscle_storage(folder / "controls.sto", time, values, ["BRA", "TRImed"])
+    >>> read_storage(folder / "controls.sto").labels
+    ['BRA', 'TRImed']
+    >>> _ = write_muscle_storage(folder / "states.sto", time, values, ["BRA", "TRImed"],
+    ...                          kind="activation")
+    >>> read_storage(folder / "states.sto").labels
+    ['/forceset/BRA/activation', '/forceset/TRImed/activation']
+    """
+    if kind not in _MUSCLE_STORAGE_KINDS:
+        raise ValueError(f"kind must be one of {_MUSCLE_STORAGE_KINDS}, got {kind!r}.")
+    muscles = [muscles] if isinstance(muscles, str) else list(muscles)
+    bad = [m for m in muscles if not isinstance(m, str) or _label_problem(m) is not None]
+    if not muscles or bad:
+        raise ValueError(
+            f"muscles must be the muscles' names in the OpenSim model, got {muscles!r}."
+        )
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"The {kind}s hold values that are not numbers.") from None
+    if values.ndim != 2 or values.shape[1] != len(muscles):
+        raise ValueError(
+            f"values must be shaped (n_rows, n_muscles) = (n_rows, {len(muscles)}), one column "
+            f"per muscle {muscles}, got {values.shape}."
+        )
+    finite = np.isfinite(values)
+    if finite.all() and (values.min() < 0 or values.max() > 1):
+        row, col = np.argwhere((values < 0) | (values > 1))[0]
+        raise ValueError(
+            f"{kind.capitalize()}s must lie in [0, 1]; {muscles[col]!r} is {values[row, col]:.6g} "
+            f"at row {row}. Clip them (np.clip(values, 0, 1)) if that is what you mean."
+        )
+    if kind == "excitation":
+        labels = list(muscles)
+        if model is not None:
+            _model_muscle_paths(model, muscles)
+    else:
+        paths = (
+            _model_muscle_paths(model, muscles)
+            if model is not None
+            else [f"/forceset/{m}" for m in muscles]
+        )
+        labels = [f"{p}/activation" for p in paths]
+    default = "controls" if kind == "excitation" else "states"
+    return write_storage(path, time, (labels, values), name=default if name is None else name)
+
+
+def _model_muscle_paths(model, muscles: list[str]) -> list[str]:
+    """Absolute paths of ``muscles`` in ``model``; a ValueError lists the model's muscles."""
+    import opensim as osim
+
+    from ..opensim import load_model, muscle_handles
+
+    if isinstance(model, str | os.PathLike):
+        model = load_model(model)
+    if not isinstance(model, osim.Model):
+        raise TypeError(
+            f"model must be an opensim.Model or the path of an .osim file, got {type(model)}."
+        )
+    model.finalizeFromProperties()
+    return [handle.getAbsolutePathString() for handle in muscle_handles(model, muscles)]
