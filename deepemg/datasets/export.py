@@ -97,6 +97,7 @@ def export_trials(
     """
     from ..channels import ELBOW_JOINT, ChannelLayout
     from ..io.manifest import write_manifest
+    from ..io.storage import write_storage
 
     folder = Path(folder)
     rate = float(data.rate)
@@ -125,10 +126,10 @@ def export_trials(
         stem = folder / f"{subject}_trial{counts[subject]:02d}"
         angle = np.degrees(data.X[i, :, channels.index(layout.angle)])
         torque = data.X[i, :, channels.index(layout.torque)]
-        _write_storage(stem.with_name(stem.name + "_ik.mot"), time, coordinate, angle, True)
-        _write_storage(
-            stem.with_name(stem.name + "_id.sto"), time, f"{coordinate}_moment", torque, False
+        write_storage(
+            stem.with_name(stem.name + "_ik.mot"), time, {coordinate: angle}, in_degrees=True
         )
+        write_storage(stem.with_name(stem.name + "_id.sto"), time, {f"{coordinate}_moment": torque})
         envelopes = np.column_stack(
             [np.interp(emg_time, time, data.y[i, :, data.muscles.index(m)]) for m in surface]
         )
@@ -211,17 +212,3 @@ def _write_emg_csv(path: Path, time, raw, labels: list[str]) -> None:
         fmt="%.6g",
     )
     _write_atomic(path, buffer.getvalue())
-
-
-def _write_storage(path: Path, time, label: str, values, in_degrees: bool) -> None:
-    lines = [
-        path.stem,
-        "version=1",
-        f"nRows={len(time)}",
-        "nColumns=2",
-        f"inDegrees={'yes' if in_degrees else 'no'}",
-        "endheader",
-        f"time\t{label}",
-        *(f"{t:.6f}\t{v:.9g}" for t, v in zip(time, values, strict=True)),
-    ]
-    _write_atomic(path, "\n".join(lines) + "\n")
