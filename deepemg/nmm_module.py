@@ -176,12 +176,12 @@ class NMMLoss(nn.Module):
         self,
         data_weight=1.0,
         physics_weight=1.0,
-        effort_weight=0.01,
+        effort_weight=0.1,
         torque_scale=1.0,
         burn_in=10,
         unmeasured=None,
         smoothness_weight=0.0,
-        synergy_weight=0.0,
+        synergy_weight=1.0,
         ridge=1e-3,
     ) -> None:
         super().__init__()

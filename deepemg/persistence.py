@@ -102,7 +102,7 @@ _EDITED = f"the file is damaged or was edited: {_SAVE_AGAIN}"
 # ------------------------------------------------------------------ writing
 def _json_params(estimator) -> dict:
     """The estimator's parameters as JSON values, or a clear error for those that are not."""
-    from .physics import MusculoskeletalModel
+    from .physics import MUSCLE_LAWS, MuscleLaw, MusculoskeletalModel
 
     params = estimator.get_params()
     model = params["model"]
@@ -122,6 +122,15 @@ def _json_params(estimator) -> dict:
     elif isinstance(model, os.PathLike):
         params["model"] = os.fspath(model)
     params["device"] = str(params["device"])
+    law = params["muscle_law"]
+    if isinstance(law, MuscleLaw):  # a registered law is saved by its name
+        if MUSCLE_LAWS.get(law.name) is not law:
+            raise ValueError(
+                f"this NMMRegressor's muscle_law is a MuscleLaw {law.name!r} that is not "
+                "registered; register it (deepemg.physics.register_muscle_law) before saving, "
+                "and before loading."
+            )
+        params["muscle_law"] = law.name
     if params["channels"] is not None:
         params["channels"] = [str(c) for c in params["channels"]]
     if not (params["random_state"] is None or isinstance(params["random_state"], int)):

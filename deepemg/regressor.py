@@ -18,7 +18,7 @@ from skorch.dataset import ValidSplit
 from ._state import FittedWith, unchanged_on_failure
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
-from .physics import MUSCLE_LAWS, MusculoskeletalModel, SubjectParameters
+from .physics import MuscleLaw, MusculoskeletalModel, SubjectParameters
 from .threads import with_own_threads
 from .validation import (
     SequenceInputs,
@@ -192,13 +192,16 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         normalised torque residual in the prediction-time correction.
     correction_steps : int, default=100
         Adam steps of the prediction-time correction.
-    muscle_law : str, default="rigid_tendon_degroote_fregly"
-        The muscle force law of the physics, a name in :data:`deepemg.physics.MUSCLE_LAWS`
-        (``"rigid_tendon_degroote_fregly"`` or ``"compliant_tendon_degroote_fregly"``):
-        rigid-tendon DeGrooteFregly2016, or the same muscle with a compliant tendon solved for
-        static fibre equilibrium (:func:`deepemg.physics.compliant_tendon_force`; slower per
-        step). A ``model`` given
-        as a ready MusculoskeletalModel must already have this law.
+    muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
+        The muscle force law of the physics: a name in :data:`deepemg.physics.MUSCLE_LAWS`
+        when ``fit`` runs (``"rigid_tendon_degroote_fregly"``,
+        ``"compliant_tendon_degroote_fregly"``, or a law added since with
+        :func:`deepemg.physics.register_muscle_law`), or a
+        :class:`~deepemg.physics.MuscleLaw` itself: rigid-tendon DeGrooteFregly2016, or the
+        same muscle with a compliant tendon solved for static fibre equilibrium
+        (:func:`deepemg.physics.compliant_tendon_force`; slower per step). A ``model`` given
+        as a ready MusculoskeletalModel must already have this law. An unknown name fails at
+        the start of ``fit``, listing the registered laws.
     n_jobs : int or None, default=None
         Ensemble members fitted at once (joblib processes; None: one per core, see
         :func:`deepemg.threads.plan_workers`).
@@ -283,7 +286,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "predict_physics": [StrOptions({"none", "torque", "emg"})],
-        "muscle_law": [StrOptions(set(MUSCLE_LAWS))],
+        "muscle_law": [str, MuscleLaw],  # a name registered at call time, or a law
         "correction_weight": [Interval(Real, 0, None, closed="left")],
         "correction_steps": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
@@ -638,7 +641,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         ratios = []
         held = np.flatnonzero(fold >= 0)
         if held.size:
-            subjects = labels[held] if self.subject_embedding else None  # their own codes
+            subjects = labels[held]  # each with its own muscle parameters (and code)
             runs = np.stack([member.predict(X[held], subjects) for member in members])
             spread = np.maximum(runs.std(axis=0, ddof=1), 1e-4)
             own = runs[fold[held], np.arange(held.size)]  # each sequence by the member without it
@@ -972,7 +975,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 criterion=dict(
                     # the EMG depends on the subject through its code only
                     data_weight=float(self.data_weight) if self.subject_embedding else 0.0,
-                    physics_weight=1.0,
+                    physics_weight=float(self.physics_weight),
                     effort_weight=0.0,
                     synergy_weight=0.0,
                     torque_scale=self.torque_scale_,

@@ -172,3 +172,69 @@ def test_a_model_object_is_the_same_model_after_fit(data):
     nmm.set_params(model=MusculoskeletalModel.elbow())
     with pytest.raises(ValueError, match="fitted with model="):
         nmm.predict(data.X[:1])
+
+
+# ---------------------------------------------------------------- issue 18's defects
+def test_a_muscle_law_registered_after_import_or_given_as_a_law_is_accepted(data, tmp_path):
+    """The options were frozen at import, and a MuscleLaw instance was refused."""
+    from deepemg.physics import MUSCLE_LAWS, register_muscle_law
+    from deepemg.physics.muscle import RigidTendonDeGrooteFregly
+
+    class Renamed(RigidTendonDeGrooteFregly):
+        name = "rigid_copy_registered_by_a_test"
+
+    law = register_muscle_law(Renamed())
+    try:
+        for muscle_law in (law.name, law):
+            nmm = NMMRegressor(muscle_law=muscle_law, random_state=0, **FAST_NMM)
+            nmm.fit(data.X[:2], data.y[:2])
+            assert nmm.physics_.muscle_law is law
+        path = nmm.save(tmp_path / "law.deepemg")  # a registered law is saved by its name
+        assert NMMRegressor.load(path).physics_.muscle_law is law
+    finally:
+        MUSCLE_LAWS.pop(law.name)
+    with pytest.raises(ValueError, match="known laws"):
+        NMMRegressor(muscle_law="thelen", **FAST_NMM).fit(data.X[:2], data.y[:2])
+
+
+def test_personalize_honours_physics_weight(nmm, data):
+    """personalize used physics_weight=1.0 whatever the estimator's: with the subject
+    parameters held still (a tiny lr), its loss scales with physics_weight."""
+    losses = []
+    for weight in (1.0, 3.0):
+        fitted = copy.deepcopy(nmm).set_params(physics_weight=weight)
+        fitted.personalize(data.X[:2], subject_ids=["new", "new"], max_epochs=1, lr=1e-12)
+        losses.append(fitted.personalize_history_[-1, "train_loss"])
+    assert losses[1] == pytest.approx(3 * losses[0], rel=1e-3)
+
+
+def test_the_loss_defaults_are_the_estimators():
+    """NMMLoss's own defaults disagreed with NMMRegressor's (effort 0.01 vs 0.1, synergy 0
+    vs 1)."""
+    import inspect
+
+    from deepemg.nmm_module import NMMLoss
+
+    estimator = NMMRegressor().get_params()
+    loss = inspect.signature(NMMLoss).parameters
+    for name in ("data_weight", "physics_weight", "effort_weight", "smoothness_weight"):
+        assert loss[name].default == estimator[name], name
+    assert loss["synergy_weight"].default == estimator["synergy_weight"]
+
+
+def test_ensemble_calibration_uses_each_subjects_own_parameters(data, monkeypatch):
+    """The out-of-bag calibration predicted with subject_ids=None (population muscle
+    parameters) for a multi-subject fit."""
+    calls = []
+    predict = NMMRegressor.predict
+
+    def spy(self, X, subject_ids=None, return_std=False):
+        calls.append(None if subject_ids is None else list(np.asarray(subject_ids)))
+        return predict(self, X, subject_ids, return_std)
+
+    monkeypatch.setattr(NMMRegressor, "predict", spy)
+    params = {**FAST_NMM, "predict_physics": "torque", "correction_steps": 2}
+    NMMRegressor(random_state=0, n_members=2, n_jobs=1, **params).fit(
+        data.X, data.y, subject_ids=data.groups
+    )
+    assert calls and all(c is not None and set(c) <= set(data.groups) for c in calls)

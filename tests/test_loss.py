@@ -37,7 +37,7 @@ def test_synergy_term_is_weighted_into_the_loss_and_logged():
     emg = torch.rand(2, 50, 3, dtype=torch.float64)
     torque = torch.zeros(2, 50, dtype=torch.float64)
     y = _target(torch.rand(2, 50, 2, dtype=torch.float64), 3, [2])
-    without = NMMLoss(unmeasured=[2], effort_weight=0.0)((emg, torque), y)
+    without = NMMLoss(unmeasured=[2], effort_weight=0.0, synergy_weight=0.0)((emg, torque), y)
     loss = NMMLoss(unmeasured=[2], effort_weight=0.0, synergy_weight=2.0)
     total = loss((emg, torque), y)
     assert float(total - without) == pytest.approx(2 * float(loss.terms["synergy_loss"]))
