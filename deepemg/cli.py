@@ -246,6 +246,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use population parameters for subjects not seen in fit",
     )
+    predict.add_argument(
+        "--format",
+        choices=("csv", "sto"),
+        default="csv",
+        help="csv: one table per trial (time, every muscle's EMG, muscle and inverse-dynamics "
+        "torque); sto: OpenSim storage files per trial, written with OpenSim's file adapter: "
+        "the excitations as a controls file (columns named by muscle), the activations as a "
+        "states file (/forceset/<muscle>/activation) and the torques (default: csv)",
+    )
     predict.set_defaults(run=_predict)
     return parser
 
@@ -930,7 +939,11 @@ def _predict(args, parser) -> int:
     # an --out that would take the inputs or the user's files with it fails before any work
     _check_out_place(args.out, "predict", data=args.data, model_file=args.model_file)
     _check_out_folder(args.out, "predict")
-    nmm = NMMRegressor.load(args.model_file)  # deepemg's own format: nothing is executed
+    import torch
+
+    # deepemg's own format: nothing is executed; a model saved on a GPU runs on the CPU here
+    device = None if torch.cuda.is_available() else "cpu"
+    nmm = NMMRegressor.load(args.model_file, device=device)
     layout = layout_for(nmm.model, nmm.coordinate)
     trials = read_manifest(args.data)
     channels = _model_channels(args, nmm, layout, trials)
@@ -940,7 +953,8 @@ def _predict(args, parser) -> int:
         _publish_folder(partial, args.out, "predict")
     finally:
         _remove_folder(partial)
-    print(f"wrote {len(trials)} csv files to {args.out}")
+    files = "csv files" if args.format == "csv" else "trials as OpenSim .sto files"
+    print(f"wrote {len(trials)} {files} to {args.out}")
     return code
 
 
@@ -1048,21 +1062,52 @@ def _predict_into(args, nmm, layout, channels, trials, folder: Path) -> int:
         torque = nmm.predict_torque(data.X, ids)[0]
         tau_id = data.X[0, :, data.channels.index(layout.torque)]
         name = f"{Path(trial['kinematics']).stem}_{k:03d}"
-        columns = ["time", *(emg_channel(m) for m in nmm.muscles_), "torque_model", "torque_id"]
-        table = np.column_stack([data.time[0], emg, torque, tau_id])
-        np.savetxt(
-            folder / f"{name}.csv",
-            table,
-            delimiter=",",
-            header=",".join(columns),
-            comments="",
-            fmt="%.6g",
-        )
+        if args.format == "sto":
+            activation = nmm.predict_activation(data.X, ids)[0]
+            _write_sto(folder, name, nmm, layout, data.time[0], emg, activation, torque, tau_id)
+        else:
+            columns = [
+                "time",
+                *(emg_channel(m) for m in nmm.muscles_),
+                "torque_model",
+                "torque_id",
+            ]
+            table = np.column_stack([data.time[0], emg, torque, tau_id])
+            np.savetxt(
+                folder / f"{name}.csv",
+                table,
+                delimiter=",",
+                header=",".join(columns),
+                comments="",
+                fmt="%.6g",
+            )
         nrmse = np.sqrt(np.mean((torque - tau_id) ** 2)) / max(np.ptp(tau_id), 1e-12)
         measured = ~np.isnan(data.y[0])
         r = np.corrcoef(data.y[0][measured], emg[measured])[0, 1] if measured.sum() > 1 else np.nan
         print(f"{name:<28}{subject:>9}{len(tau_id):>7}{nrmse:>13.1%}{r:>15.3f}")
     return 0
+
+
+def _write_sto(folder: Path, name: str, nmm, layout, time, emg, activation, torque, tau_id):
+    """One trial as OpenSim storage files: ``<name>_excitation.sto`` (a controls file),
+    ``<name>_activation.sto`` (a states file) and ``<name>_torque.sto`` (N·m: the muscle
+    model's ``<joint>_moment_model`` and inverse dynamics' ``<joint>_moment``)."""
+    from .io import write_muscle_storage, write_storage
+
+    muscles = list(nmm.muscles_)
+    # OpenSim's [0, 1] controls: EMG above 1 MVC (real data) is a fully excited muscle
+    excitation = np.clip(emg, 0.0, 1.0)
+    write_muscle_storage(folder / f"{name}_excitation.sto", time, excitation, muscles)
+    write_muscle_storage(
+        folder / f"{name}_activation.sto", time, activation, muscles, kind="activation"
+    )
+    joint = layout.torque.removesuffix("_torque")
+    write_storage(
+        folder / f"{name}_torque.sto",
+        time,
+        {f"{joint}_moment_model": torque, f"{joint}_moment": tau_id},
+        name=f"{name}_torque",
+    )
 
 
 if __name__ == "__main__":

@@ -502,3 +502,64 @@ def test_predict_with_a_model_that_needs_the_surface_emg(lab, ten_channel_model,
     argv = ["predict", str(ten_channel_model), "--data", str(lab["S03"]), "--out", str(out)]
     assert main(argv) == 0
     assert len(list(out.glob("*.csv"))) == 2
+
+
+# ---------------------------------------------------------------- back into OpenSim (issue 21)
+def test_predict_format_sto_writes_what_opensim_reads(lab, model, predicted, tmp_path):
+    """``--format sto``: per trial a controls file (excitations, columns named by muscle), a
+    states file (activations) and the torques, read back by OpenSim itself, equal to the csv
+    output of the same model."""
+    import opensim as osim
+
+    out = tmp_path / "sto"
+    assert main(["predict", str(model), "--data", str(lab["new"]), "--out", str(out),
+                 "--format", "sto"]) == 0  # fmt: skip
+    nmm = NMMRegressor.load(model)
+    for csv_file in sorted(predicted.glob("*.csv")):
+        with open(csv_file, newline="") as handle:
+            header = next(csv.reader(handle))
+        table = np.loadtxt(csv_file, delimiter=",", skiprows=1)
+        stem = csv_file.stem
+        excitation = osim.TimeSeriesTable(str(out / f"{stem}_excitation.sto"))
+        assert list(excitation.getColumnLabels()) == list(nmm.muscles_)
+        for j, muscle in enumerate(nmm.muscles_):
+            column = excitation.getDependentColumnAtIndex(j).to_numpy()
+            expected = np.clip(table[:, header.index(f"emg_{muscle}")], 0, 1)
+            np.testing.assert_allclose(column, expected, atol=2e-6)
+        np.testing.assert_allclose(
+            np.asarray(excitation.getIndependentColumn()), table[:, 0], atol=1e-9
+        )
+        activation = osim.TimeSeriesTable(str(out / f"{stem}_activation.sto"))
+        assert list(activation.getColumnLabels()) == [
+            f"/forceset/{m}/activation" for m in nmm.muscles_
+        ]
+        torque = osim.TimeSeriesTable(str(out / f"{stem}_torque.sto"))
+        labels = list(torque.getColumnLabels())
+        model_torque = torque.getDependentColumnAtIndex(labels.index("elbow_moment_model"))
+        np.testing.assert_allclose(
+            model_torque.to_numpy(), table[:, header.index("torque_model")], rtol=1e-5
+        )
+    assert not list(out.glob("*.csv"))
+
+
+def test_predict_runs_a_model_saved_for_cuda_on_the_cpu(lab, model, tmp_path, capsys):
+    """A model file saved with device='cuda' (its settings say so): on a machine without a
+    GPU, ``deepemg predict`` loads it onto the CPU."""
+    import zipfile
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cuda = tmp_path / "cuda.deepemg"
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(cuda, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "deepemg.json":
+                header = json.loads(content)
+                header["params"]["device"] = "cuda"
+                content = json.dumps(header)
+            target.writestr(name, content)
+    out = tmp_path / "predictions"
+    assert main(["predict", str(cuda), "--data", str(lab["S03"]), "--out", str(out)]) == 0
+    assert len(list(out.glob("*.csv"))) == 2
