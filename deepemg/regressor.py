@@ -714,6 +714,15 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "net_")
         return save_model(self, path, overwrite=overwrite)
 
+    def export_subject(self, subject, path, *, overwrite: bool = False):
+        """Write the OpenSim model this estimator was fitted on with ``subject``'s
+        personalised muscles to ``path`` (an ``.osim`` file;
+        :func:`deepemg.opensim.export_subject`). Returns the path."""
+        from .opensim.export import export_subject
+
+        check_is_fitted(self, "net_")
+        return export_subject(self, subject, path, overwrite=overwrite)
+
     @classmethod
     def load(cls, path, *, model=None, device=None) -> NMMRegressor:
         """Read an estimator written by :meth:`save` (:func:`deepemg.persistence.load_model`);

@@ -2,7 +2,8 @@
 
 OpenSim (the ``opensim`` wheel from PyPI, version 4.6) is the oracle deepemg is tested
 against and the source of every model parameter; :func:`build_model` builds the torch
-:class:`~deepemg.physics.MusculoskeletalModel` from an ``.osim`` file.
+:class:`~deepemg.physics.MusculoskeletalModel` from an ``.osim`` file, and
+:func:`export_subject` writes a fitted subject's personalised muscles back into one.
 """
 
 from importlib import resources
@@ -17,6 +18,7 @@ from .dynamics import (
     muscle_tendon_forces,
     static_optimization,
 )
+from .export import export_subject, read_export_notes
 from .geometry import PathFit, fit_path_geometry, muscles_crossing, sample_path_geometry
 from .moco import moco_inverse
 from .model import (
@@ -41,6 +43,7 @@ __all__ = [
     "build_model",
     "compliant_static_optimization",
     "equilibrium_tendon_forces",
+    "export_subject",
     "fit_joint_dynamics",
     "fit_path_geometry",
     "inverse_dynamics",
@@ -50,6 +53,7 @@ __all__ = [
     "muscle_names",
     "muscles_crossing",
     "muscle_tendon_forces",
+    "read_export_notes",
     "sample_path_geometry",
     "set_load_mass",
     "static_optimization",

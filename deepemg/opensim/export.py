@@ -1,0 +1,361 @@
+"""Back into OpenSim: a subject's personalised muscles written into the estimator's .osim model."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["export_subject", "read_export_notes"]
+
+_SCALED = (
+    ("max_isometric_force", "setMaxIsometricForce", "N"),
+    ("optimal_fiber_length", "setOptimalFiberLength", "m"),
+    ("tendon_slack_length", "setTendonSlackLength", "m"),
+)
+"""The muscle law's parameters a subject scales, OpenSim's setter for each, and its unit."""
+_NOTES_KEY = "deepemg-parameters:"
+"""Starts the notes' machine-readable line (JSON) in the exported model's comment."""
+_MODEL_TAG = re.compile(r"<Model\b[^>]*>")
+
+
+def _subject_row(estimator, subject) -> tuple[object, int]:
+    """The subject's label as stored and its row in the subject parameters."""
+    known = np.asarray(estimator.subjects_).tolist()
+    label = subject.item() if isinstance(subject, np.generic) else subject
+    matches = [k for k, s in enumerate(known) if type(s) is type(label) and s == label]
+    matches = matches or [k for k, s in enumerate(known) if s == label]
+    if not matches:
+        raise ValueError(
+            f"No subject {label!r} in this estimator; its subjects are {known}. Export one of "
+            "them, or add the subject with personalize(X, y, subject_ids=[...]) first."
+        )
+    return known[matches[0]], matches[0]
+
+
+def _source(physics) -> Path:
+    """The .osim file the estimator's physics was built from."""
+    source = physics.fit_report.get("source")
+    if not source:
+        raise ValueError(
+            "This estimator's MusculoskeletalModel was built in memory, not from an .osim "
+            "file, so there is no OpenSim model to write. Fit with model='elbow' or the path "
+            "of an .osim file (model='my_model.osim') to export subjects."
+        )
+    source = Path(source)
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"The OpenSim model the estimator was built from, '{source}', is gone. Put the "
+            "file back (or fit again with a file that exists)."
+        )
+    return source
+
+
+def _time_constant(g: float, rate: float) -> float:
+    """Time constant (s) of the first-order pole ``-g`` of the activation filter at ``rate``."""
+    pole = -g
+    return 0.0 if pole <= 0 else -1.0 / (rate * math.log(pole))
+
+
+def _comment_text(text: str) -> str:
+    """``text`` made safe inside an XML comment (no ``--``, no trailing ``-``)."""
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return text + " " if text.endswith("-") else text
+
+
+def _notes(estimator, label, physics, source, values, written, law, converted) -> str:
+    """The comment that records the subject's parameters, mapped or not, in the .osim file."""
+    from .. import __version__
+
+    muscles = list(physics.muscles)
+    rate = float(estimator.rate)
+    specs = estimator.net_.module_.subject_parameters.specs
+    per_muscle = {s.name for s in specs if s.per_muscle}
+    parameters = {
+        name: (
+            dict(zip(muscles, np.asarray(v, dtype=float).tolist(), strict=True))
+            if name in per_muscle
+            else float(v)
+        )
+        for name, v in values.items()
+    }
+    mapped = [name for name, _, _ in _SCALED if name in law.parameter_names]
+    members = getattr(estimator, "members_", None)
+    q0 = float(physics.reference_angle)
+    lines = [
+        f"deepemg: the muscles of subject {label!r}, personalised by an NMMRegressor "
+        f"(deepemg {__version__}{f', first of {len(members)} ensemble members' if members else ''})"
+        f" from '{source.name}' (coordinate '{physics.coordinate}', muscle law "
+        f"'{law.name}').",
+        f"Written into the muscles that cross the coordinate (the file's value times the "
+        f"subject's scale): {', '.join(mapped)}; every muscle is an OpenSim "
+        f"{law.opensim_class}"
+        + (
+            " with ignore_tendon_compliance=true"
+            if law.opensim_conversion == "use_rigid_tendon_degroote_muscles"
+            else ""
+        )
+        + ", as deepemg models it"
+        + (f" (converted from the file: {', '.join(converted)})" if converted else "")
+        + ".",
+    ]
+    for muscle in muscles:
+        lines.append(
+            f"  {muscle}: "
+            + ", ".join(
+                f"{name} {written[muscle][name]:.6g} {unit} "
+                f"(x {parameters[name + '_scale'][muscle]:.4f})"
+                for name, _, unit in _SCALED
+                if name in written[muscle]
+            )
+        )
+    lines.append("Not representable in this OpenSim model, recorded here only:")
+    if "shape_factor" in parameters:
+        lines.append(
+            "  shape_factor A, the EMG-to-activation nonlinearity a = (exp(A u) - 1)/(exp(A) - 1): "
+            + ", ".join(f"{m} {v:.4f}" for m, v in parameters["shape_factor"].items())
+        )
+    if "g1" in parameters and "g2" in parameters:
+        taus = [1000 * _time_constant(parameters[g], rate) for g in ("g1", "g2")]
+        lines.append(
+            f"  g1 = {parameters['g1']:.4f}, g2 = {parameters['g2']:.4f}: deepemg's second-order "
+            f"activation filter at {rate:g} Hz (two first-order stages, time constants "
+            f"{taus[0]:.1f} and {taus[1]:.1f} ms), not OpenSim's first-order "
+            "activation_time_constant/deactivation_time_constant, left as in the file"
+        )
+    if "delay" in parameters:
+        lines.append(
+            f"  delay = {1000 * parameters['delay']:.1f} ms: the electromechanical delay "
+            "between EMG and activation"
+        )
+    if "moment_arm_scale" in parameters:
+        lines.append(
+            f"  moment_arm_scale = {parameters['moment_arm_scale']:.4f}: scales every moment arm "
+            f"(and the length changes about {math.degrees(q0):.1f} deg) in deepemg; the muscle "
+            "paths here are the file's"
+        )
+    locked = getattr(estimator, "locked", None)
+    if locked:
+        lines.append(f"During the fit the other coordinates were held at {dict(locked)} (rad).")
+    lines.append("The subject's parameters (deepemg's units) as JSON, on the next line.")
+    record = {
+        "subject": label,
+        "deepemg": __version__,
+        "source": source.name,
+        "coordinate": physics.coordinate,
+        "muscle_law": law.name,
+        "rate": rate,
+        "parameters": parameters,
+        "written": written,
+        "not_in_opensim": [
+            n for n in parameters if not (n.endswith("_scale") and n[:-6] in mapped)
+        ],
+    }
+    text = "\n".join(_comment_text(line) for line in lines)
+    data = json.dumps(record, ensure_ascii=True).replace("--", "-\\u002d")  # only in strings
+    return f"{text}\n{_NOTES_KEY} {data}\n"
+
+
+def read_export_notes(path: str | os.PathLike) -> dict:
+    """The subject's parameters recorded in an ``.osim`` file written by :func:`export_subject`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The exported ``.osim`` file.
+
+    Returns
+    -------
+    dict
+        ``subject``, ``source``, ``coordinate``, ``muscle_law``, ``rate`` (Hz),
+        ``parameters`` (every subject parameter in deepemg's units: per-muscle ones as
+        ``{muscle: value}``), ``written`` (``{muscle: {parameter: value}}``, the values set in
+        the muscles, N and m) and ``not_in_opensim`` (the parameters the model cannot hold).
+
+    Raises
+    ------
+    ValueError
+        If the file holds no deepemg notes (OpenSim drops comments when it saves a model
+        again).
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line.startswith(_NOTES_KEY):
+            return json.loads(line[len(_NOTES_KEY) :])
+    raise ValueError(
+        f"'{path}' holds no deepemg notes: it was not written by export_subject, or was saved "
+        "again by OpenSim (which drops comments)."
+    )
+
+
+def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the OpenSim model an estimator was fitted on, with one subject's muscles.
+
+    The ``.osim`` file the estimator's physics was built from (the built-in elbow,
+    :data:`deepemg.opensim.ELBOW_MODEL_PATH`, or the user's file) is read with OpenSim, its
+    muscles are converted as deepemg's muscle law converts them (for the default law every
+    muscle becomes a ``DeGrooteFregly2016Muscle`` with ``ignore_tendon_compliance=true``), and
+    the muscles that cross the coordinate get the subject's personalised properties: the
+    file's ``max_isometric_force``, ``optimal_fiber_length`` and ``tendon_slack_length`` times
+    the subject's scales. Loaded in OpenSim, the model's muscle forces are those of deepemg's
+    physics driven with the subject's parameters (``tests/test_export_opensim.py`` checks
+    this to 0.1 % RMS).
+
+    What an OpenSim model cannot hold is recorded, not lost: an XML comment at the top of the
+    ``<Model>`` element lists every subject parameter, readable by people and, on its last
+    line, as JSON (:func:`read_export_notes`). These are not written into the model:
+
+    * ``shape_factor`` (A, per muscle): deepemg's EMG-to-activation nonlinearity has no
+      OpenSim property.
+    * ``g1``, ``g2``: deepemg's activation dynamics is a second-order linear filter (two
+      first-order stages; the notes give their time constants at the estimator's ``rate``),
+      not OpenSim's first-order ``activation_time_constant`` / ``deactivation_time_constant``,
+      which are left as in the file.
+    * ``delay``: the electromechanical delay.
+    * ``moment_arm_scale``: deepemg scales every moment arm (and length change about the
+      mid-range angle); the muscle paths are written as in the file.
+
+    Everything else in the file is kept (bodies, joints, coordinates' defaults, muscles that do
+    not cross the coordinate, geometry file names: copy the ``Geometry`` folder beside the new
+    file to see the meshes). OpenSim drops comments when it saves a model again, and with them
+    the notes.
+
+    Parameters
+    ----------
+    estimator : NMMRegressor
+        A fitted estimator. For an ensemble, the first member's parameters (as
+        ``subject_params_``).
+    subject : label
+        One of ``estimator.subjects_``.
+    path : str or path-like
+        The ``.osim`` file to write, in a folder that exists. Written to a temporary file
+        beside it and moved into place: ``path`` is the whole new model or, after an error or
+        Ctrl-C, as it was.
+    overwrite : bool, default=False
+        Replace an existing file; without it an existing ``path`` is an error.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown subject (the message lists the known ones), an estimator whose model
+        was built in memory (no ``.osim`` source), a source file whose muscles have changed
+        since the fit, or a ``path`` not ending in ``.osim``.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        If the folder of ``path``, or the source ``.osim``, does not exist.
+    sklearn.exceptions.NotFittedError
+        If the estimator is not fitted.
+
+    See Also
+    --------
+    deepemg.io.write_muscle_storage : the subject's excitations or activations as a file
+        OpenSim reads as controls or states.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from deepemg import NMMRegressor
+    >>> from deepemg.datasets import make_elbow_lifting
+    >>> from deepemg.opensim import load_model, read_export_notes
+    >>> data = make_elbow_lifting(n_subjects=1, n_trials=2, duration=1.0, random_state=0,
+    ...                           progress=False, cache=False)
+    >>> nmm = NMMRegressor(max_epochs=1, window=50, random_state=0)
+    >>> nmm = nmm.fit(data.X, data.y, subject_ids=data.groups)
+    >>> path = export_subject(nmm, "S01", pathlib.Path(tempfile.mkdtemp()) / "S01.osim")
+    >>> model = load_model(path)
+    >>> bra = model.getMuscles().get("BRA")
+    >>> bra.getConcreteClassName(), bra.get_ignore_tendon_compliance()
+    ('DeGrooteFregly2016Muscle', True)
+    >>> notes = read_export_notes(path)
+    >>> notes["subject"], sorted(notes["not_in_opensim"])
+    ('S01', ['delay', 'g1', 'g2', 'moment_arm_scale', 'shape_factor'])
+    """
+    import torch
+    from sklearn.utils.validation import check_is_fitted
+
+    from ..io.storage import _write_atomically
+    from ..regressor import NMMRegressor
+    from .builder import _convert, _read_parameters
+    from .model import load_model, muscle_handles
+
+    if not isinstance(estimator, NMMRegressor):
+        raise TypeError(
+            f"export_subject takes a fitted NMMRegressor, got {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator, "net_")
+    path = Path(path)
+    if path.suffix.lower() != ".osim":
+        raise ValueError(f"'{path}' does not end in .osim: name the model file <name>.osim.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"'{path}' exists; pass overwrite=True to replace it.")
+    if path.is_dir():
+        raise IsADirectoryError(f"'{path}' is a folder; give the path of a file to write.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"No folder '{path.parent}' to write '{path.name}' in; create it.")
+    label, row = _subject_row(estimator, subject)
+    physics = estimator.physics_
+    source = _source(physics)
+    law = physics.muscle_law
+    muscles = list(physics.muscles)
+
+    with torch.no_grad():
+        table = estimator.net_.module_.subject_parameters(torch.tensor([row]))
+    values = {name: v[0].detach().cpu().double().numpy() for name, v in table.items()}
+
+    model = load_model(source)
+    converted = _convert(model, law.opensim_conversion)
+    muscle_handles(model, muscles)  # a clear error for a muscle missing from the file
+    getters = tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
+    in_file = _read_parameters(model, muscles, law.opensim_class, getters)
+    for name in law.parameter_names:
+        fitted = getattr(physics, name).detach().cpu().double().numpy()
+        changed = np.flatnonzero(~np.isclose(in_file[name], fitted, rtol=1e-12, atol=0.0))
+        if changed.size:
+            j = int(changed[0])
+            raise ValueError(
+                f"'{source}' has changed since the estimator was fitted: {muscles[j]}'s {name} "
+                f"is {in_file[name][j]!r} in the file, {fitted[j]!r} when fitted. Put back the "
+                "file the estimator was fitted with, or fit again on the file as it is now."
+            )
+
+    written: dict[str, dict[str, float]] = {m: {} for m in muscles}
+    for j, muscle_name in enumerate(muscles):
+        muscle = model.updMuscles().get(muscle_name)
+        for name, setter, _ in _SCALED:
+            scale = values.get(f"{name}_scale")
+            if name in law.parameter_names and scale is not None:
+                value = float(in_file[name][j] * scale[j])
+                getattr(muscle, setter)(value)
+                written[muscle_name][name] = value
+    check = _read_parameters(model, muscles, law.opensim_class, getters)
+    for j, muscle_name in enumerate(muscles):
+        for name, value in written[muscle_name].items():
+            if check[name][j] != value:  # OpenSim did not take the value
+                raise RuntimeError(f"OpenSim kept {muscle_name}'s {name} at {check[name][j]}.")
+    notes = _notes(estimator, label, physics, source, values, written, law, converted)
+
+    def write(temporary: str) -> None:
+        if not model.printToXML(temporary):
+            raise OSError(f"OpenSim could not write the model to '{path}'.")
+        with open(temporary, encoding="utf-8") as stream:
+            text = stream.read()
+        tag = _MODEL_TAG.search(text)
+        if tag is None:
+            raise OSError(f"OpenSim wrote no <Model> element for '{path}'.")
+        comment = f"\n\t\t<!--\n{notes}\t\t-->"
+        with open(temporary, "w", encoding="utf-8") as stream:
+            stream.write(text[: tag.end()] + comment + text[tag.end() :])
+
+    _write_atomically(path, write)
+    return path
