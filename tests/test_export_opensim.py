@@ -266,3 +266,30 @@ def test_a_users_model_file_is_converted_as_deepemg_models_it(data, arm26_with_l
     angle, velocity, activation = _grid(estimator.physics_)
     nominal = bridge.muscle_tendon_forces(pose, arm26, activation, angle, velocity)
     assert _relative_rms(nominal, expected).min() > 0.1
+
+
+def test_a_compliant_law_is_written_with_compliant_tendons(data, tmp_path):
+    """With the compliant-tendon law the written muscles keep elastic tendons, and OpenSim's
+    forces at fibre equilibrium match deepemg's (isometric)."""
+    estimator = NMMRegressor(
+        random_state=0, muscle_law="compliant_tendon_degroote_fregly", **FAST_NMM
+    ).fit(data.X[:2], data.y[:2], subject_ids=data.groups[:2])
+    _personalise(estimator, row=0)
+    path = estimator.export_subject(estimator.subjects_[0], tmp_path / "compliant.osim")
+    model = bridge.load_model(path)
+    muscles = model.getMuscles()
+    assert not any(muscles.get(m).get_ignore_tendon_compliance() for m in estimator.muscles_)
+    assert "with a compliant tendon (ignore_tendon_compliance=false)" in path.read_text()
+    physics = estimator.physics_
+    pose = bridge.ModelPose(model, physics.coordinate)
+    angle = np.linspace(0.1, 2.2, 8)
+    activation = np.repeat(np.array([0.0, 0.3, 0.6, 1.0] * 2)[:, None], physics.n_muscles, 1)
+    velocity = np.zeros_like(angle)
+    expected = bridge.equilibrium_tendon_forces(pose, physics.muscles, activation, angle, velocity)
+    with torch.no_grad():
+        params = dict(estimator.net_.module_.subject_parameters(torch.tensor(0)))
+        params["moment_arm_scale"] = torch.tensor(1.0, dtype=torch.float64)
+        got = physics.muscle_force(
+            torch.tensor(activation), torch.tensor(angle), torch.tensor(velocity), params
+        ).numpy()
+    assert _relative_rms(got, expected).max() < TOLERANCE

@@ -68,8 +68,9 @@ def _comment_text(text: str) -> str:
     return text + " " if text.endswith("-") else text
 
 
-def _notes(estimator, label, physics, source, values, written, law, converted) -> str:
-    """The comment that records the subject's parameters, mapped or not, in the .osim file."""
+def _notes(estimator, label, physics, source, values, written, law, converted, tendons) -> str:
+    """The comment that records the subject's parameters, mapped or not, in the .osim file;
+    ``tendons`` says how the muscles' tendons are written (" with rigid tendons ...")."""
     from .. import __version__
 
     muscles = list(physics.muscles)
@@ -94,13 +95,7 @@ def _notes(estimator, label, physics, source, values, written, law, converted) -
         f"'{law.name}').",
         f"Written into the muscles that cross the coordinate (the file's value times the "
         f"subject's scale): {', '.join(mapped)}; every muscle is an OpenSim "
-        f"{law.opensim_class}"
-        + (
-            " with ignore_tendon_compliance=true"
-            if law.opensim_conversion == "use_rigid_tendon_degroote_muscles"
-            else ""
-        )
-        + ", as deepemg models it"
+        f"{law.opensim_class}{tendons}, as deepemg models it"
         + (f" (converted from the file: {', '.join(converted)})" if converted else "")
         + ".",
     ]
@@ -343,7 +338,15 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
         for name, value in written[muscle_name].items():
             if check[name][j] != value:  # OpenSim did not take the value
                 raise RuntimeError(f"OpenSim kept {muscle_name}'s {name} at {check[name][j]}.")
-    notes = _notes(estimator, label, physics, source, values, written, law, converted)
+    rigid = {bool(model.getMuscles().get(m).get_ignore_tendon_compliance()) for m in muscles}
+    tendons = (
+        " with a rigid tendon (ignore_tendon_compliance=true)"
+        if rigid == {True}
+        else " with a compliant tendon (ignore_tendon_compliance=false)"
+        if rigid == {False}
+        else ""
+    )
+    notes = _notes(estimator, label, physics, source, values, written, law, converted, tendons)
 
     def write(temporary: str) -> None:
         if not model.printToXML(temporary):
