@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from skorch import NeuralNet
+from skorch.utils import to_tensor
 from torch import nn
 
 from .network import EMGTransformer
@@ -282,6 +283,7 @@ class NMMNet(NeuralNet):
         return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device)  # the target dict, where the module is
         loss = self.criterion_(y_pred, y_true)
         prior = self.module_.subject_parameters.prior()
         prefix = "train_" if training else "valid_"

@@ -53,6 +53,17 @@ def _seed(random_state) -> int:
     return int(random_state)
 
 
+def _check_muscle_law(law) -> None:
+    """A name registered now (laws may be registered after import) or a MuscleLaw."""
+    from .physics import MUSCLE_LAWS
+
+    if isinstance(law, str) and law not in MUSCLE_LAWS:
+        raise ValueError(
+            f"muscle_law={law!r} is not a registered muscle law; the registered ones are "
+            f"{sorted(MUSCLE_LAWS)} (add one with deepemg.physics.register_muscle_law)."
+        )
+
+
 def _check_device(device) -> torch.device:
     try:
         device = torch.device(device)
@@ -533,6 +544,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         _check_device(self.device)
+        _check_muscle_law(self.muscle_law)
         if self.n_members > 1:
             return self._fit_ensemble(X, y, subject_ids)
         if y is None:

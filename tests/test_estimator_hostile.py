@@ -193,7 +193,7 @@ def test_a_muscle_law_registered_after_import_or_given_as_a_law_is_accepted(data
         assert NMMRegressor.load(path).physics_.muscle_law is law
     finally:
         MUSCLE_LAWS.pop(law.name)
-    with pytest.raises(ValueError, match="known laws"):
+    with pytest.raises(ValueError, match="not a registered muscle law"):
         NMMRegressor(muscle_law="thelen", **FAST_NMM).fit(data.X[:2], data.y[:2])
 
 

@@ -68,12 +68,13 @@ def neural_activation(
     >>> [round(float(v), 4) + 0.0 for v in u[0, 6:, 0]]
     [0.0, 0.25, 0.5, 0.6875]
     """
-    dtype = excitation.dtype
+    dtype, device = excitation.dtype, excitation.device
     n_steps, n_muscles = excitation.shape[-2], excitation.shape[-1]
     batch = excitation.shape[:-2]
-    g1 = torch.as_tensor(g1, dtype=dtype).expand(*batch, n_muscles)
-    g2 = torch.as_tensor(g2, dtype=dtype).expand(*batch, n_muscles)
-    delay_steps = torch.as_tensor(delay, dtype=dtype).expand(*batch, n_muscles) * rate
+    g1 = torch.as_tensor(g1, dtype=dtype, device=device).expand(*batch, n_muscles)
+    g2 = torch.as_tensor(g2, dtype=dtype, device=device).expand(*batch, n_muscles)
+    delay = torch.as_tensor(delay, dtype=dtype, device=device)
+    delay_steps = delay.expand(*batch, n_muscles) * rate
     if bool((g1.abs() >= 1).any() | (g2.abs() >= 1).any()):
         raise ValueError("g1 and g2 must satisfy |g| < 1 for a stable activation filter.")
     if bool((delay_steps < 0).any()):
@@ -85,12 +86,12 @@ def neural_activation(
     n_pad = n_kernel + max_shift
     n_fft = 1 << int(math.ceil(math.log2(n_pad + n_steps + n_kernel + max_shift)))
 
-    steps = torch.arange(n_kernel, dtype=dtype)
+    steps = torch.arange(n_kernel, dtype=dtype, device=device)
     # First-order responses p^n with p = -g; their convolution is the second-order response.
     first = torch.pow((-g1).unsqueeze(-1), steps)
     second = torch.pow((-g2).unsqueeze(-1), steps)
     alpha = ((1.0 + g1) * (1.0 + g2)).unsqueeze(-1)
-    shifts = torch.arange(max_shift + 1, dtype=dtype)
+    shifts = torch.arange(max_shift + 1, dtype=dtype, device=device)
     # Linear interpolation between whole-sample delays: a "hat" kernel centred on the delay.
     delay_kernel = torch.relu(1.0 - (shifts - delay_steps.unsqueeze(-1)).abs())
 
@@ -129,7 +130,9 @@ def nonlinear_activation(
     >>> round(float(nonlinear_activation(torch.tensor(0.5), -2.0)), 4)
     0.7311
     """
-    shape = torch.as_tensor(shape_factor, dtype=neural_activation.dtype)
+    shape = torch.as_tensor(
+        shape_factor, dtype=neural_activation.dtype, device=neural_activation.device
+    )
     tiny = 1e-6 if neural_activation.dtype == torch.float64 else 1e-3
     safe = torch.where(shape.abs() < tiny, torch.full_like(shape, -tiny), shape)
     return torch.expm1(safe * neural_activation) / torch.expm1(safe)

@@ -96,7 +96,7 @@ def passive_force_length(
     """
     e0 = strain_at_one_norm_force
     if not torch.is_tensor(e0):
-        e0 = torch.as_tensor(e0, dtype=norm_fiber_length.dtype)
+        e0 = torch.as_tensor(e0, dtype=norm_fiber_length.dtype, device=norm_fiber_length.device)
     offset = torch.exp(_KPE * (MIN_NORM_FIBER_LENGTH - 1.0) / e0)
     denom = math.exp(_KPE) - offset
     return (torch.exp(_KPE * (norm_fiber_length - 1.0) / e0) - offset) / denom

@@ -243,7 +243,7 @@ def compliant_tendon_force(
     # one Newton step with autograd on: the implicit-function gradient at the root
     x = root - residual(root, *values)[0] / slope.clamp_min(1e-6)
     x = torch.minimum(torch.maximum(x, bottom), top)
-    max_isometric_force = torch.as_tensor(max_isometric_force, dtype=like.dtype)
+    max_isometric_force = torch.as_tensor(max_isometric_force, dtype=like.dtype, device=like.device)
     return max_isometric_force * residual(x, *values)[1]
 
 

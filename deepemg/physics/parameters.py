@@ -151,7 +151,9 @@ class SubjectParameters(nn.Module):
                 index = self._check_index(subject_index)
                 nominal = torch.logit(
                     torch.tensor(
-                        (spec.nominal - spec.lower) / (spec.upper - spec.lower), dtype=theta.dtype
+                        (spec.nominal - spec.lower) / (spec.upper - spec.lower),
+                        dtype=theta.dtype,
+                        device=theta.device,
                     )
                 )
                 theta = torch.where(
@@ -191,7 +193,7 @@ class SubjectParameters(nn.Module):
     def nominal_theta(self, spec: ParameterSpec, like: torch.Tensor) -> torch.Tensor:
         """The unconstrained value that maps to ``spec.nominal``."""
         fraction = (spec.nominal - spec.lower) / (spec.upper - spec.lower)
-        return torch.logit(torch.tensor(fraction, dtype=like.dtype))
+        return torch.logit(torch.tensor(fraction, dtype=like.dtype, device=like.device))
 
     def prior(self) -> torch.Tensor:
         """Mean squared deviation of the unconstrained parameters from their nominal values,
