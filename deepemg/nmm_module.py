@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from sklearn.base import clone
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 from torch import nn
 
 from .network import EMGTransformer
 from .physics import MusculoskeletalModel, SubjectParameters
 
-__all__ = ["DRIVES", "NMMLoss", "NMMNet", "NeuralMusculoskeletalModule"]
+__all__ = ["DRIVES", "NMMCheckpoint", "NMMLoss", "NMMNet", "NeuralMusculoskeletalModule"]
 
 
 DRIVES = ("predicted", "measured", "both")
@@ -263,6 +267,10 @@ class NMMNet(NeuralNet):
     finished one.
     """
 
+    estimator_ = None
+    """The :class:`~deepemg.NMMRegressor` whose ``fit`` is training this net, while it trains
+    (None otherwise): what :class:`NMMCheckpoint` saves."""
+
     def __init__(self, *args, prior_weight: float = 1e-3, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.prior_weight = prior_weight
@@ -290,3 +298,108 @@ class NMMNet(NeuralNet):
         for name, value in {**self.criterion_.terms, "prior_loss": prior}.items():
             self.history.record_batch(prefix + name, float(value.detach()))
         return loss + self.prior_weight * prior
+
+
+class NMMCheckpoint(Callback):
+    """skorch callback that writes the :class:`~deepemg.NMMRegressor` being fitted to a
+    deepemg model file during ``fit``.
+
+    Pass it in ``NMMRegressor(callbacks=[NMMCheckpoint("fit.deepemg")])``. At the end of each
+    epoch that ``monitor`` selects, the estimator as ``fit`` would leave it if training ended
+    there (this epoch's weights, the subject parameters with their codes centred, the history
+    so far, the first fit's input standardisation) is written to ``path`` by
+    :func:`deepemg.persistence.save_model`: deepemg's own zip format, no pickle, written to a
+    temporary file beside ``path`` and moved into place, so ``path`` always holds a complete
+    model (the previous checkpoint until the next one is whole). Read it with
+    :meth:`NMMRegressor.load <deepemg.NMMRegressor.load>`, which treats it as untrusted input
+    like any model file; continue training it with ``warm_start=True``.
+
+    A checkpoint that cannot be written (a full disk, a model built in memory) fails the fit,
+    which then leaves the estimator as it was: a fit never runs on believing it is saved.
+    ``personalize`` takes no callbacks. In an ensemble (``n_members >= 2``) each member writes
+    its own file, ``<stem>.member<k><suffix>`` beside ``path`` (``fit.member0.deepemg``, ...),
+    each a single network; save the fitted ensemble itself with ``save``.
+
+    Parameters
+    ----------
+    path : str or path
+        The model file (``.deepemg`` by convention), replaced at each checkpoint; its folder
+        must exist.
+    monitor : str, callable or None, default=None
+        When to write. None: every epoch, so the file holds the last one (what a fit cut
+        short had reached). The name of a boolean column of the history: ``"train_loss_best"``
+        (the file holds the epoch of lowest training loss so far) or, with
+        ``early_stopping=True``, ``"valid_loss_best"`` (lowest held-out loss); in a
+        ``warm_start`` fit, best among its own epochs. A function of the net returning a bool.
+
+    Attributes
+    ----------
+    saved_epochs_ : list of int
+        The epochs (``history_``'s ``epoch``) written, in the fitted net's callback
+        (``dict(nmm.net_.callbacks_)["NMMCheckpoint"]``, or the name you gave it).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from deepemg import NMMRegressor
+    >>> from deepemg.datasets import make_elbow_lifting
+    >>> data = make_elbow_lifting(n_subjects=1, n_trials=2, duration=1.0, random_state=0,
+    ...                           progress=False, cache=False)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "fit.deepemg"
+    >>> nmm = NMMRegressor(max_epochs=2, window=50, random_state=0,
+    ...                    callbacks=[NMMCheckpoint(path)]).fit(data.X, data.y)
+    >>> len(NMMRegressor.load(path).history_)  # the last epoch's estimator
+    2
+    """
+
+    def __init__(self, path, monitor=None) -> None:
+        self.path = path
+        self.monitor = monitor
+
+    def initialize(self):
+        self.saved_epochs_ = []
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        if getattr(net, "estimator_", None) is None:
+            raise TypeError(
+                "NMMCheckpoint writes the model file of an NMMRegressor's fit: pass it in "
+                "NMMRegressor(callbacks=[...]) (this net trains no NMMRegressor; personalize "
+                "takes no callbacks)."
+            )
+        folder = Path(self.path).parent
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"NMMCheckpoint: no folder {folder} to write {Path(self.path).name} in; "
+                "create it first."
+            )
+        if not (self.monitor is None or isinstance(self.monitor, str) or callable(self.monitor)):
+            raise TypeError(
+                f"NMMCheckpoint's monitor must be None, a history column's name (such as "
+                f"'train_loss_best') or a function of the net, got {self.monitor!r}."
+            )
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        if self.monitor is None:
+            due = True
+        elif callable(self.monitor):
+            due = bool(self.monitor(net))
+        else:
+            try:
+                due = bool(net.history[-1, self.monitor])
+            except KeyError:
+                raise ValueError(
+                    f"NMMCheckpoint's monitor {self.monitor!r} is no column of the history "
+                    f"(this epoch has {sorted(net.history[-1])}); use 'train_loss_best', or "
+                    "'valid_loss_best' with early_stopping=True."
+                ) from None
+        if due:
+            net.estimator_._save_checkpoint(net, self.path)
+            self.saved_epochs_.append(int(net.history[-1, "epoch"]))
+
+    def for_member(self, k: int) -> NMMCheckpoint:
+        """A copy writing ensemble member ``k``'s file, ``<stem>.member<k><suffix>``."""
+        path = Path(self.path)
+        member = clone(self)
+        member.path = path.with_name(f"{path.stem}.member{int(k)}{path.suffix}")
+        return member

@@ -32,6 +32,9 @@ is treated as untrusted input:
 The file is written to a temporary file beside the target and moved into place when complete,
 so an interrupted save leaves any earlier file as it was.
 
+The estimator's skorch ``callbacks`` are not saved (they are objects of the training, not of
+the model): a loaded estimator has ``callbacks=None``.
+
 Pickling an estimator (``pickle``, ``joblib``) still works, as scikit-learn users expect, but
 a pickle runs code when loaded: load only pickles you wrote yourself.
 """
@@ -122,6 +125,9 @@ def _json_params(estimator) -> dict:
     elif isinstance(model, os.PathLike):
         params["model"] = os.fspath(model)
     params["device"] = str(params["device"])
+    # skorch callbacks are training-time objects, not part of a model: never saved (a loaded
+    # estimator has callbacks=None); a file that names some is refused by the loader
+    params.pop("callbacks", None)
     law = params["muscle_law"]
     if isinstance(law, MuscleLaw):  # a registered law is saved by its name
         if MUSCLE_LAWS.get(law.name) is not law:
@@ -874,6 +880,11 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         )
     params = dict(params)
     params.setdefault("subject_embedding", 0)  # format 1: no subject codes
+    if params.get("callbacks") is not None:
+        raise ValueError(
+            f"{where}: setting 'callbacks' is invalid: a model file holds no callbacks (save "
+            f"leaves them out), got {_short(params['callbacks'])}; {_EDITED}."
+        )
     if device is not None:
         params["device"] = device
     elif (

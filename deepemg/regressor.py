@@ -9,15 +9,21 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, LRScheduler, PassthroughScoring, ProgressBar
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LRScheduler,
+    PassthroughScoring,
+    ProgressBar,
+)
 from skorch.dataset import ValidSplit
 
-from ._state import FittedWith, unchanged_on_failure
+from ._state import FittedWith, _same, unchanged_on_failure
 from .network import EMGTransformer
-from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMLoss, NMMNet
+from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMCheckpoint, NMMLoss, NMMNet
 from .physics import MuscleLaw, MusculoskeletalModel, SubjectParameters
 from .threads import with_own_threads
 from .validation import (
@@ -79,10 +85,28 @@ def _check_device(device) -> torch.device:
     return device
 
 
-def _fit_member(params: dict, seed: int, X, y, labels, keep) -> NMMRegressor:
-    """One member of an ensemble, fitted on the sequences ``keep`` (a joblib task)."""
-    member = NMMRegressor(**{**params, "random_state": seed})
+def _fit_member(params: dict, seed: int, X, y, labels, keep, member=None) -> NMMRegressor:
+    """One member of an ensemble, fitted on the sequences ``keep`` (a joblib task); a fitted
+    ``member`` (a copy) continues its training (``warm_start``)."""
+    params = {**params, "random_state": seed}
+    member = NMMRegressor(**params) if member is None else member.set_params(**params)
     return member.fit(X[keep], y[keep], subject_ids=labels[keep])
+
+
+def _member_callbacks(callbacks, k: int):
+    """The ensemble member ``k``'s callbacks: each :class:`NMMCheckpoint` writes a file of its
+    own (the others are cloned by the member's fit)."""
+    if not callbacks:
+        return callbacks
+    out = []
+    for item in callbacks:
+        if isinstance(item, NMMCheckpoint):
+            item = item.for_member(k)
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            if isinstance(item[1], NMMCheckpoint):
+                item = (item[0], item[1].for_member(k))
+        out.append(item)
+    return out
 
 
 class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
@@ -170,6 +194,39 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         Show skorch's progress bar.
     verbose : int, default=0
         Print skorch's epoch table when > 0.
+    callbacks : list of skorch callbacks or (name, callback) pairs, optional
+        skorch callbacks (:class:`skorch.callbacks.Callback` instances) for ``fit``'s net,
+        run after deepemg's own (each loss term's scoring, the learning-rate schedule, early
+        stopping, the progress bar) so that they see the whole epoch's history; a pair
+        names its callback (default: its class name; deepemg's own names, such as
+        ``"lr_scheduler"``, are taken). Each ``fit`` trains clones (``sklearn.base.clone``),
+        so your objects are never changed and every ensemble member has its own: the fitted
+        ones are in ``net_.callbacks_``, by name. A callback of yours must therefore clone:
+        ``__init__`` takes only its parameters and the state it keeps ends in ``_``
+        (skorch's convention; reset it in ``initialize``).
+        :class:`~deepemg.nmm_module.NMMCheckpoint` writes model files during a fit.
+        ``personalize`` runs without them, and ``save`` leaves them out (a loaded estimator
+        has ``callbacks=None``). See docs/nmm.md, "Callbacks, fine-tuning and checkpoints".
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training the fitted
+        network and subject parameters on the new data for ``max_epochs`` more epochs
+        (scikit-learn's convention, as in ``MLPRegressor``), instead of starting anew: the
+        way to fine-tune a saved model on a new session (:meth:`load`, then
+        ``set_params(warm_start=True)`` and ``fit``). The data must fit the fitted model:
+        the same channels and muscles, and the parameters the network is built for
+        (``fitted_with_``) and ``n_members`` unchanged (an error says which). Subjects
+        already known continue from their fitted parameters, new ones start from nominal
+        values and are added to ``subjects_``; those absent from the new data keep theirs;
+        ``subject_ids=None`` means the fitted subject when there is one. The input
+        standardisation (``feature_mean_``, ``feature_std_``) and ``torque_scale_`` stay
+        those of the first fit, so the network reads its inputs as it learnt to. Each warm
+        fit has a fresh AdamW (the same whether the estimator was fitted in this session or
+        loaded) and a fresh cosine schedule from ``lr`` to 0 over its ``max_epochs``
+        (a lower ``lr`` fine-tunes gently); ``dropout`` and the loss weights are the
+        current ones; ``history_`` goes on (epochs numbered on). Chosen over a
+        ``partial_fit``, which in scikit-learn is one pass over a mini-batch for online
+        learning: fine-tuning is several epochs on a session. A fit that fails leaves the
+        estimator as it was.
     n_threads : int or None, default=None
         torch and BLAS threads of each call, set for the call and restored after it
         (:mod:`deepemg.threads`). None: one for ``fit`` and ``personalize`` (as fast as two for
@@ -293,6 +350,8 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left")],
         "progress_bar": ["boolean"],
         "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
+        "warm_start": ["boolean"],
         "device": [str, torch.device],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
@@ -336,6 +395,8 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         patience=10,
         progress_bar=False,
         verbose=0,
+        callbacks=None,
+        warm_start=False,
         device="cpu",
         n_threads=None,
         n_members=1,
@@ -375,6 +436,8 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         self.patience = patience
         self.progress_bar = progress_bar
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
         self.device = device
         self.n_threads = n_threads
         self.n_members = n_members
@@ -483,14 +546,19 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         seed: int,
         schedule: bool,
         validation: bool,
+        extra: list = (),
     ) -> NMMNet:
-        """The skorch net that trains ``module`` (fit, and personalize with a frozen network)."""
+        """The skorch net that trains ``module`` (fit, and personalize with a frozen network);
+        ``extra``: the user's callbacks (:meth:`_fit_callbacks`), after deepemg's own."""
         callbacks = [
             (f"train_{t}", PassthroughScoring(name=f"train_{t}", on_train=True)) for t in _TERMS
         ]
         if schedule:
             cosine = torch.optim.lr_scheduler.CosineAnnealingLR
-            callbacks.append(("lr_scheduler", LRScheduler(policy=cosine, T_max=max_epochs)))
+            # last_epoch=-1: a fresh schedule over this fit's epochs, also where the history
+            # goes on (warm_start; skorch would resume it at len(history))
+            scheduler = LRScheduler(policy=cosine, T_max=max_epochs, last_epoch=-1)
+            callbacks.append(("lr_scheduler", scheduler))
         if validation:
             callbacks += [(f"valid_{t}", PassthroughScoring(name=f"valid_{t}")) for t in _TERMS]
             callbacks.append(
@@ -498,6 +566,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
             )
         if self.progress_bar:
             callbacks.append(("progress_bar", ProgressBar()))
+        callbacks += list(extra)
         return NMMNet(
             module=module,
             criterion=NMMLoss,
@@ -530,7 +599,8 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         y : array of shape (n_sequences, n_timesteps, n_muscles)
             EMG envelopes (0..1) in the model's muscle order; NaN where not measured.
         subject_ids : array of shape (n_sequences,), optional
-            Subject of each sequence (one set of parameters each); all one subject when None.
+            Subject of each sequence (one set of parameters each); all one subject when None
+            (with ``warm_start``: the fitted subject, when there is one).
 
         Returns
         -------
@@ -541,21 +611,33 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         KeyboardInterrupt
             Ctrl-C propagates (skorch would end training quietly); like any failure, it
             leaves the estimator as it was before the call.
+
+        Notes
+        -----
+        With ``warm_start=True`` on a fitted estimator, training continues from the fitted
+        network and subject parameters (see ``warm_start``); ``callbacks`` are cloned for
+        each fit.
         """
         self._validate_params()
         _check_device(self.device)
         _check_muscle_law(self.muscle_law)
+        callbacks = self._fit_callbacks()  # checked before any work
+        warm = self._continues()
         if self.n_members > 1:
-            return self._fit_ensemble(X, y, subject_ids)
+            return self._fit_ensemble(X, y, subject_ids, warm)
         if y is None:
             raise ValueError(
                 "NMMRegressor requires y to be passed, but the target y is None: "
                 "give the EMG envelopes (NaN for muscles not measured)."
             )
-        physics = MusculoskeletalModel.resolve(
-            self.model, self.coordinate, self.locked, self.muscle_law
-        )
-        sequences = self._prepare(X, physics)
+        if warm:  # the fitted model, channels and standardisation
+            physics = self.physics_
+            sequences = self._prepare(X)
+        else:
+            physics = MusculoskeletalModel.resolve(
+                self.model, self.coordinate, self.locked, self.muscle_law
+            )
+            sequences = self._prepare(X, physics)
         y = self._check_y(y, sequences.X, physics)
         for name in ("members_", "uncertainty_scale_"):  # a single network now
             self.__dict__.pop(name, None)
@@ -564,29 +646,35 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 "y has no measured EMG (all NaN): the NMM learns the EMG from the measured "
                 "channels; give the surface muscles' envelopes."
             )
-        self.physics_ = physics
-        self.muscles_ = list(physics.muscles)
-        self.n_channels_ = sequences.X.shape[2]
-        self.channels_ = sequences.names
-        labels = (
-            check_subject_ids(subject_ids, sequences.X.shape[0])
-            if subject_ids is not None
-            else np.zeros(sequences.X.shape[0], dtype=int)
-        )
-        self.subjects_ = unique_subjects(labels)
+        labels = self._fit_labels(subject_ids, sequences.X.shape[0], warm)
+        if warm:
+            known = self.subjects_.tolist()
+            present = unique_subjects(labels).tolist()
+            self.subjects_ = subject_array(known + [s for s in present if s not in known])
+        else:
+            self.physics_ = physics
+            self.muscles_ = list(physics.muscles)
+            self.n_channels_ = sequences.X.shape[2]
+            self.channels_ = sequences.names
+            self.subjects_ = unique_subjects(labels)
         subject_index = self._subject_index(labels, sequences.X.shape[0])
-        flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
-        self.feature_mean_ = flat.mean(axis=0)
-        std = flat.std(axis=0)
-        self.feature_std_ = np.where(std > 1e-8, std, 1.0)
-        self.torque_scale_ = float(max(sequences.torque.std(), 1e-3))
+        if not warm:
+            flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
+            self.feature_mean_ = flat.mean(axis=0)
+            std = flat.std(axis=0)
+            self.feature_std_ = np.where(std > 1e-8, std, 1.0)
+            self.torque_scale_ = float(max(sequences.torque.std(), 1e-3))
         unmeasured = [j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()]
         data, target = self._windowed(sequences, subject_index, y, self.physics_drive)
 
         seed = _seed(self.random_state)
+        previous = self.net_ if warm else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = self._module(physics, len(sequences.layout.inputs), len(self.subjects_))
+            if warm:
+                module = self._continued_module(len(self.subjects_))
+            else:
+                module = self._module(physics, len(sequences.layout.inputs), len(self.subjects_))
             self.net_ = self._net(
                 module,
                 criterion=self._criterion_params(unmeasured),
@@ -595,12 +683,150 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 seed=seed,
                 schedule=True,
                 validation=bool(self.early_stopping),
+                extra=callbacks,
             )
-            self.net_.fit(data, target)
+            self._train(self.net_, data, target, previous)
+        parameters = self.net_.module_.subject_parameters
+        if warm:  # subjects absent from the new data keep their parameters (not the prior's)
+            for k, subject in enumerate(known):
+                if subject not in present:
+                    parameters.copy_subject(k, previous.module_.subject_parameters, k)
         self.net_.module_.center_codes()  # code 0, the population's: the subjects' mean
         self.history_ = self.net_.history
         self._record_fitted_with()
         return self
+
+    _OWN_CALLBACKS = (
+        "epoch_timer",
+        "train_loss",
+        "valid_loss",
+        "print_log",
+        "lr_scheduler",
+        "early_stopping",
+        "progress_bar",
+        *(f"{kind}_{t}" for kind in ("train", "valid") for t in _TERMS),
+    )
+    """Names of the net's own callbacks (skorch's and deepemg's), not for the user's."""
+
+    def _fit_callbacks(self) -> list:
+        """Clones of ``callbacks`` for the net (alone, or ``(name, clone)``), or a clear
+        error."""
+        out, names = [], []
+        for item in self.callbacks or ():
+            name, callback = None, item
+            if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
+                name, callback = item
+            if not isinstance(callback, Callback):
+                raise TypeError(
+                    f"callbacks holds {callback!r}, which is not a skorch callback: give "
+                    "instances of skorch.callbacks.Callback (MyCallback(), not the class), "
+                    "each alone or in a (name, callback) pair."
+                )
+            if name is not None:
+                if name in self._OWN_CALLBACKS or name in names:
+                    taken = "named twice" if name in names else "one of the net's own callbacks"
+                    raise ValueError(
+                        f"callbacks: the name {name!r} is {taken}; give your callback another "
+                        f"name (the net's own: {', '.join(self._OWN_CALLBACKS)})."
+                    )
+                names.append(name)
+            try:
+                callback = clone(callback)
+            except Exception as error:  # noqa: BLE001 - TypeError, RuntimeError...
+                raise TypeError(
+                    f"the callback {callback!r} cannot be cloned ({type(error).__name__}: "
+                    f"{error}): fit trains a clone of each callback, so that yours stays as "
+                    "it is and every ensemble member has its own; let its __init__ take only "
+                    "its parameters, stored under their own names, and keep its state in "
+                    "attributes ending in '_' (reset in initialize())."
+                ) from None
+            out.append(callback if name is None else (name, callback))
+        return out
+
+    def _continues(self) -> bool:
+        """Whether this fit continues the fitted state (``warm_start``), or a clear error
+        where the fitted state cannot take the current parameters."""
+        if not (self.warm_start and hasattr(self, "net_")):
+            return False
+        fitted = len(self.members_) if self._ensemble() is not None else 1
+        if fitted != int(self.n_members):
+            raise ValueError(
+                f"warm_start=True continues the {fitted} fitted network(s), but "
+                f"n_members={self.n_members} now: set it back (set_params(n_members={fitted}))"
+                ", or fit with warm_start=False to start anew."
+            )
+        for name, value in getattr(self, "fitted_with_", {}).items():
+            if not _same(getattr(self, name), value):
+                raise ValueError(
+                    f"warm_start=True continues the fitted network, which is built for "
+                    f"{name}={value!r}, but {name}={getattr(self, name)!r} now: set it back "
+                    f"(set_params({name}={value!r})), or fit with warm_start=False to start "
+                    "anew."
+                )
+        return True
+
+    def _fit_labels(self, subject_ids, n: int, warm: bool) -> np.ndarray:
+        """Each sequence's subject: ``subject_ids``, or one subject when None (the fitted one
+        in a warm fit)."""
+        if subject_ids is not None:
+            return check_subject_ids(subject_ids, n)
+        if not warm:
+            return np.zeros(n, dtype=int)
+        if len(self.subjects_) != 1:
+            raise ValueError(
+                f"this model was fitted on {len(self.subjects_)} subjects "
+                f"({self.subjects_.tolist()}): a warm_start fit needs subject_ids naming each "
+                "sequence's subject (None means the fitted subject of a one-subject model)."
+            )
+        return np.repeat(self.subjects_, n)
+
+    def _continued_module(self, n_subjects: int) -> NeuralMusculoskeletalModule:
+        """A copy of the fitted module for a warm fit: the network (with the current
+        ``dropout``), the subjects' parameters, nominal ones for the new subjects."""
+        fitted = self.net_.module_
+        network = copy.deepcopy(fitted.network)
+        for layer in network.modules():
+            if isinstance(layer, torch.nn.Dropout):
+                layer.p = float(self.dropout)
+            elif isinstance(layer, torch.nn.MultiheadAttention):
+                layer.dropout = float(self.dropout)
+        table = fitted.subject_parameters
+        known = table.n_subjects
+        subjects = table.subset(list(range(known)) + [None] * (n_subjects - known))
+        return NeuralMusculoskeletalModule(
+            network, fitted.physics, subjects, self.rate, drive=self.physics_drive
+        )
+
+    def _train(self, net: NMMNet, data, target, previous: NMMNet | None = None) -> None:
+        """Train ``net``; after ``previous`` (a warm fit), its history going on."""
+        net.estimator_ = self  # what NMMCheckpoint saves
+        try:
+            if previous is None:
+                net.fit(data, target)
+            else:
+                net.initialize()
+                net.history = copy.deepcopy(previous.history)  # the old one stays as it was
+                net.partial_fit(data, target)
+        finally:
+            net.estimator_ = None
+
+    def _save_checkpoint(self, net: NMMNet, path) -> None:
+        """Write this estimator as ``fit`` would leave it with ``net``'s weights now
+        (:class:`~deepemg.nmm_module.NMMCheckpoint`), atomically, without changing ``net``."""
+        from types import SimpleNamespace
+
+        from .persistence import save_model
+
+        module = copy.deepcopy(net.module_)
+        module.center_codes()
+        snapshot = type(self).__new__(type(self))
+        snapshot.__dict__.update(self.__dict__)
+        for name in ("members_", "uncertainty_scale_"):
+            snapshot.__dict__.pop(name, None)
+        # save_model reads a fitted net's weights and criterion only
+        snapshot.net_ = SimpleNamespace(module_=module, criterion_=net.criterion_)
+        snapshot.history_ = net.history
+        save_model(snapshot, path, overwrite=True)
 
     _MEMBER_STATE = (
         "physics_",
@@ -624,9 +850,10 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
             if hasattr(members[0], name):
                 setattr(self, name, getattr(members[0], name))
 
-    def _fit_ensemble(self, X, y, subject_ids):
+    def _fit_ensemble(self, X, y, subject_ids, warm: bool = False):
         """Fit ``n_members`` single networks in parallel, each leaving out a round-robin share
-        of every subject's sequences; calibrate the spread on those left out."""
+        of every subject's sequences; calibrate the spread on those left out. ``warm``: copies
+        of the fitted members continue their training."""
         from joblib import Parallel, delayed
 
         from .threads import plan_workers
@@ -636,7 +863,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         n = len(X)
         if n == 0:
             raise ValueError(f"X holds no data (shape {X.shape}): give at least one sequence.")
-        labels = check_subject_ids(subject_ids, n) if subject_ids is not None else np.zeros(n, int)
+        labels = self._fit_labels(subject_ids, n, warm)
         k = int(self.n_members)
         fold = np.full(n, -1)  # the member that leaves each sequence out (-1: none)
         for subject in unique_subjects(labels):
@@ -646,8 +873,18 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         seeds = np.random.SeedSequence(self.random_state).generate_state(k)
         params = {**self.get_params(), "n_members": 1, "n_jobs": None}
         jobs, _ = plan_workers(self.n_jobs, k)
+        fitted = [copy.deepcopy(m) for m in self.members_] if warm else [None] * k
         members = Parallel(n_jobs=jobs)(
-            delayed(_fit_member)(params, int(seeds[m]), X, y, labels, fold != m) for m in range(k)
+            delayed(_fit_member)(
+                {**params, "callbacks": _member_callbacks(self.callbacks, m)},
+                int(seeds[m]),
+                X,
+                y,
+                labels,
+                fold != m,
+                fitted[m],
+            )
+            for m in range(k)
         )
         # out-of-bag calibration on the measured channels
         ratios = []
@@ -720,7 +957,8 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
     def save(self, path, *, overwrite: bool = False):
         """Write the fitted estimator to ``path`` without pickle
         (:func:`deepemg.persistence.save_model`: weights and settings in a zip, loaded
-        without running code). Returns the path."""
+        without running code). Returns the path. ``callbacks`` are left out (training-time
+        objects, not part of the model): the loaded estimator has ``callbacks=None``."""
         from .persistence import save_model
 
         check_is_fitted(self, "net_")
