@@ -55,10 +55,15 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     -----
     ``X`` is ``(n_sequences, n_timesteps, n_channels)`` (channels last) or one recording
     ``(n_timesteps, n_channels)``; the output has the same shape. Envelopes of data other than
-    the fit data can exceed 1. Each recording needs more than ``6 * order + 3`` samples (the
-    padding of :func:`scipy.signal.sosfiltfilt`). The rectified signal is mirrored at the ends
-    before the low-pass, so the envelope keeps its level up to the first and last samples
-    (within a few per cent over the first and last ~0.1 s).
+    the fit data can exceed 1. Each recording needs at least 2 samples and at least as many
+    samples as channels (fewer usually means that the axes are the wrong way round); one
+    shorter than the padding of :func:`scipy.signal.sosfiltfilt` (``6 * order + 3`` samples)
+    is padded by what it has, so an envelope of a recording much shorter than a period of
+    the low-pass cut-off is mostly edge. The rectified signal is mirrored at the ends before
+    the low-pass, so the envelope keeps its level up to the first and last samples (within a
+    few per cent over the first and last ~0.1 s). The sequences (first axis of a 3-D ``X``)
+    are filtered independently; the rows of a 2-D ``X`` are the time steps of one recording,
+    not independent samples.
 
     Examples
     --------
@@ -139,16 +144,37 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         if hasattr(X, "to_numpy"):  # a pandas DataFrame: (n_timesteps, n_channels)
             X = X.to_numpy()
+        X = np.asarray(X)  # array-likes first: they may not support numpy's functions
         if np.iscomplexobj(X):
             raise ValueError("Complex data not supported: raw EMG is real-valued.")
         try:
-            X = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+            X = X.astype(np.float64)
+        except TypeError as exc:  # e.g. a dict in an object array
+            raise TypeError(f"X must be an array of numbers; {exc}.") from None
+        except ValueError as exc:  # e.g. a string that is not a number
             raise ValueError(f"X must be an array of numbers; {exc}.") from None
         ndim = X.ndim
         if ndim not in (2, 3):
-            raise ValueError(f"X must be 2-D or 3-D, got shape {X.shape}: {_LAYOUT}.")
+            raise ValueError(
+                f"X must be 2-D or 3-D, got shape {X.shape}. Reshape your data "
+                f"(X.reshape(-1, 1) for one recording of one channel): {_LAYOUT}."
+            )
         X3 = X[None] if ndim == 2 else X
+        if X3.shape[2] == 0:
+            raise ValueError(
+                f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: give "
+                f"at least one EMG channel; {_LAYOUT}."
+            )
+        if X3.shape[0] == 0 or X3.shape[1] < 2:
+            raise ValueError(
+                f"X has {X3.shape[1]} timestep(s) per channel (n_samples = {X3.shape[1]}, "
+                f"shape {X.shape}); an envelope needs at least 2; {_LAYOUT}."
+            )
+        if X3.shape[1] < X3.shape[2]:
+            raise ValueError(
+                f"X has fewer timesteps ({X3.shape[1]}) than channels ({X3.shape[2]}) (shape "
+                f"{X.shape}): are its axes the wrong way round? {_LAYOUT}."
+            )
         bad = ~np.isfinite(X3)
         if bad.any():
             s, t, c = (int(i) for i in np.argwhere(bad)[0])
@@ -163,17 +189,9 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.n_features_in_ = n_channels
         elif n_channels != self.n_features_in_:
             raise ValueError(
-                f"X has {n_channels} channels on its last axis but EMGEnvelope was fitted with "
-                f"{self.n_features_in_}; {_LAYOUT}."
-            )
-        minimum = self._minimum_length()
-        if X3.shape[1] <= minimum:
-            hint = ""
-            if X3.shape[1] < X3.shape[2]:
-                hint = " X has fewer timesteps than channels: are its axes the wrong way round?"
-            raise ValueError(
-                f"X has {X3.shape[1]} timesteps; filtering needs more than {minimum} "
-                f"(shape {X.shape}; {_LAYOUT}).{hint}"
+                f"X has {n_channels} features, but EMGEnvelope is expecting "
+                f"{self.n_features_in_} features as input: {n_channels} channels on its last "
+                f"axis but it was fitted with {self.n_features_in_}; {_LAYOUT}."
             )
         return X3, ndim
 
@@ -186,22 +204,23 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         low = signal.butter(self.order, float(self.lowpass), "lowpass", fs=self.rate, output="sos")
         return band, low
 
-    def _minimum_length(self) -> int:
-        """The padding of scipy's sosfiltfilt: signals must be longer than this."""
-        lengths = []
-        for sos in self._filters():
-            if sos is not None:
-                trailing_zeros = min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())
-                lengths.append(3 * (2 * len(sos) + 1 - int(trailing_zeros)))
-        return max(lengths)
+    @staticmethod
+    def _padding(sos: np.ndarray) -> int:
+        """The default padding of scipy's sosfiltfilt for ``sos``."""
+        trailing_zeros = min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())
+        return 3 * (2 * len(sos) + 1 - int(trailing_zeros))
 
     def _envelope(self, X3: np.ndarray) -> np.ndarray:
         band, low = self._filters()
-        filtered = X3 if band is None else signal.sosfiltfilt(band, X3, axis=1)
+        longest = X3.shape[1] - 1  # sosfiltfilt pads by less than the signal's length
+        filtered = X3
+        if band is not None:
+            padlen = min(longest, self._padding(band))
+            filtered = signal.sosfiltfilt(band, X3, axis=1, padlen=padlen)
         # The rectified signal is mirrored (not point-reflected) at the ends over three periods
         # of the cut-off, so the envelope keeps its level up to the first and last samples.
-        padlen = max(self._minimum_length(), 3 * int(np.ceil(self.rate / self.lowpass)))
-        padlen = min(X3.shape[1] - 1, padlen)
+        padlen = max(self._padding(low), 3 * int(np.ceil(self.rate / self.lowpass)))
+        padlen = min(longest, padlen)
         envelope = signal.sosfiltfilt(low, np.abs(filtered), axis=1, padtype="even", padlen=padlen)
         return np.clip(envelope, 0.0, None)
 
