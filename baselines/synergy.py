@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from deepemg._state import FittedWith
 from deepemg.channels import emg_channel
+from deepemg.metrics import _refuse_unusable_scoring
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
 from deepemg.threads import with_own_threads
 from deepemg.validation import (
@@ -107,6 +108,7 @@ class _TorqueTracking:
         initial = torch.full((H.shape[-1], n_unmeasured), -2.0, dtype=torch.float64)
         self.initial = torch.clamp(initial, self.lower, self.upper)
         self.best = self.attempt_best = None  # (loss, theta, subject state, solver)
+        self.n_iter = 0  # iterations of every solver tried
 
     # -------------------------------------------------------------- objective
     def weights(self, theta):
@@ -171,6 +173,7 @@ class _TorqueTracking:
                 optimizer.zero_grad()
                 self.evaluate(solver, theta, subject)
                 optimizer.step()
+                self.n_iter += 1
                 with torch.no_grad():
                     theta.copy_(torch.clamp(theta, self.lower, self.upper))
             optimizer.zero_grad()
@@ -184,7 +187,11 @@ class _TorqueTracking:
             optimizer.zero_grad()
             return self.evaluate(solver, theta, subject)
 
-        optimizer.step(closure)
+        try:
+            optimizer.step(closure)
+        finally:  # the iterations it ran, also when it diverged
+            state = optimizer.state[optimizer.param_groups[0]["params"][0]]
+            self.n_iter += int(state.get("n_iter", 0))
         if not all(bool(torch.isfinite(v).all()) for v in variables):
             raise _Diverged("non-finite parameters after the last step")
         if bool((theta > self.upper).any()):
@@ -244,6 +251,7 @@ class _TorqueTracking:
             "torque_rmse": float(torch.sqrt(((predicted - self.tau) ** 2).mean())),
             "params": {k: v[0].detach().numpy() for k, v in params.items()},
             "solver": solver,
+            "n_iter": self.n_iter,
         }
 
 
@@ -309,7 +317,15 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         n_unmeasured), ``vaf``, ``n_synergies``, ``torque_rmse`` (N·m), ``params`` and
         ``solver``, the torque-tracking solver whose result was kept (``"lbfgs"``;
         ``"lbfgs_cautious"`` or ``"adam"`` after a divergence; ``"best_finite_iterate"`` when
-        all diverged; ``"none"`` when every muscle is measured and nothing is calibrated).
+        all diverged; ``"none"`` when every muscle is measured and nothing is calibrated),
+        and ``n_iter``, the iterations of every solver tried.
+    n_iter_ : ndarray of int
+        The torque-tracking iterations of each synergy model, in the order of
+        ``synergies_`` (the subjects, then the pooled model).
+    n_features_in_ : int
+        Number of ``X``'s channels in fit.
+    feature_names_in_ : ndarray of str
+        Their names (``channels``, or the model's default channels).
 
     Examples
     --------
@@ -506,6 +522,7 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
             (L-BFGS, a more cautious L-BFGS, Adam) without a finite iterate.
         """
         self._validate_params()
+        _refuse_unusable_scoring(self)  # scoring="r2" in cross-validation: an error, not NaN
         physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
         sequences = self._prepare(X, physics)
         labels = self._labels(subject_ids, sequences.X.shape[0])
@@ -550,6 +567,8 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         self.subjects_ = subjects
         self.synergies_ = synergies
         self.n_channels_ = sequences.X.shape[2]
+        self.channels_ = list(sequences.names)
+        self.n_iter_ = np.array([model["n_iter"] for model in synergies.values()])
         self._record_fitted_with()
         return self
 
@@ -694,8 +713,27 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         emg = self._surface(sequences, self.measured_)
         return measured_r2(emg, self._leave_one_out(emg, labels), sample_weight=sample_weight)
 
+    @property
+    def n_features_in_(self) -> int:
+        """Number of ``X``'s channels in fit."""
+        if "n_channels_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
+        return int(self.n_channels_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """Names of ``X``'s channels in fit, an array of str."""
+        if "channels_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no feature_names_in_.")
+        return np.asarray(self.channels_, dtype=object)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # X is (n_sequences, n_timesteps, n_channels), every channel finite (MSE reads them
+        # all, the surface EMG included); y is not needed (the surface EMG is in X)
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
         tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
         tags.target_tags.required = False
         return tags

@@ -22,6 +22,7 @@ from skorch.callbacks import (
 from skorch.dataset import ValidSplit
 
 from ._state import FittedWith, _same, unchanged_on_failure
+from .metrics import _predict_emg, _refuse_unusable_scoring
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMCheckpoint, NMMLoss, NMMNet
 from .physics import MuscleLaw, MusculoskeletalModel, SubjectParameters
@@ -619,6 +620,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         each fit.
         """
         self._validate_params()
+        _refuse_unusable_scoring(self)  # scoring="r2" in cross-validation: an error, not NaN
         _check_device(self.device)
         _check_muscle_law(self.muscle_law)
         callbacks = self._fit_callbacks()  # checked before any work
@@ -987,6 +989,20 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ predictions
     @property
+    def n_features_in_(self) -> int:
+        """Number of ``X``'s channels in fit (``n_channels_``)."""
+        if "n_channels_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
+        return int(self.n_channels_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """Names of ``X``'s channels in fit (``channels_``), an array of str."""
+        if "channels_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no feature_names_in_.")
+        return np.asarray(self.channels_, dtype=object)
+
+    @property
     def subject_params_(self) -> list[dict]:
         check_is_fitted(self, "net_")
         return self.net_.module_.subject_parameters.table(list(self.subjects_))
@@ -1149,14 +1165,26 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
             torque = self.net_.module_.torque(emg, angle, velocity, index)
         return torque.cpu().numpy()
 
+    __metadata_request__score = {"subject_ids": True}
+    """With metadata routing, ``score`` receives the test fold's ``subject_ids`` by default."""
+
     @with_own_threads(work="predict")
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, subject_ids=None):
         """Variance-weighted R² of the predicted EMG over the measured (non-NaN) channels.
 
         Time is flattened; ``sample_weight`` (one weight per sequence) weights each
-        sequence's steps (:func:`deepemg.validation.measured_r2`).
+        sequence's steps (:func:`deepemg.validation.measured_r2`). ``subject_ids`` predicts
+        each sequence with its subject's parameters, as :meth:`predict` does (the muscle
+        model of ``predict_physics``, the code of ``subject_embedding``); sequences of
+        subjects not seen in fit nor personalised are scored with the population's, with a
+        :class:`~deepemg.metrics.UnseenSubjectWarning` where that changes their EMG. With
+        metadata routing enabled, ``GridSearchCV`` and ``cross_validate`` pass the test
+        fold's ``subject_ids`` (requested by default; ``set_score_request(subject_ids=False)``
+        turns it off). scikit-learn's own scorers (``scoring="r2"``, ...) cannot score 3-D
+        EMG with NaN: use ``scoring=None`` or :mod:`deepemg.metrics`.
         """
-        return measured_r2(y, self.predict(X), sample_weight=sample_weight)
+        emg = _predict_emg(self, X, subject_ids)
+        return measured_r2(y, emg, sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ personalisation
     @unchanged_on_failure
@@ -1260,5 +1288,12 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # X is (n_sequences, n_timesteps, n_channels); NaN is allowed in its surface EMG
+        # channels (absent samples), never in the kinematics, load or torque
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        # y is (n_sequences, n_timesteps, n_muscles), NaN where a muscle is not measured
         tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
         return tags
