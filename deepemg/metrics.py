@@ -619,9 +619,9 @@ def _refuse_unusable_scoring(estimator) -> None:
 
     scikit-learn turns a scorer's error into a NaN score with a warning on every fold, and a
     search then picks its first candidate. The scorer is only known to scikit-learn's
-    ``_fit_and_score``, which fits then scores: this looks it up in that call's frame (its
-    ``scorer``, ``estimator``, ``y`` and ``score_params``) and refuses before any training.
-    Outside scikit-learn's cross-validation it does nothing.
+    ``_fit_and_score``, which fits then scores: this looks it up in the frames of the calls to
+    it on the stack (each with its ``scorer``, ``estimator``, ``y`` and ``score_params``) and
+    refuses before any training. Outside scikit-learn's cross-validation it does nothing.
     """
     frame = sys._getframe(1)
     try:
@@ -644,7 +644,6 @@ def _refuse_unusable_scoring(estimator) -> None:
                         f"{type(local.get('estimator', estimator)).__name__} cannot be scored "
                         f"as asked: {' '.join(problems)}"
                     )
-                return
-            frame = frame.f_back
+            frame = frame.f_back  # on: a search nested in a cross-validation scores twice
     finally:
         del frame

@@ -92,6 +92,12 @@ def test_sklearns_scorers_fail_loudly_in_grid_search(data):
         mse.fit(data.X, groups=data.groups)
 
 
+def test_sklearns_scorer_of_an_outer_cross_validation_fails_loudly(data):
+    inner = GridSearchCV(nmm(), {"physics_weight": [0.0, 1.0]}, cv=KFold(2))
+    with pytest.raises(ValueError, match=r"(?s)All the 4 fits failed.*GridSearchCV cannot be"):
+        cross_validate(inner, data.X, data.y, cv=KFold(2), scoring="r2", error_score="raise")
+
+
 def test_a_scorer_missing_its_metadata_fails_loudly(data):
     # without routing, the truth cannot reach the scorer: an error before any training
     with pytest.raises(ValueError, match=r"(?s)All the 2 fits failed.*needs \['emg_truth'\]"):
