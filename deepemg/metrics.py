@@ -78,8 +78,11 @@ def _predict_emg(estimator, X, subject_ids=None) -> np.ndarray:
     :class:`UnseenSubjectWarning` when that changes their EMG."""
     if subject_ids is None:
         return estimator.predict(X)
+    fitted = getattr(estimator, "subjects_", None)
+    if fitted is None:  # not fitted: predict says so
+        return estimator.predict(X, subject_ids=subject_ids)
     labels = np.asarray(subject_ids, dtype=object)
-    known = set(np.asarray(estimator.subjects_, dtype=object).tolist())
+    known = set(np.asarray(fitted, dtype=object).tolist())
     unseen = np.array([label not in known for label in labels.tolist()], dtype=bool)
     if not unseen.any():
         return estimator.predict(X, subject_ids=subject_ids)
