@@ -151,9 +151,10 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         subject parameters in ``fit`` (pulled towards 0 by the prior, then centred so that
         code 0 is the fitted subjects' mean), learned from a new subject's surface EMG and
         torque by :meth:`personalize`, used by ``predict`` with ``subject_ids`` (the
-        population's code 0 without). 0: the EMG does not depend on the subject. 4 lowered
-        the brachialis' NRMSE by about 10 % after ``personalize`` (its r unchanged) on the
-        simulated subjects; see docs/nmm.md, "Personalised EMG".
+        population's code 0 without). 0: the network's EMG does not depend on the subject
+        (the default ``predict_physics`` still corrects it with the subject's muscle model).
+        4 lowered the brachialis' NRMSE by about 10 % after ``personalize`` (its r unchanged)
+        on the simulated subjects; see docs/nmm.md, "Personalised EMG".
     window : int, default=100
         Window length (steps) the Transformer sees.
     overlap : float, default=0.5
@@ -250,7 +251,8 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         (in logit space), penalised by ``correction_weight``. "emg" (EMG-assisted, as CEINMS's
         hybrid mode with a learned prior): the surface EMG channels in ``X`` drive their
         muscles and the torque residual goes to the others. "none": the network's EMG alone
-        (about 140 times faster: 161,000 against 1,160 steps/s on one core). The default was
+        (about 140 times faster: 161,000 against 1,160 steps/s with 2 torch threads,
+        docs/results/predict_physics.txt). The default was
         chosen on the benchmark's scenarios (docs/scenarios.md): "torque" raised the
         brachialis' r within subject from 0.874 to 0.935 on the default subjects, 0.765 to
         0.864 with other motions, 0.713 to 0.851 with ballistic motions and other strategies,
@@ -1039,12 +1041,16 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
     def predict(self, X, subject_ids=None, return_std: bool = False):
         """EMG envelope of every muscle, ``(n_sequences, n_timesteps, n_muscles)``, float64.
 
-        The network needs only kinematics and load. With ``subject_embedding > 0`` the EMG
-        depends on the subject through its learned code: ``subject_ids`` (subjects seen in
-        fit or personalised; an unknown one is an error) selects each sequence's code, None
-        the population's (code 0) when several subjects were fit. With
-        ``subject_embedding=0`` the EMG does not depend on the subject and ``subject_ids``
-        only matters to ``predict_physics`` (the subject's muscle model). An ensemble
+        The network reads only kinematics and load, but the EMG returned depends on the
+        subject. With the default ``predict_physics="torque"`` (and with "emg") the network's
+        EMG is corrected until the subject's muscle model reproduces the inverse-dynamics
+        torque, so it depends on the subject's muscle parameters, chosen by ``subject_ids``
+        (subjects seen in fit or personalised; an unknown one is an error); None: the
+        population's (nominal) parameters when several subjects were fit, the only subject's
+        when fit saw one. With ``subject_embedding > 0`` the network's EMG also depends on
+        the subject's learned code (None: the population's code 0). Only with
+        ``predict_physics="none"`` and ``subject_embedding=0`` is the EMG the same for every
+        subject and ``subject_ids`` ignored. An ensemble
         (``n_members >= 2``) returns its members' mean, and with ``return_std=True`` also
         the calibrated standard deviation (same shape; the 90 % band is mean ± 1.645 std),
         as scikit-learn's ``GaussianProcessRegressor`` does.
