@@ -35,6 +35,8 @@ PAGES = ["README.md"] + [
         "baselines",
         "limitations",
         "scenarios",
+        "nmm",
+        "cross_subject",
     )
 ]
 """The pages these tests hold to the code (the others are checked by their authors)."""
@@ -115,6 +117,14 @@ CLASSES = (
 )
 
 
+def instance_attribute(cls: str, attribute: str) -> bool:
+    """Whether the class sets ``self.attribute`` (``SubjectParameters.code``, a parameter
+    registered in ``__init__`` only when it is used)."""
+    if not attribute.isidentifier():
+        return False
+    return re.search(rf"\bself\.{attribute}\s*=", inspect.getsource(resolve(cls))) is not None
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_short_names_resolve(page):
     """``physics.x`` and ``opensim.x`` (deepemg's modules) and ``Class.member`` of the public
@@ -140,7 +150,8 @@ def test_short_names_resolve(page):
             try:
                 resolve(classes[first] + name[len(first) :])
             except (ImportError, AttributeError):
-                missing.append(name)
+                if not instance_attribute(classes[first], name[len(first) + 1 :]):
+                    missing.append(name)
     assert not missing, f"{page} names what does not exist: {sorted(set(missing))}"
 
 
@@ -418,8 +429,31 @@ def test_the_default_predictor_is_the_one_the_pages_describe():
         "return_std",
     ]
     assert 'predict_physics="torque"' in read("README.md")
-    for page in ("README.md", "docs/index.md"):  # the examples predict with each subject's model
+    for page in ("README.md", "docs/index.md", "docs/nmm.md"):  # with each subject's model
         assert "nmm.predict(data.X, data.groups)" in read(page), page
+
+
+PREDICTING = ("predict", "predict_torque", "predict_activation")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_examples_fitted_per_subject_predict_per_subject(page):
+    """An example that fits with ``subject_ids`` predicts with them: without, the default
+    prediction-time physics corrects every subject's EMG with the population's parameters."""
+    wrong = []
+    for block in code_blocks(page, "python"):
+        calls = [node for node in ast.walk(ast.parse(block)) if isinstance(node, ast.Call)]
+        attribute = [c for c in calls if isinstance(c.func, ast.Attribute)]
+        if not any(
+            c.func.attr == "fit" and any(k.arg == "subject_ids" for k in c.keywords)
+            for c in attribute
+        ):
+            continue
+        for call in attribute:
+            if call.func.attr in PREDICTING and len(call.args) < 2:
+                if not any(k.arg == "subject_ids" for k in call.keywords):
+                    wrong.append(ast.unparse(call))
+    assert not wrong, f"{page} predicts without the subjects it was fitted with: {wrong}"
 
 
 def test_model_files_carry_their_osim_and_load_takes_model_and_device():
@@ -780,3 +814,252 @@ def test_streaming_table_is_the_benchmarks():
             assert round(float(value), decimals) == float(cell), (label, cell, value)
         if label != "all updates":
             assert f"({int(n):,})" in row, (label, n)
+
+
+# ---------------------------------------------------------------- nmm.md and cross_subject.md
+@cache
+def report_summary(folder: str) -> dict:
+    """A report's ``summary.csv``: (evaluation, method) -> column -> value."""
+    import csv
+
+    with open(RESULTS / folder / "summary.csv", encoding="utf-8", newline="") as file:
+        return {(row["evaluation"], row["method"]): row for row in csv.DictReader(file)}
+
+
+def report_method(label: str) -> tuple[str, str]:
+    """A table row of nmm.md or cross_subject.md -> (evaluation, method) of the reports: "NMM"
+    is the default predictor, "network alone" the same fit with ``predict_physics="none"``."""
+    label = label.replace("*", "")
+    evaluation = "within subject" if label.startswith("within subject") else "leave one subject out"
+    assert label.startswith(("within subject", "leave one subject out", "new subject")), label
+    if "MSE" in label:
+        return evaluation, "MSE"
+    if "physics_weight=0" in label:
+        return evaluation, "NMM, physics_weight=0"
+    if "network alone" in label:
+        return evaluation, "NMM"
+    assert label.endswith(", NMM"), label
+    return evaluation, "NMM + prediction-time physics"
+
+
+NMM_MD_COLUMNS = ("BRA r", "BRA r trial", "BRA nrmse", "TRImed r", "torque nrmse")
+
+
+def test_nmm_accuracy_table_is_the_default_scenarios_report():
+    """nmm.md's table: its NMM the default predictor, every score and fit time the report's."""
+    results = scenario_results()
+    summary = report_summary("scenarios/default")
+    rows = table(
+        "docs/nmm.md", "| protocol | BRA r | BRA r within trial | BRA NRMSE | TRImed r | torque"
+    )
+    assert len(rows) == 7
+    methods = set()
+    for label, *cells, fit in rows:
+        key = report_method(label)
+        methods.add(key)
+        for column, cell in zip(NMM_MD_COLUMNS, cells, strict=True):
+            assert same(cell, results[("default", *key)][column]), (label, column, cell)
+        assert fit == f"{float(summary[key]['fit_s_mean']):.1f} s", (label, fit)
+    assert {method for _, method in methods} == {
+        "NMM + prediction-time physics",
+        "NMM",
+        "NMM, physics_weight=0",
+        "MSE",
+    }
+
+
+def test_cross_subject_benchmark_table_is_the_default_scenarios_report():
+    results = scenario_results()
+    rows = table("docs/cross_subject.md", "| protocol | BRA r | BRA NRMSE | torque NRMSE |")
+    assert len(rows) == 6
+    for label, *cells in rows:
+        result = results[("default", *report_method(label))]
+        for column, cell in zip(("BRA r", "BRA nrmse", "torque nrmse"), cells, strict=True):
+            assert same(cell, result[column]), (label, column, cell)
+    text = " ".join(prose("docs/cross_subject.md").split())
+    assert "docs/results/scenarios/default/results.md" in text
+
+
+def report_run(folder: str) -> tuple[str, str]:
+    """A report's wall time in minutes and the date it started."""
+    text = (RESULTS / folder / "results.md").read_text(encoding="utf-8")
+    minutes = re.search(r"^- wall time: ([\d.]+) min", text, re.M).group(1)
+    started = re.search(r"^- started \(UTC\): (\d{4}-\d\d-\d\d)", text, re.M).group(1)
+    return minutes, started
+
+
+def test_nmm_quotes_the_reports_runs():
+    """The run nmm.md names: the default scenario's report, and the earlier network-alone
+    report with its fit times."""
+    text = " ".join(prose("docs/nmm.md").split())
+    minutes, started = report_run("scenarios/default")
+    section = text[text.index("## Accuracy on simulated subjects") :]
+    assert f"({minutes} minutes on 2 cores;" in section
+    assert f"the report of the run on {started}" in section
+    minutes, started = report_run("benchmark")
+    summary = report_summary("benchmark")
+    within = float(summary[("within subject", "NMM")]["fit_s_mean"])
+    across = float(summary[("leave one subject out", "NMM")]["fit_s_mean"])
+    assert f"{minutes} minutes on 2 cores, {started}" in section
+    assert f"fits of {within:.1f} s within subject and {across:.1f} s leave one subject out" in (
+        section
+    )
+
+
+def test_nmm_targets_are_the_default_scenarios_report():
+    """Each target the default predictor misses is named with its value and bound."""
+    text = (RESULTS / "scenarios" / "default" / "results.md").read_text(encoding="utf-8")
+    targets = text[text.index("## Targets") :]
+    missed = re.findall(
+        r"^\| (within subject|leave one subject out) \| ([^|]+) \| ([\d.]+) \| ([\d.]+) \| "
+        r"[^|]+ \| \*\*missed\*\* \|$",
+        targets,
+        re.M,
+    )
+    assert missed
+    page = " ".join(prose("docs/nmm.md").split())
+    for _, target, nmm, bound in missed:
+        assert "NRMSE" in target and "NRMSE ≤ half of MSE's" in page, target
+        assert f"{nmm} against {bound}" in page, (target, nmm, bound)
+
+
+def test_nmm_subject_spread_is_the_default_scenarios_report():
+    """nmm.md's spread of the brachialis' r over subjects within subject is the report's."""
+    import csv
+
+    with open(RESULTS / "scenarios" / "default" / "results.csv", encoding="utf-8") as file:
+        rows = [row for row in csv.DictReader(file) if row["evaluation"] == "within subject"]
+    page = " ".join(prose("docs/nmm.md").split())
+    spreads = []
+    for method in ("NMM + prediction-time physics", "NMM"):
+        r = [float(row["BRA_r"]) for row in rows if row["method"] == method]
+        spreads.append(f"from {min(r):.2f} to {max(r):.2f}")
+    assert f"within subject {spreads[0]}; the network alone's {spreads[1]})" in page
+
+
+def close(written: str, value: float) -> bool:
+    """A number as a page rounds it (to its own decimals)."""
+    written = written.replace("*", "").strip()
+    decimals = len(written.partition(".")[2])
+    return abs(float(written) - value) <= 0.5 * 10**-decimals + 1e-9
+
+
+@cache
+def predict_physics_results() -> dict:
+    """``docs/results/predict_physics.txt``: (evaluation, weight, mode) -> its five numbers."""
+    rows, section = {}, None
+    text = (RESULTS / "predict_physics.txt").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        header = re.match(
+            r"(within subject|leave one subject out).*correction_weight=([\d.]+)", line
+        )
+        if header:
+            section = header.group(1), float(header.group(2))
+            continue
+        row = re.match(
+            r"(none|torque|emg)\s+([\d.]+)±([\d.]+)\s+([\d.]+)±([\d.]+)\s+([\d.]+)±([\d.]+)"
+            r"\s+([\d.]+)±([\d.]+) %\s+([\d,]+)$",
+            line,
+        )
+        if row and section:
+            numbers = [float(v) for v in row.groups()[1:9]]
+            rows[(*section, row.group(1))] = [
+                *zip(numbers[::2], numbers[1::2], strict=True),
+                float(row.group(10).replace(",", "")),
+            ]
+    return rows
+
+
+def test_nmm_prediction_time_physics_tables_are_the_benchmarks():
+    results = predict_physics_results()
+    for evaluation, header in (
+        ("within subject", "| within subject (8 lifts train, 4 test) |"),
+        ("leave one subject out", "| leave one subject out (after `personalize`) |"),
+    ):
+        rows = table("docs/nmm.md", header)
+        assert len(rows) == 3
+        for label, *cells, steps in rows:
+            mode = re.match(r'`"(\w+)"`', label).group(1)
+            result = results[(evaluation, 0.1, mode)]
+            for cell, (value, sd) in zip(cells, result[:4], strict=True):
+                written_value, written_sd = (c.replace("%", "") for c in cell.split("±"))
+                assert close(written_value, value) and close(written_sd, sd), (label, cell)
+            assert float(steps.replace(",", "")) == float(f"{result[4]:.3g}"), (label, steps)
+
+
+SCENARIO_LABELS = {
+    "ballistic + strategies + heavy loads": "ballistic",
+    "compliant Thelen tendons": "compliant_tendons",
+}
+MODES = {
+    '`"none"`': "NMM",
+    '`"torque"`': "NMM + prediction-time physics",
+    '`"emg"`': "NMM + EMG-assisted physics",
+}
+
+
+def test_nmm_scenario_table_is_the_scenarios_report():
+    results = scenario_results()
+    header = '| scenario | `"none"` | `"torque"` | `"emg"` |'
+    modes = [c.strip() for c in header.strip("|").split("|")][1:]
+    rows = table("docs/nmm.md", header)
+    assert len(rows) == 5
+    for label, *cells in rows:
+        scenario = SCENARIO_LABELS.get(label, label.split()[0])
+        for mode, cell in zip(modes, cells, strict=True):
+            within, across = (c.replace("*", "").strip() for c in cell.split("/"))
+            for evaluation, written in (
+                ("within subject", within),
+                ("leave one subject out", across),
+            ):
+                result = results[(scenario, evaluation, MODES[mode])]["BRA r"]
+                assert written == mean(result), (label, mode, evaluation, written, result)
+
+
+def test_speeds_are_the_benchmarks():
+    """Every speed in steps/s of nmm.md and of NMMRegressor's docstring (161,000, 1,160, ...)
+    is a speed of docs/results/speed.txt or predict_physics.txt, to 3 significant figures; the
+    prediction-time figures were measured with 2 torch threads, not on one core."""
+    from deepemg import NMMRegressor
+
+    measured = set()
+    for name in ("speed.txt", "predict_physics.txt"):
+        for number in re.findall(r"\d{1,3}(?:,\d{3})+", (RESULTS / name).read_text("utf-8")):
+            measured.add(float(f"{float(number.replace(',', '')):.3g}"))
+    docstring = " ".join(inspect.getdoc(NMMRegressor).split())
+    for where, text in (
+        ("docs/nmm.md", " ".join(prose("docs/nmm.md").split())),
+        ("docstring", docstring),
+    ):
+        written = re.findall(r"\d{1,3}(?:,\d{3})+", text)
+        assert written, where
+        unsourced = [n for n in written if float(n.replace(",", "")) not in measured]
+        assert not unsourced, f"{where}: speeds in no results file: {unsourced}"
+        wrong = re.findall(r"[\d,]+ (?:against [\d,]+ )?steps/s,? (?:on|with) one \w+", text)
+        assert not wrong, f"{where}: measured with 2 torch threads: {wrong}"
+    machine = json_line(RESULTS / "predict_physics.txt")
+    assert machine["torch_threads"] == 2
+    steps = predict_physics_results()[("within subject", 0.1, "torque")][4]
+    page = " ".join(prose("docs/nmm.md").split())
+    assert f"with 2 torch threads: a 5 s trial at 100 Hz in about {500 / steps:.1f} s" in page
+    assert "161,000 against 1,160 steps/s with 2 torch threads" in docstring
+
+
+def json_line(path: Path) -> dict:
+    """The machine a results file was measured on (its JSON line)."""
+    import json
+
+    lines = path.read_text("utf-8").splitlines()
+    return json.loads(next(line for line in lines if line.startswith("{")))
+
+
+def test_the_gpu_run_is_quoted_from_its_results():
+    output = (RESULTS / "gpu.txt").read_text(encoding="utf-8")
+    fit, correction, _ = re.search(r"cuda / cpu\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", output).groups()
+    date = re.search(r"\((\d{4}-\d\d-\d\d)\)", output).group(1)
+    assert "H200" in output
+    for page in ("docs/nmm.md", "docs/install.md"):
+        text = " ".join(prose(page).split())
+        assert f"a fit took {fit} and the default prediction {correction} times the CPU's" in text
+        assert "`docs/results/gpu.txt`, " + date in text and "H200" in text, page
+        assert "not tested on a GPU" not in text, page
