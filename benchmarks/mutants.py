@@ -69,6 +69,41 @@ MUTANTS = {
         "np.flatnonzero(groups != s)",
         ["tests/test_benchmark.py"],
     ),
+    "fitted-with-unchecked": (
+        "a parameter the fitted state is built for (window, rate, ...) may change after fit",
+        "deepemg/_state.py",
+        "            if not _same(getattr(self, name), value):",
+        "            if False:",
+        ["tests/test_estimator_hostile.py"],
+    ),
+    "labels-to-strings": (
+        "personalize turns the subject labels into numpy's array of them (ints become str)",
+        "deepemg/regressor.py",
+        "        self.subjects_ = subject_array(subjects)  # each label as the user gave it",
+        "        self.subjects_ = np.asarray(subjects)",
+        ["tests/test_estimator_hostile.py"],
+    ),
+    "population-emg-written": (
+        "deepemg predict writes the EMG corrected with the population's muscle parameters",
+        "deepemg/cli.py",
+        "        emg = nmm.predict(data.X, ids)[0]",
+        "        emg = nmm.predict(data.X)[0]",
+        ["tests/test_cli_hostile.py", "-k", "own_muscle_model"],
+    ),
+    "foreign-files-replaced": (
+        "an --out folder holding the user's files is replaced whole",
+        "deepemg/cli.py",
+        '    foreign = entries if marker is None or "state" in marker else _foreign(out, marker)',
+        "    foreign = []",
+        ["tests/test_cli_hostile.py", "-k", "users_files or file_added"],
+    ),
+    "unbounded-read": (
+        "a model file's entry is read whole, whatever its size (a zip bomb inflates)",
+        "deepemg/persistence.py",
+        "content = stream.read(entry_limit + 1)  # bounded, whatever the header says",
+        "content = stream.read()",
+        ["tests/test_persistence_hostile.py"],
+    ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 
