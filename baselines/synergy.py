@@ -713,20 +713,6 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         emg = self._surface(sequences, self.measured_)
         return measured_r2(emg, self._leave_one_out(emg, labels), sample_weight=sample_weight)
 
-    @property
-    def n_features_in_(self) -> int:
-        """Number of ``X``'s channels in fit."""
-        if "n_channels_" not in self.__dict__:
-            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
-        return int(self.n_channels_)
-
-    @property
-    def feature_names_in_(self) -> np.ndarray:
-        """Names of ``X``'s channels in fit, an array of str."""
-        if "channels_" not in self.__dict__:
-            raise AttributeError(f"This {type(self).__name__} is not fitted: no feature_names_in_.")
-        return np.asarray(self.channels_, dtype=object)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # X is (n_sequences, n_timesteps, n_channels), every channel finite (MSE reads them

@@ -67,7 +67,8 @@ def _same(a, b) -> bool:
 
 
 class FittedWith:
-    """Mixin for estimators whose fitted state is built for some of their parameters.
+    """Mixin for estimators whose fitted state is built for some of their parameters (and
+    that name ``X``'s channels: ``n_features_in_``, ``feature_names_in_``).
 
     ``fit`` (and loading a saved estimator) records the parameters named in
     ``_FITTED_WITH`` as ``fitted_with_``; :meth:`_check_unchanged`, called by every method
@@ -94,6 +95,20 @@ class FittedWith:
     """
 
     _FITTED_WITH: tuple = ()
+
+    @property
+    def n_features_in_(self) -> int:
+        """Number of ``X``'s channels (the last axis) in fit: ``n_channels_``."""
+        if "n_channels_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
+        return int(self.n_channels_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """Names of ``X``'s channels in fit (``channels_``), an array of str."""
+        if "channels_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no feature_names_in_.")
+        return np.asarray(self.channels_, dtype=object)
 
     def _record_fitted_with(self) -> None:
         """Remember the values of the parameters in ``_FITTED_WITH``."""

@@ -991,20 +991,6 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ predictions
     @property
-    def n_features_in_(self) -> int:
-        """Number of ``X``'s channels in fit (``n_channels_``)."""
-        if "n_channels_" not in self.__dict__:
-            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
-        return int(self.n_channels_)
-
-    @property
-    def feature_names_in_(self) -> np.ndarray:
-        """Names of ``X``'s channels in fit (``channels_``), an array of str."""
-        if "channels_" not in self.__dict__:
-            raise AttributeError(f"This {type(self).__name__} is not fitted: no feature_names_in_.")
-        return np.asarray(self.channels_, dtype=object)
-
-    @property
     def subject_params_(self) -> list[dict]:
         check_is_fitted(self, "net_")
         return self.net_.module_.subject_parameters.table(list(self.subjects_))
