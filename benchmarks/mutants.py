@@ -97,11 +97,11 @@ MUTANTS = {
         "    foreign = []",
         ["tests/test_cli_hostile.py", "-k", "users_files or file_added"],
     ),
-    "unbounded-read": (
-        "a model file's entry is read whole, whatever its size (a zip bomb inflates)",
+    "no-size-limits": (
+        "a model file's entries are read whatever their size (a zip bomb inflates)",
         "deepemg/persistence.py",
-        "content = stream.read(entry_limit + 1)  # bounded, whatever the header says",
-        "content = stream.read()",
+        "entry_limit, total_limit = MAX_ENTRY_BYTES, MAX_TOTAL_BYTES",
+        "entry_limit, total_limit = 2**62, 2**62",
         ["tests/test_persistence_hostile.py"],
     ),
 }
