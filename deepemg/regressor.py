@@ -1024,7 +1024,7 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
             member.set_params(**settings)
 
     @with_own_threads(work="predict")
-    def predict(self, X, subject_ids=None, return_std: bool = False):
+    def predict(self, X, subject_ids=None, return_std: bool = False, *, predict_physics=None):
         """EMG envelope of every muscle, ``(n_sequences, n_timesteps, n_muscles)``, float64.
 
         The network reads only kinematics and load, but the EMG returned depends on the
@@ -1040,13 +1040,23 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         (``n_members >= 2``) returns its members' mean, and with ``return_std=True`` also
         the calibrated standard deviation (same shape; the 90 % band is mean ± 1.645 std),
         as scikit-learn's ``GaussianProcessRegressor`` does.
+
+        ``predict_physics`` ("none", "torque" or "emg") chooses the prediction-time physics
+        for this call only; None: the estimator's ``predict_physics`` (which ``GridSearchCV``
+        can search). The correction (:func:`deepemg.correction.correct_emg`) couples no
+        sequences, but float rounding that depends on the batch is amplified by its Adam
+        steps: a sequence's corrected EMG may differ by up to about 1e-2 when predicted with
+        other sequences or alone (the network alone: 1e-7).
         """
         check_is_fitted(self, "net_")
+        mode = self._physics_mode(predict_physics)
         members = self._ensemble()
         if members is not None:
             self._check_unchanged()
             self._share_prediction_settings()
-            runs = np.stack([member.predict(X, subject_ids) for member in members])
+            runs = np.stack(
+                [member.predict(X, subject_ids, predict_physics=mode) for member in members]
+            )
             mean = runs.mean(axis=0)
             if not return_std:
                 return mean
@@ -1056,7 +1066,22 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 "return_std needs an ensemble: fit with n_members >= 2 (5 is a good start; "
                 "docs/uncertainty.md)."
             )
-        sequences = self._prepare(X)
+        return self._emg(self._prepare(X), subject_ids, mode)
+
+    @staticmethod
+    def _physics_mode(mode) -> str | None:
+        """A per-call ``predict_physics``, checked (None: the estimator's)."""
+        if mode is not None and mode not in ("none", "torque", "emg"):
+            raise ValueError(
+                f"predict_physics={mode!r}; choose 'none', 'torque' or 'emg' (None: the "
+                "estimator's)."
+            )
+        return mode
+
+    def _emg(self, sequences: SequenceInputs, subject_ids, mode=None) -> np.ndarray:
+        """Every muscle's EMG of the checked ``sequences``: the network's, corrected by the
+        prediction-time physics ``mode`` (None: ``predict_physics``)."""
+        mode = self.predict_physics if mode is None else mode
         w = int(self.window)
         starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
         windows = {"features": to_windows(self._features(sequences), starts, w).astype(np.float32)}
@@ -1065,63 +1090,53 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
             windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
         emg = self.net_.forward(windows, training=False, device="cpu")
         emg = from_windows(emg.numpy().astype(np.float64), starts, sequences.X.shape[1])
-        if self.predict_physics == "none":
+        if mode == "none":
             return emg
-        return self._correct(sequences, emg, subject_ids)
+        return self._correct(sequences, emg, subject_ids, mode)
 
-    def _correct(self, sequences: SequenceInputs, prior: np.ndarray, subject_ids) -> np.ndarray:
-        """The prior EMG changed, smoothly and within [0, 1], so that the subject's muscle
-        model reproduces the inverse-dynamics torque (``predict_physics``)."""
+    def _correct(
+        self, sequences: SequenceInputs, prior: np.ndarray, subject_ids, mode: str
+    ) -> np.ndarray:
+        """The prior EMG corrected by :func:`deepemg.correction.correct_emg` with the
+        subjects' muscle models; with ``mode="emg"``, ``X``'s surface EMG drives its
+        muscles."""
         from .channels import emg_channel
+        from .correction import correct_emg
 
         device = _check_device(self.device)
-        module = self.net_.module_
         index = torch.as_tensor(self._subject_index(subject_ids, len(prior)), device=device)
         angle, velocity, tau = (
             torch.as_tensor(a, device=device)
             for a in (sequences.angle, sequences.velocity, sequences.torque)
         )
-        measured = np.full(prior.shape, np.nan)
-        if self.predict_physics == "emg":  # X's surface EMG drives its muscles where present
+        measured = None
+        if mode == "emg":  # X's surface EMG drives its muscles where present
+            measured = np.full(prior.shape, np.nan)
             for j, muscle in enumerate(self.muscles_):
                 if emg_channel(muscle) in sequences.names:
                     values = sequences.channel(emg_channel(muscle))[..., None]
                     check_envelopes(values, "X's EMG channels", [emg_channel(muscle)])
                     measured[..., j] = saturate_envelopes(values, "X", [muscle])[..., 0]
-        fixed = torch.as_tensor(~np.isnan(measured), device=device)
-        free = (~fixed).to(torch.float64)
-        measured = torch.as_tensor(np.nan_to_num(measured), device=device)
-        logit = torch.logit(torch.as_tensor(prior).clamp(1e-4, 1 - 1e-4)).to(device)
-        delta = torch.zeros_like(logit, requires_grad=True)
-        optimizer = torch.optim.Adam([delta], lr=0.1)
-        weight = float(self.correction_weight)
-        share = free.mean().clamp(min=1e-12)  # penalties averaged over the free samples
-
-        def excitation():
-            return torch.where(fixed, measured, torch.sigmoid(logit + delta))
-
-        with torch.enable_grad():
-            for _ in range(int(self.correction_steps)):
-                torque = module.torque(excitation(), angle, velocity, index)
-                residual = ((torque - tau) / self.torque_scale_) ** 2
-                change = delta * free
-                loss = (
-                    residual.mean()
-                    + weight
-                    * ((change**2).mean() + (torch.diff(change, dim=1) ** 2).mean())
-                    / share
-                )
-                # the gradient of the change only: the fitted parameters are left untouched
-                (delta.grad,) = torch.autograd.grad(loss, [delta])
-                optimizer.step()
-        with torch.no_grad():
-            return excitation().cpu().numpy()
+            measured = torch.as_tensor(measured, device=device)
+        emg = correct_emg(
+            self.net_.module_,
+            torch.as_tensor(prior, device=device),
+            angle,
+            velocity,
+            tau,
+            index,
+            torque_scale=self.torque_scale_,
+            weight=float(self.correction_weight),
+            steps=int(self.correction_steps),
+            measured=measured,
+        )
+        return emg.cpu().numpy()
 
     def _physics_inputs(self, sequences: SequenceInputs, subject_ids):
         """Predicted EMG, angle, velocity and subject index as tensors on the module's device."""
         device = _check_device(self.device)
         index = self._subject_index(subject_ids, sequences.X.shape[0])
-        emg = self.predict(sequences.X, subject_ids)
+        emg = self._emg(sequences, subject_ids)  # X checked once, by the caller
         return tuple(
             torch.as_tensor(a, device=device)
             for a in (emg, sequences.angle, sequences.velocity, index)

@@ -427,6 +427,7 @@ def test_the_default_predictor_is_the_one_the_pages_describe():
         "X",
         "subject_ids",
         "return_std",
+        "predict_physics",
     ]
     assert 'predict_physics="torque"' in read("README.md")
     for page in ("README.md", "docs/index.md", "docs/nmm.md"):  # with each subject's model
