@@ -58,8 +58,8 @@ MUTANTS = {
     ),
     "no-correction": (
         "the prediction-time correction never moves the EMG (learning rate 0)",
-        "deepemg/regressor.py",
-        "optimizer = torch.optim.Adam([delta], lr=0.1)",
+        "deepemg/correction.py",
+        "optimizer = torch.optim.Adam([delta], lr=CORRECTION_LR)",
         "optimizer = torch.optim.Adam([delta], lr=0.0)",
     ),
     "loads-leak": (
