@@ -383,7 +383,19 @@ def deep_muscle_r_scorer(muscles: str | Sequence[str] | None = None) -> Sequence
 
 
 # ---------------------------------------------------------------------- leave one muscle out
-class LeaveOneMuscleOutRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+class _WrapsSequences(MetaEstimatorMixin):
+    """A meta-estimator over one of deepemg's estimators: its input and target tags (3-D
+    sequences, NaN where allowed) are those of the estimator it wraps."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.input_tags = inner.input_tags
+        tags.target_tags = inner.target_tags
+        return tags
+
+
+class LeaveOneMuscleOutRegressor(_WrapsSequences, RegressorMixin, BaseEstimator):
     """Leave one surface muscle out: a clone of ``estimator`` fitted without each surface
     muscle's EMG, scored on how it reconstructs that muscle.
 
@@ -583,13 +595,6 @@ class LeaveOneMuscleOutRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimat
             elif emg_channel(muscle) in names:
                 truth[..., k] = X[..., names.index(emg_channel(muscle))]
         return measured_r2(truth, prediction, sample_weight=sample_weight)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.input_tags = inner.input_tags
-        tags.target_tags = inner.target_tags
-        return tags
 
 
 # ---------------------------------------------------------------------- the fit-time guard

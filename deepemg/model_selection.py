@@ -23,13 +23,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import LeaveOneGroupOut
-from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .metrics import _predict_emg
+from .metrics import _predict_emg, _WrapsSequences
 from .validation import check_subject_ids, measured_r2, unique_subjects
 
 __all__ = ["LeaveOneSubjectOut", "PersonalizedRegressor"]
@@ -108,7 +107,7 @@ class LeaveOneSubjectOut(LeaveOneGroupOut):
         return mark
 
 
-class PersonalizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+class PersonalizedRegressor(_WrapsSequences, RegressorMixin, BaseEstimator):
     """Fit on the known subjects, then personalise the new ones on their calibration sequences.
 
     ``fit(X, y, subject_ids, calibration)`` takes the sequences of every subject of the
@@ -296,10 +295,3 @@ class PersonalizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         emg = _predict_emg(self.estimator_, X, subject_ids)
         return measured_r2(y, emg, sample_weight=sample_weight)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
-        tags.input_tags = inner.input_tags
-        tags.target_tags = inner.target_tags
-        return tags
