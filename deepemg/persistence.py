@@ -121,6 +121,9 @@ def _json_params(estimator) -> dict:
             "coordinate": model.coordinate,
             "joint": model.joint,
             "muscle_law": model.muscle_law.name,
+            # the pose and load body the geometry was fitted in (moment arms depend on them)
+            "locked": dict(model.fit_report.get("locked") or {}),
+            "load_body": model.fit_report.get("load_body", "load"),
         }
     elif isinstance(model, os.PathLike):
         params["model"] = os.fspath(model)
@@ -130,7 +133,7 @@ def _json_params(estimator) -> dict:
     params.pop("callbacks", None)
     law = params["muscle_law"]
     if isinstance(law, MuscleLaw):  # a registered law is saved by its name
-        if MUSCLE_LAWS.get(law.name) is not law:
+        if type(MUSCLE_LAWS.get(law.name)) is not type(law):  # the law, or a copy of it
             raise ValueError(
                 f"this NMMRegressor's muscle_law is a MuscleLaw {law.name!r} that is not "
                 "registered; register it (deepemg.physics.register_muscle_law) before saving, "
@@ -172,6 +175,7 @@ class _Carried:
                 f"(MAX_ENTRY_BYTES = {MAX_ENTRY_BYTES} bytes); raise "
                 "deepemg.persistence.MAX_ENTRY_BYTES to save it."
             )
+        _check_self_contained(content, f"the model's OpenSim file '{path}'")
         digest = hashlib.sha256(content).hexdigest()
         if digest not in self._by_digest:
             name = _OSIM if _OSIM not in self.entries else f"{prefix}{_OSIM}"
@@ -630,6 +634,7 @@ class _Models:
                 f"model file {self.path}: the entry '{name}' does not match the sha256 and size "
                 f"recorded for it; {_EDITED}."
             )
+        _check_self_contained(content, f"{where}: its carried '{name}'")
         self._files[name] = _cached_osim(content, digest, self.path)
         return self._files[name]
 
@@ -646,10 +651,19 @@ class _Models:
             return "elbow"
         if isinstance(value, dict):
             fields = {"osim", "coordinate", "joint", "muscle_law"}
+            optional = {"locked", "load_body"}  # format 3 files written since 2026-12-04
+            locked = value.get("locked", {})
+            load_body = value.get("load_body", "load")
             if (
-                set(value) != fields
+                not fields <= set(value) <= fields | optional
                 or not all(isinstance(value[k], str) for k in ("coordinate", "muscle_law"))
                 or not (value["joint"] is None or isinstance(value["joint"], str))
+                or not isinstance(locked, dict)
+                or not all(
+                    isinstance(k, str) and _is_real(v) and math.isfinite(v)
+                    for k, v in locked.items()
+                )
+                or not (load_body is None or isinstance(load_body, str))
             ):
                 raise ValueError(
                     f"{where}: setting 'model' is invalid: a MusculoskeletalModel is saved as "
@@ -664,6 +678,8 @@ class _Models:
                     self._built[key] = MusculoskeletalModel.from_opensim(
                         osim,
                         value["coordinate"],
+                        locked or None,
+                        load_body=load_body,
                         joint=value["joint"],
                         muscle_law=value["muscle_law"],
                     )
@@ -676,6 +692,48 @@ class _Models:
         if osim is None:
             raise self._refused(value, where)
         return str(osim)
+
+
+def _check_weights_archive(weights: bytes, where: str, not_a_model: str) -> None:
+    """``module.pt`` is torch's own zip, whose entries torch.save stores uncompressed: refuse
+    compressed entries (a bomb inside the weights, which torch.load would inflate without a
+    limit) and entries past :data:`MAX_ENTRY_BYTES` in all, before torch reads them."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(weights)) as inner:
+            entries = inner.infolist()
+    except Exception as error:  # noqa: BLE001 - BadZipFile, struct.error, OSError...
+        raise ValueError(f"{not_a_model}; its weights do not load: {_one_line(error)}") from None
+    if any(info.compress_type != zipfile.ZIP_STORED for info in entries):
+        raise ValueError(
+            f"{where}: its weights (module.pt) hold compressed entries, which torch.save never "
+            f"writes; {_EDITED}."
+        )
+    if sum(info.file_size for info in entries) > MAX_ENTRY_BYTES:
+        raise ValueError(
+            f"{where}: its weights (module.pt) declare more than MAX_ENTRY_BYTES = "
+            f"{MAX_ENTRY_BYTES} bytes; {_EDITED}."
+        )
+
+
+def _check_self_contained(content: bytes, what: str) -> None:
+    """Refuse an .osim that would make OpenSim read other files: a DOCTYPE or entity
+    declaration, or an object loaded from a ``file="..."`` attribute (OpenSim follows those
+    to any path). The built-in elbow and Arm26 have none."""
+    import xml.etree.ElementTree as ElementTree
+
+    if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
+        raise ValueError(f"{what} declares a DOCTYPE or entities, which an .osim needs not.")
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{what} is not XML OpenSim can read ({error}).") from None
+    for element in root.iter():
+        target = element.get("file")
+        if target not in (None, "", "Unassigned"):
+            raise ValueError(
+                f"{what} loads its <{element.tag}> from another file ({target!r}); a model "
+                "file carries one self-contained .osim: put that object into the .osim itself."
+            )
 
 
 # ------------------------------------------------------------------ loading
@@ -861,6 +919,7 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         raise ValueError(f"{not_a_model}; it has no {prefix}module.pt.") from None
     history = _history(archive, f"{prefix}history.json", where, required=True)
     personalize = _history(archive, f"{prefix}personalize_history.json", where, required=False)
+    _check_weights_archive(weights, where, not_a_model)
     try:
         state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
     except Exception as error:  # noqa: BLE001 - torch raises several kinds for bad content

@@ -844,15 +844,17 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         "net_",
         "history_",
         "personalize_history_",
-        "fitted_with_",
     )
 
     def _adopt(self, members: list) -> None:
-        """Take the fitted members; the estimator's own state mirrors the first member's."""
+        """Take the fitted members; the estimator's own state mirrors the first member's,
+        and ``fitted_with_`` is this estimator's own parameters (a member's are copies of a
+        model or law object when it was fitted in another process)."""
         self.members_ = members
         for name in self._MEMBER_STATE:
             if hasattr(members[0], name):
                 setattr(self, name, getattr(members[0], name))
+        self._record_fitted_with()
 
     def _fit_ensemble(self, X, y, subject_ids, warm: bool = False):
         """Fit ``n_members`` single networks in parallel, each leaving out a round-robin share
@@ -1244,6 +1246,13 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
         epochs = int(self.max_epochs if max_epochs is None else max_epochs)
         if epochs < 1 or not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"max_epochs must be >= 1 and lr > 0, got {epochs} and {lr}.")
+        if not self.physics_weight and not (self.subject_embedding and self.data_weight):
+            raise ValueError(
+                "personalize fits a subject's parameters to its torque (physics_weight) and, "
+                "with subject_embedding > 0, its code to its surface EMG (data_weight); with "
+                "physics_weight=0 and no subject code there is nothing to fit: set "
+                "physics_weight > 0 for personalize."
+            )
         measured = None if y is None else self._check_y(y, sequences.X)
         targets = list(dict.fromkeys(labels.tolist()))
         fitted = self.net_.module_

@@ -238,3 +238,25 @@ def test_ensemble_calibration_uses_each_subjects_own_parameters(data, monkeypatc
         data.X, data.y, subject_ids=data.groups
     )
     assert calls and all(c is not None and set(c) <= set(data.groups) for c in calls)
+
+
+def test_an_ensemble_of_a_model_object_predicts(data):
+    """Members fitted in other processes (or copied by personalize) hold copies of a model
+    object: the ensemble's fitted_with_ must be its own parameters, not member 0's, or every
+    prediction after fit and personalize was refused."""
+    from deepemg.physics import MusculoskeletalModel
+
+    model = MusculoskeletalModel.elbow()
+    ensemble = NMMRegressor(model=model, n_members=2, n_jobs=2, random_state=0, **FAST_NMM)
+    ensemble.fit(data.X, data.y, subject_ids=data.groups)
+    assert ensemble.predict(data.X[:1]).shape == data.y[:1].shape
+    ensemble.personalize(data.X[:2], subject_ids=["new", "new"], max_epochs=1)
+    assert ensemble.predict(data.X[:1], ["new"]).shape == data.y[:1].shape
+
+
+def test_personalize_with_nothing_to_fit_is_refused(nmm, data):
+    """With physics_weight=0 and no subject code the loss has only the prior: the new subject
+    would silently keep nominal parameters."""
+    fitted = copy.deepcopy(nmm).set_params(physics_weight=0.0)
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fitted.personalize(data.X[:2], subject_ids=["new", "new"], max_epochs=1)

@@ -9,6 +9,7 @@ as they were, and must not make deepemg open a file the model file merely names.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import shutil
 import struct
@@ -522,8 +523,94 @@ def test_a_musculoskeletal_model_from_an_osim_is_carried(data, tmp_path, arm26_w
     weights = model.net_.module_.state_dict()
     for name, value in loaded.net_.module_.state_dict().items():
         torch.testing.assert_close(value, weights[name], rtol=0, atol=0)
-    # (predictions are not compared: NMMRegressor's fitted_with_ check refuses to predict
-    # with any MusculoskeletalModel given as model, fitted or loaded alike)
+    np.testing.assert_array_equal(loaded.predict(data.X), model.predict(data.X))
+
+
+def test_a_musculoskeletal_model_keeps_its_locked_pose(data, tmp_path, arm26_with_load):
+    """A MusculoskeletalModel built with the shoulder locked at 0.5 rad was saved without
+    its locked coordinates and reloaded at the default pose: other moment arms, the same
+    muscle names, silently other predictions."""
+    osim = Path(shutil.copy(arm26_with_load, tmp_path / "arm.osim"))
+    arm = MusculoskeletalModel.from_opensim(osim, "r_elbow_flex", {"r_shoulder_elev": 0.5})
+    rename = dict(zip(layout_for("elbow").base, layout_for(arm).base, strict=True))
+    channels = [rename.get(c, c) for c in data.channels]
+    y = data.y[..., [list(data.muscles).index(m) for m in arm.muscles]]
+    model = NMMRegressor(model=arm, channels=channels, random_state=0, **FAST_NMM)
+    loaded = load_model(model.fit(data.X, y).save(tmp_path / "arm.deepemg"))
+    angle = torch.linspace(*arm.coordinate_range, 7, dtype=torch.float64)
+    torch.testing.assert_close(
+        loaded.physics_.musculotendon_length(angle), arm.musculotendon_length(angle)
+    )  # the biarticular muscles' lengths depend on the shoulder (18 mm at 0.5 rad)
+    np.testing.assert_array_equal(loaded.predict_torque(data.X), model.predict_torque(data.X))
+
+
+def test_compressed_weights_are_refused_before_torch_reads_them(saved, tmp_path):
+    """module.pt is a zip of its own, which torch.load inflates without a limit: a 3 kB model
+    file could ask for gigabytes. torch.save stores its entries; compressed ones are refused."""
+    files = entries(saved)
+    with zipfile.ZipFile(io.BytesIO(files["module.pt"])) as inner:
+        content = {info.filename: inner.read(info) for info in inner.infolist()}
+    blob = io.BytesIO()
+    with zipfile.ZipFile(blob, "w", zipfile.ZIP_DEFLATED) as inner:
+        for name, data_ in content.items():
+            inner.writestr(name, data_)
+    files["module.pt"] = blob.getvalue()
+    calls = []
+    path = write(tmp_path / "deflated.deepemg", files)
+    original = torch.load
+    try:
+        torch.load = lambda *a, **k: calls.append(1) or original(*a, **k)
+        refused(lambda: load_model(path), "compressed entries")
+    finally:
+        torch.load = original
+    assert calls == []
+
+
+def _carry(model_file: Path, osim_text: str, target: Path) -> Path:
+    """``model_file`` with its carried .osim replaced (sha256 and size updated)."""
+    import hashlib
+
+    files = entries(model_file)
+    files["model.osim"] = osim_text.encode()
+    header = json.loads(files["deepemg.json"])
+    header["carried"]["model.osim"].update(
+        sha256=hashlib.sha256(files["model.osim"]).hexdigest(), size=len(files["model.osim"])
+    )
+    files["deepemg.json"] = json.dumps(header)
+    return write(target, files)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ('<ForceSet name="forceset">', '<ForceSet name="forceset" file="/etc/passwd">'),
+        ("<OpenSimDocument", '<!DOCTYPE x [<!ENTITY e SYSTEM "/etc/passwd">]>\n<OpenSimDocument'),
+    ],
+    ids=["file attribute", "external entity"],
+)
+def test_a_carried_osim_that_reads_other_files_is_refused(arm26_fit, tmp_path, change):
+    """OpenSim follows file="..." attributes to any path: a carried .osim must be
+    self-contained, or a model file could make deepemg read any file."""
+    model, osim = arm26_fit
+    text = osim.read_text()
+    assert text.count(change[0]) == 1
+    path = _carry(model.save(tmp_path / "arm.deepemg"), text.replace(*change), tmp_path / "x")
+    with pytest.raises(ValueError, match="another file|DOCTYPE"):
+        load_model(path)
+    own = tmp_path / "own.osim"
+    own.write_text(text.replace(*change))
+    with pytest.raises(ValueError, match="another file|DOCTYPE"):  # nor is one saved
+        _save_with(model, own, tmp_path)
+
+
+def _save_with(model, osim: Path, tmp_path: Path):
+    """Save a copy of the fitted ``model`` as if it had been fitted on ``osim``."""
+
+    twin = copy.deepcopy(model)
+    twin.physics_.fit_report["source"] = str(osim)
+    twin.model = str(osim)
+    twin._record_fitted_with()
+    return twin.save(tmp_path / "twin.deepemg")
 
 
 def test_the_built_in_elbow_carries_nothing(saved):

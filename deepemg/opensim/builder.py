@@ -206,6 +206,8 @@ def build_model(
         "dynamics_max_residual": data["dynamics"]["max_residual"],
         "converted_muscles": list(data["converted_muscles"]),
         "source": str(path),
+        "locked": {str(k): float(v) for k, v in (locked or {}).items()},
+        "load_body": load_body,
     }
     return model_class(
         data["muscles"],
