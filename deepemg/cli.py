@@ -406,11 +406,11 @@ def _read_marker(folder: Path) -> dict | None:
 def _write_marker(folder: Path, command: str, out: Path, **fields) -> None:
     """Write ``folder``'s :data:`MARKER` (to a temporary file, then moved into place)."""
     from . import __version__
+    from ._files import write_whole
 
     marker = {"command": command, "deepemg": __version__, "out": out.name, "files": [], **fields}
-    temporary = folder / f"{MARKER}.tmp"
-    temporary.write_text(json.dumps(marker, indent=1), encoding="utf-8")
-    os.replace(temporary, folder / MARKER)
+    text = json.dumps(marker, indent=1)
+    write_whole(folder / MARKER, lambda temporary: Path(temporary).write_text(text, "utf-8"))
 
 
 def _foreign(folder: Path, marker: dict) -> list[str]:

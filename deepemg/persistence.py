@@ -47,12 +47,13 @@ import json
 import math
 import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ._files import write_whole
 
 __all__ = [
     "FORMAT",
@@ -312,19 +313,13 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
         header["carried"] = carried.header
     files["deepemg.json"] = json.dumps(header, indent=1)
     files.update(carried.entries)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive:
-                for name, content in files.items():
-                    archive.writestr(name, content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+
+    def write(temporary: str) -> None:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, content in files.items():
+                archive.writestr(name, content)
+
+    return write_whole(path, write)
 
 
 # ------------------------------------------------------------------ reading the archive
@@ -543,16 +538,7 @@ def _cached_osim(content: bytes, digest: str, path: Path) -> Path:
             if target.read_bytes() == content:
                 return target
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{digest[:16]}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(content)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_whole(target, lambda temporary: Path(temporary).write_bytes(content))
     except OSError as error:
         raise OSError(
             f"cannot write the OpenSim model that {path} carries into deepemg's cache folder "

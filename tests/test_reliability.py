@@ -217,3 +217,16 @@ def test_a_data_set_fitted_from_files_matches_the_arrays(tmp_path_factory):
     (r_arrays, nrmse_arrays), (r_files, nrmse_files) = scores  # measured 0.41/0.30, 0.47/0.27
     assert np.corrcoef(predicted[0].ravel(), predicted[1].ravel())[0, 1] > 0.95  # 0.985
     assert abs(r_arrays - r_files) < 0.15 and abs(nrmse_arrays - nrmse_files) < 0.1
+
+
+def test_files_are_written_with_the_permissions_of_a_new_file(fitted, tmp_path):
+    """Every file deepemg writes goes through one writer (deepemg._files.write_whole); model
+    files used to be written with tempfile.mkstemp, readable by their owner only (0600)."""
+    import stat
+
+    reference = tmp_path / "plain.txt"
+    reference.write_text("")
+    mode = stat.S_IMODE(reference.stat().st_mode)
+    path = fitted.save(tmp_path / "nmm.deepemg")
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nmm.deepemg", "plain.txt"]

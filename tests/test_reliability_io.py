@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from deepemg.datasets import _cache as cache_module
+from deepemg import _files as files_module
 from deepemg.datasets import export_trials, make_elbow_lifting
 from deepemg.io import (
     load_each_trial,
@@ -149,7 +149,7 @@ def test_unwritable_cache_warns_once_and_returns_the_data(cached, tmp_path, monk
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cache_module.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(files_module.tempfile, "mkdtemp", refuse)
     with pytest.warns(UserWarning, match=r"Cannot write the data set cache in .*without caching"):
         again = make_elbow_lifting(data_home=tmp_path, **SMALL)
     _same(data, again)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from .._files import write_whole
 
 __all__ = ["CacheError", "cache_key", "get_data_home", "load_bunch", "save_bunch"]
 
@@ -122,25 +123,17 @@ def save_bunch(path: str | os.PathLike, bunch: Bunch) -> bool:
     meta = json.dumps(
         {"format": _FORMAT, "arrays": sorted(arrays), "values": plain}, default=_to_json
     )
-    tmp = None
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as file:
+            np.savez(file, **arrays, **{_META: np.array(meta)})
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays, **{_META: np.array(meta)})
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        write_whole(path, write)
     except OSError as error:
         _warn_unwritable(path.parent, error)
         return False
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
     return True
 
 

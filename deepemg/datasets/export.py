@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from .._files import write_whole
 
 __all__ = ["export_trials"]
 
@@ -190,15 +190,7 @@ def _subject_labels(groups: list, subjects, prefix: str) -> list[str]:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all (a temporary file, then os.replace)."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_whole(path, lambda temporary: Path(temporary).write_text(text, "utf-8", newline=""))
 
 
 def _write_emg_csv(path: Path, time, raw, labels: list[str]) -> None:

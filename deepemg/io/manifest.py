@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
+from .._files import write_whole
 from .trials import _check_electrodes
 
 __all__ = ["MANIFEST", "read_manifest", "write_manifest"]
@@ -315,13 +314,7 @@ def write_manifest(trials: list[dict], folder: str | os.PathLike) -> Path:
             row["emg_channels"] = ";".join(f"{m}={c}" for m, c in row["emg_channels"].items())
         writer.writerow(row)
     target = folder / MANIFEST
-    handle, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(buffer.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
+    text = buffer.getvalue()
+    return write_whole(
+        target, lambda temporary: Path(temporary).write_text(text, "utf-8", newline="")
+    )

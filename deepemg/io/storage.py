@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._files import write_whole
 from .table import (
     Recording,
     _check_unique_labels,
@@ -423,26 +422,6 @@ def _storage_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Call ``write(temporary_path)`` in a new temporary folder beside ``path``, then move the
-    file onto ``path`` (``os.replace``): ``path`` is the new file whole or, after any failure
-    or Ctrl-C, as it was. The file gets the permissions of a new file (OpenSim creates it)."""
-    folder = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temporary = os.path.join(folder, path.name)
-    try:
-        write(temporary)
-        if not os.path.isfile(temporary):
-            raise OSError(f"OpenSim wrote no file for '{path}'.")
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
-
-
 def write_storage(
     path: str | os.PathLike,
     time,
@@ -550,7 +529,7 @@ def write_storage(
             last = str(error).strip().splitlines()[-1][:200] if str(error).strip() else ""
             raise OSError(f"OpenSim could not write '{path}' ({last}).") from None
 
-    _write_atomically(path, write)
+    write_whole(path, write)  # OpenSim writes the file; a failed write leaves path as it was
     return path
 
 

@@ -279,7 +279,7 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
     import torch
     from sklearn.utils.validation import check_is_fitted
 
-    from ..io.storage import _write_atomically
+    from .._files import write_whole
     from ..regressor import NMMRegressor
     from .builder import _convert, _read_parameters
     from .model import load_model, muscle_handles
@@ -360,5 +360,5 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
         with open(temporary, "w", encoding="utf-8") as stream:
             stream.write(text[: tag.end()] + comment + text[tag.end() :])
 
-    _write_atomically(path, write)
+    write_whole(path, write)
     return path
