@@ -114,13 +114,22 @@ class FittedWith:
         """Remember the values of the parameters in ``_FITTED_WITH``."""
         self.fitted_with_ = {k: _snapshot(getattr(self, k)) for k in self._FITTED_WITH}
 
+    def _changed_since_fit(self) -> tuple[str, object] | None:
+        """The first parameter of ``fitted_with_`` that differs now, with its fitted value;
+        None when none does."""
+        for name, value in getattr(self, "fitted_with_", {}).items():
+            if not _same(getattr(self, name), value):
+                return name, value
+        return None
+
     def _check_unchanged(self) -> None:
         """Valid parameters, the fitted-shape ones as they were in fit, or a clear error."""
         self._validate_params()
-        for name, value in getattr(self, "fitted_with_", {}).items():
-            if not _same(getattr(self, name), value):
-                raise ValueError(
-                    f"{name}={getattr(self, name)!r} now, but this {type(self).__name__} was "
-                    f"fitted with {name}={value!r}, which its fitted state is built for: fit "
-                    f"again, or set it back (set_params({name}={value!r}))."
-                )
+        changed = self._changed_since_fit()
+        if changed is not None:
+            name, value = changed
+            raise ValueError(
+                f"{name}={getattr(self, name)!r} now, but this {type(self).__name__} was "
+                f"fitted with {name}={value!r}, which its fitted state is built for: fit "
+                f"again, or set it back (set_params({name}={value!r}))."
+            )

@@ -21,7 +21,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import ValidSplit
 
-from ._state import FittedWith, _same, unchanged_on_failure
+from ._state import FittedWith, unchanged_on_failure
 from .metrics import _predict_emg, _refuse_unusable_scoring
 from .network import EMGTransformer
 from .nmm_module import DRIVES, NeuralMusculoskeletalModule, NMMCheckpoint, NMMLoss, NMMNet
@@ -759,14 +759,14 @@ class NMMRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 f"n_members={self.n_members} now: set it back (set_params(n_members={fitted}))"
                 ", or fit with warm_start=False to start anew."
             )
-        for name, value in getattr(self, "fitted_with_", {}).items():
-            if not _same(getattr(self, name), value):
-                raise ValueError(
-                    f"warm_start=True continues the fitted network, which is built for "
-                    f"{name}={value!r}, but {name}={getattr(self, name)!r} now: set it back "
-                    f"(set_params({name}={value!r})), or fit with warm_start=False to start "
-                    "anew."
-                )
+        changed = self._changed_since_fit()
+        if changed is not None:
+            name, value = changed
+            raise ValueError(
+                f"warm_start=True continues the fitted network, which is built for "
+                f"{name}={value!r}, but {name}={getattr(self, name)!r} now: set it back "
+                f"(set_params({name}={value!r})), or fit with warm_start=False to start anew."
+            )
         return True
 
     def _fit_labels(self, subject_ids, n: int, warm: bool) -> np.ndarray:
