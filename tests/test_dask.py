@@ -67,7 +67,8 @@ def _leave_one_subject_out(estimator, data, n_jobs):
 
 def test_workers_use_one_torch_thread(client):
     threads = client.run(torch.get_num_threads)
-    assert len(threads) == 2 and set(threads.values()) == {1}
+    assert len(threads) == 2
+    assert set(threads.values()) == {1}
 
 
 def test_leave_one_subject_out_on_dask_matches_serial(data, client, one_torch_thread):
@@ -77,7 +78,8 @@ def test_leave_one_subject_out_on_dask_matches_serial(data, client, one_torch_th
     assert len(serial["test_score"]) == 3
     np.testing.assert_array_equal(on_dask["test_score"], serial["test_score"])
     for a, b in zip(serial["estimator"], on_dask["estimator"], strict=True):
-        assert list(a.subjects_) == list(b.subjects_) and len(a.subjects_) == 2
+        assert list(a.subjects_) == list(b.subjects_)
+        assert len(a.subjects_) == 2
         np.testing.assert_array_equal(a.predict(data.X), b.predict(data.X))
         assert a.subject_params_ == b.subject_params_
 

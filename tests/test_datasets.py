@@ -30,21 +30,27 @@ def test_layout(small):
     deep = [small.muscles.index(m) for m in small.deep_muscles]
     assert np.isnan(small.y[..., deep]).all()
     surface = [j for j in range(7) if j not in deep]
-    assert not np.isnan(small.y[..., surface]).any() and not np.isnan(small.y_true).any()
+    assert not np.isnan(small.y[..., surface]).any()
+    assert not np.isnan(small.y_true).any()
     assert list(small.groups) == ["S01"] * 3 + ["S02"] * 3
     np.testing.assert_array_equal(small.X[:, :, 3], small.loads[:, None] * np.ones((1, 200)))
     emg = [small.channels.index(f"emg_{m}") for m in small.surface_muscles]
     np.testing.assert_array_equal(small.X[..., emg], small.y[..., surface])
-    assert len(small.true_params) == 2 and "effort_exponent" in small.true_params[0]
+    assert len(small.true_params) == 2
+    assert "effort_exponent" in small.true_params[0]
     assert "Simulated elbow lifting" in small.DESCR
 
 
 def test_values_are_physical(small):
-    assert small.activation.min() >= 0 and small.activation.max() <= 1
-    assert np.nanmin(small.y) >= 0 and np.nanmax(small.y) <= 1
-    assert small.y_true.min() >= 0 and small.y_true.max() <= 1
+    assert small.activation.min() >= 0
+    assert small.activation.max() <= 1
+    assert np.nanmin(small.y) >= 0
+    assert np.nanmax(small.y) <= 1
+    assert small.y_true.min() >= 0
+    assert small.y_true.max() <= 1
     angle = np.degrees(small.X[..., 0])
-    assert angle.min() >= 0 and angle.max() <= 140
+    assert angle.min() >= 0
+    assert angle.max() <= 140
     # exact derivatives: velocity is the time derivative of the angle
     velocity = np.gradient(small.X[..., 0], 1 / small.rate, axis=1)
     assert np.abs(velocity - small.X[..., 1])[:, 2:-2].max() < 0.05
@@ -148,5 +154,7 @@ def test_moco_solver_end_to_end(tmp_path):
     floor = (
         data.true_params[0]["cocontraction_floor"] + 3 * data.true_params[0]["cocontraction_per_kg"]
     )
-    assert data.activation.min() >= floor - 1e-6 and data.activation.max() <= 1
-    assert data.solver == "moco" and not np.isnan(data.y_true).any()
+    assert data.activation.min() >= floor - 1e-6
+    assert data.activation.max() <= 1
+    assert data.solver == "moco"
+    assert not np.isnan(data.y_true).any()

@@ -8,15 +8,15 @@ import pytest
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from sklearn.exceptions import NotFittedError  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.collections import PolyCollection
+from sklearn.exceptions import NotFittedError
 
-from deepemg.channels import layout_for  # noqa: E402
-from deepemg.display import EMGDisplay  # noqa: E402
-from deepemg.report import Z90  # noqa: E402
+from deepemg.channels import layout_for
+from deepemg.display import EMGDisplay
+from deepemg.report import Z90
 
-from .conftest import FAST_NMM, simulated  # noqa: E402
+from .conftest import FAST_NMM, simulated
 
 MUSCLES = ["BIClong", "BRA", "TRIlat"]
 
@@ -189,7 +189,9 @@ def test_from_predictions_without_truth_or_torque():
     pred, _, _ = _arrays()
     display = EMGDisplay.from_predictions(pred, muscles=MUSCLES, trial=1)
     assert len(display.ax_) == len(MUSCLES)  # no torque panel
-    assert display.torque_lines_ == {} and display.bands_ == {} and display.scores_ == {}
+    assert display.torque_lines_ == {}
+    assert display.bands_ == {}
+    assert display.scores_ == {}
     assert [_title(ax) for ax in display.ax_] == MUSCLES
     assert [set(lines) for lines in display.lines_.values()] == [{"predicted"}] * 3
     np.testing.assert_allclose(display.lines_["TRIlat"]["predicted"].get_ydata(), pred[1, :, 2])
@@ -268,7 +270,7 @@ def test_plot_again_on_given_axes():
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         (dict(emg_pred=np.zeros((50, 3))), "emg_pred must have shape"),
         (dict(emg_true=np.zeros((2, 50, 2))), "emg_true must have emg_pred's shape"),

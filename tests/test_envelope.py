@@ -71,8 +71,10 @@ def test_three_d_input_is_normalised_per_channel_over_all_sequences():
     )
     envelope = EMGEnvelope(rate=RATE)
     out = envelope.fit(X).transform(X)
-    assert out.shape == X.shape and out.dtype == np.float64
-    assert envelope.n_features_in_ == 2 and envelope.max_.shape == (2,)
+    assert out.shape == X.shape
+    assert out.dtype == np.float64
+    assert envelope.n_features_in_ == 2
+    assert envelope.max_.shape == (2,)
     np.testing.assert_allclose(envelope.max_, RECTIFIED_MEAN * np.array([2.0, 0.5]), rtol=0.03)
     np.testing.assert_allclose(out.max(axis=(0, 1)), 1.0)
     assert out.min() >= 0.0
@@ -89,7 +91,8 @@ def test_envelope_is_never_negative():
     bursts = rng.normal(size=(2, 3000, 3)) * (rng.uniform(size=(2, 1, 3)) > 0.3)
     bursts[:, :1500] *= 0.01  # quiet then active: the low-pass undershoots after the steps
     out = EMGEnvelope(rate=RATE).fit_transform(bursts + 1e-3 * rng.normal(size=bursts.shape))
-    assert out.min() >= 0.0 and out.max() == pytest.approx(1.0)
+    assert out.min() >= 0.0
+    assert out.max() == pytest.approx(1.0)
 
 
 def test_errors_are_clear():
@@ -117,7 +120,7 @@ def test_errors_are_clear():
     ):
         EMGEnvelope(rate=RATE).fit(X)
     fitted = EMGEnvelope(rate=RATE).fit(raw)
-    with pytest.raises(ValueError, match="3 channels on its last axis but .* fitted with 1"):
+    with pytest.raises(ValueError, match=r"3 channels on its last axis but .* fitted with 1"):
         fitted.transform(np.ones((4000, 3)))
     with pytest.raises(NotFittedError):
         EMGEnvelope(rate=RATE).transform(raw)

@@ -107,7 +107,8 @@ def test_exported_forces_are_the_subjects(nmm, tmp_path):
     model = bridge.load_model(path)
     for name in physics.muscles:  # the muscles as deepemg models them
         muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(model.getMuscles().get(name))
-        assert muscle is not None and muscle.get_ignore_tendon_compliance()
+        assert muscle is not None
+        assert muscle.get_ignore_tendon_compliance()
     expected = _opensim_forces(path, physics)
     error = _relative_rms(_torch_forces(nmm, 1), expected)
     assert error.max() < TOLERANCE, dict(zip(physics.muscles, error.round(7), strict=True))
@@ -152,7 +153,8 @@ def test_properties_written_are_the_file_times_the_scales(nmm, tmp_path):
 def test_notes_record_what_opensim_cannot_hold(nmm, tmp_path):
     path = export_subject(nmm, "S02", tmp_path / "S02.osim")
     notes = read_export_notes(path)
-    assert notes["subject"] == "S02" and notes["source"] == "elbow.osim"
+    assert notes["subject"] == "S02"
+    assert notes["source"] == "elbow.osim"
     assert sorted(notes["not_in_opensim"]) == [
         "delay",
         "g1",
@@ -171,7 +173,8 @@ def test_notes_record_what_opensim_cannot_hold(nmm, tmp_path):
     bra = model.getMuscles().get("BRA")
     assert notes["written"]["BRA"]["max_isometric_force"] == bra.getMaxIsometricForce()
     text = path.read_text()
-    assert "shape_factor A" in text and "delay = 65.0 ms" in text
+    assert "shape_factor A" in text
+    assert "delay = 65.0 ms" in text
     assert "moment_arm_scale = 1.1000" in text
     # the notes are an XML comment: OpenSim reads the model (above) and drops them on saving
     again = tmp_path / "again.osim"

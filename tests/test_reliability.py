@@ -58,7 +58,8 @@ def test_ctrl_c_during_fit_propagates_and_leaves_the_estimator_as_it_was(fitted,
         fitted.personalize(data.X, subject_ids=np.full(len(data.X), "S09"), max_epochs=2)
     monkeypatch.undo()
     np.testing.assert_array_equal(fitted.predict(data.X), before)
-    assert len(fitted.history_) == epochs and list(fitted.subjects_) == ["S01", "S02"]
+    assert len(fitted.history_) == epochs
+    assert list(fitted.subjects_) == ["S01", "S02"]
 
 
 # ---------------------------------------------------------------------------- model files
@@ -125,7 +126,7 @@ def test_an_interrupted_save_leaves_the_old_file(fitted, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------- units
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         (lambda X: np.concatenate([np.degrees(X[..., :1]), X[..., 1:]], -1), "degrees"),
         (lambda X: np.concatenate([X[..., :3], X[..., 3:4] * 0 - 5, X[..., 4:]], -1), "in kg"),
@@ -191,7 +192,7 @@ def test_emg_a_little_above_the_mvc_is_real_data(data):
         model.personalize(data.X, y, subject_ids=np.full(len(y), "S09"), max_epochs=1)
     assert np.isfinite(model.predict_torque(data.X, np.full(len(y), "S09"))).all()
     y[0, 10:20, 0] = 1.6
-    with pytest.raises(ValueError, match="up to 1.6 in 'BIClong'.*maximal voluntary"):
+    with pytest.raises(ValueError, match=r"up to 1.6 in 'BIClong'.*maximal voluntary"):
         NMMRegressor(**FAST_NMM).fit(data.X, y)
 
 
@@ -216,7 +217,8 @@ def test_a_data_set_fitted_from_files_matches_the_arrays(tmp_path_factory):
         scores.append(deep_muscle_metrics(truth, predicted[-1]))
     (r_arrays, nrmse_arrays), (r_files, nrmse_files) = scores  # measured 0.41/0.30, 0.47/0.27
     assert np.corrcoef(predicted[0].ravel(), predicted[1].ravel())[0, 1] > 0.95  # 0.985
-    assert abs(r_arrays - r_files) < 0.15 and abs(nrmse_arrays - nrmse_files) < 0.1
+    assert abs(r_arrays - r_files) < 0.15
+    assert abs(nrmse_arrays - nrmse_files) < 0.1
 
 
 def test_files_are_written_with_the_permissions_of_a_new_file(fitted, tmp_path):

@@ -144,7 +144,8 @@ def test_motion_derivatives_and_range(kind):
         top = _top_angle(load)
         t, q, qd, qdd = motion_trial(kind, np.random.default_rng(seed), 5.0, rate, (5.0, top))
         assert t.shape == q.shape == qd.shape == qdd.shape == (500,)
-        assert np.degrees(q).min() >= 5.0 - 1e-9 and np.degrees(q).max() <= top + 1e-9
+        assert np.degrees(q).min() >= 5.0 - 1e-9
+        assert np.degrees(q).max() <= top + 1e-9
         velocity_error = np.abs(np.gradient(q, 1 / rate) - qd)[1:-1]
         assert velocity_error.max() < 0.02 * max(np.abs(qd).max(), 1.0), velocity_error.max()
         acceleration_error = np.abs(np.gradient(qd, 1 / rate) - qdd)[1:-1]
@@ -201,7 +202,8 @@ def test_beyond_training_loads_only_in_the_last_third(heavy):
         assert heavy.beyond_training[index[4:]].sum() == 1  # half of the 2 test trials
         assert set(loads[heavy.beyond_training[index]]) <= {5.0, 6.0, 7.0}
     np.testing.assert_array_equal(heavy.X[:, :, 3], heavy.loads[:, None] * np.ones((1, 100)))
-    assert heavy.truth_residual < 1e-6 and heavy.scenario == "heavy_loads"
+    assert heavy.truth_residual < 1e-6
+    assert heavy.scenario == "heavy_loads"
 
 
 def test_gain_errors_only_on_the_measured_channels():
@@ -269,8 +271,10 @@ def test_default_scenario_is_make_elbow_lifting(tmp_path):
     data = make_scenario("default", cache=False, **kwargs)
     for key, value in lifting.items():
         assert key == "simulation_seconds" or _same(data[key], value), key
-    assert not data.beyond_training.any() and data.train_loads == [0, 1, 2, 3, 4, 5, 6]
-    assert list(data.motion) == ["minimum_jerk"] * 3 and data.scenario == "default"
+    assert not data.beyond_training.any()
+    assert data.train_loads == [0, 1, 2, 3, 4, 5, 6]
+    assert list(data.motion) == ["minimum_jerk"] * 3
+    assert data.scenario == "default"
     assert data.truth_residual < 1e-6
 
 
@@ -294,7 +298,8 @@ def test_same_seed_same_data_and_cache_round_trip(heavy, tmp_path):
     assert cached.keys() == first.keys()
     for key in first:
         assert _same(cached[key], first[key]), key
-    assert cached.truth_residual == first.truth_residual and cached.motion.dtype.kind == "U"
+    assert cached.truth_residual == first.truth_residual
+    assert cached.motion.dtype.kind == "U"
     np.testing.assert_array_equal(other.X, first.X)
     different = make_scenario("heavy_loads", random_state=4, cache=False, **kwargs)
     assert not np.allclose(different.X, first.X)
@@ -311,7 +316,8 @@ def test_scenario_definitions():
         "ballistic",
     ]
     hardest = SCENARIOS["off_simulator"]
-    assert hardest.muscle == "thelen_compliant" and hardest.emg_gain_sd == 0.25
+    assert hardest.muscle == "thelen_compliant"
+    assert hardest.emg_gain_sd == 0.25
     assert set(hardest.motions) == {"random", "sinusoid_holds"}
     assert hardest.beyond_loads == (5.0, 6.0, 7.0)
     assert SCENARIOS["ballistic"].motions.count("ballistic") == 2
