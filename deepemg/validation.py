@@ -17,18 +17,18 @@ from .channels import ELBOW_JOINT, ChannelLayout, layout_for
 __all__ = [
     "DERIVATIVE_TOLERANCE",
     "EMG_CEILING",
+    "MAX_LOAD_KG",
     "EMGSaturationWarning",
     "SequenceInputs",
-    "MAX_LOAD_KG",
+    "channel_names",
     "check_envelopes",
     "check_plausible",
-    "saturate_envelopes",
-    "channel_names",
     "check_sequences",
     "check_subject_ids",
     "measured_r2",
-    "subject_array",
     "prepare_sequences",
+    "saturate_envelopes",
+    "subject_array",
     "torque_target",
     "unique_subjects",
 ]
@@ -43,8 +43,9 @@ class EMGSaturationWarning(UserWarning):
 
 
 def check_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.ndarray:
-    """EMG envelopes in MVC units as float64, or a clear error: no infinite or negative
-    values, none above :data:`EMG_CEILING`; NaN (not measured) passes.
+    """EMG envelopes in MVC units as float64, or a clear error.
+
+    No infinite or negative values, none above :data:`EMG_CEILING`; NaN (not measured) passes.
 
     Envelopes normalised to an MVC often exceed 1 a little (noise, gain, an effort stronger
     than the MVC trial): that is real data, kept as it is; :func:`saturate_envelopes` clips
@@ -92,8 +93,9 @@ def check_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.nd
 
 
 def saturate_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.ndarray:
-    """``emg`` clipped at 1 where it drives the muscle model (a muscle is at most fully
-    excited), with an :class:`EMGSaturationWarning` saying how much was clipped. NaN stays.
+    """``emg`` clipped at 1 where it drives the muscle model (a muscle is at most fully excited).
+
+    An :class:`EMGSaturationWarning` says how much was clipped. NaN stays.
 
     Examples
     --------
@@ -230,6 +232,7 @@ class SequenceInputs:
 
     @cached_property
     def torque(self) -> np.ndarray:
+        """The torque target (N·m) per step (:func:`torque_target`)."""
         return torque_target(self.X, self.names, self.physics, self.layout)
 
 
@@ -310,8 +313,7 @@ def prepare_sequences(
 
 
 def check_plausible(sequences: SequenceInputs, physics, rate: float | None = None) -> None:
-    """Raise a ValueError that says what to fix when the kinematics or the load cannot be
-    physical.
+    """Raise a ValueError that says what to fix when the kinematics or the load cannot be physical.
 
     * the angle must lie in the coordinate's range (radians, not degrees);
     * the load must be between 0 and :data:`MAX_LOAD_KG` kg (not grams, not newtons);
@@ -359,9 +361,11 @@ def check_plausible(sequences: SequenceInputs, physics, rate: float | None = Non
 
 
 def torque_target(X: np.ndarray, names: Sequence[str], physics, layout=None) -> np.ndarray:
-    """Inverse-dynamics torque (N·m) per step: ``X``'s torque channel, or, without one, the
-    rigid-body inverse dynamics of ``physics`` (a MusculoskeletalModel) from the kinematics
-    and the load."""
+    """Inverse-dynamics torque (N·m) per step.
+
+    ``X``'s torque channel, or, without one, the rigid-body inverse dynamics of ``physics`` (a
+    MusculoskeletalModel) from the kinematics and the load.
+    """
     names = list(names)
     layout = layout or layout_for(physics)
     if layout.torque in names:
@@ -497,8 +501,10 @@ def check_subject_ids(subject_ids, n_sequences: int, what: str = "subject_ids") 
 
 
 def subject_array(items: list) -> np.ndarray:
-    """An array of subject labels: numpy's own for labels of one type, else an object array
-    keeping each label as it is (numpy would turn numbers beside strings into strings).
+    """An array of subject labels: numpy's own for labels of one type, else an object array.
+
+    The object array keeps each label as it is (numpy would turn numbers beside strings into
+    strings).
 
     Examples
     --------

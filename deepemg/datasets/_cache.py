@@ -37,9 +37,11 @@ class CacheError(Exception):
 
 
 def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
-    """Folder for cached data sets: ``data_home``, else ``$DEEPEMG_DATA``, else
-    ``~/.cache/deepemg`` (created if needed; if it cannot be, the path is still returned and
-    writing the cache later warns)."""
+    """Folder for cached data sets: ``data_home``, else ``$DEEPEMG_DATA``, else the default.
+
+    The default is ``~/.cache/deepemg``. The folder is created if needed; if it cannot be, the
+    path is still returned and writing the cache later warns.
+    """
     folder = Path(data_home or os.environ.get("DEEPEMG_DATA") or Path.home() / ".cache" / "deepemg")
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -164,7 +166,7 @@ def load_bunch(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Bunch
         data.update(values)
     except CacheError:
         raise
-    except Exception as error:  # noqa: BLE001 - any damage: EOFError, BadZipFile, zlib...
+    except Exception as error:  # any damage: EOFError, BadZipFile, zlib...
         # (ValueError too for a pickle, which allow_pickle=False refuses to load)
         raise CacheError(f"{type(error).__name__}: {str(error)[:200]}") from None
     missing = [key for key in required if key not in data]
@@ -174,9 +176,11 @@ def load_bunch(path: str | os.PathLike, required: tuple[str, ...] = ()) -> Bunch
 
 
 def load_cached(path: Path, required: tuple[str, ...] = (), stacklevel: int = 3) -> Bunch | None:
-    """The data set cached at ``path`` (:func:`load_bunch`), or None when there is none or it
-    cannot be read; a damaged file is reported by a warning naming it (it is simulated again
-    and replaced by the caller)."""
+    """The data set cached at ``path`` (:func:`load_bunch`), or None: none there or unreadable.
+
+    A damaged file is reported by a warning naming it (it is simulated again and replaced by the
+    caller).
+    """
     if not path.is_file():
         return None
     try:

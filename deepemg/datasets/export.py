@@ -115,7 +115,7 @@ def export_trials(
     n_steps = data.X.shape[1]
     time = np.arange(n_steps) / rate
     emg_time = np.arange(int(np.floor(time[-1] * emg_rate)) + 1) / emg_rate
-    mvc_time = np.arange(int(round(_MVC_SECONDS * emg_rate))) / emg_rate
+    mvc_time = np.arange(round(_MVC_SECONDS * emg_rate)) / emg_rate
     trials, counts, mvc = [], {}, {}
     for i, subject in enumerate(labels):
         counts[subject] = counts.get(subject, 0) + 1

@@ -45,7 +45,8 @@ __all__ = ["SCENARIOS", "Scenario", "make_scenario"]
 SCENARIO_GENERATOR_VERSION = 1
 """Bumped whenever a scenario's output changes for the same definition (cache key)."""
 
-SCENARIO_KEYS = _CACHED_KEYS + (
+SCENARIO_KEYS = (
+    *_CACHED_KEYS,
     "scenario",
     "beyond_training",
     "train_loads",
@@ -71,8 +72,9 @@ _LOAD_INERTIA = 0.0899  # kg m² per kg of load at the hand
 
 @dataclass(frozen=True)
 class Scenario:
-    """How a scenario's subjects are simulated. Ranges ``(low, high)`` are drawn uniformly per
-    subject.
+    """How a scenario's subjects are simulated.
+
+    Ranges ``(low, high)`` are drawn uniformly per subject.
 
     Attributes
     ----------
@@ -213,7 +215,7 @@ def _deal(rng, loads, n) -> list[float]:
 
 def _trial_loads(rng, scenario: Scenario, n_trials: int) -> list[float]:
     """Training loads first (``round(2/3 n)``), then the test trials' loads, shuffled."""
-    n_train = int(round(2 * n_trials / 3))
+    n_train = round(2 * n_trials / 3)
     n_test = n_trials - n_train
     n_beyond = -(-n_test // 2) if scenario.beyond_loads else 0
     train = _deal(rng, scenario.train_loads, n_train)

@@ -58,7 +58,7 @@ def minimum_jerk_trial(
     >>> t.shape, bool(np.degrees(q).min() >= 0 and np.degrees(q).max() <= 140)
     ((500,), True)
     """
-    n = int(round(duration * rate))
+    n = round(duration * rate)
     time = np.arange(n) / rate
     low_deg, high_deg = angle_range_deg
     current = np.radians(rng.uniform(low_deg + 5.0, low_deg + 35.0))
@@ -119,7 +119,7 @@ def random_trial(
     >>> bool(np.degrees(q).min() >= 5 - 1e-9 and np.degrees(q).max() <= 120 + 1e-9)
     True
     """
-    n = int(round(duration * rate))
+    n = round(duration * rate)
     time = np.arange(n) / rate
     count = int(rng.integers(n_components[0], n_components[1] + 1))
     frequency = rng.uniform(*frequency_range, count)
@@ -171,7 +171,7 @@ def sinusoid_holds_trial(
     >>> bool(np.abs(np.gradient(q, t) - qd)[1:-1].max() < 0.05)
     True
     """
-    n = int(round(duration * rate))
+    n = round(duration * rate)
     time = np.arange(n) / rate
     low, high = angle_range_deg
     current = rng.uniform(low, high)
@@ -220,7 +220,7 @@ def ballistic_trial(
     >>> bool(np.abs(qd).max() > 4.0)
     True
     """
-    n = int(round(duration * rate))
+    n = round(duration * rate)
     time = np.arange(n) / rate
     low, high = angle_range_deg
     current = rng.uniform(low, low + 0.25 * (high - low))

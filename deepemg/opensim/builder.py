@@ -58,8 +58,7 @@ def use_compliant_tendon_degroote_muscles(model: osim.Model) -> list[str]:
 
 
 def _convert(model: osim.Model, conversion: str | None) -> list[str]:
-    """Apply the law's conversion: a function of :mod:`deepemg.opensim` or of this module,
-    by name."""
+    """Apply the law's conversion, by name: a function of :mod:`deepemg.opensim` or this module."""
     if conversion is None:
         return []
     from .. import opensim as bridge

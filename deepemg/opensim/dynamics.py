@@ -175,8 +175,11 @@ def static_optimization(
 
 
 def _effort_problem(muscles, angle, velocity, torque, exponent, weights, min_activation):
-    """The inputs of a static optimisation, checked: the per-frame arrays, the effort weights
-    (1 by default) and the activation floor broadcast to ``(n_frames, n_muscles)``."""
+    """The inputs of a static optimisation, checked.
+
+    Returns the per-frame arrays, the effort weights (1 by default) and the activation floor
+    broadcast to ``(n_frames, n_muscles)``.
+    """
     angle, velocity, torque = _frames(angle=angle, velocity=velocity, torque=torque)
     if exponent <= 1:
         raise ValueError(f"exponent must be > 1, got {exponent}.")
@@ -191,8 +194,10 @@ def _effort_problem(muscles, angle, velocity, torque, exponent, weights, min_act
 
 
 def _affine_effort_solve(gain, need, exponent, weights, floor) -> np.ndarray:
-    """``argmin sum_j w_j a_j^p`` s.t. ``sum_j gain_j a_j = need``, ``floor <= a <= 1``, per
-    frame (rows), by bisection on the multiplier (see :func:`static_optimization`)."""
+    """``argmin sum_j w_j a_j^p`` s.t. ``sum_j gain_j a_j = need``, ``floor <= a <= 1``.
+
+    Solved per frame (rows), by bisection on the multiplier (see :func:`static_optimization`).
+    """
 
     def activation_at(lam):
         x = lam[:, None] * gain / (exponent * weights)
@@ -337,10 +342,10 @@ def compliant_static_optimization(
     corrections: int = 3,
     tolerance: float = 1e-3,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Activations that balance ``torque`` with muscles whose force is OpenSim's equilibrium
-    tendon force (compliant tendons: Thelen2003Muscle, Millard2012EquilibriumMuscle...).
+    """Activations that balance ``torque`` with OpenSim's equilibrium tendon forces.
 
-    Minimises ``sum_j w_j a_j^p`` subject to ``sum_j r_j F_j(a_j) = torque`` and
+    For compliant tendons (Thelen2003Muscle, Millard2012EquilibriumMuscle...). Minimises
+    ``sum_j w_j a_j^p`` subject to ``sum_j r_j F_j(a_j) = torque`` and
     ``a_min_j <= a_j <= 1`` per frame, where ``F_j(a)`` is the tendon force at fibre equilibrium
     (:func:`equilibrium_tendon_forces`), which is not affine in ``a`` with an elastic tendon:
 

@@ -69,8 +69,10 @@ def _comment_text(text: str) -> str:
 
 
 def _notes(estimator, label, physics, source, values, written, law, converted, tendons) -> str:
-    """The comment that records the subject's parameters, mapped or not, in the .osim file;
-    ``tendons`` says how the muscles' tendons are written (" with rigid tendons ...")."""
+    """The comment that records the subject's parameters, mapped or not, in the .osim file.
+
+    ``tendons`` says how the muscles' tendons are written (" with rigid tendons ...").
+    """
     from .. import __version__
 
     muscles = list(physics.muscles)

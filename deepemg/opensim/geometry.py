@@ -46,8 +46,10 @@ def sample_path_geometry(
 
 
 def muscles_crossing(pose: ModelPose, muscles: list[str], min_moment_arm: float = 1e-4) -> list:
-    """The muscles of ``muscles`` whose moment arm about the posed coordinate exceeds
-    ``min_moment_arm`` (m) somewhere in its range (61 angles checked), in the given order."""
+    """The muscles of ``muscles`` whose moment arm exceeds ``min_moment_arm`` (m), in order.
+
+    The moment arm is about the posed coordinate, checked at 61 angles over its range.
+    """
     low, high = pose.range
     _, arms = sample_path_geometry(pose, muscles, np.linspace(low, high, 61))
     return [n for n, r in zip(muscles, np.abs(arms).max(axis=0), strict=True) if r > min_moment_arm]
