@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from deepemg._state import FittedWith
+from deepemg._base import MODEL_CONSTRAINTS, POPULATION_CODE, MusculoskeletalEstimator
 from deepemg.channels import emg_channel
 from deepemg.metrics import _refuse_unusable_scoring
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
@@ -24,9 +24,7 @@ from deepemg.threads import with_own_threads
 from deepemg.validation import (
     SequenceInputs,
     check_envelopes,
-    check_subject_ids,
     measured_r2,
-    prepare_sequences,
     saturate_envelopes,
     unique_subjects,
 )
@@ -71,6 +69,48 @@ class _Layout:
     muscles: list
     measured_index: list
     unmeasured_index: list
+
+
+def _factorise(emg, n_synergies, vaf_threshold: float, random_state):
+    """NMF of stacked frames; returns the fitted NMF, H and the VAF.
+
+    With ``n_synergies`` synergies, or with "auto" the fewest whose VAF reaches
+    ``vaf_threshold``.
+    """
+    flat = emg.reshape(-1, emg.shape[-1])
+    if n_synergies == "auto":
+        candidates = range(1, flat.shape[1] + 1)
+    else:
+        if not (isinstance(n_synergies, int | np.integer) and 1 <= n_synergies <= flat.shape[1]):
+            raise ValueError(
+                f"n_synergies must be 'auto' or an int in 1..{flat.shape[1]} "
+                f"(the measured muscles), got {n_synergies!r}."
+            )
+        candidates = [int(n_synergies)]
+    for k in candidates:
+        nmf = NMF(
+            n_components=k,
+            init="nndsvda",
+            max_iter=2000,
+            tol=1e-6,
+            random_state=random_state,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            H = nmf.fit_transform(flat)
+        vaf = variance_accounted_for(flat, H @ nmf.components_)
+        if n_synergies != "auto" or vaf >= vaf_threshold:
+            break
+    return nmf, H.reshape((*emg.shape[:-1], k)), vaf
+
+
+def _excitations(surface, H, weights, layout: _Layout):
+    """All muscles' excitation: measured from the surface EMG, the rest from H w."""
+    unmeasured = torch.clamp(H @ weights, 0.0, 1.0)
+    full = torch.zeros((*surface.shape[:-1], len(layout.muscles)), dtype=torch.float64)
+    full[..., layout.measured_index] = surface
+    full[..., layout.unmeasured_index] = unmeasured
+    return full
 
 
 class _Diverged(ArithmeticError):
@@ -121,8 +161,11 @@ class _TorqueTracking:
         return values
 
     def variables(self, theta, subject):
-        """What the solver fits: the log-weights (none when every muscle is measured) and,
-        with ``calibrate``, the Hill scales."""
+        """What the solver fits.
+
+        The log-weights (none when every muscle is measured) and, with ``calibrate``, the Hill
+        scales.
+        """
         variables = [theta] if theta.numel() else []
         if self.calibrate:
             variables += [subject.unconstrained[k] for k in self.CALIBRATED]
@@ -131,9 +174,7 @@ class _TorqueTracking:
     def torque(self, theta, subject):
         """Excitation of every muscle and the model's joint torque."""
         layout = self.layout
-        excitation = SynergyExtrapolationRegressor._excitations(
-            self.surface, self.H, self.weights(theta), layout
-        )
+        excitation = _excitations(self.surface, self.H, self.weights(theta), layout)
         params = self.parameters(subject)
         activation = layout.physics.activation(excitation, layout.rate, params)
         predicted = layout.physics.joint_torque(activation, self.angle, self.velocity, params)
@@ -255,7 +296,7 @@ class _TorqueTracking:
         }
 
 
-class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
+class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, BaseEstimator):
     """Unmeasured muscles' EMG as non-negative combinations of the measured muscles' synergies.
 
     Following Ao et al. (2020): per subject, non-negative matrix factorisation of the measured
@@ -338,16 +379,12 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
     (2, 200, 7)
     """
 
-    _parameter_constraints: dict = {
-        "model": [str, os.PathLike, MusculoskeletalModel],
-        "coordinate": [str],
-        "locked": [dict, None],
-        "channels": ["array-like", None],
+    _parameter_constraints: ClassVar[dict] = {
+        **MODEL_CONSTRAINTS,
         "n_synergies": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "vaf_threshold": [Interval(Real, 0, 1, closed="right")],
         "calibrate": ["boolean"],
         "magnitude_weight": [Interval(Real, 0, None, closed="left")],
-        "rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
@@ -387,11 +424,13 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
     """Parameters the fitted synergies and muscle model are built for (see ``FittedWith``);
     ``channels`` only names ``X``'s channels, read by name, so it may change."""
 
-    def _prepare(self, X, physics=None) -> SequenceInputs:
-        """``X`` checked against the model's channels, all finite (MSE reads every channel)."""
-        if physics is None:
-            self._check_unchanged()
-        sequences = prepare_sequences(X, self.channels, physics or self.physics_, rate=self.rate)
+    _POPULATION_USE = (
+        "their unmeasured muscles come from the pooled synergies (fitted on every sequence)."
+    )
+    _UNSEEN_ADVICE = "Fit with their sequences to give them synergies of their own."
+
+    def _check_prepared(self, sequences: SequenceInputs, fitted: bool) -> None:
+        """Every channel of ``X`` finite (MSE reads them all, the surface EMG included)."""
         bad = ~np.isfinite(sequences.X)
         if bad.any():
             s, t, c = np.argwhere(bad)[0]
@@ -399,13 +438,14 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 f"X holds NaN or infinite values in channel '{sequences.names[c]}' (first at "
                 f"sequence {s}, step {t})."
             )
-        return sequences
 
     @staticmethod
     def _surface(sequences: SequenceInputs, muscles) -> np.ndarray:
-        """The surface envelopes of ``muscles`` as given, checked by the package's EMG rule
+        """The surface envelopes of ``muscles`` as given, checked by the package's EMG rule.
+
         (:func:`~deepemg.validation.check_envelopes`: none negative, none above
-        :data:`~deepemg.validation.EMG_CEILING`)."""
+        :data:`~deepemg.validation.EMG_CEILING`.)
+        """
         names = sequences.names
         channels = [emg_channel(m) for m in muscles]
         missing = [c for c in channels if c not in names]
@@ -417,73 +457,23 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         emg = np.stack([sequences.channel(c) for c in channels], axis=-1)
         return check_envelopes(emg, EMG_WHAT, channels)
 
-    @staticmethod
-    def _labels(subject_ids, n_sequences: int) -> np.ndarray:
-        """One subject label per sequence (the pooled model's when ``subject_ids`` is None)."""
-        if subject_ids is None:
-            return np.full(n_sequences, POPULATION)
-        return check_subject_ids(subject_ids, n_sequences)
+    def _models_of(self, codes: np.ndarray) -> list:
+        """``(rows, synergy model)`` of each subject code (:meth:`_subject_codes`)."""
+        return [(codes == code, self._synergies_of(code)) for code in np.unique(codes).tolist()]
 
-    def _model_of(self, labels: np.ndarray):
-        """``(label, rows, synergy model)`` per subject in ``labels``; the pooled model, with a
-        warning, for subjects not seen in fit."""
-        unknown = [s for s in unique_subjects(labels).tolist() if s not in self.synergies_]
-        if unknown:
-            warnings.warn(
-                f"subjects {unknown} were not seen in fit; their unmeasured muscles "
-                "come from the pooled synergies.",
-                stacklevel=4,
-            )
-        return [
-            (subject, labels == subject, self.synergies_.get(subject, self.synergies_[POPULATION]))
-            for subject in unique_subjects(labels)
-        ]
+    def _synergies_of(self, code: int) -> dict:
+        """The synergy model of a subject code: the pooled one for the population's."""
+        label = POPULATION if code == POPULATION_CODE else self.subjects_[code]
+        return self.synergies_[label]
 
     # ------------------------------------------------------------------ fit
-    def _factorise(self, emg):
-        """NMF of stacked frames; returns the fitted NMF, H, W and VAF."""
-        flat = emg.reshape(-1, emg.shape[-1])
-        if self.n_synergies == "auto":
-            candidates = range(1, flat.shape[1] + 1)
-        else:
-            if not (
-                isinstance(self.n_synergies, int | np.integer)
-                and 1 <= self.n_synergies <= flat.shape[1]
-            ):
-                raise ValueError(
-                    f"n_synergies must be 'auto' or an int in 1..{flat.shape[1]} "
-                    f"(the measured muscles), got {self.n_synergies!r}."
-                )
-            candidates = [int(self.n_synergies)]
-        for k in candidates:
-            nmf = NMF(
-                n_components=k,
-                init="nndsvda",
-                max_iter=2000,
-                tol=1e-6,
-                random_state=self.random_state,
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                H = nmf.fit_transform(flat)
-            vaf = variance_accounted_for(flat, H @ nmf.components_)
-            if self.n_synergies != "auto" or vaf >= self.vaf_threshold:
-                break
-        return nmf, H.reshape(emg.shape[:-1] + (k,)), vaf
-
-    @staticmethod
-    def _excitations(surface, H, weights, layout):
-        """All muscles' excitation: measured from the surface EMG, the rest from H w."""
-        unmeasured = torch.clamp(H @ weights, 0.0, 1.0)
-        full = torch.zeros(surface.shape[:-1] + (len(layout.muscles),), dtype=torch.float64)
-        full[..., layout.measured_index] = surface
-        full[..., layout.unmeasured_index] = unmeasured
-        return full
-
     def _fit_one(self, layout, subject_label, angle, velocity, emg, surface, torque):
-        """One subject's synergies (NMF of ``emg`` as given) and unmeasured weights (torque
-        tracking driven by ``surface``, the envelopes saturated at 1)."""
-        nmf, H, vaf = self._factorise(emg)
+        """One subject's synergies and unmeasured weights.
+
+        The NMF factorises ``emg`` as given; the torque tracking is driven by ``surface``, the
+        envelopes saturated at 1.
+        """
+        nmf, H, vaf = _factorise(emg, self.n_synergies, self.vaf_threshold, self.random_state)
         tracking = _TorqueTracking(self, layout, angle, velocity, surface, torque, H)
         result = tracking.solve(_subject_name(subject_label))
         return {
@@ -523,9 +513,9 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         _refuse_unusable_scoring(self)  # scoring="r2" in cross-validation: an error, not NaN
-        physics = MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked)
+        physics = self._resolve_physics()
         sequences = self._prepare(X, physics)
-        labels = self._labels(subject_ids, sequences.X.shape[0])
+        labels = self._subject_labels(subject_ids, sequences.X.shape[0], POPULATION)
         muscles = list(physics.muscles)
         names = sequences.names
         measured = [m for m in muscles if emg_channel(m) in names]
@@ -583,15 +573,16 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         as they are.
         """
         check_is_fitted(self, "synergies_")
-        return self._predict(self._prepare(X), subject_ids)
+        sequences = self._prepare(X)
+        return self._predict(sequences, self._subject_codes(subject_ids, sequences.X.shape[0]))
 
-    def _predict(self, sequences: SequenceInputs, subject_ids):
+    def _predict(self, sequences: SequenceInputs, codes: np.ndarray) -> np.ndarray:
+        """Every muscle's EMG of the checked ``sequences``, each with its subject's synergies."""
         X = sequences.X
-        labels = self._labels(subject_ids, X.shape[0])
         emg = self._surface(sequences, self.measured_)
-        out = np.zeros(X.shape[:2] + (len(self.muscles_),))
+        out = np.zeros((*X.shape[:2], len(self.muscles_)))
         out[..., self._measured_index] = emg
-        for _, rows, model in self._model_of(labels):
+        for rows, model in self._models_of(codes):
             flat = emg[rows].reshape(-1, emg.shape[-1])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -599,7 +590,7 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
             extrapolated = np.clip(H @ model["weights"], 0.0, 1.0)
             block = out[rows]
             block[..., self._unmeasured_index] = extrapolated.reshape(
-                emg[rows].shape[:-1] + (len(self.unmeasured_),)
+                (*emg[rows].shape[:-1], len(self.unmeasured_))
             )
             out[rows] = block
         return out
@@ -613,16 +604,14 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "synergies_")
         sequences = self._prepare(X)
-        emg = self._predict(sequences, subject_ids)
+        codes = self._subject_codes(subject_ids, sequences.X.shape[0])
+        emg = self._predict(sequences, codes)
         measured = self._measured_index
         emg[..., measured] = saturate_envelopes(
             emg[..., measured], EMG_WHAT, [emg_channel(m) for m in self.measured_]
         )
-        labels = self._labels(subject_ids, sequences.X.shape[0])
         torque = np.empty(sequences.X.shape[:2])
-        for subject in unique_subjects(labels):
-            rows = labels == subject
-            model = self.synergies_.get(subject, self.synergies_[POPULATION])
+        for rows, model in self._models_of(codes):
             params = {k: torch.tensor(v) for k, v in model["params"].items()}
             with torch.no_grad():
                 activation = self.physics_.activation(torch.tensor(emg[rows]), self.rate, params)
@@ -652,10 +641,10 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "synergies_")
         sequences = self._prepare(X)
-        labels = self._labels(subject_ids, sequences.X.shape[0])
-        return self._leave_one_out(self._surface(sequences, self.measured_), labels)
+        codes = self._subject_codes(subject_ids, sequences.X.shape[0])
+        return self._leave_one_out(self._surface(sequences, self.measured_), codes)
 
-    def _leave_one_out(self, emg, labels):
+    def _leave_one_out(self, emg: np.ndarray, codes: np.ndarray) -> np.ndarray:
         n_measured = emg.shape[-1]
         if n_measured < 2:
             raise ValueError(
@@ -663,7 +652,7 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
                 f"{n_measured} ({self.measured_}); it needs at least two."
             )
         out = np.empty_like(emg)
-        for _, rows, model in self._model_of(labels):
+        for rows, model in self._models_of(codes):
             W = model["W"]
             flat = emg[rows].reshape(-1, n_measured)
             block = np.empty_like(flat)
@@ -709,9 +698,9 @@ class SynergyExtrapolationRegressor(FittedWith, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "synergies_")
         sequences = self._prepare(X)
-        labels = self._labels(subject_ids, sequences.X.shape[0])
+        codes = self._subject_codes(subject_ids, sequences.X.shape[0])
         emg = self._surface(sequences, self.measured_)
-        return measured_r2(emg, self._leave_one_out(emg, labels), sample_weight=sample_weight)
+        return measured_r2(emg, self._leave_one_out(emg, codes), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -156,21 +156,19 @@ def joint_name(model="elbow", coordinate: str = "r_elbow_flex") -> str:
     """The joint that names the channels of an estimator's ``model`` parameter.
 
     ``"elbow"`` for the built-in model, the ``joint`` of a ready
-    :class:`~deepemg.physics.MusculoskeletalModel`, and the coordinate for a model file.
+    :class:`~deepemg.physics.MusculoskeletalModel`, and the coordinate for a model file
+    (:attr:`deepemg.specification.ModelSpecification.joint`).
 
     Examples
     --------
     >>> joint_name("elbow"), joint_name("arm26.osim", "r_elbow_flex")
     ('elbow', 'r_elbow_flex')
     """
-    if isinstance(model, str) and model == "elbow":
-        return ELBOW_JOINT
-    joint = getattr(model, "joint", None)
-    if isinstance(joint, str) and joint:
-        return joint
-    return str(getattr(model, "coordinate", None) or coordinate)
+    from .specification import ModelSpecification
+
+    return ModelSpecification(model, coordinate).joint
 
 
 def layout_for(model="elbow", coordinate: str = "r_elbow_flex") -> ChannelLayout:
-    """:class:`ChannelLayout` of :func:`joint_name`\\ ``(model, coordinate)``."""
+    """The :class:`ChannelLayout` named by ``joint_name(model, coordinate)``."""
     return ChannelLayout(joint_name(model, coordinate))

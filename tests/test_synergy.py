@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from baselines import SynergyExtrapolationRegressor
 from deepemg import ELBOW_CHANNELS
 from deepemg.datasets.trajectories import minimum_jerk_trial
+from deepemg.metrics import UnseenSubjectWarning
 from deepemg.physics import MusculoskeletalModel
 from deepemg.validation import EMGSaturationWarning, measured_r2
 
@@ -84,8 +85,12 @@ def test_deterministic_and_per_subject(synergy_data):
     for key in ("A", "B", "__population__"):
         np.testing.assert_array_equal(a.synergies_[key]["weights"], b.synergies_[key]["weights"])
     np.testing.assert_array_equal(a.predict(X, groups), b.predict(X, groups))
-    with pytest.warns(UserWarning, match="not seen in fit"):
-        a.predict(X[:1], np.array(["C"]))
+    with pytest.warns(UnseenSubjectWarning, match=r"\['C'\] were not seen in fit") as caught:
+        pooled = a.predict(X[:1], np.array(["C"]))
+    assert caught[0].filename == __file__  # it points at the caller, not at deepemg
+    np.testing.assert_array_equal(pooled, a.predict(X[:1]))  # the pooled synergies
+    with pytest.warns(UnseenSubjectWarning, match="pooled synergies"):
+        a.score(X[:1], subject_ids=["C"])
 
 
 def test_calibrate_fits_hill_parameters(synergy_data):

@@ -1,0 +1,167 @@
+"""What an estimator's ``model``, ``coordinate``, ``locked`` and ``muscle_law`` mean, in one place.
+
+Both estimators, the command and the channel contract ask the same questions of these
+parameters: is the model the built-in elbow, which ``.osim`` file does it name, which joint
+names ``X``'s channels, which muscle law, which :class:`~deepemg.physics.MusculoskeletalModel`
+do they build. :class:`ModelSpecification` answers them; building the model is left to
+:meth:`deepemg.physics.MusculoskeletalModel.resolve`. Importing this module imports no torch:
+the physics is imported when a model is built or a muscle law is looked up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .channels import ELBOW_JOINT, ChannelLayout
+
+__all__ = ["BUILTIN_MODEL", "DEFAULT_COORDINATE", "ModelSpecification"]
+
+BUILTIN_MODEL = "elbow"
+"""The ``model`` value that names deepemg's built-in 7-muscle elbow."""
+DEFAULT_COORDINATE = "r_elbow_flex"
+"""The estimators' default ``coordinate`` (the built-in elbow's)."""
+
+
+@dataclass(frozen=True)
+class ModelSpecification:
+    """The musculoskeletal model an estimator's parameters name.
+
+    Parameters
+    ----------
+    model : "elbow", path to an .osim file, or MusculoskeletalModel, default="elbow"
+        The built-in elbow (:data:`BUILTIN_MODEL`), an OpenSim model file, or a ready model.
+    coordinate : str, default="r_elbow_flex"
+        The coordinate of a model file; it names the channels of a model file's joint.
+    locked : mapping of str to float, optional
+        Values (rad) at which a model file's other coordinates are held.
+    muscle_law : str, MuscleLaw or None, default=None
+        A name registered in :data:`deepemg.physics.MUSCLE_LAWS` when the law is asked for
+        (laws may be registered after import), or a :class:`~deepemg.physics.MuscleLaw`;
+        None: the default law (rigid-tendon DeGrooteFregly2016).
+
+    Examples
+    --------
+    >>> spec = ModelSpecification()
+    >>> spec.is_builtin, spec.path, spec.joint
+    (True, None, 'elbow')
+    >>> arm = ModelSpecification.from_params({"model": "arm26.osim", "coordinate": "r_elbow_flex"})
+    >>> arm.is_builtin, arm.path.name, arm.joint, arm.layout.torque
+    (False, 'arm26.osim', 'r_elbow_flex', 'r_elbow_flex_torque')
+    >>> arm.describe()
+    "the OpenSim model arm26.osim (coordinate 'r_elbow_flex')"
+    """
+
+    model: Any = BUILTIN_MODEL
+    coordinate: str = DEFAULT_COORDINATE
+    locked: Mapping[str, float] | None = None
+    muscle_law: Any = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ModelSpecification:
+        """The specification of an estimator's parameters (``get_params(deep=False)``).
+
+        Parameters
+        ----------
+        params : mapping
+            ``model``, ``coordinate``, ``locked`` and ``muscle_law``, each optional (its
+            default when absent); other keys are ignored.
+
+        Returns
+        -------
+        ModelSpecification
+        """
+        return cls(
+            model=params.get("model", BUILTIN_MODEL),
+            coordinate=params.get("coordinate", DEFAULT_COORDINATE),
+            locked=params.get("locked"),
+            muscle_law=params.get("muscle_law"),
+        )
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether ``model`` names the built-in elbow (the string ``"elbow"``)."""
+        return isinstance(self.model, str) and self.model == BUILTIN_MODEL
+
+    @property
+    def path(self) -> Path | None:
+        """The ``.osim`` file ``model`` names; None for the built-in elbow or a ready model."""
+        if self.is_builtin or not isinstance(self.model, str | os.PathLike):
+            return None
+        return Path(self.model)
+
+    @property
+    def joint(self) -> str:
+        """The joint that names ``X``'s channels (``<joint>_angle`` ...).
+
+        ``"elbow"`` for the built-in model, the ``joint`` of a ready model, and the
+        coordinate for a model file.
+        """
+        if self.is_builtin:
+            return ELBOW_JOINT
+        joint = getattr(self.model, "joint", None)
+        if isinstance(joint, str) and joint:
+            return joint
+        return str(getattr(self.model, "coordinate", None) or self.coordinate)
+
+    @property
+    def layout(self) -> ChannelLayout:
+        """The :class:`~deepemg.channels.ChannelLayout` of :attr:`joint`."""
+        return ChannelLayout(self.joint)
+
+    def law(self):
+        """The muscle law ``muscle_law`` names now, or None for the default law.
+
+        Returns
+        -------
+        MuscleLaw or None
+
+        Raises
+        ------
+        ValueError
+            For a name not registered in :data:`deepemg.physics.MUSCLE_LAWS` (the message
+            lists the registered ones).
+        TypeError
+            For anything but a name, a MuscleLaw or None.
+        """
+        from .physics import MUSCLE_LAWS, MuscleLaw, get_muscle_law
+
+        law = self.muscle_law
+        if law is None:
+            return None
+        if isinstance(law, str) and law not in MUSCLE_LAWS:
+            raise ValueError(
+                f"muscle_law={law!r} is not a registered muscle law; the registered ones are "
+                f"{sorted(MUSCLE_LAWS)} (add one with deepemg.physics.register_muscle_law)."
+            )
+        if not isinstance(law, str | MuscleLaw):
+            raise TypeError(
+                f"muscle_law must be the name of a registered muscle law or a MuscleLaw, "
+                f"got {type(law).__name__}."
+            )
+        return get_muscle_law(law)
+
+    def resolve(self):
+        """The :class:`~deepemg.physics.MusculoskeletalModel` these parameters name.
+
+        Built by :meth:`~deepemg.physics.MusculoskeletalModel.resolve` (a ready model is
+        returned as it is), after the muscle law is checked (:meth:`law`).
+
+        Returns
+        -------
+        MusculoskeletalModel
+        """
+        from .physics import MusculoskeletalModel
+
+        return MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked, self.law())
+
+    def describe(self) -> str:
+        """The model in words, for messages and reports."""
+        if self.is_builtin:
+            return "the built-in elbow model"
+        if self.path is not None:
+            return f"the OpenSim model {self.path.name} (coordinate {self.coordinate!r})"
+        return f"the model given (joint {self.joint!r})"
