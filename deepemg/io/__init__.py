@@ -8,6 +8,21 @@ the column labels and the sampling rate (Hz), and raises a clear error for a mis
 file of another format, or NaN in a recording. :func:`load_trials` turns a subject's trial
 files and a model into ``X`` and ``y`` in deepemg's layout, EMG in MVC units (``docs/data.md``);
 :func:`load_each_trial` does the same keeping each trial whole.
+
+**EMG units: one rule** (as in :func:`~deepemg.datasets.make_elbow_lifting`'s arrays), for
+:func:`load_trials` and :func:`load_each_trial`: envelopes are in units of a maximal voluntary
+contraction (MVC).
+
+- Trials that give ``mvc`` (the subject's MVC recordings) are divided, muscle by muscle, by the
+  MVC reference: the highest mean envelope over ``MVC_WINDOW`` = 0.5 s in those recordings,
+  processed like the trials. Envelopes above 1 (a lift stronger than the MVC trial) are kept,
+  up to :data:`~deepemg.validation.EMG_CEILING` = 1.5; above that the reference cannot be the
+  muscle's MVC and a ValueError names the trial and the muscle.
+- A subject without MVC recordings is normalised to each muscle's maximum envelope over all of
+  that subject's trials given in the call (whole files, not only the part that the kinematics
+  cover): never trial by trial, so give all of a subject's trials together
+  (:func:`load_each_trial` keeps trials apart while normalising them together).
+- A subject's trials with EMG either all give ``mvc`` or none do.
 """
 
 from .c3d import Analogs, read_c3d_analogs
