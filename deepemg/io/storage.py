@@ -67,7 +67,7 @@ class Storage(Recording):
 
 
 def _is_translation_or_force(label: str) -> bool:
-    """The name rule: is this column a translation (m) or a generalised force (N, N·m)?"""
+    """Whether a column is a translation (m) or a generalised force (N, N·m), by the name rule."""
     name = _coordinate_part(label).lower()
     return (
         name == "time"
@@ -115,7 +115,7 @@ def _rotational_by_model(model, labels: list[str], path: Path) -> list[str]:
             f"'{model.getName()}' and were left as in the file (degrees): {unmatched[:10]}"
             f"{'...' if len(unmatched) > 10 else ''}. Pass the model the file was made with, or "
             "model=None to use the name rule.",
-            stacklevel=3,
+            stacklevel=4,
         )
     return rotational
 
@@ -133,7 +133,7 @@ def _split(line: str, delimiter: str | None, n_fields: int | None = None) -> lis
 
 
 def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> Storage:
-    """Read an OpenSim storage file (.sto or .mot), such as inverse kinematics or dynamics.
+    r"""Read an OpenSim storage file (.sto or .mot), such as inverse kinematics or dynamics.
 
     The header runs up to the ``endheader`` line; the next line holds the column labels, then
     one row per frame. Columns may be separated by tabs (OpenSim), commas (spreadsheets; trailing
@@ -182,9 +182,9 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "ik.mot"
     >>> _ = path.write_text(
-    ...     "Coordinates\\nversion=1\\nnRows=3\\nnColumns=3\\ninDegrees=yes\\nendheader\\n"
-    ...     "time\\telbow_flexion\\tpelvis_tx\\n"
-    ...     "0.00\\t90.0\\t0.5\\n0.01\\t91.0\\t0.5\\n0.02\\t92.0\\t0.5\\n"
+    ...     "Coordinates\nversion=1\nnRows=3\nnColumns=3\ninDegrees=yes\nendheader\n"
+    ...     "time\telbow_flexion\tpelvis_tx\n"
+    ...     "0.00\t90.0\t0.5\n0.01\t91.0\t0.5\n0.02\t92.0\t0.5\n"
     ... )
     >>> ik = read_storage(path)
     >>> ik.rate, ik.in_degrees, ik.converted
@@ -196,6 +196,31 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
     """
     path = _existing_file(path, _EXPECTED)
     lines = _read_text(path, _EXPECTED).splitlines()
+    end = _endheader_index(lines, path)
+    header = _parse_header(lines[:end])
+    body = [(i, line) for i, line in enumerate(lines[end + 1 :], start=end + 2) if line.strip()]
+    all_labels, delimiter = _column_labels(body, path)
+    rows = body[1:]
+    values = _parse_rows(rows, delimiter, all_labels, path)
+    time_index = [label.lower() for label in all_labels].index("time")
+    time, data, labels, rate = split_time_column(values, all_labels, time_index, path)
+    _check_header_counts(header, len(rows), len(all_labels), path)
+    in_degrees = header.get("inDegrees", "no").strip().lower() in ("yes", "true", "1")
+    converted = _to_radians(data, labels, model, path) if radians and in_degrees else []
+    return Storage(
+        time,
+        data,
+        labels,
+        rate,
+        in_degrees=in_degrees,
+        header=header,
+        converted=converted,
+        path=path,
+    )
+
+
+def _endheader_index(lines: list[str], path: Path) -> int:
+    """Index of the ``endheader`` line in ``lines``; a ValueError if there is none."""
     end = next(
         (
             i
@@ -211,9 +236,14 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
             else ""
         )
         raise ValueError(f"'{path}' has no 'endheader' line, so it is not {_EXPECTED}.{hint}")
+    return end
+
+
+def _parse_header(lines: list[str]) -> dict:
+    """The header's ``key=value`` lines, its first other line as ``"name"``, then ``"comments"``."""
     header: dict = {}
     comments = []
-    for line in lines[:end]:
+    for line in lines:
         text = line.strip().rstrip(",;\t ").strip()
         if not text:
             continue
@@ -226,66 +256,69 @@ def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> S
             comments.append(text)
     if comments:
         header["comments"] = comments
+    return header
 
-    body = [(i, line) for i, line in enumerate(lines[end + 1 :], start=end + 2) if line.strip()]
+
+def _column_labels(body: list[tuple[int, str]], path: Path) -> tuple[list[str], str | None]:
+    """The labels of the first line of ``body`` (line number, text) and their delimiter, checked.
+
+    Checked: present, none empty, none twice, one of them ``time``.
+    """
     if not body:
         raise ValueError(f"'{path}' has no column labels after 'endheader'.")
-    label_line = body[0][1]
+    number, label_line = body[0]
     delimiter = "\t" if "\t" in label_line else "," if "," in label_line else None
-    all_labels = _split(label_line, delimiter)
-    if "" in all_labels:
+    labels = _split(label_line, delimiter)
+    if "" in labels:
         raise ValueError(
-            f"'{path}' has an empty column label in its label line (line {body[0][0]}): "
-            f"{all_labels}."
+            f"'{path}' has an empty column label in its label line (line {number}): {labels}."
         )
-    _check_unique_labels(all_labels, path, f"label line (line {body[0][0]})")
-    lower = [label.lower() for label in all_labels]
-    if "time" not in lower:
+    _check_unique_labels(labels, path, f"label line (line {number})")
+    if "time" not in [label.lower() for label in labels]:
         raise ValueError(
-            f"'{path}' has no 'time' column; its columns are {all_labels}. Expected {_EXPECTED}."
+            f"'{path}' has no 'time' column; its columns are {labels}. Expected {_EXPECTED}."
         )
-    rows = body[1:]
+    return labels, delimiter
+
+
+def _parse_rows(rows: list[tuple[int, str]], delimiter, labels: list[str], path: Path):
+    """The numbers of the data ``rows`` (line number, text), one column per label, checked."""
     if not rows:
         raise ValueError(f"'{path}' has column labels but no rows of data.")
-    values = parse_numeric_rows(
+    return parse_numeric_rows(
         path,
-        [(n, _split(line, delimiter, len(all_labels))) for n, line in rows],
-        all_labels,
+        [(n, _split(line, delimiter, len(labels))) for n, line in rows],
+        labels,
         _EXPECTED,
     )
 
-    time, data, labels, rate = split_time_column(values, all_labels, lower.index("time"), path)
 
-    for key, actual in (("nRows", len(rows)), ("nColumns", len(all_labels))):
+def _check_header_counts(header: dict, n_rows: int, n_columns: int, path: Path) -> None:
+    """Warn when the header's ``nRows`` or ``nColumns`` disagrees with the file."""
+    for key, actual in (("nRows", n_rows), ("nColumns", n_columns)):
         stated = header.get(key)
         if stated is not None and stated.strip().isdigit() and int(stated) != actual:
             warnings.warn(
                 f"The header of '{path}' says {key}={stated} but the file holds {actual} "
                 f"{'rows' if key == 'nRows' else 'columns'}: using the {actual} present "
                 "(is the file truncated?).",
-                stacklevel=2,
+                stacklevel=3,
             )
 
-    in_degrees = header.get("inDegrees", "no").strip().lower() in ("yes", "true", "1")
-    converted: list[str] = []
-    if radians and in_degrees:
-        if model is not None:
-            converted = _rotational_by_model(model, labels, path)
-        else:
-            converted = [label for label in labels if not _is_translation_or_force(label)]
-        for label in converted:
-            c = labels.index(label)
-            data[:, c] = np.radians(data[:, c])
-    return Storage(
-        time,
-        data,
-        labels,
-        rate,
-        in_degrees=in_degrees,
-        header=header,
-        converted=converted,
-        path=path,
-    )
+
+def _to_radians(data: np.ndarray, labels: list[str], model, path: Path) -> list[str]:
+    """Convert ``data``'s rotational columns from degrees to radians, in place; their labels.
+
+    Rotational by ``model``'s coordinates when given, else by the name rule.
+    """
+    if model is not None:
+        converted = _rotational_by_model(model, labels, path)
+    else:
+        converted = [label for label in labels if not _is_translation_or_force(label)]
+    for label in converted:
+        c = labels.index(label)
+        data[:, c] = np.radians(data[:, c])
+    return converted
 
 
 def _check_column(storage: Storage, name: str, hint: str = "") -> np.ndarray:
@@ -318,43 +351,14 @@ def _label_problem(label) -> str | None:
 
 
 def _storage_columns(columns) -> tuple[list[str], np.ndarray]:
-    """``columns`` (a dict of 1-D arrays, or ``(labels, 2-D array)``) as labels and a 2-D
-    float64 array ``(n_rows, n_columns)``."""
+    """``columns`` as labels and a 2-D float64 array ``(n_rows, n_columns)``.
+
+    ``columns`` is a dict of 1-D arrays, or ``(labels, 2-D array)``.
+    """
     if isinstance(columns, dict):
-        labels = list(columns)
-        arrays = []
-        for label, values in columns.items():
-            try:
-                array = np.asarray(values, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"The column {label!r} holds values that are not numbers; give numbers."
-                ) from None
-            if array.ndim != 1:
-                raise ValueError(
-                    f"The column {label!r} must be 1-D (one value per row), got shape "
-                    f"{array.shape}; pass (labels, 2-D array) for a table."
-                )
-            arrays.append(array)
-        sizes = {label: a.size for label, a in zip(labels, arrays, strict=True)}
-        if len(set(sizes.values())) > 1:
-            raise ValueError(
-                f"The columns must all have one value per row; their lengths: {sizes}."
-            )
-        data = np.column_stack(arrays) if arrays else np.empty((0, 0))
+        labels, data = _dict_columns(columns)
     elif isinstance(columns, tuple | list) and len(columns) == 2:
-        labels = [columns[0]] if isinstance(columns[0], str) else list(columns[0])
-        try:
-            data = np.asarray(columns[1], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("The data holds values that are not numbers; give numbers.") from None
-        if data.ndim == 1 and len(labels) == 1:
-            data = data[:, None]
-        if data.ndim != 2 or data.shape[1] != len(labels):
-            raise ValueError(
-                f"(labels, data): data must be 2-D, one column per label ({len(labels)} labels), "
-                f"got shape {data.shape}."
-            )
+        labels, data = _paired_columns(columns)
     else:
         raise TypeError(
             "columns must be a dict {label: 1-D array} or a pair (labels, 2-D array of shape "
@@ -370,6 +374,46 @@ def _storage_columns(columns) -> tuple[list[str], np.ndarray]:
             "'/', '.', '-'; no tabs, newlines or surrounding spaces)."
         )
     _check_unique_labels(labels, None, "columns")
+    return labels, data
+
+
+def _dict_columns(columns: dict) -> tuple[list, np.ndarray]:
+    """The labels and 2-D array of ``{label: 1-D array}``, the columns of one length."""
+    labels = list(columns)
+    arrays = []
+    for label, values in columns.items():
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"The column {label!r} holds values that are not numbers; give numbers."
+            ) from None
+        if array.ndim != 1:
+            raise ValueError(
+                f"The column {label!r} must be 1-D (one value per row), got shape "
+                f"{array.shape}; pass (labels, 2-D array) for a table."
+            )
+        arrays.append(array)
+    sizes = {label: a.size for label, a in zip(labels, arrays, strict=True)}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"The columns must all have one value per row; their lengths: {sizes}.")
+    return labels, np.column_stack(arrays) if arrays else np.empty((0, 0))
+
+
+def _paired_columns(columns) -> tuple[list, np.ndarray]:
+    """The labels and 2-D array of ``(labels, data)``, one column of data per label."""
+    labels = [columns[0]] if isinstance(columns[0], str) else list(columns[0])
+    try:
+        data = np.asarray(columns[1], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("The data holds values that are not numbers; give numbers.") from None
+    if data.ndim == 1 and len(labels) == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[1] != len(labels):
+        raise ValueError(
+            f"(labels, data): data must be 2-D, one column per label ({len(labels)} labels), "
+            f"got shape {data.shape}."
+        )
     return labels, data
 
 
@@ -510,7 +554,12 @@ def write_storage(
     name = path.stem if name is None else name
     if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 for c in name):
         raise ValueError(f"name must be a non-empty str on one line, got {name!r}.")
+    _write_with_opensim(path, time, labels, data, in_degrees, name.strip())
+    return path
 
+
+def _write_with_opensim(path: Path, time, labels, data, in_degrees: bool, name: str) -> None:
+    """Write the checked table to ``path`` with OpenSim's file adapter, whole or not at all."""
     import opensim as osim
 
     # Row by row, with Python lists: OpenSim's StdVectorDouble / StdVectorString would share
@@ -520,7 +569,7 @@ def write_storage(
     for t, row in zip(time.tolist(), data.tolist(), strict=True):
         table.appendRow(t, osim.RowVector(row))
     table.addTableMetaDataString("inDegrees", "yes" if in_degrees else "no")
-    table.addTableMetaDataString("name", name.strip())
+    table.addTableMetaDataString("name", name)
 
     def write(temporary: str) -> None:
         try:
@@ -530,7 +579,6 @@ def write_storage(
             raise OSError(f"OpenSim could not write '{path}' ({last}).") from None
 
     write_whole(path, write)  # OpenSim writes the file; a failed write leaves path as it was
-    return path
 
 
 def write_muscle_storage(
@@ -615,6 +663,14 @@ def write_muscle_storage(
         raise ValueError(
             f"muscles must be the muscles' names in the OpenSim model, got {muscles!r}."
         )
+    values = _muscle_values(values, muscles, kind)
+    labels = _muscle_labels(muscles, kind, model)
+    default = "controls" if kind == "excitation" else "states"
+    return write_storage(path, time, (labels, values), name=default if name is None else name)
+
+
+def _muscle_values(values, muscles: list[str], kind: str) -> np.ndarray:
+    """``values`` as a float64 array ``(n_rows, len(muscles))``, checked to lie in [0, 1]."""
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -631,19 +687,24 @@ def write_muscle_storage(
             f"{kind.capitalize()}s must lie in [0, 1]; {muscles[col]!r} is {values[row, col]:.6g} "
             f"at row {row}. Clip them (np.clip(values, 0, 1)) if that is what you mean."
         )
+    return values
+
+
+def _muscle_labels(muscles: list[str], kind: str, model) -> list[str]:
+    """OpenSim's column labels of the muscles' excitations (names) or activations (state paths).
+
+    With ``model``, every muscle is checked to be one of its muscles.
+    """
     if kind == "excitation":
-        labels = list(muscles)
         if model is not None:
             _model_muscle_paths(model, muscles)
-    else:
-        paths = (
-            _model_muscle_paths(model, muscles)
-            if model is not None
-            else [f"/forceset/{m}" for m in muscles]
-        )
-        labels = [f"{p}/activation" for p in paths]
-    default = "controls" if kind == "excitation" else "states"
-    return write_storage(path, time, (labels, values), name=default if name is None else name)
+        return list(muscles)
+    paths = (
+        _model_muscle_paths(model, muscles)
+        if model is not None
+        else [f"/forceset/{m}" for m in muscles]
+    )
+    return [f"{p}/activation" for p in paths]
 
 
 def _model_muscle_paths(model, muscles: list[str]) -> list[str]:
