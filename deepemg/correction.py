@@ -1,25 +1,26 @@
-"""Prediction-time physics: the network's EMG corrected so that the subject's muscle model
-reproduces the inverse-dynamics torque.
+"""Prediction-time physics: the network's EMG corrected to reproduce the inverse-dynamics torque.
 
-A function over a fitted :class:`~deepemg.nmm_module.NeuralMusculoskeletalModule`, the
-sequences and their subjects, behind :meth:`deepemg.NMMRegressor.predict` (as
-scikit-learn keeps its solvers as functions behind thin estimators). Its inputs are checked by
-the estimator once, at its public boundary; nothing here reads a tensor back to the host
-inside the loop.
+The subject's muscle model driven by the corrected EMG reproduces the torque. A function over a
+fitted :class:`~deepemg.nmm_module.NeuralMusculoskeletalModule`, the sequences and their subjects,
+behind :meth:`deepemg.NMMRegressor.predict` (as scikit-learn keeps its solvers as functions behind
+thin estimators). Its inputs are checked by the estimator once, at its public boundary, and again by
+:func:`correct_emg` once before its steps; nothing reads a tensor back to the host inside the loop.
 
-The loss couples no sequences: it is a sum over sequences of each sequence's own terms, and
-Adam's update is elementwise. Yet ``predict(X)[i]`` and ``predict(X[i:i+1])`` still differ (up
-to about 1e-2 after 20 steps, measured on two simulated subjects): the network's float32
-output and the activation filter's FFT length depend on the batch at the level of float
-rounding (6e-8 and 7e-11), and Adam's first steps, which move every element by about the
-learning rate whatever the size of its gradient, amplify that noise where a gradient is
-nearly zero. A better-conditioned solver (Gauss-Newton on the nearly linear torque) is what
-removes it (issue 20).
+The loss couples no sequences: it is a sum over sequences of each sequence's own terms, and Adam's
+update is elementwise. Yet ``predict(X)[i]`` and ``predict(X[i:i+1])`` still differ (up to about
+1e-2 after 20 steps, measured on two simulated subjects): the network's float32 output depends on
+the batch at the level of float rounding (6e-8; the activation filter's FFT length, once sized by
+the batch's largest pole, now depends on the sequence length only), and Adam's first steps, which
+move every element by about the learning rate whatever the size of its gradient, amplify that noise
+where a gradient is nearly zero. A better-conditioned solver (Gauss-Newton on the nearly linear
+torque) is what removes it (issue 20).
 """
 
 from __future__ import annotations
 
 import torch
+
+from .physics._validation import as_float_tensor, check_same_shape, check_unit_interval
 
 __all__ = ["CORRECTION_LR", "correct_emg"]
 
@@ -43,14 +44,14 @@ def correct_emg(
     steps: int,
     measured: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The prior EMG changed, smoothly and within [0, 1], so that the subject's muscle model
-    reproduces the inverse-dynamics torque.
+    """Change the prior EMG, smoothly and within [0, 1], to reproduce the inverse-dynamics torque.
 
-    Minimises, for each sequence ``i`` on its own, the mean squared torque residual (over
-    the time steps, divided by ``torque_scale``) plus ``weight`` x (the mean squared change of
-    the EMG's logit + the mean squared step-to-step change of that change), both over the
-    free samples, with ``steps`` Adam steps (learning rate :data:`CORRECTION_LR`) from no
-    change. The fitted parameters are left untouched (only the change has a gradient).
+    The subject's muscle model driven by the returned EMG reproduces the torque. Minimises, for each
+    sequence ``i`` on its own, the mean squared torque residual (over the time steps, divided by
+    ``torque_scale``) plus ``weight`` x (the mean squared change of the EMG's logit + the mean
+    squared step-to-step change of that change), both over the free samples, with ``steps`` Adam
+    steps (learning rate :data:`CORRECTION_LR`) from no change. The fitted parameters are left
+    untouched (only the change has a gradient).
 
     Parameters
     ----------
@@ -76,6 +77,14 @@ def correct_emg(
     tensor like ``prior``
         The corrected EMG.
 
+    Raises
+    ------
+    ValueError, IndexError
+        For inputs of the wrong shape, NaN or infinite values (NaN is allowed in
+        ``measured``), EMG outside [0, 1], angles outside the coordinate's range, or a subject
+        row the module does not have. They are checked once, before the steps; the steps read
+        nothing back to the host.
+
     Examples
     --------
     >>> import torch
@@ -98,6 +107,15 @@ def correct_emg(
     >>> bool((after - need).abs()[0, 20:].mean() < (before - need).abs()[0, 20:].mean() / 4)
     True
     """
+    checked = _checked(module, prior, angle, velocity, torque, subject, measured)
+    excitation, loss, delta = _problem(module, *checked, measured, torque_scale, weight)
+    _adam_steps(loss, delta, int(steps))
+    with torch.no_grad():
+        return excitation()
+
+
+def _problem(module, prior, angle, velocity, torque, subject, measured, torque_scale, weight):
+    """The EMG as a function of the change ``delta`` of its logit, the loss, and ``delta``."""
     if measured is None:
         fixed = torch.zeros_like(prior, dtype=torch.bool)
         measured = torch.zeros_like(prior)
@@ -109,21 +127,53 @@ def correct_emg(
     share = free.mean(dim=(1, 2)).clamp(min=1e-12)
     logit = torch.logit(prior.clamp(_EDGE, 1 - _EDGE))
     delta = torch.zeros_like(logit, requires_grad=True)
-    optimizer = torch.optim.Adam([delta], lr=CORRECTION_LR)
 
     def excitation():
         return torch.where(fixed, measured, torch.sigmoid(logit + delta))
 
+    def loss():
+        predicted = module.torque(excitation(), angle, velocity, subject)
+        residual = (((predicted - torque) / torque_scale) ** 2).mean(dim=1)
+        change = delta * free
+        penalty = (change**2).mean(dim=(1, 2)) + (torch.diff(change, dim=1) ** 2).mean(dim=(1, 2))
+        return (residual + weight * penalty / share).sum()  # each sequence on its own
+
+    return excitation, loss, delta
+
+
+def _adam_steps(loss, delta: torch.Tensor, steps: int) -> None:
+    """``steps`` Adam steps (learning rate :data:`CORRECTION_LR`) on ``delta`` of ``loss()``."""
+    optimizer = torch.optim.Adam([delta], lr=CORRECTION_LR)
     with torch.enable_grad():
-        for _ in range(int(steps)):
-            predicted = module.torque(excitation(), angle, velocity, subject)
-            residual = (((predicted - torque) / torque_scale) ** 2).mean(dim=1)
-            change = delta * free
-            penalty = (change**2).mean(dim=(1, 2)) + (torch.diff(change, dim=1) ** 2).mean(
-                dim=(1, 2)
-            )
-            loss = (residual + weight * penalty / share).sum()  # each sequence on its own
-            (delta.grad,) = torch.autograd.grad(loss, [delta])
+        for _ in range(steps):
+            (delta.grad,) = torch.autograd.grad(loss(), [delta])
             optimizer.step()
-    with torch.no_grad():
-        return excitation()
+
+
+def _checked(module, prior, angle, velocity, torque, subject, measured):
+    """:func:`correct_emg`'s inputs checked once, before its steps (clear errors, not NaN)."""
+    physics = module.physics
+    prior = as_float_tensor(prior, "prior")
+    if prior.ndim != 3 or prior.shape[-1] != physics.n_muscles:
+        raise ValueError(
+            f"prior must be shaped (n_sequences, n_timesteps, {physics.n_muscles}), got "
+            f"{tuple(prior.shape)}."
+        )
+    check_unit_interval(prior, "prior")
+    angle = physics._angle(angle)
+    velocity = as_float_tensor(velocity, "velocity", angle.dtype)
+    torque = as_float_tensor(torque, "torque", angle.dtype)
+    check_same_shape(angle, "angle", velocity=velocity, torque=torque)
+    check_same_shape(prior[..., 0], "prior without its muscle axis", angle=angle)
+    subject = module.subject_parameters._check_index(subject)
+    if subject.shape != prior.shape[:1]:
+        raise ValueError(
+            f"subject must hold one row per sequence ({prior.shape[0]}), got shape "
+            f"{tuple(subject.shape)}."
+        )
+    if measured is not None:
+        check_same_shape(prior, "prior", measured=measured)
+        if bool(torch.isinf(measured).any()):
+            raise ValueError("measured holds infinite values; give NaN where EMG is free.")
+        check_unit_interval(torch.nan_to_num(measured), "measured")
+    return prior, angle, velocity, torque, subject

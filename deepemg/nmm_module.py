@@ -86,10 +86,14 @@ class NeuralMusculoskeletalModule(nn.Module):
         return self
 
     def activation(self, emg: torch.Tensor, subject: torch.Tensor):
-        """Activation (float64) of ``emg`` through the subject's activation dynamics, and the
-        subject parameters."""
-        params = self.subject_parameters(subject)
-        return self.physics.activation(emg.double(), self.rate, params), params
+        """Activation (float64) of ``emg`` and the subject parameters.
+
+        ``emg`` goes through the subject's activation dynamics. Nothing is checked or read
+        back to the host: the inputs are checked once where they enter (the estimator's ``X``,
+        :func:`~deepemg.correction.correct_emg`).
+        """
+        params = self.subject_parameters._values(subject)
+        return self.physics._activation(emg.double(), self.rate, params), params
 
     def forward(self, features, angle=None, velocity=None, subject=None, emg_override=None):
         """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m); the EMG alone without ``angle``.
@@ -144,12 +148,12 @@ class NeuralMusculoskeletalModule(nn.Module):
         codes and ``subject`` is given."""
         if subject is None:
             return self.network(features)
-        return self.network(features, self.subject_parameters.codes(subject))
+        return self.network(features, self.subject_parameters._codes(subject))
 
     def torque(self, emg, angle, velocity, subject):
-        """Muscle torque (N·m) driven by ``emg`` through the subject's physics."""
+        """Muscle torque (N·m) driven by ``emg`` through the subject's physics (unchecked)."""
         activation, params = self.activation(emg, subject)
-        return self.physics.joint_torque(activation, angle.double(), velocity.double(), params)
+        return self.physics._joint_torque(activation, angle.double(), velocity.double(), params)
 
 
 class NMMLoss(nn.Module):
@@ -235,23 +239,22 @@ class NMMLoss(nn.Module):
         measured EMG ``S`` (T, K) by ridge least squares, ``P = S (S'S + ridge I)^-1 S'``; the
         term is ``||(I - P) D||² / ||D||²``: 0 when the deep muscles move as a combination of
         the surface muscles (the synergy hypothesis of muscle synergy extrapolation), 1 when
-        they share nothing with them. Windows without measured EMG are left out.
+        they share nothing with them. Windows without measured EMG are left out (weighted 0,
+        not dropped, so that no count is read back to the host: the term is 0 without any).
         """
-        if not self.unmeasured:
+        surface = [j for j in range(target.shape[-1]) if j not in self.unmeasured]
+        if not self.unmeasured or not surface:
             return emg.sum() * 0
         measured = ~torch.isnan(target).any(dim=1)  # (B, M): measured over the whole window
-        surface = [j for j in range(target.shape[-1]) if j not in self.unmeasured]
-        complete = measured[:, surface].all(dim=1)
-        if not surface or not complete.any():
-            return emg.sum() * 0
-        S = torch.nan_to_num(target[complete][..., surface]).to(emg.dtype)
-        D = emg[complete][..., self.unmeasured]
+        complete = measured[:, surface].all(dim=1).to(emg.dtype)[:, None, None]
+        S = torch.nan_to_num(target[..., surface]).to(emg.dtype)
+        D = emg[..., self.unmeasured]
         gram = S.transpose(1, 2) @ S
         eye = torch.eye(len(surface), dtype=emg.dtype, device=emg.device)
         gram = gram + self.ridge * eye * S.shape[1]
-        coefficients = torch.linalg.solve(gram, S.transpose(1, 2) @ D)
+        coefficients = torch.linalg.solve_ex(gram, S.transpose(1, 2) @ D).result  # no sync
         residual = D - S @ coefficients
-        return (residual**2).sum() / (D**2).sum().clamp(min=1e-12)
+        return (residual**2 * complete).sum() / (D**2 * complete).sum().clamp(min=1e-12)
 
 
 class NMMNet(NeuralNet):
@@ -291,13 +294,46 @@ class NMMNet(NeuralNet):
         return self
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The criterion's loss plus the weighted prior; each term recorded for the batch.
+
+        The terms go to the batch history as detached tensors (no host read per batch);
+        :meth:`on_epoch_end` turns them into floats, all at once, before any callback reads
+        them.
+        """
         y_true = to_tensor(y_true, device=self.device)  # the target dict, where the module is
         loss = self.criterion_(y_pred, y_true)
         prior = self.module_.subject_parameters.prior()
         prefix = "train_" if training else "valid_"
         for name, value in {**self.criterion_.terms, "prior_loss": prior}.items():
-            self.history.record_batch(prefix + name, float(value.detach()))
+            self.history.record_batch(prefix + name, value.detach())
         return loss + self.prior_weight * prior
+
+    def on_epoch_end(self, net, **kwargs) -> None:
+        """Turn this epoch's batch loss terms into floats (one host read), then skorch's."""
+        _terms_to_floats(self.history)
+        super().on_epoch_end(net, **kwargs)
+
+    def on_train_end(self, net, **kwargs) -> None:
+        """As :meth:`on_epoch_end`, for an epoch cut short (Ctrl-C)."""
+        _terms_to_floats(self.history)
+        super().on_train_end(net, **kwargs)
+
+
+def _terms_to_floats(history) -> None:
+    """Replace the tensors in the last epoch's batch records by floats, read in one go."""
+    if not len(history):
+        return
+    places = [
+        (batch, key)
+        for batch in history[-1].get("batches", ())
+        for key, value in batch.items()
+        if torch.is_tensor(value)
+    ]
+    if not places:
+        return
+    values = torch.stack([batch[key].to(torch.float64) for batch, key in places]).tolist()
+    for (batch, key), value in zip(places, values, strict=True):
+        batch[key] = value
 
 
 class NMMCheckpoint(Callback):

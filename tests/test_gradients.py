@@ -37,7 +37,11 @@ def test_gradients_reach_subject_parameters(elbow):
     params = SubjectParameters(2, elbow.muscles)
     index = torch.tensor([0, 1])
     values = params(index)
-    excitation = torch.full((2, 30, 7), 0.3, dtype=torch.float64)
+    # an excitation that changes: a constant one is a steady state of the activation filter,
+    # whose output then depends on neither g1, g2 nor the delay (the filter is exact; a
+    # truncated impulse response once gave them gradients of 1e-7, its truncation error)
+    ramp = torch.linspace(0.1, 0.5, 30, dtype=torch.float64)[None, :, None]
+    excitation = ramp.expand(2, 30, 7).clone()
     angle = torch.full((2, 30), 1.2, dtype=torch.float64)
     activation = elbow.activation(excitation, 100.0, values)
     torque = elbow.joint_torque(activation, angle, torch.zeros_like(angle), values)

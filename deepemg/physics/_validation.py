@@ -55,3 +55,11 @@ def check_unit_interval(tensor: torch.Tensor, name: str) -> None:
             f"{name} must lie in [0, 1] (normalised to the subject's maximum), got values from "
             f"{low:.4g} to {high:.4g}."
         )
+
+
+def check_activation_filter(g1: torch.Tensor, g2: torch.Tensor, delay: torch.Tensor) -> None:
+    """Raise for an unstable activation filter (``|g| >= 1``) or a negative delay."""
+    if bool((g1.abs() >= 1).any() | (g2.abs() >= 1).any()):
+        raise ValueError("g1 and g2 must satisfy |g| < 1 for a stable activation filter.")
+    if bool((delay < 0).any()):
+        raise ValueError("delay must be >= 0 s.")

@@ -4,29 +4,23 @@
 ``beta2 = g1 g2`` and unit gain ``alpha = 1 + beta1 + beta2``, then the nonlinear shape
 ``a = (exp(A u) - 1) / (exp(A) - 1)``.
 
-The recursion is a linear filter, so it is applied as one FFT convolution with its (truncated)
-impulse response: no Python loop over time steps, cost O(T log T) for T steps, and exact up to
-the truncation tolerance. The delay ``d`` may be fractional: the filter output is linearly
-interpolated between the two neighbouring whole-sample delays, so the delay is differentiable.
+The recursion is a linear filter, so it is applied as FFT convolutions with its impulse
+response: no Python loop over time steps, cost O(T log T) for T steps. Before the first sample
+the excitation is held at its first value, where the filter is at rest (unit gain), so the
+output is that value plus the filtered change from it, which is zero before the first sample:
+a response of T steps is then exact for T outputs, whatever the filter's poles or delay, and no
+size of the computation depends on a parameter's value (nothing is read back to the host). The
+delay ``d`` may be fractional: the signal is linearly interpolated between the two neighbouring
+whole-sample delays, so the delay is differentiable.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
+from ._validation import check_activation_filter
+
 __all__ = ["excitation_to_activation", "neural_activation", "nonlinear_activation"]
-
-
-def _kernel_length(pole: float, tolerance: float) -> int:
-    """Steps after which the double-pole impulse response ``(n + 1) p^n`` stays below tolerance."""
-    if pole <= 0.0:
-        return 3
-    n = np.arange(1, 100_000)
-    below = (n + 1) * pole**n < tolerance
-    return int(n[np.argmax(below)]) + 1 if below.any() else 100_000
 
 
 def neural_activation(
@@ -51,7 +45,8 @@ def neural_activation(
     rate : float
         Sampling rate (Hz).
     tolerance : float, default=1e-9
-        The impulse response is truncated once it falls below this.
+        Unused, kept for compatibility: the impulse response was once truncated below it;
+        it is now exact over the sequence.
 
     Returns
     -------
@@ -59,6 +54,11 @@ def neural_activation(
         Neural activation ``u``, same shape and dtype as ``excitation``. Before the first sample
         the excitation is taken as constant (equal to the first sample), so a constant input
         gives the same constant output at every step (unit gain, no start-up transient).
+
+    Raises
+    ------
+    ValueError
+        For ``|g1| >= 1`` or ``|g2| >= 1`` (an unstable filter) or a negative delay.
 
     Examples
     --------
@@ -68,43 +68,59 @@ def neural_activation(
     >>> [round(float(v), 4) + 0.0 for v in u[0, 6:, 0]]
     [0.0, 0.25, 0.5, 0.6875]
     """
+    g1, g2, delay_steps = _filter_parameters(excitation, g1, g2, delay, rate)
+    check_activation_filter(g1, g2, delay_steps)
+    return _filtered(excitation, g1, g2, delay_steps)
+
+
+def _filter_parameters(excitation, g1, g2, delay, rate):
+    """``g1``, ``g2`` and the delay in steps as tensors shaped ``(..., n_muscles)``."""
     dtype, device = excitation.dtype, excitation.device
-    n_steps, n_muscles = excitation.shape[-2], excitation.shape[-1]
-    batch = excitation.shape[:-2]
-    g1 = torch.as_tensor(g1, dtype=dtype, device=device).expand(*batch, n_muscles)
-    g2 = torch.as_tensor(g2, dtype=dtype, device=device).expand(*batch, n_muscles)
+    shape = excitation.shape[:-2] + excitation.shape[-1:]
+    g1 = torch.as_tensor(g1, dtype=dtype, device=device).expand(shape)
+    g2 = torch.as_tensor(g2, dtype=dtype, device=device).expand(shape)
     delay = torch.as_tensor(delay, dtype=dtype, device=device)
-    delay_steps = delay.expand(*batch, n_muscles) * rate
-    if bool((g1.abs() >= 1).any() | (g2.abs() >= 1).any()):
-        raise ValueError("g1 and g2 must satisfy |g| < 1 for a stable activation filter.")
-    if bool((delay_steps < 0).any()):
-        raise ValueError("delay must be >= 0 s.")
+    return g1, g2, delay.expand(shape) * rate
 
-    pole = float(torch.maximum(g1.detach().abs().max(), g2.detach().abs().max()))
-    n_kernel = _kernel_length(pole, tolerance)
-    max_shift = int(math.floor(float(delay_steps.detach().max()))) + 2
-    n_pad = n_kernel + max_shift
-    n_fft = 1 << int(math.ceil(math.log2(n_pad + n_steps + n_kernel + max_shift)))
 
-    steps = torch.arange(n_kernel, dtype=dtype, device=device)
-    # First-order responses p^n with p = -g; their convolution is the second-order response.
-    first = torch.pow((-g1).unsqueeze(-1), steps)
-    second = torch.pow((-g2).unsqueeze(-1), steps)
-    alpha = ((1.0 + g1) * (1.0 + g2)).unsqueeze(-1)
-    shifts = torch.arange(max_shift + 1, dtype=dtype, device=device)
-    # Linear interpolation between whole-sample delays: a "hat" kernel centred on the delay.
-    delay_kernel = torch.relu(1.0 - (shifts - delay_steps.unsqueeze(-1)).abs())
+def _filtered(excitation, g1, g2, delay_steps):
+    """:func:`neural_activation` without its checks: the hot path's version.
 
+    The output is the first sample plus the filtered, delayed change from it (zero before the
+    first sample, where the filter rests): two linear FFT convolutions of ``2 T`` points.
+    """
+    dtype, device = excitation.dtype, excitation.device
+    n_steps = excitation.shape[-2]
+    n_fft = 1 << (2 * n_steps - 1).bit_length()
     signal = excitation.transpose(-1, -2)  # (..., n_muscles, n_steps)
-    signal = torch.cat([signal[..., :1].expand(*signal.shape[:-1], n_pad), signal], dim=-1)
-    spectrum = (
-        torch.fft.rfft(signal, n=n_fft)
-        * torch.fft.rfft(first, n=n_fft)
-        * torch.fft.rfft(second, n=n_fft)
-        * torch.fft.rfft(delay_kernel, n=n_fft)
-    )
-    filtered = torch.fft.irfft(spectrum, n=n_fft)[..., n_pad : n_pad + n_steps] * alpha
+    start = signal[..., :1]
+    change = _delayed(signal - start, delay_steps)
+    steps = torch.arange(n_steps, dtype=dtype, device=device)
+    # First-order responses p^n with p = -g; their convolution is the second-order response.
+    first = torch.fft.rfft(torch.pow((-g1).unsqueeze(-1), steps), n=n_fft)
+    second = torch.fft.rfft(torch.pow((-g2).unsqueeze(-1), steps), n=n_fft)
+    response = torch.fft.irfft(first * second, n=n_fft)[..., :n_steps]
+    spectrum = torch.fft.rfft(change, n=n_fft) * torch.fft.rfft(response, n=n_fft)
+    alpha = ((1.0 + g1) * (1.0 + g2)).unsqueeze(-1)
+    filtered = start + alpha * torch.fft.irfft(spectrum, n=n_fft)[..., :n_steps]
     return filtered.transpose(-1, -2)
+
+
+def _delayed(signal: torch.Tensor, delay_steps: torch.Tensor) -> torch.Tensor:
+    """``signal`` (..., n_steps), zero before its start, delayed by ``delay_steps`` (...) >= 0.
+
+    Linear interpolation between the two neighbouring whole-sample delays ``k = floor(d)`` and
+    ``k + 1``: ``(1 - f) x[t - k] + f x[t - k - 1]``, differentiable in ``d`` through ``f``.
+    """
+    n_steps = signal.shape[-1]
+    whole = delay_steps.detach().floor().clamp(0, n_steps)
+    fraction = (delay_steps - whole).unsqueeze(-1)
+    padded = torch.nn.functional.pad(signal, (n_steps + 1, 0))  # n_steps + 1 zeros first
+    times = torch.arange(n_steps, device=signal.device) + n_steps + 1
+    index = (times - whole.to(torch.long).unsqueeze(-1)).expand(signal.shape)
+    now = torch.gather(padded, -1, index)
+    before = torch.gather(padded, -1, index - 1)
+    return (1.0 - fraction) * now + fraction * before
 
 
 def nonlinear_activation(
@@ -154,3 +170,9 @@ def excitation_to_activation(
     """
     u = neural_activation(excitation, g1, g2, delay, rate).clamp(0.0, 1.0)
     return nonlinear_activation(u, shape_factor)
+
+
+def _excitation_to_activation(excitation, g1, g2, delay, shape_factor, rate):
+    """:func:`excitation_to_activation` without the filter's checks (the hot path's)."""
+    u = _filtered(excitation, *_filter_parameters(excitation, g1, g2, delay, rate))
+    return nonlinear_activation(u.clamp(0.0, 1.0), shape_factor)

@@ -11,11 +11,12 @@ from torch import nn
 
 from ._validation import (
     as_float_tensor,
+    check_activation_filter,
     check_muscle_axis,
     check_same_shape,
     check_unit_interval,
 )
-from .activation import excitation_to_activation
+from .activation import _excitation_to_activation
 from .geometry import PathGeometry
 from .muscle import MuscleLaw, get_muscle_law
 
@@ -267,7 +268,9 @@ class MusculoskeletalModel(nn.Module):
         With a ``moment_arm_scale`` s in ``params``, lengths change about the mid-range angle
         q0: ``l(q0) + s (l(q) - l(q0))``, consistent with the scaled moment arm.
         """
-        angle = self._angle(angle)
+        return self._length(self._angle(angle), params)
+
+    def _length(self, angle: torch.Tensor, params) -> torch.Tensor:
         length = self.geometry.musculotendon_length(angle)
         scale = self._arm_scale(params, length)
         if scale is not None:
@@ -280,7 +283,9 @@ class MusculoskeletalModel(nn.Module):
 
         Positive for muscles that flex the coordinate; shape ``angle.shape + (n_muscles,)``.
         """
-        angle = self._angle(angle)
+        return self._moment_arm(self._angle(angle), params)
+
+    def _moment_arm(self, angle: torch.Tensor, params) -> torch.Tensor:
         arm = self.geometry.moment_arm(angle)
         scale = self._arm_scale(params, arm)
         return arm if scale is None else scale * arm
@@ -331,8 +336,9 @@ class MusculoskeletalModel(nn.Module):
         return force
 
     def _force(self, activation, angle, velocity, params):
-        arm = self.moment_arm(angle, params)
-        length = self.musculotendon_length(angle, params)
+        """Tendon force and moment arm without checks (the hot path's)."""
+        arm = self._moment_arm(angle, params)
+        length = self._length(angle, params)
         values = self._muscle_parameters(params, angle.ndim, angle.dtype)
         musculotendon_velocity = -arm * velocity.unsqueeze(-1)
         force = self.muscle_law.force(activation, length, musculotendon_velocity, **values)
@@ -352,6 +358,14 @@ class MusculoskeletalModel(nn.Module):
         17.2
         """
         activation, angle, velocity = self._inputs(activation, angle, velocity)
+        return self._joint_torque(activation, angle, velocity, params)
+
+    def _joint_torque(self, activation, angle, velocity, params=None) -> torch.Tensor:
+        """:meth:`joint_torque` of tensors already checked: nothing read back to the host.
+
+        What the training module and the prediction-time correction call at every step; their
+        inputs are checked once, where they enter (the estimator's ``X``, ``correct_emg``).
+        """
         force, arm = self._force(activation, angle, velocity, params)
         return (force * arm).sum(-1)
 
@@ -374,8 +388,6 @@ class MusculoskeletalModel(nn.Module):
         torch.Tensor
             Activation, same shape as ``excitation``.
         """
-        from .parameters import DEFAULT_PARAMETER_SPECS
-
         excitation = as_float_tensor(excitation, "excitation")
         if excitation.ndim < 2 or excitation.shape[-1] != self.n_muscles:
             raise ValueError(
@@ -383,6 +395,15 @@ class MusculoskeletalModel(nn.Module):
                 f"got {tuple(excitation.shape)}."
             )
         check_unit_interval(excitation, "excitation")
+        return self._activation(excitation, rate, params, check_filter=True)
+
+    def _activation(self, excitation, rate: float, params=None, check_filter: bool = False):
+        """:meth:`activation` of a checked excitation tensor (the hot path's, no host read).
+
+        ``check_filter``: also check the filter's coefficients and delay (the public method).
+        """
+        from .parameters import DEFAULT_PARAMETER_SPECS
+
         nominal = {s.name: s.nominal for s in DEFAULT_PARAMETER_SPECS}
         params = dict(params or {})
         dtype = excitation.dtype
@@ -394,9 +415,10 @@ class MusculoskeletalModel(nn.Module):
         shape = _align(
             params.get("shape_factor", nominal["shape_factor"]), sequence_ndim, True, dtype
         ).unsqueeze(-2)  # broadcast over time
-        return excitation_to_activation(
-            excitation, values["g1"], values["g2"], values["delay"], shape, rate
-        )
+        filter_values = (values["g1"], values["g2"], values["delay"])
+        if check_filter:
+            check_activation_filter(*filter_values)
+        return _excitation_to_activation(excitation, *filter_values, shape, rate)
 
     # ------------------------------------------------------------------ skeleton
     def inverse_dynamics(self, angle, velocity, acceleration, load_mass=0.0):

@@ -124,7 +124,13 @@ class SubjectParameters(nn.Module):
         """
         if not self.code_dim:
             return None
-        index = self._check_index(subject_index)
+        return self._codes(self._check_index(subject_index))
+
+    def _codes(self, index: torch.Tensor) -> torch.Tensor | None:
+        """:meth:`codes` of a checked index tensor (the hot path's, nothing read to the host)."""
+        if not self.code_dim:
+            return None
+        index = torch.as_tensor(index, dtype=torch.long)
         code = self.code[index.clamp(min=0)]
         return code * (index >= 0).unsqueeze(-1).to(code.dtype)
 
@@ -144,11 +150,21 @@ class SubjectParameters(nn.Module):
         parameters and ``index.shape`` for the others. An index of -1 gives the nominal
         (population) values, for a subject not seen in training.
         """
+        index = None if subject_index is None else self._check_index(subject_index)
+        return self._values(index)
+
+    def _values(self, index: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """:meth:`forward` of a checked index tensor (the hot path's, nothing read to the host).
+
+        The training module and the prediction-time correction call it at every step; the
+        subject index is checked once, where it enters (the estimator, ``correct_emg``).
+        """
+        if index is not None:
+            index = torch.as_tensor(index, dtype=torch.long)
         values = {}
         for spec in self.specs:
             theta = self.unconstrained[spec.name]
-            if subject_index is not None:
-                index = self._check_index(subject_index)
+            if index is not None:
                 nominal = torch.logit(
                     torch.tensor(
                         (spec.nominal - spec.lower) / (spec.upper - spec.lower),
