@@ -43,7 +43,7 @@ it."""
 
 
 def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[dict]:
-    """Read a data folder's ``trials.csv`` into trial dicts for :func:`~deepemg.io.load_trials`.
+    r"""Read a data folder's ``trials.csv`` into trial dicts for :func:`~deepemg.io.load_trials`.
 
     Parameters
     ----------
@@ -86,14 +86,14 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
     rows that read two angle columns of one kinematics file (both arms) are separate trials.
 
     The manifest is read as UTF-8 (a byte-order mark, as Excel's "CSV UTF-8" writes, is
-    skipped; line ends may be ``\\n``, ``\\r\\n`` or ``\\r``).
+    skipped; line ends may be ``\n``, ``\r\n`` or ``\r``).
 
     Examples
     --------
     >>> import pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "ik.mot").write_text("")
-    >>> _ = (folder / "trials.csv").write_text("subject,load_mass,kinematics\\nS01,2,ik.mot\\n")
+    >>> _ = (folder / "trials.csv").write_text("subject,load_mass,kinematics\nS01,2,ik.mot\n")
     >>> trial, = read_manifest(folder)
     >>> trial["subject"], trial["load_mass"], trial["kinematics"].name
     ('S01', 2.0, 'ik.mot')
@@ -103,69 +103,87 @@ def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[
     if not manifest.is_file():
         where = f"no {MANIFEST} in {path}" if path.is_dir() else f"{path} does not exist"
         raise FileNotFoundError(f"{where}.\n{LAYOUT}")
-    folder = manifest.parent
-    text = _decode(manifest.read_bytes(), manifest)
-    rows = []
-    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA)
-    columns, done = None, 0  # done: the last line of the last record read whole
-    try:
-        columns = [c.strip() for c in reader.fieldnames or []]
-        done = reader.line_num
-        missing = [c for c in ("subject", "load_mass", "kinematics") if c not in columns]
-        unknown = [c for c in columns if c not in _COLUMNS]
-        if missing or unknown:
-            problem = f"lacks columns {missing}" if missing else f"has unknown columns {unknown}"
-            raise ValueError(f"{manifest} {problem}.\n{LAYOUT}")
-        repeated = sorted({c for c in columns if columns.count(c) > 1})
-        if repeated:
-            raise ValueError(f"{manifest} has the columns {repeated} twice.\n{LAYOUT}")
-        for row in reader:
-            line = done = reader.line_num
-            if _EXTRA in row:
-                extra = [v for v in row[_EXTRA] if v.strip()]
-                if extra:
-                    raise ValueError(
-                        f"{manifest}, line {line}: {len(columns) + len(row[_EXTRA])} cells but "
-                        f"the header has {len(columns)} columns (extra: {extra[:3]}); quote "
-                        "cells that hold commas."
-                    )
-                del row[_EXTRA]
-            rows.append((line, {k.strip(): (v or "").strip() for k, v in row.items()}))
-    except csv.Error as error:
-        line = reader.reader.line_num  # where the csv reader stopped (DictReader's lags)
-        raise _csv_error(error, manifest, text, done, line, columns) from None
+    rows = _manifest_rows(manifest, _decode(manifest.read_bytes(), manifest))
     if not rows:
         raise ValueError(f"{manifest} has no trials (only a header).\n{LAYOUT}")
     trials = []
-    base = folder.resolve()
+    base = manifest.parent.resolve()
     read: dict = {}  # (kinematics, angle_column) -> (line, subject) of its first row
     for line, row in rows:
-        trial = {k: v for k, v in row.items() if v}
-        where = f"{manifest}, line {line}"
-        for key in ("subject", "load_mass", "kinematics"):
-            if key not in trial:
-                raise ValueError(f"{where}: the {key} cell is empty.")
-        try:
-            trial["load_mass"] = float(trial["load_mass"])
-        except ValueError:
-            raise ValueError(
-                f"{where}: load_mass must be a number of kg, got {row['load_mass']!r}."
-            ) from None
-        for key in _PATH_COLUMNS:
-            if key in trial:
-                trial[key] = _inside(trial[key], base, allow_outside, where, key)
-        for key in _PATH_LIST_COLUMNS:
-            if key in trial:
-                names = [name.strip() for name in trial[key].split(";") if name.strip()]
-                trial[key] = [_inside(name, base, allow_outside, where, key) for name in names]
-        if "emg_channels" in trial:
-            trial["emg_channels"] = _channels(trial["emg_channels"], where)
+        trial = _row_trial(row, f"{manifest}, line {line}", base, allow_outside)
         key = (trial["kinematics"], trial.get("angle_column", ""))
         if key in read:
             raise _duplicate_error(manifest, base, key, read[key], (line, trial["subject"]))
         read[key] = (line, trial["subject"])
         trials.append(trial)
     return trials
+
+
+def _manifest_rows(manifest: Path, text: str) -> list[tuple[int, dict]]:
+    """The rows of the manifest's ``text``: (line, column -> stripped cell), header checked."""
+    rows = []
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey=_EXTRA)
+    columns, done = None, 0  # done: the last line of the last record read whole
+    try:
+        columns = [c.strip() for c in reader.fieldnames or []]
+        done = reader.line_num
+        _check_columns(columns, manifest)
+        for row in reader:
+            line = done = reader.line_num
+            if _EXTRA in row:
+                _check_extra_cells(row.pop(_EXTRA), columns, manifest, line)
+            rows.append((line, {k.strip(): (v or "").strip() for k, v in row.items()}))
+    except csv.Error as error:
+        line = reader.reader.line_num  # where the csv reader stopped (DictReader's lags)
+        raise _csv_error(error, manifest, text, done, line, columns) from None
+    return rows
+
+
+def _check_columns(columns: list[str], manifest: Path) -> None:
+    """Raise if the header lacks a required column, has an unknown one or one twice."""
+    missing = [c for c in ("subject", "load_mass", "kinematics") if c not in columns]
+    unknown = [c for c in columns if c not in _COLUMNS]
+    if missing or unknown:
+        problem = f"lacks columns {missing}" if missing else f"has unknown columns {unknown}"
+        raise ValueError(f"{manifest} {problem}.\n{LAYOUT}")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{manifest} has the columns {repeated} twice.\n{LAYOUT}")
+
+
+def _check_extra_cells(extra: list[str], columns: list[str], manifest: Path, line: int) -> None:
+    """Raise if a row's cells beyond the header's columns (``extra``) are not all empty."""
+    filled = [v for v in extra if v.strip()]
+    if filled:
+        raise ValueError(
+            f"{manifest}, line {line}: {len(columns) + len(extra)} cells but "
+            f"the header has {len(columns)} columns (extra: {filled[:3]}); quote "
+            "cells that hold commas."
+        )
+
+
+def _row_trial(row: dict, where: str, base: Path, allow_outside: bool) -> dict:
+    """The trial dict of one manifest row: empty cells left out, paths resolved and checked."""
+    trial = {k: v for k, v in row.items() if v}
+    for key in ("subject", "load_mass", "kinematics"):
+        if key not in trial:
+            raise ValueError(f"{where}: the {key} cell is empty.")
+    try:
+        trial["load_mass"] = float(trial["load_mass"])
+    except ValueError:
+        raise ValueError(
+            f"{where}: load_mass must be a number of kg, got {row['load_mass']!r}."
+        ) from None
+    for key in _PATH_COLUMNS:
+        if key in trial:
+            trial[key] = _inside(trial[key], base, allow_outside, where, key)
+    for key in _PATH_LIST_COLUMNS:
+        if key in trial:
+            names = [name.strip() for name in trial[key].split(";") if name.strip()]
+            trial[key] = [_inside(name, base, allow_outside, where, key) for name in names]
+    if "emg_channels" in trial:
+        trial["emg_channels"] = _channels(trial["emg_channels"], where)
+    return trial
 
 
 def _decode(raw: bytes, manifest: Path) -> str:
@@ -187,8 +205,10 @@ def _decode(raw: bytes, manifest: Path) -> str:
 def _csv_error(
     error: csv.Error, manifest: Path, text: str, done: int, line: int, columns: list | None
 ) -> ValueError:
-    """The error for a ``csv.Error`` raised on ``line`` of ``text`` (records were read whole up
-    to line ``done``): for an over-long cell, its column."""
+    """The error for a ``csv.Error`` on ``line`` of ``text``; for an over-long cell, its column.
+
+    Records were read whole up to line ``done``.
+    """
     limit = csv.field_size_limit()
     if "field larger than field limit" not in str(error):
         return ValueError(f"{manifest}, line {line}: cannot be read as csv ({error}).")
@@ -210,8 +230,10 @@ def _csv_error(
 
 
 def _long_cell(record: str, limit: int) -> int:
-    """Index of the first cell of the csv ``record`` longer than ``limit`` characters (the
-    last cell begun if none is: the record is cut where the csv reader stopped)."""
+    """Index of the first cell of the csv ``record`` longer than ``limit`` characters.
+
+    The last cell begun if none is: the record is cut where the csv reader stopped.
+    """
     column, size, quoted = 0, 0, False
     for char in record:
         if char == '"':
@@ -226,8 +248,11 @@ def _long_cell(record: str, limit: int) -> int:
 
 
 def _duplicate_error(manifest: Path, base: Path, key: tuple, first: tuple, second: tuple):
-    """The error for two rows (``first``, ``second``: line and subject) that read the same
-    angle (``key``: kinematics file and angle column) of a kinematics file."""
+    """The error for two rows that read the same angle of a kinematics file.
+
+    ``first``, ``second``: line and subject of each row; ``key``: kinematics file and angle
+    column.
+    """
     path, column = key
     name = path.relative_to(base) if path.is_relative_to(base) else path
     angle = f" (angle_column {column})" if column else ""
