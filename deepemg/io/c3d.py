@@ -64,9 +64,11 @@ def _byte_order(start: bytes) -> str:
 
 
 def _check_rates(path, start: bytes, parameters: dict, point_rate: float, n_read: int) -> None:
-    """Raise if the analog rate (``ANALOG:RATE``) of ``path`` is not a whole multiple of its
-    marker rate, or the number of analog samples per marker frame that its header stores
-    (word 10) or that ezc3d read (``n_read`` per frame) is not that multiple.
+    """Raise if the analog rate of ``path`` is not a whole multiple of its marker rate.
+
+    Also raise if the number of analog samples per marker frame stored in its header (word 10)
+    or read by ezc3d (``n_read`` per frame) is not that multiple. The analog rate is
+    ``ANALOG:RATE``.
 
     The C3D standard stores the analog samples of each marker frame after its markers, the
     same whole number of them in every frame, so the analog rate must be a whole multiple of
@@ -113,8 +115,7 @@ def _check_rates(path, start: bytes, parameters: dict, point_rate: float, n_read
 
 
 def _check_complete(path, start: bytes, parameters: dict, n_read: int) -> None:
-    """Raise if ``path`` holds fewer analog samples than its header declares, or more than
-    ezc3d read.
+    """Raise if ``path`` holds fewer analog samples than its header says, or more than ezc3d read.
 
     ezc3d reads a truncated file without complaint (and adjusts its header to what it read),
     so the frame count is taken from the file's own 512-byte header (words 4 and 5: first and
@@ -242,7 +243,7 @@ def _read_c3d(path) -> Analogs:
     point_rate = float(c3d["header"]["points"]["frame_rate"])
     if labels:
         per_frame = c3d["header"]["analogs"]["frame_rate"] / point_rate if point_rate > 0 else 0
-        _check_rates(path, start, parameters, point_rate, int(round(per_frame)))
+        _check_rates(path, start, parameters, point_rate, round(per_frame))
     if analogs.size == 0 or not labels:
         raise ValueError(f"'{path}' holds no analog channels (only markers, perhaps).")
     data = analogs.reshape(analogs.shape[-2], analogs.shape[-1]).T  # (n_samples, n_channels)

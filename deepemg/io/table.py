@@ -77,8 +77,10 @@ def _missing_message(kind: str, missing, available, path: Path | None = None) ->
 
 
 def _check_unique_labels(labels, path: Path | None, where: str = "header") -> None:
-    """Raise naming the file and the labels that appear more than once (``time`` ignoring case):
-    which of two columns of one name is meant cannot be told."""
+    """Raise naming the file and the labels that appear more than once (``time`` ignoring case).
+
+    Which of two columns of one name is meant cannot be told.
+    """
     seen, repeated = set(), []
     for label in labels:
         key = label.lower() if label.lower() == "time" else label
@@ -189,8 +191,7 @@ def parse_numeric_rows(path, rows, labels: list[str], expected: str) -> np.ndarr
 
 
 def split_time_column(values: np.ndarray, labels: list[str], time_index: int, path):
-    """Time, the other columns, their labels and the rate, with time and data checked
-    (finite, increasing time)."""
+    """Time, the other columns, their labels and the rate, checked (finite, increasing time)."""
     time = values[:, time_index]
     others = [name for c, name in enumerate(labels) if c != time_index]
     data = np.delete(values, time_index, axis=1)
@@ -201,7 +202,7 @@ def split_time_column(values: np.ndarray, labels: list[str], time_index: int, pa
 
 
 def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Recording:
-    """Read a csv file with one header row of column names and one row per sample.
+    r"""Read a csv file with one header row of column names and one row per sample.
 
     Parameters
     ----------
@@ -228,8 +229,8 @@ def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Record
     --------
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "emg.csv"
-    >>> _ = path.write_text("time,Biceps,Triceps\\n0.000,0.1,0.2\\n0.001,0.3,0.4\\n"
-    ...                     "0.002,0.5,0.6\\n")
+    >>> _ = path.write_text("time,Biceps,Triceps\n0.000,0.1,0.2\n0.001,0.3,0.4\n"
+    ...                     "0.002,0.5,0.6\n")
     >>> table = read_csv_table(path)
     >>> table.labels, table.rate
     (['Biceps', 'Triceps'], 1000.0)
@@ -318,7 +319,7 @@ def resample(time, data, new_time) -> np.ndarray:
         )
     _rate_from_time(time, None)
     if new_time.size == 0:
-        return np.empty((0,) + data.shape[1:])
+        return np.empty((0, *data.shape[1:]))
     tolerance = 1e-3 * float(np.median(np.diff(time)))
     if new_time.min() < time[0] - tolerance or new_time.max() > time[-1] + tolerance:
         raise ValueError(
