@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import opensim as osim
 
@@ -381,45 +383,104 @@ def compliant_static_optimization(
         returned activations: small except where the muscles saturate.
     """
     from .geometry import sample_path_geometry
-    from .model import THELEN_MINIMUM_ACTIVATION
 
     if int(levels) < 3:
         raise ValueError(f"levels must be >= 3, got {levels}.")
     angle, velocity, torque, weights, floor = _effort_problem(
         muscles, angle, velocity, torque, exponent, weights, min_activation
     )
-    n_frames, n_muscles = floor.shape
+    floor = _thelen_floor(pose, muscles, floor)
+    if moment_arms is None:
+        _, moment_arms = sample_path_geometry(pose, muscles, angle)
+    problem = _CompliantProblem(
+        pose,
+        muscles,
+        angle,
+        velocity,
+        torque,
+        np.asarray(moment_arms, dtype=float),
+        exponent,
+        weights,
+        floor,
+        int(levels),
+        int(iterations),
+    )
+    # start from the secant (the affine model through a_min and 1), then linearise
+    activation = problem.solve(problem.secant_activation(), np.arange(angle.size))
+    return problem.corrected(activation, int(corrections), tolerance)
+
+
+def _thelen_floor(pose: ModelPose, muscles: list[str], floor: np.ndarray) -> np.ndarray:
+    """``floor`` raised to the lowest activation of Thelen2003Muscle for the muscles that are."""
+    from .model import THELEN_MINIMUM_ACTIVATION
+
     thelen = [
         h.getConcreteClassName() == "Thelen2003Muscle" for h in muscle_handles(pose.model, muscles)
     ]
-    floor = np.where(thelen, np.maximum(floor, THELEN_MINIMUM_ACTIVATION), floor)
-    if moment_arms is None:
-        _, moment_arms = sample_path_geometry(pose, muscles, angle)
-    moment_arms = np.asarray(moment_arms, dtype=float)
+    return np.where(thelen, np.maximum(floor, THELEN_MINIMUM_ACTIVATION), floor)
 
-    # 1. the table: F at s = 0, 1/(L-1), ..., 1 with a = floor + s (1 - floor)
-    step = 1.0 / (int(levels) - 1)
-    span = 1.0 - floor
-    table = np.empty((n_frames, n_muscles, int(levels)))
-    for k in range(int(levels)):
-        table[..., k] = equilibrium_tendon_forces(
-            pose, muscles, floor + k * step * span, angle, velocity
-        )
-    slopes = _pchip_slopes(table, step)
-    shift = np.zeros((n_frames, n_muscles))
 
-    def model_force(a):
-        value, slope = _hermite_table(table, slopes, step, np.clip((a - floor) / span, 0, 1))
-        return value + shift, slope / span
+@dataclass
+class _CompliantProblem:
+    """A :func:`compliant_static_optimization` and its table of equilibrium tendon forces.
 
-    def solve(a, frames):
-        for _ in range(int(iterations)):
-            force, slope = model_force(a)
+    The table holds ``F`` at ``s = 0, 1/(L-1), ..., 1`` with ``a = floor + s (1 - floor)``, per
+    frame and muscle; ``shift`` (per frame and muscle) is OpenSim's correction, added to the
+    interpolant.
+    """
+
+    pose: ModelPose
+    muscles: list[str]
+    angle: np.ndarray
+    velocity: np.ndarray
+    torque: np.ndarray
+    moment_arms: np.ndarray
+    exponent: float
+    weights: np.ndarray
+    floor: np.ndarray
+    levels: int
+    iterations: int
+    table: np.ndarray = field(init=False)
+    slopes: np.ndarray = field(init=False)
+    shift: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.step = 1.0 / (self.levels - 1)
+        self.span = 1.0 - self.floor
+        self.table = np.empty((*self.floor.shape, self.levels))
+        for k in range(self.levels):
+            self.table[..., k] = equilibrium_tendon_forces(
+                self.pose,
+                self.muscles,
+                self.floor + k * self.step * self.span,
+                self.angle,
+                self.velocity,
+            )
+        self.slopes = _pchip_slopes(self.table, self.step)
+        self.shift = np.zeros(self.floor.shape)
+
+    def model_force(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The interpolated force (N) at activations ``a`` and its slope in ``a``, every frame."""
+        s = np.clip((a - self.floor) / self.span, 0, 1)
+        value, slope = _hermite_table(self.table, self.slopes, self.step, s)
+        return value + self.shift, slope / self.span
+
+    def secant_activation(self) -> np.ndarray:
+        """The exact solution with the affine force through ``a_min`` and 1 (the secant)."""
+        arms, table, floor = self.moment_arms, self.table, self.floor
+        gain = arms * (table[..., -1] - table[..., 0]) / self.span
+        need = self.torque - (arms * table[..., 0]).sum(axis=1) + (gain * floor).sum(axis=1)
+        return _affine_effort_solve(gain, need, self.exponent, self.weights, floor)
+
+    def solve(self, a: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """``a`` solved again at ``frames`` by linearising the interpolant until it settles."""
+        for _ in range(self.iterations):
+            force, slope = self.model_force(a)
             force, slope = force[frames], slope[frames]
-            arms = moment_arms[frames]
+            arms = self.moment_arms[frames]
             gain = arms * slope
-            need = torque[frames] - (arms * (force - slope * a[frames])).sum(axis=1)
-            new = _affine_effort_solve(gain, need, exponent, weights, floor[frames])
+            need = self.torque[frames] - (arms * (force - slope * a[frames])).sum(axis=1)
+            new = _affine_effort_solve(gain, need, self.exponent, self.weights, self.floor[frames])
             moved = np.abs(new - a[frames]).max() if new.size else 0.0
             a = a.copy()
             a[frames] = new
@@ -427,29 +488,30 @@ def compliant_static_optimization(
                 break
         return a
 
-    # 2. start from the secant (the affine model through a_min and 1), then linearise
-    everything = np.arange(n_frames)
-    gain = moment_arms * (table[..., -1] - table[..., 0]) / span
-    need = torque - (moment_arms * table[..., 0]).sum(axis=1) + (gain * floor).sum(axis=1)
-    activation = _affine_effort_solve(gain, need, exponent, weights, floor)
-    activation = solve(activation, everything)
-    # 3. check with OpenSim, correct the interpolant where it misses
-    forces = equilibrium_tendon_forces(pose, muscles, activation, angle, velocity)
-    residual = torque - (moment_arms * forces).sum(axis=1)
-    for _ in range(int(corrections)):
-        interpolated, _ = model_force(activation)
-        off = np.flatnonzero(
-            (np.abs(residual) > tolerance) & (np.abs(forces - interpolated).max(axis=1) > 0)
-        )
-        if off.size == 0:
-            break
-        shift[off] += forces[off] - interpolated[off]
-        activation = solve(activation, off)
-        forces[off] = equilibrium_tendon_forces(
-            pose, muscles, activation[off], angle[off], velocity[off]
-        )
-        residual[off] = torque[off] - (moment_arms[off] * forces[off]).sum(axis=1)
-    return activation, residual
+    def corrected(
+        self, activation: np.ndarray, corrections: int, tolerance: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Check ``activation`` with OpenSim, correct the interpolant where it misses, solve again.
+
+        Returns the activations and the residual torque (N·m) with OpenSim's forces.
+        """
+        pose, muscles, angle, velocity = self.pose, self.muscles, self.angle, self.velocity
+        forces = equilibrium_tendon_forces(pose, muscles, activation, angle, velocity)
+        residual = self.torque - (self.moment_arms * forces).sum(axis=1)
+        for _ in range(corrections):
+            interpolated, _ = self.model_force(activation)
+            off = np.flatnonzero(
+                (np.abs(residual) > tolerance) & (np.abs(forces - interpolated).max(axis=1) > 0)
+            )
+            if off.size == 0:
+                break
+            self.shift[off] += forces[off] - interpolated[off]
+            activation = self.solve(activation, off)
+            forces[off] = equilibrium_tendon_forces(
+                pose, muscles, activation[off], angle[off], velocity[off]
+            )
+            residual[off] = self.torque[off] - (self.moment_arms[off] * forces[off]).sum(axis=1)
+        return activation, residual
 
 
 def fit_joint_dynamics(

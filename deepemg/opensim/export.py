@@ -68,15 +68,15 @@ def _comment_text(text: str) -> str:
     return text + " " if text.endswith("-") else text
 
 
-def _notes(estimator, label, physics, source, values, written, law, converted, tendons) -> str:
-    """The comment that records the subject's parameters, mapped or not, in the .osim file.
-
-    ``tendons`` says how the muscles' tendons are written (" with rigid tendons ...").
-    """
+def _notes(estimator, label, source, values, written, converted, model) -> str:
+    """The comment that records the subject's parameters, mapped or not, in the .osim file."""
     from .. import __version__
 
+    physics = estimator.physics_
+    law = physics.muscle_law
     muscles = list(physics.muscles)
     rate = float(estimator.rate)
+    tendons = _tendon_words(model, muscles)
     specs = estimator.net_.module_.subject_parameters.specs
     per_muscle = {s.name for s in specs if s.per_muscle}
     parameters = {
@@ -172,13 +172,28 @@ def read_export_notes(path: str | os.PathLike) -> dict:
         ``subject``, ``source``, ``coordinate``, ``muscle_law``, ``rate`` (Hz),
         ``parameters`` (every subject parameter in deepemg's units: per-muscle ones as
         ``{muscle: value}``), ``written`` (``{muscle: {parameter: value}}``, the values set in
-        the muscles, N and m) and ``not_in_opensim`` (the parameters the model cannot hold).
+        the muscles, N and m) and ``not_in_opensim`` (the parameters the model cannot hold,
+        see Notes).
 
     Raises
     ------
     ValueError
         If the file holds no deepemg notes (OpenSim drops comments when it saves a model
         again).
+
+    Notes
+    -----
+    What :func:`export_subject` cannot write into an OpenSim model:
+
+    * ``shape_factor`` (A, per muscle): deepemg's EMG-to-activation nonlinearity has no
+      OpenSim property.
+    * ``g1``, ``g2``: deepemg's activation dynamics is a second-order linear filter (two
+      first-order stages; the notes give their time constants at the estimator's ``rate``),
+      not OpenSim's first-order ``activation_time_constant`` / ``deactivation_time_constant``,
+      which are left as in the file.
+    * ``delay``: the electromechanical delay.
+    * ``moment_arm_scale``: deepemg scales every moment arm (and length change about the
+      mid-range angle); the muscle paths are written as in the file.
     """
     text = Path(path).read_text(encoding="utf-8")
     for line in text.splitlines():
@@ -203,24 +218,13 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
     physics driven with the subject's parameters (``tests/test_export_opensim.py`` checks
     this to 0.1 % RMS).
 
-    What an OpenSim model cannot hold is recorded, not lost: an XML comment at the top of the
-    ``<Model>`` element lists every subject parameter, readable by people and, on its last
-    line, as JSON (:func:`read_export_notes`). These are not written into the model:
-
-    * ``shape_factor`` (A, per muscle): deepemg's EMG-to-activation nonlinearity has no
-      OpenSim property.
-    * ``g1``, ``g2``: deepemg's activation dynamics is a second-order linear filter (two
-      first-order stages; the notes give their time constants at the estimator's ``rate``),
-      not OpenSim's first-order ``activation_time_constant`` / ``deactivation_time_constant``,
-      which are left as in the file.
-    * ``delay``: the electromechanical delay.
-    * ``moment_arm_scale``: deepemg scales every moment arm (and length change about the
-      mid-range angle); the muscle paths are written as in the file.
-
-    Everything else in the file is kept (bodies, joints, coordinates' defaults, muscles that do
-    not cross the coordinate, geometry file names: copy the ``Geometry`` folder beside the new
-    file to see the meshes). OpenSim drops comments when it saves a model again, and with them
-    the notes.
+    What an OpenSim model cannot hold is recorded, not lost, in an XML comment at the top of the
+    ``<Model>`` element, readable by people and as JSON (:func:`read_export_notes`, which says
+    why ``shape_factor``, ``g1``, ``g2``, ``delay`` and ``moment_arm_scale`` are not in the
+    model). Everything else in the file is kept (bodies, joints, coordinates' defaults, muscles
+    that do not cross the coordinate, activation and deactivation time constants, muscle paths,
+    geometry file names: copy the ``Geometry`` folder beside the new file to see the meshes).
+    OpenSim drops comments when it saves a model again, and with them the notes.
 
     Parameters
     ----------
@@ -278,19 +282,37 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
     >>> notes["subject"], sorted(notes["not_in_opensim"])
     ('S01', ['delay', 'g1', 'g2', 'moment_arm_scale', 'shape_factor'])
     """
-    import torch
+    from .._files import write_whole
+    from .model import load_model
+
+    _check_estimator(estimator)
+    path = _output_path(path, overwrite)
+    label, row = _subject_row(estimator, subject)
+    source = _source(estimator.physics_)
+    values = _subject_values(estimator, row)
+    model = load_model(source)
+    converted, in_file = _convert_unchanged(model, estimator.physics_, source)
+    written = _write_scaled(model, estimator.physics_, in_file, values)
+    notes = _notes(estimator, label, source, values, written, converted, model)
+    write_whole(path, _model_writer(model, notes, path))
+    return path
+
+
+def _check_estimator(estimator) -> None:
+    """A fitted NMMRegressor, or a TypeError or NotFittedError."""
     from sklearn.utils.validation import check_is_fitted
 
-    from .._files import write_whole
     from ..regressor import NMMRegressor
-    from .builder import _convert, _read_parameters
-    from .model import load_model, muscle_handles
 
     if not isinstance(estimator, NMMRegressor):
         raise TypeError(
             f"export_subject takes a fitted NMMRegressor, got {type(estimator).__name__}."
         )
     check_is_fitted(estimator, "net_")
+
+
+def _output_path(path: str | os.PathLike, overwrite: bool) -> Path:
+    """``path`` as a Path, checked: an ``.osim`` file name, new or ``overwrite``, in a folder."""
     path = Path(path)
     if path.suffix.lower() != ".osim":
         raise ValueError(f"'{path}' does not end in .osim: name the model file <name>.osim.")
@@ -300,21 +322,37 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
         raise IsADirectoryError(f"'{path}' is a folder; give the path of a file to write.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"No folder '{path.parent}' to write '{path.name}' in; create it.")
-    label, row = _subject_row(estimator, subject)
-    physics = estimator.physics_
-    source = _source(physics)
-    law = physics.muscle_law
-    muscles = list(physics.muscles)
+    return path
+
+
+def _subject_values(estimator, row: int) -> dict[str, np.ndarray]:
+    """The subject parameters of row ``row`` (deepemg's units), as float64 arrays."""
+    import torch
 
     with torch.no_grad():
         table = estimator.net_.module_.subject_parameters(torch.tensor([row]))
-    values = {name: v[0].detach().cpu().double().numpy() for name, v in table.items()}
+    return {name: v[0].detach().cpu().double().numpy() for name, v in table.items()}
 
-    model = load_model(source)
+
+def _getters(law) -> tuple:
+    """``(parameter, OpenSim getter)`` for each of the muscle law's parameters."""
+    return tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
+
+
+def _convert_unchanged(model, physics, source: Path) -> tuple[list[str], dict]:
+    """Convert the model's muscles as the law does; a ValueError if they changed since the fit.
+
+    Returns what the conversion changed (for the notes) and the muscles' parameters in the file,
+    ``{parameter: array over physics.muscles}``.
+    """
+    from .builder import _convert, _read_parameters
+    from .model import muscle_handles
+
+    law = physics.muscle_law
+    muscles = list(physics.muscles)
     converted = _convert(model, law.opensim_conversion)
     muscle_handles(model, muscles)  # a clear error for a muscle missing from the file
-    getters = tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
-    in_file = _read_parameters(model, muscles, law.opensim_class, getters)
+    in_file = _read_parameters(model, muscles, law.opensim_class, _getters(law))
     for name in law.parameter_names:
         fitted = getattr(physics, name).detach().cpu().double().numpy()
         changed = np.flatnonzero(~np.isclose(in_file[name], fitted, rtol=1e-12, atol=0.0))
@@ -325,7 +363,18 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
                 f"is {in_file[name][j]!r} in the file, {fitted[j]!r} when fitted. Put back the "
                 "file the estimator was fitted with, or fit again on the file as it is now."
             )
+    return converted, in_file
 
+
+def _write_scaled(model, physics, in_file: dict, values: dict) -> dict[str, dict[str, float]]:
+    """Set each muscle's scaled properties (the file's value times the subject's scale).
+
+    Returns ``{muscle: {parameter: value}}`` as set; a RuntimeError if OpenSim did not take one.
+    """
+    from .builder import _read_parameters
+
+    law = physics.muscle_law
+    muscles = list(physics.muscles)
     written: dict[str, dict[str, float]] = {m: {} for m in muscles}
     for j, muscle_name in enumerate(muscles):
         muscle = model.updMuscles().get(muscle_name)
@@ -335,20 +384,26 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
                 value = float(in_file[name][j] * scale[j])
                 getattr(muscle, setter)(value)
                 written[muscle_name][name] = value
-    check = _read_parameters(model, muscles, law.opensim_class, getters)
+    check = _read_parameters(model, muscles, law.opensim_class, _getters(law))
     for j, muscle_name in enumerate(muscles):
         for name, value in written[muscle_name].items():
             if check[name][j] != value:  # OpenSim did not take the value
                 raise RuntimeError(f"OpenSim kept {muscle_name}'s {name} at {check[name][j]}.")
+    return written
+
+
+def _tendon_words(model, muscles) -> str:
+    """How the muscles' tendons are written, for the notes ("" when they differ)."""
     rigid = {bool(model.getMuscles().get(m).get_ignore_tendon_compliance()) for m in muscles}
-    tendons = (
-        " with a rigid tendon (ignore_tendon_compliance=true)"
-        if rigid == {True}
-        else " with a compliant tendon (ignore_tendon_compliance=false)"
-        if rigid == {False}
-        else ""
-    )
-    notes = _notes(estimator, label, physics, source, values, written, law, converted, tendons)
+    if rigid == {True}:
+        return " with a rigid tendon (ignore_tendon_compliance=true)"
+    if rigid == {False}:
+        return " with a compliant tendon (ignore_tendon_compliance=false)"
+    return ""
+
+
+def _model_writer(model, notes: str, path: Path):
+    """A writer for :func:`deepemg._files.write_whole`: the model, the notes after ``<Model>``."""
 
     def write(temporary: str) -> None:
         if not model.printToXML(temporary):
@@ -362,5 +417,4 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
         with open(temporary, "w", encoding="utf-8") as stream:
             stream.write(text[: tag.end()] + comment + text[tag.end() :])
 
-    write_whole(path, write)
-    return path
+    return write
