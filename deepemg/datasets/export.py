@@ -97,33 +97,60 @@ def export_trials(
     """
     from ..channels import ELBOW_JOINT, ChannelLayout
     from ..io.manifest import write_manifest
-    from ..io.storage import write_storage
 
     folder = Path(folder)
-    rate = float(data.rate)
-    channels = list(data.channels)
-    layout = ChannelLayout.infer(channels)
+    layout = ChannelLayout.infer(list(data.channels))
     if coordinate is None:
         coordinate = "r_elbow_flex" if layout.joint == ELBOW_JOINT else layout.joint
     labels = _subject_labels(np.asarray(data.groups).tolist(), subjects, subject_prefix)
     folder.mkdir(parents=True, exist_ok=True)
-    seed = np.random.SeedSequence(random_state)
-    rng = np.random.default_rng(seed)  # the trials' carrier
-    mvc_rng = np.random.default_rng(seed.spawn(1)[0])  # the MVC recordings' carrier
-    surface = list(getattr(data, "surface_muscles", None) or layout.emg_muscles(channels))
-    emg_labels = [f"EMG_{m}" for m in surface]
-    n_steps = data.X.shape[1]
-    time = np.arange(n_steps) / rate
-    emg_time = np.arange(int(np.floor(time[-1] * emg_rate)) + 1) / emg_rate
-    mvc_time = np.arange(round(_MVC_SECONDS * emg_rate)) / emg_rate
-    trials, counts, mvc = [], {}, {}
-    for i, subject in enumerate(labels):
-        counts[subject] = counts.get(subject, 0) + 1
-        if subject not in mvc:  # excitation 1.0 in every surface muscle: 1 = MVC
-            mvc[subject] = folder / f"{subject}_mvc_emg.csv"
-            raw = mvc_rng.standard_normal((mvc_time.size, len(surface)))
-            _write_emg_csv(mvc[subject], mvc_time, raw, emg_labels)
-        stem = folder / f"{subject}_trial{counts[subject]:02d}"
+    trials = _TrialWriter(data, layout, coordinate, emg_rate).write(folder, labels, random_state)
+    write_manifest(trials, folder)
+    return trials
+
+
+class _TrialWriter:
+    """Writes the sequences of a data set as trial files, and its subjects' MVC recordings."""
+
+    def __init__(self, data: Bunch, layout, coordinate: str, emg_rate: float):
+        self.data = data
+        self.layout = layout
+        self.coordinate = coordinate
+        self.channels = list(data.channels)
+        self.surface = list(
+            getattr(data, "surface_muscles", None) or layout.emg_muscles(self.channels)
+        )
+        self.emg_labels = [f"EMG_{m}" for m in self.surface]
+        self.time = np.arange(data.X.shape[1]) / float(data.rate)
+        self.emg_time = np.arange(int(np.floor(self.time[-1] * emg_rate)) + 1) / emg_rate
+        self.mvc_time = np.arange(round(_MVC_SECONDS * emg_rate)) / emg_rate
+
+    def write(self, folder: Path, labels: list[str], random_state) -> list[dict]:
+        """Write every sequence (labelled ``labels``) and each subject's MVC; the trial records."""
+        seed = np.random.SeedSequence(random_state)
+        rng = np.random.default_rng(seed)  # the trials' carrier
+        mvc_rng = np.random.default_rng(seed.spawn(1)[0])  # the MVC recordings' carrier
+        trials, counts, mvc = [], {}, {}
+        for i, subject in enumerate(labels):
+            counts[subject] = counts.get(subject, 0) + 1
+            if subject not in mvc:  # excitation 1.0 in every surface muscle: 1 = MVC
+                mvc[subject] = self.write_mvc(folder / f"{subject}_mvc_emg.csv", mvc_rng)
+            stem = folder / f"{subject}_trial{counts[subject]:02d}"
+            trials.append(self.write_trial(i, stem, subject, mvc[subject], rng))
+        return trials
+
+    def write_mvc(self, path: Path, rng: np.random.Generator) -> Path:
+        """Write an MVC recording (excitation 1.0 in every surface muscle) at ``path``."""
+        raw = rng.standard_normal((self.mvc_time.size, len(self.surface)))
+        _write_emg_csv(path, self.mvc_time, raw, self.emg_labels)
+        return path
+
+    def write_trial(self, i: int, stem: Path, subject: str, mvc: Path, rng) -> dict:
+        """Write sequence ``i`` as ``<stem>_ik.mot``, ``_id.sto`` and ``_emg.csv``; its record."""
+        from ..io.storage import write_storage
+
+        data, layout, channels, coordinate = self.data, self.layout, self.channels, self.coordinate
+        time = self.time
         angle = np.degrees(data.X[i, :, channels.index(layout.angle)])
         torque = data.X[i, :, channels.index(layout.torque)]
         write_storage(
@@ -131,23 +158,22 @@ def export_trials(
         )
         write_storage(stem.with_name(stem.name + "_id.sto"), time, {f"{coordinate}_moment": torque})
         envelopes = np.column_stack(
-            [np.interp(emg_time, time, data.y[i, :, data.muscles.index(m)]) for m in surface]
+            [
+                np.interp(self.emg_time, time, data.y[i, :, data.muscles.index(m)])
+                for m in self.surface
+            ]
         )
         raw = np.clip(envelopes, 0, None) * rng.standard_normal(envelopes.shape)
-        _write_emg_csv(stem.with_name(stem.name + "_emg.csv"), emg_time, raw, emg_labels)
-        trials.append(
-            {
-                "subject": subject,
-                "load_mass": float(data.X[i, 0, channels.index(layout.load)]),
-                "kinematics": stem.with_name(stem.name + "_ik.mot"),
-                "emg": stem.with_name(stem.name + "_emg.csv"),
-                "emg_channels": dict(zip(surface, emg_labels, strict=True)),
-                "mvc": [mvc[subject]],
-                "torque": stem.with_name(stem.name + "_id.sto"),
-            }
-        )
-    write_manifest(trials, folder)
-    return trials
+        _write_emg_csv(stem.with_name(stem.name + "_emg.csv"), self.emg_time, raw, self.emg_labels)
+        return {
+            "subject": subject,
+            "load_mass": float(data.X[i, 0, channels.index(layout.load)]),
+            "kinematics": stem.with_name(stem.name + "_ik.mot"),
+            "emg": stem.with_name(stem.name + "_emg.csv"),
+            "emg_channels": dict(zip(self.surface, self.emg_labels, strict=True)),
+            "mvc": [mvc],
+            "torque": stem.with_name(stem.name + "_id.sto"),
+        }
 
 
 def _subject_labels(groups: list, subjects, prefix: str) -> list[str]:
@@ -194,6 +220,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _write_emg_csv(path: Path, time, raw, labels: list[str]) -> None:
+    """Write raw EMG as csv: a ``time`` column, then one column per label."""
     buffer = io.StringIO()
     np.savetxt(
         buffer,

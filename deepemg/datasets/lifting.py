@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time as _time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
@@ -261,49 +262,15 @@ def make_elbow_lifting(
     >>> data.X.shape, data.y.shape, data.deep_muscles
     ((2, 100, 10), (2, 100, 7), ['BRA', 'TRImed'])
     """
-    if solver not in ("static_optimization", "moco"):
-        raise ValueError(f"solver must be 'static_optimization' or 'moco', got {solver!r}.")
-    if int(n_subjects) < 1 or int(n_trials) < 1:
-        raise ValueError("n_subjects and n_trials must be >= 1.")
-    if duration * rate < 10:
-        raise ValueError(f"duration x rate must give at least 10 samples, got {duration * rate}.")
-    loads = tuple(float(m) for m in loads)
-    if not loads or any(m < 0 or not np.isfinite(m) for m in loads):
-        raise ValueError(f"loads must be a non-empty sequence of masses >= 0 kg, got {loads}.")
-    multiplicative, additive = (float(v) for v in noise)
-    seedable = isinstance(random_state, (int, np.integer))
+    loads, noise = _checked_arguments(n_subjects, n_trials, duration, rate, loads, solver, noise)
+    arguments = (n_subjects, n_trials, duration, rate, loads, solver, noise)
     path = None
-    if cache and seedable:
-        model_hash = hashlib.sha256(bridge.ELBOW_MODEL_PATH.read_bytes()).hexdigest()[:12]
-        key = cache_key(
-            "elbow_lifting",
-            version=GENERATOR_VERSION,
-            model=model_hash,
-            n_subjects=int(n_subjects),
-            n_trials=int(n_trials),
-            duration=float(duration),
-            rate=float(rate),
-            loads=loads,
-            solver=solver,
-            noise=(multiplicative, additive),
-            random_state=int(random_state),
-        )
-        path = get_data_home(data_home) / key
+    if cache and isinstance(random_state, (int, np.integer)):
+        path = _lifting_cache_path(*arguments, random_state, data_home)
         cached = load_cached(path, required=_CACHED_KEYS)
         if cached is not None:
             return cached
-
-    data, cat = _generate(
-        n_subjects,
-        n_trials,
-        duration,
-        rate,
-        loads,
-        solver,
-        (multiplicative, additive),
-        random_state,
-        progress,
-    )
+    data, cat = _generate(*arguments, random_state, progress)
     worst = float(np.abs(cat["residual"]).max())
     if worst > 1e-3:
         warnings.warn(
@@ -314,6 +281,51 @@ def make_elbow_lifting(
     if path is not None:
         save_bunch(path, data)  # whole or not at all; an unwritable folder warns, no more
     return data
+
+
+def _check_sizes(n_subjects, n_trials, duration, rate) -> None:
+    """A ValueError unless there is a subject, a trial and 10 samples a trial."""
+    if int(n_subjects) < 1 or int(n_trials) < 1:
+        raise ValueError("n_subjects and n_trials must be >= 1.")
+    if duration * rate < 10:
+        raise ValueError(f"duration x rate must give at least 10 samples, got {duration * rate}.")
+
+
+def _checked_arguments(n_subjects, n_trials, duration, rate, loads, solver, noise):
+    """``make_elbow_lifting``'s arguments checked; the loads and the noise as tuples of float."""
+    if solver not in ("static_optimization", "moco"):
+        raise ValueError(f"solver must be 'static_optimization' or 'moco', got {solver!r}.")
+    _check_sizes(n_subjects, n_trials, duration, rate)
+    loads = tuple(float(m) for m in loads)
+    if not loads or any(m < 0 or not np.isfinite(m) for m in loads):
+        raise ValueError(f"loads must be a non-empty sequence of masses >= 0 kg, got {loads}.")
+    multiplicative, additive = (float(v) for v in noise)
+    return loads, (multiplicative, additive)
+
+
+def _elbow_cache_path(name: str, data_home, **arguments) -> Path:
+    """Where a data set simulated on the built-in elbow is cached, keyed by the model file too."""
+    model_hash = hashlib.sha256(bridge.ELBOW_MODEL_PATH.read_bytes()).hexdigest()[:12]
+    return get_data_home(data_home) / cache_key(name, model=model_hash, **arguments)
+
+
+def _lifting_cache_path(
+    n_subjects, n_trials, duration, rate, loads, solver, noise, random_state, data_home
+) -> Path:
+    """Where ``make_elbow_lifting`` caches the data set of these (checked) arguments."""
+    return _elbow_cache_path(
+        "elbow_lifting",
+        data_home,
+        version=GENERATOR_VERSION,
+        n_subjects=int(n_subjects),
+        n_trials=int(n_trials),
+        duration=float(duration),
+        rate=float(rate),
+        loads=loads,
+        solver=solver,
+        noise=noise,
+        random_state=int(random_state),
+    )
 
 
 def _generator(random_state) -> np.random.Generator:

@@ -10,9 +10,9 @@ dynamics, delays and EMG gain errors. See ``docs/scenarios.md``.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -20,12 +20,14 @@ from tqdm.auto import tqdm
 
 from .. import ELBOW_DEEP_MUSCLES
 from .. import opensim as bridge
-from ._cache import cache_key, get_data_home, load_cached, save_bunch
+from ._cache import load_cached, save_bunch
 from .lifting import (
     _CACHED_KEYS,
     DESCR,
     GENERATOR_VERSION,
     _assemble,
+    _check_sizes,
+    _elbow_cache_path,
     _generator,
     _simulate_all,
     _top_angle,
@@ -369,49 +371,56 @@ def make_scenario(
     """
     if name not in SCENARIOS:
         raise ValueError(f"Unknown scenario {name!r}; the scenarios are {sorted(SCENARIOS)}.")
-    if int(n_subjects) < 1 or int(n_trials) < 1:
-        raise ValueError("n_subjects and n_trials must be >= 1.")
-    if duration * rate < 10:
-        raise ValueError(f"duration x rate must give at least 10 samples, got {duration * rate}.")
+    _check_sizes(n_subjects, n_trials, duration, rate)
     scenario = SCENARIOS[name]
+    sizes = (n_subjects, n_trials, duration, rate)
     path = None
     if cache and isinstance(random_state, (int, np.integer)):
-        model_hash = hashlib.sha256(bridge.ELBOW_MODEL_PATH.read_bytes()).hexdigest()[:12]
-        key = cache_key(
-            f"scenario_{name}",
-            version=SCENARIO_GENERATOR_VERSION,
-            lifting_version=GENERATOR_VERSION,
-            model=model_hash,
-            scenario=asdict(scenario),
-            ballistic_torque_budget=BALLISTIC_TORQUE_BUDGET,
-            emg_ceiling=EMG_CEILING,
-            n_subjects=int(n_subjects),
-            n_trials=int(n_trials),
-            duration=float(duration),
-            rate=float(rate),
-            random_state=int(random_state),
-        )
-        path = get_data_home(data_home) / key
+        path = _scenario_cache_path(name, *sizes, random_state, data_home)
         cached = load_cached(path, required=SCENARIO_KEYS)
         if cached is not None:
             return cached
-
     if name == "default":
         data = make_elbow_lifting(
-            n_subjects=n_subjects,
-            n_trials=n_trials,
-            duration=duration,
-            rate=rate,
-            random_state=random_state,
-            cache=cache,
-            progress=progress,
-            data_home=data_home,
+            *sizes, random_state=random_state, cache=cache, progress=progress, data_home=data_home
         )
         kinds = ["minimum_jerk"] * len(data.loads)
     else:
         data, kinds = _simulate_scenario(
             scenario, int(n_subjects), int(n_trials), duration, rate, random_state, progress
         )
+    _add_truth(data, name, kinds, progress)
+    if path is not None:
+        save_bunch(path, data)
+    return data
+
+
+def _scenario_cache_path(
+    name: str, n_subjects, n_trials, duration, rate, random_state, data_home
+) -> Path:
+    """Where ``make_scenario`` caches a scenario: keyed by its whole definition and the sizes."""
+    return _elbow_cache_path(
+        f"scenario_{name}",
+        data_home,
+        version=SCENARIO_GENERATOR_VERSION,
+        lifting_version=GENERATOR_VERSION,
+        scenario=asdict(SCENARIOS[name]),
+        ballistic_torque_budget=BALLISTIC_TORQUE_BUDGET,
+        emg_ceiling=EMG_CEILING,
+        n_subjects=int(n_subjects),
+        n_trials=int(n_trials),
+        duration=float(duration),
+        rate=float(rate),
+        random_state=int(random_state),
+    )
+
+
+def _add_truth(data: Bunch, name: str, kinds: list[str], progress: bool) -> None:
+    """Add scenario ``name``'s keys to ``data``; warn where the muscles miss the torque.
+
+    The warning is for ``make_scenario``'s caller.
+    """
+    scenario = SCENARIOS[name]
     residual, saturated = _torque_residual(data, progress)
     free = ~saturated
     truth = float(np.abs(residual[free]).max()) if free.any() else float("nan")
@@ -427,16 +436,13 @@ def make_scenario(
     worst = float(np.abs(residual).max())
     if name != "default" and worst > 1e-3 and worst > truth:
         warnings.warn(
-            f"Scenario {name!r}: the muscles could not balance the torque everywhere (largest "
-            f"residual {worst:.3g} N m); some muscle is fully active in "
+            f"Scenario {name!r}: the muscles could not balance the torque everywhere "
+            f"(largest residual {worst:.3g} N m); some muscle is fully active in "
             f"{100 * saturated.mean():.2g} % of the frames (largest residual elsewhere "
             f"{truth:.2g} N m).",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    if path is not None:
-        save_bunch(path, data)
-    return data
 
 
 def _simulate_scenario(scenario, n_subjects, n_trials, duration, rate, random_state, progress):
