@@ -149,98 +149,71 @@ class EMGDisplay:
             ``self``, with ``figure_``, ``ax_``, ``lines_``, ``bands_``, ``torque_lines_``
             and ``scores_``.
         """
-        import matplotlib.pyplot as plt
-
-        muscles = list(self.muscles)
         time = np.asarray(self.time, dtype=float)
         pred = np.asarray(self.emg_pred, dtype=float)
         true = None if self.emg_true is None else np.asarray(self.emg_true, dtype=float)
         std = None if self.emg_std is None else np.asarray(self.emg_std, dtype=float)
         torque = self.torque_pred is not None or self.torque_id is not None
-        n_panels = len(muscles) + int(torque)
-        created = ax is None
-        if created:
-            figure, grid = plt.subplots(
-                n_panels,
-                1,
-                figsize=(8, PANEL_HEIGHT * n_panels + 0.6),
-                sharex=True,
-                squeeze=False,
-            )
-            axes = grid[:, 0]
-        else:
-            axes = _check_axes(ax, n_panels)
-            figure = axes[0].figure
+        figure, axes = _figure_and_axes(ax, len(self.muscles) + int(torque))
         self.figure_, self.ax_ = figure, axes
         self.lines_, self.bands_, self.torque_lines_, self.scores_ = {}, {}, {}, {}
-        deep = set(self.deep_muscles)
-        for k, (panel, muscle) in enumerate(zip(axes, muscles, strict=False)):
-            lines, shown = {}, [pred[:, k]]
-            truth = None
-            if true is not None and np.isfinite(true[:, k]).any():
-                truth = true[:, k]
-                label = "truth" if muscle in deep else "measured"
-                (lines[label],) = panel.plot(
-                    time, truth, color=COLORS["truth"], lw=1.5, label=label, zorder=3
-                )
-                shown.append(truth)
-            (lines["predicted"],) = panel.plot(
-                time, pred[:, k], color=PREDICTED_COLOR, lw=1.2, label="predicted", zorder=2
-            )
-            if std is not None:
-                spread = Z90 * std[:, k]
-                low = np.clip(pred[:, k] - spread, 0.0, 1.0)
-                high = np.clip(pred[:, k] + spread, 0.0, 1.0)
-                shown += [low, high]
-                self.bands_[muscle] = panel.fill_between(
-                    time,
-                    low,
-                    high,
-                    color=PREDICTED_COLOR,
-                    alpha=0.25,
-                    lw=0,
-                    label="90 % band",
-                    zorder=1,
-                )
-            name = f"{muscle}, deep" if muscle in deep else muscle
-            if truth is None:
-                if muscle in deep or true is not None:
-                    name += " (not measured)"
-            else:
-                name += ": " + self._score(muscle, truth, pred[:, k])
-            self.lines_[muscle] = lines
-            panel.set_title(name, fontsize=9, loc="left")
-            panel.set_ylabel("EMG (0-1)")
-            _finish_panel(panel, shown)
+        for k, (panel, muscle) in enumerate(zip(axes, list(self.muscles), strict=False)):
+            true_k = None if true is None else true[:, k]
+            std_k = None if std is None else std[:, k]
+            self._plot_muscle(panel, muscle, time, pred[:, k], true_k, std_k)
         if torque:
-            panel = axes[-1]
-            shown, name = [], "Joint torque"
-            if self.torque_id is not None:
-                reference = np.asarray(self.torque_id, dtype=float)
-                (self.torque_lines_["inverse dynamics"],) = panel.plot(
-                    time, reference, color="0.6", lw=3, label="inverse dynamics", zorder=2
-                )
-                shown.append(reference)
-            if self.torque_pred is not None:
-                model = np.asarray(self.torque_pred, dtype=float)
-                (self.torque_lines_["muscle model"],) = panel.plot(
-                    time, model, color=PREDICTED_COLOR, lw=1.2, label="muscle model", zorder=3
-                )
-                shown.append(model)
-                if self.torque_id is not None:
-                    name += ": " + self._score("torque", reference, model)
-            panel.set_title(name, fontsize=9, loc="left")
-            panel.set_ylabel("torque (N·m)")
-            _finish_panel(panel, shown)
-        for panel in axes:
-            if time.size > 1:
-                panel.set_xlim(time[0], time[-1])
-        axes[-1].set_xlabel("time (s)")
-        if created:
-            if self.title:
-                figure.suptitle(self.title, fontsize=10)
-            figure.tight_layout()
+            self._plot_torque(axes[-1], time)
+        _finish_figure(figure, axes, time, self.title, created=ax is None)
         return self
+
+    def _plot_muscle(self, panel, muscle: str, time, pred, true, std) -> None:
+        """Draw one muscle's panel: its truth or measurement, prediction and band; its title."""
+        deep = muscle in set(self.deep_muscles)
+        lines, shown = {}, [pred]
+        truth = true if true is not None and np.isfinite(true).any() else None
+        if truth is not None:
+            label = "truth" if deep else "measured"
+            (lines[label],) = panel.plot(
+                time, truth, color=COLORS["truth"], lw=1.5, label=label, zorder=3
+            )
+            shown.append(truth)
+        (lines["predicted"],) = panel.plot(
+            time, pred, color=PREDICTED_COLOR, lw=1.2, label="predicted", zorder=2
+        )
+        if std is not None:
+            self.bands_[muscle], limits = _draw_band(panel, time, pred, std)
+            shown += limits
+        name = f"{muscle}, deep" if deep else muscle
+        if truth is None:
+            if deep or true is not None:
+                name += " (not measured)"
+        else:
+            name += ": " + self._score(muscle, truth, pred)
+        self.lines_[muscle] = lines
+        panel.set_title(name, fontsize=9, loc="left")
+        panel.set_ylabel("EMG (0-1)")
+        _finish_panel(panel, shown)
+
+    def _plot_torque(self, panel, time) -> None:
+        """Draw the torque panel: inverse dynamics and the muscle model, where given."""
+        shown, name = [], "Joint torque"
+        if self.torque_id is not None:
+            reference = np.asarray(self.torque_id, dtype=float)
+            (self.torque_lines_["inverse dynamics"],) = panel.plot(
+                time, reference, color="0.6", lw=3, label="inverse dynamics", zorder=2
+            )
+            shown.append(reference)
+        if self.torque_pred is not None:
+            model = np.asarray(self.torque_pred, dtype=float)
+            (self.torque_lines_["muscle model"],) = panel.plot(
+                time, model, color=PREDICTED_COLOR, lw=1.2, label="muscle model", zorder=3
+            )
+            shown.append(model)
+            if self.torque_id is not None:
+                name += ": " + self._score("torque", reference, model)
+        panel.set_title(name, fontsize=9, loc="left")
+        panel.set_ylabel("torque (N·m)")
+        _finish_panel(panel, shown)
 
     def _score(self, panel: str, truth: np.ndarray, prediction: np.ndarray) -> str:
         """Record ``panel``'s NRMSE and r in ``scores_``; their text for its title."""
@@ -311,76 +284,23 @@ class EMGDisplay:
         """
         from sklearn.utils.validation import check_is_fitted
 
-        from .channels import emg_channel, layout_for
-        from .validation import channel_names, torque_target
-
         check_is_fitted(estimator)
-        X = _float_array(X, "X")
-        if X.ndim != 3:
-            raise ValueError(
-                f"X must have shape (n_sequences, n_timesteps, n_channels), got {X.shape}."
-            )
-        n = X.shape[0]
-        trial = _check_trial(trial, n)
+        X = _check_inputs(X)
+        trial = _check_trial(trial, X.shape[0])
         all_muscles = [str(m) for m in estimator.muscles_]
         drawn = _check_muscles(muscles, all_muscles, "the estimator's muscles")
         columns = [all_muscles.index(m) for m in drawn]
-        one = None
-        if subject_ids is not None:
-            if isinstance(subject_ids, str) or not hasattr(subject_ids, "__len__"):
-                raise ValueError("subject_ids must hold one label per sequence of X.")
-            labels = list(subject_ids)
-            if len(labels) != n:
-                raise ValueError(
-                    f"subject_ids has {len(labels)} labels for {n} sequences of X; give one "
-                    "per sequence."
-                )
-            one = [labels[trial]]
-        if y is not None:
-            y = _float_array(y, "y")
-            expected = (n, X.shape[1], len(all_muscles))
-            if y.shape != expected:
-                raise ValueError(
-                    f"y must have shape {expected} (X's sequences and steps, the estimator's "
-                    f"muscles {all_muscles}), got {y.shape}."
-                )
+        one = _trial_subject(subject_ids, X.shape[0], trial)
+        y = _check_y(y, X.shape, all_muscles)
         X_trial = X[trial : trial + 1]
-        members = getattr(estimator, "members_", None)
-        ensemble = (getattr(estimator, "n_members", 1) or 1) > 1 and bool(members)
-        std = None
-        if ensemble:
-            pred, std = estimator.predict(X_trial, subject_ids=one, return_std=True)
-            std = np.asarray(std, dtype=float)[..., columns]
-        else:
-            pred = estimator.predict(X_trial, subject_ids=one)
-        pred = np.asarray(pred, dtype=float)[..., columns]
-        physics = getattr(estimator, "physics_", None)
-        torque_pred = torque_id = None
-        deep = set()
-        if physics is not None:
-            layout = layout_for(physics)
-            channels = getattr(estimator, "channels_", None)
-            if channels is None:
-                channels = getattr(estimator, "channels", None)
-            names = channel_names(channels, layout)
-            if hasattr(estimator, "predict_torque"):
-                torque_pred = np.asarray(estimator.predict_torque(X_trial, one), dtype=float)
-                torque_id = np.asarray(torque_target(X_trial, names, physics), dtype=float)
-            deep |= {m for m in all_muscles if emg_channel(m) not in names}
-        unmeasured = getattr(estimator, "unmeasured_", None)
-        if unmeasured is not None:
-            deep |= set(unmeasured)
-        if y is not None:
-            deep |= {m for j, m in enumerate(all_muscles) if not np.isfinite(y[..., j]).any()}
-        title = f"{type(estimator).__name__}, trial {trial}"
-        if one is not None:
-            title += f", subject {one[0]}"
-        if ensemble:
-            title += f" (ensemble of {len(members)}, 90 % band)"
+        pred, std = _predict_trial(estimator, X_trial, one)
+        names = _input_names(estimator)
+        torque_pred, torque_id = _trial_torques(estimator, X_trial, one, names)
+        deep = _estimator_deep(estimator, all_muscles, names, y)
         return cls.from_predictions(
-            pred,
+            pred[..., columns],
             emg_true=None if y is None else y[trial : trial + 1][..., columns],
-            emg_std=std,
+            emg_std=None if std is None else std[..., columns],
             torque_pred=torque_pred,
             torque_id=torque_id,
             muscles=drawn,
@@ -388,7 +308,7 @@ class EMGDisplay:
             rate=float(getattr(estimator, "rate", 100.0) if rate is None else rate),
             trial=0,
             ax=ax,
-            title=title,
+            title=_estimator_title(estimator, trial, one),
         )
 
     @classmethod
@@ -456,48 +376,14 @@ class EMGDisplay:
                 f"emg_pred must have shape (n_sequences, n_timesteps, n_muscles), got {pred.shape}."
             )
         n, steps, n_muscles = pred.shape
-        if isinstance(muscles, str):
-            muscles = [muscles]
-        muscles = [str(m) for m in muscles]
-        if len(muscles) != n_muscles:
-            raise ValueError(
-                f"muscles names the {n_muscles} columns of emg_pred: got {len(muscles)} names "
-                f"{muscles}."
-            )
-        if len(set(muscles)) != len(muscles):
-            raise ValueError(f"muscles holds a name twice: {muscles}.")
-        arrays = {}
-        for name, value in (("emg_true", emg_true), ("emg_std", emg_std)):
-            if value is not None:
-                arrays[name] = _float_array(value, name)
-                if arrays[name].shape != pred.shape:
-                    raise ValueError(
-                        f"{name} must have emg_pred's shape {pred.shape}, got {arrays[name].shape}."
-                    )
-        for name, value in (("torque_pred", torque_pred), ("torque_id", torque_id)):
-            if value is not None:
-                arrays[name] = _float_array(value, name)
-                if arrays[name].shape != (n, steps):
-                    raise ValueError(
-                        f"{name} must have shape (n_sequences, n_timesteps) = {(n, steps)}, "
-                        f"got {arrays[name].shape}."
-                    )
-        if "emg_std" in arrays and (arrays["emg_std"] < 0).any():
-            raise ValueError("emg_std holds negative values: it is a standard deviation.")
-        try:
-            rate = float(rate)
-        except (TypeError, ValueError):
-            raise ValueError(f"rate must be a positive number (Hz), got {rate!r}.") from None
-        if not (np.isfinite(rate) and rate > 0):
-            raise ValueError(f"rate must be a positive number (Hz), got {rate!r}.")
+        muscles = _column_names(muscles, n_muscles)
+        arrays = _check_arrays(
+            pred, emg_true=emg_true, emg_std=emg_std, torque_pred=torque_pred, torque_id=torque_id
+        )
+        rate = _check_rate(rate)
         trial = _check_trial(trial, n)
         if deep_muscles is None:
-            true = arrays.get("emg_true")
-            deep = (
-                []
-                if true is None
-                else [m for j, m in enumerate(muscles) if not np.isfinite(true[..., j]).any()]
-            )
+            deep = _never_measured(arrays.get("emg_true"), muscles)
         else:
             deep = _check_muscles(deep_muscles, muscles, "muscles", empty=True)
         picked = {name: value[trial] for name, value in arrays.items()}
@@ -510,6 +396,165 @@ class EMGDisplay:
             **picked,
         )
         return display.plot(ax=ax)
+
+
+# ---------------------------------------------------------------------- the estimator's trial
+def _is_ensemble(estimator) -> bool:
+    """Whether ``estimator`` is a fitted ensemble, whose ``predict`` gives ``return_std``."""
+    members = getattr(estimator, "members_", None)
+    return (getattr(estimator, "n_members", 1) or 1) > 1 and bool(members)
+
+
+def _check_inputs(X) -> np.ndarray:
+    """``X`` as a float array of shape (n_sequences, n_timesteps, n_channels)."""
+    X = _float_array(X, "X")
+    if X.ndim != 3:
+        raise ValueError(
+            f"X must have shape (n_sequences, n_timesteps, n_channels), got {X.shape}."
+        )
+    return X
+
+
+def _trial_subject(subject_ids, n: int, trial: int) -> list | None:
+    """The drawn trial's subject as ``[label]`` (None without ``subject_ids``), checked."""
+    if subject_ids is None:
+        return None
+    if isinstance(subject_ids, str) or not hasattr(subject_ids, "__len__"):
+        raise ValueError("subject_ids must hold one label per sequence of X.")
+    labels = list(subject_ids)
+    if len(labels) != n:
+        raise ValueError(
+            f"subject_ids has {len(labels)} labels for {n} sequences of X; give one per sequence."
+        )
+    return [labels[trial]]
+
+
+def _check_y(y, X_shape: tuple, muscles: list[str]) -> np.ndarray | None:
+    """``y`` as a float array with X's sequences and steps and the estimator's muscles."""
+    if y is None:
+        return None
+    y = _float_array(y, "y")
+    expected = (X_shape[0], X_shape[1], len(muscles))
+    if y.shape != expected:
+        raise ValueError(
+            f"y must have shape {expected} (X's sequences and steps, the estimator's "
+            f"muscles {muscles}), got {y.shape}."
+        )
+    return y
+
+
+def _predict_trial(estimator, X_trial, one) -> tuple[np.ndarray, np.ndarray | None]:
+    """The estimator's EMG for ``X_trial``, and its standard deviation for an ensemble."""
+    if _is_ensemble(estimator):
+        pred, std = estimator.predict(X_trial, subject_ids=one, return_std=True)
+        return np.asarray(pred, dtype=float), np.asarray(std, dtype=float)
+    return np.asarray(estimator.predict(X_trial, subject_ids=one), dtype=float), None
+
+
+def _input_names(estimator) -> list[str] | None:
+    """The names of the estimator's input channels; None without ``physics_``."""
+    from .channels import layout_for
+    from .validation import channel_names
+
+    physics = getattr(estimator, "physics_", None)
+    if physics is None:
+        return None
+    channels = getattr(estimator, "channels_", None)
+    if channels is None:
+        channels = getattr(estimator, "channels", None)
+    return channel_names(channels, layout_for(physics))
+
+
+def _trial_torques(estimator, X_trial, one, names) -> tuple:
+    """The muscle model's and the inverse-dynamics torque of ``X_trial``, or ``(None, None)``."""
+    from .validation import torque_target
+
+    if names is None or not hasattr(estimator, "predict_torque"):
+        return None, None
+    torque_pred = np.asarray(estimator.predict_torque(X_trial, one), dtype=float)
+    torque_id = np.asarray(torque_target(X_trial, names, estimator.physics_), dtype=float)
+    return torque_pred, torque_id
+
+
+def _estimator_deep(estimator, muscles: list[str], names, y) -> set[str]:
+    """The muscles with no surface EMG channel, ``unmeasured_``, or never measured in ``y``."""
+    from .channels import emg_channel
+
+    deep = set()
+    if names is not None:
+        deep |= {m for m in muscles if emg_channel(m) not in names}
+    unmeasured = getattr(estimator, "unmeasured_", None)
+    if unmeasured is not None:
+        deep |= set(unmeasured)
+    return deep | set(_never_measured(y, muscles))
+
+
+def _estimator_title(estimator, trial: int, one) -> str:
+    """The figure's title: the estimator, the trial, its subject, the ensemble's size."""
+    title = f"{type(estimator).__name__}, trial {trial}"
+    if one is not None:
+        title += f", subject {one[0]}"
+    if _is_ensemble(estimator):
+        title += f" (ensemble of {len(estimator.members_)}, 90 % band)"
+    return title
+
+
+# ---------------------------------------------------------------------- checks of the arrays
+def _column_names(muscles, n_muscles: int) -> list[str]:
+    """``muscles`` as the distinct names of ``n_muscles`` columns."""
+    if isinstance(muscles, str):
+        muscles = [muscles]
+    muscles = [str(m) for m in muscles]
+    if len(muscles) != n_muscles:
+        raise ValueError(
+            f"muscles names the {n_muscles} columns of emg_pred: got {len(muscles)} names "
+            f"{muscles}."
+        )
+    if len(set(muscles)) != len(muscles):
+        raise ValueError(f"muscles holds a name twice: {muscles}.")
+    return muscles
+
+
+def _check_arrays(pred: np.ndarray, **given) -> dict[str, np.ndarray]:
+    """The given arrays (None: left out) as float arrays of ``emg_pred``'s sequences and steps."""
+    n, steps = pred.shape[:2]
+    arrays = {}
+    for name in ("emg_true", "emg_std"):
+        if given[name] is not None:
+            arrays[name] = _float_array(given[name], name)
+            if arrays[name].shape != pred.shape:
+                raise ValueError(
+                    f"{name} must have emg_pred's shape {pred.shape}, got {arrays[name].shape}."
+                )
+    for name in ("torque_pred", "torque_id"):
+        if given[name] is not None:
+            arrays[name] = _float_array(given[name], name)
+            if arrays[name].shape != (n, steps):
+                raise ValueError(
+                    f"{name} must have shape (n_sequences, n_timesteps) = {(n, steps)}, "
+                    f"got {arrays[name].shape}."
+                )
+    if "emg_std" in arrays and (arrays["emg_std"] < 0).any():
+        raise ValueError("emg_std holds negative values: it is a standard deviation.")
+    return arrays
+
+
+def _check_rate(rate) -> float:
+    """``rate`` as a positive float (Hz)."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"rate must be a positive number (Hz), got {rate!r}.") from None
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"rate must be a positive number (Hz), got {value!r}.")
+    return value
+
+
+def _never_measured(true: np.ndarray | None, muscles: list[str]) -> list[str]:
+    """The muscles without a finite value anywhere in ``true`` (none without ``true``)."""
+    if true is None:
+        return []
+    return [m for j, m in enumerate(muscles) if not np.isfinite(true[..., j]).any()]
 
 
 def _float_array(value, name: str) -> np.ndarray:
@@ -561,6 +606,46 @@ def _check_axes(ax, n_panels: int) -> np.ndarray:
             f"where a torque is given), got {len(axes)} item(s)."
         )
     return axes
+
+
+def _figure_and_axes(ax, n_panels: int) -> tuple:
+    """The figure and its panels: a new figure, one column sharing the time axis, or ``ax``."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        figure, grid = plt.subplots(
+            n_panels,
+            1,
+            figsize=(8, PANEL_HEIGHT * n_panels + 0.6),
+            sharex=True,
+            squeeze=False,
+        )
+        return figure, grid[:, 0]
+    axes = _check_axes(ax, n_panels)
+    return axes[0].figure, axes
+
+
+def _draw_band(panel, time, pred, std) -> tuple:
+    """The 90 % band ``pred ± Z90 std`` clipped to [0, 1], drawn; with its two edges."""
+    spread = Z90 * std
+    low = np.clip(pred - spread, 0.0, 1.0)
+    high = np.clip(pred + spread, 0.0, 1.0)
+    band = panel.fill_between(
+        time, low, high, color=PREDICTED_COLOR, alpha=0.25, lw=0, label="90 % band", zorder=1
+    )
+    return band, [low, high]
+
+
+def _finish_figure(figure, axes, time, title: str | None, created: bool) -> None:
+    """The time axis of every panel; on a figure the display created, the title and layout."""
+    for panel in axes:
+        if time.size > 1:
+            panel.set_xlim(time[0], time[-1])
+    axes[-1].set_xlabel("time (s)")
+    if created:
+        if title:
+            figure.suptitle(title, fontsize=10)
+        figure.tight_layout()
 
 
 def _finish_panel(panel, shown) -> None:
