@@ -137,53 +137,9 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _check_X(self, X, reset: bool) -> tuple[np.ndarray, int]:
         """X as float64 (n_sequences, n_timesteps, n_channels) and its original ndim."""
-        if sparse.issparse(X):
-            raise TypeError(
-                "A sparse matrix was passed, but dense data is required: raw EMG is a dense "
-                f"array; {_LAYOUT}."
-            )
-        if hasattr(X, "to_numpy"):  # a pandas DataFrame: (n_timesteps, n_channels)
-            X = X.to_numpy()
-        X = np.asarray(X)  # array-likes first: they may not support numpy's functions
-        if np.iscomplexobj(X):
-            raise ValueError("Complex data not supported: raw EMG is real-valued.")
-        try:
-            X = X.astype(np.float64)
-        except TypeError as exc:  # e.g. a dict in an object array
-            raise TypeError(f"X must be an array of numbers; {exc}.") from None
-        except ValueError as exc:  # e.g. a string that is not a number
-            raise ValueError(f"X must be an array of numbers; {exc}.") from None
-        ndim = X.ndim
-        if ndim not in (2, 3):
-            raise ValueError(
-                f"X must be 2-D or 3-D, got shape {X.shape}. Reshape your data "
-                f"(X.reshape(-1, 1) for one recording of one channel): {_LAYOUT}."
-            )
-        X3 = X[None] if ndim == 2 else X
-        if X3.shape[2] == 0:
-            raise ValueError(
-                f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: give "
-                f"at least one EMG channel; {_LAYOUT}."
-            )
-        if X3.shape[0] == 0 or X3.shape[1] < 2:
-            raise ValueError(
-                f"X has {X3.shape[1]} timestep(s) per channel (n_samples = {X3.shape[1]}, "
-                f"shape {X.shape}); an envelope needs at least 2; {_LAYOUT}."
-            )
-        if X3.shape[1] < X3.shape[2]:
-            raise ValueError(
-                f"X has fewer timesteps ({X3.shape[1]}) than channels ({X3.shape[2]}) (shape "
-                f"{X.shape}): are its axes the wrong way round? {_LAYOUT}."
-            )
-        bad = ~np.isfinite(X3)
-        if bad.any():
-            s, t, c = (int(i) for i in np.argwhere(bad)[0])
-            where = f"sequence {s}, " if ndim == 3 else ""
-            raise ValueError(
-                f"X holds NaN or infinite values, first at {where}timestep {t} "
-                f"(t = {t / self.rate:.6g} s from the start), channel {c}. "
-                "Fill or cut the gaps before computing envelopes."
-            )
+        X = _float64_array(X)
+        X3 = _three_d(X)
+        _check_finite(X3, X.ndim, self.rate)
         n_channels = X3.shape[2]
         if reset:
             self.n_features_in_ = n_channels
@@ -193,7 +149,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"{self.n_features_in_} features as input: {n_channels} channels on its last "
                 f"axis but it was fitted with {self.n_features_in_}; {_LAYOUT}."
             )
-        return X3, ndim
+        return X3, X.ndim
 
     def _filters(self):
         band = None
@@ -273,3 +229,62 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             check_is_fitted(self, "max_")
             envelope = envelope / self.max_
         return envelope[0] if ndim == 2 else envelope
+
+
+def _float64_array(X) -> np.ndarray:
+    """``X`` (an array-like, a pandas DataFrame) as a dense float64 array of real numbers."""
+    if sparse.issparse(X):
+        raise TypeError(
+            "A sparse matrix was passed, but dense data is required: raw EMG is a dense "
+            f"array; {_LAYOUT}."
+        )
+    if hasattr(X, "to_numpy"):  # a pandas DataFrame: (n_timesteps, n_channels)
+        X = X.to_numpy()
+    X = np.asarray(X)  # array-likes first: they may not support numpy's functions
+    if np.iscomplexobj(X):
+        raise ValueError("Complex data not supported: raw EMG is real-valued.")
+    try:
+        return X.astype(np.float64)
+    except TypeError as exc:  # e.g. a dict in an object array
+        raise TypeError(f"X must be an array of numbers; {exc}.") from None
+    except ValueError as exc:  # e.g. a string that is not a number
+        raise ValueError(f"X must be an array of numbers; {exc}.") from None
+
+
+def _three_d(X: np.ndarray) -> np.ndarray:
+    """2-D or 3-D ``X`` as (n_sequences, n_timesteps, n_channels), its sizes checked."""
+    if X.ndim not in (2, 3):
+        raise ValueError(
+            f"X must be 2-D or 3-D, got shape {X.shape}. Reshape your data "
+            f"(X.reshape(-1, 1) for one recording of one channel): {_LAYOUT}."
+        )
+    X3 = X[None] if X.ndim == 2 else X
+    if X3.shape[2] == 0:
+        raise ValueError(
+            f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: give "
+            f"at least one EMG channel; {_LAYOUT}."
+        )
+    if X3.shape[0] == 0 or X3.shape[1] < 2:
+        raise ValueError(
+            f"X has {X3.shape[1]} timestep(s) per channel (n_samples = {X3.shape[1]}, "
+            f"shape {X.shape}); an envelope needs at least 2; {_LAYOUT}."
+        )
+    if X3.shape[1] < X3.shape[2]:
+        raise ValueError(
+            f"X has fewer timesteps ({X3.shape[1]}) than channels ({X3.shape[2]}) (shape "
+            f"{X.shape}): are its axes the wrong way round? {_LAYOUT}."
+        )
+    return X3
+
+
+def _check_finite(X3: np.ndarray, ndim: int, rate: float) -> None:
+    """A ValueError naming the first NaN or infinite value of ``X3`` (``ndim``: X's own)."""
+    bad = ~np.isfinite(X3)
+    if bad.any():
+        s, t, c = (int(i) for i in np.argwhere(bad)[0])
+        where = f"sequence {s}, " if ndim == 3 else ""
+        raise ValueError(
+            f"X holds NaN or infinite values, first at {where}timestep {t} "
+            f"(t = {t / rate:.6g} s from the start), channel {c}. "
+            "Fill or cut the gaps before computing envelopes."
+        )
