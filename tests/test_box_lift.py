@@ -45,7 +45,8 @@ def test_c3d_rates_and_emg_channels(analogs):
     assert analogs.rate == 2000.0
     assert analogs.point_rate == 100.0
     assert analogs.data.shape == (11600, 38)  # 5.8 s
-    assert analogs.time[0] == 0.0 and analogs.time[-1] == pytest.approx(5.8 - 1 / 2000)
+    assert analogs.time[0] == 0.0
+    assert analogs.time[-1] == pytest.approx(5.8 - 1 / 2000)
     assert emg_label(analogs.labels, "Biceps") == "Biceps.EMG4"
     assert emg_label(analogs.labels, "Triceps") == "Triceps.EMG5"
     assert set(analogs.units) == {"V"}
@@ -73,7 +74,8 @@ def test_biceps_and_triceps_envelopes(analogs):
 def test_inverse_kinematics(kinematics):
     assert kinematics.rate == pytest.approx(100.0)
     assert kinematics.in_degrees
-    assert kinematics.time[0] == pytest.approx(1.56) and kinematics.time[-1] == pytest.approx(2.43)
+    assert kinematics.time[0] == pytest.approx(1.56)
+    assert kinematics.time[-1] == pytest.approx(2.43)
     elbow = np.degrees(kinematics.column("elbow_flexion"))
     print(f"\nelbow_flexion: {elbow.min():.1f} to {elbow.max():.1f} deg")
     assert 30.0 < elbow.min() < 45.0  # 36.9 deg
@@ -86,7 +88,8 @@ def test_inverse_kinematics(kinematics):
 def test_box_weight_in_inverse_dynamics(kinematics):
     with pytest.warns(UserWarning, match="nRows=250 but the file holds 92 rows"):
         dynamics = read_storage(ID)
-    assert dynamics.rate == pytest.approx(100.0) and not dynamics.in_degrees
+    assert dynamics.rate == pytest.approx(100.0)
+    assert not dynamics.in_degrees
     force = dynamics.column("box_transZ_force")  # vertical force that holds the box (N)
     assert force[0] == pytest.approx(59.682)
     # F = m (g + z''): the box's mass from its vertical acceleration in the kinematics
@@ -125,4 +128,5 @@ def test_load_trials_on_the_real_trial():
     np.testing.assert_array_equal(data.X[0, :, 5:], envelopes)
     assert np.isnan(data.y[0][:, data.muscles.index("BRA")]).all()
     torque = data.X[0, :, 4]
-    assert -1.0 < torque.min() and torque.max() < 10.0  # elbow_flexion_moment in the .sto
+    assert -1.0 < torque.min()
+    assert torque.max() < 10.0

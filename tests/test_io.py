@@ -64,7 +64,7 @@ def write_c3d(path, labels, analogs, rate=2000.0, point_rate=100.0, units=None):
     c3d["parameters"]["ANALOG"]["LABELS"]["value"] = tuple(labels)
     c3d["parameters"]["ANALOG"]["UNITS"]["value"] = tuple(units or ["V"] * len(labels))
     c3d["data"]["analogs"] = np.asarray(analogs, dtype=float).T[None]
-    n_frames = int(round(len(analogs) * point_rate / rate))
+    n_frames = round(len(analogs) * point_rate / rate)
     c3d["data"]["points"] = np.ones((4, 0, n_frames))
     c3d.write(str(path))
     return path
@@ -96,7 +96,8 @@ def test_storage_round_trip_in_degrees(tmp_path, sep, trailing):
     assert storage.labels == list(DEGREES)
     assert storage.in_degrees
     assert storage.rate == pytest.approx(100.0)
-    assert storage.data.dtype == np.float64 and storage.data.shape == (50, 5)
+    assert storage.data.dtype == np.float64
+    assert storage.data.shape == (50, 5)
     np.testing.assert_allclose(storage.time, TIME)
     np.testing.assert_allclose(
         storage.column("elbow_flexion"), np.radians(DEGREES["elbow_flexion"])
@@ -112,11 +113,13 @@ def test_storage_round_trip_in_degrees(tmp_path, sep, trailing):
 def test_storage_without_conversion(tmp_path):
     path = write_storage(tmp_path / "ik.mot", TIME, DEGREES, True)
     storage = read_storage(path, radians=False)
-    assert storage.in_degrees and storage.converted == []
+    assert storage.in_degrees
+    assert storage.converted == []
     np.testing.assert_allclose(storage.column("elbow_flexion"), DEGREES["elbow_flexion"])
     path = write_storage(tmp_path / "ik_rad.mot", TIME, DEGREES, in_degrees=False)
     storage = read_storage(path)
-    assert not storage.in_degrees and storage.converted == []
+    assert not storage.in_degrees
+    assert storage.converted == []
     np.testing.assert_allclose(storage.column("elbow_flexion"), DEGREES["elbow_flexion"])
 
 
@@ -124,7 +127,8 @@ def test_storage_without_in_degrees_line_is_left_as_is(tmp_path):
     path = tmp_path / "plain.sto"
     path.write_text("States\nendheader\ntime\tq\n0\t1.0\n0.5\t2.0\n")
     storage = read_storage(path)
-    assert not storage.in_degrees and storage.rate == 2.0
+    assert not storage.in_degrees
+    assert storage.rate == 2.0
     np.testing.assert_allclose(storage.column("q"), [1.0, 2.0])
 
 
@@ -175,7 +179,7 @@ def test_storage_model_rule_from_path_warns_about_unknown_columns(tmp_path):
     assert storage.converted == ["r_elbow_flex"]
     np.testing.assert_allclose(storage.column("r_elbow_flex"), np.pi / 2)
     np.testing.assert_allclose(storage.column("wrist_flex"), 10.0)
-    with pytest.raises(TypeError, match="opensim.Model or the path"):
+    with pytest.raises(TypeError, match=r"opensim\.Model or the path"):
         read_storage(path, model=42)
 
 
@@ -209,11 +213,11 @@ def test_storage_errors(tmp_path):
         read_storage(no_time)
     short_row = tmp_path / "short.sto"
     short_row.write_text("x\nendheader\ntime\tq\tr\n0\t1\t2\n0.01\t1\n")
-    with pytest.raises(ValueError, match="Line 5 .* 2 values but there are 3"):
+    with pytest.raises(ValueError, match=r"Line 5 .* 2 values but there are 3"):
         read_storage(short_row)
     text = tmp_path / "text.sto"
     text.write_text("x\nendheader\ntime\tq\n0\t1\n0.01\tabc\n")
-    with pytest.raises(ValueError, match="column 'q' .* 'abc', not a number"):
+    with pytest.raises(ValueError, match=r"column 'q' .* 'abc', not a number"):
         read_storage(text)
 
 
@@ -255,12 +259,14 @@ def test_c3d_round_trip_and_channel_selection(tmp_path):
     )  # fmt: skip
     everything = read_c3d_analogs(path)
     assert everything.labels == ["Force", "Biceps.EMG4", "Triceps.EMG5"]
-    assert everything.rate == 2000.0 and everything.point_rate == 100.0
+    assert everything.rate == 2000.0
+    assert everything.point_rate == 100.0
     assert everything.units == ["N", "V", "mV"]
     np.testing.assert_allclose(everything.data, analogs, rtol=1e-6, atol=1e-6)  # float32 file
     np.testing.assert_allclose(everything.time, np.arange(400) / 2000.0)
     emg = read_c3d_analogs(path, channels=["Triceps.EMG5", "Biceps.EMG4"])
-    assert emg.labels == ["Triceps.EMG5", "Biceps.EMG4"] and emg.units == ["mV", "V"]
+    assert emg.labels == ["Triceps.EMG5", "Biceps.EMG4"]
+    assert emg.units == ["mV", "V"]
     np.testing.assert_allclose(emg.data, analogs[:, [2, 1]], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(emg.column("Biceps.EMG4"), analogs[:, 1], rtol=1e-6, atol=1e-6)
 
@@ -285,7 +291,7 @@ def test_c3d_errors(tmp_path):
     good = write_c3d(tmp_path / "good.c3d", ["EMG"], np.zeros((4000, 1)))
     truncated = tmp_path / "truncated.c3d"
     truncated.write_bytes(good.read_bytes()[:1500])
-    with pytest.raises(ValueError, match="could not read .* truncated or damaged"):
+    with pytest.raises(ValueError, match=r"could not read .* truncated or damaged"):
         read_c3d_analogs(truncated)
 
 
@@ -303,14 +309,16 @@ def test_csv_round_trip(tmp_path):
     time = np.arange(0, 0.01, 0.001)
     path = write_csv(tmp_path / "emg.csv", time, {"Biceps": np.sin(time), "Triceps": time})
     table = read_csv_table(path)
-    assert table.labels == ["Biceps", "Triceps"] and table.rate == pytest.approx(1000.0)
+    assert table.labels == ["Biceps", "Triceps"]
+    assert table.rate == pytest.approx(1000.0)
     np.testing.assert_allclose(table.column("Biceps"), np.sin(time))
     semicolons = write_csv(tmp_path / "emg_eu.csv", time, {"Biceps": time}, sep=";")
     assert read_csv_table(semicolons).labels == ["Biceps"]
     other_name = tmp_path / "t.csv"
     other_name.write_text("Frame,Time,EMG\n0,0.0,1\n1,0.5,2\n")
     table = read_csv_table(other_name, time_column="time")  # found ignoring case
-    assert table.labels == ["Frame", "EMG"] and table.rate == 2.0
+    assert table.labels == ["Frame", "EMG"]
+    assert table.rate == 2.0
 
 
 def test_csv_errors(tmp_path):
@@ -359,14 +367,14 @@ def analytic_angle(t):
 
 
 def write_ik(path, duration, rate=RATE, column="r_elbow_flex"):
-    time = np.arange(int(round(duration * rate)) + 1) / rate
+    time = np.arange(round(duration * rate) + 1) / rate
     angle, _, _ = analytic_angle(time)
     return write_storage(path, time, {column: np.degrees(angle)}, in_degrees=True)
 
 
 def write_emg(path, duration, amplitude: dict, rate=2000.0):
     """Raw EMG: a 97 Hz carrier of constant amplitude per channel (envelope 2 A / pi)."""
-    time = np.arange(int(round(duration * rate)) + 1) / rate
+    time = np.arange(round(duration * rate) + 1) / rate
     carrier = np.sin(2 * np.pi * 97.0 * time)
     return write_csv(path, time, {label: a * carrier for label, a in amplitude.items()})
 
@@ -374,7 +382,8 @@ def write_emg(path, duration, amplitude: dict, rate=2000.0):
 def test_load_trials_kinematics_and_opensim_torque(tmp_path, elbow):
     ik = write_ik(tmp_path / "ik.mot", 3.0)
     data = load_trials([{"kinematics": ik, "load_mass": 2.0, "subject": "S1"}])
-    assert data.X.shape == (1, 301, 5) and data.y.shape == (1, 301, 7)
+    assert data.X.shape == (1, 301, 5)
+    assert data.y.shape == (1, 301, 7)
     assert data.channels == [
         "elbow_angle",
         "elbow_velocity",
@@ -383,8 +392,10 @@ def test_load_trials_kinematics_and_opensim_torque(tmp_path, elbow):
         "elbow_torque",
     ]
     assert data.muscles == ["BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRImed"]
-    assert np.isnan(data.y).all() and data.X.dtype == np.float64
-    assert data.groups.tolist() == ["S1"] and data.trial_index.tolist() == [0]
+    assert np.isnan(data.y).all()
+    assert data.X.dtype == np.float64
+    assert data.groups.tolist() == ["S1"]
+    assert data.trial_index.tolist() == [0]
     time = data.time[0]
     np.testing.assert_allclose(time, np.arange(301) / RATE, atol=1e-12)
     angle, velocity, acceleration = analytic_angle(time)
@@ -488,26 +499,32 @@ def test_load_trials_torque_file_emg_and_subject_normalisation(tmp_path):
                     | ({"BRD": "Brachioradialis"} if subject == "S1" else {}),
                 }
             )
-    with pytest.warns(UserWarning) as record:
+    with pytest.warns(UserWarning, match="some trials only|cropped to the shortest") as record:
         data = load_trials(trials)
     messages = " ".join(str(w.message) for w in record)
-    assert "BRD" in messages and "some trials only" in messages
+    assert "BRD" in messages
+    assert "some trials only" in messages
     assert "cropped to the shortest trial (201 samples" in messages
-    assert "S1_1.mot" in messages and "S2_1.mot" in messages and "S1_0.mot" not in messages
+    assert "S1_1.mot" in messages
+    assert "S2_1.mot" in messages
+    assert "S1_0.mot" not in messages
     assert data.channels[5:] == ["emg_BIClong", "emg_TRIlong"]  # ELBOW_CHANNELS order
-    assert data.X.shape == (4, 201, 7) and data.y.shape == (4, 201, 7)
+    assert data.X.shape == (4, 201, 7)
+    assert data.y.shape == (4, 201, 7)
     assert data.groups.tolist() == ["S1", "S1", "S2", "S2"]
     np.testing.assert_allclose(data.X[:, :, 4], 3.0 + data.time)  # torque from the file
     np.testing.assert_allclose(data.X[:, :, 3], [[0.0], [1.0], [0.0], [1.0]] * np.ones(201))
     biceps = data.y[:, :, data.muscles.index("BIClong")]
     # each subject's trials are normalised to that subject's largest envelope
     np.testing.assert_allclose(biceps.mean(axis=1), [0.5, 1.0, 1.0, 0.25], rtol=0.01)
-    assert np.nanmax(data.y) <= 1.0 and np.nanmin(data.y) >= 0.0
+    assert np.nanmax(data.y) <= 1.0
+    assert np.nanmin(data.y) >= 0.0
     np.testing.assert_array_equal(data.X[:, :, 5], biceps)
     triceps = data.y[:, :, data.muscles.index("TRIlong")]
     np.testing.assert_allclose(triceps, 1.0, atol=0.03)  # same amplitude in every trial
     brd = data.y[:, :, data.muscles.index("BRD")]
-    assert not np.isnan(brd[:2]).any() and np.isnan(brd[2:]).all()
+    assert not np.isnan(brd[:2]).any()
+    assert np.isnan(brd[2:]).all()
     for deep in ("BRA", "TRImed", "BICshort", "TRIlat"):
         assert np.isnan(data.y[:, :, data.muscles.index(deep)]).all()
 
@@ -519,13 +536,15 @@ def test_load_trials_windows_and_channels(tmp_path):
     ]
     with pytest.warns(UserWarning, match=r"shorter than one window.*b\.mot'\): 61 samples"):
         data = load_trials(trials, n_timesteps=100, channels=["elbow_angle", "load_mass"])
-    assert data.X.shape == (2, 100, 2) and data.trial_index.tolist() == [0, 0]
+    assert data.X.shape == (2, 100, 2)
+    assert data.trial_index.tolist() == [0, 0]
     np.testing.assert_allclose(data.time[:, 0], [0.0, 1.0])
     np.testing.assert_allclose(data.X[:, :, 1], 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         windows = load_trials(trials, n_timesteps=30)
-    assert windows.X.shape == (10, 30, 5) and windows.trial_index.tolist() == [0] * 8 + [1] * 2
+    assert windows.X.shape == (10, 30, 5)
+    assert windows.trial_index.tolist() == [0] * 8 + [1] * 2
     assert windows.groups.tolist() == ["A"] * 8 + ["B"] * 2
     with pytest.raises(ValueError, match=r"No channel named 'emg_BIClong'.*elbow_torque"):
         load_trials(trials, channels=["elbow_angle", "emg_BIClong"])
@@ -537,7 +556,7 @@ def test_load_trials_errors(tmp_path):
     ik = write_ik(tmp_path / "ik.mot", 1.0)
     emg = write_emg(tmp_path / "emg.csv", 1.0, {"Biceps": 1.0})
     base = {"kinematics": ik, "load_mass": 1.0, "subject": "S1"}
-    with pytest.raises(FileNotFoundError, match="missing.mot"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.mot"):
         load_trials([base | {"kinematics": tmp_path / "missing.mot"}])
     with pytest.raises(
         ValueError, match=r"lacks \['subject'\] and has unknown keys \['emg_file'\]"
@@ -547,7 +566,7 @@ def test_load_trials_errors(tmp_path):
         load_trials([base | {"load_mass": -1.0}])
     with pytest.raises(KeyError, match=r"No column named 'elbow_flexion'.*angle_column"):
         load_trials([base | {"angle_column": "elbow_flexion"}])
-    with pytest.raises(ValueError, match="give 'emg' .* and 'emg_channels'"):
+    with pytest.raises(ValueError, match=r"give 'emg' .* and 'emg_channels'"):
         load_trials([base | {"emg": emg}])
     with pytest.raises(ValueError, match=r"No EMG channel named 'Biceps.EMG4'.*\['Biceps'\]"):
         load_trials([base | {"emg": emg, "emg_channels": {"BIClong": "Biceps.EMG4"}}])
@@ -569,7 +588,7 @@ def test_load_trials_errors(tmp_path):
     with pytest.raises(ValueError, match=r"'r_elbow_flex'.*row 1 \(time 0\.01 s\)"):
         load_trials([base | {"kinematics": gap}])
     tiny = write_ik(tmp_path / "tiny.mot", 0.05)
-    with pytest.raises(ValueError, match="fewer than the 11 of the 0.1 s derivative window"):
+    with pytest.raises(ValueError, match=r"fewer than the 11 of the 0\.1 s derivative window"):
         load_trials([base | {"kinematics": tiny}])
     with pytest.raises(ValueError, match="trials is empty"):
         load_trials([])

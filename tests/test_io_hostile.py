@@ -56,7 +56,8 @@ def test_over_long_cell_is_one_line_from_the_command(tmp_path, capsys):
     folder = _folder(tmp_path, f"S01,1,{'x' * (LIMIT + 1)}\n")
     assert main(["fit", "--data", str(folder), "--out", str(tmp_path / "m.deepemg")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("deepemg fit: error: ") and err.count("\n") == 1, err
+    assert err.startswith("deepemg fit: error: "), err
+    assert err.count("\n") == 1, err
     assert "trials.csv, line 2, column kinematics: a cell of more than" in err
     assert "not a path or a label" in err
 
@@ -109,7 +110,7 @@ def test_duplicated_row_names_both_lines(tmp_path):
     # the same file however it is spelled, whatever the other cells say
     (folder / "sub").mkdir()
     folder = _folder(tmp_path, "S01,1,ik.mot\nS01,2,./sub/../ik.mot\n")
-    with pytest.raises(ValueError, match="lines 2 and 3 both read ik.mot"):
+    with pytest.raises(ValueError, match=r"lines 2 and 3 both read ik\.mot"):
         read_manifest(folder)
     folder = _folder(tmp_path, "S01,1,ik.mot\nS02,1,ik.mot\n")  # under two subjects: a leak
     with pytest.raises(ValueError, match=r"lines 2 and 3 .*subjects 'S01' and 'S02'"):
@@ -122,7 +123,7 @@ def test_one_file_read_twice_where_that_is_two_trials(tmp_path):
     rows = "S01,1,ik.mot,r_elbow_flex\nS01,1,ik.mot,l_elbow_flex\n"
     assert len(read_manifest(_folder(tmp_path, rows, header=header))) == 2
     rows = "S01,1,ik.mot,r_elbow_flex\nS01,1,ik.mot,r_elbow_flex\n"
-    with pytest.raises(ValueError, match="lines 2 and 3 both read ik.mot"):
+    with pytest.raises(ValueError, match=r"lines 2 and 3 both read ik\.mot"):
         read_manifest(_folder(tmp_path, rows, header=header))
     # one EMG recording (and one MVC file) shared by two trials cut from it: allowed
     folder = _folder(tmp_path, "S01,1,ik.mot,emg.csv,BIClong=EMG1\n"
@@ -159,7 +160,8 @@ def test_latin1_manifest_is_one_line_from_the_command(tmp_path, capsys):
     (folder / "trials.csv").write_bytes(b"subject,load_mass,kinematics\nS\xe9,1,ik.mot\n")
     assert main(["fit", "--data", str(folder), "--out", str(tmp_path / "m.deepemg")]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "trials.csv is not UTF-8" in err, err
+    assert err.count("\n") == 1, err
+    assert "trials.csv is not UTF-8" in err, err
 
 
 def test_utf8_bom_crlf_and_accents_still_read(tmp_path):
@@ -230,6 +232,7 @@ def test_c3d_whole_multiples_are_read_exactly(tmp_path, rate, point_rate):
     analogs = _ramp(int(2 * rate))
     path = write_c3d(tmp_path / "t.c3d", ["A", "B"], analogs, rate=rate, point_rate=point_rate)
     read = read_c3d_analogs(path)
-    assert read.rate == rate and read.point_rate == point_rate
+    assert read.rate == rate
+    assert read.point_rate == point_rate
     np.testing.assert_array_equal(read.data, analogs)
     np.testing.assert_allclose(read.time[-1], (len(analogs) - 1) / rate)

@@ -78,7 +78,7 @@ def test_write_then_read(exported, tmp_path):
     trials = read_manifest(folder)
     write_manifest(trials, tmp_path)
     # the files are in another folder: '../folder/...' paths, read only when allowed
-    with pytest.raises(ValueError, match="line 2, column kinematics: .* leads out of the data"):
+    with pytest.raises(ValueError, match=r"line 2, column kinematics: .* leads out of the data"):
         read_manifest(tmp_path / "trials.csv")
     again = read_manifest(tmp_path / "trials.csv", allow_outside=True)
     assert again == trials  # absolute paths resolve to the same files
@@ -91,7 +91,7 @@ def _manifest(tmp_path, text):
 
 
 @pytest.mark.parametrize(
-    "text, error, match",
+    ("text", "error", "match"),
     [
         ("subject,kinematics\nS01,ik.mot\n", ValueError, r"lacks columns \['load_mass'\]"),
         ("subject,load_mass,kinematics,mass2\nS01,1,ik.mot,3\n", ValueError, "unknown columns"),
@@ -119,7 +119,7 @@ def test_manifest_errors(tmp_path, text, error, match):
 
 
 def test_missing_manifest_explains_the_layout(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no trials.csv in") as info:
+    with pytest.raises(FileNotFoundError, match=r"no trials\.csv in") as info:
         read_manifest(tmp_path)
     assert "subject,load_mass,kinematics" in str(info.value)
     with pytest.raises(FileNotFoundError, match="does not exist"):

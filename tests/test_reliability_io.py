@@ -69,7 +69,8 @@ def test_cache_is_an_npz_read_back_whole(cached):
         warnings.simplefilter("error")
         again = make_elbow_lifting(data_home=folder, **SMALL)
     _same(data, again)
-    assert again.groups.dtype.kind == "U" and isinstance(again.true_params[0]["muscles"], list)
+    assert again.groups.dtype.kind == "U"
+    assert isinstance(again.true_params[0]["muscles"], list)
     assert isinstance(again.true_params[0]["max_isometric_force"], np.ndarray)
 
 
@@ -173,7 +174,7 @@ def test_storage_duplicated_label_is_refused(tmp_path):
         read_storage(path)
     time_twice = tmp_path / "time.sto"
     time_twice.write_text("x\nendheader\ntime\tq\tTime\n0\t1\t0\n0.01\t1\t0.01\n")
-    with pytest.raises(ValueError, match="duplicated column labels.*'Time'"):
+    with pytest.raises(ValueError, match=r"duplicated column labels.*'Time'"):
         read_storage(time_twice)
 
 
@@ -241,7 +242,7 @@ def test_manifest_paths_stay_in_the_folder(tmp_path):
         assert trials[1]["kinematics"] == outside.resolve()
     folder = _folder(tmp_path, f"S01,1,ik.mot,ik.mot,BIClong=a,ik.mot;{outside}\n",
                      header="subject,load_mass,kinematics,emg,emg_channels,mvc")  # fmt: skip
-    with pytest.raises(ValueError, match="line 2, column mvc: .* absolute"):
+    with pytest.raises(ValueError, match=r"line 2, column mvc: .* absolute"):
         read_manifest(folder)
     (folder / "sub").mkdir()
     (folder / "sub" / "ok.mot").write_text("")
@@ -321,9 +322,9 @@ def test_mvc_rule_errors(tmp_path):
     with pytest.raises(ValueError, match=r"trial 0 .*c\.mot.*EMG up to 1\.7.*'BIClong'.*mvc\.csv"):
         load_trials([strong])
     short = write_emg(tmp_path / "short.csv", 0.2, {"Biceps": 1e-3, "Triceps": 1e-3})
-    with pytest.raises(ValueError, match="lasts 0.2 s, less than the 0.5 s window"):
+    with pytest.raises(ValueError, match=r"lasts 0\.2 s, less than the 0\.5 s window"):
         load_trials([with_mvc | {"mvc": short}])
-    with pytest.raises(ValueError, match="'mvc' .* goes with 'emg'"):
+    with pytest.raises(ValueError, match=r"'mvc' .* goes with 'emg'"):
         load_trials([{"kinematics": with_mvc["kinematics"], "load_mass": 1.0, "subject": 1,
                       "mvc": mvc}])  # fmt: skip
 
@@ -339,7 +340,8 @@ def test_without_mvc_a_subject_is_normalised_over_all_its_trials(tmp_path):
     for i, one in enumerate(each):
         np.testing.assert_array_equal(one.X[0], together.X[i])
         np.testing.assert_array_equal(one.y[0], together.y[i])
-        assert one.groups.tolist() == ["S1"] and one.trial_index.tolist() == [i]
+        assert one.groups.tolist() == ["S1"]
+        assert one.trial_index.tolist() == [i]
         np.testing.assert_array_equal(one.time[0], together.time[i])
     biceps = [e.y[0, :, e.muscles.index("BIClong")].mean() for e in each]
     np.testing.assert_allclose(biceps, [0.5, 1.0], rtol=0.01)  # not 1.0 each: never per trial
@@ -394,7 +396,8 @@ def test_export_subject_labels(simulated_pair, tmp_path):
     ):
         with pytest.raises(ValueError, match=match):
             export_trials(data, tmp_path / "bad", subjects=subjects)
-    assert not (tmp_path / "bad").exists() and not (tmp_path / "up_trial01_ik.mot").exists()
+    assert not (tmp_path / "bad").exists()
+    assert not (tmp_path / "up_trial01_ik.mot").exists()
 
 
 def test_envelopes_check_uses_the_ceiling(tmp_path):

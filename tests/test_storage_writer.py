@@ -43,14 +43,17 @@ def test_round_trip_through_opensim_and_read_storage(tmp_path):
     storage = osim.Storage(str(path))  # OpenSim's older reader, as its tools use it
     names = storage.getColumnLabels()
     assert [names.get(i) for i in range(names.getSize())] == ["time", *LABELS]
-    assert storage.getName() == "table" and not storage.isInDegrees()
+    assert storage.getName() == "table"
+    assert not storage.isInDegrees()
     assert storage.getSize() == TIME.size
 
     ours = read_storage(path)
-    assert ours.labels == LABELS and ours.header["inDegrees"] == "no"
+    assert ours.labels == LABELS
+    assert ours.header["inDegrees"] == "no"
     np.testing.assert_allclose(ours.time, TIME, rtol=REL, atol=0)
     np.testing.assert_allclose(ours.data, DATA, rtol=REL, atol=0)
-    assert np.array_equal(ours.data, data) and np.array_equal(ours.time, time)
+    assert np.array_equal(ours.data, data)
+    assert np.array_equal(ours.time, time)
 
 
 def test_dict_and_pair_write_the_same_file(tmp_path):
@@ -67,10 +70,12 @@ def test_in_degrees_and_name(tmp_path):
         tmp_path / "ik.mot", TIME, {"r_elbow_flex": angle}, in_degrees=True, name="Coordinates"
     )
     storage = osim.Storage(str(path))
-    assert storage.isInDegrees() and storage.getName() == "Coordinates"
+    assert storage.isInDegrees()
+    assert storage.getName() == "Coordinates"
     assert osim.TimeSeriesTable(str(path)).getTableMetaDataString("inDegrees") == "yes"
     ours = read_storage(path)  # converts the rotational column to radians
-    assert ours.in_degrees and ours.converted == ["r_elbow_flex"]
+    assert ours.in_degrees
+    assert ours.converted == ["r_elbow_flex"]
     np.testing.assert_allclose(ours.column("r_elbow_flex"), np.radians(angle), rtol=REL)
     np.testing.assert_allclose(read_storage(path, radians=False).data[:, 0], angle, rtol=REL)
 
@@ -80,7 +85,7 @@ def _listing(folder):
 
 
 @pytest.mark.parametrize(
-    "time, columns, message",
+    ("time", "columns", "message"),
     [
         (TIME[:-1], (LABELS, DATA), "time has 39 values but the columns have 40 rows"),
         (TIME, {"a": DATA[:, 0], "b": DATA[:-1, 1]}, r"lengths: \{'a': 40, 'b': 39\}"),
@@ -125,7 +130,8 @@ def test_path_errors(tmp_path):
 def test_an_existing_file_is_replaced_whole(tmp_path):
     path = write_storage(tmp_path / "x.sto", TIME, (LABELS, DATA))
     write_storage(path, TIME[:5], {"q": np.ones(5)})
-    assert read_storage(path).labels == ["q"] and _listing(tmp_path) == ["x.sto"]
+    assert read_storage(path).labels == ["q"]
+    assert _listing(tmp_path) == ["x.sto"]
 
 
 @pytest.mark.parametrize("where", ["opensim", "replace"])
