@@ -6,7 +6,7 @@ Hill-type model) reconstructs the EMG of muscles no surface electrode reaches.
 
 __version__ = "0.1.0.dev0"
 
-from .channels import ELBOW_JOINT, ChannelLayout  # noqa: E402
+from .channels import ELBOW_JOINT, ChannelLayout
 
 ELBOW_SURFACE_MUSCLES = ("BIClong", "BICshort", "BRD", "TRIlong", "TRIlat")
 """Muscles of the built-in elbow that a surface electrode records."""
@@ -29,6 +29,7 @@ __all__ = [
     "ELBOW_MUSCLES",
     "ELBOW_SURFACE_MUSCLES",
     "ChannelLayout",
+    "NMMEnsemble",
     "NMMRegressor",
     "StreamingPredictor",
     "__version__",
@@ -41,6 +42,10 @@ def __getattr__(name):
         from .regressor import NMMRegressor
 
         return NMMRegressor
+    if name == "NMMEnsemble":
+        from .ensemble import NMMEnsemble
+
+        return NMMEnsemble
     if name == "StreamingPredictor":
         from .streaming import StreamingPredictor
 

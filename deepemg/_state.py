@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["FittedWith", "unchanged_on_failure"]
+__all__ = ["FittedWith", "same_value", "snapshot", "unchanged_on_failure"]
 
 
 def unchanged_on_failure(method):
@@ -48,13 +48,14 @@ def unchanged_on_failure(method):
     return guarded
 
 
-def _snapshot(value):
+def snapshot(value):
     """A container copied (so that a change in place shows), any other object as it is (a
-    model object is the same model only as itself)."""
+    model object is the same model only as itself).
+    """
     return copy.deepcopy(value) if isinstance(value, list | dict | np.ndarray) else value
 
 
-def _same(a, b) -> bool:
+def same_value(a, b) -> bool:
     """Whether two parameter values are the same (arrays and lists by their items)."""
     if a is b:
         return True
@@ -112,13 +113,14 @@ class FittedWith:
 
     def _record_fitted_with(self) -> None:
         """Remember the values of the parameters in ``_FITTED_WITH``."""
-        self.fitted_with_ = {k: _snapshot(getattr(self, k)) for k in self._FITTED_WITH}
+        self.fitted_with_ = {k: snapshot(getattr(self, k)) for k in self._FITTED_WITH}
 
     def _changed_since_fit(self) -> tuple[str, object] | None:
         """The first parameter of ``fitted_with_`` that differs now, with its fitted value;
-        None when none does."""
+        None when none does.
+        """
         for name, value in getattr(self, "fitted_with_", {}).items():
-            if not _same(getattr(self, name), value):
+            if not same_value(getattr(self, name), value):
                 return name, value
         return None
 

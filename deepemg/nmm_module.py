@@ -430,7 +430,9 @@ class NMMCheckpoint(Callback):
                     "'valid_loss_best' with early_stopping=True."
                 ) from None
         if due:
-            net.estimator_._save_checkpoint(net, self.path)
+            from .training import save_checkpoint
+
+            save_checkpoint(net.estimator_, net, self.path)
             self.saved_epochs_.append(int(net.history[-1, "epoch"]))
 
     def for_member(self, k: int) -> NMMCheckpoint:

@@ -61,13 +61,14 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_ENTRY_BYTES",
     "MAX_TOTAL_BYTES",
+    "ModelFileMixin",
     "load_model",
     "save_model",
 ]
 
 FORMAT = "deepemg-model"
 """The ``format`` field of a model file."""
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bumped when the layout of a model file changes; older readers refuse newer files.
 
 * 2: the ``subject_embedding`` parameter (and subject codes); files of format 1 are read as
@@ -79,6 +80,10 @@ FORMAT_VERSION = 3
   ``subjects_dtype``, the array's dtype). Files of formats 1 and 2 whose model is an ``.osim``
   path load only when the caller passes that file (``load_model(path, model=...)``); those
   with the built-in ``"elbow"`` load as they are.
+* 4: an ensemble is an :class:`~deepemg.ensemble.NMMEnsemble` (``"class": "NMMEnsemble"``, its
+  ``params``, ``estimator_random_state``, ``uncertainty_scale_`` and ``members``, each under
+  ``members/<k>/``, nothing at the top); an NMMRegressor has no ``n_members`` nor ``n_jobs``.
+  Files of format 3 and before holding ``NMMRegressor(n_members=k)`` load as an NMMEnsemble.
 """
 
 MAX_ENTRY_BYTES = 64 * 2**20
@@ -101,6 +106,44 @@ _FITTED_ARRAYS = ("feature_mean_", "feature_std_")
 _LABEL_KINDS = "biufUO"
 _SAVE_AGAIN = "save the model again (NMMRegressor.save or 'deepemg fit')"
 _EDITED = f"the file is damaged or was edited: {_SAVE_AGAIN}"
+
+
+class ModelFileMixin:
+    """``save`` and ``load`` in deepemg's model format for a fitted estimator.
+
+    The estimator gives its fitted state with ``get_fitted_state`` and takes it back with
+    ``set_fitted_state``; :func:`save_model` and :func:`load_model` write and read it.
+    """
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator to ``path`` without pickle (:func:`save_model`).
+
+        ``callbacks`` are left out (a loaded estimator has ``callbacks=None``).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        return save_model(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, model=None, device=None):
+        """Read an estimator written by :meth:`save` (:func:`load_model`).
+
+        A file that is not one (a pickle included), or is damaged, is refused, never
+        executed. ``model``: an ``.osim`` file to use instead of the one the file carries;
+        ``device``: where to run it (None: the saved one; ``"cpu"`` loads a model saved
+        with ``device="cuda"`` on a machine without a GPU).
+        """
+        loaded = load_model(path, model=model, device=device)
+        if not isinstance(loaded, cls):
+            name = type(loaded).__name__
+            raise ValueError(f"{path} holds an {name}, not an {cls.__name__}: use {name}.load.")
+        return loaded
 
 
 # ------------------------------------------------------------------ writing
@@ -213,38 +256,64 @@ def _subject_labels(subjects) -> tuple[list, str]:
 
 
 def _files(estimator, prefix: str, carried: _Carried) -> dict:
-    """The archive entries of one fitted network: settings, fitted arrays, weights, history."""
+    """The archive entries of one fitted network (its ``get_fitted_state``): settings, fitted
+    arrays, weights, history.
+    """
     params = _json_params(estimator)
     model = params["model"]
     if isinstance(model, dict):
         model["osim"] = carried.add(model["osim"], prefix)
     elif model != "elbow":
         params["model"] = carried.add(model, prefix)
-    subjects, dtype = _subject_labels(estimator.subjects_)
+    state = estimator.get_fitted_state()
+    subjects, dtype = _subject_labels(state["subjects_"])
     header = {
         "class": "NMMRegressor",
         "params": params,
         "fitted": {
-            "muscles_": list(estimator.muscles_),
+            "muscles_": list(state["muscles_"]),
             "subjects_": subjects,
             "subjects_dtype": dtype,
-            "n_channels_": int(estimator.n_channels_),
-            "channels_": list(estimator.channels_),
-            "torque_scale_": float(estimator.torque_scale_),
-            "unmeasured": list(estimator.net_.criterion_.unmeasured),
-            **{k: np.asarray(getattr(estimator, k)).tolist() for k in _FITTED_ARRAYS},
+            "n_channels_": int(state["n_channels_"]),
+            "channels_": list(state["channels_"]),
+            "torque_scale_": float(state["torque_scale_"]),
+            "unmeasured": list(state["unmeasured"]),
+            **{k: np.asarray(state[k]).tolist() for k in _FITTED_ARRAYS},
         },
     }
     weights = io.BytesIO()
-    torch.save(estimator.net_.module_.state_dict(), weights)
+    torch.save(state["module"], weights)
     files = {
         f"{prefix}deepemg.json": json.dumps(header, indent=1),
         f"{prefix}module.pt": weights.getvalue(),
-        f"{prefix}history.json": json.dumps(list(estimator.history_)),
+        f"{prefix}history.json": json.dumps(state["history_"]),
     }
-    if getattr(estimator, "personalize_history_", None) is not None:
-        history = json.dumps(list(estimator.personalize_history_))
+    if state["personalize_history_"] is not None:
+        history = json.dumps(state["personalize_history_"])
         files[f"{prefix}personalize_history.json"] = history
+    return files
+
+
+def _ensemble_files(ensemble, carried: _Carried) -> dict:
+    """The archive entries of a fitted NMMEnsemble: its settings, then each member's."""
+    state = ensemble.get_fitted_state()
+    template = ensemble.get_params(deep=False)
+    seed = template["random_state"]
+    inner = getattr(template["estimator"], "random_state", None)
+    header = {
+        "class": "NMMEnsemble",
+        "params": {
+            "n_members": int(template["n_members"]),
+            "n_jobs": template["n_jobs"],
+            "random_state": seed if seed is None or isinstance(seed, int) else None,
+        },
+        "estimator_random_state": inner if inner is None or isinstance(inner, int) else None,
+        "members": len(state["estimators_"]),
+        "uncertainty_scale_": float(state["uncertainty_scale_"]),
+    }
+    files = {"deepemg.json": header}
+    for k, member in enumerate(state["estimators_"]):
+        files.update(_files(member, f"members/{k}/", carried))
     return files
 
 
@@ -289,26 +358,28 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
     True
     """
     from . import __version__
+    from .ensemble import NMMEnsemble
     from .regressor import NMMRegressor
 
-    if not isinstance(estimator, NMMRegressor) or not hasattr(estimator, "net_"):
-        raise TypeError("save_model takes a fitted NMMRegressor.")
+    ensemble = isinstance(estimator, NMMEnsemble)
+    if not isinstance(estimator, NMMRegressor | NMMEnsemble) or not hasattr(
+        estimator, "estimators_" if ensemble else "net_"
+    ):
+        raise TypeError("save_model takes a fitted NMMRegressor or NMMEnsemble.")
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"no folder {path.parent} to save {path.name} in.")
     carried = _Carried()
-    files = _files(estimator, "", carried)
-    header = json.loads(files["deepemg.json"])
+    if ensemble:
+        files = _ensemble_files(estimator, carried)
+        header = files["deepemg.json"]
+    else:
+        files = _files(estimator, "", carried)
+        header = json.loads(files["deepemg.json"])
     header.update(format=FORMAT, format_version=FORMAT_VERSION, deepemg=__version__)
     header.update(torch=torch.__version__)
-    members = getattr(estimator, "members_", None) or []
-    if members:
-        header["members"] = len(members)
-        header["uncertainty_scale_"] = float(estimator.uncertainty_scale_)
-        for k, member in enumerate(members):
-            files.update(_files(member, f"members/{k}/", carried))
     if carried.header:
         header["carried"] = carried.header
     files["deepemg.json"] = json.dumps(header, indent=1)
@@ -360,7 +431,7 @@ class _Archive:
         try:
             with self.archive.open(name) as stream:
                 content = stream.read(entry_limit + 1)  # bounded, whatever the header says
-        except Exception as error:  # noqa: BLE001 - zlib.error, NotImplementedError (method),
+        except Exception as error:
             # RuntimeError (encrypted), EOFError, BadZipFile (CRC), struct.error, OSError...
             raise ValueError(
                 f"model file {self.path}: the entry '{name}' cannot be read, the file is "
@@ -495,7 +566,7 @@ def _check_settings(estimator, where: str) -> None:
     """The parameters, by the estimator's own validation and what JSON cannot say."""
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from .regressor import _check_device
+    from .training import check_device
 
     try:
         estimator._validate_params()
@@ -505,7 +576,7 @@ def _check_settings(estimator, where: str) -> None:
         text = " ".join(str(error).split()).rstrip(".")
         raise ValueError(f"{where}: setting '{name}' is invalid: {text}; {_EDITED}.") from None
     try:
-        _check_device(estimator.device)
+        check_device(estimator.device)
     except (RuntimeError, ValueError, TypeError) as error:
         text = " ".join(str(error).split()).rstrip(".")
         raise ValueError(f"{where}: setting 'device' is invalid: {text}; {_EDITED}.") from None
@@ -528,7 +599,8 @@ def _check_settings(estimator, where: str) -> None:
 # ------------------------------------------------------------------ the OpenSim model
 def _cached_osim(content: bytes, digest: str, path: Path) -> Path:
     """A file holding ``content`` in deepemg's cache folder, named by its SHA-256 (an existing
-    one reused when it holds the same bytes; else written whole, then moved into place)."""
+    one reused when it holds the same bytes; else written whole, then moved into place).
+    """
     from .datasets._cache import get_data_home
 
     folder = get_data_home() / "models"
@@ -550,7 +622,8 @@ def _cached_osim(content: bytes, digest: str, path: Path) -> Path:
 
 class _Models:
     """Resolves a ``model`` setting to what the estimator is built with, opening no file the
-    model file merely names."""
+    model file merely names.
+    """
 
     def __init__(self, archive: _Archive, carried, version: int, model, n_members: int):
         self.archive = archive
@@ -683,11 +756,12 @@ class _Models:
 def _check_weights_archive(weights: bytes, where: str, not_a_model: str) -> None:
     """``module.pt`` is torch's own zip, whose entries torch.save stores uncompressed: refuse
     compressed entries (a bomb inside the weights, which torch.load would inflate without a
-    limit) and entries past :data:`MAX_ENTRY_BYTES` in all, before torch reads them."""
+    limit) and entries past :data:`MAX_ENTRY_BYTES` in all, before torch reads them.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(weights)) as inner:
             entries = inner.infolist()
-    except Exception as error:  # noqa: BLE001 - BadZipFile, struct.error, OSError...
+    except Exception as error:
         raise ValueError(f"{not_a_model}; its weights do not load: {_one_line(error)}") from None
     if any(info.compress_type != zipfile.ZIP_STORED for info in entries):
         raise ValueError(
@@ -704,7 +778,8 @@ def _check_weights_archive(weights: bytes, where: str, not_a_model: str) -> None
 def _check_self_contained(content: bytes, what: str) -> None:
     """Refuse an .osim that would make OpenSim read other files: a DOCTYPE or entity
     declaration, or an object loaded from a ``file="..."`` attribute (OpenSim follows those
-    to any path). The built-in elbow and Arm26 have none."""
+    to any path). The built-in elbow and Arm26 have none.
+    """
     import xml.etree.ElementTree as ElementTree
 
     if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
@@ -772,9 +847,9 @@ def load_model(
     if model is not None and not isinstance(model, str | os.PathLike):
         raise TypeError(f"model must be the path of an .osim file, got {_short(model)}.")
     if device is not None:
-        from .regressor import _check_device
+        from .training import check_device
 
-        device = str(_check_device(device))  # a device torch has, or a clear error
+        device = str(check_device(device))  # a device torch has, or a clear error
     not_a_model = (
         f"{path} is not a model saved by deepemg (deepemg reads only its own zip format and "
         "never loads pickles: save the model again with NMMRegressor.save or 'deepemg fit')"
@@ -783,7 +858,7 @@ def load_model(
         _check_directory(stream, path)
         try:
             archive = zipfile.ZipFile(stream)
-        except Exception as error:  # noqa: BLE001 - BadZipFile, or struct.error, OSError,
+        except Exception as error:
             # EOFError... from a damaged directory
             raise ValueError(f"{not_a_model}; {_one_line(error)}.") from None
         with archive:
@@ -792,7 +867,8 @@ def load_model(
 
 def _check_directory(stream, path: Path) -> None:
     """Refuse a file larger than :data:`MAX_TOTAL_BYTES`, or whose zip directory lists more
-    than :data:`MAX_ENTRIES` entries, before the directory is read into memory."""
+    than :data:`MAX_ENTRIES` entries, before the directory is read into memory.
+    """
     size = os.fstat(stream.fileno()).st_size
     limit = MAX_TOTAL_BYTES
     if size > limit:
@@ -805,7 +881,7 @@ def _check_directory(stream, path: Path) -> None:
     try:
         record = end_record(stream) if end_record is not None else None
         entries = record[zipfile._ECD_ENTRIES_TOTAL] if record else None
-    except Exception:  # noqa: BLE001 - left to ZipFile, which reports a damaged file
+    except Exception:
         entries = None
     finally:
         stream.seek(0)
@@ -844,33 +920,66 @@ def _load(archive: _Archive, not_a_model: str, model, device):
         )
     models = _Models(archive, header.get("carried"), version, model, n_members)
     where = f"model file {path}"
-    estimator = _read(archive, header, "", where, not_a_model, models, device)
-    if n_members:
-        members = []
-        for k in range(n_members):
-            prefix = f"members/{k}/"
-            try:
-                member_header = archive.json(f"{prefix}deepemg.json")
-            except KeyError:
-                raise ValueError(
-                    f"{where}: the entry '{prefix}deepemg.json' of ensemble member {k} is "
-                    f"missing; {_EDITED}."
-                ) from None
-            member_where = f"{where} (ensemble member {k})"
-            members.append(
-                _read(archive, member_header, prefix, member_where, not_a_model, models, device)
-            )
-        scale = header.get("uncertainty_scale_")
-        if not (_is_real(scale) and math.isfinite(scale) and scale >= 0):
-            raise ValueError(
-                f"{where}: 'uncertainty_scale_' must be a finite number >= 0, got "
-                f"{_short(scale)}; {_EDITED}."
-            )
-        estimator.uncertainty_scale_ = float(scale)
-        estimator._adopt(members)
-        if hasattr(estimator, "_record_fitted_with"):
-            estimator._record_fitted_with()  # the estimator's own parameters, not member 0's
-    return estimator
+    ensemble = header.get("class") == "NMMEnsemble"
+    if ensemble and not n_members:
+        raise ValueError(f"{where}: an NMMEnsemble with no 'members'; {_EDITED}.")
+    if not n_members:
+        return _read(archive, header, "", where, not_a_model, models, device)
+    members = [
+        _read_member(archive, k, where, not_a_model, models, device) for k in range(n_members)
+    ]
+    scale = header.get("uncertainty_scale_")
+    if not (_is_real(scale) and math.isfinite(scale) and scale >= 0):
+        raise ValueError(
+            f"{where}: 'uncertainty_scale_' must be a finite number >= 0, got "
+            f"{_short(scale)}; {_EDITED}."
+        )
+    return _ensemble(header, members, float(scale), where)
+
+
+def _read_member(archive: _Archive, k: int, where: str, not_a_model: str, models, device):
+    """Ensemble member ``k``, from the entries under ``members/<k>/``."""
+    prefix = f"members/{k}/"
+    try:
+        header = archive.json(f"{prefix}deepemg.json")
+    except KeyError:
+        raise ValueError(
+            f"{where}: the entry '{prefix}deepemg.json' of ensemble member {k} is "
+            f"missing; {_EDITED}."
+        ) from None
+    member_where = f"{where} (ensemble member {k})"
+    return _read(archive, header, prefix, member_where, not_a_model, models, device)
+
+
+def _ensemble(header: dict, members: list, scale: float, where: str):
+    """The NMMEnsemble of the loaded ``members``: its settings from a file of format 4, or
+    from an NMMRegressor(n_members=k) of format 3 and before (its n_jobs and seed).
+    """
+    from sklearn.base import clone
+
+    from .ensemble import NMMEnsemble
+
+    if header.get("class") == "NMMEnsemble":
+        params = header.get("params")
+        inner = header.get("estimator_random_state")
+    else:  # format <= 3: the ensemble's settings were the NMMRegressor's own
+        params = dict(header.get("params") or {})
+        params = {"n_jobs": params.get("n_jobs"), "random_state": params.get("random_state")}
+        params["n_members"] = len(members)
+        inner = params["random_state"]
+    if not isinstance(params, dict) or set(params) != {"n_members", "n_jobs", "random_state"}:
+        raise ValueError(f"{where}: the ensemble's 'params' are malformed; {_EDITED}.")
+    if not (inner is None or _is_int(inner)):
+        raise ValueError(f"{where}: 'estimator_random_state' must be an int; {_EDITED}.")
+    template = clone(members[0]).set_params(random_state=inner)
+    try:
+        ensemble = NMMEnsemble(template, **params)
+        ensemble._validate_params()
+    except Exception as error:
+        raise ValueError(
+            f"{where}: the ensemble's settings are invalid ({error}); {_EDITED}."
+        ) from None
+    return ensemble.set_fitted_state({"estimators_": members, "uncertainty_scale_": scale})
 
 
 def _history(archive: _Archive, name: str, where: str, required: bool):
@@ -892,9 +1001,9 @@ def _history(archive: _Archive, name: str, where: str, required: bool):
 
 def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, models, device):
     """One fitted network from the settings ``header`` and the entries under ``prefix``, on
-    ``device`` (None: the saved one)."""
+    ``device`` (None: the saved one).
+    """
     from .channels import ChannelLayout
-    from .physics import MusculoskeletalModel
     from .regressor import NMMRegressor
 
     if not isinstance(header, dict):
@@ -908,7 +1017,7 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
     _check_weights_archive(weights, where, not_a_model)
     try:
         state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
-    except Exception as error:  # noqa: BLE001 - torch raises several kinds for bad content
+    except Exception as error:
         raise ValueError(f"{not_a_model}; its weights do not load: {_one_line(error)}") from None
 
     # the settings, checked before anything is built from them
@@ -917,7 +1026,11 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
     params = header.get("params")
     if not isinstance(params, dict):
         raise ValueError(f"{where}: the settings' 'params' are missing or malformed; {_EDITED}.")
-    unknown = sorted(set(params) - set(NMMRegressor._get_param_names()))
+    params = dict(params)
+    if models.version <= 3:  # ensembles were NMMRegressor(n_members=k): NMMEnsemble now
+        params.pop("n_members", None)
+        params.pop("n_jobs", None)
+    unknown = sorted(set(params) - set(NMMRegressor().get_params()))
     if unknown:
         raise ValueError(
             f"{where}: the settings {unknown} are no parameters of this deepemg's NMMRegressor "
@@ -990,58 +1103,24 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
 
     # the OpenSim model: built-in, carried or the caller's, never a path the file names
     estimator.model = models.resolve(setting, where)
+    state = {
+        "muscles_": list(muscles),
+        "subjects_": subjects,
+        "n_channels_": int(n_channels),
+        "channels_": list(channels),
+        **{name: np.asarray(values, dtype=np.float64) for name, values in arrays.items()},
+        "torque_scale_": float(torque_scale),
+        "unmeasured": list(unmeasured),
+        "module": state,
+        "history_": list(history),
+        "personalize_history_": None if personalize is None else list(personalize),
+    }
     try:
-        physics = MusculoskeletalModel.resolve(
-            estimator.model, estimator.coordinate, estimator.locked, estimator.muscle_law
-        )
+        estimator.set_fitted_state(state)
     except ValueError as error:
         advice = _EDITED if models.user is None else "pass the .osim it was fitted with (model=)"
+        text = str(error).rstrip(".")
         raise ValueError(
-            f"{where}: its OpenSim model does not build ({_one_line(error)}); {advice}."
+            f"{where}: {text}" + ("" if "(model=)" in text else f"; {advice}.")
         ) from None
-    if list(physics.muscles) != muscles:
-        raise ValueError(
-            f"{where} was fitted with the muscles {muscles}, but its OpenSim model has "
-            f"{list(physics.muscles)}: pass the .osim it was fitted with (model=)."
-        )
-    estimator.physics_ = physics
-    estimator.muscles_ = list(muscles)
-    estimator.subjects_ = subjects
-    estimator.n_channels_ = int(n_channels)
-    estimator.channels_ = list(channels)
-    estimator.torque_scale_ = float(torque_scale)
-    for name, values in arrays.items():
-        setattr(estimator, name, np.asarray(values, dtype=np.float64))
-    try:
-        module = estimator._module(physics, n_inputs, len(subjects))
-        net = estimator._net(
-            module,
-            criterion=estimator._criterion_params(list(unmeasured)),
-            optimizer=estimator._optimizer_params(),
-            max_epochs=int(estimator.max_epochs),
-            seed=0,
-            schedule=True,
-            validation=False,
-        )
-        net.initialize()
-    except Exception as error:  # noqa: BLE001 - settings valid one by one, not together
-        raise ValueError(
-            f"{where}: its settings describe no network deepemg can build "
-            f"({_one_line(error)}); {_EDITED}."
-        ) from None
-    try:
-        net.module_.load_state_dict(state, strict=True)
-    except Exception as error:  # noqa: BLE001 - RuntimeError, TypeError, AttributeError...
-        raise ValueError(
-            f"{where}: the saved weights do not fit the estimator they describe (has the .osim "
-            f"file changed since?): {(str(error).splitlines() or [repr(error)])[0]}"
-        ) from None
-    net.module_.eval()
-    net.history = history
-    estimator.net_ = net
-    estimator.history_ = net.history
-    if personalize is not None:
-        estimator.personalize_history_ = personalize
-    if hasattr(estimator, "_record_fitted_with"):
-        estimator._record_fitted_with()  # the parameters the fitted state is built for
     return estimator

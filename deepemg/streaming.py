@@ -33,6 +33,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .channels import layout_for
+from .regressor import subject_rows
 from .threads import limit_threads
 from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible
 from .windows import window_starts
@@ -156,12 +157,13 @@ class StreamingPredictor:
         check_derivatives: bool = True,
         subject=None,
     ) -> None:
-        check_is_fitted(estimator, "net_")
-        if getattr(estimator, "members_", None):
+        if hasattr(estimator, "estimators_"):
             raise ValueError(
                 "StreamingPredictor follows one network sample by sample; this estimator is "
-                "an ensemble (n_members > 1). Stream a single network (n_members=1)."
+                "an ensemble (NMMEnsemble). Stream one of its members (estimators_[0]), or a "
+                "single NMMRegressor."
             )
+        check_is_fitted(estimator, "net_")
         if getattr(estimator, "predict_physics", "none") != "none":
             warnings.warn(
                 f"the estimator corrects its EMG with the physics over whole trials "
@@ -197,7 +199,7 @@ class StreamingPredictor:
         network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
         self._network = network.eval().requires_grad_(False)
         self.subject = subject
-        index = estimator._subject_index(None if subject is None else [subject], 1)
+        index = subject_rows(estimator.subjects_, None if subject is None else [subject], 1)
         self._code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
         if getattr(estimator, "subject_embedding", 0):
             with torch.no_grad():
@@ -224,7 +226,8 @@ class StreamingPredictor:
     @property
     def latency(self) -> int:
         """Most samples the newest output can be behind the newest input: ``window`` (one
-        window; ``window - 1`` when ``stride`` is 1). Seconds: ``latency / rate``."""
+        window; ``window - 1`` when ``stride`` is 1). Seconds: ``latency / rate``.
+        """
         return self.window if self.stride > 1 else self.window - 1
 
     @property
@@ -245,7 +248,8 @@ class StreamingPredictor:
     def __enter__(self) -> StreamingPredictor:
         """Hold torch and BLAS at one thread (:func:`deepemg.threads.limit_threads`) until
         the block ends. Not required: :meth:`update` runs the network on one torch thread
-        anyway; this also pins BLAS and saves the per-window switch."""
+        anyway; this also pins BLAS and saves the per-window switch.
+        """
         if self._threads is not None:
             raise RuntimeError("this StreamingPredictor is already in a with-block.")
         stack = contextlib.ExitStack()
@@ -343,7 +347,8 @@ class StreamingPredictor:
     def _final_bound(self, n: int) -> int:
         """One past the last final sample after ``n`` samples: the regular windows covering
         it have run and the end-aligned window (from ``n - window`` on, off the grid) cannot
-        cover it."""
+        cover it.
+        """
         if n < self.window:
             return 0
         first = n - self.window
@@ -395,7 +400,8 @@ class StreamingPredictor:
 
     def _reserve(self, new: int) -> None:
         """Room for ``new`` more rows: drop the rows no window or output needs any more
-        (all but the last ``window``; one copy every few hundred samples), growing if needed."""
+        (all but the last ``window``; one copy every few hundred samples), growing if needed.
+        """
         n, capacity = self.n_seen, len(self._raw)
         if n - self._origin + new <= capacity:
             return
@@ -417,7 +423,8 @@ class StreamingPredictor:
 
     def _run(self, starts: list[int]) -> None:
         """Check the windows starting at ``starts`` (stream indices), run the network on them
-        and add their EMG to the running sums; nothing changes when a check fails."""
+        and add their EMG to the running sums; nothing changes when a check fails.
+        """
         w, origin = self.window, self._origin
         if self.check_derivatives:
             for start in starts:

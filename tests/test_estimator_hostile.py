@@ -11,7 +11,7 @@ import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
 from baselines import SynergyExtrapolationRegressor
-from deepemg import NMMRegressor
+from deepemg import NMMEnsemble, NMMRegressor
 
 from .conftest import FAST_NMM
 
@@ -97,7 +97,9 @@ def test_empty_X_is_named(shape, nmm, mse, data):
     X = np.zeros(shape)
     for call in (
         lambda: NMMRegressor(**FAST_NMM).fit(X, np.zeros(shape[:2] + (7,))),
-        lambda: NMMRegressor(**FAST_NMM, n_members=2).fit(X, np.zeros(shape[:2] + (7,))),
+        lambda: NMMEnsemble(NMMRegressor(**FAST_NMM), n_members=2).fit(
+            X, np.zeros(shape[:2] + (7,))
+        ),
         lambda: nmm.predict(X),
         lambda: SynergyExtrapolationRegressor(**FAST_MSE).fit(X, np.zeros(shape[:2] + (7,))),
         lambda: mse.predict(X),
@@ -144,13 +146,13 @@ def test_prediction_settings_may_change_after_fit(nmm, data):
 def test_ensemble_members_follow_set_params(data):
     """After fit with n_members=2, set_params(predict_physics=...) reached no member."""
     params = {**FAST_NMM, "predict_physics": "torque", "correction_steps": 3}
-    ensemble = NMMRegressor(random_state=0, n_members=2, n_jobs=1, **params)
+    ensemble = NMMEnsemble(NMMRegressor(**params), n_members=2, n_jobs=1, random_state=0)
     ensemble.fit(data.X, data.y, subject_ids=data.groups)
     corrected = ensemble.predict(data.X[:1])
-    alone = ensemble.set_params(predict_physics="none").predict(data.X[:1])
+    alone = ensemble.set_params(estimator__predict_physics="none").predict(data.X[:1])
     assert np.abs(corrected - alone).max() > 1e-4
-    assert {m.predict_physics for m in ensemble.members_} == {"none"}
-    ensemble.set_params(window=40)
+    assert {m.predict_physics for m in ensemble.estimators_} == {"none"}
+    ensemble.set_params(estimator__window=40)
     with pytest.raises(ValueError, match="fitted with window="):
         ensemble.predict(data.X[:1])
 
@@ -228,13 +230,13 @@ def test_ensemble_calibration_uses_each_subjects_own_parameters(data, monkeypatc
     calls = []
     predict = NMMRegressor.predict
 
-    def spy(self, X, subject_ids=None, return_std=False):
+    def spy(self, X, subject_ids=None, **kwargs):
         calls.append(None if subject_ids is None else list(np.asarray(subject_ids)))
-        return predict(self, X, subject_ids, return_std)
+        return predict(self, X, subject_ids, **kwargs)
 
     monkeypatch.setattr(NMMRegressor, "predict", spy)
     params = {**FAST_NMM, "predict_physics": "torque", "correction_steps": 2}
-    NMMRegressor(random_state=0, n_members=2, n_jobs=1, **params).fit(
+    NMMEnsemble(NMMRegressor(**params), n_members=2, n_jobs=1, random_state=0).fit(
         data.X, data.y, subject_ids=data.groups
     )
     assert calls and all(c is not None and set(c) <= set(data.groups) for c in calls)
@@ -247,7 +249,8 @@ def test_an_ensemble_of_a_model_object_predicts(data):
     from deepemg.physics import MusculoskeletalModel
 
     model = MusculoskeletalModel.elbow()
-    ensemble = NMMRegressor(model=model, n_members=2, n_jobs=2, random_state=0, **FAST_NMM)
+    template = NMMRegressor(model=model, **FAST_NMM)
+    ensemble = NMMEnsemble(template, n_members=2, n_jobs=2, random_state=0)
     ensemble.fit(data.X, data.y, subject_ids=data.groups)
     assert ensemble.predict(data.X[:1]).shape == data.y[:1].shape
     ensemble.personalize(data.X[:2], subject_ids=["new", "new"], max_epochs=1)

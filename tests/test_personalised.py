@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepemg import ELBOW_CHANNELS, NMMRegressor
+from deepemg import ELBOW_CHANNELS, NMMEnsemble, NMMRegressor
 from deepemg.benchmark import deep_muscle_metrics
 from deepemg.network import EMGTransformer
 from deepemg.persistence import load_model, save_model
@@ -219,14 +219,15 @@ def test_ensemble_members_carry_their_own_codes(subjects):
     X, y, _, groups = subjects[0]
     X_new, y_new, _ = subjects[1]
     rows = np.r_[0:3, 8:11, 16:19]
-    model = NMMRegressor(subject_embedding=2, n_members=2, n_jobs=1, random_state=0, **FAST_NMM)
+    template = NMMRegressor(subject_embedding=2, **FAST_NMM)
+    model = NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0)
     model.fit(X[rows], y[rows], subject_ids=groups[rows])
     ids = np.full(len(X_new), NEW[0])
     population = model.predict(X_new)
     model.personalize(X_new, y_new, subject_ids=ids, max_epochs=2)
     mean, std = model.predict(X_new, ids, return_std=True)
     assert mean.shape == std.shape == y_new.shape
-    first, second = (m.subject_codes_ for m in model.members_)
+    first, second = (m.subject_codes_ for m in model.estimators_)
     assert first.shape == (4, 2) and not np.array_equal(first, second)
     assert np.abs(first[3]).max() > 0 and np.abs(second[3]).max() > 0
     assert not np.array_equal(mean, population)

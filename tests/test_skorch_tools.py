@@ -17,7 +17,7 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from deepemg import NMMRegressor
+from deepemg import NMMEnsemble, NMMRegressor
 from deepemg.nmm_module import NMMCheckpoint
 from deepemg.persistence import load_model
 
@@ -209,10 +209,7 @@ def test_warm_start_refuses_what_the_fitted_network_cannot_take(data):
     model.set_params(warm_start=True, d_model=8)
     with pytest.raises(ValueError, match="built for d_model=16.*warm_start=False"):
         model.fit(data.X, data.y, subject_ids=data.groups)
-    model.set_params(d_model=16, n_members=2)
-    with pytest.raises(ValueError, match="n_members=2 now"):
-        model.fit(data.X, data.y, subject_ids=data.groups)
-    model.set_params(n_members=1)
+    model.set_params(d_model=16)
     with pytest.raises(ValueError, match="channels"):
         model.fit(data.X[..., :-1], data.y, subject_ids=data.groups)
     assert same_state(state(model), before) and len(model.history_) == 1
@@ -304,22 +301,28 @@ def test_save_leaves_callbacks_out_and_load_refuses_a_file_naming_some(data, tmp
 def test_ensemble_members_each_train_their_own_callbacks_and_checkpoints(data, tmp_path):
     mine = Count()
     path = tmp_path / "fit.deepemg"
-    model = nmm(n_members=2, n_jobs=1, max_epochs=2, callbacks=[mine, NMMCheckpoint(path)])
+    template = nmm(max_epochs=2, callbacks=[mine, NMMCheckpoint(path)])
+    model = NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0)
     model.fit(data.X, data.y, subject_ids=data.groups)
-    counts = [fitted_callback(m, "Count") for m in model.members_]
+    counts = [fitted_callback(m, "Count") for m in model.estimators_]
     assert [c.calls_ for c in counts] == [2, 2] and counts[0] is not counts[1]
     assert not hasattr(mine, "calls_")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "fit.member0.deepemg",
         "fit.member1.deepemg",
     ]
-    for k, member in enumerate(model.members_):
+    for k, member in enumerate(model.estimators_):
         loaded = load_model(tmp_path / f"fit.member{k}.deepemg")
         np.testing.assert_allclose(loaded.predict(data.X), member.predict(data.X), atol=1e-6)
     # warm_start: every member goes on from its own network
-    before = [state(m) for m in model.members_]
-    model.set_params(warm_start=True, max_epochs=1, callbacks=None)
+    before = [state(m) for m in model.estimators_]
+    model.set_params(estimator__warm_start=True, estimator__max_epochs=1)
+    model.set_params(estimator__callbacks=None)
     model.fit(data.X, data.y, subject_ids=data.groups)
-    assert [len(m.history_) for m in model.members_] == [3, 3] and len(model.history_) == 3
-    assert not any(same_state(state(m), b) for m, b in zip(model.members_, before, strict=True))
+    assert [len(m.history_) for m in model.estimators_] == [3, 3]
+    model.set_params(n_members=3)
+    with pytest.raises(ValueError, match="n_members=3 now"):
+        model.fit(data.X, data.y, subject_ids=data.groups)
+    model.set_params(n_members=2)
+    assert not any(same_state(state(m), b) for m, b in zip(model.estimators_, before, strict=True))
     assert model.uncertainty_scale_ > 0

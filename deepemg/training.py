@@ -1,0 +1,496 @@
+"""How an :class:`~deepemg.NMMRegressor` trains: its module, skorch net, windows and loss.
+
+Functions over an estimator's parameters (``estimator.get_params()``) and checked arrays, kept
+apart from the estimator as scikit-learn keeps its solvers apart from its thin estimators:
+:func:`build_module` and :func:`continued_module` make the torch module, :func:`build_net` the
+skorch net that trains it, :func:`training_windows` cuts the sequences into its inputs and
+targets, :func:`train` runs it, :func:`personalize_subjects` fits new subjects' parameters
+with the network frozen, and :func:`save_checkpoint` writes the estimator being fitted.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    LRScheduler,
+    PassthroughScoring,
+    ProgressBar,
+)
+from skorch.dataset import ValidSplit
+
+from .network import EMGTransformer
+from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
+from .physics import MusculoskeletalModel, SubjectParameters
+from .validation import SequenceInputs, saturate_envelopes
+from .windows import to_windows, window_starts
+
+__all__ = [
+    "OWN_CALLBACKS",
+    "TERMS",
+    "build_module",
+    "build_net",
+    "check_callbacks",
+    "check_device",
+    "continued_module",
+    "criterion_params",
+    "fit_module",
+    "personalize_subjects",
+    "save_checkpoint",
+    "train",
+    "training_windows",
+]
+
+TERMS = (
+    "data_loss",
+    "physics_loss",
+    "effort_loss",
+    "smoothness_loss",
+    "synergy_loss",
+    "prior_loss",
+)
+"""The loss terms each epoch logs (``train_<term>``, ``valid_<term>``)."""
+
+PREDICT_BATCH = 512
+"""Windows per batch when evaluating."""
+
+OWN_CALLBACKS = (
+    "epoch_timer",
+    "train_loss",
+    "valid_loss",
+    "print_log",
+    "lr_scheduler",
+    "early_stopping",
+    "progress_bar",
+    *(f"{kind}_{t}" for kind in ("train", "valid") for t in TERMS),
+)
+"""Names of the net's own callbacks (skorch's and deepemg's), not for the user's."""
+
+
+def check_device(device) -> torch.device:
+    """``device`` as a torch device this machine has, or a clear error.
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is no torch device; use 'cpu' (or 'cuda' for a GPU)."
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r}, but torch sees no CUDA device (torch "
+            f"{torch.__version__}); use device='cpu'."
+        )
+    return device
+
+
+def _named_callback(item) -> tuple[str | None, Callback]:
+    """``(name, callback)`` of a callback given alone or in a pair; a clear error else."""
+    name, callback = None, item
+    if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
+        name, callback = item
+    if not isinstance(callback, Callback):
+        raise TypeError(
+            f"callbacks holds {callback!r}, which is not a skorch callback: give "
+            "instances of skorch.callbacks.Callback (MyCallback(), not the class), "
+            "each alone or in a (name, callback) pair."
+        )
+    return name, callback
+
+
+def check_callbacks(callbacks) -> list:
+    """Clones of the user's ``callbacks`` for a net (alone, or ``(name, clone)``).
+
+    Parameters
+    ----------
+    callbacks : list of skorch callbacks or (name, callback) pairs, or None
+
+    Returns
+    -------
+    list
+        Clones, so that the user's objects stay as they are and every fit has its own.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import EpochTimer
+    >>> [type(c).__name__ for c in check_callbacks([EpochTimer()])]
+    ['EpochTimer']
+    """
+    out, names = [], []
+    for item in callbacks or ():
+        name, callback = _named_callback(item)
+        if name is not None:
+            if name in OWN_CALLBACKS or name in names:
+                taken = "named twice" if name in names else "one of the net's own callbacks"
+                raise ValueError(
+                    f"callbacks: the name {name!r} is {taken}; give your callback another "
+                    f"name (the net's own: {', '.join(OWN_CALLBACKS)})."
+                )
+            names.append(name)
+        try:
+            callback = clone(callback)
+        except Exception as error:
+            raise TypeError(
+                f"the callback {callback!r} cannot be cloned ({type(error).__name__}: "
+                f"{error}): fit trains a clone of each callback, so that yours stays as "
+                "it is and every ensemble member has its own; let its __init__ take only "
+                "its parameters, stored under their own names, and keep its state in "
+                "attributes ending in '_' (reset in initialize())."
+            ) from None
+        out.append(callback if name is None else (name, callback))
+    return out
+
+
+def build_module(
+    params: Mapping, physics: MusculoskeletalModel, n_inputs: int, n_subjects: int
+) -> NeuralMusculoskeletalModule:
+    """A new network, the muscle model and ``n_subjects`` sets of nominal parameters.
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> physics = MusculoskeletalModel.elbow()
+    >>> module = build_module(NMMRegressor(d_model=8, n_heads=2).get_params(), physics, 4, 2)
+    >>> module.subject_parameters.n_subjects
+    2
+    """
+    codes = int(params["subject_embedding"])
+    network = EMGTransformer(
+        n_inputs,
+        physics.n_muscles,
+        params["d_model"],
+        params["n_heads"],
+        params["n_layers"],
+        params["dropout"],
+        code_dim=codes,
+    )
+    subjects = SubjectParameters(n_subjects, list(physics.muscles), code_dim=codes)
+    return NeuralMusculoskeletalModule(
+        network, physics, subjects, params["rate"], drive=params["physics_drive"]
+    )
+
+
+def continued_module(
+    params: Mapping, fitted: NeuralMusculoskeletalModule, n_subjects: int
+) -> NeuralMusculoskeletalModule:
+    """A copy of a fitted module for a warm fit: its network (with ``params``' dropout), its
+    subjects' parameters and nominal ones for ``n_subjects`` in all.
+    """
+    network = copy.deepcopy(fitted.network)
+    for layer in network.modules():
+        if isinstance(layer, torch.nn.Dropout):
+            layer.p = float(params["dropout"])
+        elif isinstance(layer, torch.nn.MultiheadAttention):
+            layer.dropout = float(params["dropout"])
+    table = fitted.subject_parameters
+    known = table.n_subjects
+    subjects = table.subset(list(range(known)) + [None] * (n_subjects - known))
+    return NeuralMusculoskeletalModule(
+        network, fitted.physics, subjects, params["rate"], drive=params["physics_drive"]
+    )
+
+
+def burn_in(params: Mapping) -> int:
+    """Steps at each window's start left out of the torque term (activation dynamics settle)."""
+    return min(10, int(params["window"]) // 4)
+
+
+def criterion_params(params: Mapping, torque_scale: float, unmeasured) -> dict:
+    """:class:`~deepemg.nmm_module.NMMLoss`'s arguments for a fit.
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> criterion_params(NMMRegressor().get_params(), 10.0, [0])["burn_in"]
+    10
+    """
+    return dict(
+        data_weight=params["data_weight"],
+        physics_weight=params["physics_weight"],
+        effort_weight=params["effort_weight"],
+        smoothness_weight=params["smoothness_weight"],
+        synergy_weight=params["synergy_weight"],
+        torque_scale=torque_scale,
+        burn_in=burn_in(params),
+        unmeasured=list(unmeasured),
+    )
+
+
+def optimizer_params(params: Mapping) -> dict:
+    """AdamW for the network; the subject parameters without decay (it would pull them to
+    mid-range) and 10x faster.
+    """
+    return dict(
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=params["weight_decay"],
+        optimizer__param_groups=[
+            ("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * params["lr"]})
+        ],
+        lr=params["lr"],
+    )
+
+
+def _own_callbacks(params: Mapping, max_epochs: int, schedule: bool, validation: bool) -> list:
+    """Deepemg's callbacks: each term's scoring, the schedule, early stopping, progress."""
+    callbacks = [
+        (f"train_{t}", PassthroughScoring(name=f"train_{t}", on_train=True)) for t in TERMS
+    ]
+    if schedule:
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR
+        # last_epoch=-1: a fresh schedule over this fit's epochs, also where the history
+        # goes on (warm_start; skorch would resume it at len(history))
+        callbacks.append(
+            ("lr_scheduler", LRScheduler(policy=cosine, T_max=max_epochs, last_epoch=-1))
+        )
+    if validation:
+        callbacks += [(f"valid_{t}", PassthroughScoring(name=f"valid_{t}")) for t in TERMS]
+        callbacks.append(
+            ("early_stopping", EarlyStopping(patience=params["patience"], load_best=True))
+        )
+    if params["progress_bar"]:
+        callbacks.append(("progress_bar", ProgressBar()))
+    return callbacks
+
+
+def build_net(
+    module: NeuralMusculoskeletalModule,
+    params: Mapping,
+    *,
+    criterion: dict,
+    optimizer: dict,
+    max_epochs: int,
+    seed: int,
+    schedule: bool = True,
+    validation: bool = False,
+    extra: list = (),
+) -> NMMNet:
+    """The skorch net that trains ``module`` (fit, and personalize with a frozen network).
+
+    ``extra``: the user's callbacks (:func:`check_callbacks`), after deepemg's own.
+    """
+    callbacks = _own_callbacks(params, max_epochs, schedule, validation) + list(extra)
+    split = ValidSplit(params["validation_fraction"], random_state=seed % 2**31)
+    return NMMNet(
+        module=module,
+        criterion=NMMLoss,
+        **{f"criterion__{k}": v for k, v in criterion.items()},
+        prior_weight=params["prior_weight"],
+        **optimizer,
+        max_epochs=max_epochs,
+        batch_size=int(params["batch_size"]),
+        iterator_train__shuffle=True,
+        iterator_valid__batch_size=PREDICT_BATCH,
+        train_split=split if validation else None,
+        callbacks=callbacks,
+        verbose=params["verbose"],
+        device=check_device(params["device"]),
+    )
+
+
+def training_windows(
+    features: np.ndarray,
+    sequences: SequenceInputs,
+    subject_index: np.ndarray,
+    params: Mapping,
+    muscles: list,
+    y: np.ndarray | None = None,
+    drive: str = "predicted",
+) -> tuple[dict, dict]:
+    """The module's inputs and the criterion's target, cut into overlapping windows.
+
+    Parameters
+    ----------
+    features : array of shape (n_sequences, n_timesteps, n_inputs)
+        The standardised network inputs.
+    sequences : SequenceInputs
+        The checked sequences (angle, velocity, torque).
+    subject_index : array of shape (n_sequences,)
+        Each sequence's row in the subject parameters.
+    params : mapping
+        The estimator's parameters (``window``, ``overlap``).
+    muscles : list of str
+    y : array of shape (n_sequences, n_timesteps, n_muscles), optional
+        Measured EMG, NaN where not measured; None: all NaN.
+    drive : str, default="predicted"
+        With "measured" or "both" and ``y``, ``y`` also drives its muscles
+        (``emg_override``, saturated at 1).
+
+    Returns
+    -------
+    data, target : dict
+    """
+    w = int(params["window"])
+    starts = window_starts(sequences.X.shape[1], w, float(params["overlap"]))
+    data = {
+        "features": to_windows(features, starts, w).astype(np.float32),
+        "angle": to_windows(sequences.angle, starts, w),
+        "velocity": to_windows(sequences.velocity, starts, w),
+        "subject": np.repeat(subject_index, len(starts)).astype(np.int64),
+    }
+    emg = np.full(sequences.X.shape[:2] + (len(muscles),), np.nan) if y is None else y
+    target = {
+        "emg": to_windows(emg, starts, w).astype(np.float32),
+        "torque": to_windows(sequences.torque, starts, w),
+    }
+    if drive != "predicted" and y is not None:
+        drive_emg = saturate_envelopes(y, "y", muscles)  # at most fully excited
+        data["emg_override"] = to_windows(drive_emg, starts, w).astype(np.float32)
+    return data, target
+
+
+def fit_module(
+    params: Mapping,
+    physics: MusculoskeletalModel,
+    data: dict,
+    target: dict,
+    *,
+    n_subjects: int,
+    torque_scale: float,
+    unmeasured: list,
+    callbacks: list = (),
+    estimator=None,
+    previous: NMMNet | None = None,
+    absent: list = (),
+) -> NMMNet:
+    """Build and train the net of a fit, seeded by ``params["random_state"]``.
+
+    A new module (:func:`build_module`), or with ``previous`` (a warm fit) a copy of its
+    module (:func:`continued_module`) whose subjects ``absent`` from the data keep their
+    fitted parameters. The subjects' codes are centred (code 0 is the population's).
+    """
+    seed = params["random_state"]
+    seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if previous is None:
+            module = build_module(params, physics, data["features"].shape[-1], n_subjects)
+        else:
+            module = continued_module(params, previous.module_, n_subjects)
+        net = build_net(
+            module,
+            params,
+            criterion=criterion_params(params, torque_scale, unmeasured),
+            optimizer=optimizer_params(params),
+            max_epochs=int(params["max_epochs"]),
+            seed=seed,
+            validation=bool(params["early_stopping"]),
+            extra=callbacks,
+        )
+        train(net, data, target, estimator, previous)
+    for k in absent:  # not the prior's: their fitted parameters
+        net.module_.subject_parameters.copy_subject(k, previous.module_.subject_parameters, k)
+    net.module_.center_codes()
+    return net
+
+
+def train(net: NMMNet, data: dict, target: dict, estimator, previous: NMMNet | None = None):
+    """Train ``net`` for ``estimator`` (what :class:`~deepemg.nmm_module.NMMCheckpoint`
+    writes); after ``previous`` (a warm fit), its history going on.
+    """
+    net.estimator_ = estimator
+    try:
+        if previous is None:
+            net.fit(data, target)
+        else:
+            net.initialize()
+            net.history = copy.deepcopy(previous.history)  # the old one stays as it was
+            net.partial_fit(data, target)
+    finally:
+        net.estimator_ = None
+    return net
+
+
+def personalize_subjects(
+    fitted: NeuralMusculoskeletalModule,
+    params: Mapping,
+    data: dict,
+    target: dict,
+    known_rows: list,
+    *,
+    torque_scale: float,
+    max_epochs: int,
+    lr: float,
+):
+    """Fit subjects' parameters (and codes) with the fitted network frozen.
+
+    Parameters
+    ----------
+    fitted : NeuralMusculoskeletalModule
+        The fitted module (left unchanged).
+    params : mapping
+        The estimator's parameters (loss weights, ``random_state``...).
+    data, target : dict
+        :func:`training_windows` of the subjects' sequences, ``subject`` numbering the
+        subjects being personalised.
+    known_rows : list of int or None
+        Per subject being personalised, its row in the fitted table (it starts there) or
+        None (a new subject, from nominal values).
+    torque_scale : float
+        The fit's torque scale (N·m).
+    max_epochs : int
+    lr : float
+        Adam learning rate.
+
+    Returns
+    -------
+    subjects : SubjectParameters
+        The personalised subjects' parameters, in the order of ``known_rows``.
+    history : skorch.History
+    """
+    local = fitted.subject_parameters.subset(list(known_rows))
+    seed = 0 if params["random_state"] is None else int(params["random_state"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = NeuralMusculoskeletalModule(
+            copy.deepcopy(fitted.network),
+            fitted.physics,
+            local,
+            params["rate"],
+            drive="measured",
+            freeze_network=True,
+        )
+        criterion = dict(
+            # the EMG depends on the subject through its code only
+            data_weight=float(params["data_weight"]) if params["subject_embedding"] else 0.0,
+            physics_weight=float(params["physics_weight"]),
+            effort_weight=0.0,
+            synergy_weight=0.0,
+            torque_scale=torque_scale,
+            burn_in=burn_in(params),
+        )
+        net = build_net(
+            module,
+            params,
+            criterion=criterion,
+            optimizer=dict(optimizer=torch.optim.Adam, lr=lr),
+            max_epochs=max_epochs,
+            seed=seed,
+            schedule=False,
+        )
+        net.fit(data, target)
+    return net.module_.subject_parameters, net.history
+
+
+def save_checkpoint(estimator, net: NMMNet, path) -> None:
+    """Write ``estimator`` as its fit would leave it with ``net``'s weights now.
+
+    Used by :class:`~deepemg.nmm_module.NMMCheckpoint`; atomic, ``net`` unchanged.
+    """
+    from .persistence import save_model
+
+    module = copy.deepcopy(net.module_)
+    module.center_codes()
+    state = estimator.get_fitted_state(net=net, module=module)
+    snapshot = clone(estimator).set_params(callbacks=None).set_fitted_state(state)
+    save_model(snapshot, path, overwrite=True)
