@@ -78,8 +78,11 @@ _published: list[Path] = []
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM while a command runs, raised in the main thread so that the command's clean-up
-    runs; a KeyboardInterrupt, so that training stops as it does on Ctrl-C."""
+    """SIGTERM while a command runs, raised in the main thread.
+
+    Raised there so that the command's clean-up runs; a KeyboardInterrupt, so that training
+    stops as it does on Ctrl-C.
+    """
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deepemg {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _benchmark_parser(commands)
+    _fit_parser(commands)
+    _predict_parser(commands)
+    return parser
 
+
+def _benchmark_parser(commands) -> None:
+    """The options of ``deepemg benchmark``."""
     bench = commands.add_parser(
         "benchmark",
         help="NMM against muscle synergy extrapolation, within and across subjects",
@@ -191,6 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     _run_arguments(bench)
     bench.set_defaults(run=_benchmark)
 
+
+def _fit_parser(commands) -> None:
+    """The options of ``deepemg fit``."""
     fit = commands.add_parser(
         "fit",
         help="train an NMM on a folder of trial files and save it",
@@ -221,6 +234,9 @@ def _parser() -> argparse.ArgumentParser:
     _run_arguments(fit)
     fit.set_defaults(run=_fit)
 
+
+def _predict_parser(commands) -> None:
+    """The options of ``deepemg predict``."""
     predict = commands.add_parser(
         "predict",
         help="every muscle's EMG for a folder of trial files, with a saved model",
@@ -256,7 +272,6 @@ def _parser() -> argparse.ArgumentParser:
         "states file (/forceset/<muscle>/activation) and the torques (default: csv)",
     )
     predict.set_defaults(run=_predict)
-    return parser
 
 
 def _data_arguments(parser, required: bool) -> None:
@@ -348,9 +363,11 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def _sigterm_raises():
-    """While the block runs, SIGTERM raises :class:`Terminated` (main thread only; once, so
-    that a second SIGTERM does not cut the clean-up short); the previous handler is put back
-    after it."""
+    """While the block runs, SIGTERM raises :class:`Terminated`.
+
+    In the main thread only, and once, so that a second SIGTERM does not cut the clean-up
+    short; the previous handler is put back after it.
+    """
     if not _main_thread():
         yield
         return
@@ -370,8 +387,10 @@ def _sigterm_raises():
 
 @contextlib.contextmanager
 def _signals_held():
-    """SIGINT and SIGTERM that arrive while the block runs take effect after it, so that a
-    folder swap is never cut in two (main thread only)."""
+    """SIGINT and SIGTERM that arrive while the block runs take effect after it.
+
+    So a folder swap is never cut in two (main thread only).
+    """
     if not _main_thread():
         yield
         return
@@ -466,9 +485,11 @@ def _check_out_place(out: Path, command: str, data=None, model_file=None) -> Non
 
 
 def _check_out_folder(out: Path, command: str) -> None:
-    """Refuse an existing ``--out`` folder unless it is empty, or carries the marker of this
-    command and holds nothing but the files it lists: a command replaces only what it can
-    prove it wrote."""
+    """Refuse an existing ``--out`` folder that this command may not replace.
+
+    It may replace an empty folder, or one that carries the marker of this command and holds
+    nothing but the files it lists: a command replaces only what it can prove it wrote.
+    """
     whole = f"'deepemg {command}' replaces its --out folder whole"
     if out.is_symlink():
         raise CommandError(f"--out {out} is a symbolic link; {whole}: give the folder itself.")
@@ -534,8 +555,11 @@ def _remove_folder(folder: Path) -> None:
 
 
 def _remove_stale(out: Path) -> None:
-    """Remove what interrupted runs left beside ``out``: its ``.partial`` folders marked by
-    a process that has ended, and its ``.old`` folders once ``out`` is in place."""
+    """Remove what interrupted runs left beside ``out``.
+
+    Its ``.partial`` folders marked by a process that has ended, and its ``.old`` folders once
+    ``out`` is in place.
+    """
     prefix = glob.escape(f".{out.name}.")
     for folder in sorted(out.parent.glob(f"{prefix}*.partial")) + sorted(
         out.parent.glob(f"{prefix}*.old")
@@ -552,8 +576,11 @@ def _remove_stale(out: Path) -> None:
 
 
 def _new_output_folder(out: Path, command: str) -> Path:
-    """A temporary folder beside ``out``, made and marked now (so that an unwritable place
-    fails before the work); :func:`_publish_folder` moves it into place when complete."""
+    """A temporary folder beside ``out``, made and marked now.
+
+    Made now so that an unwritable place fails before the work; :func:`_publish_folder` moves
+    it into place when complete.
+    """
     _check_out_folder(out, command)
     target = out.resolve()
     parent = target.parent
@@ -573,8 +600,10 @@ def _new_output_folder(out: Path, command: str) -> Path:
 
 
 def _publish_folder(partial: Path, out: Path, command: str) -> None:
-    """Replace ``out`` by the complete ``partial`` folder (nothing stale is left behind),
-    marked with the files in it."""
+    """Replace ``out`` by the complete ``partial`` folder, marked with the files in it.
+
+    Nothing stale is left behind.
+    """
     target = out.resolve()
     files = sorted(
         p.relative_to(partial).as_posix()
@@ -601,25 +630,35 @@ def _publish_folder(partial: Path, out: Path, command: str) -> None:
             _remove_folder(old)
 
 
-def _model(args):
-    if args.model == "elbow":
-        return "elbow"
-    path = Path(args.model)
-    if not path.is_file():
-        raise CommandError(f"--model {args.model}: no such file; give 'elbow' or an .osim file.")
-    return str(path.resolve())
+def _specification(args):
+    """The model of ``--model``, ``--coordinate`` and ``--locked``.
+
+    A :class:`~deepemg.specification.ModelSpecification` whose model is ``"elbow"`` or the
+    absolute path of an existing file.
+    """
+    from dataclasses import replace
+
+    from .specification import ModelSpecification
+
+    spec = ModelSpecification(args.model, args.coordinate)
+    if spec.path is not None:
+        if not spec.path.is_file():
+            raise CommandError(
+                f"--model {args.model}: no such file; give 'elbow' or an .osim file."
+            )
+        spec = replace(spec, model=str(spec.path.resolve()))
+    return replace(spec, locked=_locked(args.locked))
 
 
-def _layout(args):
-    """The channel layout of ``--model``/``--coordinate`` (:func:`deepemg.channels.layout_for`)."""
-    from .channels import layout_for
-
-    return layout_for(_model(args), args.coordinate)
+def _model_arguments(args) -> dict:
+    """``model``, ``coordinate`` and ``locked`` of the estimators and readers, from the options."""
+    spec = _specification(args)
+    return {"model": spec.model, "coordinate": spec.coordinate, "locked": spec.locked}
 
 
 def _sequence_steps(args, parser) -> int:
     """The samples of a sequence of --sequence-seconds at :data:`RATE`, at least 2."""
-    steps = int(round(args.sequence_seconds * RATE))
+    steps = round(args.sequence_seconds * RATE)
     if steps < 2:
         parser.error(
             f"--sequence-seconds {args.sequence_seconds:g} gives sequences of {steps} samples "
@@ -655,9 +694,7 @@ def _load_folder(args, steps: int, channels=None):
         try:
             data = load_trials(
                 trials,
-                model=_model(args),
-                coordinate=args.coordinate,
-                locked=_locked(args.locked),
+                **_model_arguments(args),
                 rate=RATE,
                 n_timesteps=steps,
                 channels=channels,
@@ -672,7 +709,8 @@ def _load_folder(args, steps: int, channels=None):
 
 
 # ---------------------------------------------------------------------------- benchmark
-def _benchmark(args, parser) -> int:
+def _benchmark_settings(args, parser) -> tuple:
+    """The :class:`~deepemg.benchmark.BenchmarkSettings` of the options, and the scenarios."""
     from .benchmark import BenchmarkSettings
 
     changes = {"random_state": args.random_state}
@@ -693,6 +731,13 @@ def _benchmark(args, parser) -> int:
     scenarios = _scenarios(args, parser)
     changes["scenario"] = scenarios[0]
     settings = (BenchmarkSettings.quick if args.quick else BenchmarkSettings)(**changes)
+    return settings, scenarios
+
+
+def _check_benchmark_arguments(args, parser, settings) -> int | None:
+    """Options that do not go together fail here; returns the steps of a sequence of --data."""
+    from .specification import ModelSpecification
+
     if args.data is None and settings.n_trials < 2:
         parser.error(
             "--trials must be at least 2: the within-subject evaluation trains on some of a "
@@ -700,21 +745,29 @@ def _benchmark(args, parser) -> int:
         )
     if args.data is not None and (args.subjects or args.trials):
         parser.error("--subjects and --trials choose simulated data; not with --data")
-    if args.data is None and (args.model != "elbow" or args.locked):
+    if args.data is None and (not ModelSpecification(args.model).is_builtin or args.locked):
         parser.error(
             "--model and --locked need --data (the simulated subjects use the built-in elbow model)"
         )
-    steps = None
-    if args.data is not None:
-        steps = _sequence_steps(args, parser)
-        window = _benchmark_window(settings)
-        if steps < window:
-            parser.error(
-                f"--sequence-seconds {args.sequence_seconds:g} is shorter than the window of "
-                f"{window / RATE:g} s ({window} samples at {RATE:g} Hz) of the NMM the benchmark "
-                f"fits: give --sequence-seconds {window / RATE:g} or longer"
-            )
-    model_file = None if args.model == "elbow" else Path(args.model)
+    if args.data is None:
+        return None
+    steps = _sequence_steps(args, parser)
+    window = _benchmark_window(settings)
+    if steps < window:
+        parser.error(
+            f"--sequence-seconds {args.sequence_seconds:g} is shorter than the window of "
+            f"{window / RATE:g} s ({window} samples at {RATE:g} Hz) of the NMM the benchmark "
+            f"fits: give --sequence-seconds {window / RATE:g} or longer"
+        )
+    return steps
+
+
+def _benchmark(args, parser) -> int:
+    from .specification import ModelSpecification
+
+    settings, scenarios = _benchmark_settings(args, parser)
+    steps = _check_benchmark_arguments(args, parser, settings)
+    model_file = ModelSpecification(args.model).path  # None for the built-in elbow
     _check_out_place(args.out, "benchmark", data=args.data, model_file=model_file)
     start = time.perf_counter()
     # an --out that is not the benchmark's or cannot be written fails now, not after the run
@@ -759,8 +812,10 @@ def _scenarios(args, parser) -> list[str]:
 
 
 def _run_scenarios(args, settings, scenarios, folder: Path, start: float):
-    """Run the benchmark on every scenario, print each table, write the scenarios' report;
-    the last result."""
+    """Run the benchmark on every scenario, print each table, write the scenarios' report.
+
+    Returns the last result.
+    """
     from dataclasses import replace
 
     from .benchmark import format_table, run_benchmark
@@ -816,9 +871,7 @@ def _run_and_report(args, settings, folder: Path, start: float, steps: int | Non
     result = run_benchmark(
         data,
         settings,
-        model=_model(args),
-        coordinate=args.coordinate,
-        locked=_locked(args.locked),
+        **_model_arguments(args),
         n_jobs=args.n_jobs,
         progress=not args.quiet,
     )
@@ -865,11 +918,13 @@ def _self_check(args, settings, result) -> int:
 
 # ---------------------------------------------------------------------------- fit
 def _fit_window(args, parser, steps: int) -> int:
-    """The network's window (samples): --window-seconds, by default
-    :data:`WINDOW_SECONDS` or the whole sequence if shorter; it must fit in a sequence."""
+    """The network's window (samples), which must fit in a sequence.
+
+    --window-seconds; by default :data:`WINDOW_SECONDS`, or the whole sequence if shorter.
+    """
     if args.window_seconds is None:
-        return min(int(round(WINDOW_SECONDS * RATE)), steps)
-    window = int(round(args.window_seconds * RATE))
+        return min(round(WINDOW_SECONDS * RATE), steps)
+    window = round(args.window_seconds * RATE)
     if window < 2:
         parser.error(
             f"--window-seconds {args.window_seconds:g} gives a window of {window} samples at "
@@ -899,7 +954,7 @@ def _fit(args, parser) -> int:
     if args.out.exists() and not args.out.is_file():
         raise CommandError(f"--out {args.out} is not a regular file; give a model file's path.")
     _writable_folder(args.out.resolve().parent, f"--out {args.out}")
-    data = _load_folder(args, steps, channels=list(_layout(args).base))
+    data = _load_folder(args, steps, channels=list(_specification(args).layout.base))
     measured = [m for j, m in enumerate(data.muscles) if not np.isnan(data.y[..., j]).all()]
     print(
         f"{len(data.X)} sequences of {data.X.shape[1]} steps from {len(set(data.groups))} "
@@ -907,9 +962,7 @@ def _fit(args, parser) -> int:
         flush=True,
     )
     nmm = NMMRegressor(
-        model=_model(args),
-        coordinate=args.coordinate,
-        locked=_locked(args.locked),
+        **_model_arguments(args),
         channels=data.channels,
         rate=data.rate,
         window=window,
@@ -933,8 +986,8 @@ def _fit(args, parser) -> int:
 # ---------------------------------------------------------------------------- predict
 def _predict(args, parser) -> int:
     from . import NMMRegressor
-    from .channels import layout_for
     from .io import read_manifest
+    from .specification import ModelSpecification
 
     # an --out that would take the inputs or the user's files with it fails before any work
     _check_out_place(args.out, "predict", data=args.data, model_file=args.model_file)
@@ -944,7 +997,7 @@ def _predict(args, parser) -> int:
     # deepemg's own format: nothing is executed; a model saved on a GPU runs on the CPU here
     device = None if torch.cuda.is_available() else "cpu"
     nmm = NMMRegressor.load(args.model_file, device=device)
-    layout = layout_for(nmm.model, nmm.coordinate)
+    layout = ModelSpecification.from_params(nmm.get_params(deep=False)).layout
     trials = read_manifest(args.data)
     channels = _model_channels(args, nmm, layout, trials)
     partial = _new_output_folder(args.out, "predict")
@@ -959,8 +1012,10 @@ def _predict(args, parser) -> int:
 
 
 def _model_channels(args, nmm, layout, trials) -> list[str]:
-    """The channels the model file needs, or a clear error when the trials cannot give them
-    (a surface muscle's EMG channel needs that muscle's EMG in every trial)."""
+    """The channels the model file needs, or a clear error when the trials cannot give them.
+
+    A surface muscle's EMG channel needs that muscle's EMG in every trial.
+    """
     from .validation import channel_names
 
     needed = channel_names(nmm.channels, layout)
@@ -1004,8 +1059,10 @@ def _check_trial_lengths(args, nmm, trials, loaded) -> None:
 
 
 def _model_subjects(nmm) -> dict:
-    """The model's subject labels by their text (a trials.csv label is text): the label as
-    the model holds it, text labels first where two read alike."""
+    """The model's subject labels by their text (a trials.csv label is text).
+
+    Each maps to the label as the model holds it, text labels first where two read alike.
+    """
     labels = {}
     for label in np.asarray(nmm.subjects_, dtype=object).tolist():
         if isinstance(label, str) or str(label) not in labels:
@@ -1089,9 +1146,12 @@ def _predict_into(args, nmm, layout, channels, trials, folder: Path) -> int:
 
 
 def _write_sto(folder: Path, name: str, nmm, layout, time, emg, activation, torque, tau_id):
-    """One trial as OpenSim storage files: ``<name>_excitation.sto`` (a controls file),
-    ``<name>_activation.sto`` (a states file) and ``<name>_torque.sto`` (N·m: the muscle
-    model's ``<joint>_moment_model`` and inverse dynamics' ``<joint>_moment``)."""
+    """One trial as OpenSim storage files.
+
+    ``<name>_excitation.sto`` (a controls file), ``<name>_activation.sto`` (a states file)
+    and ``<name>_torque.sto`` (N·m: the muscle model's ``<joint>_moment_model`` and inverse
+    dynamics' ``<joint>_moment``).
+    """
     from .io import write_muscle_storage, write_storage
 
     muscles = list(nmm.muscles_)
