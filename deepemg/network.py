@@ -32,6 +32,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer("code", code, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, T, d_model)`` plus the code of positions ``0 .. T - 1``."""
         if x.shape[1] > self.code.shape[0]:
             raise ValueError(f"sequence of {x.shape[1]} steps is longer than {self.code.shape[0]}.")
         return x + self.code[: x.shape[1]].to(x.dtype)
@@ -99,8 +100,11 @@ class EMGTransformer(nn.Module):
             self.register_buffer("code_offset", torch.zeros(d_model))
 
     def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
-        """EMG ``(B, T, n_muscles)`` of ``x`` ``(B, T, n_inputs)``, for the subjects whose
-        codes ``code`` ``(B, code_dim)`` gives (None: the population, code 0)."""
+        """EMG ``(B, T, n_muscles)`` of ``x`` ``(B, T, n_inputs)``.
+
+        For the subjects whose codes ``code`` ``(B, code_dim)`` gives (None: the population,
+        code 0).
+        """
         tokens = self.embed(x)
         if self.code_dim:
             if code is not None:

@@ -80,6 +80,7 @@ class NeuralMusculoskeletalModule(nn.Module):
             self.network.requires_grad_(False)
 
     def train(self, mode: bool = True):
+        """Training mode (``mode``), the network kept in evaluation mode when frozen."""
         super().train(mode)
         if self.freeze_network:
             self.network.eval()
@@ -117,8 +118,9 @@ class NeuralMusculoskeletalModule(nn.Module):
         return emg, torque
 
     def center_codes(self) -> None:
-        """Shift the subjects' codes so that their mean is 0 and change the network so that
-        every subject's EMG stays as it was (up to float rounding): code 0, the population's,
+        """Shift the subjects' codes to mean 0, changing the network so no EMG changes.
+
+        Every subject's EMG stays as it was (up to float rounding): code 0, the population's,
         becomes the fitted subjects' mean code.
 
         With the network's modulation ``e * (1 + S c) + T c + o`` of the embedded steps
@@ -144,8 +146,10 @@ class NeuralMusculoskeletalModule(nn.Module):
             params.code -= mean.to(params.code)
 
     def emg(self, features, subject=None):
-        """The network's EMG ``(B, T, M)``, conditioned on the subjects' codes when there are
-        codes and ``subject`` is given."""
+        """The network's EMG ``(B, T, M)``.
+
+        Conditioned on the subjects' codes when there are codes and ``subject`` is given.
+        """
         if subject is None:
             return self.network(features)
         return self.network(features, self.subject_parameters._codes(subject))
@@ -206,6 +210,7 @@ class NMMLoss(nn.Module):
         self.terms: dict[str, torch.Tensor] = {}
 
     def forward(self, y_pred, y_true):
+        """The weighted loss of ``y_pred`` ``(emg, torque)`` against the target dict."""
         emg, torque = y_pred
         target, tau_id = y_true["emg"], y_true["torque"]
         measured = ~torch.isnan(target)
@@ -258,8 +263,10 @@ class NMMLoss(nn.Module):
 
 
 class NMMNet(NeuralNet):
-    """skorch net that adds a prior on the subject parameters, logs each loss term, and lets
-    Ctrl-C reach the caller.
+    """skorch net that adds a subject-parameter prior, logs each loss term, passes on Ctrl-C.
+
+    It adds a prior on the subject parameters, logs each loss term, and lets Ctrl-C reach the
+    caller.
 
     The prior pulls the unconstrained subject parameters towards their nominal values
     (``prior_weight`` x mean squared deviation) and the subject codes, if any, towards 0.
@@ -279,6 +286,7 @@ class NMMNet(NeuralNet):
         self.prior_weight = prior_weight
 
     def fit_loop(self, X, y=None, **fit_params):
+        """Run skorch's fit loop, keeping a ``KeyboardInterrupt`` to re-raise after it."""
         try:
             return super().fit_loop(X, y, **fit_params)
         except KeyboardInterrupt as interrupt:
@@ -286,6 +294,7 @@ class NMMNet(NeuralNet):
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Run skorch's ``partial_fit``, then raise the ``KeyboardInterrupt`` it swallowed."""
         self._interrupt = None
         super().partial_fit(X, y, classes, **fit_params)
         interrupt, self._interrupt = self._interrupt, None
@@ -337,8 +346,9 @@ def _terms_to_floats(history) -> None:
 
 
 class NMMCheckpoint(Callback):
-    """skorch callback that writes the :class:`~deepemg.NMMRegressor` being fitted to a
-    deepemg model file during ``fit``.
+    """skorch callback that writes the :class:`~deepemg.NMMRegressor` being fitted to a file.
+
+    It writes a deepemg model file during ``fit``.
 
     Pass it in ``NMMRegressor(callbacks=[NMMCheckpoint("fit.deepemg")])``. At the end of each
     epoch that ``monitor`` selects, the estimator as ``fit`` would leave it if training ended
@@ -393,10 +403,12 @@ class NMMCheckpoint(Callback):
         self.monitor = monitor
 
     def initialize(self):
+        """Start with no epoch saved."""
         self.saved_epochs_ = []
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
+        """Refuse, before any epoch, a net of no estimator, a missing folder, a bad monitor."""
         if getattr(net, "estimator_", None) is None:
             raise TypeError(
                 "NMMCheckpoint writes the model file of an NMMRegressor's fit: pass it in "
@@ -416,6 +428,7 @@ class NMMCheckpoint(Callback):
             )
 
     def on_epoch_end(self, net, **kwargs) -> None:
+        """Write the estimator when ``monitor`` selects this epoch."""
         if self.monitor is None:
             due = True
         elif callable(self.monitor):

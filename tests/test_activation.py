@@ -28,7 +28,7 @@ def recursion(e, g1, g2, delay_steps):
 
 
 @pytest.mark.parametrize(
-    "g1, g2, delay",
+    ("g1", "g2", "delay"),
     [(-0.6, -0.4, 0.02), (-0.9, -0.1, 0.035), (-0.3, -0.8, 0.0), (-0.95, -0.95, 0.1)],
 )
 def test_matches_step_by_step_recursion(g1, g2, delay):
@@ -87,7 +87,8 @@ def test_nonlinear_activation_closed_form():
 def test_excitation_to_activation_stays_in_unit_interval():
     e = torch.rand(1, 300, 7, generator=torch.Generator().manual_seed(1))
     a = excitation_to_activation(e, -0.9, -0.9, 0.08, -1.5, 100.0)
-    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    assert float(a.min()) >= 0.0
+    assert float(a.max()) <= 1.0
 
 
 def test_unstable_filter_and_negative_delay_rejected():

@@ -62,9 +62,15 @@ def test_the_loss_couples_no_sequences(nmm, data):
     some[1, :, :3] = 0.2  # the other sequence's first three muscles driven by "measured" EMG
     results = [
         correct_emg(
-            nmm.net_.module_, prior, *args, index,
-            torque_scale=nmm.torque_scale_, weight=0.1, steps=10, measured=measured,
-        )  # fmt: skip
+            nmm.net_.module_,
+            prior,
+            *args,
+            index,
+            torque_scale=nmm.torque_scale_,
+            weight=0.1,
+            steps=10,
+            measured=measured,
+        )
         for measured in (none, some)
     ]
     torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
@@ -84,9 +90,14 @@ def test_one_sequence_matches_the_former_batched_loop(nmm, data):
     )
     assert CORRECTION_LR == 0.1
     new = correct_emg(
-        module, torch.as_tensor(prior), *args, index,
-        torque_scale=nmm.torque_scale_, weight=0.1, steps=20,
-    )  # fmt: skip
+        module,
+        torch.as_tensor(prior),
+        *args,
+        index,
+        torque_scale=nmm.torque_scale_,
+        weight=0.1,
+        steps=20,
+    )
     np.testing.assert_allclose(new.numpy(), reference.numpy(), atol=1e-12)
     np.testing.assert_allclose(nmm.predict(X, groups), new.numpy(), atol=1e-12)
     assert np.abs(new.numpy() - prior).max() > 1e-3  # the correction moved the EMG

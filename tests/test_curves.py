@@ -18,7 +18,7 @@ def _oracle(method, points):
 
 
 @pytest.mark.parametrize(
-    "name, ours, theirs, points",
+    ("name", "ours", "theirs", "points"),
     [
         ("fL", curves.active_force_length, "calcActiveForceLengthMultiplier", LENGTHS),
         ("fPE", curves.passive_force_length, "calcPassiveForceMultiplier", LENGTHS),

@@ -26,7 +26,8 @@ def test_fit_predict_personalize_save_load_on_cuda(two_subjects, tmp_path):
     nmm.fit(data.X, data.y, subject_ids=data.groups)
     assert next(nmm.net_.module_.parameters()).device.type == "cuda"
     emg = nmm.predict(data.X, data.groups)
-    assert emg.shape == data.y.shape and np.isfinite(emg).all()
+    assert emg.shape == data.y.shape
+    assert np.isfinite(emg).all()
     assert np.isfinite(nmm.predict_torque(data.X, data.groups)).all()
     nmm.personalize(data.X[:2], subject_ids=["new", "new"], max_epochs=1)
     loaded = NMMRegressor.load(nmm.save(tmp_path / "cuda.deepemg"), device="cpu")

@@ -42,7 +42,7 @@ def _known_function_data(n_sequences: int, seed: int):
     X = _random_lifts(n_sequences, seed, amplitude=0.8)  # rad, 0.4..2.0
     flexion = (X[..., 0] - 0.4) / 1.6
     load = X[..., 3]
-    y = np.zeros(X.shape[:2] + (7,))
+    y = np.zeros((*X.shape[:2], 7))
     for j in range(7):
         shape = flexion if j < 4 else 1 - flexion
         y[..., j] = 0.05 + 0.4 * shape * (0.3 + 0.7 * load / 5.0) * (1 + 0.1 * j)
@@ -75,7 +75,7 @@ def _physics_truth_data(elbow, n_sequences: int, seed: int):
     the muscle model with nominal parameters makes from that EMG: the brachialis is then the
     one muscle whose EMG the torque term can tell."""
     X = _random_lifts(n_sequences, seed, amplitude=0.6)
-    truth = np.zeros(X.shape[:2] + (7,))
+    truth = np.zeros((*X.shape[:2], 7))
     for i in range(n_sequences):
         kinematics = [torch.tensor(X[i, :, k]) for k in range(3)]
         angle = X[i, :, 0]
@@ -110,7 +110,8 @@ def test_physics_term_brings_the_deep_muscle_to_its_truth(physics_truth):
     model, (r, nrmse) = _deep_scores(physics_truth, physics_weight=1.0)
     _, (r0, nrmse0) = _deep_scores(physics_truth, physics_weight=0.0)
     # only the torque term tells the brachialis' EMG (measured 0.81 / 0.27 against 0.07 / 0.41)
-    assert r > 0.6 and r > r0 + 0.3, (r, r0)
+    assert r > 0.6, (r, r0)
+    assert r > r0 + 0.3, (r, r0)
     assert nrmse < 0.8 * nrmse0, (nrmse, nrmse0)
     physics = model.history_[:, "train_physics_loss"]
     assert physics[-1] < 0.5 * physics[0]
@@ -165,10 +166,13 @@ def test_physics_at_prediction_time_closes_the_torque_and_finds_the_deep_muscle(
         torque = model.predict_torque(X_test)
         residual = np.sqrt(np.mean((torque - tau) ** 2)) / np.ptp(tau)
         scores[mode] = (residual, *deep_muscle_metrics(truth[..., bra], emg[..., bra]))
-        assert emg.min() >= 0 and emg.max() <= 1
+        assert emg.min() >= 0
+        assert emg.max() <= 1
     (res0, r0, _), (res1, r1, _), (res2, r2, _) = (scores[k] for k in ("none", "torque", "emg"))
-    assert res1 < 0.2 * res0 and res2 < 0.2 * res0, scores
-    assert r1 > r0 and r2 > r0 + 0.05, scores
+    assert res1 < 0.2 * res0, scores
+    assert res2 < 0.2 * res0, scores
+    assert r1 > r0, scores
+    assert r2 > r0 + 0.05, scores
     # EMG-assisted: the surface muscles are X's EMG as measured, the residual goes to BRA
     model.set_params(predict_physics="emg")
     emg = model.predict(X_test)

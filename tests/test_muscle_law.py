@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ class LinearLaw(MuscleLaw):
     name = "linear"
     parameter_names = ("max_isometric_force",)
     opensim_class = "Muscle"
-    opensim_getters = {"max_isometric_force": "get_max_isometric_force"}
+    opensim_getters = MappingProxyType({"max_isometric_force": "get_max_isometric_force"})
 
     def force(self, activation, musculotendon_length, musculotendon_velocity, max_isometric_force):
         return activation * max_isometric_force
@@ -72,7 +73,7 @@ def test_registry_returns_the_rigid_tendon_law():
 
 
 def test_registry_rejects_an_unknown_name():
-    with pytest.raises(ValueError, match="thelen.*compliant_tendon.*rigid_tendon_degroote_fregly"):
+    with pytest.raises(ValueError, match=r"thelen.*compliant_tendon.*rigid_tendon_degroote_fregly"):
         get_muscle_law("thelen")
     with pytest.raises(TypeError, match="muscle_law"):
         get_muscle_law(3)
@@ -199,7 +200,8 @@ def compliant():
 
 def test_compliant_law_is_registered(compliant):
     law = get_muscle_law(COMPLIANT)
-    assert isinstance(law, CompliantTendonDeGrooteFregly) and MUSCLE_LAWS[COMPLIANT] is law
+    assert isinstance(law, CompliantTendonDeGrooteFregly)
+    assert MUSCLE_LAWS[COMPLIANT] is law
     assert law.parameter_names[-1] == "tendon_strain"
     assert compliant.muscle_law is law
     torch.testing.assert_close(
@@ -288,11 +290,13 @@ def test_nmm_with_the_compliant_law(tmp_path):
     nmm.fit(data.X, data.y, subject_ids=data.groups)
     assert nmm.physics_.muscle_law.name == COMPLIANT
     prediction = nmm.predict(data.X)
-    assert prediction.shape == data.y.shape and np.isfinite(prediction).all()
+    assert prediction.shape == data.y.shape
+    assert np.isfinite(prediction).all()
     path = tmp_path / "nmm.zip"
     save_model(nmm, path)
     loaded = load_model(path)
-    assert loaded.muscle_law == COMPLIANT and loaded.physics_.muscle_law.name == COMPLIANT
+    assert loaded.muscle_law == COMPLIANT
+    assert loaded.physics_.muscle_law.name == COMPLIANT
     np.testing.assert_allclose(loaded.predict(data.X), prediction, atol=1e-6)
     with pytest.raises(ValueError, match="muscle_law"):
         NMMRegressor(muscle_law="thelen", **FAST_NMM).fit(data.X, data.y)

@@ -25,7 +25,8 @@ def test_values_start_nominal_and_stay_in_bounds():
     for spec in DEFAULT_PARAMETER_SPECS:
         value = params()[spec.name]
         value = value.detach()
-        assert float(value.min()) >= spec.lower and float(value.max()) <= spec.upper
+        assert float(value.min()) >= spec.lower
+        assert float(value.max()) <= spec.upper
 
 
 def test_population_index_and_gradients():
@@ -37,7 +38,8 @@ def test_population_index_and_gradients():
     assert abs(float(values["delay"][1].detach()) - 0.04) < 1e-12  # population (nominal) value
     values["max_isometric_force_scale"].sum().backward()
     grad = params.unconstrained["max_isometric_force_scale"].grad
-    assert grad[1].abs().sum() > 0 and grad[0].abs().sum() == 0
+    assert grad[1].abs().sum() > 0
+    assert grad[0].abs().sum() == 0
 
 
 def test_table_is_in_physical_units():
@@ -46,6 +48,7 @@ def test_table_is_in_physical_units():
     assert len(rows) == 2 * params.n_per_subject
     delay = [r for r in rows if r["parameter"] == "delay"]
     assert {r["subject"] for r in delay} == {"S1", "S2"}
-    assert delay[0]["unit"] == "s" and delay[0]["muscle"] is None
+    assert delay[0]["unit"] == "s"
+    assert delay[0]["muscle"] is None
     forces = [r for r in rows if r["parameter"] == "max_isometric_force_scale"]
     assert {r["muscle"] for r in forces} == {"BRA", "TRImed"}

@@ -110,7 +110,8 @@ def test_float32_and_batched_shapes(elbow):
     velocity = torch.zeros(4, 25)
     activation = torch.full((4, 25, 7), 0.3)
     torque = elbow.joint_torque(activation, angle, velocity)
-    assert torque.shape == (4, 25) and torque.dtype == torch.float32
+    assert torque.shape == (4, 25)
+    assert torque.dtype == torch.float32
     reference = elbow.joint_torque(
         activation[0, 0].double(), angle[0, 0].double(), velocity[0, 0].double()
     )

@@ -214,8 +214,10 @@ class MusculoskeletalModel(nn.Module):
         locked=None,
         muscle_law: str | MuscleLaw | None = None,
     ) -> MusculoskeletalModel:
-        """The model an estimator's ``model`` parameter names: ``"elbow"``, a path to an
-        .osim file (with ``coordinate`` and ``locked``), or a ready ``MusculoskeletalModel``.
+        """The model an estimator's ``model`` parameter names.
+
+        ``model`` is ``"elbow"``, a path to an .osim file (with ``coordinate`` and ``locked``),
+        or a ready ``MusculoskeletalModel``.
 
         ``muscle_law`` (a name in :data:`MUSCLE_LAWS` or a law; None: the default law) is the
         law the model is built with; a ready model is returned as is, and must already have
@@ -469,6 +471,7 @@ class MusculoskeletalModel(nn.Module):
         )
 
     def extra_repr(self) -> str:
+        """The coordinate, joint, muscle law and muscles, for ``repr``."""
         return (
             f"coordinate={self.coordinate!r}, joint={self.joint!r}, "
             f"muscle_law={self.muscle_law.name!r}, muscles={self.muscles}"

@@ -98,10 +98,13 @@ def rigid_tendon_force(
 def _fiber_force_along_tendon(
     along, activation, musculotendon_velocity, l_opt, phi0, v_max, damping, e0, width_scale
 ):
-    """Fibre force along the tendon over ``F0`` with the fibre's projection on the tendon
-    ``along`` (m; constant-width pennation ``w = l_opt sin phi0``, ``cos phi = along / l_m``)
-    and the rigid-tendon velocity split ``v~ = v_mt cos phi / (v_max l_opt)``:
-    ``(a fL(l_m / l_opt) fV(v~) + fPE(l_m / l_opt) + damping v~) cos phi``."""
+    """Fibre force along the tendon over ``F0``.
+
+    With the fibre's projection on the tendon ``along`` (m; constant-width pennation
+    ``w = l_opt sin phi0``, ``cos phi = along / l_m``) and the rigid-tendon velocity split
+    ``v~ = v_mt cos phi / (v_max l_opt)``:
+    ``(a fL(l_m / l_opt) fV(v~) + fPE(l_m / l_opt) + damping v~) cos phi``.
+    """
     width = l_opt * torch.sin(phi0)
     fiber_length = torch.sqrt(along * along + width * width)
     cos_pennation = along / fiber_length
@@ -200,51 +203,72 @@ def compliant_tendon_force(
             tendon_strain,
         )
     ]
+    x = _equilibrium_projection(values, int(n_iterations))
+    max_isometric_force = torch.as_tensor(max_isometric_force, dtype=like.dtype, device=like.device)
+    return max_isometric_force * _equilibrium(x, *values)[1]
+
+
+def _equilibrium_projection(values, n_iterations: int):
+    """The fibre length along the tendon at equilibrium, differentiable in ``values``.
+
+    :func:`compliant_tendon_force`'s root: bisection and Illinois steps without autograd,
+    then one Newton step with autograd on.
+    """
     shape = torch.broadcast_shapes(*(v.shape for v in values))
-
-    def residual(x, a, l_mt, v_mt, l_opt, l_ts, phi0, v_max, damping, e0, w_scale, strain):
-        """Normalised fibre force along the tendon minus tendon force, and the tendon force."""
-        fiber = _fiber_force_along_tendon(x, a, v_mt, l_opt, phi0, v_max, damping, e0, w_scale)
-        tendon = tendon_force_length((l_mt - x) / l_ts, strain)
-        return fiber - tendon, tendon
-
     detached = [v.detach() for v in values]
     l_mt, l_opt, l_ts = detached[1], detached[3], detached[4]
     # bracket: at the top the tendon is below slack (fT < 0, under any fibre force)
     bottom = torch.broadcast_to(1e-6 * l_opt, shape)
     top = torch.broadcast_to(torch.maximum(l_mt - 0.9 * l_ts, 2e-6 * l_opt), shape)
-    with torch.no_grad():  # Illinois (safeguarded regula falsi): g rises with x
-        low, high = bottom, top
-        for _ in range(EQUILIBRIUM_BISECTIONS):  # first narrow the bracket: g is steep
-            middle = 0.5 * (low + high)
-            above = residual(middle, *detached)[0] > 0
-            high = torch.where(above, middle, high)
-            low = torch.where(above, low, middle)
-        g_low = residual(low, *detached)[0]
-        g_high = residual(high, *detached)[0]
-        side = torch.zeros(shape, dtype=torch.int8, device=like.device)
-        root = 0.5 * (low + high)
-        for _ in range(int(n_iterations)):
-            gap = g_high - g_low
-            secant = (low * g_high - high * g_low) / torch.where(gap > 0, gap, 1.0)
-            root = torch.where(gap > 0, secant, 0.5 * (low + high))
-            root = torch.minimum(torch.maximum(root, low), high)
-            g = residual(root, *detached)[0]
-            above = g > 0
-            # the same end moved twice: halve the value kept at the other end
-            g_low = torch.where(above & (side == 1), 0.5 * g_low, g_low)
-            g_high = torch.where(~above & (side == -1), 0.5 * g_high, g_high)
-            high, g_high = torch.where(above, root, high), torch.where(above, g, g_high)
-            low, g_low = torch.where(above, low, root), torch.where(above, g_low, g)
-            side = torch.where(above, 1, -1).to(torch.int8)
+    with torch.no_grad():
+        low, high = _bisect(detached, bottom, top)
+        root = _illinois(detached, low, high, int(n_iterations))
     with torch.enable_grad():
         probe = root.clone().requires_grad_(True)
-        (slope,) = torch.autograd.grad(residual(probe, *detached)[0].sum(), probe)
+        (slope,) = torch.autograd.grad(_equilibrium(probe, *detached)[0].sum(), probe)
     # one Newton step with autograd on: the implicit-function gradient at the root
-    x = root - residual(root, *values)[0] / slope.clamp_min(1e-6)
+    x = root - _equilibrium(root, *values)[0] / slope.clamp_min(1e-6)
     x = torch.minimum(torch.maximum(x, bottom), top)
-    max_isometric_force = torch.as_tensor(max_isometric_force, dtype=like.dtype, device=like.device)
-    return max_isometric_force * residual(x, *values)[1]
+    return x
+
+
+def _equilibrium(x, a, l_mt, v_mt, l_opt, l_ts, phi0, v_max, damping, e0, w_scale, strain):
+    """Normalised fibre force along the tendon minus tendon force, and the tendon force."""
+    fiber = _fiber_force_along_tendon(x, a, v_mt, l_opt, phi0, v_max, damping, e0, w_scale)
+    tendon = tendon_force_length((l_mt - x) / l_ts, strain)
+    return fiber - tendon, tendon
+
+
+def _bisect(values, low, high):
+    """The bracket ``[low, high]`` of the root narrowed by bisection (the residual is steep)."""
+    for _ in range(EQUILIBRIUM_BISECTIONS):
+        middle = 0.5 * (low + high)
+        above = _equilibrium(middle, *values)[0] > 0
+        high = torch.where(above, middle, high)
+        low = torch.where(above, low, middle)
+    return low, high
+
+
+def _illinois(values, low, high, n_iterations: int):
+    """The root in ``[low, high]`` by Illinois steps (safeguarded regula falsi; g rises with x)."""
+    g_low = _equilibrium(low, *values)[0]
+    g_high = _equilibrium(high, *values)[0]
+    side = torch.zeros(low.shape, dtype=torch.int8, device=low.device)
+    root = 0.5 * (low + high)
+    for _ in range(n_iterations):
+        gap = g_high - g_low
+        secant = (low * g_high - high * g_low) / torch.where(gap > 0, gap, 1.0)
+        root = torch.where(gap > 0, secant, 0.5 * (low + high))
+        root = torch.minimum(torch.maximum(root, low), high)
+        g = _equilibrium(root, *values)[0]
+        above = g > 0
+        # the same end moved twice: halve the value kept at the other end
+        g_low = torch.where(above & (side == 1), 0.5 * g_low, g_low)
+        g_high = torch.where(~above & (side == -1), 0.5 * g_high, g_high)
+        high, g_high = torch.where(above, root, high), torch.where(above, g, g_high)
+        low, g_low = torch.where(above, low, root), torch.where(above, g_low, g)
+        side = torch.where(above, 1, -1).to(torch.int8)
+    return root
 
 
 class MuscleLaw:
@@ -388,8 +412,10 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
         musculotendon_velocity: torch.Tensor,
         **parameters: torch.Tensor,
     ) -> torch.Tensor:
-        """Tendon force (N): :attr:`tendon_force` (:func:`rigid_tendon_force` here) with the
-        law's parameters."""
+        """Tendon force (N): :attr:`tendon_force` with the law's parameters.
+
+        :func:`rigid_tendon_force` here.
+        """
         return self.tendon_force(
             activation, musculotendon_length, musculotendon_velocity, **parameters
         )
@@ -412,7 +438,7 @@ class CompliantTendonDeGrooteFregly(RigidTendonDeGrooteFregly):
     """
 
     name = "compliant_tendon_degroote_fregly"
-    parameter_names = RigidTendonDeGrooteFregly.parameter_names + ("tendon_strain",)
+    parameter_names = (*RigidTendonDeGrooteFregly.parameter_names, "tendon_strain")
     opensim_getters = MappingProxyType(
         {
             **RigidTendonDeGrooteFregly.opensim_getters,

@@ -111,8 +111,9 @@ class SubjectParameters(nn.Module):
         return sum(len(self.muscles) if s.per_muscle else 1 for s in self.specs)
 
     def codes(self, subject_index: torch.Tensor) -> torch.Tensor | None:
-        """The subjects' codes ``index.shape + (code_dim,)`` (float32; 0 for index -1, the
-        population), or None without codes.
+        """The subjects' codes ``index.shape + (code_dim,)``, or None without codes.
+
+        float32; 0 for index -1, the population.
 
         Examples
         --------
@@ -181,8 +182,10 @@ class SubjectParameters(nn.Module):
         return values
 
     def subset(self, rows) -> SubjectParameters:
-        """New parameters for ``len(rows)`` subjects: subject ``rows[k]``'s values, or the
-        nominal values where ``rows[k]`` is None. Nothing is shared with ``self``.
+        """New parameters for ``len(rows)`` subjects.
+
+        Subject ``rows[k]``'s values, or the nominal values where ``rows[k]`` is None. Nothing
+        is shared with ``self``.
 
         Examples
         --------
@@ -212,8 +215,10 @@ class SubjectParameters(nn.Module):
         return torch.logit(torch.tensor(fraction, dtype=like.dtype, device=like.device))
 
     def prior(self) -> torch.Tensor:
-        """Mean squared deviation of the unconstrained parameters from their nominal values,
-        plus the mean squared code (with codes)."""
+        """Mean squared deviation of the unconstrained parameters from their nominal values.
+
+        Plus the mean squared code (with codes).
+        """
         deviations = [
             (
                 (self.unconstrained[s.name] - self.nominal_theta(s, self.unconstrained[s.name]))
