@@ -239,10 +239,10 @@ class EMGDisplay:
     ) -> EMGDisplay:
         """Predict one trial with a fitted estimator and draw it.
 
-        Runs ``estimator.predict`` (with ``return_std=True`` for a fitted ensemble,
-        ``n_members >= 2``: its 90 % band is drawn) and ``estimator.predict_torque`` on
-        ``X[trial]`` only, takes the inverse-dynamics torque from ``X``'s torque channel
-        (``deepemg.channels.layout_for(estimator.physics_).torque``; computed from the
+        Runs ``estimator.predict`` (with ``return_std=True`` for a fitted
+        :class:`~deepemg.ensemble.NMMEnsemble`: its 90 % band is drawn) and
+        ``estimator.predict_torque`` on ``X[trial]`` only, takes the inverse-dynamics torque
+        from ``X``'s torque channel (``deepemg.channels.layout_for(estimator.physics_).torque``; computed from the
         kinematics and the load where ``X`` has none), and calls :meth:`from_predictions`.
 
         Parameters
@@ -400,9 +400,10 @@ class EMGDisplay:
 
 # ---------------------------------------------------------------------- the estimator's trial
 def _is_ensemble(estimator) -> bool:
-    """Whether ``estimator`` is a fitted ensemble, whose ``predict`` gives ``return_std``."""
-    members = getattr(estimator, "members_", None)
-    return (getattr(estimator, "n_members", 1) or 1) > 1 and bool(members)
+    """Whether ``estimator`` is a fitted NMMEnsemble, whose ``predict`` gives ``return_std``."""
+    from .ensemble import NMMEnsemble
+
+    return isinstance(estimator, NMMEnsemble) and bool(getattr(estimator, "estimators_", None))
 
 
 def _check_inputs(X) -> np.ndarray:
@@ -495,7 +496,7 @@ def _estimator_title(estimator, trial: int, one) -> str:
     if one is not None:
         title += f", subject {one[0]}"
     if _is_ensemble(estimator):
-        title += f" (ensemble of {len(estimator.members_)}, 90 % band)"
+        title += f" (ensemble of {len(estimator.estimators_)}, 90 % band)"
     return title
 
 

@@ -198,6 +198,18 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         return self.estimators_[0].muscles_
 
     @property
+    def physics_(self):
+        """The members' musculoskeletal model (:class:`~deepemg.physics.MusculoskeletalModel`)."""
+        check_is_fitted(self, "estimators_")
+        return self.estimators_[0].physics_
+
+    @property
+    def channels_(self) -> list[str]:
+        """``X``'s channel names in fit."""
+        check_is_fitted(self, "estimators_")
+        return self.estimators_[0].channels_
+
+    @property
     def n_features_in_(self) -> int:
         """Number of ``X``'s channels in fit."""
         check_is_fitted(self, "estimators_")

@@ -22,11 +22,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from deepemg import NMMRegressor  # noqa: E402
-from deepemg.datasets import make_elbow_lifting  # noqa: E402
-from deepemg.display import EMGDisplay  # noqa: E402
+from deepemg import NMMEnsemble, NMMRegressor
+from deepemg.datasets import make_elbow_lifting
+from deepemg.display import EMGDisplay
 
 
 def save_atomically(figure, path: Path) -> None:
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> Path:
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0] if args else "emg_display.png").resolve()
     data = make_elbow_lifting(n_subjects=1, n_trials=4, duration=2.0, random_state=0)
-    nmm = NMMRegressor(n_members=2, n_jobs=1, max_epochs=60, window=50, random_state=0)
+    template = NMMRegressor(max_epochs=60, window=50)
+    nmm = NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0)
     nmm.fit(data.X[:3], data.y[:3], subject_ids=data.groups[:3])
     # the measured (noisy) surface EMG of y, and the deep muscles' simulated truth, which y
     # leaves NaN: only simulated data have it

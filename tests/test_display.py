@@ -29,9 +29,10 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ensemble(data):
-    from deepemg import NMMRegressor
+    from deepemg import NMMEnsemble, NMMRegressor
 
-    return NMMRegressor(n_members=2, n_jobs=1, random_state=0, **FAST_NMM).fit(
+    template = NMMRegressor(**FAST_NMM)
+    return NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0).fit(
         data.X, data.y, subject_ids=data.groups
     )
 

@@ -88,11 +88,10 @@ def _notes(estimator, label, source, values, written, converted, model) -> str:
         for name, v in values.items()
     }
     mapped = [name for name, _, _ in _SCALED if name in law.parameter_names]
-    members = getattr(estimator, "members_", None)
     q0 = float(physics.reference_angle)
     lines = [
         f"deepemg: the muscles of subject {label!r}, personalised by an NMMRegressor "
-        f"(deepemg {__version__}{f', first of {len(members)} ensemble members' if members else ''})"
+        f"(deepemg {__version__})"
         f" from '{source.name}' (coordinate '{physics.coordinate}', muscle law "
         f"'{law.name}').",
         f"Written into the muscles that cross the coordinate (the file's value times the "
