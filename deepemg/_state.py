@@ -11,7 +11,9 @@ __all__ = ["FittedWith", "same_value", "snapshot", "unchanged_on_failure"]
 
 
 def unchanged_on_failure(method):
-    """Decorate an estimator method so that an exception (Ctrl-C included) restores the
+    """Decorate a method so that a failure leaves its estimator as it was.
+
+    Decorate an estimator method so that an exception (Ctrl-C included) restores the
     estimator's attributes as they were before the call, then propagates.
 
     The method must replace attributes rather than change their objects in place (a fitted
@@ -49,7 +51,9 @@ def unchanged_on_failure(method):
 
 
 def snapshot(value):
-    """A container copied (so that a change in place shows), any other object as it is (a
+    """A parameter's value as fit saw it.
+
+    A container copied (so that a change in place shows), any other object as it is (a
     model object is the same model only as itself).
     """
     return copy.deepcopy(value) if isinstance(value, list | dict | np.ndarray) else value
@@ -68,7 +72,9 @@ def same_value(a, b) -> bool:
 
 
 class FittedWith:
-    """Mixin for estimators whose fitted state is built for some of their parameters (and
+    """Mixin: the parameters a fitted state is built for, checked before use.
+
+    Mixin for estimators whose fitted state is built for some of their parameters (and
     that name ``X``'s channels: ``n_features_in_``, ``feature_names_in_``).
 
     ``fit`` (and loading a saved estimator) records the parameters named in
@@ -116,7 +122,9 @@ class FittedWith:
         self.fitted_with_ = {k: snapshot(getattr(self, k)) for k in self._FITTED_WITH}
 
     def _changed_since_fit(self) -> tuple[str, object] | None:
-        """The first parameter of ``fitted_with_`` that differs now, with its fitted value;
+        """The first fitted-shape parameter changed since fit, or None.
+
+        The first parameter of ``fitted_with_`` that differs now, with its fitted value;
         None when none does.
         """
         for name, value in getattr(self, "fitted_with_", {}).items():

@@ -49,7 +49,9 @@ def _member_callbacks(callbacks, k: int):
 
 
 def _folds(labels: np.ndarray, n_members: int) -> np.ndarray:
-    """The member that leaves each sequence out (-1: none), round robin within each subject;
+    """The round-robin folds of the members.
+
+    The member that leaves each sequence out (-1: none), round robin within each subject;
     every member keeps at least one sequence of every subject.
     """
     fold = np.full(len(labels), -1)
@@ -163,7 +165,9 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         return NMMRegressor() if self.estimator is None else self.estimator
 
     def _forward(self) -> list:
-        """The fitted members with the template's parameters now; a clear error where one the
+        """The fitted members, with the template's parameters now.
+
+        The fitted members with the template's parameters now; a clear error where one the
         fitted networks are built for has changed since fit.
         """
         check_is_fitted(self, "estimators_")
@@ -264,7 +268,9 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         return self.set_fitted_state({"estimators_": members, "uncertainty_scale_": scale})
 
     def _new_members(self, k: int) -> list:
-        """Unfitted clones of the template with their own seeds (with ``warm_start``, copies
+        """The members a fit starts from.
+
+        Unfitted clones of the template with their own seeds (with ``warm_start``, copies
         of the fitted members with the template's parameters, to continue).
         """
         template = self._template()
@@ -293,7 +299,9 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _calibrate(members, X, y, labels, fold) -> float:
-        """The out-of-bag calibration factor: each held-out sequence predicted with its own
+        """The out-of-bag calibration factor of the spread.
+
+        The out-of-bag calibration factor: each held-out sequence predicted with its own
         subject's parameters.
         """
         held = np.flatnonzero(fold >= 0)
@@ -353,7 +361,9 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
     """With metadata routing, ``score`` receives the test fold's ``subject_ids``."""
 
     def score(self, X, y, sample_weight=None, subject_ids=None) -> float:
-        """Variance-weighted R² of the mean EMG over the measured channels
+        """Variance-weighted R² of the mean EMG over the measured channels.
+
+        Variance-weighted R² of the mean EMG over the measured channels
         (:meth:`deepemg.NMMRegressor.score`).
         """
         emg = _predict_emg(self, X, subject_ids)
@@ -375,14 +385,18 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         return self
 
     def get_fitted_state(self) -> dict:
-        """The fitted members and their calibration, ``estimators_`` and
+        """The fitted state: the members and their calibration.
+
+        The fitted members and their calibration, ``estimators_`` and
         ``uncertainty_scale_`` (:func:`deepemg.persistence.save_model` writes them).
         """
         members = self._forward()
         return {"estimators_": list(members), "uncertainty_scale_": self.uncertainty_scale_}
 
     def set_fitted_state(self, state: dict) -> NMMEnsemble:
-        """Take fitted members and their calibration (:meth:`get_fitted_state`); the
+        """Take a fitted state (:meth:`get_fitted_state`).
+
+        Take fitted members and their calibration (:meth:`get_fitted_state`); the
         template's parameters now are those they are built for.
         """
         members = list(state["estimators_"])

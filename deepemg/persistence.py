@@ -256,7 +256,9 @@ def _subject_labels(subjects) -> tuple[list, str]:
 
 
 def _files(estimator, prefix: str, carried: _Carried) -> dict:
-    """The archive entries of one fitted network (its ``get_fitted_state``): settings, fitted
+    """The archive entries of one fitted network.
+
+    The archive entries of one fitted network (its ``get_fitted_state``): settings, fitted
     arrays, weights, history.
     """
     params = _json_params(estimator)
@@ -497,18 +499,20 @@ class _Fitted:
         return value
 
 
+def _label_values(values) -> bool:
+    return (
+        isinstance(values, list)
+        and len(values) > 0
+        and all(isinstance(v, bool | int | float | str) for v in values)
+    )
+
+
 def _labels(fitted: _Fitted, old: bool) -> np.ndarray:
     """The subject labels as they were fitted (types and dtype included)."""
     where = fitted.where
-
-    def scalars(values) -> bool:
-        return (
-            isinstance(values, list)
-            and len(values) > 0
-            and all(isinstance(v, bool | int | float | str) for v in values)
-        )
-
-    values = fitted.get("subjects_", scalars, "a non-empty list of labels (int, float, bool, str)")
+    values = fitted.get(
+        "subjects_", _label_values, "a non-empty list of labels (int, float, bool, str)"
+    )
     if len(set(values)) != len(values):
         raise ValueError(f"{where}: the fitted field 'subjects_' repeats a label; {_EDITED}.")
     if old:  # formats 1-2: the dtype's kind only
@@ -533,15 +537,22 @@ def _labels(fitted: _Fitted, old: bool) -> np.ndarray:
     dtype = np.dtype(
         fitted.get("subjects_dtype", dtype_of, "a dtype of int, float, bool, str or object")
     )
-    kind_of = {
-        "b": lambda v: isinstance(v, bool),
-        "i": _is_int,
-        "u": _is_int,
-        "f": _is_real,
-        "U": lambda v: isinstance(v, str),
-        "O": lambda v: True,
-    }[dtype.kind]
-    if not all(kind_of(v) for v in values):
+    return _typed_labels(values, dtype, where)
+
+
+_KIND_OF = {
+    "b": lambda v: isinstance(v, bool),
+    "i": _is_int,
+    "u": _is_int,
+    "f": _is_real,
+    "U": lambda v: isinstance(v, str),
+    "O": lambda v: True,
+}
+
+
+def _typed_labels(values: list, dtype: np.dtype, where: str) -> np.ndarray:
+    """``values`` as an array of ``dtype``, or a clear error where they are not of it."""
+    if not all(_KIND_OF[dtype.kind](v) for v in values):
         raise ValueError(
             f"{where}: the fitted field 'subjects_' holds {_short(values)}, not labels of its "
             f"dtype {dtype}; {_EDITED}."
@@ -551,15 +562,15 @@ def _labels(fitted: _Fitted, old: bool) -> np.ndarray:
         labels[:] = values
         return labels
     try:
-        labels = np.array(values, dtype=dtype)
+        typed = np.array(values, dtype=dtype)
     except (TypeError, ValueError, OverflowError):
-        labels = None
-    if labels is None or labels.tolist() != values:
+        typed = None
+    if typed is None or typed.tolist() != values:
         raise ValueError(
             f"{where}: the fitted field 'subjects_' holds {_short(values)}, which the dtype "
             f"{dtype} cannot hold; {_EDITED}."
         )
-    return labels
+    return typed
 
 
 def _check_settings(estimator, where: str) -> None:
@@ -598,7 +609,9 @@ def _check_settings(estimator, where: str) -> None:
 
 # ------------------------------------------------------------------ the OpenSim model
 def _cached_osim(content: bytes, digest: str, path: Path) -> Path:
-    """A file holding ``content`` in deepemg's cache folder, named by its SHA-256 (an existing
+    """The carried .osim in deepemg's cache folder.
+
+    A file holding ``content`` in deepemg's cache folder, named by its SHA-256 (an existing
     one reused when it holds the same bytes; else written whole, then moved into place).
     """
     from .datasets._cache import get_data_home
@@ -621,7 +634,9 @@ def _cached_osim(content: bytes, digest: str, path: Path) -> Path:
 
 
 class _Models:
-    """Resolves a ``model`` setting to what the estimator is built with, opening no file the
+    """The OpenSim model of a model file's ``model`` setting.
+
+    Resolves a ``model`` setting to what the estimator is built with, opening no file the
     model file merely names.
     """
 
@@ -754,7 +769,9 @@ class _Models:
 
 
 def _check_weights_archive(weights: bytes, where: str, not_a_model: str) -> None:
-    """``module.pt`` is torch's own zip, whose entries torch.save stores uncompressed: refuse
+    """Refuse weights that torch.load would inflate without a limit.
+
+    ``module.pt`` is torch's own zip, whose entries torch.save stores uncompressed: refuse
     compressed entries (a bomb inside the weights, which torch.load would inflate without a
     limit) and entries past :data:`MAX_ENTRY_BYTES` in all, before torch reads them.
     """
@@ -776,7 +793,9 @@ def _check_weights_archive(weights: bytes, where: str, not_a_model: str) -> None
 
 
 def _check_self_contained(content: bytes, what: str) -> None:
-    """Refuse an .osim that would make OpenSim read other files: a DOCTYPE or entity
+    """Refuse an .osim that would make OpenSim read other files.
+
+    Refuse an .osim that would make OpenSim read other files: a DOCTYPE or entity
     declaration, or an object loaded from a ``file="..."`` attribute (OpenSim follows those
     to any path). The built-in elbow and Arm26 have none.
     """
@@ -866,7 +885,9 @@ def load_model(
 
 
 def _check_directory(stream, path: Path) -> None:
-    """Refuse a file larger than :data:`MAX_TOTAL_BYTES`, or whose zip directory lists more
+    """Refuse a file too large, or with too many entries, before reading it.
+
+    Refuse a file larger than :data:`MAX_TOTAL_BYTES`, or whose zip directory lists more
     than :data:`MAX_ENTRIES` entries, before the directory is read into memory.
     """
     size = os.fstat(stream.fileno()).st_size
@@ -952,7 +973,9 @@ def _read_member(archive: _Archive, k: int, where: str, not_a_model: str, models
 
 
 def _ensemble(header: dict, members: list, scale: float, where: str):
-    """The NMMEnsemble of the loaded ``members``: its settings from a file of format 4, or
+    """The NMMEnsemble of loaded members.
+
+    The NMMEnsemble of the loaded ``members``: its settings from a file of format 4, or
     from an NMMRegressor(n_members=k) of format 3 and before (its n_jobs and seed).
     """
     from sklearn.base import clone
@@ -1000,34 +1023,68 @@ def _history(archive: _Archive, name: str, where: str, required: bool):
 
 
 def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, models, device):
-    """One fitted network from the settings ``header`` and the entries under ``prefix``, on
-    ``device`` (None: the saved one).
-    """
-    from .channels import ChannelLayout
-    from .regressor import NMMRegressor
+    """One fitted network of a model file.
 
+    Read from the settings ``header`` and the entries under ``prefix``, on ``device`` (None:
+    the saved one); every field is checked before anything is built from it.
+    """
     if not isinstance(header, dict):
         raise ValueError(f"{where}: its settings are not a JSON object; {_EDITED}.")
+    weights = _weights(archive, prefix, where, not_a_model)
+    history = _history(archive, f"{prefix}history.json", where, required=True)
+    personalize = _history(archive, f"{prefix}personalize_history.json", where, required=False)
+    params = _read_params(header, where, models.version, device)
+    setting = params.pop("model", "elbow")
+    estimator = _new_regressor(params)  # the model set below, once all else is checked
+    _check_settings(estimator, where)
+    state = _fitted_fields(_Fitted(header.get("fitted"), where), models.version)
+    state.update(
+        module=weights,
+        history_=list(history),
+        personalize_history_=None if personalize is None else list(personalize),
+    )
+    # the OpenSim model: built-in, carried or the caller's, never a path the file names
+    estimator.model = models.resolve(setting, where)
+    try:
+        estimator.set_fitted_state(state)
+    except ValueError as error:
+        advice = _EDITED if models.user is None else "pass the .osim it was fitted with (model=)"
+        text = str(error).rstrip(".")
+        tail = "" if "(model=)" in text else f"; {advice}."
+        raise ValueError(f"{where}: {text}{tail}") from None
+    return estimator
+
+
+def _new_regressor(params: dict):
+    from .regressor import NMMRegressor
+
+    return NMMRegressor(**params)
+
+
+def _weights(archive: _Archive, prefix: str, where: str, not_a_model: str) -> dict:
+    """The entry ``module.pt`` as a torch state dict (tensors only), checked first."""
     try:
         weights = archive.read(f"{prefix}module.pt")
     except KeyError:
         raise ValueError(f"{not_a_model}; it has no {prefix}module.pt.") from None
-    history = _history(archive, f"{prefix}history.json", where, required=True)
-    personalize = _history(archive, f"{prefix}personalize_history.json", where, required=False)
     _check_weights_archive(weights, where, not_a_model)
     try:
-        state = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
+        return torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
     except Exception as error:
         raise ValueError(f"{not_a_model}; its weights do not load: {_one_line(error)}") from None
 
-    # the settings, checked before anything is built from them
+
+def _read_params(header: dict, where: str, version: int, device) -> dict:
+    """The settings of one network, checked before anything is built from them."""
+    from .regressor import NMMRegressor
+
     if header.get("class", "NMMRegressor") != "NMMRegressor":
         raise ValueError(f"{where}: it holds a {_short(header['class'])}, not an NMMRegressor.")
     params = header.get("params")
     if not isinstance(params, dict):
         raise ValueError(f"{where}: the settings' 'params' are missing or malformed; {_EDITED}.")
     params = dict(params)
-    if models.version <= 3:  # ensembles were NMMRegressor(n_members=k): NMMEnsemble now
+    if version <= 3:  # ensembles were NMMRegressor(n_members=k): NMMEnsemble now
         params.pop("n_members", None)
         params.pop("n_jobs", None)
     unknown = sorted(set(params) - set(NMMRegressor().get_params()))
@@ -1036,13 +1093,18 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
             f"{where}: the settings {unknown} are no parameters of this deepemg's NMMRegressor "
             "(a file of a newer deepemg? update deepemg, or save the model again)."
         )
-    params = dict(params)
     params.setdefault("subject_embedding", 0)  # format 1: no subject codes
     if params.get("callbacks") is not None:
         raise ValueError(
             f"{where}: setting 'callbacks' is invalid: a model file holds no callbacks (save "
             f"leaves them out), got {_short(params['callbacks'])}; {_EDITED}."
         )
+    _read_device(params, where, device)
+    return params
+
+
+def _read_device(params: dict, where: str, device) -> None:
+    """``device`` (the caller's) in ``params``, or a clear error for a CUDA model here."""
     if device is not None:
         params["device"] = device
     elif (
@@ -1055,11 +1117,12 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
             "device here: load it onto the CPU with NMMRegressor.load(path, device='cpu') "
             "(deepemg predict does so by itself)."
         )
-    setting = params.pop("model", "elbow")
-    estimator = NMMRegressor(**params)  # the model set below, once all else is checked
-    _check_settings(estimator, where)
 
-    fitted = _Fitted(header.get("fitted"), where)
+
+def _fitted_fields(fitted: _Fitted, version: int) -> dict:
+    """The fitted fields of ``deepemg.json``, each checked for its type and shape."""
+    from .channels import ChannelLayout
+
     muscles = fitted.get(
         "muscles_",
         lambda v: _is_str_list(v) and len(v) > 0 and len(set(v)) == len(v),
@@ -1086,9 +1149,16 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         f"a list of distinct muscle indices below {len(muscles)}",
     )
     n_inputs = len(ChannelLayout("joint").inputs)
-    arrays = {}
+    state = {
+        "muscles_": list(muscles),
+        "subjects_": _labels(fitted, old=version < 3),
+        "n_channels_": int(n_channels),
+        "channels_": list(channels),
+        "torque_scale_": float(torque_scale),
+        "unmeasured": list(unmeasured),
+    }
     for name in _FITTED_ARRAYS:
-        arrays[name] = fitted.get(
+        values = fitted.get(
             name,
             lambda v, name=name: (
                 isinstance(v, list)
@@ -1099,28 +1169,5 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
             f"a list of {n_inputs} finite numbers (the network's inputs' "
             + ("standard deviations, > 0)" if name == "feature_std_" else "means)"),
         )
-    subjects = _labels(fitted, old=models.version < 3)
-
-    # the OpenSim model: built-in, carried or the caller's, never a path the file names
-    estimator.model = models.resolve(setting, where)
-    state = {
-        "muscles_": list(muscles),
-        "subjects_": subjects,
-        "n_channels_": int(n_channels),
-        "channels_": list(channels),
-        **{name: np.asarray(values, dtype=np.float64) for name, values in arrays.items()},
-        "torque_scale_": float(torque_scale),
-        "unmeasured": list(unmeasured),
-        "module": state,
-        "history_": list(history),
-        "personalize_history_": None if personalize is None else list(personalize),
-    }
-    try:
-        estimator.set_fitted_state(state)
-    except ValueError as error:
-        advice = _EDITED if models.user is None else "pass the .osim it was fitted with (model=)"
-        text = str(error).rstrip(".")
-        raise ValueError(
-            f"{where}: {text}" + ("" if "(model=)" in text else f"; {advice}.")
-        ) from None
-    return estimator
+        state[name] = np.asarray(values, dtype=np.float64)
+    return state

@@ -105,7 +105,7 @@ def _check_y(y, X: np.ndarray, physics, require_measured: bool = True) -> np.nda
             "give the EMG envelopes (NaN for muscles not measured)."
         )
     y = np.asarray(y, dtype=np.float64)
-    expected = X.shape[:2] + (physics.n_muscles,)
+    expected = (*X.shape[:2], physics.n_muscles)
     if y.shape != expected:
         raise ValueError(
             f"y must be shaped (n_sequences, n_timesteps, n_muscles) = {expected} with one "
@@ -287,19 +287,58 @@ def _merge_subjects(module, known: list, targets: list, local) -> np.ndarray:
     return subject_array(subjects)  # each label as the user gave it
 
 
+def _fitted_inputs(physics, sequences: SequenceInputs, labels) -> dict:
+    """A new fit's model, channels, subjects and input standardisation (its attributes)."""
+    flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
+    std = flat.std(axis=0)
+    return {
+        "physics_": physics,
+        "muscles_": list(physics.muscles),
+        "n_channels_": sequences.X.shape[2],
+        "channels_": sequences.names,
+        "subjects_": unique_subjects(labels),
+        "feature_mean_": flat.mean(axis=0),
+        "feature_std_": np.where(std > 1e-8, std, 1.0),
+        "torque_scale_": float(max(sequences.torque.std(), 1e-3)),
+    }
+
+
+def _continues(estimator) -> bool:
+    """Whether this fit continues the fitted state (``warm_start``), or a clear error."""
+    if not (estimator.warm_start and hasattr(estimator, "net_")):
+        return False
+    changed = estimator._changed_since_fit()
+    if changed is not None:
+        name, value = changed
+        raise ValueError(
+            f"warm_start=True continues the fitted network, which is built for "
+            f"{name}={value!r}, but {name}={getattr(estimator, name)!r} now: set it back "
+            f"(set_params({name}={value!r})), or fit with warm_start=False to start anew."
+        )
+    return True
+
+
+def _physics_inputs(estimator, X, subject_ids) -> tuple:
+    """Predicted EMG, angle, velocity and subject index as tensors on the module's device."""
+    sequences = estimator._prepare(X)
+    device = check_device(estimator.device)
+    index = estimator._subject_index(subject_ids, sequences.X.shape[0])
+    emg = estimator._emg(sequences, subject_ids)
+    arrays = (emg, sequences.angle, sequences.velocity, index)
+    return tuple(torch.as_tensor(a, device=device) for a in arrays)
+
+
 class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
     """Deep-muscle EMG from kinematics and load, with a physics-integrated Transformer.
 
-    A Transformer encoder reads the standardised joint angle, velocity, acceleration and load
-    over windows of ``window`` steps and predicts the EMG envelope of every muscle. The
-    predicted EMG drives a differentiable, subject-personalised Hill-type model
-    (:class:`deepemg.physics.MusculoskeletalModel`: activation dynamics, muscles, moment arms) to
-    joint torque. Training minimises ``data_weight`` x the MSE on the measured (non-NaN) EMG
-    channels + ``physics_weight`` x the squared torque residual against inverse dynamics
-    (normalised by the training torque's SD) + ``effort_weight`` x the mean squared EMG of
-    muscles never measured + a weak prior on the subject parameters, learning the network and
-    32 bounded physiological parameters per subject together (:mod:`deepemg.training`). A deep
-    ensemble of it is :class:`deepemg.ensemble.NMMEnsemble`.
+    A Transformer reads the standardised joint angle, velocity, acceleration and load over
+    windows of ``window`` steps and predicts every muscle's EMG envelope, which drives a
+    differentiable, subject-personalised Hill-type model (:mod:`deepemg.physics`) to joint
+    torque. Training minimises ``data_weight`` x the MSE on the measured EMG + ``physics_weight``
+    x the squared torque residual against inverse dynamics + ``effort_weight`` x the mean
+    squared EMG of muscles never measured + a weak prior, learning the network and 32 bounded
+    parameters per subject together (:mod:`deepemg.training`; docs/nmm.md). Deep ensembles:
+    :class:`deepemg.ensemble.NMMEnsemble`.
 
     Parameters
     ----------
@@ -310,17 +349,13 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
     locked : dict, optional
         Values (rad) of other coordinates of an OpenSim model file.
     channels : sequence of str, optional
-        Names of ``X``'s channels (last axis), named after the model's joint
-        (:mod:`deepemg.channels`): ``<joint>_angle`` (rad), ``<joint>_velocity`` (rad/s),
-        ``<joint>_acceleration`` (rad/s²) and ``load_mass`` (kg) are needed;
-        ``<joint>_torque`` (N·m) is used when present, else computed by the model's inverse
-        dynamics. Default: :data:`deepemg.ELBOW_CHANNELS` for the built-in model.
+        Names of ``X``'s channels (:mod:`deepemg.channels`): ``<joint>_angle`` (rad),
+        ``_velocity`` (rad/s), ``_acceleration`` (rad/s²), ``load_mass`` (kg), optionally
+        ``<joint>_torque`` (N·m; else inverse dynamics). Default: :data:`deepemg.ELBOW_CHANNELS`.
     rate : float, default=100.0
         Sampling rate (Hz).
-    d_model, n_heads, n_layers : int, default=32, 4, 2
-        Transformer width, heads and layers.
-    dropout : float, default=0.1
-        Transformer dropout.
+    d_model, n_heads, n_layers, dropout : int, int, int, float, default=32, 4, 2, 0.1
+        Transformer width, heads, layers and dropout.
     subject_embedding : int, default=0
         Length of a learned code per subject that conditions the network (FiLM), learned in
         ``fit`` (centred: code 0 is the population) and by :meth:`personalize` from a new
@@ -328,40 +363,29 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         (docs/nmm.md, "Personalised EMG").
     window : int, default=100
         Window length (steps) the Transformer sees.
-    overlap : float, default=0.5
-        Overlap of consecutive training windows, in [0, 1).
-    predict_overlap : float, default=0.25
-        Overlap of the windows ``predict`` averages (edges blended).
+    overlap, predict_overlap : float, default=0.5, 0.25
+        Overlap of consecutive windows in training and in ``predict`` (averaged), in [0, 1).
     data_weight, physics_weight, effort_weight : float, default=1.0, 1.0, 0.1
         Weights of the loss terms.
     physics_drive : {"predicted", "measured", "both"}, default="measured"
         What drives the muscle model during training: the network's EMG; the measured EMG
         where ``y`` has it (the torque residual goes to the unmeasured muscles); or both.
-    smoothness_weight : float, default=0.0
-        Weight of the mean squared step-to-step change of the predicted EMG.
-    synergy_weight : float, default=1.0
-        Weight of the share of the unmeasured muscles' EMG outside the span of the measured
-        EMG in each training window (synergy extrapolation as a soft constraint).
-    prior_weight : float, default=1e-3
-        Weight of the prior on the subject parameters.
-    max_epochs : int, default=60
-        Training epochs.
-    batch_size : int, default=8
-        Windows per batch.
+    smoothness_weight, synergy_weight, prior_weight : float, default=0.0, 1.0, 1e-3
+        Weights of the EMG's mean squared step-to-step change, of the share of the unmeasured
+        muscles' EMG outside the span of the measured EMG (synergy extrapolation as a soft
+        constraint) and of the prior on the subject parameters.
+    max_epochs, batch_size : int, default=60, 8
+        Training epochs; windows per batch.
     lr : float, default=3e-3
         AdamW learning rate of the network (cosine-annealed to 0); the subject parameters
         learn at 10 x ``lr`` without weight decay.
     weight_decay : float, default=1e-4
         AdamW weight decay of the network.
-    early_stopping : bool, default=False
+    early_stopping, validation_fraction, patience : bool, float, int, default=False, 0.1, 10
         Hold out ``validation_fraction`` of the windows; stop after ``patience`` epochs
         without improvement.
-    validation_fraction : float, default=0.1
-    patience : int, default=10
-    progress_bar : bool, default=False
-        Show skorch's progress bar.
-    verbose : int, default=0
-        Print skorch's epoch table when > 0.
+    progress_bar, verbose : bool, int, default=False, 0
+        Show skorch's progress bar; print its epoch table when > 0.
     callbacks : list of skorch callbacks or (name, callback) pairs, optional
         Run after deepemg's own; each ``fit`` trains clones (the fitted ones are in
         ``net_.callbacks_``); not saved. :class:`~deepemg.nmm_module.NMMCheckpoint` writes
@@ -379,10 +403,9 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         inverse-dynamics torque; "emg": ``X``'s surface EMG drives its muscles and the
         residual goes to the others; "none": the network's EMG alone (about 140 times
         faster). Chosen on the benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
-    correction_weight : float, default=0.1
-        Weight of the correction's squared change (logit space) against the torque residual.
-    correction_steps : int, default=100
-        Adam steps of the prediction-time correction.
+    correction_weight, correction_steps : float, int, default=0.1, 100
+        Weight of the correction's squared change (logit space) against the torque residual;
+        its Adam steps.
     muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
         The muscle force law: a name in :data:`deepemg.physics.MUSCLE_LAWS` when ``fit``
         runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`.
@@ -399,15 +422,10 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
     personalize_history_ : skorch.History
         The loss history of the last :meth:`personalize`.
     physics_ : MusculoskeletalModel
-    muscles_ : list of str
-        Muscle order of ``y`` and of ``predict``'s output.
+    muscles_, channels_ : list of str
+        Muscle order of ``y`` and of ``predict``'s output; ``X``'s channel names in fit.
     subjects_ : ndarray
         Subjects seen in ``fit`` (and added by ``personalize``).
-    subject_params_ : list of dict
-        Subject parameters in physical units, one row per subject, parameter and muscle.
-    subject_codes_ : ndarray of shape (n_subjects, subject_embedding)
-    channels_ : list of str
-        ``X``'s channel names as used in fit.
     fitted_with_ : dict
         The parameters the fitted state is built for: predictions refuse to run when
         ``set_params`` has changed one since.
@@ -425,13 +443,16 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = _CONSTRAINTS
 
-    _FITTED_WITH = ("model", "coordinate", "locked", "rate", "window", "d_model", "n_heads")
-    _FITTED_WITH += ("n_layers", "subject_embedding", "muscle_law")
+    _FITTED_WITH = tuple(
+        "model coordinate locked rate window d_model n_heads n_layers subject_embedding "
+        "muscle_law".split()
+    )
     """Parameters the fitted state is built for (``channels`` only names ``X``'s channels)."""
 
-    FITTED_STATE = ("muscles_", "subjects_", "n_channels_", "channels_", "feature_mean_")
-    FITTED_STATE += ("feature_std_", "torque_scale_", "unmeasured", "module", "history_")
-    FITTED_STATE += ("personalize_history_",)
+    FITTED_STATE = tuple(
+        "muscles_ subjects_ n_channels_ channels_ feature_mean_ feature_std_ torque_scale_ "
+        "unmeasured module history_ personalize_history_".split()
+    )
     """What a fitted estimator is beyond its parameters (:meth:`get_fitted_state`)."""
 
     def __init__(
@@ -542,26 +563,17 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
     def fit(self, X, y, subject_ids=None):
         """Fit the network and the subject parameters.
 
-        Parameters
-        ----------
-        X : array of shape (n_sequences, n_timesteps, n_channels)
-        y : array of shape (n_sequences, n_timesteps, n_muscles)
-            EMG envelopes (0..1) in the model's muscle order; NaN where not measured.
-        subject_ids : array of shape (n_sequences,), optional
-            Subject of each sequence (one set of parameters each); all one subject when None
-            (with ``warm_start``: the fitted subject, when there is one).
-
-        Returns
-        -------
-        self
-            A failure (Ctrl-C included, which propagates) leaves the estimator as it was.
+        ``X``: ``(n_sequences, n_timesteps, n_channels)``; ``y``: EMG envelopes (0..1),
+        ``(n_sequences, n_timesteps, n_muscles)``, NaN where not measured; ``subject_ids``:
+        each sequence's subject (None: one subject; with ``warm_start``, the fitted one).
+        Returns self; a failure (Ctrl-C included, which propagates) leaves it as it was.
         """
         self._validate_params()
         _refuse_unusable_scoring(self)  # scoring="r2" in cross-validation: an error, not NaN
         check_device(self.device)
         _check_muscle_law(self.muscle_law)
         callbacks = check_callbacks(self.callbacks)  # checked before any work
-        warm = self._continues()
+        warm = _continues(self)
         physics = (
             self.physics_
             if warm
@@ -577,7 +589,8 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
             new = [s for s in unique_subjects(labels).tolist() if s not in known]
             self.subjects_ = subject_array(known + new)
         else:
-            self._start_fitted_state(physics, sequences, labels)
+            self.__dict__.pop("personalize_history_", None)
+            self.__dict__.update(_fitted_inputs(physics, sequences, labels))
         params = self.get_params()
         features = self._features(sequences)
         index = self._subject_index(labels, len(labels))
@@ -600,34 +613,6 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         self.history_ = self.net_.history
         self._record_fitted_with()
         return self
-
-    def _start_fitted_state(self, physics, sequences: SequenceInputs, labels) -> None:
-        """A new fit's model, channels, subjects and input standardisation."""
-        self.physics_ = physics
-        self.muscles_ = list(physics.muscles)
-        self.n_channels_ = sequences.X.shape[2]
-        self.channels_ = sequences.names
-        self.subjects_ = unique_subjects(labels)
-        flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
-        std = flat.std(axis=0)
-        self.feature_mean_ = flat.mean(axis=0)
-        self.feature_std_ = np.where(std > 1e-8, std, 1.0)
-        self.torque_scale_ = float(max(sequences.torque.std(), 1e-3))
-        self.__dict__.pop("personalize_history_", None)
-
-    def _continues(self) -> bool:
-        """Whether this fit continues the fitted state (``warm_start``), or a clear error."""
-        if not (self.warm_start and hasattr(self, "net_")):
-            return False
-        changed = self._changed_since_fit()
-        if changed is not None:
-            name, value = changed
-            raise ValueError(
-                f"warm_start=True continues the fitted network, which is built for "
-                f"{name}={value!r}, but {name}={getattr(self, name)!r} now: set it back "
-                f"(set_params({name}={value!r})), or fit with warm_start=False to start anew."
-            )
-        return True
 
     # ------------------------------------------------------------------ fitted state
     def get_fitted_state(self, *, net=None, module=None) -> dict:
@@ -703,22 +688,11 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
             return emg
         return _corrected(self, sequences, emg, index, mode)
 
-    def _physics_inputs(self, X, subject_ids):
-        """Predicted EMG and subject index as tensors on the module's device, with X's
-        angle and velocity.
-        """
-        sequences = self._prepare(X)
-        device = check_device(self.device)
-        index = self._subject_index(subject_ids, sequences.X.shape[0])
-        emg = self._emg(sequences, subject_ids)
-        arrays = (emg, sequences.angle, sequences.velocity, index)
-        return tuple(torch.as_tensor(a, device=device) for a in arrays)
-
     @with_own_threads(work="predict")
     def predict_activation(self, X, subject_ids=None) -> np.ndarray:
         """Muscle activation of the predicted EMG through the subject's activation dynamics."""
         check_is_fitted(self, "net_")
-        emg, _, _, index = self._physics_inputs(X, subject_ids)
+        emg, _, _, index = _physics_inputs(self, X, subject_ids)
         with torch.no_grad():
             return self.net_.module_.activation(emg, index)[0].cpu().numpy()
 
@@ -726,7 +700,7 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
     def predict_torque(self, X, subject_ids=None) -> np.ndarray:
         """Joint torque (N·m) of the muscles driven by the predicted EMG, ``(n, n_timesteps)``."""
         check_is_fitted(self, "net_")
-        emg, angle, velocity, index = self._physics_inputs(X, subject_ids)
+        emg, angle, velocity, index = _physics_inputs(self, X, subject_ids)
         with torch.no_grad():
             return self.net_.module_.torque(emg, angle, velocity, index).cpu().numpy()
 
@@ -755,21 +729,9 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         it (``data_weight``). Only the subjects in ``subject_ids`` move (known ones start
         from their fitted values); the loss is logged in ``personalize_history_``.
 
-        Parameters
-        ----------
-        X : array (n_sequences, n_timesteps, n_channels)
-        y : array (n_sequences, n_timesteps, n_muscles), optional
-            Surface EMG (NaN for muscles not measured).
-        subject_ids : array (n_sequences,)
-            The subjects' labels.
-        max_epochs : int, optional
-            Passes over the data; ``self.max_epochs`` by default.
-        lr : float, default=0.02
-            Adam learning rate of the subject parameters.
-
-        Returns
-        -------
-        self
+        ``y``: surface EMG, NaN where not measured (optional); ``subject_ids``: the subjects'
+        labels; ``max_epochs``: passes over the data (default ``self.max_epochs``); ``lr``:
+        Adam learning rate of the subject parameters. Returns self.
         """
         check_is_fitted(self, "net_")
         sequences = self._prepare(X)

@@ -225,7 +225,9 @@ class StreamingPredictor:
 
     @property
     def latency(self) -> int:
-        """Most samples the newest output can be behind the newest input: ``window`` (one
+        """Most samples the newest output can be behind the newest input.
+
+        Most samples the newest output can be behind the newest input: ``window`` (one
         window; ``window - 1`` when ``stride`` is 1). Seconds: ``latency / rate``.
         """
         return self.window if self.stride > 1 else self.window - 1
@@ -246,7 +248,9 @@ class StreamingPredictor:
         return self._finished
 
     def __enter__(self) -> StreamingPredictor:
-        """Hold torch and BLAS at one thread (:func:`deepemg.threads.limit_threads`) until
+        """Hold torch and BLAS at one thread until the block ends.
+
+        Hold torch and BLAS at one thread (:func:`deepemg.threads.limit_threads`) until
         the block ends. Not required: :meth:`update` runs the network on one torch thread
         anyway; this also pins BLAS and saves the per-window switch.
         """
@@ -316,7 +320,9 @@ class StreamingPredictor:
         return self._emit(self._final_bound(self.n_seen))
 
     def finish(self) -> StreamOutput:
-        """End the sequence: run the end-aligned window when offline ``predict`` would, and
+        """End the sequence and return the EMG not returned yet.
+
+        End the sequence: run the end-aligned window when offline ``predict`` would, and
         return the EMG of every sample not returned yet.
 
         A sequence needs at least ``window`` samples, as offline; an empty one returns an
@@ -345,7 +351,9 @@ class StreamingPredictor:
         return StreamOutput(self.n_emitted, np.zeros((0, len(self.muscles))))
 
     def _final_bound(self, n: int) -> int:
-        """One past the last final sample after ``n`` samples: the regular windows covering
+        """One past the last final sample after ``n`` samples.
+
+        One past the last final sample after ``n`` samples: the regular windows covering
         it have run and the end-aligned window (from ``n - window`` on, off the grid) cannot
         cover it.
         """
@@ -399,7 +407,9 @@ class StreamingPredictor:
         return raw
 
     def _reserve(self, new: int) -> None:
-        """Room for ``new`` more rows: drop the rows no window or output needs any more
+        """Room for ``new`` more rows.
+
+        Room for ``new`` more rows: drop the rows no window or output needs any more
         (all but the last ``window``; one copy every few hundred samples), growing if needed.
         """
         n, capacity = self.n_seen, len(self._raw)
@@ -412,7 +422,7 @@ class StreamingPredictor:
             capacity = max(2 * capacity, rows + new + self.window)
             for name in arrays:
                 old = getattr(self, name)
-                grown = np.zeros((capacity,) + old.shape[1:], dtype=old.dtype)
+                grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
                 grown[:rows] = old[keep - self._origin : n - self._origin]
                 setattr(self, name, grown)
         else:
@@ -422,7 +432,9 @@ class StreamingPredictor:
         self._origin = keep
 
     def _run(self, starts: list[int]) -> None:
-        """Check the windows starting at ``starts`` (stream indices), run the network on them
+        """Run the network on the windows starting at ``starts``.
+
+        Check the windows starting at ``starts`` (stream indices), run the network on them
         and add their EMG to the running sums; nothing changes when a check fails.
         """
         w, origin = self.window, self._origin

@@ -184,7 +184,9 @@ def build_module(
 def continued_module(
     params: Mapping, fitted: NeuralMusculoskeletalModule, n_subjects: int
 ) -> NeuralMusculoskeletalModule:
-    """A copy of a fitted module for a warm fit: its network (with ``params``' dropout), its
+    """A copy of a fitted module for a warm fit.
+
+    A copy of a fitted module for a warm fit: its network (with ``params``' dropout), its
     subjects' parameters and nominal ones for ``n_subjects`` in all.
     """
     network = copy.deepcopy(fitted.network)
@@ -228,7 +230,9 @@ def criterion_params(params: Mapping, torque_scale: float, unmeasured) -> dict:
 
 
 def optimizer_params(params: Mapping) -> dict:
-    """AdamW for the network; the subject parameters without decay (it would pull them to
+    """The optimiser's settings.
+
+    AdamW for the network; the subject parameters without decay (it would pull them to
     mid-range) and 10x faster.
     """
     return dict(
@@ -338,7 +342,7 @@ def training_windows(
         "velocity": to_windows(sequences.velocity, starts, w),
         "subject": np.repeat(subject_index, len(starts)).astype(np.int64),
     }
-    emg = np.full(sequences.X.shape[:2] + (len(muscles),), np.nan) if y is None else y
+    emg = np.full((*sequences.X.shape[:2], len(muscles)), np.nan) if y is None else y
     target = {
         "emg": to_windows(emg, starts, w).astype(np.float32),
         "torque": to_windows(sequences.torque, starts, w),
@@ -395,7 +399,9 @@ def fit_module(
 
 
 def train(net: NMMNet, data: dict, target: dict, estimator, previous: NMMNet | None = None):
-    """Train ``net`` for ``estimator`` (what :class:`~deepemg.nmm_module.NMMCheckpoint`
+    """Train ``net`` for ``estimator``.
+
+    Train ``net`` for ``estimator`` (what :class:`~deepemg.nmm_module.NMMCheckpoint`
     writes); after ``previous`` (a warm fit), its history going on.
     """
     net.estimator_ = estimator
