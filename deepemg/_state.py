@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -102,6 +103,9 @@ class FittedWith:
     """
 
     _FITTED_WITH: tuple = ()
+    n_channels_: int
+    channels_: list[str]
+    _validate_params: Callable[[], None]  # scikit-learn's BaseEstimator
 
     @property
     def n_features_in_(self) -> int:

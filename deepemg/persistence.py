@@ -49,6 +49,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -466,11 +467,11 @@ def _short(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _is_int(value) -> bool:
+def _is_int(value) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_real(value) -> bool:
+def _is_real(value) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -901,7 +902,7 @@ def _check_directory(stream, path: Path) -> None:
     end_record = getattr(zipfile, "_EndRecData", None)  # the standard library's own reader
     try:
         record = end_record(stream) if end_record is not None else None
-        entries = record[zipfile._ECD_ENTRIES_TOTAL] if record else None
+        entries = record[zipfile._ECD_ENTRIES_TOTAL] if record else None  # type: ignore[attr-defined]
     except Exception:
         entries = None
     finally:

@@ -677,9 +677,9 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         w = int(self.window)
         starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
         windows = {"features": to_windows(self._features(sequences), starts, w).astype(np.float32)}
-        index = None  # with the network alone and no codes, the EMG is every subject's
-        if self.subject_embedding or mode != "none":
-            index = self._subject_index(subject_ids, sequences.X.shape[0])
+        n = sequences.X.shape[0]  # with the network alone and no codes, any subject's EMG:
+        uses_subject = bool(self.subject_embedding) or mode != "none"
+        index = self._subject_index(subject_ids, n) if uses_subject else np.zeros(n, int)
         if self.subject_embedding:  # each window with its subject's code
             windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
         emg = self.net_.forward(windows, training=False, device="cpu")

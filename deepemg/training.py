@@ -11,7 +11,7 @@ with the network frozen, and :func:`save_checkpoint` writes the estimator being 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -277,7 +277,7 @@ def build_net(
     seed: int,
     schedule: bool = True,
     validation: bool = False,
-    extra: list = (),
+    extra: Sequence = (),
 ) -> NMMNet:
     """The skorch net that trains ``module`` (fit, and personalize with a frozen network).
 
@@ -362,10 +362,10 @@ def fit_module(
     n_subjects: int,
     torque_scale: float,
     unmeasured: list,
-    callbacks: list = (),
+    callbacks: Sequence = (),
     estimator=None,
     previous: NMMNet | None = None,
-    absent: list = (),
+    absent: Sequence[int] = (),
 ) -> NMMNet:
     """Build and train the net of a fit, seeded by ``params["random_state"]``.
 
@@ -393,6 +393,7 @@ def fit_module(
         )
         train(net, data, target, estimator, previous)
     for k in absent:  # not the prior's: their fitted parameters
+        assert previous is not None, "subjects absent from a warm fit's data need its net"
         net.module_.subject_parameters.copy_subject(k, previous.module_.subject_parameters, k)
     net.module_.center_codes()
     return net
