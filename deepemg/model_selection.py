@@ -21,6 +21,7 @@ personalisation saw, with the subject's own parameters.
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -172,10 +173,10 @@ class PersonalizedRegressor(_WrapsSequences, RegressorMixin, BaseEstimator):
     [['S01'], ['S02']]
     """
 
-    __metadata_request__fit = {"subject_ids": True, "calibration": True}
-    __metadata_request__score = {"subject_ids": True}
+    __metadata_request__fit: ClassVar[dict] = {"subject_ids": True, "calibration": True}
+    __metadata_request__score: ClassVar[dict] = {"subject_ids": True}
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "personalize", "predict"])],
         "personalize": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), None],
@@ -288,10 +289,12 @@ class PersonalizedRegressor(_WrapsSequences, RegressorMixin, BaseEstimator):
         return self.estimator_.predict(X, subject_ids=subject_ids)
 
     def score(self, X, y, sample_weight=None, subject_ids=None) -> float:
-        """Variance-weighted R² of the predicted EMG over the measured channels of ``y``, each
-        sequence predicted with its subject's parameters (the population's, with an
+        """Variance-weighted R² of the predicted EMG over the measured channels of ``y``.
+
+        Each sequence is predicted with its subject's parameters (the population's, with an
         :class:`~deepemg.metrics.UnseenSubjectWarning`, for a subject the estimator does not
-        know)."""
+        know).
+        """
         check_is_fitted(self, "estimator_")
         emg = _predict_emg(self.estimator_, X, subject_ids)
         return measured_r2(y, emg, sample_weight=sample_weight)

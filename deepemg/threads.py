@@ -96,8 +96,11 @@ def limit_threads(n: int):
 
 
 def with_own_threads(method=None, *, work: str = "fit"):
-    """Decorate an estimator method to run under :func:`limit_threads` of the estimator's
-    ``n_threads`` parameter (:func:`resolve_threads` for ``work``)."""
+    """Decorate an estimator method to run under the estimator's own thread count.
+
+    The method runs under :func:`limit_threads` of the estimator's ``n_threads`` parameter
+    (:func:`resolve_threads` for ``work``).
+    """
     import functools
 
     def decorate(method):

@@ -51,7 +51,8 @@ def test_benchmark_on_simulated_subjects(tmp_path, monkeypatch, capsys):
     )
     assert status == 0
     printed = capsys.readouterr().out
-    assert "within subject (2 subjects)" in printed and "mean±SD" in printed
+    assert "within subject (2 subjects)" in printed
+    assert "mean±SD" in printed
     # --quick runs the ablation; its floors hold for the quick settings only: skipped here
     assert "self-check skipped (settings changed: n_subjects, n_trials, max_epochs)" in printed
     with open(out / "results.csv", newline="") as handle:
@@ -81,11 +82,15 @@ def test_benchmark_on_every_scenario(tmp_path, monkeypatch, capsys):
     status = main([*argv, "--no-ablation", "--out", str(out), *TINY])
     assert status == 0
     printed = capsys.readouterr().out
-    assert "scenario default:" in printed and "scenario heavy_loads:" in printed
+    assert "scenario default:" in printed
+    assert "scenario heavy_loads:" in printed
     text = (out / "results.md").read_text()
-    assert "## default" in text and "## heavy_loads" in text and "The hardest scenario" in text
+    assert "## default" in text
+    assert "## heavy_loads" in text
+    assert "The hardest scenario" in text
     for name in ("default", "heavy_loads"):
-        assert (out / name / "results.md").is_file() and (out / name / "deep_emg.png").is_file()
+        assert (out / name / "results.md").is_file()
+        assert (out / name / "deep_emg.png").is_file()
     with open(out / "heavy_loads" / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     # the heavy scenario's last test trial lies beyond its training loads: scored apart
@@ -117,7 +122,7 @@ def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
 
 
 @pytest.mark.parametrize(
-    "scores, status, message",
+    ("scores", "status", "message"),
     [
         ((0.95, 0.10, 0.12), 0, "self-check passed"),
         ((0.20, 0.10, 0.12), 3, "self-check failed: r_floor: NMM within-subject BRA r mean 0.200"),
@@ -141,7 +146,8 @@ def test_quick_benchmark_self_check(scores, status, message, monkeypatch, tmp_pa
     assert f"floor {QUICK_FLOORS.min_r:.3f}" in out  # the floors are printed
     assert message in (err if status else out)
     if status:
-        assert err.count("\n") == 1 and err.startswith("deepemg benchmark: self-check failed")
+        assert err.count("\n") == 1
+        assert err.startswith("deepemg benchmark: self-check failed")
     assert main(["benchmark", "--quick", "--no-check", "--quiet", "--out", str(tmp_path)]) == 0
     assert "self-check skipped (--no-check)" in capsys.readouterr().out
 
@@ -166,14 +172,16 @@ def test_fit_then_predict_a_new_subject(folders, tmp_path, capsys):
     with open(files[0], newline="") as handle:
         header = next(csv.reader(handle))
     table = np.loadtxt(files[0], delimiter=",", skiprows=1)
-    assert header[0] == "time" and header[-2:] == ["torque_model", "torque_id"]
-    assert "emg_BRA" in header and "emg_TRImed" in header
+    assert header[0] == "time"
+    assert header[-2:] == ["torque_model", "torque_id"]
+    assert "emg_BRA" in header
+    assert "emg_TRImed" in header
     assert table.shape == (300, len(header))  # the whole 3 s trial at 100 Hz: nothing cropped
     assert np.all((table[:, 1:8] >= 0) & (table[:, 1:8] <= 1))
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    ("argv", "message"),
     [
         (["benchmark", "--epochs", "0"], "expected a positive integer, got 0"),
         (["benchmark", "--subjects", "many"], "expected a positive integer, got 'many'"),
@@ -233,7 +241,8 @@ def test_missing_and_wrong_files_exit_1(folders, tmp_path, capsys):
     for argv, message in cases:
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
-        assert err.startswith(f"deepemg {argv[0]}: error:") and message in err, err
+        assert err.startswith(f"deepemg {argv[0]}: error:"), err
+        assert message in err, err
 
 
 def test_console_script():
@@ -250,7 +259,8 @@ def test_console_script():
         check=False,
     )
     text = " ".join(bench.stdout.split())
-    assert "QUICK_FLOORS" in text and "exits with status 3" in text
+    assert "QUICK_FLOORS" in text
+    assert "exits with status 3" in text
 
 
 # ---------------------------------------------------------------------------- reliability
@@ -275,7 +285,8 @@ def test_predict_refuses_a_pickle_without_running_it(folders, tmp_path, capsys):
     argv = ["predict", str(evil), "--data", str(folders["S01"]), "--out", str(tmp_path / "p")]
     assert main(argv) == 1
     assert "never loads pickles" in capsys.readouterr().err
-    assert not marker.exists() and not (tmp_path / "p").exists()
+    assert not marker.exists()
+    assert not (tmp_path / "p").exists()
 
 
 def test_ctrl_c_in_fit_exits_130_and_keeps_the_old_model(folders, tmp_path):
@@ -298,7 +309,8 @@ def test_ctrl_c_in_fit_exits_130_and_keeps_the_old_model(folders, tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err.decode()
-    assert b"interrupted" in err and b"Traceback" not in err
+    assert b"interrupted" in err
+    assert b"Traceback" not in err
     assert model.read_bytes() == b"an earlier, fully trained model"
     assert [p.name for p in tmp_path.iterdir()] == ["nmm.deepemg"]  # no partial file
 

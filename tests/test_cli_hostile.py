@@ -78,7 +78,8 @@ def _contents(folder):
 
 def _error_line(capsys, command: str) -> str:
     err = capsys.readouterr().err
-    assert err.startswith(f"deepemg {command}: error: ") and err.count("\n") == 1, err
+    assert err.startswith(f"deepemg {command}: error: "), err
+    assert err.count("\n") == 1, err
     return err
 
 
@@ -133,7 +134,8 @@ def test_a_subject_labelled_by_a_number_in_fit_is_known_by_its_text(lab, tmp_pat
     out = tmp_path / "predictions"
     assert main(["predict", str(path), "--data", str(folder), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "subjects seen in fit: ['7']" in printed and "not seen in fit: ['07']" in printed
+    assert "subjects seen in fit: ['7']" in printed
+    assert "not seen in fit: ['07']" in printed
     from deepemg.io import load_each_trial, read_manifest
 
     trials = read_manifest(folder)
@@ -168,7 +170,9 @@ def test_predict_never_deletes_the_users_files(lab, model, tmp_path, monkeypatch
     monkeypatch.setattr(NMMRegressor, "load", _no_work)
     assert main(["predict", str(model), "--data", str(lab["S03"]), "--out", str(out)]) == 1
     err = _error_line(capsys, "predict")
-    assert "raw_emg_subject07.csv" in err and "session1.csv" in err and "did not write" in err
+    assert "raw_emg_subject07.csv" in err
+    assert "session1.csv" in err
+    assert "did not write" in err
     assert _contents(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recordings"]  # nothing partial
 
@@ -181,7 +185,8 @@ def test_predict_replaces_its_own_earlier_output_whole(lab, model, predicted, tm
     written = ["S03_trial01_ik_000.csv", "S03_trial02_ik_001.csv"]
     assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, *written])  # none stale
     marker = json.loads((out / MARKER).read_text())
-    assert marker["command"] == "predict" and sorted(marker["files"]) == written
+    assert marker["command"] == "predict"
+    assert sorted(marker["files"]) == written
     assert marker["deepemg"] == deepemg.__version__
     assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions"]
 
@@ -223,8 +228,10 @@ def test_a_file_added_to_an_output_folder_is_refused(tmp_path, monkeypatch, caps
         monkeypatch.setattr(deepemg.benchmark, "run_benchmark", _no_work)
         assert main([*BENCH, "--out", str(out)]) == 1
         err = _error_line(capsys, "benchmark")
-        assert added in err and "did not write" in err
-        assert _contents(out) == before and path.exists()
+        assert added in err
+        assert "did not write" in err
+        assert _contents(out) == before
+        assert path.exists()
         path.rmdir() if path.is_dir() else path.unlink()
 
 
@@ -359,7 +366,7 @@ def test_a_signal_during_the_swap_never_leaves_out_missing(tmp_path, monkeypatch
 
 # ---------------------------------------------------------------------------- 4. --out place
 @pytest.mark.parametrize(
-    "command, where, message",
+    ("command", "where", "message"),
     [
         ("predict", "cwd", "is the current folder"),
         ("predict", "data", "is the data folder"),
@@ -393,13 +400,15 @@ def test_out_that_would_replace_the_inputs_is_refused_before_any_work(
     before = _contents(tmp_path)
     assert main(argv) == 1
     err = _error_line(capsys, command)
-    assert message in err and "replaces its --out folder whole" in err and "give" in err
+    assert message in err
+    assert "replaces its --out folder whole" in err
+    assert "give" in err
     assert _contents(tmp_path) == before
 
 
 # ---------------------------------------------------------------------------- 5. messages
 @pytest.mark.parametrize(
-    "argv, message",
+    ("argv", "message"),
     [
         (["--sequence-seconds", "1e-9"], "--sequence-seconds 1e-09 gives sequences of 0 samples"),
         (["--sequence-seconds", "0.5", "--window-seconds", "1"], "--window-seconds 1 is longer"),
@@ -414,7 +423,9 @@ def test_fit_sequence_and_window_lengths_in_the_commands_words(
         main(["fit", "--data", str(lab["S03"]), "--out", str(tmp_path / "m.deepemg"), *argv])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert message in err and "n_timesteps" not in err and "window=" not in err
+    assert message in err
+    assert "n_timesteps" not in err
+    assert "window=" not in err
 
 
 def test_benchmark_sequences_must_hold_the_nmms_window(lab, tmp_path, monkeypatch, capsys):
@@ -425,7 +436,8 @@ def test_benchmark_sequences_must_hold_the_nmms_window(lab, tmp_path, monkeypatc
         main([*argv, "--sequence-seconds", "0.5"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "--sequence-seconds 0.5" in err and "window of 1 s" in err
+    assert "--sequence-seconds 0.5" in err
+    assert "window of 1 s" in err
 
 
 def test_fit_with_sequences_longer_than_every_trial(lab, tmp_path, capsys):
@@ -433,7 +445,9 @@ def test_fit_with_sequences_longer_than_every_trial(lab, tmp_path, capsys):
     argv = ["fit", "--data", str(lab["S03"]), "--out", str(out), "--sequence-seconds", "5"]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "--sequence-seconds" in err and "n_timesteps" not in err and not out.exists()
+    assert "--sequence-seconds" in err
+    assert "n_timesteps" not in err
+    assert not out.exists()
 
 
 def test_fit_out_that_is_a_folder(lab, tmp_path, monkeypatch, capsys):
@@ -441,7 +455,9 @@ def test_fit_out_that_is_a_folder(lab, tmp_path, monkeypatch, capsys):
     for out, extra in (("/", []), (str(tmp_path), []), (str(tmp_path), ["--force"])):
         assert main(["fit", "--data", str(lab["S03"]), "--out", out, *extra]) == 1
         err = _error_line(capsys, "fit")
-        assert "is a folder" in err and "--force" not in err and "nmm.deepemg" in err
+        assert "is a folder" in err
+        assert "--force" not in err
+        assert "nmm.deepemg" in err
 
 
 def _truncate_kinematics(path, seconds: float) -> None:
@@ -464,10 +480,15 @@ def test_predict_names_the_trials_shorter_than_the_models_window(
     out = tmp_path / "predictions"
     assert main(["predict", str(model), "--data", str(data), "--out", str(out)]) == 1
     err = _error_line(capsys, "predict")
-    assert "S03_trial02_ik.mot" in err and "S03_trial01_ik.mot" not in err
-    assert "0.3 s" in err and "window of 1 s" in err
-    assert "trials.csv" in err and "--window-seconds" in err and "window=" not in err
-    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["S03"]
+    assert "S03_trial02_ik.mot" in err
+    assert "S03_trial01_ik.mot" not in err
+    assert "0.3 s" in err
+    assert "window of 1 s" in err
+    assert "trials.csv" in err
+    assert "--window-seconds" in err
+    assert "window=" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["S03"]
 
 
 @pytest.fixture(scope="module")
@@ -496,8 +517,12 @@ def test_predict_with_a_model_that_needs_the_surface_emg(lab, ten_channel_model,
     out = tmp_path / "predictions"
     assert main(["predict", str(ten_channel_model), "--data", str(data), "--out", str(out)]) == 1
     err = _error_line(capsys, "predict")
-    assert "channels=" not in err and "emg_BIClong" in err and "elbow_torque" in err
-    assert "needs the channels" in err and "give [" in err and "emg_channels" in err
+    assert "channels=" not in err
+    assert "emg_BIClong" in err
+    assert "elbow_torque" in err
+    assert "needs the channels" in err
+    assert "give [" in err
+    assert "emg_channels" in err
     assert not out.exists()
     argv = ["predict", str(ten_channel_model), "--data", str(lab["S03"]), "--out", str(out)]
     assert main(argv) == 0

@@ -70,7 +70,7 @@ def test_load_on_a_model_without_load_body():
 
 
 def test_missing_coordinate():
-    with pytest.raises(ValueError, match="no coordinate 'elbow'.*r_elbow_flex"):
+    with pytest.raises(ValueError, match=r"no coordinate 'elbow'.*r_elbow_flex"):
         MusculoskeletalModel.from_opensim(ELBOW_MODEL_PATH, "elbow")
 
 

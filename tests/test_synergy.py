@@ -40,7 +40,7 @@ def synergy_data(elbow):
     )  # (trials, T, 3) smooth, positive
     weights = rng.uniform(0.1, 1.0, (3, 7))
     emg = np.clip(patterns @ weights / 1.5, 0, 1)
-    angle, velocity, acceleration = (torch.tensor(kinematics[:, i]) for i in range(3))
+    angle, velocity, _acceleration = (torch.tensor(kinematics[:, i]) for i in range(3))
     with torch.no_grad():
         activation = elbow.activation(torch.tensor(emg), rate)
         torque = elbow.joint_torque(activation, angle, velocity).numpy()
@@ -97,7 +97,8 @@ def test_calibrate_fits_hill_parameters(synergy_data):
     X, _, _ = synergy_data
     model = SynergyExtrapolationRegressor(calibrate=True, max_iter=30, random_state=0).fit(X)
     scales = model.synergies_["__population__"]["params"]["max_isometric_force_scale"]
-    assert scales.shape == (7,) and np.all((scales >= 0.5) & (scales <= 2.0))
+    assert scales.shape == (7,)
+    assert np.all((scales >= 0.5) & (scales <= 2.0))
 
 
 def test_sklearn_integration(synergy_data):
@@ -124,7 +125,7 @@ def test_missing_and_negative_surface_emg(synergy_data):
     model.set_params(channels=None)
     negative = X.copy()
     negative[0, 5, 6] = -0.1
-    with pytest.raises(ValueError, match="negative EMG .* in 'emg_BICshort'"):
+    with pytest.raises(ValueError, match=r"negative EMG .* in 'emg_BICshort'"):
         model.predict(negative)
     no_emg = SynergyExtrapolationRegressor(channels=list(ELBOW_CHANNELS)[:5])
     with pytest.raises(ValueError, match="no surface EMG"):
@@ -155,7 +156,8 @@ def test_score_is_leave_one_muscle_out_and_peaks_at_the_true_number(noisy_synerg
     assert all(s < 1 for s in scores), scores
     assert np.ptp(scores) > 0.05, scores  # not constant across n_synergies
     assert int(np.argmax(scores)) + 1 == 3, scores  # the data have 3 synergies
-    assert scores[2] > scores[0] + 0.05 and scores[2] > scores[4] + 0.05, scores
+    assert scores[2] > scores[0] + 0.05, scores
+    assert scores[2] > scores[4] + 0.05, scores
 
 
 def test_grid_search_picks_the_true_number_of_synergies(noisy_synergy_data):
@@ -171,7 +173,7 @@ def test_grid_search_picks_the_true_number_of_synergies(noisy_synergy_data):
 
 
 def test_score_definition_y_ignored_and_sample_weight(synergy_data, noisy_synergy_data):
-    X, emg, groups = noisy_synergy_data
+    X, emg, _groups = noisy_synergy_data
     model = SynergyExtrapolationRegressor(n_synergies=3, max_iter=1, random_state=0).fit(X)
     surface = X[..., EMG]
     reconstruction = model.reconstruct_surface(X)
@@ -244,7 +246,7 @@ def test_runaway_lbfgs_step_is_bounded(synergy_data, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "nan_calls, solver",
+    ("nan_calls", "solver"),
     [({2}, "lbfgs_cautious"), ({1, 2}, "adam")],
     ids=["lbfgs-diverges", "both-lbfgs-diverge"],
 )
@@ -257,7 +259,8 @@ def test_diverging_solver_restarts(synergy_data, monkeypatch, nan_calls, solver)
         warnings.simplefilter("error")  # a recovered fit needs no warning
         model.fit(X)
     fit = model.synergies_["__population__"]
-    assert len(calls) > 10 and fit["solver"] == solver
+    assert len(calls) > 10
+    assert fit["solver"] == solver
     assert fit["torque_rmse"] < 0.05 * np.ptp(X[..., 4]), fit["torque_rmse"]
 
 
@@ -301,7 +304,7 @@ def test_emg_above_one_is_saturated_where_it_drives_the_muscles(synergy_data):
     assert model.score(X) < 1
     X[0, 7, 9] = 1.6
     for method in (model.fit, model.predict, model.predict_torque, model.score):
-        with pytest.raises(ValueError, match="up to 1.6 in 'emg_TRIlat'"):
+        with pytest.raises(ValueError, match=r"up to 1\.6 in 'emg_TRIlat'"):
             method(X)
 
 
@@ -338,7 +341,8 @@ def test_every_muscle_measured(synergy_data, elbow):
     channels = list(ELBOW_CHANNELS)[:5] + [f"emg_{m}" for m in elbow.muscles]
     X = np.concatenate([X[..., :5], emg], axis=-1)
     model = SynergyExtrapolationRegressor(channels=channels, max_iter=5, random_state=0).fit(X)
-    assert model.unmeasured_ == [] and model.synergies_["__population__"]["solver"] == "none"
+    assert model.unmeasured_ == []
+    assert model.synergies_["__population__"]["solver"] == "none"
     np.testing.assert_array_equal(model.predict(X), emg)
     assert np.sqrt(np.mean((model.predict_torque(X) - X[..., 4]) ** 2)) < 1e-6
     calibrated = clone(model).set_params(calibrate=True).fit(X)
