@@ -15,6 +15,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -50,14 +51,14 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def cache_key(name: str, **arguments) -> str:
+def cache_key(name: str, **arguments: Any) -> str:
     """A file name that changes with every argument (and with the generator's version)."""
     text = json.dumps(arguments, sort_keys=True, default=str)
     return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}{CACHE_SUFFIX}"
 
 
 # ------------------------------------------------------------------ JSON with arrays inside
-def _to_json(value):
+def _to_json(value: object) -> object:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"cannot cache an array of dtype {value.dtype} without pickle.")
@@ -73,7 +74,7 @@ def _to_json(value):
     raise TypeError(f"cannot cache a value of type {type(value).__name__} without pickle.")
 
 
-def _from_json(mapping: dict):
+def _from_json(mapping: dict[str, Any]) -> np.ndarray | dict[str, Any]:
     if set(mapping) == {"__ndarray__", "dtype", "shape"}:
         dtype = np.dtype(mapping["dtype"])
         if dtype.kind not in _ARRAY_KINDS:
@@ -82,7 +83,7 @@ def _from_json(mapping: dict):
     return mapping
 
 
-def _tuples_to_lists(value):
+def _tuples_to_lists(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_tuples_to_lists(v) for v in value]
     if isinstance(value, dict):
@@ -114,7 +115,8 @@ def save_bunch(path: str | os.PathLike, bunch: Bunch) -> bool:
     and returns False: the caller goes on without a cache.
     """
     path = Path(path)
-    arrays, plain = {}, {}
+    arrays: dict[str, np.ndarray] = {}
+    plain: dict[str, Any] = {}
     for key, value in bunch.items():
         if key == _META:
             raise ValueError(f"{_META!r} is reserved.")
@@ -128,7 +130,8 @@ def save_bunch(path: str | os.PathLike, bunch: Bunch) -> bool:
 
     def write(temporary: str) -> None:
         with open(temporary, "wb") as file:
-            np.savez(file, **arrays, **{_META: np.array(meta)})
+            entries: dict[str, Any] = {**arrays, _META: np.array(meta)}
+            np.savez(file, **entries)
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils import Bunch
 
 from .._files import write_whole
+
+if TYPE_CHECKING:
+    from ..channels import ChannelLayout
 
 __all__ = ["export_trials"]
 
@@ -26,9 +30,9 @@ def export_trials(
     emg_rate: float = 1000.0,
     random_state: int | None = 0,
     coordinate: str | None = None,
-    subjects=None,
+    subjects: Mapping[Any, str] | Sequence[str] | str | None = None,
     subject_prefix: str = "",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Write simulated sequences as OpenSim and csv files with a ``trials.csv`` manifest.
 
     For each sequence of ``data`` (from :func:`make_elbow_lifting`), writes
@@ -112,7 +116,9 @@ def export_trials(
 class _TrialWriter:
     """Writes the sequences of a data set as trial files, and its subjects' MVC recordings."""
 
-    def __init__(self, data: Bunch, layout, coordinate: str, emg_rate: float):
+    def __init__(
+        self, data: Bunch, layout: ChannelLayout, coordinate: str, emg_rate: float
+    ) -> None:
         self.data = data
         self.layout = layout
         self.coordinate = coordinate
@@ -125,12 +131,16 @@ class _TrialWriter:
         self.emg_time = np.arange(int(np.floor(self.time[-1] * emg_rate)) + 1) / emg_rate
         self.mvc_time = np.arange(round(_MVC_SECONDS * emg_rate)) / emg_rate
 
-    def write(self, folder: Path, labels: list[str], random_state) -> list[dict]:
+    def write(
+        self, folder: Path, labels: list[str], random_state: int | None
+    ) -> list[dict[str, Any]]:
         """Write every sequence (labelled ``labels``) and each subject's MVC; the trial records."""
         seed = np.random.SeedSequence(random_state)
         rng = np.random.default_rng(seed)  # the trials' carrier
         mvc_rng = np.random.default_rng(seed.spawn(1)[0])  # the MVC recordings' carrier
-        trials, counts, mvc = [], {}, {}
+        trials: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        mvc: dict[str, Path] = {}
         for i, subject in enumerate(labels):
             counts[subject] = counts.get(subject, 0) + 1
             if subject not in mvc:  # excitation 1.0 in every surface muscle: 1 = MVC
@@ -145,7 +155,9 @@ class _TrialWriter:
         _write_emg_csv(path, self.mvc_time, raw, self.emg_labels)
         return path
 
-    def write_trial(self, i: int, stem: Path, subject: str, mvc: Path, rng) -> dict:
+    def write_trial(
+        self, i: int, stem: Path, subject: str, mvc: Path, rng: np.random.Generator
+    ) -> dict[str, Any]:
         """Write sequence ``i`` as ``<stem>_ik.mot``, ``_id.sto`` and ``_emg.csv``; its record."""
         from ..io.storage import write_storage
 
@@ -176,7 +188,9 @@ class _TrialWriter:
         }
 
 
-def _subject_labels(groups: list, subjects, prefix: str) -> list[str]:
+def _subject_labels(
+    groups: list, subjects: Mapping[Any, str] | Sequence[str] | str | None, prefix: str
+) -> list[str]:
     """The label written for each sequence, checked: usable in a file name, one per subject."""
     order = list(dict.fromkeys(groups))
     if subjects is None:
@@ -219,7 +233,7 @@ def _write_atomic(path: Path, text: str) -> None:
     write_whole(path, lambda temporary: Path(temporary).write_text(text, "utf-8", newline=""))
 
 
-def _write_emg_csv(path: Path, time, raw, labels: list[str]) -> None:
+def _write_emg_csv(path: Path, time: np.ndarray, raw: np.ndarray, labels: list[str]) -> None:
     """Write raw EMG as csv: a ``time`` column, then one column per label."""
     buffer = io.StringIO()
     np.savetxt(

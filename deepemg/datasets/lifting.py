@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time as _time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
@@ -15,10 +18,19 @@ from tqdm.auto import tqdm
 from .. import ELBOW_CHANNELS, ELBOW_DEEP_MUSCLES
 from .. import opensim as bridge
 from ._cache import cache_key, get_data_home, load_cached, save_bunch
-from .subjects import build_subject_model, draw_subject
+from .subjects import SimulatedSubject, build_subject_model, draw_subject
 from .trajectories import minimum_jerk_trial
 
 __all__ = ["excitation_from_activation", "make_elbow_lifting"]
+
+RandomStateLike = int | np.random.RandomState | np.random.Generator | None
+"""What a ``random_state`` argument may be: a seed, a generator, or None (fresh entropy)."""
+
+_Trial = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""One trial's time (s), angle (rad), velocity (rad/s) and acceleration (rad/s²)."""
+
+_Plan = tuple[list[_Trial], list[float], int]
+"""One subject's trials, their loads (kg) and the seed of its noise."""
 
 GENERATOR_VERSION = 1
 """Bumped whenever the generator's output changes, so old caches are not reused."""
@@ -78,14 +90,26 @@ def _top_angle(load: float) -> float:
     return max(120.0 - 4.0 * load, 80.0)
 
 
-def _smooth_noise(rng, shape, rate, cutoff=5.0):
+def _smooth_noise(
+    rng: np.random.Generator, shape: tuple[int, ...], rate: float, cutoff: float = 5.0
+) -> np.ndarray:
     """Unit-variance Gaussian noise low-passed at ``cutoff`` Hz along axis 0."""
     sos = butter(2, cutoff, fs=rate, output="sos")
     noise = sosfiltfilt(sos, rng.standard_normal(shape), axis=0)
     return noise / noise.std(axis=0, keepdims=True)
 
 
-def _simulate_subject(subject, trials, loads, rate, solver, noise, seed, *, emg_ceiling=1.0):
+def _simulate_subject(
+    subject: SimulatedSubject,
+    trials: Sequence[_Trial],
+    loads: Sequence[float],
+    rate: float,
+    solver: str,
+    noise: tuple[float, float],
+    seed: int,
+    *,
+    emg_ceiling: float = 1.0,
+) -> dict[str, np.ndarray]:
     """Kinematics, torque, activations and envelopes of one subject's trials.
 
     A :class:`~deepemg.datasets.subjects.ScenarioSubject` brings its muscle model (compliant
@@ -105,7 +129,7 @@ def _simulate_subject(subject, trials, loads, rate, solver, noise, seed, *, emg_
     gain = getattr(subject, "emg_gain", None)
     gain = None if gain is None or np.size(gain) == 0 else np.asarray(gain, dtype=float)
     pose = bridge.ModelPose(model, "r_elbow_flex")
-    out = {
+    out: dict[str, list[np.ndarray]] = {
         k: []
         for k in (
             "angle",
@@ -207,13 +231,13 @@ def make_elbow_lifting(
     n_trials: int = 12,
     duration: float = 5.0,
     rate: float = 100.0,
-    loads=(0, 1, 2, 3, 4, 5, 6),
+    loads: Sequence[float] = (0, 1, 2, 3, 4, 5, 6),
     solver: str = "static_optimization",
-    noise=(0.05, 0.01),
-    random_state=None,
+    noise: tuple[float, float] = (0.05, 0.01),
+    random_state: RandomStateLike = None,
     cache: bool = True,
     progress: bool = True,
-    data_home=None,
+    data_home: str | os.PathLike | None = None,
 ) -> Bunch:
     """Simulated subjects lifting loads with elbow flexion-extension, deep-muscle truth known.
 
@@ -283,7 +307,7 @@ def make_elbow_lifting(
     return data
 
 
-def _check_sizes(n_subjects, n_trials, duration, rate) -> None:
+def _check_sizes(n_subjects: int, n_trials: int, duration: float, rate: float) -> None:
     """A ValueError unless there is a subject, a trial and 10 samples a trial."""
     if int(n_subjects) < 1 or int(n_trials) < 1:
         raise ValueError("n_subjects and n_trials must be >= 1.")
@@ -291,7 +315,15 @@ def _check_sizes(n_subjects, n_trials, duration, rate) -> None:
         raise ValueError(f"duration x rate must give at least 10 samples, got {duration * rate}.")
 
 
-def _checked_arguments(n_subjects, n_trials, duration, rate, loads, solver, noise):
+def _checked_arguments(
+    n_subjects: int,
+    n_trials: int,
+    duration: float,
+    rate: float,
+    loads: Sequence[float],
+    solver: str,
+    noise: tuple[float, float],
+) -> tuple[tuple[float, ...], tuple[float, float]]:
     """``make_elbow_lifting``'s arguments checked; the loads and the noise as tuples of float."""
     if solver not in ("static_optimization", "moco"):
         raise ValueError(f"solver must be 'static_optimization' or 'moco', got {solver!r}.")
@@ -303,14 +335,22 @@ def _checked_arguments(n_subjects, n_trials, duration, rate, loads, solver, nois
     return loads, (multiplicative, additive)
 
 
-def _elbow_cache_path(name: str, data_home, **arguments) -> Path:
+def _elbow_cache_path(name: str, data_home: str | os.PathLike | None, **arguments: Any) -> Path:
     """Where a data set simulated on the built-in elbow is cached, keyed by the model file too."""
     model_hash = hashlib.sha256(bridge.ELBOW_MODEL_PATH.read_bytes()).hexdigest()[:12]
     return get_data_home(data_home) / cache_key(name, model=model_hash, **arguments)
 
 
 def _lifting_cache_path(
-    n_subjects, n_trials, duration, rate, loads, solver, noise, random_state, data_home
+    n_subjects: int,
+    n_trials: int,
+    duration: float,
+    rate: float,
+    loads: tuple[float, ...],
+    solver: str,
+    noise: tuple[float, float],
+    random_state: int,
+    data_home: str | os.PathLike | None,
 ) -> Path:
     """Where ``make_elbow_lifting`` caches the data set of these (checked) arguments."""
     return _elbow_cache_path(
@@ -328,7 +368,7 @@ def _lifting_cache_path(
     )
 
 
-def _generator(random_state) -> np.random.Generator:
+def _generator(random_state: RandomStateLike) -> np.random.Generator:
     """The random generator of ``random_state`` (int, None, Generator or RandomState)."""
     if isinstance(random_state, np.random.Generator):
         return random_state
@@ -337,7 +377,15 @@ def _generator(random_state) -> np.random.Generator:
     return np.random.default_rng(check_random_state(random_state).randint(2**31))
 
 
-def _simulate_all(subjects, plans, rate, solver, noise, progress, emg_ceiling=1.0):
+def _simulate_all(
+    subjects: Sequence[SimulatedSubject],
+    plans: Sequence[_Plan],
+    rate: float,
+    solver: str,
+    noise: tuple[float, float],
+    progress: bool,
+    emg_ceiling: float = 1.0,
+) -> tuple[dict[str, np.ndarray], float]:
     """Simulate every subject (progress bar over subjects); concatenated results, seconds."""
     start = _time.perf_counter()
     results = []
@@ -356,7 +404,17 @@ def _simulate_all(subjects, plans, rate, solver, noise, progress, emg_ceiling=1.
     return {k: np.concatenate([r[k] for r in results]) for k in results[0]}, elapsed
 
 
-def _generate(n_subjects, n_trials, duration, rate, loads, solver, noise, random_state, progress):
+def _generate(
+    n_subjects: int,
+    n_trials: int,
+    duration: float,
+    rate: float,
+    loads: tuple[float, ...],
+    solver: str,
+    noise: tuple[float, float],
+    random_state: RandomStateLike,
+    progress: bool,
+) -> tuple[Bunch, dict[str, np.ndarray]]:
     """``make_elbow_lifting``'s data (uncached) and the concatenated simulation results."""
     rng = _generator(random_state)
     generic = bridge.load_model(bridge.ELBOW_MODEL_PATH)
@@ -376,7 +434,16 @@ def _generate(n_subjects, n_trials, duration, rate, loads, solver, noise, random
     return data, cat
 
 
-def _assemble(subjects, sequence_loads, cat, n_trials, rate, solver, elapsed, descr) -> Bunch:
+def _assemble(
+    subjects: Sequence[SimulatedSubject],
+    sequence_loads: np.ndarray,
+    cat: dict[str, np.ndarray],
+    n_trials: int,
+    rate: float,
+    solver: str,
+    elapsed: float,
+    descr: str,
+) -> Bunch:
     """The data set's Bunch from the subjects' concatenated simulation results ``cat``."""
     muscles = list(subjects[0].muscles)
     deep = [m for m in muscles if m in ELBOW_DEEP_MUSCLES]

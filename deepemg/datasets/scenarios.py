@@ -10,9 +10,11 @@ dynamics, delays and EMG gain errors. See ``docs/scenarios.md``.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -25,6 +27,7 @@ from .lifting import (
     _CACHED_KEYS,
     DESCR,
     GENERATOR_VERSION,
+    RandomStateLike,
     _assemble,
     _check_sizes,
     _elbow_cache_path,
@@ -111,20 +114,20 @@ class Scenario:
     name: str
     description: str
     muscle: str = "degroote_rigid"
-    motions: tuple = ("minimum_jerk",)
-    train_loads: tuple = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
-    beyond_loads: tuple = ()
-    effort_exponent: tuple = (2.0, 3.0)
+    motions: tuple[str, ...] = ("minimum_jerk",)
+    train_loads: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+    beyond_loads: tuple[float, ...] = ()
+    effort_exponent: tuple[float, float] = (2.0, 3.0)
     volume_weighted: bool = False
-    cocontraction_floor: tuple = (0.005, 0.03)
-    cocontraction_per_kg: tuple = (0.002, 0.008)
-    activation_time_constant: tuple = (0.015, 0.015)
-    deactivation_time_constant: tuple = (0.060, 0.060)
-    electromechanical_delay: tuple = (0.02, 0.06)
+    cocontraction_floor: tuple[float, float] = (0.005, 0.03)
+    cocontraction_per_kg: tuple[float, float] = (0.002, 0.008)
+    activation_time_constant: tuple[float, float] = (0.015, 0.015)
+    deactivation_time_constant: tuple[float, float] = (0.060, 0.060)
+    electromechanical_delay: tuple[float, float] = (0.02, 0.06)
     emg_gain_sd: float = 0.0
-    noise: tuple = (0.05, 0.01)
+    noise: tuple[float, float] = (0.05, 0.01)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.muscle not in MUSCLE_MODELS:
             raise ValueError(f"muscle must be one of {MUSCLE_MODELS}, got {self.muscle!r}.")
         unknown = sorted(set(self.motions) - set(MOTIONS))
@@ -136,8 +139,8 @@ class Scenario:
             raise ValueError("beyond_loads must all be heavier than every training load.")
 
 
-_HEAVY = dict(train_loads=(0.0, 1.0, 2.0, 3.0, 4.0), beyond_loads=(5.0, 6.0, 7.0))
-_STRATEGIES = dict(
+_HEAVY: dict[str, Any] = dict(train_loads=(0.0, 1.0, 2.0, 3.0, 4.0), beyond_loads=(5.0, 6.0, 7.0))
+_STRATEGIES: dict[str, Any] = dict(
     effort_exponent=(2.0, 3.0),
     volume_weighted=True,
     cocontraction_floor=(0.02, 0.08),
@@ -207,7 +210,7 @@ SCENARIOS: dict[str, Scenario] = {
 """The scenarios by name."""
 
 
-def _deal(rng, loads, n) -> list[float]:
+def _deal(rng: np.random.Generator, loads: tuple[float, ...], n: int) -> list[float]:
     """``n`` loads dealt so that every load appears before any repeats."""
     if n <= 0:
         return []
@@ -215,7 +218,7 @@ def _deal(rng, loads, n) -> list[float]:
     return [float(m) for m in order[:n]]
 
 
-def _trial_loads(rng, scenario: Scenario, n_trials: int) -> list[float]:
+def _trial_loads(rng: np.random.Generator, scenario: Scenario, n_trials: int) -> list[float]:
     """Training loads first (``round(2/3 n)``), then the test trials' loads, shuffled."""
     n_train = round(2 * n_trials / 3)
     n_test = n_trials - n_train
@@ -226,19 +229,23 @@ def _trial_loads(rng, scenario: Scenario, n_trials: int) -> list[float]:
     return train + [float(m) for m in rng.permutation(np.array(test, dtype=float))]
 
 
-def _trial(kind, rng, duration, rate, load):
+def _trial(
+    kind: str, rng: np.random.Generator, duration: float, rate: float, load: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One trial of motion ``kind`` holding ``load`` kg, within [5 deg, the load's top angle]."""
     top = _top_angle(load)
     if kind == "minimum_jerk":
         return minimum_jerk_trial(rng, duration, rate, (0.0, top))  # starts 5 deg above 0
-    options = {}
+    options: dict[str, float] = {}
     if kind == "ballistic":
         inertia = _FOREARM_INERTIA + _LOAD_INERTIA * load
         options["max_acceleration"] = BALLISTIC_TORQUE_BUDGET / inertia
     return motion_trial(kind, rng, duration, rate, (5.0, top), **options)
 
 
-def _draw_subject(rng, name, generic, scenario: Scenario) -> ScenarioSubject:
+def _draw_subject(
+    rng: np.random.Generator, name: str, generic: Any, scenario: Scenario
+) -> ScenarioSubject:
     """A subject of ``scenario``: anatomy as make_elbow_lifting's, strategy from its ranges."""
     base = draw_subject(
         rng,
@@ -328,10 +335,10 @@ def make_scenario(
     n_trials: int = 12,
     duration: float = 5.0,
     rate: float = 100.0,
-    random_state=None,
+    random_state: RandomStateLike = None,
     cache: bool = True,
     progress: bool = True,
-    data_home=None,
+    data_home: str | os.PathLike | None = None,
 ) -> Bunch:
     """Simulated elbow lifting under one of :data:`SCENARIOS`, deep-muscle truth known.
 
@@ -396,7 +403,13 @@ def make_scenario(
 
 
 def _scenario_cache_path(
-    name: str, n_subjects, n_trials, duration, rate, random_state, data_home
+    name: str,
+    n_subjects: int,
+    n_trials: int,
+    duration: float,
+    rate: float,
+    random_state: int,
+    data_home: str | os.PathLike | None,
 ) -> Path:
     """Where ``make_scenario`` caches a scenario: keyed by its whole definition and the sizes."""
     return _elbow_cache_path(
@@ -445,7 +458,15 @@ def _add_truth(data: Bunch, name: str, kinds: list[str], progress: bool) -> None
         )
 
 
-def _simulate_scenario(scenario, n_subjects, n_trials, duration, rate, random_state, progress):
+def _simulate_scenario(
+    scenario: Scenario,
+    n_subjects: int,
+    n_trials: int,
+    duration: float,
+    rate: float,
+    random_state: RandomStateLike,
+    progress: bool,
+) -> tuple[Bunch, list[str]]:
     """A non-default scenario's data (uncached) and the motion kind of every sequence."""
     rng = _generator(random_state)
     generic = bridge.load_model(bridge.ELBOW_MODEL_PATH)
@@ -462,12 +483,13 @@ def _simulate_scenario(scenario, n_subjects, n_trials, duration, rate, random_st
         subjects.append(subject)
         kinds += subject_kinds
         plans.append((trials, trial_loads, int(rng.integers(2**31))))
+    multiplicative, additive = scenario.noise
     cat, elapsed = _simulate_all(
         subjects,
         plans,
         rate,
         "static_optimization",
-        tuple(float(v) for v in scenario.noise),
+        (float(multiplicative), float(additive)),
         progress,
         emg_ceiling=EMG_CEILING,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -140,10 +141,10 @@ def draw_subject(
 
 def build_subject_model(
     subject: SimulatedSubject,
-    path=None,
+    path: str | os.PathLike | None = None,
     body: str = "r_ulna_radius_hand",
     muscle_model: str | None = None,
-):
+) -> osim.Model:
     """The subject's OpenSim model: the generic elbow with the subject's anatomy.
 
     ``muscle_model`` (default: the subject's own, ``"degroote_rigid"`` for a

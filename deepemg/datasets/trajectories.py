@@ -9,6 +9,9 @@ minimum-jerk flexions and extensions). Every function returns time (s), angle (r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -21,7 +24,13 @@ __all__ = [
 ]
 
 
-def _minimum_jerk(start: float, end: float, duration: float, t: np.ndarray):
+_Trial = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_Profile = Callable[[float, float, float, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _minimum_jerk(
+    start: float, end: float, duration: float, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Position, velocity and acceleration of a minimum-jerk move at times ``t`` in [0, T]."""
     s = np.clip(t / duration, 0.0, 1.0)
     delta = end - start
@@ -76,7 +85,9 @@ def minimum_jerk_trial(
     return (time, *_segments(time, moves, _minimum_jerk))
 
 
-def _segments(time, moves, profile):
+def _segments(
+    time: np.ndarray, moves: Sequence[tuple[float, float, float]], profile: _Profile
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill angle, velocity, acceleration from ``moves`` (seconds, from, to), back to back.
 
     ``profile(start, end, length, t)`` gives the position, velocity and acceleration of one
@@ -138,7 +149,9 @@ def random_trial(
     return time, np.clip(angle, low, high), scale * ds, scale * dds
 
 
-def _half_cosine(start: float, end: float, length: float, t: np.ndarray):
+def _half_cosine(
+    start: float, end: float, length: float, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Position, velocity and acceleration of ``start + (end - start)(1 - cos(pi t/T))/2``."""
     delta, w = end - start, np.pi / length
     return (
@@ -241,13 +254,15 @@ def ballistic_trial(
         current, flexing = target, not flexing
     moves = [(length, np.radians(a), np.radians(b)) for length, a, b in moves]
 
-    def profile(start, end, length, t):
+    def profile(
+        start: float, end: float, length: float, t: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _minimum_jerk(start, end, length, t)
 
     return (time, *_segments(time, moves, profile))
 
 
-MOTIONS = {
+MOTIONS: dict[str, Callable[..., _Trial]] = {
     "minimum_jerk": minimum_jerk_trial,
     "random": random_trial,
     "sinusoid_holds": sinusoid_holds_trial,
@@ -262,8 +277,8 @@ def motion_trial(
     duration: float,
     rate: float,
     angle_range_deg: tuple[float, float],
-    **options,
-):
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One trial of motion ``kind`` (a key of :data:`MOTIONS`) within ``angle_range_deg``."""
     if kind not in MOTIONS:
         raise ValueError(f"Unknown motion {kind!r}; the motions are {sorted(MOTIONS)}.")
