@@ -1,4 +1,4 @@
-"""Scorers for scikit-learn's model selection on deepemg's sequences.
+"""Scorers for scikit-learn's model selection on deepemg's sequences, and the benchmark's scores.
 
 scikit-learn's metrics (``scoring="r2"``, ``"neg_mean_squared_error"``, ...) take 1-D or 2-D
 targets without NaN. deepemg's ``y`` and predictions are 3-D, ``(n_sequences, n_timesteps,
@@ -22,6 +22,11 @@ Each scorer requests ``subject_ids`` by default, so that with metadata routing e
 leave one subject out) is predicted with the population's parameters, with an
 :class:`UnseenSubjectWarning` where that changes its EMG;
 :class:`deepemg.model_selection.PersonalizedRegressor` personalises it first.
+
+The scores of ``deepemg benchmark`` (:func:`deepemg.benchmark.run_benchmark`) are plain
+functions of arrays, here too: :func:`deep_muscle_metrics` (a deep muscle's Pearson r and
+NRMSE against its truth), :func:`within_trial_r` (the mean of each trial's own r: the shape over
+time, not the load level) and :func:`torque_nrmse` (a muscle torque against inverse dynamics).
 """
 
 from __future__ import annotations
@@ -45,9 +50,12 @@ __all__ = [
     "LeaveOneMuscleOutRegressor",
     "SequenceScorer",
     "UnseenSubjectWarning",
+    "deep_muscle_metrics",
     "deep_muscle_r_scorer",
     "leave_one_muscle_out_scorer",
     "surface_r2_scorer",
+    "torque_nrmse",
+    "within_trial_r",
 ]
 
 _USE_INSTEAD = (
@@ -58,8 +66,11 @@ _USE_INSTEAD = (
 
 
 class UnseenSubjectWarning(UserWarning):
-    """Sequences of subjects the fitted estimator does not know were scored with the
-    population's parameters (personalise them first to score them with their own)."""
+    """Sequences of subjects the fitted estimator does not know were scored as the population.
+
+    They were scored with the population's parameters; personalise them first to score them
+    with their own.
+    """
 
 
 # ---------------------------------------------------------------------- predictions
@@ -73,9 +84,11 @@ def _subject_matters(estimator) -> bool:
 
 
 def _predict_emg(estimator, X, subject_ids=None) -> np.ndarray:
-    """``estimator.predict(X, subject_ids)``, where the sequences of subjects it does not know
-    are predicted with the population's parameters (``subject_ids=None``), with an
-    :class:`UnseenSubjectWarning` when that changes their EMG."""
+    """``estimator.predict(X, subject_ids)``, unknown subjects predicted as the population.
+
+    The sequences of subjects it does not know are predicted with the population's parameters
+    (``subject_ids=None``), with an :class:`UnseenSubjectWarning` when that changes their EMG.
+    """
     if subject_ids is None:
         return estimator.predict(X)
     fitted = getattr(estimator, "subjects_", None)
@@ -102,7 +115,7 @@ def _predict_emg(estimator, X, subject_ids=None) -> np.ndarray:
         if rows.any():
             part = estimator.predict(X[rows], subject_ids=labels_of_rows)
             if out is None:
-                out = np.empty((len(X),) + part.shape[1:])
+                out = np.empty((len(X), *part.shape[1:]))
             out[rows] = part
     return out
 
@@ -181,8 +194,10 @@ class SequenceScorer:
         return None
 
     def set_score_request(self, **requests) -> SequenceScorer:
-        """Change which metadata reach the scorer (``name=True``, ``False``, ``None`` or an
-        alias), as scikit-learn's scorers do. Returns the scorer."""
+        """Change which metadata reach the scorer, as scikit-learn's scorers do.
+
+        Each request is ``name=True``, ``False``, ``None`` or an alias. Returns the scorer.
+        """
         self._requests.update(requests)
         return self
 
@@ -263,8 +278,7 @@ def _hides_muscles(estimator) -> str | None:
 
 
 def leave_one_muscle_out_scorer() -> SequenceScorer:
-    """How well each surface muscle, hidden in fit, is reconstructed: leave one surface muscle
-    out.
+    """How well each surface muscle, hidden in fit, is reconstructed: leave one muscle out.
 
     The ``score`` of a :class:`LeaveOneMuscleOutRegressor` (the NMM fitted once per hidden
     surface muscle, without its EMG) or of ``baselines.SynergyExtrapolationRegressor``
@@ -339,8 +353,9 @@ def _deep_muscle_r(
 
 
 def deep_muscle_r_scorer(muscles: str | Sequence[str] | None = None) -> SequenceScorer:
-    """The Pearson r of muscles' predicted EMG against a truth passed as metadata: deep
-    muscles on simulated data.
+    """The Pearson r of muscles' predicted EMG against a truth passed as metadata.
+
+    For deep muscles on simulated data.
 
     Real recordings have no deep-muscle truth; simulations do
     (``make_elbow_lifting(...).y_true``). The truth reaches the scorer as the metadata
@@ -382,10 +397,108 @@ def deep_muscle_r_scorer(muscles: str | Sequence[str] | None = None) -> Sequence
     )
 
 
+# ---------------------------------------------------------------------- benchmark scores
+def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
+    """Pearson r and NRMSE (RMSE over the truth's range) of one muscle, time flattened.
+
+    The scores of :func:`deepemg.benchmark.run_benchmark`'s columns ``<muscle>_r`` and
+    ``<muscle>_nrmse`` (and, on the test trials beyond the training loads,
+    ``<muscle>_r_beyond``).
+
+    Parameters
+    ----------
+    truth, prediction : array-like
+        The muscle's true and predicted EMG, any shape (flattened), the same size; steps where
+        the truth is NaN are left out.
+
+    Returns
+    -------
+    r : float
+        Pearson r; NaN where the truth is missing or constant, or the prediction constant.
+    nrmse : float
+        RMSE over the truth's range (max - min); NaN where the truth is missing or constant.
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 1, 101)
+    >>> r, nrmse = deep_muscle_metrics(t, t + 0.1)
+    >>> round(r, 6), round(nrmse, 6)
+    (1.0, 0.1)
+    """
+    truth, prediction = np.ravel(truth).astype(float), np.ravel(prediction).astype(float)
+    keep = np.isfinite(truth)
+    truth, prediction = truth[keep], prediction[keep]
+    if truth.size < 2 or np.ptp(truth) == 0:
+        return np.nan, np.nan
+    r = float(np.corrcoef(truth, prediction)[0, 1]) if prediction.std() > 0 else np.nan
+    return r, float(np.sqrt(np.mean((truth - prediction) ** 2)) / np.ptp(truth))
+
+
+def within_trial_r(truth, prediction) -> float:
+    """Mean over sequences of each sequence's own Pearson r.
+
+    The shape of the EMG over time, not the level that differs between loads (pooled r, the
+    first value of :func:`deep_muscle_metrics`, rewards getting the level right): the
+    benchmark's column ``<muscle>_r_trial``.
+
+    Parameters
+    ----------
+    truth, prediction : array-like of shape (n_sequences, n_timesteps)
+        One muscle's true and predicted EMG. Sequences whose truth is missing or constant are
+        left out.
+
+    Returns
+    -------
+    float
+        The mean r; NaN when no sequence is left.
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 1, 50)
+    >>> truth = np.stack([t, 2 + t])  # two trials at different levels
+    >>> round(within_trial_r(truth, np.stack([t**2, 5 + t**2])), 3)
+    0.967
+    """
+    truth, prediction = np.atleast_2d(truth), np.atleast_2d(prediction)
+    values = [deep_muscle_metrics(t, p)[0] for t, p in zip(truth, prediction, strict=True)]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else np.nan
+
+
+def torque_nrmse(torque_id, torque) -> float:
+    """RMSE of a muscle torque against inverse dynamics, over the inverse-dynamics torque's range.
+
+    The benchmark's column ``torque_nrmse``: how far the torque of a method's muscle model
+    (``predict_torque``) is from the joint torque it must produce.
+
+    Parameters
+    ----------
+    torque_id : ndarray
+        Inverse-dynamics torque (N·m), e.g. (n_sequences, n_timesteps).
+    torque : ndarray
+        The muscle torque (N·m), shaped like ``torque_id``.
+
+    Returns
+    -------
+    float
+        RMSE over all steps divided by ``max - min`` of ``torque_id`` (no NaN handling).
+
+    Examples
+    --------
+    >>> torque_id = np.linspace(0.0, 10.0, 11)
+    >>> round(torque_nrmse(torque_id, torque_id + 0.5), 6)
+    0.05
+    """
+    return float(np.sqrt(np.mean((torque - torque_id) ** 2)) / np.ptp(torque_id))
+
+
 # ---------------------------------------------------------------------- leave one muscle out
 class _WrapsSequences(MetaEstimatorMixin):
-    """A meta-estimator over one of deepemg's estimators: its input and target tags (3-D
-    sequences, NaN where allowed) are those of the estimator it wraps."""
+    """A meta-estimator over one of deepemg's estimators, with that estimator's tags.
+
+    Its input and target tags (3-D sequences, NaN where allowed) are those of the estimator it
+    wraps.
+    """
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -622,8 +735,9 @@ def _unusable(scorer, estimator, y, score_params) -> list[str]:
 
 
 def _refuse_unusable_scoring(estimator) -> None:
-    """Raise in ``fit`` when scikit-learn's cross-validation calling it will score with a
-    scorer that cannot score deepemg's sequences.
+    """Raise in ``fit`` when scikit-learn's cross-validation will score with an unusable scorer.
+
+    That is, a scorer that cannot score deepemg's sequences.
 
     scikit-learn turns a scorer's error into a NaN score with a warning on every fold, and a
     search then picks its first candidate. The scorer is only known to scikit-learn's

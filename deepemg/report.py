@@ -17,10 +17,12 @@
 
 Legends sit outside the axes, never over the traces, and every panel has its own y range.
 
-The methods' labels, colours and legends come from the registry
+The methods' labels, colours, legends, roles and descriptions come from the registry
 :data:`deepemg.benchmark.METHODS`: which method draws which trace is set there
 (:attr:`~deepemg.benchmark.Method.legend`, :attr:`~deepemg.benchmark.Method.torque_legend`,
-:attr:`~deepemg.benchmark.Method.record`), not here.
+:attr:`~deepemg.benchmark.Method.record`), and the method the targets judge and the one they
+compare it with are those whose :attr:`~deepemg.benchmark.Method.role` is ``"proposed"`` and
+``"baseline"`` (:func:`deepemg.benchmark.method_of_role`), not keys written here.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .benchmark import (
     SCORES,
     BenchmarkResult,
     format_score,
+    method_of_role,
     target_checks,
 )
 
@@ -46,6 +49,7 @@ __all__ = [
     "flat_truths",
     "hardest_scenario",
     "markdown",
+    "methods_line",
     "parameter_truth",
     "plot_deep_emg",
     "plot_subject_parameters",
@@ -120,9 +124,11 @@ def write_report(result: BenchmarkResult, folder: str | os.PathLike) -> dict[str
 def write_scenarios_report(
     results: dict[str, BenchmarkResult], folder: str | os.PathLike
 ) -> dict[str, Path]:
-    """Write one report per scenario into ``folder/<scenario>/`` (:func:`write_report`) and,
-    in ``folder/results.md``, one table per scenario (mean ± SD over subjects), its targets and
-    the deep-EMG figure of the hardest scenario (:func:`hardest_scenario`).
+    """Write one report per scenario into ``folder/<scenario>/`` and a summary beside them.
+
+    Each scenario's report is :func:`write_report`'s; ``folder/results.md`` holds one table per
+    scenario (mean ± SD over subjects), its targets and the deep-EMG figure of the hardest
+    scenario (:func:`hardest_scenario`).
 
     Parameters
     ----------
@@ -149,10 +155,13 @@ def write_scenarios_report(
 
 
 def hardest_scenario(results: dict[str, BenchmarkResult]) -> str | None:
-    """The scenario where the NMM as it predicts by default (``"nmm_physics"``) follows the
-    brachialis' shape worst: the lowest within-subject mean of ``BRA_r_trial`` (of ``BRA_r``
-    where no result has it); None without one."""
-    label = METHODS["nmm_physics"].label
+    """The scenario where the proposed method follows the brachialis' shape worst.
+
+    The proposed method is the one whose role is ``"proposed"`` (the NMM as it predicts by
+    default); the scenario is the one of its lowest within-subject mean of ``BRA_r_trial`` (of
+    ``BRA_r`` where no result has it); None without one.
+    """
+    label = method_of_role("proposed").label
     scores = {}
     for column in ("BRA_r_trial_mean", "BRA_r_mean"):
         for name, result in results.items():
@@ -167,8 +176,11 @@ def hardest_scenario(results: dict[str, BenchmarkResult]) -> str | None:
 
 
 def scenarios_markdown(results: dict[str, BenchmarkResult]) -> str:
-    """The scenarios' summary page: per scenario its description, mean ± SD table, targets;
-    the hardest scenario's deep-EMG figure."""
+    """The scenarios' summary page.
+
+    The methods, then per scenario its description, mean ± SD table and targets; the hardest
+    scenario's deep-EMG figure.
+    """
     from .datasets import SCENARIOS
 
     hardest = hardest_scenario(results)
@@ -180,9 +192,7 @@ def scenarios_markdown(results: dict[str, BenchmarkResult]) -> str:
         "subject, figures, settings, machine). Scores as in those reports: r over all test "
         "samples, r trial (mean of each test trial's own r), r beyond (test trials heavier "
         "than any training trial), NRMSE, the NMM's torque NRMSE against inverse dynamics. "
-        f"'{METHODS['nmm'].label}' is the fitted network alone (predict_physics='none'); "
-        f"'{METHODS['nmm_physics'].label}' is the same fit as NMMRegressor predicts by "
-        "default.",
+        + methods_line([r["method"] for result in results.values() for r in result.rows]),
     ]
     for name, result in results.items():
         scenario = SCENARIOS.get(name)
@@ -242,8 +252,9 @@ def run_info(result: BenchmarkResult) -> dict:
 
 
 def flat_truths(result: BenchmarkResult, threshold: float = FLAT_TRUTH_RANGE) -> dict:
-    """Deep muscle -> its truth's range, for the muscles whose truth spans less than
-    ``threshold`` (``result.truth_range``; none without a truth).
+    """Deep muscle -> its truth's range, for the muscles whose truth spans less than ``threshold``.
+
+    Read from ``result.truth_range``; none without a truth.
 
     Examples
     --------
@@ -262,13 +273,6 @@ def flat_truths(result: BenchmarkResult, threshold: float = FLAT_TRUTH_RANGE) ->
 
 def markdown(result: BenchmarkResult, figures=()) -> str:
     """The report as markdown: settings, the run, a table per evaluation, the figures' links."""
-    columns = result.columns
-    flat = flat_truths(result)
-    names = {"fit_s": "fit (s)", "torque_nrmse": "torque NRMSE"}
-    for muscle in flat:
-        for score in SCORES:
-            names[f"{muscle}_{score}"] = f"{muscle} {score.replace('_', ' ')} †"
-    header = ["method", "subject", *[names.get(c, c.replace("_", " ")) for c in columns]]
     settings = ", ".join(f"{k}={v}" for k, v in result.settings.items() if v not in ({}, None))
     lines = [
         "# deepemg benchmark",
@@ -284,8 +288,30 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
         "muscle model's torque against inverse dynamics, RMSE over its range; fit (s): wall "
         "time of each fit. n/a: no truth, or a method without a torque.",
     ]
+    described = methods_line([row["method"] for row in result.rows])
+    if described:
+        lines += ["", described]
+    lines += _tables(result)
+    lines += targets_markdown(result)
+    pictures = [name for name in FIGURES if name in figures]
+    if pictures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{name[:-4].replace('_', ' ')}]({name})" for name in pictures]
+    return "\n".join(lines + _band_lines(result)) + "\n"
+
+
+def _tables(result: BenchmarkResult) -> list[str]:
+    """One markdown table per evaluation, per subject and mean ± SD, each with its caveat."""
+    columns = result.columns
+    flat = flat_truths(result)
+    names = {"fit_s": "fit (s)", "torque_nrmse": "torque NRMSE"}
+    for muscle in flat:
+        for score in SCORES:
+            names[f"{muscle}_{score}"] = f"{muscle} {score.replace('_', ' ')} †"
+    header = ["method", "subject", *[names.get(c, c.replace("_", " ")) for c in columns]]
     caveat = _caveat(result, flat)
     summaries = result.summary()
+    lines = []
     for evaluation in dict.fromkeys(s["evaluation"] for s in summaries):
         block = [s for s in summaries if s["evaluation"] == evaluation]
         lines += ["", f"## {evaluation[0].upper()}{evaluation[1:]}", ""]
@@ -301,48 +327,73 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
             lines.append(f"| **{summary['method']}** | **mean ± SD** | " + " | ".join(cells) + " |")
         if caveat:
             lines += ["", caveat]
-    lines += targets_markdown(result)
-    pictures = [name for name in FIGURES if name in figures]
-    if pictures:
-        lines += ["", "## Figures", ""]
-        lines += [f"![{name[:-4].replace('_', ' ')}]({name})" for name in pictures]
+    return lines
+
+
+def _band_lines(result: BenchmarkResult) -> list[str]:
+    """The sentence on the deep-EMG figure's ensemble band and its coverage; none without."""
     coverage = result.examples.get("band_coverage")
-    if coverage:
-        shares = ", ".join(f"{m} {100 * v:.0f} %" for m, v in coverage.items())
-        lines += [
-            "",
-            f"The NMM trace of the deep-EMG figure is the mean of an ensemble of "
-            f"{result.examples['band_members']} networks fitted on the same training sequences "
-            f"(the tables score single networks); its 90 % band (calibrated out of bag, "
-            f"scale {result.examples['uncertainty_scale']:.2f}) holds this share of the truth "
-            f"on all of subject {result.examples['subject']}'s test sequences: {shares} "
-            "(target 85-95 %).",
-        ]
-    return "\n".join(lines) + "\n"
+    if not coverage:
+        return []
+    shares = ", ".join(f"{m} {100 * v:.0f} %" for m, v in coverage.items())
+    return [
+        "",
+        f"The NMM trace of the deep-EMG figure is the mean of an ensemble of "
+        f"{result.examples['band_members']} networks fitted on the same training sequences "
+        f"(the tables score single networks); its 90 % band (calibrated out of bag, "
+        f"scale {result.examples['uncertainty_scale']:.2f}) holds this share of the truth "
+        f"on all of subject {result.examples['subject']}'s test sequences: {shares} "
+        "(target 85-95 %).",
+    ]
+
+
+def methods_line(labels) -> str:
+    """What the registered methods among ``labels`` are, in one paragraph of markdown.
+
+    Each method of :data:`deepemg.benchmark.METHODS` whose label is among ``labels`` (the rows'
+    ``method``), in registry order, with its role and
+    :attr:`~deepemg.benchmark.Method.description`; empty when none is registered.
+
+    Examples
+    --------
+    >>> methods_line(["MSE", "an unregistered method"])[:41]
+    "Methods: 'MSE' (baseline): muscle synergy"
+    >>> methods_line(["an unregistered method"])
+    ''
+    """
+    shown = set(labels)
+    described = [
+        f"'{m.label}' ({m.role}): {m.description}" if m.description else f"'{m.label}' ({m.role})"
+        for m in METHODS.values()
+        if m.label in shown
+    ]
+    return f"Methods: {'; '.join(described)}." if described else ""
 
 
 def targets_markdown(result: BenchmarkResult, heading: str = "## Targets") -> list[str]:
-    """The targets of :data:`deepemg.benchmark.TARGETS` for the NMM against MSE, as markdown
-    lines (none when the result lacks either method)."""
+    """The targets of :data:`deepemg.benchmark.TARGETS` as markdown lines.
+
+    The method whose role is ``"proposed"`` (the NMM as it predicts by default) against the
+    ``"baseline"`` (MSE); no lines when the result lacks either.
+    """
     try:
         checks = target_checks(result)
+        proposed, baseline = method_of_role("proposed"), method_of_role("baseline")
     except KeyError:
         return []
-    method = METHODS["nmm_physics"].label
     checks = [c for c in checks if np.isfinite(c["value"]) or c["met"] is not None]
-    if not checks or not any(r["method"] == METHODS["mse"].label for r in result.rows):
+    if not checks or not any(r["method"] == baseline.label for r in result.rows):
         return []
     mark = {True: "met", False: "**missed**", None: "n/a"}
     lines = [
         "",
         heading,
         "",
-        f"{method} (the NMM as it predicts by default; mean over subjects) against each "
-        "target; the bound is "
-        f"scaled by {METHODS['mse'].label}'s mean on the same splits where the target is "
-        "relative.",
+        f"{proposed.label} (the NMM as it predicts by default; mean over subjects) against each "
+        f"target; the bound is scaled by {baseline.label}'s mean on the same splits where the "
+        "target is relative.",
         "",
-        "| evaluation | target | NMM, default | bound | MSE | |",
+        f"| evaluation | target | {proposed.label} | bound | {baseline.label} | |",
         "|---|---|---|---|---|---|",
     ]
     for c in checks:
@@ -465,8 +516,11 @@ def _close(figure) -> None:
 
 
 def _data_range(arrays, margin: float = MARGIN) -> tuple[float, float] | None:
-    """``(low, high)`` of the finite values of ``arrays``, widened by ``margin`` of their range
-    on either side (and by a small amount where the values are all equal); None if none."""
+    """``(low, high)`` of the finite values of ``arrays``, widened; None if there are none.
+
+    Widened by ``margin`` of their range on either side, and by a small amount where the values
+    are all equal.
+    """
     values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
     values = values[np.isfinite(values)]
     if not values.size:
@@ -547,8 +601,10 @@ def plot_deep_emg(result: BenchmarkResult):
 
 
 def plot_torque(result: BenchmarkResult):
-    """The muscle torque of the methods with a ``torque_legend`` (the NMM) against inverse
-    dynamics on the same test sequence."""
+    """The muscle torque of the methods with a ``torque_legend`` against inverse dynamics.
+
+    The NMM's, on the same test sequence as the deep-EMG figure.
+    """
     import matplotlib.pyplot as plt
 
     examples = result.examples
@@ -582,9 +638,11 @@ def plot_torque(result: BenchmarkResult):
 
 
 def plot_subject_parameters(result: BenchmarkResult):
-    """Each learned parameter (o) and its truth where known (x), per subject; its bounds shaded
-    and written in the panel's title. Each panel's y range is its own data's, so values close
-    together stay apart; the legend sits right of the top-right panel."""
+    """Each learned parameter (o) and its truth where known (x), per subject.
+
+    Its bounds are shaded and written in the panel's title. Each panel's y range is its own
+    data's, so values close together stay apart; the legend sits right of the top-right panel.
+    """
     import matplotlib.pyplot as plt
 
     if not result.parameters:
@@ -642,8 +700,10 @@ def plot_subject_parameters(result: BenchmarkResult):
 
 
 def plot_training_curves(result: BenchmarkResult):
-    """Data and physics terms of the loss per epoch of the method with a ``record`` (the NMM),
-    one line per subject."""
+    """Data and physics terms of the loss per epoch of the method with a ``record``.
+
+    That of the NMM, one line per subject.
+    """
     import matplotlib.pyplot as plt
 
     if not result.histories:

@@ -12,6 +12,7 @@ import pytest
 from deepemg.benchmark import (
     METHODS,
     QUICK_FLOORS,
+    ROLES,
     BenchmarkResult,
     BenchmarkSettings,
     Floors,
@@ -20,6 +21,7 @@ from deepemg.benchmark import (
     deep_muscle_metrics,
     floor_checks,
     format_table,
+    method_of_role,
     run_benchmark,
     target_checks,
     within_subject_splits,
@@ -29,6 +31,7 @@ from deepemg.report import (
     FLAT_TRUTH_RANGE,
     hardest_scenario,
     markdown,
+    methods_line,
     write_report,
     write_scenarios_report,
 )
@@ -61,12 +64,15 @@ def result(data):
 
 def test_the_figure_band_comes_from_an_ensemble(result, tmp_path):
     examples = result.examples
-    assert examples["band_members"] == 2 and examples["uncertainty_scale"] > 0
-    assert examples["nmm_std"].shape == examples["nmm"].shape and (examples["nmm_std"] > 0).all()
+    assert examples["band_members"] == 2
+    assert examples["uncertainty_scale"] > 0
+    assert examples["nmm_std"].shape == examples["nmm"].shape
+    assert (examples["nmm_std"] > 0).all()
     assert set(examples["band_coverage"]) == set(result.deep_muscles)
     assert all(0 <= v <= 1 for v in examples["band_coverage"].values())
     text = write_report(result, tmp_path / "report")["results.md"].read_text()
-    assert "ensemble of 2 networks" in text and "90 % band" in text
+    assert "ensemble of 2 networks" in text
+    assert "90 % band" in text
 
 
 def test_within_subject_splits():
@@ -84,7 +90,8 @@ def test_deep_muscle_metrics_closed_form():
     t = np.linspace(0, 2 * np.pi, 400)
     truth = 0.5 + 0.25 * np.sin(t)
     r, nrmse = deep_muscle_metrics(truth, truth + 0.05)
-    assert r == pytest.approx(1.0) and nrmse == pytest.approx(0.05 / np.ptp(truth))
+    assert r == pytest.approx(1.0)
+    assert nrmse == pytest.approx(0.05 / np.ptp(truth))
     r, _ = deep_muscle_metrics(truth, 1 - truth)
     assert r == pytest.approx(-1.0)
     assert np.isnan(deep_muscle_metrics(np.full(10, 0.2), np.arange(10.0))).all()
@@ -117,7 +124,8 @@ def test_rows_cover_methods_evaluations_and_subjects(result):
 
 def test_result_records_the_run(data, result):
     n_fits = len(result.rows)
-    assert result.n_jobs == 1 and result.threads_per_fit == plan_workers(1, n_fits)[1]
+    assert result.n_jobs == 1
+    assert result.threads_per_fit == plan_workers(1, n_fits)[1]
     for key in ("deepemg", "torch", "opensim", "numpy", "scikit-learn", "cpu", "cores"):
         assert result.machine[key], key
     started = datetime.fromisoformat(result.started_utc)
@@ -139,7 +147,8 @@ def test_summary_is_mean_and_sd_over_subjects(result):
     assert summary["BRA_nrmse_mean"] == pytest.approx(np.mean(values))
     assert summary["BRA_nrmse_sd"] == pytest.approx(np.std(values))
     table = format_table(result)
-    assert "within subject (2 subjects)" in table and "mean±SD" in table
+    assert "within subject (2 subjects)" in table
+    assert "mean±SD" in table
 
 
 def test_report_folder(result, tmp_path):
@@ -154,7 +163,8 @@ def test_report_folder(result, tmp_path):
         "subject_parameters.png",
         "training_curves.png",
     ):
-        assert written[name].is_file() and written[name].stat().st_size > 0, name
+        assert written[name].is_file(), name
+        assert written[name].stat().st_size > 0, name
         if name.endswith(".png"):
             assert written[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(written["results.csv"], newline="") as handle:
@@ -166,12 +176,14 @@ def test_report_folder(result, tmp_path):
     true_f0 = [p for p in parameters if p["parameter"] == "max_isometric_force_scale"]
     assert all(p["true_value"] for p in true_f0)  # the simulated truth is written alongside
     markdown = written["results.md"].read_text()
-    assert "| **MSE** | **mean ± SD** |" in markdown and "![deep emg](deep_emg.png)" in markdown
-    assert (
-        "n_jobs: 1 (folds at once)" in markdown and "† TRImed: the truth is nearly flat" in markdown
-    )
+    assert "| **MSE** | **mean ± SD** |" in markdown
+    assert "![deep emg](deep_emg.png)" in markdown
+    assert "n_jobs: 1 (folds at once)" in markdown
+    assert "† TRImed: the truth is nearly flat" in markdown
     run = json.loads(written["settings.json"].read_text())["run"]
-    assert run["n_jobs"] == 1 and run["machine"]["torch"] and run["started_utc"]
+    assert run["n_jobs"] == 1
+    assert run["machine"]["torch"]
+    assert run["started_utc"]
 
 
 def test_without_truth_deep_scores_are_nan(data):
@@ -180,7 +192,8 @@ def test_without_truth_deep_scores_are_nan(data):
     result = run_benchmark(unknown, settings, progress=False)
     assert result.deep_muscles == ["BRA", "TRImed"]  # never measured
     for row in result.rows:
-        assert np.isnan(row["BRA_r"]) and np.isfinite(row["torque_nrmse"])
+        assert np.isnan(row["BRA_r"])
+        assert np.isfinite(row["torque_nrmse"])
     assert result.truth_range == {}  # no truth, no caveat
 
 
@@ -257,6 +270,54 @@ def test_registry_holds_the_methods_in_table_order():
     assert METHODS["nmm"].params(BenchmarkSettings(loso_epochs=7), {}, "loso")["max_epochs"] == 7
 
 
+def test_every_method_has_a_role_and_a_description():
+    assert {key: method.role for key, method in METHODS.items()} == {
+        "nmm": "ablation",  # the network alone: the prediction-time physics taken away
+        "nmm_no_physics": "ablation",
+        "nmm_physics": "proposed",  # the NMM as it predicts by default
+        "nmm_emg_physics": "variant",
+        "nmm_pretrained": "variant",
+        "nmm_personal": "variant",
+        "mse": "baseline",
+    }
+    assert all(m.role in ROLES and m.description for m in METHODS.values())
+    assert method_of_role("proposed") is METHODS["nmm_physics"]
+    assert method_of_role("baseline") is METHODS["mse"]
+    with pytest.raises(KeyError, match="no method"):
+        method_of_role("reference")
+    with pytest.raises(ValueError, match="role 'competitor' of the method 'x'"):
+        Method("x", "x", "tab:gray", lambda *_: {}, None, role="competitor")
+    line = methods_line(["MSE", "NMM", "not registered"])
+    assert line.startswith("Methods: 'NMM' (ablation): the fitted network alone")
+    assert "; 'MSE' (baseline): muscle synergy extrapolation" in line
+
+
+def test_the_report_finds_the_proposed_method_and_the_baseline_by_role(monkeypatch):
+    """Another proposed method and baseline, registered: targets and report follow the roles."""
+    from dataclasses import replace
+
+    for key in ("nmm_physics", "mse"):
+        monkeypatch.setitem(METHODS, key, replace(METHODS[key], role="variant"))
+    mine = replace(METHODS["nmm"], key="mine", label="my NMM", role="proposed")
+    other = replace(METHODS["mse"], key="other", label="other baseline", role="baseline")
+    monkeypatch.setitem(METHODS, "mine", mine)
+    monkeypatch.setitem(METHODS, "other", other)
+
+    def row(method, r):
+        return {"evaluation": "within subject", "subject": "S01", "method": method, "BRA_r": r}
+
+    rows = [row("my NMM", 0.95), row("other baseline", 0.97), row(NMM_DEFAULT, 0.5)]
+    result = BenchmarkResult(rows, ["BRA"], {}, {}, [], None, {})
+    checks = {c["target"]: c for c in target_checks(result)}
+    assert checks["BRA r >= 0.92"]["value"] == pytest.approx(0.95)
+    assert checks["BRA r >= MSE's"]["reference"] == pytest.approx(0.97)
+    text = markdown(result)
+    assert "| evaluation | target | my NMM | bound | other baseline | |" in text
+    assert "'my NMM' (proposed)" in text
+    harder = BenchmarkResult([row("my NMM", 0.1), *rows[1:]], ["BRA"], {}, {}, [], None, {})
+    assert hardest_scenario({"default": result, "motions": harder}) == "motions"
+
+
 def test_within_trial_r_is_the_mean_of_each_trials_r():
     t = np.linspace(0, 1, 40)
     truth = np.stack([t, 3 + t, np.full(40, 0.2)])  # the flat trial has no r: left out
@@ -270,8 +331,10 @@ def test_within_trial_r_is_the_mean_of_each_trials_r():
 def test_beyond_training_loads_are_scored_and_never_trained_on(data, result, monkeypatch):
     beyond = data["beyond_training"]
     for row in result.rows:  # every fold's test set holds one trial beyond the training loads
-        assert np.isfinite(row["BRA_r_beyond"]) and np.isfinite(row["BRA_r_trial"])
-    assert "BRA_r_beyond" in result.columns and "BRA_r_trial" in result.columns
+        assert np.isfinite(row["BRA_r_beyond"])
+        assert np.isfinite(row["BRA_r_trial"])
+    assert "BRA_r_beyond" in result.columns
+    assert "BRA_r_trial" in result.columns
     within = [r for r in result.rows if r["evaluation"] == "within subject"]
     for row in within:  # within subject the only test trial is the heavy one
         assert row["BRA_r_beyond"] == pytest.approx(row["BRA_r"])
@@ -281,12 +344,13 @@ def test_beyond_training_loads_are_scored_and_never_trained_on(data, result, mon
         seen.append((evaluation, set(train.tolist()), set(test.tolist())))
         return {"row": {}, "example": {}, "derived": {}, "history": [], "parameters": []}
 
-    monkeypatch.setattr("deepemg.benchmark._run_fold", record)
+    monkeypatch.setattr("deepemg.benchmark.runner._run_fold", record)
     run_benchmark(data, BenchmarkSettings(**{**TINY, "band_members": 0}), n_jobs=1, progress=False)
     heavy = set(np.flatnonzero(beyond).tolist())
     assert {evaluation for evaluation, *_ in seen} == {"within", "loso"}
     for evaluation, train, test in seen:  # tested, never trained on, in every fold
-        assert not train & heavy and test & heavy, evaluation
+        assert not train & heavy, evaluation
+        assert test & heavy, evaluation
 
 
 def test_prediction_time_physics_rows_reuse_the_nmm_fit(result):
@@ -339,7 +403,8 @@ def test_targets_against_closed_form_rows():
     assert met[(within, "BRA NRMSE <= 0.5 x MSE's")] is True  # 0.1 <= 0.15
     assert met[(within, "TRImed r >= 0.80 (where the triceps work)")] is None  # flat truth
     assert met[(within, "muscle torque NRMSE <= 5 %")] is True
-    assert met[(loso, "BRA r >= 0.92")] is False and met[(loso, "BRA r >= MSE's")] is True
+    assert met[(loso, "BRA r >= 0.92")] is False
+    assert met[(loso, "BRA r >= MSE's")] is True
     assert met[(loso, "BRA NRMSE <= 0.5 x MSE's")] is False  # 0.2 > 0.15
     assert met[(loso, "BRA r beyond the training loads >= 0.85")] is True
     assert met[(loso, "muscle torque NRMSE <= 5 %")] is False
@@ -351,7 +416,8 @@ def test_targets_against_closed_form_rows():
         (within, "TRImed r >= 0.80 (where the triceps work)")
     ] is False
     text = markdown(result)
-    assert "## Targets" in text and "| within subject | BRA r >= MSE's | 0.950 | 0.970 |" in text
+    assert "## Targets" in text
+    assert "| within subject | BRA r >= MSE's | 0.950 | 0.970 |" in text
 
 
 def test_scenarios_report_has_a_table_per_scenario_and_the_hardest_figure(result, tmp_path):
@@ -359,10 +425,13 @@ def test_scenarios_report_has_a_table_per_scenario_and_the_hardest_figure(result
 
     harder = copy(result, rows=[{**r, "BRA_r_trial": r["BRA_r_trial"] - 2.0} for r in result.rows])
     written = write_scenarios_report({"default": result, "motions": harder}, tmp_path / "all")
-    assert written["default/results.md"].is_file() and written["motions/deep_emg.png"].is_file()
+    assert written["default/results.md"].is_file()
+    assert written["motions/deep_emg.png"].is_file()
     text = written["results.md"].read_text()
-    assert "## default" in text and "## motions" in text
-    assert "## The hardest scenario: motions" in text and "(motions/deep_emg.png)" in text
+    assert "## default" in text
+    assert "## motions" in text
+    assert "## The hardest scenario: motions" in text
+    assert "(motions/deep_emg.png)" in text
     assert text.count("### Targets") == 2
     assert hardest_scenario({"default": result, "motions": harder}) == "motions"
 
@@ -384,10 +453,11 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
         planned.append((n_jobs, n_tasks))
         return 1, 3
 
-    monkeypatch.setattr("deepemg.benchmark.plan_workers", plan)
+    monkeypatch.setattr("deepemg.benchmark.runner.plan_workers", plan)
     settings = BenchmarkSettings(**{**TINY, "band_members": 0}, loso=False, ablation=False)
     result = run_benchmark(data, settings, progress=False)
-    assert planned == [(None, 6)] and (result.n_jobs, result.threads_per_fit) == (1, 3)
+    assert planned == [(None, 6)]
+    assert (result.n_jobs, result.threads_per_fit) == (1, 3)
     labels = list(dict.fromkeys(r["method"] for r in result.rows))
     assert labels == [
         "NMM",
@@ -399,7 +469,8 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
     own = [r for r in result.rows if r["method"] == "training mean"]
     assert [r["subject"] for r in own] == ["S01", "S02"]
     assert all(np.isnan(r["torque_nrmse"]) and np.isfinite(r["BRA_nrmse"]) for r in own)
-    assert "mean" in result.examples and result.examples["mean"].shape[1] == 2
+    assert "mean" in result.examples
+    assert result.examples["mean"].shape[1] == 2
     table = format_table(result)
     assert table.count("training mean") == 3  # two subjects and mean±SD
     written = write_report(result, tmp_path / "report")
@@ -420,12 +491,13 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
         "training mean",
     ]
     colors = {line.get_label(): line.get_color() for line in figure.axes[0].get_lines()}
-    assert colors["training mean"] == "tab:gray" and colors["NMM, network alone"] == "tab:blue"
+    assert colors["training mean"] == "tab:gray"
+    assert colors["NMM, network alone"] == "tab:blue"
     plt.close(figure)
 
 
 def test_channels_of_another_joint_than_the_model_are_refused(data):
-    with pytest.raises(ValueError, match="joint 'elbow'.*model's joint is 'r_elbow_flex'"):
+    with pytest.raises(ValueError, match=r"joint 'elbow'.*model's joint is 'r_elbow_flex'"):
         run_benchmark(data, BenchmarkSettings(**TINY), model="arm26.osim", progress=False)
     lacking = {**data, "X": data.X[..., :4], "channels": list(data.channels[:4])}
     with pytest.raises(ValueError, match=r"needs X's channels \['elbow_torque'\]"):
@@ -480,8 +552,10 @@ def test_check_floors_on_hand_made_results():
 
 
 def test_quick_floors_are_the_documented_ones():
-    assert QUICK_FLOORS.muscle == "BRA" and QUICK_FLOORS.method == "nmm"
-    assert QUICK_FLOORS.ablation == "nmm_no_physics" and 0.5 < QUICK_FLOORS.min_r < 0.93
+    assert QUICK_FLOORS.muscle == "BRA"
+    assert QUICK_FLOORS.method == "nmm"
+    assert QUICK_FLOORS.ablation == "nmm_no_physics"
+    assert 0.5 < QUICK_FLOORS.min_r < 0.93
     assert BenchmarkSettings.quick().ablation  # --quick runs the ablation it is checked against
 
 

@@ -20,9 +20,12 @@ from deepemg import ELBOW_CHANNELS, NMMRegressor
 from deepemg.metrics import (
     LeaveOneMuscleOutRegressor,
     UnseenSubjectWarning,
+    deep_muscle_metrics,
     deep_muscle_r_scorer,
     leave_one_muscle_out_scorer,
     surface_r2_scorer,
+    torque_nrmse,
+    within_trial_r,
 )
 from deepemg.model_selection import LeaveOneSubjectOut, PersonalizedRegressor
 from deepemg.validation import measured_r2
@@ -130,7 +133,8 @@ def test_deepemgs_scorers_score_every_fold(data):
         bra = 2  # BRA, the third muscle
         r = np.corrcoef(data.y_true[test][..., bra].ravel(), emg[..., bra].ravel())[0, 1]
         assert scores["test_deep"][k] == pytest.approx(r)
-    assert np.isfinite(scores["test_surface"]).all() and np.isfinite(scores["test_deep"]).all()
+    assert np.isfinite(scores["test_surface"]).all()
+    assert np.isfinite(scores["test_deep"]).all()
 
 
 # ---------------------------------------------------------------------- subjects in score
@@ -188,8 +192,10 @@ def test_leave_one_muscle_out_hides_the_muscle_in_fit(data):
     hidden = LeaveOneMuscleOutRegressor(nmm(predict_physics="none"), muscles=["BRD"])
     hidden.fit(data.X, data.y)
     clone_without = hidden.estimators_["BRD"]
-    assert "emg_BRD" not in clone_without.channels_ and len(clone_without.channels_) == 9
-    assert hidden.n_features_in_ == 10 and list(hidden.feature_names_in_) == list(ELBOW_CHANNELS)
+    assert "emg_BRD" not in clone_without.channels_
+    assert len(clone_without.channels_) == 9
+    assert hidden.n_features_in_ == 10
+    assert list(hidden.feature_names_in_) == list(ELBOW_CHANNELS)
     brd = list(clone_without.muscles_).index("BRD")
     X_without = np.delete(data.X, ELBOW_CHANNELS.index("emg_BRD"), axis=2)
     expected = clone_without.predict(X_without)[..., brd]
@@ -259,7 +265,8 @@ def test_leave_one_subject_out_keeps_calibration_sequences_for_training(data):
     for (train, test), subject in zip(splits, ["S01", "S02"], strict=True):
         own = np.flatnonzero(data.groups == subject)
         np.testing.assert_array_equal(test, own[1:])
-        assert own[0] in train and not set(own[1:]) & set(train)
+        assert own[0] in train
+        assert not set(own[1:]) & set(train)
     np.testing.assert_array_equal(
         cv.calibration(data.groups), [True, False, False, True, False, False]
     )
@@ -315,11 +322,13 @@ def test_personalize_false_is_the_same_split_without_personalisation(data):
                 calibration=cv.calibration(data.groups),
             )
     means = search.cv_results_["mean_test_score"]
-    assert np.isfinite(means).all() and means[0] != means[1]
+    assert np.isfinite(means).all()
+    assert means[0] != means[1]
     plain = PersonalizedRegressor(nmm(), personalize=False).fit(
         data.X, data.y, subject_ids=data.groups, calibration=[True] * 3 + [False] * 3
     )
-    assert list(plain.new_subjects_) == [] and list(plain.subjects_) == ["S02"]
+    assert list(plain.new_subjects_) == []
+    assert list(plain.subjects_) == ["S02"]
 
 
 def test_personalized_regressor_errors(data):
@@ -337,3 +346,54 @@ def test_personalized_regressor_errors(data):
         PersonalizedRegressor(SynergyExtrapolationRegressor()).fit(
             data.X, data.y, subject_ids=data.groups
         )
+
+
+# ---------------------------------------------------------------------- benchmark scores
+def test_deep_muscle_metrics_against_closed_forms():
+    t = np.linspace(0, 2 * np.pi, 400)
+    truth = 0.5 + 0.25 * np.sin(t)
+    span = np.ptp(truth)  # about 0.5
+    r, nrmse = deep_muscle_metrics(truth, truth + 0.05)  # an offset: r 1, RMSE 0.05
+    assert r == pytest.approx(1.0)
+    assert nrmse == pytest.approx(0.05 / span)
+    r, nrmse = deep_muscle_metrics(truth, 2 * truth)  # a gain: r 1, RMSE the truth's RMS
+    assert r == pytest.approx(1.0)
+    assert nrmse == pytest.approx(np.sqrt(np.mean(truth**2)) / span)
+    assert deep_muscle_metrics(truth, 1 - truth)[0] == pytest.approx(-1.0)
+    # NaN steps of the truth are left out; 2-D inputs are flattened
+    gappy = np.where(np.arange(400) % 3 == 0, np.nan, truth)
+    assert deep_muscle_metrics(gappy.reshape(4, 100), (truth + 0.05).reshape(4, 100))[
+        1
+    ] == pytest.approx(0.05 / np.ptp(truth[np.arange(400) % 3 != 0]))
+    # a constant prediction has no r but an NRMSE; a constant or missing truth has neither
+    r, nrmse = deep_muscle_metrics(truth, np.full(400, 0.5))
+    assert np.isnan(r)
+    assert nrmse == pytest.approx(np.sqrt(np.mean((truth - 0.5) ** 2)) / span)
+    assert np.isnan(deep_muscle_metrics(np.full(10, 0.2), np.arange(10.0))).all()
+    assert np.isnan(deep_muscle_metrics(np.full(10, np.nan), np.arange(10.0))).all()
+
+
+def test_within_trial_r_judges_the_shape_not_the_level():
+    t = np.linspace(0, 1, 40)
+    truth = np.stack([t, 3 + t, np.full(40, 0.2)])  # the flat trial has no r: left out
+    prediction = np.stack([t, 3 - t, t])
+    assert within_trial_r(truth, prediction) == pytest.approx(0.0)  # (1 + -1) / 2
+    assert deep_muscle_metrics(truth[:2], prediction[:2])[0] > 0.9  # pooled r sees the level
+    assert within_trial_r(t, t**2) == pytest.approx(deep_muscle_metrics(t, t**2)[0])  # 1-D
+    assert np.isnan(within_trial_r(np.full((2, 5), 0.1), np.ones((2, 5))))
+
+
+def test_torque_nrmse_is_the_rmse_over_the_inverse_dynamics_range():
+    torque_id = np.stack([np.linspace(-2.0, 8.0, 50), np.linspace(0.0, 4.0, 50)])  # range 10
+    assert torque_nrmse(torque_id, torque_id) == 0.0
+    assert torque_nrmse(torque_id, torque_id + 0.3) == pytest.approx(0.03)
+    error = np.where(np.arange(50) % 2 == 0, 1.0, -1.0)
+    assert torque_nrmse(torque_id, torque_id + error) == pytest.approx(0.1)
+
+
+def test_the_benchmark_scores_with_these_functions():
+    import deepemg.benchmark
+
+    assert deepemg.benchmark.deep_muscle_metrics is deep_muscle_metrics
+    assert deepemg.benchmark.within_trial_r is within_trial_r
+    assert deepemg.benchmark.torque_nrmse is torque_nrmse

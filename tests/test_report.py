@@ -186,7 +186,8 @@ def test_settings_json_and_markdown_hold_the_run_metadata(tmp_path, close_figure
     settings = json.loads(written["settings.json"].read_text())
     assert settings["n_subjects"] == 2  # the settings stay at the top
     run = settings["run"]
-    assert run["n_jobs"] == 2 and run["threads_per_fit"] == 1
+    assert run["n_jobs"] == 2
+    assert run["threads_per_fit"] == 1
     assert run["elapsed_s"] == pytest.approx(125.0)
     assert datetime.fromisoformat(run["started_utc"]).utcoffset().total_seconds() == 0
     for key in ("deepemg", "torch", "opensim", "numpy", "scikit-learn", "cpu", "cores"):
@@ -211,9 +212,13 @@ def test_settings_json_and_markdown_hold_the_run_metadata(tmp_path, close_figure
 def test_a_result_without_metadata_still_reports():
     result = hand_made(metadata=False)
     info = run_info(result)
-    assert info["started_utc"] is None and info["n_jobs"] is None and info["machine"] == {}
+    assert info["started_utc"] is None
+    assert info["n_jobs"] is None
+    assert info["machine"] == {}
     text = markdown(result)
-    assert "wall time: 2.1 min" in text and "CPU" not in text and "†" not in text
+    assert "wall time: 2.1 min" in text
+    assert "CPU" not in text
+    assert "†" not in text
 
 
 # ---------------------------------------------------------------------------- caveats
@@ -221,10 +226,13 @@ def test_a_flat_truth_gets_a_caveat_under_every_table():
     result = hand_made()
     assert flat_truths(result) == {"TRImed": 0.046}
     text = markdown(result)
-    assert "| TRImed r † | TRImed nrmse † |" in text and "BRA nrmse †" not in text
+    assert "| TRImed r † | TRImed nrmse † |" in text
+    assert "BRA nrmse †" not in text
     caveats = [line for line in text.splitlines() if line.startswith("† TRImed")]
     assert len(caveats) == 2  # one under each table
-    assert "nearly flat" in caveats[0] and "0.046" in caveats[0] and "BRA 0.420" in caveats[0]
+    assert "nearly flat" in caveats[0]
+    assert "0.046" in caveats[0]
+    assert "BRA 0.420" in caveats[0]
     assert "gravity always flexes the elbow" in caveats[0]
     assert "NRMSE (RMSE over that tiny range) is therefore large" in caveats[0]
     assert "weak evidence" in caveats[0]
@@ -232,7 +240,8 @@ def test_a_flat_truth_gets_a_caveat_under_every_table():
     lines = text.splitlines()
     for k, line in enumerate(lines):
         if line.startswith("† "):
-            assert lines[k - 1] == "" and lines[k - 2].startswith("| **MSE** | **mean ± SD**")
+            assert lines[k - 1] == ""
+            assert lines[k - 2].startswith("| **MSE** | **mean ± SD**")
 
 
 def test_caveat_threshold_and_other_joints():
@@ -244,7 +253,8 @@ def test_caveat_threshold_and_other_joints():
     result.truth_range = {"BRA": 0.42, "TRImed": 0.01}
     result.joint = "knee"
     text = markdown(result)
-    assert "co-contraction floor" in text and "elbow" not in text
+    assert "co-contraction floor" in text
+    assert "elbow" not in text
 
 
 # ---------------------------------------------------------------------------- figures
@@ -253,9 +263,11 @@ def test_deep_emg_title_has_the_load_and_panels_their_own_range(close_figures):
     top, bottom = figure.axes
     assert "load 6 kg" in top.get_title()
     low, high = bottom.get_ylim()  # TRImed: 0.01-0.03, not 0-0.6
-    assert 0.0 < low < 0.01 + 1e-9 and 0.03 < high < 0.05
+    assert 0.0 < low < 0.01 + 1e-9
+    assert 0.03 < high < 0.05
     low, high = top.get_ylim()
-    assert 0.15 < low < 0.2 and 0.57 < high < 0.65  # MSE 0.2-0.5, NMM up to 0.57
+    assert 0.15 < low < 0.2
+    assert 0.57 < high < 0.65
     assert not figure.axes[0].collections  # no band without nmm_std
     _assert_legends_off_the_data(figure)
 
@@ -274,7 +286,8 @@ def test_deep_emg_draws_the_90_percent_band(close_figures):
         assert vertices[:, 1].min() == pytest.approx(np.clip(mean - spread, 0, 1).min())
         assert vertices[:, 1].max() == pytest.approx(np.clip(mean + spread, 0, 1).max())
         low, high = ax.get_ylim()  # the band is in view
-        assert low <= vertices[:, 1].min() and vertices[:, 1].max() <= high
+        assert low <= vertices[:, 1].min()
+        assert vertices[:, 1].max() <= high
     # TRImed: mean 0.01-0.03 minus 1.645 x 0.01 is clipped at 0
     assert figure.axes[1].collections[0].get_paths()[0].vertices[:, 1].min() == 0.0
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
@@ -309,7 +322,8 @@ def test_training_curves_have_y_labels(close_figures):
     figure = _drawn(plot_training_curves(hand_made()))
     assert len(figure.axes) == 3  # data, physics, effort (no synergy term)
     for ax in figure.axes:
-        assert ax.get_ylabel() and ax.get_xlabel() == "epoch"
+        assert ax.get_ylabel()
+        assert ax.get_xlabel() == "epoch"
     _assert_legends_off_the_data(figure)
 
 

@@ -1,0 +1,84 @@
+r"""The paper-style benchmark: NMM against muscle synergy extrapolation, within and across subjects.
+
+:func:`run_benchmark` fits :class:`deepemg.NMMRegressor` and
+:class:`baselines.SynergyExtrapolationRegressor` (MSE) on the same splits and scores the deep
+muscles against their truth (where one exists) and the NMM's muscle torque against inverse
+dynamics:
+
+* **within subject**: each subject's first ``train_fraction`` of the sequences train, the rest
+  test. The NMM predicts the test sequences from kinematics and load only; MSE is fitted on the
+  training sequences and reads the test sequences' surface EMG, as MSE is used.
+* **leave one subject out**: the NMM is fitted on the other subjects, then
+  :meth:`~deepemg.NMMRegressor.personalize`\ d on the held-out subject's kinematics, load,
+  torque and surface EMG (no deep labels); MSE is fitted on the held-out subject's own surface
+  EMG and torque.
+
+"NMM" on its own names the NMM as :class:`~deepemg.NMMRegressor` predicts by default
+(``predict_physics="torque"``), the method whose role in :data:`METHODS` is ``"proposed"``
+(its label in the tables: "NMM + prediction-time physics"); the row "NMM" is the same fitted
+network alone (``predict_physics="none"``), "NMM, physics_weight=0" the network fitted without
+its physics term.
+
+X's channels are found through the data's own :class:`~deepemg.channels.ChannelLayout`
+(``ChannelLayout.infer(data.channels)``); it must be the layout of the ``model`` and
+``coordinate`` given to :func:`run_benchmark`.
+
+The package's parts, every name of which this package holds too:
+
+* :mod:`deepemg.benchmark.methods`: the compared methods (:data:`METHODS` of :class:`Method`,
+  each with its role of :data:`ROLES`: proposed, ablation, variant, baseline);
+* :mod:`deepemg.benchmark.protocol`: the settings (:class:`BenchmarkSettings`), the data, the
+  splits (:func:`within_subject_splits`, leave one subject out) and the fit of one fold;
+* :mod:`deepemg.benchmark.runner`: :func:`run_benchmark`, which runs every fold through joblib;
+* :mod:`deepemg.benchmark.results`: :class:`BenchmarkResult` and its plain-text table;
+* :mod:`deepemg.benchmark.checks`: the self-check of its own numbers (:data:`QUICK_FLOORS`,
+  :func:`check_floors`) and the accuracy targets (:data:`TARGETS`, :func:`target_checks`).
+
+The scores themselves are :mod:`deepemg.metrics`' :func:`~deepemg.metrics.deep_muscle_metrics`
+(r, NRMSE), :func:`~deepemg.metrics.within_trial_r` and :func:`~deepemg.metrics.torque_nrmse`.
+"""
+
+from ..metrics import deep_muscle_metrics, torque_nrmse, within_trial_r
+from .checks import (
+    FLAT_TRUTH_RANGE,
+    QUICK_FLOORS,
+    TARGETS,
+    Floors,
+    Target,
+    check_floors,
+    floor_checks,
+    target_checks,
+)
+from .methods import METHODS, PERSONAL_EMBEDDING, ROLES, Method, method_of, method_of_role
+from .protocol import EVALUATIONS, BenchmarkSettings, simulated_subjects, within_subject_splits
+from .results import SCORES, BenchmarkResult, format_score, format_table
+from .runner import run_benchmark
+
+__all__ = [
+    "EVALUATIONS",
+    "FLAT_TRUTH_RANGE",
+    "METHODS",
+    "PERSONAL_EMBEDDING",
+    "QUICK_FLOORS",
+    "ROLES",
+    "SCORES",
+    "TARGETS",
+    "BenchmarkResult",
+    "BenchmarkSettings",
+    "Floors",
+    "Method",
+    "Target",
+    "check_floors",
+    "deep_muscle_metrics",
+    "floor_checks",
+    "format_score",
+    "format_table",
+    "method_of",
+    "method_of_role",
+    "run_benchmark",
+    "simulated_subjects",
+    "target_checks",
+    "torque_nrmse",
+    "within_subject_splits",
+    "within_trial_r",
+]
