@@ -6,6 +6,8 @@ import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +51,7 @@ class Analogs(Recording):
     point_rate: float = float("nan")
 
 
-def _parameter(parameters: dict, group: str, name: str, default=None):
+def _parameter(parameters: dict, group: str, name: str, default: Any = None) -> Any:
     try:
         return parameters[group][name]["value"]
     except KeyError:
@@ -63,7 +65,9 @@ def _byte_order(start: bytes) -> str:
     return ">" if processor == 86 else "<"  # MIPS is big-endian, Intel and DEC little
 
 
-def _check_rates(path, start: bytes, parameters: dict, point_rate: float, n_read: int) -> None:
+def _check_rates(
+    path: Path, start: bytes, parameters: dict, point_rate: float, n_read: int
+) -> None:
     """Raise if the analog rate of ``path`` is not a whole multiple of its marker rate.
 
     Also raise if the number of analog samples per marker frame stored in its header (word 10)
@@ -114,7 +118,7 @@ def _check_rates(path, start: bytes, parameters: dict, point_rate: float, n_read
     )
 
 
-def _check_complete(path, start: bytes, parameters: dict, n_read: int) -> None:
+def _check_complete(path: Path, start: bytes, parameters: dict, n_read: int) -> None:
     """Raise if ``path`` holds fewer analog samples than its header says, or more than ezc3d read.
 
     ezc3d reads a truncated file without complaint (and adjusts its header to what it read),
@@ -215,7 +219,7 @@ def read_c3d_analogs(path: str | os.PathLike, channels: Sequence[str] | None = N
     return _select(_read_c3d(path), channels)
 
 
-def _read_c3d(path) -> Analogs:
+def _read_c3d(path: str | os.PathLike) -> Analogs:
     """Every analog channel of a c3d file, checked whole (not truncated) but not for NaN."""
     path = _existing_file(path, _EXPECTED)
     with open(path, "rb") as file:

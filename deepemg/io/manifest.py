@@ -7,6 +7,7 @@ import csv
 import io
 import os
 from pathlib import Path
+from typing import cast
 
 from .._files import write_whole
 from .trials import _check_electrodes
@@ -131,7 +132,8 @@ def _manifest_rows(manifest: Path, text: str) -> list[tuple[int, dict]]:
         for row in reader:
             line = done = reader.line_num
             if _EXTRA in row:
-                _check_extra_cells(row.pop(_EXTRA), columns, manifest, line)
+                extra = cast(list[str], row.pop(_EXTRA))  # restkey gathers the extra cells
+                _check_extra_cells(extra, columns, manifest, line)
             rows.append((line, {k.strip(): (v or "").strip() for k, v in row.items()}))
     except csv.Error as error:
         line = reader.reader.line_num  # where the csv reader stopped (DictReader's lags)
@@ -247,7 +249,9 @@ def _long_cell(record: str, limit: int) -> int:
     return column
 
 
-def _duplicate_error(manifest: Path, base: Path, key: tuple, first: tuple, second: tuple):
+def _duplicate_error(
+    manifest: Path, base: Path, key: tuple, first: tuple, second: tuple
+) -> ValueError:
     """The error for two rows that read the same angle of a kinematics file.
 
     ``first``, ``second``: line and subject of each row; ``key``: kinematics file and angle
@@ -293,8 +297,8 @@ def _inside(name: str, base: Path, allow_outside: bool, where: str, column: str)
     return resolved
 
 
-def _channels(text: str, where: str) -> dict:
-    mapping = {}
+def _channels(text: str, where: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
     for item in text.split(";"):
         muscle, sep, label = item.partition("=")
         if not sep or not muscle.strip() or not label.strip():

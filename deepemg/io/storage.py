@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._files import write_whole
 from .table import (
@@ -19,6 +22,11 @@ from .table import (
     parse_numeric_rows,
     split_time_column,
 )
+
+if TYPE_CHECKING:
+    import opensim as osim
+
+    ModelLike: TypeAlias = osim.Model | str | os.PathLike
 
 __all__ = [
     "Storage",
@@ -85,7 +93,7 @@ def _coordinate_part(label: str) -> str:
     return parts[-1] if parts else label
 
 
-def _rotational_by_model(model, labels: list[str], path: Path) -> list[str]:
+def _rotational_by_model(model: ModelLike, labels: list[str], path: Path) -> list[str]:
     """Labels whose coordinate in ``model`` is Rotational; warns about labels it cannot match."""
     import opensim as osim
 
@@ -132,7 +140,9 @@ def _split(line: str, delimiter: str | None, n_fields: int | None = None) -> lis
     return fields
 
 
-def read_storage(path: str | os.PathLike, radians: bool = True, model=None) -> Storage:
+def read_storage(
+    path: str | os.PathLike, radians: bool = True, model: ModelLike | None = None
+) -> Storage:
     r"""Read an OpenSim storage file (.sto or .mot), such as inverse kinematics or dynamics.
 
     The header runs up to the ``endheader`` line; the next line holds the column labels, then
@@ -281,7 +291,9 @@ def _column_labels(body: list[tuple[int, str]], path: Path) -> tuple[list[str], 
     return labels, delimiter
 
 
-def _parse_rows(rows: list[tuple[int, str]], delimiter, labels: list[str], path: Path):
+def _parse_rows(
+    rows: list[tuple[int, str]], delimiter: str | None, labels: list[str], path: Path
+) -> np.ndarray:
     """The numbers of the data ``rows`` (line number, text), one column per label, checked."""
     if not rows:
         raise ValueError(f"'{path}' has column labels but no rows of data.")
@@ -306,7 +318,9 @@ def _check_header_counts(header: dict, n_rows: int, n_columns: int, path: Path) 
             )
 
 
-def _to_radians(data: np.ndarray, labels: list[str], model, path: Path) -> list[str]:
+def _to_radians(
+    data: np.ndarray, labels: list[str], model: ModelLike | None, path: Path
+) -> list[str]:
     """Convert ``data``'s rotational columns from degrees to radians, in place; their labels.
 
     Rotational by ``model``'s coordinates when given, else by the name rule.
@@ -334,7 +348,7 @@ _MUSCLE_STORAGE_KINDS = ("excitation", "activation")
 """What :func:`write_muscle_storage` writes: excitations (controls) or activations (states)."""
 
 
-def _label_problem(label) -> str | None:
+def _label_problem(label: object) -> str | None:
     """Why OpenSim (or a reader of its files) cannot hold ``label`` as a column label."""
     if not isinstance(label, str):
         return f"it is a {type(label).__name__}, not a str"
@@ -350,7 +364,7 @@ def _label_problem(label) -> str | None:
     return None
 
 
-def _storage_columns(columns) -> tuple[list[str], np.ndarray]:
+def _storage_columns(columns: object) -> tuple[list[str], np.ndarray]:
     """``columns`` as labels and a 2-D float64 array ``(n_rows, n_columns)``.
 
     ``columns`` is a dict of 1-D arrays, or ``(labels, 2-D array)``.
@@ -400,7 +414,7 @@ def _dict_columns(columns: dict) -> tuple[list, np.ndarray]:
     return labels, np.column_stack(arrays) if arrays else np.empty((0, 0))
 
 
-def _paired_columns(columns) -> tuple[list, np.ndarray]:
+def _paired_columns(columns: tuple | list) -> tuple[list, np.ndarray]:
     """The labels and 2-D array of ``(labels, data)``, one column of data per label."""
     labels = [columns[0]] if isinstance(columns[0], str) else list(columns[0])
     try:
@@ -438,7 +452,7 @@ def _check_storage_values(time: np.ndarray, data: np.ndarray, labels: list[str])
         )
     if not np.isfinite(data).all():
         rows, cols = np.nonzero(~np.isfinite(data))
-        first = {}
+        first: dict[int, int] = {}
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             first.setdefault(c, r)
         listed = ", ".join(
@@ -468,8 +482,8 @@ def _storage_path(path: str | os.PathLike) -> Path:
 
 def write_storage(
     path: str | os.PathLike,
-    time,
-    columns,
+    time: ArrayLike,
+    columns: dict[str, ArrayLike] | tuple[Sequence[str], ArrayLike],
     *,
     in_degrees: bool = False,
     name: str | None = None,
@@ -558,7 +572,9 @@ def write_storage(
     return path
 
 
-def _write_with_opensim(path: Path, time, labels, data, in_degrees: bool, name: str) -> None:
+def _write_with_opensim(
+    path: Path, time: np.ndarray, labels: list[str], data: np.ndarray, in_degrees: bool, name: str
+) -> None:
     """Write the checked table to ``path`` with OpenSim's file adapter, whole or not at all."""
     import opensim as osim
 
@@ -583,12 +599,12 @@ def _write_with_opensim(path: Path, time, labels, data, in_degrees: bool, name: 
 
 def write_muscle_storage(
     path: str | os.PathLike,
-    time,
-    values,
-    muscles,
+    time: ArrayLike,
+    values: ArrayLike,
+    muscles: str | Sequence[str],
     kind: str = "excitation",
     *,
-    model=None,
+    model: ModelLike | None = None,
     name: str | None = None,
 ) -> Path:
     """Write muscle excitations (a controls file) or activations (a states file) for OpenSim.
@@ -669,7 +685,7 @@ def write_muscle_storage(
     return write_storage(path, time, (labels, values), name=default if name is None else name)
 
 
-def _muscle_values(values, muscles: list[str], kind: str) -> np.ndarray:
+def _muscle_values(values: ArrayLike, muscles: list[str], kind: str) -> np.ndarray:
     """``values`` as a float64 array ``(n_rows, len(muscles))``, checked to lie in [0, 1]."""
     try:
         values = np.asarray(values, dtype=np.float64)
@@ -690,7 +706,7 @@ def _muscle_values(values, muscles: list[str], kind: str) -> np.ndarray:
     return values
 
 
-def _muscle_labels(muscles: list[str], kind: str, model) -> list[str]:
+def _muscle_labels(muscles: list[str], kind: str, model: ModelLike | None) -> list[str]:
     """OpenSim's column labels of the muscles' excitations (names) or activations (state paths).
 
     With ``model``, every muscle is checked to be one of its muscles.
@@ -707,7 +723,7 @@ def _muscle_labels(muscles: list[str], kind: str, model) -> list[str]:
     return [f"{p}/activation" for p in paths]
 
 
-def _model_muscle_paths(model, muscles: list[str]) -> list[str]:
+def _model_muscle_paths(model: ModelLike, muscles: list[str]) -> list[str]:
     """Absolute paths of ``muscles`` in ``model``; a ValueError lists the model's muscles."""
     import opensim as osim
 

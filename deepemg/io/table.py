@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import difflib
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["Recording", "read_csv_table", "resample"]
 
@@ -62,7 +64,9 @@ class Recording:
         )
 
 
-def _missing_message(kind: str, missing, available, path: Path | None = None) -> str:
+def _missing_message(
+    kind: str, missing: Sequence[object], available: Sequence[str], path: Path | None = None
+) -> str:
     """'No column named X in file; did you mean Y? The columns are [...]'."""
     where = f" in '{path}'" if path is not None else ""
     hints = []
@@ -76,12 +80,13 @@ def _missing_message(kind: str, missing, available, path: Path | None = None) ->
     return f"No {kind} named {names}{where}.{hint} The {kind}s are {list(available)}."
 
 
-def _check_unique_labels(labels, path: Path | None, where: str = "header") -> None:
+def _check_unique_labels(labels: Iterable[str], path: Path | None, where: str = "header") -> None:
     """Raise naming the file and the labels that appear more than once (``time`` ignoring case).
 
     Which of two columns of one name is meant cannot be told.
     """
-    seen, repeated = set(), []
+    seen: set[str] = set()
+    repeated: list[str] = []
     for label in labels:
         key = label.lower() if label.lower() == "time" else label
         if key in seen and label not in repeated:
@@ -127,7 +132,9 @@ def _is_c3d(raw: bytes) -> bool:
     return len(raw) >= 512 and raw[1] == 0x50 and 1 <= raw[0] <= 127 and raw[0] not in (9, 10, 13)
 
 
-def _check_finite(data: np.ndarray, labels, time: np.ndarray, path: Path | None) -> None:
+def _check_finite(
+    data: np.ndarray, labels: Sequence[str], time: np.ndarray, path: Path | None
+) -> None:
     """Raise naming the first column, row and time that hold NaN or infinity."""
     bad = ~np.isfinite(data)
     if not bad.any():
@@ -137,7 +144,7 @@ def _check_finite(data: np.ndarray, labels, time: np.ndarray, path: Path | None)
     column = columns[np.argmin(first_rows[columns])]
     row = int(first_rows[column])
     where = f" of '{path}'" if path is not None else ""
-    also = [labels[c] for c in columns if c != column]
+    also = [labels[c] for c in columns.tolist() if c != column]
     more = f" (also in {also[:5]}{'...' if len(also) > 5 else ''})" if also else ""
     at = f" (time {time[row]:.6g} s)" if np.isfinite(time[row]) else ""
     raise ValueError(
@@ -166,7 +173,12 @@ def _rate_from_time(time: np.ndarray, path: Path | None) -> float:
     return float(1.0 / np.median(step))
 
 
-def parse_numeric_rows(path, rows, labels: list[str], expected: str) -> np.ndarray:
+def parse_numeric_rows(
+    path: Path | None,
+    rows: Sequence[tuple[int, Sequence[str]]],
+    labels: list[str],
+    expected: str,
+) -> np.ndarray:
     """Numbers of a text table, one value per column; an empty cell becomes NaN.
 
     ``rows`` holds ``(line_number, cells)`` pairs; errors name the line, the column and what
@@ -190,7 +202,9 @@ def parse_numeric_rows(path, rows, labels: list[str], expected: str) -> np.ndarr
     return values
 
 
-def split_time_column(values: np.ndarray, labels: list[str], time_index: int, path):
+def split_time_column(
+    values: np.ndarray, labels: list[str], time_index: int, path: Path | None
+) -> tuple[np.ndarray, np.ndarray, list[str], float]:
     """Time, the other columns, their labels and the rate, checked (finite, increasing time)."""
     time = values[:, time_index]
     others = [name for c, name in enumerate(labels) if c != time_index]
@@ -281,7 +295,7 @@ def read_csv_table(path: str | os.PathLike, time_column: str = "time") -> Record
     return Recording(time, data, labels, rate, path=path)
 
 
-def resample(time, data, new_time) -> np.ndarray:
+def resample(time: ArrayLike, data: ArrayLike, new_time: ArrayLike) -> np.ndarray:
     """Values of ``data`` at the times ``new_time``, by linear interpolation.
 
     Parameters
@@ -326,9 +340,9 @@ def resample(time, data, new_time) -> np.ndarray:
             f"Cannot resample outside the recording: it covers t = {time[0]:.6g}-{time[-1]:.6g} s "
             f"but times {new_time.min():.6g}-{new_time.max():.6g} s were asked for."
         )
-    new_time = np.clip(new_time, time[0], time[-1])
+    inside = np.clip(new_time, time[0], time[-1])
     if data.ndim == 1:
-        return np.interp(new_time, time, data)
-    return np.column_stack([np.interp(new_time, time, col) for col in data.T]).reshape(
-        new_time.size, data.shape[1]
+        return np.interp(inside, time, data)
+    return np.column_stack([np.interp(inside, time, col) for col in data.T]).reshape(
+        inside.size, data.shape[1]
     )

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.signal import savgol_filter
@@ -16,6 +17,11 @@ from ..channels import ELBOW_JOINT, EMG_PREFIX, ChannelLayout, emg_channel, layo
 from .c3d import read_c3d_analogs
 from .storage import _check_column, read_storage
 from .table import Recording, _existing_file, _missing_message, read_csv_table, resample
+
+if TYPE_CHECKING:
+    import opensim as osim
+
+    from ..opensim import ModelPose
 
 __all__ = ["MVC_WINDOW", "load_each_trial", "load_trials"]
 
@@ -55,7 +61,7 @@ def _check_electrodes(mapping: Mapping, where: str) -> None:
             )
 
 
-def _check_trial(i: int, trial) -> dict:
+def _check_trial(i: int, trial: object) -> dict:
     """Trial ``i`` as a checked dict: known keys, ``load_mass`` a float, ``mvc`` a list of paths."""
     if not isinstance(trial, Mapping):
         raise TypeError(
@@ -89,7 +95,7 @@ def _check_keys(i: int, trial: dict) -> None:
         )
 
 
-def _checked_load_mass(i: int, mass) -> float:
+def _checked_load_mass(i: int, mass: Any) -> float:
     """Trial ``i``'s ``load_mass`` as a float of kg, finite and >= 0."""
     try:
         mass = float(mass)
@@ -138,7 +144,7 @@ def _trial_name(i: int, trial: dict) -> str:
     return f"trial {i} (subject {trial['subject']!r}, '{Path(trial['kinematics']).name}')"
 
 
-def _read_emg(path, channels: list[str], where: str) -> Recording:
+def _read_emg(path: str | os.PathLike, channels: list[str], where: str) -> Recording:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".c3d":
@@ -157,7 +163,9 @@ def _read_emg(path, channels: list[str], where: str) -> Recording:
     )
 
 
-def _check_span(time: np.ndarray, grid: np.ndarray, what: str, path: Path, where: str) -> None:
+def _check_span(
+    time: np.ndarray, grid: np.ndarray, what: str, path: Path | None, where: str
+) -> None:
     step = np.median(np.diff(time))
     if grid[0] < time[0] - 1e-3 * step or grid[-1] > time[-1] + 1e-3 * step:
         raise ValueError(
@@ -167,7 +175,7 @@ def _check_span(time: np.ndarray, grid: np.ndarray, what: str, path: Path, where
         )
 
 
-def _check_rate(file_rate: float, rate: float, what: str, path: Path, where: str) -> None:
+def _check_rate(file_rate: float, rate: float, what: str, path: Path | None, where: str) -> None:
     if file_rate < rate * (1 - 1e-3):
         raise ValueError(
             f"{where}: the {what} in '{path}' are sampled at {file_rate:.6g} Hz, below "
@@ -254,7 +262,7 @@ def _emg_references(trials: list[dict], envelopes: list) -> list[dict | None]:
     return references
 
 
-def _gives_mvc(subject, indices: list[int], trials: list[dict]) -> bool:
+def _gives_mvc(subject: object, indices: list[int], trials: list[dict]) -> bool:
     """Whether the subject's trials with EMG (``indices``) give MVC recordings: all or none."""
     with_mvc = [i for i in indices if "mvc" in trials[i]]
     if with_mvc and len(with_mvc) < len(indices):
@@ -269,7 +277,7 @@ def _gives_mvc(subject, indices: list[int], trials: list[dict]) -> bool:
     return bool(with_mvc)
 
 
-def _subject_maximum(subject, envelopes: list[dict]) -> dict:
+def _subject_maximum(subject: object, envelopes: list[dict]) -> dict:
     """Muscle -> its highest envelope over the subject's trials (``envelopes``, one per trial)."""
     maximum: dict = {}
     for by_muscle in envelopes:
@@ -445,7 +453,7 @@ def load_trials(
     return _sequences(read, n_timesteps)
 
 
-def _check_n_timesteps(n_timesteps) -> None:
+def _check_n_timesteps(n_timesteps: object) -> None:
     """Raise unless ``n_timesteps`` is None or a positive integer."""
     if n_timesteps is not None and (
         not isinstance(n_timesteps, int | np.integer) or n_timesteps < 1
@@ -512,7 +520,15 @@ def _cut_windows(trials: list[dict], lengths: list[int], n_timesteps: int, rate:
     return pieces
 
 
-def _read_trials(trials, model, coordinate, rate, channels, muscles, locked) -> Bunch:
+def _read_trials(
+    trials: Iterable[Mapping] | Mapping,
+    model: str | os.PathLike,
+    coordinate: str,
+    rate: float,
+    channels: str | Sequence[str] | None,
+    muscles: str | Sequence[str] | None,
+    locked: Mapping[str, float] | None,
+) -> Bunch:
     """Every trial read and in deepemg's units.
 
     Per trial ``X`` (n_i, n_channels) and ``y`` (n_i, n_muscles), with the grids, the checked
@@ -521,19 +537,15 @@ def _read_trials(trials, model, coordinate, rate, channels, muscles, locked) -> 
     if not isinstance(rate, int | float) or not np.isfinite(rate) or rate <= 0:
         raise ValueError(f"rate must be a sampling rate in Hz (> 0), got {rate!r}.")
     rate = float(rate)
-    if isinstance(trials, Mapping):
-        trials = [trials]
-    trials = [_check_trial(i, trial) for i, trial in enumerate(trials)]
-    if not trials:
-        raise ValueError("trials is empty; give at least one trial dict.")
+    checked = _checked_trials(trials)
     arm = _TrialModel.load(model, coordinate, locked, muscles)
     muscles = arm.muscles
-    _check_emg_muscles(trials, muscles)
-    channels, emg_muscles = _choose_channels(trials, muscles, arm.layout, channels)
+    _check_emg_muscles(checked, muscles)
+    channels, emg_muscles = _choose_channels(checked, muscles, arm.layout, channels)
     need_torque = arm.layout.torque in channels
 
     grids, kinematics, envelopes = [], [], []
-    for i, trial in enumerate(trials):
+    for i, trial in enumerate(checked):
         where = _trial_name(i, trial)
         grid, motion = _trial_motion(trial, where, rate, arm)
         torque = np.full(grid.size, np.nan)
@@ -544,10 +556,10 @@ def _read_trials(trials, model, coordinate, rate, channels, muscles, locked) -> 
         kinematics.append(np.column_stack([*motion, load, torque]))
         envelopes.append(_trial_envelopes(trial, grid, where))
 
-    references = _emg_references(trials, envelopes)
+    references = _emg_references(checked, envelopes)
     X_trials, y_trials = [], []
     for i, (trial, grid, kin, emg) in enumerate(
-        zip(trials, grids, kinematics, envelopes, strict=True)
+        zip(checked, grids, kinematics, envelopes, strict=True)
     ):
         y = _trial_y(i, trial, grid, emg, references[i], muscles)
         columns = {name: kin[:, k] for k, name in enumerate(arm.layout.base)}
@@ -555,7 +567,7 @@ def _read_trials(trials, model, coordinate, rate, channels, muscles, locked) -> 
         X_trials.append(np.column_stack([columns[c] for c in channels]))
         y_trials.append(y)
     return Bunch(
-        trials=trials,
+        trials=checked,
         channels=list(channels),
         muscles=list(muscles),
         rate=rate,
@@ -565,6 +577,16 @@ def _read_trials(trials, model, coordinate, rate, channels, muscles, locked) -> 
     )
 
 
+def _checked_trials(trials: Iterable[Mapping] | Mapping) -> list[dict]:
+    """The trial dicts checked (:func:`_check_trial`); one dict alone is a list of one."""
+    if isinstance(trials, Mapping):
+        trials = [trials]
+    checked = [_check_trial(i, trial) for i, trial in enumerate(trials)]
+    if not checked:
+        raise ValueError("trials is empty; give at least one trial dict.")
+    return checked
+
+
 @dataclass
 class _TrialModel:
     """The OpenSim model of :func:`load_trials`: its muscles of ``y``, its coordinate's range.
@@ -572,8 +594,8 @@ class _TrialModel:
     It gives the torque of trials without an inverse dynamics file, carrying each trial's load.
     """
 
-    model: object
-    pose: object
+    model: osim.Model
+    pose: ModelPose
     coordinate: str
     muscles: list[str]
     layout: ChannelLayout
@@ -582,7 +604,13 @@ class _TrialModel:
     loaded_mass: float | None = None
 
     @classmethod
-    def load(cls, model, coordinate: str, locked, muscles) -> _TrialModel:
+    def load(
+        cls,
+        model: str | os.PathLike,
+        coordinate: str,
+        locked: Mapping[str, float] | None,
+        muscles: str | Sequence[str] | None,
+    ) -> _TrialModel:
         """Load ``model`` ("elbow" or an .osim path) posed at ``coordinate``; check ``muscles``."""
         import opensim as osim
 
@@ -631,7 +659,12 @@ def _check_emg_muscles(trials: list[dict], muscles: list[str]) -> None:
             )
 
 
-def _choose_channels(trials, muscles, layout, channels) -> tuple[list[str], list[str]]:
+def _choose_channels(
+    trials: list[dict],
+    muscles: list[str],
+    layout: ChannelLayout,
+    channels: str | Sequence[str] | None,
+) -> tuple[list[str], list[str]]:
     """The channels of ``X`` (``channels`` checked, or the default) and the muscles with EMG in X.
 
     A muscle's EMG can enter ``X`` only when every trial measures it.
@@ -665,7 +698,9 @@ def _choose_channels(trials, muscles, layout, channels) -> tuple[list[str], list
     return channels, emg_muscles
 
 
-def _trial_motion(trial: dict, where: str, rate: float, arm: _TrialModel):
+def _trial_motion(
+    trial: dict, where: str, rate: float, arm: _TrialModel
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """The trial's grid at ``rate`` and its angle, velocity and acceleration on it.
 
     In rad, rad/s and rad/s² for a rotational coordinate (m, m/s, m/s² for a translation).
@@ -702,7 +737,14 @@ def _trial_motion(trial: dict, where: str, rate: float, arm: _TrialModel):
     return grid, [angle, velocity, acceleration]
 
 
-def _trial_torque(trial, where, rate, grid, motion, arm: _TrialModel) -> np.ndarray:
+def _trial_torque(
+    trial: dict,
+    where: str,
+    rate: float,
+    grid: np.ndarray,
+    motion: list[np.ndarray],
+    arm: _TrialModel,
+) -> np.ndarray:
     """The trial's torque on ``grid``: from its inverse dynamics file, else from the model."""
     if "torque" not in trial:
         return arm.inverse_dynamics(trial["load_mass"], motion)
@@ -717,7 +759,9 @@ def _trial_torque(trial, where, rate, grid, motion, arm: _TrialModel) -> np.ndar
     return resample(dynamics.time, moment, grid)
 
 
-def _trial_envelopes(trial: dict, grid: np.ndarray, where: str):
+def _trial_envelopes(
+    trial: dict, grid: np.ndarray, where: str
+) -> tuple[Recording, dict[str, np.ndarray]] | None:
     """The trial's EMG recording and its envelopes (muscle -> unnormalised envelope), or None."""
     from ..preprocessing import EMGEnvelope
 
@@ -733,7 +777,14 @@ def _trial_envelopes(trial: dict, grid: np.ndarray, where: str):
     return recording, dict(zip(mapping, envelope.T, strict=True))
 
 
-def _trial_y(i: int, trial: dict, grid, emg, reference, muscles: list[str]) -> np.ndarray:
+def _trial_y(
+    i: int,
+    trial: dict,
+    grid: np.ndarray,
+    emg: tuple[Recording, dict[str, np.ndarray]] | None,
+    reference: dict | None,
+    muscles: list[str],
+) -> np.ndarray:
     """The trial's ``y`` (n_i, n_muscles): its envelopes in MVC units on ``grid``, NaN without."""
     from ..validation import check_envelopes
 
@@ -741,6 +792,7 @@ def _trial_y(i: int, trial: dict, grid, emg, reference, muscles: list[str]) -> n
     if emg is None:
         return y
     recording, by_muscle = emg
+    assert reference is not None  # every trial with EMG has one (_emg_references)
     for muscle, envelope in by_muscle.items():
         normalised = envelope / reference[muscle]
         y[:, muscles.index(muscle)] = resample(recording.time, normalised, grid)
