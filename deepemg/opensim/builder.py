@@ -12,6 +12,7 @@ import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import opensim as osim
@@ -107,7 +108,7 @@ def _fit_opensim(
     conversion: str | None,
     opensim_class: str,
     getters: tuple[tuple[str, str], ...],
-):
+) -> dict[str, Any]:
     """Everything the torch model needs from an OpenSim model (cached per file, pose and law)."""
     model = osim_model.load_model(path)
     converted = _convert(model, conversion)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import opensim as osim
+from numpy.typing import ArrayLike
 
 from .model import ModelPose, muscle_handles
 
@@ -19,7 +20,7 @@ __all__ = [
 ]
 
 
-def _frames(**arrays) -> list[np.ndarray]:
+def _frames(**arrays: ArrayLike) -> list[np.ndarray]:
     """The named per-frame arrays as flat float arrays, checked for length and NaN."""
     flat = {name: np.asarray(a, dtype=float).ravel() for name, a in arrays.items()}
     sizes = {name: a.size for name, a in flat.items()}
@@ -32,7 +33,9 @@ def _frames(**arrays) -> list[np.ndarray]:
     return list(flat.values())
 
 
-def inverse_dynamics(pose: ModelPose, angle, velocity, acceleration) -> np.ndarray:
+def inverse_dynamics(
+    pose: ModelPose, angle: ArrayLike, velocity: ArrayLike, acceleration: ArrayLike
+) -> np.ndarray:
     """Generalised force (N·m) at the posed coordinate by OpenSim's InverseDynamicsSolver.
 
     Muscles do not apply force (``setAppliesForce(state, False)``); the other coordinates are
@@ -73,7 +76,11 @@ def inverse_dynamics(pose: ModelPose, angle, velocity, acceleration) -> np.ndarr
 
 
 def muscle_tendon_forces(
-    pose: ModelPose, muscles: list[str], activation, angle, velocity
+    pose: ModelPose,
+    muscles: list[str],
+    activation: ArrayLike,
+    angle: ArrayLike,
+    velocity: ArrayLike,
 ) -> np.ndarray:
     """Tendon force (N) of rigid-tendon DeGrooteFregly2016 muscles, computed by OpenSim.
 
@@ -118,13 +125,13 @@ def muscle_tendon_forces(
 def static_optimization(
     pose: ModelPose,
     muscles: list[str],
-    angle,
-    velocity,
-    torque,
-    moment_arms=None,
+    angle: ArrayLike,
+    velocity: ArrayLike,
+    torque: ArrayLike,
+    moment_arms: ArrayLike | None = None,
     exponent: float = 2.0,
-    weights=None,
-    min_activation=0.0,
+    weights: ArrayLike | None = None,
+    min_activation: ArrayLike = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Activations that balance ``torque`` with OpenSim's own muscles, frame by frame.
 
@@ -167,16 +174,25 @@ def static_optimization(
     )
     if moment_arms is None:
         _, moment_arms = sample_path_geometry(pose, muscles, angle)
+    arms = np.asarray(moment_arms, dtype=float)
     passive = muscle_tendon_forces(pose, muscles, np.zeros(len(muscles)), angle, velocity)
     full = muscle_tendon_forces(pose, muscles, np.ones(len(muscles)), angle, velocity)
-    gain = moment_arms * (full - passive)  # N·m per unit activation
-    need = torque - (moment_arms * passive).sum(axis=1)
+    gain = arms * (full - passive)  # N·m per unit activation
+    need = torque - (arms * passive).sum(axis=1)
     activation = _affine_effort_solve(gain, need, exponent, weights, floor)
     residual = need - (gain * activation).sum(axis=1)
     return activation, residual
 
 
-def _effort_problem(muscles, angle, velocity, torque, exponent, weights, min_activation):
+def _effort_problem(
+    muscles: list[str],
+    angle: ArrayLike,
+    velocity: ArrayLike,
+    torque: ArrayLike,
+    exponent: float,
+    weights: ArrayLike | None,
+    min_activation: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The inputs of a static optimisation, checked.
 
     Returns the per-frame arrays, the effort weights (1 by default) and the activation floor
@@ -195,13 +211,15 @@ def _effort_problem(muscles, angle, velocity, torque, exponent, weights, min_act
     return angle, velocity, torque, weights, floor
 
 
-def _affine_effort_solve(gain, need, exponent, weights, floor) -> np.ndarray:
+def _affine_effort_solve(
+    gain: np.ndarray, need: np.ndarray, exponent: float, weights: np.ndarray, floor: np.ndarray
+) -> np.ndarray:
     """``argmin sum_j w_j a_j^p`` s.t. ``sum_j gain_j a_j = need``, ``floor <= a <= 1``.
 
     Solved per frame (rows), by bisection on the multiplier (see :func:`static_optimization`).
     """
 
-    def activation_at(lam):
+    def activation_at(lam: np.ndarray) -> np.ndarray:
         x = lam[:, None] * gain / (exponent * weights)
         return np.clip(np.maximum(x, 0.0) ** (1.0 / (exponent - 1.0)), floor, 1.0)
 
@@ -237,7 +255,11 @@ of the angle by 1e-4 rad changes a tendon force by well under a newton (< 0.02 N
 
 
 def equilibrium_tendon_forces(
-    pose: ModelPose, muscles: list[str], activation, angle, velocity
+    pose: ModelPose,
+    muscles: list[str],
+    activation: ArrayLike,
+    angle: ArrayLike,
+    velocity: ArrayLike,
 ) -> np.ndarray:
     """Tendon force (N) of the muscles at fibre equilibrium, computed by OpenSim.
 
@@ -312,7 +334,9 @@ def _pchip_slopes(values: np.ndarray, step: float) -> np.ndarray:
     return slopes
 
 
-def _hermite_table(table, slopes, step, s):
+def _hermite_table(
+    table: np.ndarray, slopes: np.ndarray, step: float, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Value and derivative (per unit s) of the cubic Hermite through ``table`` at ``s``."""
     n = table.shape[-1]
     i = np.clip(np.floor(s / step).astype(int), 0, n - 2)
@@ -332,13 +356,13 @@ def _hermite_table(table, slopes, step, s):
 def compliant_static_optimization(
     pose: ModelPose,
     muscles: list[str],
-    angle,
-    velocity,
-    torque,
-    moment_arms=None,
+    angle: ArrayLike,
+    velocity: ArrayLike,
+    torque: ArrayLike,
+    moment_arms: ArrayLike | None = None,
     exponent: float = 2.0,
-    weights=None,
-    min_activation=0.0,
+    weights: ArrayLike | None = None,
+    min_activation: ArrayLike = 0.0,
     levels: int = 11,
     iterations: int = 40,
     corrections: int = 3,
@@ -444,7 +468,7 @@ class _CompliantProblem:
     slopes: np.ndarray = field(init=False)
     shift: np.ndarray = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.step = 1.0 / (self.levels - 1)
         self.span = 1.0 - self.floor
         self.table = np.empty((*self.floor.shape, self.levels))
@@ -541,22 +565,22 @@ def fit_joint_dynamics(
     qdd = rng.uniform(-50.0, 50.0, n_samples)
     design = np.column_stack([qdd, np.cos(q), np.sin(q)])
     model = pose.model
-    has_load = load_body is not None and model.getBodySet().contains(load_body)
-    if has_load:
-        original = model.getBodySet().get(load_body).getMass()
-        set_load_mass(model, 0.0, load_body)
+    load = load_body if load_body is not None and model.getBodySet().contains(load_body) else None
+    if load is not None:
+        original = model.getBodySet().get(load).getMass()
+        set_load_mass(model, 0.0, load)
         pose.reinitialize()
     tau0 = inverse_dynamics(pose, q, qd, qdd)
     coef0, *_ = np.linalg.lstsq(design, tau0, rcond=None)
     residual = np.abs(design @ coef0 - tau0).max()
     coef1 = np.zeros(3)
-    if has_load:
-        set_load_mass(model, 1.0, load_body)
+    if load is not None:
+        set_load_mass(model, 1.0, load)
         pose.reinitialize()
         tau1 = inverse_dynamics(pose, q, qd, qdd) - tau0
         coef1, *_ = np.linalg.lstsq(design, tau1, rcond=None)
         residual = max(residual, np.abs(design @ coef1 - tau1).max())
-        set_load_mass(model, original, load_body)
+        set_load_mass(model, original, load)
         pose.reinitialize()
     return {
         "inertia": coef0[0],
@@ -565,6 +589,6 @@ def fit_joint_dynamics(
         "load_inertia": coef1[0],
         "load_gravity_cos": coef1[1],
         "load_gravity_sin": coef1[2],
-        "has_load": has_load,
+        "has_load": load is not None,
         "max_residual": float(residual),
     }

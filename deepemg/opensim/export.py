@@ -6,9 +6,18 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import opensim as osim
+
+    from ..physics.model import MusculoskeletalModel
+    from ..physics.muscle import MuscleLaw
+    from ..regressor import NMMRegressor
 
 __all__ = ["export_subject", "read_export_notes"]
 
@@ -23,7 +32,7 @@ _NOTES_KEY = "deepemg-parameters:"
 _MODEL_TAG = re.compile(r"<Model\b[^>]*>")
 
 
-def _subject_row(estimator, subject) -> tuple[object, int]:
+def _subject_row(estimator: NMMRegressor, subject: object) -> tuple[object, int]:
     """The subject's label as stored and its row in the subject parameters."""
     known = np.asarray(estimator.subjects_).tolist()
     label = subject.item() if isinstance(subject, np.generic) else subject
@@ -37,7 +46,7 @@ def _subject_row(estimator, subject) -> tuple[object, int]:
     return known[matches[0]], matches[0]
 
 
-def _source(physics) -> Path:
+def _source(physics: MusculoskeletalModel) -> Path:
     """The .osim file the estimator's physics was built from."""
     source = physics.fit_report.get("source")
     if not source:
@@ -68,7 +77,15 @@ def _comment_text(text: str) -> str:
     return text + " " if text.endswith("-") else text
 
 
-def _notes(estimator, label, source, values, written, converted, model) -> str:
+def _notes(
+    estimator: NMMRegressor,
+    label: object,
+    source: Path,
+    values: dict[str, np.ndarray],
+    written: dict[str, dict[str, float]],
+    converted: list[str],
+    model: osim.Model,
+) -> str:
     """The comment that records the subject's parameters, mapped or not, in the .osim file."""
     from .. import __version__
 
@@ -79,7 +96,7 @@ def _notes(estimator, label, source, values, written, converted, model) -> str:
     tendons = _tendon_words(model, muscles)
     specs = estimator.net_.module_.subject_parameters.specs
     per_muscle = {s.name for s in specs if s.per_muscle}
-    parameters = {
+    parameters: dict[str, Any] = {  # per-muscle ones {muscle: value}, the others a float
         name: (
             dict(zip(muscles, np.asarray(v, dtype=float).tolist(), strict=True))
             if name in per_muscle
@@ -204,7 +221,9 @@ def read_export_notes(path: str | os.PathLike) -> dict:
     )
 
 
-def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def export_subject(
+    estimator: NMMRegressor, subject: object, path: str | os.PathLike, *, overwrite: bool = False
+) -> Path:
     """Write the OpenSim model an estimator was fitted on, with one subject's muscles.
 
     The ``.osim`` file the estimator's physics was built from (the built-in elbow,
@@ -297,7 +316,7 @@ def export_subject(estimator, subject, path: str | os.PathLike, *, overwrite: bo
     return path
 
 
-def _check_estimator(estimator) -> None:
+def _check_estimator(estimator: object) -> None:
     """A fitted NMMRegressor, or a TypeError or NotFittedError."""
     from sklearn.utils.validation import check_is_fitted
 
@@ -324,7 +343,7 @@ def _output_path(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
-def _subject_values(estimator, row: int) -> dict[str, np.ndarray]:
+def _subject_values(estimator: NMMRegressor, row: int) -> dict[str, np.ndarray]:
     """The subject parameters of row ``row`` (deepemg's units), as float64 arrays."""
     import torch
 
@@ -333,12 +352,14 @@ def _subject_values(estimator, row: int) -> dict[str, np.ndarray]:
     return {name: v[0].detach().cpu().double().numpy() for name, v in table.items()}
 
 
-def _getters(law) -> tuple:
+def _getters(law: MuscleLaw) -> tuple:
     """``(parameter, OpenSim getter)`` for each of the muscle law's parameters."""
     return tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
 
 
-def _convert_unchanged(model, physics, source: Path) -> tuple[list[str], dict]:
+def _convert_unchanged(
+    model: osim.Model, physics: MusculoskeletalModel, source: Path
+) -> tuple[list[str], dict]:
     """Convert the model's muscles as the law does; a ValueError if they changed since the fit.
 
     Returns what the conversion changed (for the notes) and the muscles' parameters in the file,
@@ -365,7 +386,9 @@ def _convert_unchanged(model, physics, source: Path) -> tuple[list[str], dict]:
     return converted, in_file
 
 
-def _write_scaled(model, physics, in_file: dict, values: dict) -> dict[str, dict[str, float]]:
+def _write_scaled(
+    model: osim.Model, physics: MusculoskeletalModel, in_file: dict, values: dict
+) -> dict[str, dict[str, float]]:
     """Set each muscle's scaled properties (the file's value times the subject's scale).
 
     Returns ``{muscle: {parameter: value}}`` as set; a RuntimeError if OpenSim did not take one.
@@ -391,7 +414,7 @@ def _write_scaled(model, physics, in_file: dict, values: dict) -> dict[str, dict
     return written
 
 
-def _tendon_words(model, muscles) -> str:
+def _tendon_words(model: osim.Model, muscles: list[str]) -> str:
     """How the muscles' tendons are written, for the notes ("" when they differ)."""
     rigid = {bool(model.getMuscles().get(m).get_ignore_tendon_compliance()) for m in muscles}
     if rigid == {True}:
@@ -401,7 +424,7 @@ def _tendon_words(model, muscles) -> str:
     return ""
 
 
-def _model_writer(model, notes: str, path: Path):
+def _model_writer(model: osim.Model, notes: str, path: Path) -> Callable[[str], None]:
     """A writer for :func:`deepemg._files.write_whole`: the model, the notes after ``<Model>``."""
 
     def write(temporary: str) -> None:

@@ -55,7 +55,15 @@ def muscles_crossing(pose: ModelPose, muscles: list[str], min_moment_arm: float 
     return [n for n, r in zip(muscles, np.abs(arms).max(axis=0), strict=True) if r > min_moment_arm]
 
 
-def _hermite(x0, x1, y0, y1, s0, s1, x):
+def _hermite(
+    x0: np.ndarray,
+    x1: np.ndarray,
+    y0: np.ndarray,
+    y1: np.ndarray,
+    s0: np.ndarray,
+    s1: np.ndarray,
+    x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cubic Hermite value and derivative on [x0, x1] (numpy; used to test the fit)."""
     h = x1 - x0
     t = (x - x0) / h

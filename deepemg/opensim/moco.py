@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 import opensim as osim
@@ -16,7 +17,7 @@ __all__ = ["moco_inverse"]
 
 
 @contextlib.contextmanager
-def _quiet(verbose: bool):
+def _quiet(verbose: bool) -> Iterator[None]:
     """Silence what the C++ solver writes to the process's stdout (file descriptor 1)."""
     if verbose:
         yield
