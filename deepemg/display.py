@@ -15,11 +15,22 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .benchmark import deep_muscle_metrics
 from .report import COLORS, Z90, _data_range, _legend_outside
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from sklearn.base import BaseEstimator
+
+    AxesLike: TypeAlias = Axes | Sequence[Axes] | np.ndarray
 
 __all__ = ["EMGDisplay"]
 
@@ -108,13 +119,13 @@ class EMGDisplay:
     def __init__(
         self,
         *,
-        time,
-        emg_pred,
+        time: ArrayLike,
+        emg_pred: ArrayLike,
         muscles: Sequence[str],
-        emg_true=None,
-        emg_std=None,
-        torque_pred=None,
-        torque_id=None,
+        emg_true: ArrayLike | None = None,
+        emg_std: ArrayLike | None = None,
+        torque_pred: ArrayLike | None = None,
+        torque_id: ArrayLike | None = None,
         deep_muscles: Sequence[str] = (),
         title: str | None = None,
     ) -> None:
@@ -129,7 +140,7 @@ class EMGDisplay:
         self.title = title
 
     # ------------------------------------------------------------------ drawing
-    def plot(self, ax=None) -> EMGDisplay:
+    def plot(self, ax: AxesLike | None = None) -> EMGDisplay:
         """Draw the panels.
 
         Parameters
@@ -155,8 +166,12 @@ class EMGDisplay:
         std = None if self.emg_std is None else np.asarray(self.emg_std, dtype=float)
         torque = self.torque_pred is not None or self.torque_id is not None
         figure, axes = _figure_and_axes(ax, len(self.muscles) + int(torque))
-        self.figure_, self.ax_ = figure, axes
-        self.lines_, self.bands_, self.torque_lines_, self.scores_ = {}, {}, {}, {}
+        self.figure_: Figure = figure
+        self.ax_: np.ndarray = axes
+        self.lines_: dict[str, dict[str, Line2D]] = {}
+        self.bands_: dict[str, PolyCollection] = {}
+        self.torque_lines_: dict[str, Line2D] = {}
+        self.scores_: dict[str, dict[str, float]] = {}
         for k, (panel, muscle) in enumerate(zip(axes, list(self.muscles), strict=False)):
             true_k = None if true is None else true[:, k]
             std_k = None if std is None else std[:, k]
@@ -166,10 +181,19 @@ class EMGDisplay:
         _finish_figure(figure, axes, time, self.title, created=ax is None)
         return self
 
-    def _plot_muscle(self, panel, muscle: str, time, pred, true, std) -> None:
+    def _plot_muscle(
+        self,
+        panel: Axes,
+        muscle: str,
+        time: np.ndarray,
+        pred: np.ndarray,
+        true: np.ndarray | None,
+        std: np.ndarray | None,
+    ) -> None:
         """Draw one muscle's panel: its truth or measurement, prediction and band; its title."""
         deep = muscle in set(self.deep_muscles)
-        lines, shown = {}, [pred]
+        lines: dict[str, Line2D] = {}
+        shown = [pred]
         truth = true if true is not None and np.isfinite(true).any() else None
         if truth is not None:
             label = "truth" if deep else "measured"
@@ -194,9 +218,10 @@ class EMGDisplay:
         panel.set_ylabel("EMG (0-1)")
         _finish_panel(panel, shown)
 
-    def _plot_torque(self, panel, time) -> None:
+    def _plot_torque(self, panel: Axes, time: np.ndarray) -> None:
         """Draw the torque panel: inverse dynamics and the muscle model, where given."""
-        shown, name = [], "Joint torque"
+        shown: list[np.ndarray] = []
+        name = "Joint torque"
         if self.torque_id is not None:
             reference = np.asarray(self.torque_id, dtype=float)
             (self.torque_lines_["inverse dynamics"],) = panel.plot(
@@ -227,23 +252,24 @@ class EMGDisplay:
     @classmethod
     def from_estimator(
         cls,
-        estimator,
-        X,
-        y=None,
+        estimator: BaseEstimator,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
         *,
-        subject_ids=None,
+        subject_ids: Sequence[Any] | np.ndarray | None = None,
         trial: int = 0,
         muscles: Sequence[str] | None = None,
         rate: float | None = None,
-        ax=None,
+        ax: AxesLike | None = None,
     ) -> EMGDisplay:
         """Predict one trial with a fitted estimator and draw it.
 
         Runs ``estimator.predict`` (with ``return_std=True`` for a fitted
         :class:`~deepemg.ensemble.NMMEnsemble`: its 90 % band is drawn) and
         ``estimator.predict_torque`` on ``X[trial]`` only, takes the inverse-dynamics torque
-        from ``X``'s torque channel (``deepemg.channels.layout_for(estimator.physics_).torque``; computed from the
-        kinematics and the load where ``X`` has none), and calls :meth:`from_predictions`.
+        from ``X``'s torque channel (``deepemg.channels.layout_for(estimator.physics_).torque``;
+        computed from the kinematics and the load where ``X`` has none), and calls
+        :meth:`from_predictions`.
 
         Parameters
         ----------
@@ -314,17 +340,17 @@ class EMGDisplay:
     @classmethod
     def from_predictions(
         cls,
-        emg_pred,
+        emg_pred: ArrayLike,
         *,
-        emg_true=None,
-        emg_std=None,
-        torque_pred=None,
-        torque_id=None,
+        emg_true: ArrayLike | None = None,
+        emg_std: ArrayLike | None = None,
+        torque_pred: ArrayLike | None = None,
+        torque_id: ArrayLike | None = None,
         muscles: Sequence[str],
         deep_muscles: Sequence[str] | None = None,
         rate: float = 100.0,
         trial: int = 0,
-        ax=None,
+        ax: AxesLike | None = None,
         title: str | None = None,
     ) -> EMGDisplay:
         """Draw one trial of predicted (and measured) EMG and torque.
@@ -399,14 +425,14 @@ class EMGDisplay:
 
 
 # ---------------------------------------------------------------------- the estimator's trial
-def _is_ensemble(estimator) -> bool:
+def _is_ensemble(estimator: object) -> bool:
     """Whether ``estimator`` is a fitted NMMEnsemble, whose ``predict`` gives ``return_std``."""
     from .ensemble import NMMEnsemble
 
     return isinstance(estimator, NMMEnsemble) and bool(getattr(estimator, "estimators_", None))
 
 
-def _check_inputs(X) -> np.ndarray:
+def _check_inputs(X: ArrayLike) -> np.ndarray:
     """``X`` as a float array of shape (n_sequences, n_timesteps, n_channels)."""
     X = _float_array(X, "X")
     if X.ndim != 3:
@@ -416,7 +442,9 @@ def _check_inputs(X) -> np.ndarray:
     return X
 
 
-def _trial_subject(subject_ids, n: int, trial: int) -> list | None:
+def _trial_subject(
+    subject_ids: Sequence[Any] | np.ndarray | None, n: int, trial: int
+) -> list | None:
     """The drawn trial's subject as ``[label]`` (None without ``subject_ids``), checked."""
     if subject_ids is None:
         return None
@@ -430,7 +458,7 @@ def _trial_subject(subject_ids, n: int, trial: int) -> list | None:
     return [labels[trial]]
 
 
-def _check_y(y, X_shape: tuple, muscles: list[str]) -> np.ndarray | None:
+def _check_y(y: ArrayLike | None, X_shape: tuple, muscles: list[str]) -> np.ndarray | None:
     """``y`` as a float array with X's sequences and steps and the estimator's muscles."""
     if y is None:
         return None
@@ -444,7 +472,9 @@ def _check_y(y, X_shape: tuple, muscles: list[str]) -> np.ndarray | None:
     return y
 
 
-def _predict_trial(estimator, X_trial, one) -> tuple[np.ndarray, np.ndarray | None]:
+def _predict_trial(
+    estimator: BaseEstimator, X_trial: np.ndarray, one: list | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The estimator's EMG for ``X_trial``, and its standard deviation for an ensemble."""
     if _is_ensemble(estimator):
         pred, std = estimator.predict(X_trial, subject_ids=one, return_std=True)
@@ -452,7 +482,7 @@ def _predict_trial(estimator, X_trial, one) -> tuple[np.ndarray, np.ndarray | No
     return np.asarray(estimator.predict(X_trial, subject_ids=one), dtype=float), None
 
 
-def _input_names(estimator) -> list[str] | None:
+def _input_names(estimator: BaseEstimator) -> list[str] | None:
     """The names of the estimator's input channels; None without ``physics_``."""
     from .channels import layout_for
     from .validation import channel_names
@@ -466,7 +496,9 @@ def _input_names(estimator) -> list[str] | None:
     return channel_names(channels, layout_for(physics))
 
 
-def _trial_torques(estimator, X_trial, one, names) -> tuple:
+def _trial_torques(
+    estimator: BaseEstimator, X_trial: np.ndarray, one: list | None, names: list[str] | None
+) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
     """The muscle model's and the inverse-dynamics torque of ``X_trial``, or ``(None, None)``."""
     from .validation import torque_target
 
@@ -477,11 +509,13 @@ def _trial_torques(estimator, X_trial, one, names) -> tuple:
     return torque_pred, torque_id
 
 
-def _estimator_deep(estimator, muscles: list[str], names, y) -> set[str]:
+def _estimator_deep(
+    estimator: BaseEstimator, muscles: list[str], names: list[str] | None, y: np.ndarray | None
+) -> set[str]:
     """The muscles with no surface EMG channel, ``unmeasured_``, or never measured in ``y``."""
     from .channels import emg_channel
 
-    deep = set()
+    deep: set[str] = set()
     if names is not None:
         deep |= {m for m in muscles if emg_channel(m) not in names}
     unmeasured = getattr(estimator, "unmeasured_", None)
@@ -490,7 +524,7 @@ def _estimator_deep(estimator, muscles: list[str], names, y) -> set[str]:
     return deep | set(_never_measured(y, muscles))
 
 
-def _estimator_title(estimator, trial: int, one) -> str:
+def _estimator_title(estimator: BaseEstimator, trial: int, one: list | None) -> str:
     """The figure's title: the estimator, the trial, its subject, the ensemble's size."""
     title = f"{type(estimator).__name__}, trial {trial}"
     if one is not None:
@@ -501,7 +535,7 @@ def _estimator_title(estimator, trial: int, one) -> str:
 
 
 # ---------------------------------------------------------------------- checks of the arrays
-def _column_names(muscles, n_muscles: int) -> list[str]:
+def _column_names(muscles: str | Sequence[str], n_muscles: int) -> list[str]:
     """``muscles`` as the distinct names of ``n_muscles`` columns."""
     if isinstance(muscles, str):
         muscles = [muscles]
@@ -516,20 +550,22 @@ def _column_names(muscles, n_muscles: int) -> list[str]:
     return muscles
 
 
-def _check_arrays(pred: np.ndarray, **given) -> dict[str, np.ndarray]:
+def _check_arrays(pred: np.ndarray, **given: ArrayLike | None) -> dict[str, np.ndarray]:
     """The given arrays (None: left out) as float arrays of ``emg_pred``'s sequences and steps."""
     n, steps = pred.shape[:2]
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     for name in ("emg_true", "emg_std"):
-        if given[name] is not None:
-            arrays[name] = _float_array(given[name], name)
+        value = given[name]
+        if value is not None:
+            arrays[name] = _float_array(value, name)
             if arrays[name].shape != pred.shape:
                 raise ValueError(
                     f"{name} must have emg_pred's shape {pred.shape}, got {arrays[name].shape}."
                 )
     for name in ("torque_pred", "torque_id"):
-        if given[name] is not None:
-            arrays[name] = _float_array(given[name], name)
+        value = given[name]
+        if value is not None:
+            arrays[name] = _float_array(value, name)
             if arrays[name].shape != (n, steps):
                 raise ValueError(
                     f"{name} must have shape (n_sequences, n_timesteps) = {(n, steps)}, "
@@ -540,7 +576,7 @@ def _check_arrays(pred: np.ndarray, **given) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check_rate(rate) -> float:
+def _check_rate(rate: float) -> float:
     """``rate`` as a positive float (Hz)."""
     try:
         value = float(rate)
@@ -558,14 +594,14 @@ def _never_measured(true: np.ndarray | None, muscles: list[str]) -> list[str]:
     return [m for j, m in enumerate(muscles) if not np.isfinite(true[..., j]).any()]
 
 
-def _float_array(value, name: str) -> np.ndarray:
+def _float_array(value: ArrayLike, name: str) -> np.ndarray:
     try:
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be an array of numbers: {error}") from None
 
 
-def _check_trial(trial, n: int) -> int:
+def _check_trial(trial: int, n: int) -> int:
     """``trial`` as an index in ``range(n)``; negative ones count from the end."""
     if isinstance(trial, bool):
         raise TypeError(f"trial must be an integer, got {trial!r}.")
@@ -582,7 +618,9 @@ def _check_trial(trial, n: int) -> int:
     return index % n
 
 
-def _check_muscles(muscles, known: list[str], what: str, empty: bool = False) -> list[str]:
+def _check_muscles(
+    muscles: str | Sequence[str] | None, known: list[str], what: str, empty: bool = False
+) -> list[str]:
     """``muscles`` (None: all of ``known``) as a list of known, distinct names."""
     if muscles is None:
         return list(known)
@@ -597,10 +635,11 @@ def _check_muscles(muscles, known: list[str], what: str, empty: bool = False) ->
     return names
 
 
-def _check_axes(ax, n_panels: int) -> np.ndarray:
+def _check_axes(ax: AxesLike, n_panels: int) -> np.ndarray:
     from matplotlib.axes import Axes
 
-    axes = np.array([ax] if isinstance(ax, Axes) else list(np.ravel(ax)), dtype=object)
+    panels: list[Any] = [ax] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).ravel())
+    axes = np.array(panels, dtype=object)
     if len(axes) != n_panels or not all(isinstance(a, Axes) for a in axes):
         raise ValueError(
             f"ax must hold {n_panels} matplotlib Axes (one per muscle, then one for the torque "
@@ -609,7 +648,7 @@ def _check_axes(ax, n_panels: int) -> np.ndarray:
     return axes
 
 
-def _figure_and_axes(ax, n_panels: int) -> tuple:
+def _figure_and_axes(ax: AxesLike | None, n_panels: int) -> tuple[Figure, np.ndarray]:
     """The figure and its panels: a new figure, one column sharing the time axis, or ``ax``."""
     import matplotlib.pyplot as plt
 
@@ -626,7 +665,9 @@ def _figure_and_axes(ax, n_panels: int) -> tuple:
     return axes[0].figure, axes
 
 
-def _draw_band(panel, time, pred, std) -> tuple:
+def _draw_band(
+    panel: Axes, time: np.ndarray, pred: np.ndarray, std: np.ndarray
+) -> tuple[PolyCollection, list[np.ndarray]]:
     """The 90 % band ``pred ± Z90 std`` clipped to [0, 1], drawn; with its two edges."""
     spread = Z90 * std
     low = np.clip(pred - spread, 0.0, 1.0)
@@ -637,7 +678,9 @@ def _draw_band(panel, time, pred, std) -> tuple:
     return band, [low, high]
 
 
-def _finish_figure(figure, axes, time, title: str | None, created: bool) -> None:
+def _finish_figure(
+    figure: Figure, axes: np.ndarray, time: np.ndarray, title: str | None, created: bool
+) -> None:
     """The time axis of every panel; on a figure the display created, the title and layout."""
     for panel in axes:
         if time.size > 1:
@@ -649,7 +692,7 @@ def _finish_figure(figure, axes, time, title: str | None, created: bool) -> None
         figure.tight_layout()
 
 
-def _finish_panel(panel, shown) -> None:
+def _finish_panel(panel: Axes, shown: list[np.ndarray]) -> None:
     """Its own y range and the legend right of the axes."""
     limits = _data_range(shown)
     if limits is not None:
