@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import signal, sparse
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
 
 __all__ = ["EMGEnvelope"]
 
@@ -96,7 +101,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.order = order
         self.normalize = normalize
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         tags.requires_fit = True
@@ -135,7 +140,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self.normalize not in ("max", None):
             raise ValueError(f'normalize must be "max" or None, got {self.normalize!r}.')
 
-    def _check_X(self, X, reset: bool) -> tuple[np.ndarray, int]:
+    def _check_X(self, X: ArrayLike, reset: bool) -> tuple[np.ndarray, int]:
         """X as float64 (n_sequences, n_timesteps, n_channels) and its original ndim."""
         X = _float64_array(X)
         X3 = _three_d(X)
@@ -151,7 +156,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         return X3, X.ndim
 
-    def _filters(self):
+    def _filters(self) -> tuple[np.ndarray | None, np.ndarray]:
         band = None
         if self.band is not None:
             band = signal.butter(
@@ -181,7 +186,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return np.clip(envelope, 0.0, None)
 
     # ------------------------------------------------------------------ API
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> EMGEnvelope:
         """Learn each channel's maximum envelope (``max_``) from raw EMG ``X``.
 
         Parameters
@@ -208,7 +213,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             self.max_ = maximum
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Envelopes of raw EMG ``X``, same shape as ``X``.
 
         Parameters
@@ -231,7 +236,7 @@ class EMGEnvelope(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return envelope[0] if ndim == 2 else envelope
 
 
-def _float64_array(X) -> np.ndarray:
+def _float64_array(X: Any) -> np.ndarray:
     """``X`` (an array-like, a pandas DataFrame) as a dense float64 array of real numbers."""
     if sparse.issparse(X):
         raise TypeError(

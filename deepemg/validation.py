@@ -6,13 +6,18 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy import sparse
 
 from . import ELBOW_SURFACE_MUSCLES
 from .channels import ELBOW_JOINT, ChannelLayout, layout_for
+
+if TYPE_CHECKING:
+    from .physics.model import MusculoskeletalModel
 
 __all__ = [
     "DERIVATIVE_TOLERANCE",
@@ -42,7 +47,7 @@ class EMGSaturationWarning(UserWarning):
     """EMG above 1 (the MVC) was clipped at 1 where it drives the muscle model."""
 
 
-def check_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.ndarray:
+def check_envelopes(emg: ArrayLike, what: str, names: Sequence[str] | None = None) -> np.ndarray:
     """EMG envelopes in MVC units as float64, or a clear error.
 
     No infinite or negative values, none above :data:`EMG_CEILING`; NaN (not measured) passes.
@@ -92,7 +97,7 @@ def check_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.nd
     return emg
 
 
-def saturate_envelopes(emg, what: str, names: Sequence[str] | None = None) -> np.ndarray:
+def saturate_envelopes(emg: ArrayLike, what: str, names: Sequence[str] | None = None) -> np.ndarray:
     """``emg`` clipped at 1 where it drives the muscle model (a muscle is at most fully excited).
 
     An :class:`EMGSaturationWarning` says how much was clipped. NaN stays.
@@ -142,7 +147,7 @@ def channel_names(channels: Sequence[str] | None, layout: ChannelLayout) -> list
     return list(layout.base)
 
 
-def check_sequences(X, names: Sequence[str], required: Sequence[str] = ()) -> np.ndarray:
+def check_sequences(X: ArrayLike, names: Sequence[str], required: Sequence[str] = ()) -> np.ndarray:
     """``X`` as a float64 ``(n_sequences, n_timesteps, n_channels)`` array, or a clear error.
 
     Rejects sparse and complex input, other shapes (saying that channels go last), a channel
@@ -209,7 +214,7 @@ class SequenceInputs:
     names: list[str]
     layout: ChannelLayout
     inputs: np.ndarray
-    physics: object = field(default=None, repr=False)
+    physics: MusculoskeletalModel | None = field(default=None, repr=False)
 
     @property
     def angle(self) -> np.ndarray:
@@ -247,9 +252,9 @@ MAX_LOAD_KG = 50.0
 
 
 def prepare_sequences(
-    X,
+    X: ArrayLike,
     channels: Sequence[str] | None,
-    physics,
+    physics: MusculoskeletalModel,
     min_timesteps: int = 1,
     rate: float | None = None,
 ) -> SequenceInputs:
@@ -312,7 +317,9 @@ def prepare_sequences(
     return sequences
 
 
-def check_plausible(sequences: SequenceInputs, physics, rate: float | None = None) -> None:
+def check_plausible(
+    sequences: SequenceInputs, physics: MusculoskeletalModel, rate: float | None = None
+) -> None:
     """Raise a ValueError that says what to fix when the kinematics or the load cannot be physical.
 
     * the angle must lie in the coordinate's range (radians, not degrees);
@@ -360,7 +367,12 @@ def check_plausible(sequences: SequenceInputs, physics, rate: float | None = Non
             )
 
 
-def torque_target(X: np.ndarray, names: Sequence[str], physics, layout=None) -> np.ndarray:
+def torque_target(
+    X: np.ndarray,
+    names: Sequence[str],
+    physics: MusculoskeletalModel | None,
+    layout: ChannelLayout | None = None,
+) -> np.ndarray:
     """Inverse-dynamics torque (N·m) per step.
 
     ``X``'s torque channel, or, without one, the rigid-body inverse dynamics of ``physics`` (a
@@ -370,12 +382,18 @@ def torque_target(X: np.ndarray, names: Sequence[str], physics, layout=None) -> 
     layout = layout or layout_for(physics)
     if layout.torque in names:
         return X[..., names.index(layout.torque)]
+    if physics is None:
+        raise ValueError(
+            f"X has no '{layout.torque}' channel, and there is no model to compute the torque."
+        )
     kinematics = (torch.tensor(X[..., names.index(c)]) for c in layout.inputs)
     with torch.no_grad():
         return physics.inverse_dynamics(*kinematics).numpy()
 
 
-def measured_r2(y, prediction: np.ndarray, sample_weight=None) -> float:
+def measured_r2(
+    y: ArrayLike, prediction: ArrayLike, sample_weight: ArrayLike | None = None
+) -> float:
     """R² over the muscles ``y`` measures, variance-weighted, each on its non-NaN steps.
 
     ``1 - sum_j SSE_j / sum_j SST_j`` with ``SST_j`` the sum of squares of muscle ``j`` about
@@ -427,7 +445,7 @@ def measured_r2(y, prediction: np.ndarray, sample_weight=None) -> float:
 _LABEL_TYPES = (str, bool, int, float)
 
 
-def _label(value, what: str):
+def _label(value: object, what: str) -> str | bool | int | float:
     """One subject label as a plain Python ``str``, ``bool``, ``int`` or ``float``."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -441,11 +459,13 @@ def _label(value, what: str):
     return value
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     return "string" if isinstance(value, str) else "bool" if isinstance(value, bool) else "number"
 
 
-def check_subject_ids(subject_ids, n_sequences: int, what: str = "subject_ids") -> np.ndarray:
+def check_subject_ids(
+    subject_ids: ArrayLike, n_sequences: int, what: str = "subject_ids"
+) -> np.ndarray:
     """One subject label per sequence, as the user gave them, or a clear error.
 
     Labels are strings, integers, floats or booleans. ``None``, NaN and other objects are
@@ -518,7 +538,7 @@ def subject_array(items: list) -> np.ndarray:
     return labels
 
 
-def unique_subjects(labels) -> np.ndarray:
+def unique_subjects(labels: ArrayLike) -> np.ndarray:
     """The distinct subject labels, sorted (numbers before strings), types kept.
 
     Examples
