@@ -437,7 +437,7 @@ def test_scenarios_report_has_a_table_per_scenario_and_the_hardest_figure(result
 
 
 def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tmp_path):
-    """One registry entry, no edit of benchmark.py or report.py: rows, table, csv, figure."""
+    """One registry entry, no edit of deepemg.benchmark or report.py: rows, table, csv, figure."""
     mean = Method(
         key="mean",
         label="training mean",

@@ -641,9 +641,9 @@ def table(page: str, header_start: str) -> list[list[str]]:
 
 README_METHODS = {
     "NMM": "NMM + prediction-time physics",
-    "network alone": "NMM",
+    "NMM, network alone": "NMM",
     "MSE": "MSE",
-    "NMM, no physics term": "NMM, physics_weight=0",
+    "NMM, physics_weight=0": "NMM, physics_weight=0",
 }
 README_ROWS = {
     "brachialis r": "BRA r",
@@ -658,8 +658,8 @@ README_ROWS = {
 
 def test_readme_benchmark_table_is_the_default_scenarios_report():
     results = scenario_results()
-    rows = table("README.md", "| | NMM | network alone |")
-    methods = ["NMM", "network alone", "MSE", "NMM, no physics term"]
+    rows = table("README.md", "| | NMM | NMM, network alone |")
+    methods = ["NMM", "NMM, network alone", "MSE", "NMM, physics_weight=0"]
     evaluation, checked = None, 0
     for cells in rows:
         label = cells[0].replace("*", "")

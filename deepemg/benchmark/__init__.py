@@ -36,6 +36,54 @@ The package's parts, every name of which this package holds too:
 
 The scores themselves are :mod:`deepemg.metrics`' :func:`~deepemg.metrics.deep_muscle_metrics`
 (r, NRMSE), :func:`~deepemg.metrics.within_trial_r` and :func:`~deepemg.metrics.torque_nrmse`.
+
+Its registries and constants (the parts' source says more on each):
+
+.. data:: METHODS
+
+   The compared methods in table order, key -> :class:`Method`: ``"nmm"`` (ablation: the
+   NMM's fit, the network alone, ``predict_physics="none"``), ``"nmm_no_physics"`` (ablation:
+   ``physics_weight=0``, within subject, with ``BenchmarkSettings.ablation``),
+   ``"nmm_physics"`` (proposed: the same fit predicting as by default,
+   ``predict_physics="torque"``), ``"nmm_emg_physics"`` (variant: ``predict_physics="emg"``),
+   ``"nmm_pretrained"`` (variant: within subject, with ``BenchmarkSettings.pretrained``),
+   ``"nmm_personal"`` (variant: ``subject_embedding=4``, leave one subject out, with
+   ``ablation``) and ``"mse"`` (baseline). A further method is one more entry.
+
+.. data:: ROLES
+
+   Role of a :class:`Method` -> what it means: ``"proposed"``, ``"ablation"``, ``"variant"``,
+   ``"baseline"``. The report and :func:`target_checks` find the proposed method and the
+   baseline by role (:func:`method_of_role`).
+
+.. data:: EVALUATIONS
+
+   Evaluation key -> its name in the rows and tables: ``"within"`` (within subject),
+   ``"loso"`` (leave one subject out).
+
+.. data:: SCORES
+
+   Score suffix -> its meaning; each deep muscle ``m`` gets the columns ``m_<suffix>``:
+   ``r``, ``r_trial``, ``r_beyond``, ``nrmse``.
+
+.. data:: QUICK_FLOORS
+
+   The :class:`Floors` of ``deepemg benchmark --quick``: the network alone's (``"nmm"``)
+   within-subject BRA r mean at least 0.85, and its BRA NRMSE mean not above that of
+   ``physics_weight=0`` (measured on 2 CPU cores: r 0.931 ± 0.029, NRMSE 0.175 against 0.516).
+
+.. data:: TARGETS
+
+   The accuracy targets of issue #10 (:class:`Target`), checked by :func:`target_checks`.
+
+.. data:: FLAT_TRUTH_RANGE
+
+   0.1: a deep muscle whose truth spans less (0-1 EMG scale, over all sequences) barely works
+   in the data; its NRMSE and r are weak evidence.
+
+.. data:: PERSONAL_EMBEDDING
+
+   4: ``subject_embedding`` of the benchmark's NMMs with personalised EMG.
 """
 
 from ..metrics import deep_muscle_metrics, torque_nrmse, within_trial_r
