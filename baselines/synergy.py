@@ -79,7 +79,7 @@ def _factorise(emg, n_synergies, vaf_threshold: float, random_state):
     """
     flat = emg.reshape(-1, emg.shape[-1])
     if n_synergies == "auto":
-        candidates = range(1, flat.shape[1] + 1)
+        candidates = list(range(1, flat.shape[1] + 1))
     else:
         if not (isinstance(n_synergies, int | np.integer) and 1 <= n_synergies <= flat.shape[1]):
             raise ValueError(
@@ -704,11 +704,7 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # X is (n_sequences, n_timesteps, n_channels), every channel finite (MSE reads them
-        # all, the surface EMG included); y is not needed (the surface EMG is in X)
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
+        # every channel finite (MSE reads them all, the surface EMG included); y is not
+        # needed (the surface EMG is in X)
         tags.target_tags.required = False
         return tags

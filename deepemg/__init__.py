@@ -4,7 +4,7 @@ A neural musculoskeletal model (a Transformer driving a differentiable, subject-
 Hill-type model) reconstructs the EMG of muscles no surface electrode reaches.
 """
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.5.0.dev0"
 
 from .channels import ELBOW_JOINT, ChannelLayout
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from numbers import Real
 from pathlib import Path
 from typing import ClassVar
@@ -116,8 +117,26 @@ class MusculoskeletalEstimator(FittedWith):
     """What happens to the sequences of a subject not seen in fit (a sentence)."""
     _UNSEEN_ADVICE: ClassVar[str] = ""
     """What to do to give such a subject a model of its own (a sentence)."""
-    _min_timesteps: int = 1
-    """Fewest steps a sequence may have (the NMM: its window)."""
+    # what a subclass has: scikit-learn's BaseEstimator, its parameters and fitted state
+    get_params: Callable[..., dict]
+    channels: Sequence[str] | None
+    rate: float
+    physics_: MusculoskeletalModel
+    subjects_: np.ndarray
+
+    @property
+    def _min_timesteps(self) -> int:
+        """Fewest steps a sequence may have (the NMM: its window)."""
+        return 1
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # BaseEstimator's, after the mixin
+        # X is (n_sequences, n_timesteps, n_channels); the EMG is one column per muscle
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
+        return tags
 
     # ------------------------------------------------------------------ the model
     def _specification(self) -> ModelSpecification:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,11 +11,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from ._state import FittedWith, unchanged_on_failure
+from ._base import MODEL_CONSTRAINTS, MUSCLE_LAW_CONSTRAINT, MusculoskeletalEstimator
+from ._state import unchanged_on_failure
 from .metrics import _predict_emg, _refuse_unusable_scoring
 from .nmm_module import DRIVES
 from .persistence import ModelFileMixin
-from .physics import MuscleLaw, MusculoskeletalModel
 from .threads import with_own_threads
 from .training import (
     build_module,
@@ -34,7 +33,6 @@ from .validation import (
     check_envelopes,
     check_subject_ids,
     measured_r2,
-    prepare_sequences,
     saturate_envelopes,
     subject_array,
     unique_subjects,
@@ -44,11 +42,8 @@ from .windows import from_windows, to_windows, window_starts
 __all__ = ["NMMRegressor"]
 
 _CONSTRAINTS: dict = {
-    "model": [str, os.PathLike, MusculoskeletalModel],
-    "coordinate": [str],
-    "locked": [dict, None],
-    "channels": ["array-like", None],
-    "rate": [Interval(Real, 0, None, closed="neither")],
+    **MODEL_CONSTRAINTS,
+    **MUSCLE_LAW_CONSTRAINT,
     "d_model": [Interval(Integral, 1, None, closed="left")],
     "n_heads": [Interval(Integral, 1, None, closed="left")],
     "n_layers": [Interval(Integral, 1, None, closed="left")],
@@ -78,7 +73,6 @@ _CONSTRAINTS: dict = {
     "device": [str, torch.device],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     "predict_physics": [StrOptions({"none", "torque", "emg"})],
-    "muscle_law": [str, MuscleLaw],  # a name registered at call time, or a law
     "correction_weight": [Interval(Real, 0, None, closed="left")],
     "correction_steps": [Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
@@ -86,24 +80,8 @@ _CONSTRAINTS: dict = {
 """The parameters' constraints (scikit-learn's ``_parameter_constraints``)."""
 
 
-def _check_muscle_law(law) -> None:
-    """A name registered now (laws may be registered after import) or a MuscleLaw."""
-    from .physics import MUSCLE_LAWS
-
-    if isinstance(law, str) and law not in MUSCLE_LAWS:
-        raise ValueError(
-            f"muscle_law={law!r} is not a registered muscle law; the registered ones are "
-            f"{sorted(MUSCLE_LAWS)} (add one with deepemg.physics.register_muscle_law)."
-        )
-
-
 def _check_y(y, X: np.ndarray, physics, require_measured: bool = True) -> np.ndarray:
     """``y`` in MVC units, one column per muscle, NaN where not measured, or a clear error."""
-    if y is None:
-        raise ValueError(
-            "NMMRegressor requires y to be passed, but the target y is None: "
-            "give the EMG envelopes (NaN for muscles not measured)."
-        )
     y = np.asarray(y, dtype=np.float64)
     expected = (*X.shape[:2], physics.n_muscles)
     if y.shape != expected:
@@ -121,7 +99,9 @@ def _check_y(y, X: np.ndarray, physics, require_measured: bool = True) -> np.nda
 
 
 def _fit_labels(subject_ids, n: int, fitted) -> np.ndarray:
-    """Each sequence's subject: ``subject_ids``, or one subject when None (the ``fitted``
+    """Each sequence's subject in a fit.
+
+    Each sequence's subject: ``subject_ids``, or one subject when None (the ``fitted``
     one in a warm fit).
     """
     if subject_ids is not None:
@@ -135,31 +115,6 @@ def _fit_labels(subject_ids, n: int, fitted) -> np.ndarray:
             "fitted subject of a one-subject model)."
         )
     return np.repeat(fitted, n)
-
-
-def subject_rows(known, subject_ids, n: int) -> np.ndarray:
-    """Each sequence's row in the subject parameters of the subjects ``known``.
-
-    None: the population's row (-1), or the only subject's (0) after a fit on one.
-
-    Examples
-    --------
-    >>> subject_rows(np.array(["S1", "S2"]), ["S2", "S1"], 2).tolist()
-    [1, 0]
-    """
-    known = list(np.asarray(known).tolist())
-    if subject_ids is None:
-        return np.full(n, -1 if len(known) > 1 else 0)
-    subject_ids = check_subject_ids(subject_ids, n)
-    check_subject_ids(subject_array(known + subject_ids.tolist()), len(known) + n)
-    unknown = [s for s in subject_ids.tolist() if s not in known]
-    if unknown:
-        raise ValueError(
-            f"subjects {unique_subjects(subject_array(unknown)).tolist()} were not seen in fit "
-            f"(known: {known}). Call personalize(X, subject_ids=...) for them first, or pass "
-            "subject_ids=None for population parameters."
-        )
-    return np.array([known.index(s) for s in subject_ids.tolist()])
 
 
 def _physics_mode(mode) -> str | None:
@@ -185,7 +140,9 @@ def _measured_drive(estimator, sequences: SequenceInputs, shape) -> np.ndarray:
 
 
 def _corrected(estimator, sequences: SequenceInputs, prior, index, mode: str) -> np.ndarray:
-    """The prior EMG corrected by :func:`deepemg.correction.correct_emg` with the subjects'
+    """The prior EMG corrected by the subjects' muscle models.
+
+    The prior EMG corrected by :func:`deepemg.correction.correct_emg` with the subjects'
     muscle models; with ``mode="emg"``, ``X``'s surface EMG drives its muscles.
     """
     from .correction import correct_emg
@@ -213,16 +170,6 @@ def _corrected(estimator, sequences: SequenceInputs, prior, index, mode: str) ->
         measured=measured,
     )
     return emg.cpu().numpy()
-
-
-def _resolved(estimator) -> MusculoskeletalModel:
-    """The musculoskeletal model the estimator's parameters name, or a clear error."""
-    try:
-        return MusculoskeletalModel.resolve(
-            estimator.model, estimator.coordinate, estimator.locked, estimator.muscle_law
-        )
-    except ValueError as error:
-        raise ValueError(f"its OpenSim model does not build ({error}).") from None
 
 
 def _restored_net(params: dict, physics, state: dict):
@@ -275,7 +222,9 @@ def _check_personalize(estimator, sequences, subject_ids, max_epochs, lr) -> tup
 
 
 def _merge_subjects(module, known: list, targets: list, local) -> np.ndarray:
-    """Put the personalised subjects' parameters ``local`` into ``module``'s table (known
+    """Put personalised subjects' parameters into the fitted table.
+
+    Put the personalised subjects' parameters ``local`` into ``module``'s table (known
     ones replaced, new ones appended); returns the subjects' labels.
     """
     new = [s for s in targets if s not in known]
@@ -322,13 +271,66 @@ def _physics_inputs(estimator, X, subject_ids) -> tuple:
     """Predicted EMG, angle, velocity and subject index as tensors on the module's device."""
     sequences = estimator._prepare(X)
     device = check_device(estimator.device)
-    index = estimator._subject_index(subject_ids, sequences.X.shape[0])
-    emg = estimator._emg(sequences, subject_ids)
+    index = estimator._subject_codes(subject_ids, sequences.X.shape[0])
+    emg = estimator._emg(sequences, index)
     arrays = (emg, sequences.angle, sequences.velocity, index)
     return tuple(torch.as_tensor(a, device=device) for a in arrays)
 
 
-class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
+def _fit_net(estimator, physics, sequences, labels, y, callbacks, previous, known: list):
+    """The trained net of a fit (:func:`deepemg.training.fit_module`)."""
+    params = estimator.get_params()
+    data, target = training_windows(
+        estimator._features(sequences),
+        sequences,
+        estimator._subject_codes(labels, len(labels)),
+        params,
+        estimator.muscles_,
+        y,
+        params["physics_drive"],
+    )
+    return fit_module(
+        params,
+        physics,
+        data,
+        target,
+        n_subjects=len(estimator.subjects_),
+        torque_scale=estimator.torque_scale_,
+        unmeasured=[j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()],
+        callbacks=callbacks,
+        estimator=estimator,
+        previous=previous,
+        absent=[k for k, s in enumerate(known) if s not in set(labels.tolist())],
+    )
+
+
+def _personalized(estimator, sequences, labels, measured, targets: list, epochs: int, lr: float):
+    """The personalised subjects' parameters (in the order of ``targets``) and the history."""
+    known = estimator.subjects_.tolist()
+    params = estimator.get_params()
+    index = np.array([targets.index(s) for s in labels.tolist()])
+    data, target = training_windows(
+        estimator._features(sequences),
+        sequences,
+        index,
+        params,
+        estimator.muscles_,
+        measured,
+        drive="measured",
+    )
+    return personalize_subjects(
+        estimator.net_.module_,
+        params,
+        data,
+        target,
+        [known.index(s) if s in known else None for s in targets],
+        torque_scale=estimator.torque_scale_,
+        max_epochs=epochs,
+        lr=lr,
+    )
+
+
+class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, BaseEstimator):
     """Deep-muscle EMG from kinematics and load, with a physics-integrated Transformer.
 
     A Transformer reads the standardised joint angle, velocity, acceleration and load over
@@ -537,21 +539,22 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
-    def _prepare(self, X, physics=None) -> SequenceInputs:
-        """``X`` checked and split once; with no ``physics`` (after fit), against the fit."""
-        fitted = physics is None
-        if fitted:
-            self._check_unchanged()
-        sequences = prepare_sequences(
-            X, self.channels, self.physics_ if fitted else physics, int(self.window), self.rate
-        )
+    _POPULATION_USE = (
+        "their sequences are predicted with the population's parameters (the only subject's, "
+        "when fit saw one)."
+    )
+    _UNSEEN_ADVICE = "Call personalize(X, subject_ids=...) for them first."
+
+    @property
+    def _min_timesteps(self) -> int:
+        return int(self.window)
+
+    def _check_prepared(self, sequences: SequenceInputs, fitted: bool) -> None:
         if fitted and sequences.X.shape[2] != self.n_channels_:
             raise ValueError(f"X has {sequences.X.shape[2]} channels; fit saw {self.n_channels_}.")
-        return sequences
 
-    def _subject_index(self, subject_ids, n: int) -> np.ndarray:
-        """Each sequence's row in the subject parameters (-1: the population's)."""
-        return subject_rows(self.subjects_, subject_ids, n)
+    def _population_code(self) -> int:
+        return -1 if len(self.subjects_) > 1 else 0
 
     def _features(self, sequences: SequenceInputs) -> np.ndarray:
         """The network's input: kinematics and load standardised by fit's mean and SD."""
@@ -569,18 +572,17 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         Returns self; a failure (Ctrl-C included, which propagates) leaves it as it was.
         """
         self._validate_params()
+        if y is None:
+            raise ValueError(
+                "NMMRegressor requires y to be passed, but the target y is None: "
+                "give the EMG envelopes (NaN for muscles not measured)."
+            )
         _refuse_unusable_scoring(self)  # scoring="r2" in cross-validation: an error, not NaN
         check_device(self.device)
-        _check_muscle_law(self.muscle_law)
+        self._specification().law()  # a registered name now, or a MuscleLaw
         callbacks = check_callbacks(self.callbacks)  # checked before any work
         warm = _continues(self)
-        physics = (
-            self.physics_
-            if warm
-            else MusculoskeletalModel.resolve(
-                self.model, self.coordinate, self.locked, self.muscle_law
-            )
-        )
+        physics = self.physics_ if warm else self._resolve_physics()
         sequences = self._prepare(X) if warm else self._prepare(X, physics)
         y = _check_y(y, sequences.X, physics)
         labels = _fit_labels(subject_ids, sequences.X.shape[0], self.subjects_ if warm else None)
@@ -591,25 +593,7 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         else:
             self.__dict__.pop("personalize_history_", None)
             self.__dict__.update(_fitted_inputs(physics, sequences, labels))
-        params = self.get_params()
-        features = self._features(sequences)
-        index = self._subject_index(labels, len(labels))
-        data, target = training_windows(
-            features, sequences, index, params, self.muscles_, y, self.physics_drive
-        )
-        self.net_ = fit_module(
-            params,
-            physics,
-            data,
-            target,
-            n_subjects=len(self.subjects_),
-            torque_scale=self.torque_scale_,
-            unmeasured=[j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()],
-            callbacks=callbacks,
-            estimator=self,
-            previous=previous,
-            absent=[k for k, s in enumerate(known) if s not in set(labels.tolist())],
-        )
+        self.net_ = _fit_net(self, physics, sequences, labels, y, callbacks, previous, known)
         self.history_ = self.net_.history
         self._record_fitted_with()
         return self
@@ -640,7 +624,10 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         check_device(self.device)
-        physics = _resolved(self)
+        try:
+            physics = self._resolve_physics()
+        except ValueError as error:
+            raise ValueError(f"its OpenSim model does not build ({error}).") from None
         if list(physics.muscles) != list(state["muscles_"]):
             raise ValueError(
                 f"it was fitted with the muscles {list(state['muscles_'])}, but its OpenSim "
@@ -669,17 +656,19 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         mode = _physics_mode(predict_physics)
-        return self._emg(self._prepare(X), subject_ids, mode)
+        sequences = self._prepare(X)
+        n, mode = sequences.X.shape[0], self.predict_physics if mode is None else mode
+        # with the network alone and no codes, every subject's EMG is the same
+        uses_subject = bool(self.subject_embedding) or mode != "none"
+        index = self._subject_codes(subject_ids, n) if uses_subject else np.zeros(n, int)
+        return self._emg(sequences, index, mode)
 
-    def _emg(self, sequences: SequenceInputs, subject_ids, mode=None) -> np.ndarray:
+    def _emg(self, sequences: SequenceInputs, index: np.ndarray, mode=None) -> np.ndarray:
         """The network's EMG of checked ``sequences``, corrected by the physics ``mode``."""
         mode = self.predict_physics if mode is None else mode
         w = int(self.window)
         starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
         windows = {"features": to_windows(self._features(sequences), starts, w).astype(np.float32)}
-        n = sequences.X.shape[0]  # with the network alone and no codes, any subject's EMG:
-        uses_subject = bool(self.subject_embedding) or mode != "none"
-        index = self._subject_index(subject_ids, n) if uses_subject else np.zeros(n, int)
         if self.subject_embedding:  # each window with its subject's code
             windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
         emg = self.net_.forward(windows, training=False, device="cpu")
@@ -738,27 +727,7 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
         labels, epochs = _check_personalize(self, sequences, subject_ids, max_epochs, lr)
         measured = None if y is None else _check_y(y, sequences.X, self.physics_, False)
         known, targets = self.subjects_.tolist(), list(dict.fromkeys(labels.tolist()))
-        index = np.array([targets.index(s) for s in labels.tolist()])
-        data, target = training_windows(
-            self._features(sequences),
-            sequences,
-            index,
-            self.get_params(),
-            self.muscles_,
-            measured,
-            drive="measured",
-        )
-        rows = [known.index(s) if s in known else None for s in targets]
-        local, history = personalize_subjects(
-            self.net_.module_,
-            self.get_params(),
-            data,
-            target,
-            rows,
-            torque_scale=self.torque_scale_,
-            max_epochs=epochs,
-            lr=lr,
-        )
+        local, history = _personalized(self, sequences, labels, measured, targets, epochs, lr)
         self.subjects_ = _merge_subjects(self.net_.module_, known, targets, local)
         self.personalize_history_ = history
         return self
@@ -780,7 +749,9 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ files
     def export_subject(self, subject, path, *, overwrite: bool = False):
-        """Write the OpenSim model with ``subject``'s personalised muscles to ``path``
+        """Write the OpenSim model with ``subject``'s personalised muscles.
+
+        Write the OpenSim model with ``subject``'s personalised muscles to ``path``
         (:func:`deepemg.opensim.export_subject`). Returns the path.
         """
         from .opensim.export import export_subject
@@ -790,11 +761,5 @@ class NMMRegressor(ModelFileMixin, FittedWith, RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # X is (n_sequences, n_timesteps, n_channels) with NaN allowed in its EMG channels;
-        # y is (n_sequences, n_timesteps, n_muscles), NaN where a muscle is not measured
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = False
+        tags.input_tags.allow_nan = True  # in X's EMG channels; y is NaN where not measured
         return tags

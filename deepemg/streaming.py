@@ -33,12 +33,36 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .channels import layout_for
-from .regressor import subject_rows
 from .threads import limit_threads
-from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible
+from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible, check_subject_ids
 from .windows import window_starts
 
 __all__ = ["StreamOutput", "StreamingPredictor"]
+
+
+def _subject_row(estimator, subject) -> np.ndarray:
+    """``subject``'s row in the fitted subjects, as the estimator's ``predict`` chooses it.
+
+    None, and a subject not seen in fit (with an
+    :class:`~deepemg.metrics.UnseenSubjectWarning`), get the population's: -1, or 0 after a
+    fit on one subject.
+    """
+    known = list(estimator.subjects_.tolist())
+    population = -1 if len(known) > 1 else 0
+    if subject is None:
+        return np.array([population])
+    label = check_subject_ids([subject], 1).tolist()[0]
+    if label not in known:
+        from .metrics import UnseenSubjectWarning
+
+        warnings.warn(
+            f"subject {label!r} was not seen in fit (known: {known}): the stream uses the "
+            "population's code. Call personalize(X, subject_ids=...) for it first.",
+            UnseenSubjectWarning,
+            stacklevel=3,
+        )
+        return np.array([population])
+    return np.array([known.index(label)])
 
 
 @dataclass(frozen=True)
@@ -199,7 +223,7 @@ class StreamingPredictor:
         network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
         self._network = network.eval().requires_grad_(False)
         self.subject = subject
-        index = subject_rows(estimator.subjects_, None if subject is None else [subject], 1)
+        index = _subject_row(estimator, subject)
         self._code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
         if getattr(estimator, "subject_embedding", 0):
             with torch.no_grad():

@@ -56,7 +56,7 @@ def test_the_loss_couples_no_sequences(nmm, data):
     prior = torch.as_tensor(nmm.predict(X[rows], groups[rows], predict_physics="none"))
     sequences = nmm._prepare(X[rows])
     args = [torch.as_tensor(a) for a in (sequences.angle, sequences.velocity, sequences.torque)]
-    index = torch.as_tensor(nmm._subject_index(groups[rows], 2))
+    index = torch.as_tensor(nmm._subject_codes(groups[rows], 2))
     none = torch.full_like(prior, float("nan"))
     some = none.clone()
     some[1, :, :3] = 0.2  # the other sequence's first three muscles driven by "measured" EMG
@@ -83,7 +83,7 @@ def test_one_sequence_matches_the_former_batched_loop(nmm, data):
     prior = nmm.predict(X, groups, predict_physics="none")
     sequences = nmm._prepare(X)
     module = nmm.net_.module_
-    index = torch.as_tensor(nmm._subject_index(groups, 1))
+    index = torch.as_tensor(nmm._subject_codes(groups, 1))
     args = [torch.as_tensor(a) for a in (sequences.angle, sequences.velocity, sequences.torque)]
     reference = _batched_reference(
         module, torch.as_tensor(prior), *args, index, nmm.torque_scale_, 0.1, 20

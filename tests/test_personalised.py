@@ -21,6 +21,7 @@ import torch
 
 from deepemg import ELBOW_CHANNELS, NMMEnsemble, NMMRegressor
 from deepemg.benchmark import deep_muscle_metrics
+from deepemg.metrics import UnseenSubjectWarning
 from deepemg.network import EMGTransformer
 from deepemg.persistence import load_model, save_model
 from deepemg.physics import SubjectParameters
@@ -154,8 +155,9 @@ def test_fit_learns_distinct_codes_and_predict_uses_them(coded, subjects, elbow)
     with torch.no_grad():
         code = coded.net_.module_.subject_parameters.codes(torch.tensor([-1, 1]))
     assert code[0].abs().max() == 0 and code[1].abs().max() > 0
-    with pytest.raises(ValueError, match="personalize"):
-        coded.predict(lifts, np.full(len(lifts), "Z"))
+    with pytest.warns(UnseenSubjectWarning, match="personalize"):
+        unseen = coded.predict(lifts, np.full(len(lifts), "Z"))
+    np.testing.assert_array_equal(unseen, population)
 
 
 def test_codes_survive_saving_and_streaming(coded, subjects, tmp_path):
@@ -176,8 +178,10 @@ def test_codes_survive_saving_and_streaming(coded, subjects, tmp_path):
         emg = np.concatenate([o.emg for o in [*outputs, stream.finish()]])
         expected = coded.predict(trial[None], None if subject is None else [subject])[0]
         np.testing.assert_allclose(emg, expected, atol=1e-6)
-    with pytest.raises(ValueError, match="not seen in fit"):
-        StreamingPredictor(coded, subject="Z")
+    with pytest.warns(UnseenSubjectWarning, match="'Z' was not seen in fit"):
+        unseen = StreamingPredictor(coded, subject="Z")
+    emg = np.concatenate([unseen.update(trial).emg, unseen.finish().emg])
+    np.testing.assert_allclose(emg, coded.predict(trial[None])[0], atol=1e-6)  # population's
 
 
 def test_old_files_and_networks_without_codes(subjects, tmp_path):

@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_valida
 from sklearn.pipeline import Pipeline
 
 from deepemg import NMMRegressor
+from deepemg.metrics import UnseenSubjectWarning
 
 from .conftest import ARM26_LOCKED, FAST_NMM, joint_channels
 
@@ -123,8 +124,10 @@ def test_personalize_a_new_subject(data):
         data.X[first], data.y[first], subject_ids=data.groups[first]
     )
     new = ~first
-    with pytest.raises(ValueError, match="personalize"):
-        model.predict_torque(data.X[new], data.groups[new])
+    # one rule for a subject not seen in fit: the population's parameters, with a warning
+    with pytest.warns(UnseenSubjectWarning, match=r"\['S02'\] were not seen.*personalize"):
+        unseen = model.predict_torque(data.X[new], data.groups[new])
+    np.testing.assert_array_equal(unseen, model.predict_torque(data.X[new]))
     before = model.subject_params_
     network = {k: v.clone() for k, v in model.net_.module_.network.state_dict().items()}
     surface = data.y[new].copy()
