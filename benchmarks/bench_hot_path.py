@@ -10,7 +10,9 @@ own subprocess through ``PYTHONPATH``, alternating, ``OMP_NUM_THREADS=1``:
 (b) the prediction-time correction, ``deepemg.correction.correct_emg`` with 100 steps, on 8
     sequences x 500 steps (the fitted module of (a), its network EMG as the prior).
 
-Prints the medians over ``--repeats`` runs of each and the ratio new/old.
+Prints the medians over ``--repeats`` runs of each and the ratio new/old. To time this change
+alone, give ``--new`` a worktree of cd628a7 with the physics commits cherry-picked (as for
+``docs/results/hot_path.txt``); this checkout also holds whatever else changed since.
 
 Usage::
 
