@@ -39,8 +39,8 @@ MUTANTS = {
     ),
     "frozen-subjects": (
         "the subject parameters are frozen in fit (learning rate 0)",
-        "deepemg/regressor.py",
-        '("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * self.lr})',
+        "deepemg/training.py",
+        '("subject_parameters.*", {"weight_decay": 0.0, "lr": 10 * params["lr"]})',
         '("subject_parameters.*", {"weight_decay": 0.0, "lr": 0.0})',
     ),
     "one-drive": (
@@ -64,7 +64,7 @@ MUTANTS = {
     ),
     "loads-leak": (
         "leave one subject out trains on the other subjects' loads beyond the training range",
-        "deepemg/benchmark.py",
+        "deepemg/benchmark/protocol.py",
         "np.flatnonzero((groups != s) & ~beyond)",
         "np.flatnonzero(groups != s)",
         ["tests/test_benchmark.py"],
@@ -72,15 +72,15 @@ MUTANTS = {
     "fitted-with-unchecked": (
         "a parameter the fitted state is built for (window, rate, ...) may change after fit",
         "deepemg/_state.py",
-        "            if not _same(getattr(self, name), value):",
+        "            if not same_value(getattr(self, name), value):",
         "            if False:",
         ["tests/test_estimator_hostile.py"],
     ),
     "labels-to-strings": (
         "personalize turns the subject labels into numpy's array of them (ints become str)",
         "deepemg/regressor.py",
-        "        self.subjects_ = subject_array(subjects)  # each label as the user gave it",
-        "        self.subjects_ = np.asarray(subjects)",
+        "    return subject_array(subjects)  # each label as the user gave it",
+        "    return np.asarray(subjects)",
         ["tests/test_estimator_hostile.py"],
     ),
     "population-emg-written": (

@@ -246,10 +246,12 @@ def _band(data, split, params, n_members, n_jobs, layout, deep) -> dict:
     Its mean and calibrated SD on the example sequence, and the share of the deep muscles'
     truth inside its 90 % band on all the subject's test sequences.
     """
-    from .. import NMMRegressor
+    from .. import NMMEnsemble, NMMRegressor
 
     _, train, test = split
-    model = NMMRegressor(**{**params, "n_members": n_members, "n_jobs": n_jobs})
+    seed = params.get("random_state")
+    template = NMMRegressor(**{**params, "random_state": None})
+    model = NMMEnsemble(template, n_members=n_members, n_jobs=n_jobs, random_state=seed)
     model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
     columns = [data.muscles.index(m) for m in deep]
     mean, std = model.predict(data.X[test], data.groups[test], return_std=True)
