@@ -162,18 +162,23 @@ def test_every_expected_failure_has_a_stand_in():
 
 
 @pytest.mark.parametrize(
-    "estimator, allow_nan",
+    ("estimator", "allow_nan"),
     [(NMMRegressor(), True), (SynergyExtrapolationRegressor(), False)],
     ids=["NMMRegressor", "SynergyExtrapolationRegressor"],
 )
 def test_tags_are_honest(estimator, allow_nan):
     tags = get_tags(estimator)
-    assert tags.input_tags.three_d_array and not tags.input_tags.two_d_array
+    assert tags.input_tags.three_d_array
+    assert not tags.input_tags.two_d_array
     assert tags.input_tags.allow_nan is allow_nan
-    assert tags.target_tags.multi_output and not tags.target_tags.single_output
-    assert not tags.input_tags.sparse and not tags.input_tags.positive_only
+    assert tags.target_tags.multi_output
+    assert not tags.target_tags.single_output
+    assert not tags.input_tags.sparse
+    assert not tags.input_tags.positive_only
     envelope = get_tags(EMGEnvelope(rate=2000.0)).input_tags
-    assert envelope.two_d_array and envelope.three_d_array and not envelope.allow_nan
+    assert envelope.two_d_array
+    assert envelope.three_d_array
+    assert not envelope.allow_nan
 
 
 def test_the_checks_need_the_subclasses():

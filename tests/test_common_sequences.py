@@ -109,7 +109,8 @@ def test_fit_sets_only_fitted_attributes(kind, data):
     before = dict(vars(estimator))
     estimator.fit(data.X, data.y)
     added = [a for a in vars(estimator) if a not in before and not a.startswith("_")]
-    assert added and all(a.endswith("_") for a in added)
+    assert added
+    assert all(a.endswith("_") for a in added)
     assert all(vars(estimator)[a] is before[a] for a in before)
 
 
@@ -125,7 +126,8 @@ def test_read_only_memory_maps(kind, data, tmp_path):
     np.save(tmp_path / "y.npy", data.y)
     X = np.load(tmp_path / "X.npy", mmap_mode="r")
     y = np.load(tmp_path / "y.npy", mmap_mode="r")
-    assert isinstance(X, np.memmap) and not X.flags.writeable
+    assert isinstance(X, np.memmap)
+    assert not X.flags.writeable
     np.testing.assert_allclose(fit_predict(kind, X, y), fit_predict(kind, data.X, data.y))
 
 
@@ -140,11 +142,13 @@ def test_negative_values_fit(kind, data):
 def test_dtypes(kind, data):
     for dtype in (np.float16, np.float32, np.float64):
         prediction = fit_predict(kind, data.X.astype(dtype), data.y)
-        assert prediction.dtype == np.float64 and np.isfinite(prediction).all()
+        assert prediction.dtype == np.float64
+        assert np.isfinite(prediction).all()
     X, y = static_hold()  # whole radians and kilograms
     for dtype in (np.int32, np.int64):
         prediction = fit_predict(kind, X.astype(dtype), y)
-        assert prediction.shape == y.shape and np.isfinite(prediction).all()
+        assert prediction.shape == y.shape
+        assert np.isfinite(prediction).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -152,7 +156,7 @@ def test_object_dtype(kind, data):
     X = data.X.astype(object)
     np.testing.assert_allclose(fit_predict(kind, X, data.y), fit_predict(kind, data.X, data.y))
     X[0, 0, 0] = {"foo": "bar"}
-    with pytest.raises(TypeError, match="argument must be a string.* number"):
+    with pytest.raises(TypeError, match=r"argument must be a string.* number"):
         make(kind).fit(X, data.y)
 
 
@@ -188,7 +192,8 @@ def test_pickle(kind, fitted, data):
 @pytest.mark.parametrize("kind", KINDS)
 def test_fortran_ordered_X(kind, data):
     X = np.asfortranarray(data.X)
-    assert X.flags.f_contiguous and not X.flags.c_contiguous
+    assert X.flags.f_contiguous
+    assert not X.flags.c_contiguous
     np.testing.assert_allclose(fit_predict(kind, X, data.y), fit_predict(kind, data.X, data.y))
 
 
@@ -200,7 +205,8 @@ def test_regressor_train(kind, data):
             estimator.fit(data.X, data.y[:-1])
     prediction = estimator.fit(data.X, data.y).predict(data.X)
     assert prediction.shape == data.y.shape
-    assert np.isfinite(prediction).all() and prediction.min() >= 0
+    assert np.isfinite(prediction).all()
+    assert prediction.min() >= 0
 
 
 class NotAnArray:
@@ -225,11 +231,13 @@ def test_array_likes(kind, data):
 def test_every_muscle_is_predicted(kind, fitted, data):
     estimator = fitted[kind]
     tags = get_tags(estimator).target_tags
-    assert tags.multi_output and not tags.single_output
+    assert tags.multi_output
+    assert not tags.single_output
     prediction = estimator.predict(data.X)
     assert prediction.shape[-1] == len(estimator.muscles_) == data.y.shape[-1]
     deep = np.isnan(data.y).all(axis=(0, 1))
-    assert deep.any() and np.isfinite(prediction[..., deep]).all()
+    assert deep.any()
+    assert np.isfinite(prediction[..., deep]).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -275,7 +283,8 @@ def test_sequence_subset_invariance(kind, data, raw):
 @pytest.mark.parametrize("kind", KINDS)
 def test_one_sequence(kind, data):
     prediction = fit_predict(kind, data.X[:1], data.y[:1])
-    assert prediction.shape == data.y[:1].shape and np.isfinite(prediction).all()
+    assert prediction.shape == data.y[:1].shape
+    assert np.isfinite(prediction).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)

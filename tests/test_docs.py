@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("sphinx")
 pytest.importorskip("myst_parser")
 
-from sphinx.cmd.build import build_main  # noqa: E402
+from sphinx.cmd.build import build_main
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
