@@ -99,6 +99,20 @@ def _smooth_noise(
     return noise / noise.std(axis=0, keepdims=True)
 
 
+_SIMULATED = (
+    "angle",
+    "velocity",
+    "acceleration",
+    "torque",
+    "activation",
+    "excitation",
+    "envelope",
+    "measured",
+    "residual",
+)
+"""What :func:`_simulate_subject` returns per frame of every trial, in this order."""
+
+
 def _simulate_subject(
     subject: SimulatedSubject,
     trials: Sequence[_Trial],
@@ -129,20 +143,7 @@ def _simulate_subject(
     gain = getattr(subject, "emg_gain", None)
     gain = None if gain is None or np.size(gain) == 0 else np.asarray(gain, dtype=float)
     pose = bridge.ModelPose(model, "r_elbow_flex")
-    out: dict[str, list[np.ndarray]] = {
-        k: []
-        for k in (
-            "angle",
-            "velocity",
-            "acceleration",
-            "torque",
-            "activation",
-            "excitation",
-            "envelope",
-            "measured",
-            "residual",
-        )
-    }
+    out: dict[str, list[np.ndarray]] = {k: [] for k in _SIMULATED}
     for (t, q, qd, qdd), load in zip(trials, loads, strict=True):
         bridge.set_load_mass(model, load)
         pose.reinitialize()
@@ -182,17 +183,8 @@ def _simulate_subject(
         if gain is not None:
             measured = measured * gain  # the sensor's gain error: noise and all
         measured = np.clip(measured, 0, emg_ceiling)
-        for key, value in (
-            ("angle", q),
-            ("velocity", qd),
-            ("acceleration", qdd),
-            ("torque", torque),
-            ("activation", activation),
-            ("excitation", excitation),
-            ("envelope", envelope),
-            ("measured", measured),
-            ("residual", residual),
-        ):
+        values = (q, qd, qdd, torque, activation, excitation, envelope, measured, residual)
+        for key, value in zip(_SIMULATED, values, strict=True):
             out[key].append(value)
     return {k: np.stack(v) for k, v in out.items()}
 

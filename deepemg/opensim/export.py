@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._files import write_whole
+from .model import load_model
+
 if TYPE_CHECKING:
     import opensim as osim
 
@@ -77,6 +80,36 @@ def _comment_text(text: str) -> str:
     return text + " " if text.endswith("-") else text
 
 
+def _not_in_opensim_lines(parameters: dict[str, Any], rate: float, q0: float) -> list[str]:
+    """The notes' lines on the subject parameters an OpenSim model cannot hold."""
+    lines = ["Not representable in this OpenSim model, recorded here only:"]
+    if "shape_factor" in parameters:
+        lines.append(
+            "  shape_factor A, the EMG-to-activation nonlinearity a = (exp(A u) - 1)/(exp(A) - 1): "
+            + ", ".join(f"{m} {v:.4f}" for m, v in parameters["shape_factor"].items())
+        )
+    if "g1" in parameters and "g2" in parameters:
+        taus = [1000 * _time_constant(parameters[g], rate) for g in ("g1", "g2")]
+        lines.append(
+            f"  g1 = {parameters['g1']:.4f}, g2 = {parameters['g2']:.4f}: deepemg's second-order "
+            f"activation filter at {rate:g} Hz (two first-order stages, time constants "
+            f"{taus[0]:.1f} and {taus[1]:.1f} ms), not OpenSim's first-order "
+            "activation_time_constant/deactivation_time_constant, left as in the file"
+        )
+    if "delay" in parameters:
+        lines.append(
+            f"  delay = {1000 * parameters['delay']:.1f} ms: the electromechanical delay "
+            "between EMG and activation"
+        )
+    if "moment_arm_scale" in parameters:
+        lines.append(
+            f"  moment_arm_scale = {parameters['moment_arm_scale']:.4f}: scales every moment arm "
+            f"(and the length changes about {math.degrees(q0):.1f} deg) in deepemg; the muscle "
+            "paths here are the file's"
+        )
+    return lines
+
+
 def _notes(
     estimator: NMMRegressor,
     label: object,
@@ -127,31 +160,7 @@ def _notes(
                 if name in written[muscle]
             )
         )
-    lines.append("Not representable in this OpenSim model, recorded here only:")
-    if "shape_factor" in parameters:
-        lines.append(
-            "  shape_factor A, the EMG-to-activation nonlinearity a = (exp(A u) - 1)/(exp(A) - 1): "
-            + ", ".join(f"{m} {v:.4f}" for m, v in parameters["shape_factor"].items())
-        )
-    if "g1" in parameters and "g2" in parameters:
-        taus = [1000 * _time_constant(parameters[g], rate) for g in ("g1", "g2")]
-        lines.append(
-            f"  g1 = {parameters['g1']:.4f}, g2 = {parameters['g2']:.4f}: deepemg's second-order "
-            f"activation filter at {rate:g} Hz (two first-order stages, time constants "
-            f"{taus[0]:.1f} and {taus[1]:.1f} ms), not OpenSim's first-order "
-            "activation_time_constant/deactivation_time_constant, left as in the file"
-        )
-    if "delay" in parameters:
-        lines.append(
-            f"  delay = {1000 * parameters['delay']:.1f} ms: the electromechanical delay "
-            "between EMG and activation"
-        )
-    if "moment_arm_scale" in parameters:
-        lines.append(
-            f"  moment_arm_scale = {parameters['moment_arm_scale']:.4f}: scales every moment arm "
-            f"(and the length changes about {math.degrees(q0):.1f} deg) in deepemg; the muscle "
-            "paths here are the file's"
-        )
+    lines += _not_in_opensim_lines(parameters, rate, q0)
     locked = getattr(estimator, "locked", None)
     if locked:
         lines.append(f"During the fit the other coordinates were held at {dict(locked)} (rad).")
@@ -300,9 +309,6 @@ def export_subject(
     >>> notes["subject"], sorted(notes["not_in_opensim"])
     ('S01', ['delay', 'g1', 'g2', 'moment_arm_scale', 'shape_factor'])
     """
-    from .._files import write_whole
-    from .model import load_model
-
     _check_estimator(estimator)
     path = _output_path(path, overwrite)
     label, row = _subject_row(estimator, subject)
