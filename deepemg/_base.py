@@ -157,7 +157,7 @@ class MusculoskeletalEstimator(FittedWith):
         estimator's own checks.
         """
         fitted = physics is None
-        if fitted:
+        if physics is None:
             self._check_unchanged()
             physics = self.physics_
         sequences = prepare_sequences(

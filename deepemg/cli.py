@@ -684,7 +684,7 @@ def _in_command_words(text: str, args) -> str:
     return text.replace("n_timesteps", "--sequence-seconds")
 
 
-def _load_folder(args, steps: int, channels=None):
+def _load_folder(args, steps: int | None, channels=None):
     """X, y from a data folder, cut into sequences of ``steps`` samples (--sequence-seconds)."""
     from .io import load_trials, read_manifest
 

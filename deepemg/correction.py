@@ -150,7 +150,9 @@ def _adam_steps(loss, delta: torch.Tensor, steps: int) -> None:
             optimizer.step()
 
 
-def _checked(module, prior, angle, velocity, torque, subject, measured):
+def _checked(
+    module, prior, angle, velocity, torque, subject, measured
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`correct_emg`'s inputs checked once, before its steps (clear errors, not NaN)."""
     physics = module.physics
     prior = as_float_tensor(prior, "prior")

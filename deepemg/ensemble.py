@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import warnings
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -145,7 +146,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
     (2, True)
     """
 
-    _parameter_constraints: dict = {  # noqa: RUF012 - scikit-learn's convention
+    _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "predict", "personalize"]), None],
         "n_members": [Interval(Integral, 2, None, closed="left")],
         "n_jobs": [Integral, None],
@@ -357,7 +358,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         """The members' mean muscle activation, ``(n_sequences, n_timesteps, n_muscles)``."""
         return np.mean([m.predict_activation(X, subject_ids) for m in self._forward()], axis=0)
 
-    __metadata_request__score = {"subject_ids": True}  # noqa: RUF012 - scikit-learn's name
+    __metadata_request__score: ClassVar[dict] = {"subject_ids": True}
     """With metadata routing, ``score`` receives the test fold's ``subject_ids``."""
 
     def score(self, X, y, sample_weight=None, subject_ids=None) -> float:

@@ -35,6 +35,8 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
+from types import FrameType
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
@@ -110,13 +112,14 @@ def _predict_emg(estimator, X, subject_ids=None) -> np.ndarray:
             stacklevel=3,
         )
     X = np.asarray(X)
-    out = None
+    parts = {}
     for rows, labels_of_rows in ((unseen, None), (~unseen, labels[~unseen])):
         if rows.any():
-            part = estimator.predict(X[rows], subject_ids=labels_of_rows)
-            if out is None:
-                out = np.empty((len(X), *part.shape[1:]))
-            out[rows] = part
+            parts[id(rows)] = (rows, estimator.predict(X[rows], subject_ids=labels_of_rows))
+    first = next(iter(parts.values()))[1]
+    out = np.empty((len(X), *first.shape[1:]))
+    for rows, part in parts.values():
+        out[rows] = part
     return out
 
 
@@ -509,7 +512,9 @@ class _WrapsSequences(MetaEstimatorMixin):
 
 
 class LeaveOneMuscleOutRegressor(_WrapsSequences, RegressorMixin, BaseEstimator):
-    """Leave one surface muscle out: a clone of ``estimator`` fitted without each surface
+    """Leave one surface muscle out: how well each hidden surface muscle is reconstructed.
+
+    Leave one surface muscle out: a clone of ``estimator`` fitted without each surface
     muscle's EMG, scored on how it reconstructs that muscle.
 
     The deep muscles' EMG is extrapolated from what a model learns without their EMG; a
@@ -561,10 +566,10 @@ class LeaveOneMuscleOutRegressor(_WrapsSequences, RegressorMixin, BaseEstimator)
     True
     """
 
-    __metadata_request__fit = {"subject_ids": True}
-    __metadata_request__score = {"subject_ids": True}
+    __metadata_request__fit: ClassVar[dict] = {"subject_ids": True}
+    __metadata_request__score: ClassVar[dict] = {"subject_ids": True}
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "predict", "get_params"])],
         "muscles": [str, "array-like", None],
     }
@@ -683,14 +688,19 @@ class LeaveOneMuscleOutRegressor(_WrapsSequences, RegressorMixin, BaseEstimator)
         return np.stack(columns, axis=-1)
 
     def predict(self, X, subject_ids=None) -> np.ndarray:
-        """Each hidden muscle's EMG from the clone fitted without it,
-        ``(n_sequences, n_timesteps, len(hidden_))``."""
+        """Each hidden muscle's EMG from the clone fitted without it.
+
+        Each hidden muscle's EMG from the clone fitted without it,
+        ``(n_sequences, n_timesteps, len(hidden_))``.
+        """
         return self._reconstruct(
             X, subject_ids, lambda est, X_m, ids: est.predict(X_m, subject_ids=ids)
         )
 
     def score(self, X, y=None, sample_weight=None, subject_ids=None) -> float:
-        """Variance-weighted R² of the hidden muscles' reconstructions against their
+        """Variance-weighted R² of the hidden muscles' reconstructions.
+
+        Variance-weighted R² of the hidden muscles' reconstructions against their
         envelopes in ``y`` (or in ``X``'s ``emg_<muscle>`` channels where ``y`` lacks them).
 
         Subjects the clones do not know are predicted with the population's parameters
@@ -745,7 +755,7 @@ def _refuse_unusable_scoring(estimator) -> None:
     it on the stack (each with its ``scorer``, ``estimator``, ``y`` and ``score_params``) and
     refuses before any training. Outside scikit-learn's cross-validation it does nothing.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     try:
         for _ in range(64):
             if frame is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -693,7 +694,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         with torch.no_grad():
             return self.net_.module_.torque(emg, angle, velocity, index).cpu().numpy()
 
-    __metadata_request__score = {"subject_ids": True}  # noqa: RUF012 - scikit-learn's name
+    __metadata_request__score: ClassVar[dict] = {"subject_ids": True}
     """With metadata routing, ``score`` receives the test fold's ``subject_ids`` by default."""
 
     @with_own_threads(work="predict")
