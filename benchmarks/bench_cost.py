@@ -229,6 +229,28 @@ def plot(results: dict, rows: dict, path: Path, epochs: int) -> None:
     plt.close(figure)
 
 
+def measure(args) -> tuple[dict, float]:
+    """Every configuration's figures (each in its own subprocess) and the simulation time."""
+    from deepemg.datasets import make_elbow_lifting
+
+    configs = list(dict.fromkeys(tuple(c) for cs in SWEEPS.values() for c in cs))
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench_cost_") as data_home:
+        start = time.perf_counter()
+        for subjects, trials, duration in configs:
+            make_elbow_lifting(
+                subjects, trials, duration, random_state=0, progress=False, data_home=data_home
+            )
+        simulated = time.perf_counter() - start
+        for config in configs:
+            results[config] = run_config(
+                config, args.epochs, args.n_threads, data_home, args.timeout
+            )
+            r = results[config]
+            print(f"  {label(config)}: {r['steps']} steps done", file=sys.stderr, flush=True)
+    return results, simulated
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="max_epochs of each fit")
@@ -248,7 +270,6 @@ def main() -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
 
-    from deepemg.datasets import make_elbow_lifting
     from deepemg.threads import machine_info
 
     began = time.perf_counter()
@@ -260,21 +281,8 @@ def main() -> None:
 
     info = machine_info()
     say(json.dumps(info))
-    configs = list(dict.fromkeys(tuple(c) for cs in SWEEPS.values() for c in cs))
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="bench_cost_") as data_home:
-        start = time.perf_counter()
-        for subjects, trials, duration in configs:
-            make_elbow_lifting(
-                subjects, trials, duration, random_state=0, progress=False, data_home=data_home
-            )
-        simulated = time.perf_counter() - start
-        for config in configs:
-            results[config] = run_config(
-                config, args.epochs, args.n_threads, data_home, args.timeout
-            )
-            r = results[config]
-            print(f"  {label(config)}: {r['steps']} steps done", file=sys.stderr, flush=True)
+    results, simulated = measure(args)
+    configs = list(results)
     threads = {r["predict_threads"] for r in results.values()}
     say(
         f"NMMRegressor(random_state=0, max_epochs={args.epochs}, n_threads={args.n_threads}), "

@@ -82,8 +82,17 @@ def quick_benchmark_seconds() -> float:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "deepemg.cli", "benchmark", "--quick", "--no-check", "--quiet"]
-            + ["--out", os.path.join(folder, "report")],
+            [
+                sys.executable,
+                "-m",
+                "deepemg.cli",
+                "benchmark",
+                "--quick",
+                "--no-check",
+                "--quiet",
+                "--out",
+                os.path.join(folder, "report"),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -3,7 +3,8 @@
 For each subject of ``make_elbow_lifting(n_subjects=5, random_state=0)`` (12 lifts of 0-6 kg),
 an ``NMMEnsemble(NMMRegressor(), n_members=K)`` deep ensemble is fitted on the first 8
 trials and predicts the other 4 with ``return_std=True``. Printed per subject and muscle:
-the share of the true EMG inside the 90 % band (target 0.85-0.95; the deep muscles' truth is never seen in fit),
+the share of the true EMG inside the 90 % band (target 0.85-0.95; the deep muscles' truth
+is never seen in fit),
 the band's mean half-width, r of the ensemble mean; then the ensemble's fit time against one
 network's, measured in the same run.
 

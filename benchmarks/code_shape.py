@@ -65,7 +65,7 @@ def import_graph(module_level_only: bool) -> dict[str, set[str]]:
     return graph
 
 
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:  # noqa: C901 - Tarjan's, as written
     """The strongly connected components of more than one module (Tarjan)."""
     index, low, stack, on, out = {}, {}, [], set(), []
     counter = [0]
@@ -119,8 +119,8 @@ def main() -> None:
     ):
         print(f"  {len(path.read_text().splitlines()):>5}  {name}")
     classes, functions = sizes()
-    print(f"largest classes: " + ", ".join(f"{n} ({k})" for k, n in classes[: args.top]))
-    print(f"largest functions: " + ", ".join(f"{n} ({k})" for k, n in functions[: args.top]))
+    print("largest classes: " + ", ".join(f"{n} ({k})" for k, n in classes[: args.top]))
+    print("largest functions: " + ", ".join(f"{n} ({k})" for k, n in functions[: args.top]))
     for label, level in (("at import", True), ("with imports inside functions", False)):
         found = cycles(import_graph(level))
         print(f"import cycles {label}: {found if found else 'none'}")

@@ -69,7 +69,7 @@ def test_mixed_labels_are_subjects_as_given(estimator, data, request):
 @pytest.mark.parametrize("bad", [np.nan, None, object()], ids=["nan", "none", "object"])
 @pytest.mark.parametrize("estimator", ["nmm", "mse"])
 def test_unusable_labels_are_named(estimator, bad, data):
-    labels = np.array(list(data.groups[:-1]) + [bad], dtype=object)
+    labels = np.array([*list(data.groups[:-1]), bad], dtype=object)
     model = (
         NMMRegressor(**FAST_NMM)
         if estimator == "nmm"
@@ -96,12 +96,12 @@ def test_booleans_beside_numbers_are_refused(nmm, data):
 def test_empty_X_is_named(shape, nmm, mse, data):
     X = np.zeros(shape)
     for call in (
-        lambda: NMMRegressor(**FAST_NMM).fit(X, np.zeros(shape[:2] + (7,))),
+        lambda: NMMRegressor(**FAST_NMM).fit(X, np.zeros((*shape[:2], 7))),
         lambda: NMMEnsemble(NMMRegressor(**FAST_NMM), n_members=2).fit(
-            X, np.zeros(shape[:2] + (7,))
+            X, np.zeros((*shape[:2], 7))
         ),
         lambda: nmm.predict(X),
-        lambda: SynergyExtrapolationRegressor(**FAST_MSE).fit(X, np.zeros(shape[:2] + (7,))),
+        lambda: SynergyExtrapolationRegressor(**FAST_MSE).fit(X, np.zeros((*shape[:2], 7))),
         lambda: mse.predict(X),
     ):
         with pytest.raises(ValueError, match="X holds no data"):
@@ -239,7 +239,8 @@ def test_ensemble_calibration_uses_each_subjects_own_parameters(data, monkeypatc
     NMMEnsemble(NMMRegressor(**params), n_members=2, n_jobs=1, random_state=0).fit(
         data.X, data.y, subject_ids=data.groups
     )
-    assert calls and all(c is not None and set(c) <= set(data.groups) for c in calls)
+    assert calls
+    assert all(c is not None and set(c) <= set(data.groups) for c in calls)
 
 
 def test_an_ensemble_of_a_model_object_predicts(data):

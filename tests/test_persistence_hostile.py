@@ -167,7 +167,8 @@ def test_a_bomb_in_an_entry_is_refused_before_it_is_inflated(saved, tmp_path, na
     messages = []
     peak = peak_memory(lambda: messages.append(refused(lambda: load_model(path), name)))
     assert peak < 32 * MiB, f"{peak / MiB:.0f} MiB"
-    assert str(path) in messages[0] and "MAX_ENTRY_BYTES" in messages[0], messages[0]
+    assert str(path) in messages[0], messages[0]
+    assert "MAX_ENTRY_BYTES" in messages[0], messages[0]
 
 
 def test_the_limits_hold_while_reading(saved, tmp_path, monkeypatch):
@@ -234,7 +235,9 @@ def test_the_command_reports_a_damaged_file_without_a_traceback(saved, tmp_path,
     argv = ["predict", str(path), "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert "error:" in err and "save the model again" in err and "Traceback" not in err, err
+    assert "error:" in err, err
+    assert "save the model again" in err, err
+    assert "Traceback" not in err, err
     assert err.count("\n") == 1, err
 
 
@@ -292,7 +295,7 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("change, match", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.parametrize(("change", "match"), MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_settings_are_refused_naming_the_field(saved, tmp_path, change, match):
     path = edited(saved, tmp_path / "edited.deepemg", change)
     message = refused(lambda: load_model(path), match)
@@ -378,7 +381,8 @@ OUTSIDE = {
 def test_a_model_file_cannot_point_at_a_file(saved, tmp_path, no_opensim, value):
     path = edited(saved, tmp_path / "pointer.deepemg", setting("model", value))
     message = refused(lambda: load_model(path), r"OpenSim model.*model=")
-    assert str(path) in message and no_opensim == []
+    assert str(path) in message
+    assert no_opensim == []
 
 
 def test_an_old_file_naming_a_path_loads_only_with_model(saved, tmp_path, no_opensim):
@@ -413,7 +417,8 @@ def test_a_model_file_carries_its_osim(arm26_fit, data, tmp_path, data_home):
     files = entries(path)
     assert files["model.osim"] == osim.read_bytes()
     header = json.loads(files["deepemg.json"])
-    assert header["format_version"] >= 3 and header["params"]["model"] == "model.osim"
+    assert header["format_version"] >= 3
+    assert header["params"]["model"] == "model.osim"
     expected = model.predict(data.X)
     moved = Path(shutil.move(osim, tmp_path / "elsewhere.osim"))
     try:
@@ -516,8 +521,10 @@ def test_a_musculoskeletal_model_from_an_osim_is_carried(data, tmp_path, arm26_w
     path = model.fit(data.X, y, data.groups).save(tmp_path / "arm.deepemg")
     osim.unlink()
     loaded = load_model(path)
-    assert loaded.model.joint == "arm" and loaded.model.coordinate == "r_elbow_flex"
-    assert loaded.model is loaded.physics_ and loaded.muscles_ == arm.muscles
+    assert loaded.model.joint == "arm"
+    assert loaded.model.coordinate == "r_elbow_flex"
+    assert loaded.model is loaded.physics_
+    assert loaded.muscles_ == arm.muscles
     angle = torch.linspace(*arm.coordinate_range, 7, dtype=torch.float64)
     torch.testing.assert_close(loaded.physics_.moment_arm(angle), arm.moment_arm(angle))
     weights = model.net_.module_.state_dict()
@@ -595,11 +602,11 @@ def test_a_carried_osim_that_reads_other_files_is_refused(arm26_fit, tmp_path, c
     text = osim.read_text()
     assert text.count(change[0]) == 1
     path = _carry(model.save(tmp_path / "arm.deepemg"), text.replace(*change), tmp_path / "x")
-    with pytest.raises(ValueError, match="another file|DOCTYPE"):
+    with pytest.raises(ValueError, match=r"another file|DOCTYPE"):
         load_model(path)
     own = tmp_path / "own.osim"
     own.write_text(text.replace(*change))
-    with pytest.raises(ValueError, match="another file|DOCTYPE"):  # nor is one saved
+    with pytest.raises(ValueError, match=r"another file|DOCTYPE"):  # nor is one saved
         _save_with(model, own, tmp_path)
 
 
@@ -640,7 +647,8 @@ def test_no_pickle_is_ever_loaded(saved, monkeypatch):
 
     monkeypatch.setattr(torch, "load", spy)
     load_model(saved)
-    assert seen and all(w is True for w in seen)
+    assert seen
+    assert all(w is True for w in seen)
 
 
 # ---------------------------------------------------------------- device (issue 21)

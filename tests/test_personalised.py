@@ -107,7 +107,8 @@ def test_personalize_moves_a_new_subjects_emg_towards_its_own(coded, subjects):
     r = [deep_muscle_metrics(truth[test][..., BRA], e[..., BRA])[0] for e in (population, personal)]
     bra = [_rmse(truth[test], e, [BRA]) for e in (population, personal)]
     surface = [_rmse(truth[test], e, SURFACE) for e in (population, personal)]
-    assert r[1] > r[0] + 0.2 and r[1] > 0.85, r
+    assert r[1] > r[0] + 0.2, r
+    assert r[1] > 0.85, r
     assert bra[1] < 0.95 * bra[0], bra
     assert surface[1] < 0.7 * surface[0], surface
     np.testing.assert_array_equal(model.predict(X[test]), population)  # None: population
@@ -154,7 +155,8 @@ def test_fit_learns_distinct_codes_and_predict_uses_them(coded, subjects, elbow)
     assert min(surface, key=surface.get) == "B", surface
     with torch.no_grad():
         code = coded.net_.module_.subject_parameters.codes(torch.tensor([-1, 1]))
-    assert code[0].abs().max() == 0 and code[1].abs().max() > 0
+    assert code[0].abs().max() == 0
+    assert code[1].abs().max() > 0
     with pytest.warns(UnseenSubjectWarning, match="personalize"):
         unseen = coded.predict(lifts, np.full(len(lifts), "Z"))
     np.testing.assert_array_equal(unseen, population)
@@ -212,7 +214,8 @@ def test_old_files_and_networks_without_codes(subjects, tmp_path):
     assert torch.equal(plain(x), conditioned(x, torch.zeros(2, 3)))
     assert not torch.equal(plain(x), conditioned(x, torch.ones(2, 3)))
     params = SubjectParameters(2, ["BRA"], code_dim=3)
-    assert params.n_per_subject == 8 and len(params.table()) == 2 * 8
+    assert params.n_per_subject == 8
+    assert len(params.table()) == 2 * 8
     with torch.no_grad():
         params.code.fill_(1.0)
     assert float(params.prior().detach()) == pytest.approx(1.0)  # codes pulled to 0
@@ -232,7 +235,9 @@ def test_ensemble_members_carry_their_own_codes(subjects):
     mean, std = model.predict(X_new, ids, return_std=True)
     assert mean.shape == std.shape == y_new.shape
     first, second = (m.subject_codes_ for m in model.estimators_)
-    assert first.shape == (4, 2) and not np.array_equal(first, second)
-    assert np.abs(first[3]).max() > 0 and np.abs(second[3]).max() > 0
+    assert first.shape == (4, 2)
+    assert not np.array_equal(first, second)
+    assert np.abs(first[3]).max() > 0
+    assert np.abs(second[3]).max() > 0
     assert not np.array_equal(mean, population)
     np.testing.assert_array_equal(model.predict(X_new), population)

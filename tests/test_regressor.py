@@ -23,11 +23,16 @@ def data(two_subjects):
 
 def test_fit_predict_shapes_and_history(fitted, data):
     prediction = fitted.predict(data.X)
-    assert prediction.shape == data.y.shape and prediction.dtype == np.float64
-    assert np.isfinite(prediction).all() and prediction.min() >= 0 and prediction.max() <= 1
+    assert prediction.shape == data.y.shape
+    assert prediction.dtype == np.float64
+    assert np.isfinite(prediction).all()
+    assert prediction.min() >= 0
+    assert prediction.max() <= 1
     assert fitted.predict_torque(data.X, data.groups).shape == data.X.shape[:2]
     activation = fitted.predict_activation(data.X, data.groups)
-    assert activation.shape == data.y.shape and activation.min() >= 0 and activation.max() <= 1
+    assert activation.shape == data.y.shape
+    assert activation.min() >= 0
+    assert activation.max() <= 1
     for column in (
         "train_loss",
         "train_data_loss",
@@ -39,7 +44,8 @@ def test_fit_predict_shapes_and_history(fitted, data):
     ):
         assert len(fitted.history_[:, column]) == FAST_NMM["max_epochs"]
     rows = fitted.subject_params_
-    assert len(rows) == 2 * 32 and {r["subject"] for r in rows} == {"S01", "S02"}
+    assert len(rows) == 2 * 32
+    assert {r["subject"] for r in rows} == {"S01", "S02"}
     assert all(r["lower"] <= r["value"] <= r["upper"] for r in rows)
     assert isinstance(fitted.score(data.X, data.y), float)
 
@@ -49,7 +55,8 @@ def test_physics_drives(data, drive):
     model = NMMRegressor(random_state=0, physics_drive=drive, **FAST_NMM)
     model.fit(data.X, data.y, subject_ids=data.groups)
     physics = model.history_[:, "train_physics_loss"]
-    assert np.isfinite(physics).all() and physics[-1] > 0
+    assert np.isfinite(physics).all()
+    assert physics[-1] > 0
     assert model.predict_torque(data.X, data.groups).shape == data.X.shape[:2]
 
 
@@ -138,7 +145,8 @@ def test_personalize_a_new_subject(data):
     assert any(r["value"] != n["value"] for r, n in zip(after[32:], before, strict=True))
     assert model.predict_torque(data.X[new], data.groups[new]).shape == data.X[new].shape[:2]
     history = model.personalize_history_  # recorded through skorch, like fit's
-    assert len(history) == 3 and len(history[:, "train_physics_loss"]) == 3
+    assert len(history) == 3
+    assert len(history[:, "train_physics_loss"]) == 3
     for name, value in model.net_.module_.network.state_dict().items():
         assert torch.equal(value, network[name]), name  # the network is frozen
 
@@ -146,7 +154,7 @@ def test_personalize_a_new_subject(data):
 def test_failed_personalize_leaves_the_estimator_as_it_was(data):
     model = NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
     before = (list(model.subjects_), model.subject_params_)
-    bad_y = np.full(data.y.shape[:2] + (3,), 0.1)  # wrong muscle count
+    bad_y = np.full((*data.y.shape[:2], 3), 0.1)  # wrong muscle count
     with pytest.raises(ValueError, match="one column per muscle"):
         model.personalize(data.X, bad_y, subject_ids=np.full(len(data.X), "S09"))
     with pytest.raises(ValueError, match="max_epochs"):
@@ -170,13 +178,14 @@ def test_arm26_model(data, arm26_with_load):
         model=arm26_with_load, locked=ARM26_LOCKED, channels=channels, random_state=0, **FAST_NMM
     )
     model.fit(data.X, y, subject_ids=data.groups)
-    assert model.muscles_ == arm26 and model.predict(data.X).shape == y.shape
+    assert model.muscles_ == arm26
+    assert model.predict(data.X).shape == y.shape
     with pytest.raises(ValueError, match="r_elbow_flex_angle"):  # the elbow's names do not fit
         model.set_params(channels=data.channels).fit(data.X, y)
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         (lambda X: X[0], "3-D"),
         (lambda X: X[..., :7], "channels"),

@@ -97,7 +97,8 @@ def test_a_user_callback_runs_every_epoch_on_a_clone_after_deepemgs_own(data):
     model = nmm(callbacks=[mine]).fit(data.X, data.y, subject_ids=data.groups)
     trained = fitted_callback(model, "Count")
     assert trained.calls_ == EPOCHS
-    assert trained is not mine and not hasattr(mine, "calls_")  # the user's object unchanged
+    assert trained is not mine
+    assert not hasattr(mine, "calls_")
     # run after deepemg's scoring callbacks: every loss term of the epoch is in the history
     assert all("train_physics_loss" in columns for columns in trained.columns_)
     assert model.get_params()["callbacks"] == [mine]
@@ -132,12 +133,15 @@ def test_clone_get_params_and_set_params_with_callbacks(data):
     model = nmm(callbacks=[("mine", mine)], warm_start=True)
     copy = clone(model)
     ((name, cloned),) = copy.callbacks
-    assert name == "mine" and isinstance(cloned, Count) and cloned is not mine
+    assert name == "mine"
+    assert isinstance(cloned, Count)
+    assert cloned is not mine
     assert cloned.get_params() == mine.get_params() == {"tag": "x"}
     assert copy.get_params()["warm_start"] is True
     other = Count(tag="y")
     copy.set_params(callbacks=[other], warm_start=False)
-    assert copy.get_params()["callbacks"] == [other] and copy.warm_start is False
+    assert copy.get_params()["callbacks"] == [other]
+    assert copy.warm_start is False
     # a fitted clone is unfitted, so warm_start=True starts anew on it
     model.fit(data.X, data.y, subject_ids=data.groups)
     again = clone(model).fit(data.X, data.y, subject_ids=data.groups)
@@ -155,13 +159,15 @@ def test_warm_start_continues_the_fitted_network(data):
     part = data.groups == "S01"
     model.fit(data.X[part], data.y[part], subject_ids=data.groups[part])
     loss = model.history_[:, "train_loss"]
-    assert len(loss) == EPOCHS + 2 and model.history_[:, "epoch"] == [1, 2, 3, 4, 5]
+    assert len(loss) == EPOCHS + 2
+    assert model.history_[:, "epoch"] == [1, 2, 3, 4, 5]
     assert loss[:EPOCHS] == old  # the history goes on
     # the first new epoch starts where the fit ended, far below the first epoch's loss
     assert abs(loss[EPOCHS] - old[-1]) < 0.25 * (old[0] - old[-1]), loss
     # a fresh cosine schedule: the first new epoch at the full learning rate again
     lr = model.history_[:, "event_lr"]
-    assert lr[EPOCHS] == lr[0] and lr[EPOCHS + 1] < lr[EPOCHS]
+    assert lr[EPOCHS] == lr[0]
+    assert lr[EPOCHS + 1] < lr[EPOCHS]
     np.testing.assert_array_equal(model.feature_mean_, scale[0])
     np.testing.assert_array_equal(model.feature_std_, scale[1])
     assert model.torque_scale_ == scale[2]
@@ -184,7 +190,8 @@ def test_a_warm_fit_at_a_tiny_learning_rate_keeps_the_saved_model(one_subject, t
     params = {r["parameter"] + str(r["muscle"]): r["value"] for r in loaded.subject_params_}
     loaded.set_params(warm_start=True, max_epochs=1, lr=1e-12, dropout=0.0)
     loaded.fit(X[2:], y[2:], subject_ids=["S02", "S02"])  # a new subject only
-    assert loaded.subjects_.tolist() == ["S01", "S02"] and len(loaded.history_) == EPOCHS + 1
+    assert loaded.subjects_.tolist() == ["S01", "S02"]
+    assert len(loaded.history_) == EPOCHS + 1
     np.testing.assert_allclose(loaded.predict(X[2:], ["S01", "S01"]), before, atol=1e-5)
     rows = loaded.subject_params_
     kept = {r["parameter"] + str(r["muscle"]): r["value"] for r in rows if r["subject"] == "S01"}
@@ -207,12 +214,13 @@ def test_warm_start_refuses_what_the_fitted_network_cannot_take(data):
     model = nmm(max_epochs=1).fit(data.X, data.y, subject_ids=data.groups)
     before = state(model)
     model.set_params(warm_start=True, d_model=8)
-    with pytest.raises(ValueError, match="built for d_model=16.*warm_start=False"):
+    with pytest.raises(ValueError, match=r"built for d_model=16.*warm_start=False"):
         model.fit(data.X, data.y, subject_ids=data.groups)
     model.set_params(d_model=16)
     with pytest.raises(ValueError, match="channels"):
         model.fit(data.X[..., :-1], data.y, subject_ids=data.groups)
-    assert same_state(state(model), before) and len(model.history_) == 1
+    assert same_state(state(model), before)
+    assert len(model.history_) == 1
     model.set_params(warm_start=False, d_model=8).fit(data.X, data.y, subject_ids=data.groups)
     assert len(model.history_) == 1  # warm_start=False starts anew
 
@@ -225,8 +233,10 @@ def test_a_fit_that_fails_midway_leaves_the_estimator_as_it_was(data, error):
     model.set_params(warm_start=True, callbacks=[FailAt(2, error)])
     with pytest.raises(raised):
         model.fit(data.X, data.y, subject_ids=np.where(data.groups == "S01", "S01", "S03"))
-    assert same_state(state(model), before[0]) and model.net_ is before[1]
-    assert model.history_ is before[2] and list(model.history_) == before[3]
+    assert same_state(state(model), before[0])
+    assert model.net_ is before[1]
+    assert model.history_ is before[2]
+    assert list(model.history_) == before[3]
     assert model.subjects_.tolist() == ["S01", "S02"]
     np.testing.assert_array_equal(model.predict(data.X), before[4])
     fresh = nmm(callbacks=[FailAt(2, error)])
@@ -245,7 +255,8 @@ def test_checkpoints_are_complete_model_files_of_the_last_epoch(data, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert "callbacks" not in json.loads(archive.read("deepemg.json"))["params"]
     loaded = load_model(path)  # deepemg's own loader: no pickle
-    assert loaded.callbacks is None and len(loaded.history_) == EPOCHS
+    assert loaded.callbacks is None
+    assert len(loaded.history_) == EPOCHS
     # the last checkpoint is the fitted estimator (codes centred as fit leaves them)
     for subjects in (None, data.groups):
         np.testing.assert_allclose(
@@ -278,7 +289,8 @@ def test_checkpoint_errors(data, tmp_path):
     unknown = nmm(callbacks=[NMMCheckpoint(tmp_path / "fit.deepemg", monitor="valid_loss_best")])
     with pytest.raises(ValueError, match="early_stopping=True"):
         unknown.fit(data.X, data.y, subject_ids=data.groups)
-    assert not hasattr(missing, "net_") and not hasattr(unknown, "net_")
+    assert not hasattr(missing, "net_")
+    assert not hasattr(unknown, "net_")
 
 
 def test_save_leaves_callbacks_out_and_load_refuses_a_file_naming_some(data, tmp_path):
@@ -305,7 +317,8 @@ def test_ensemble_members_each_train_their_own_callbacks_and_checkpoints(data, t
     model = NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0)
     model.fit(data.X, data.y, subject_ids=data.groups)
     counts = [fitted_callback(m, "Count") for m in model.estimators_]
-    assert [c.calls_ for c in counts] == [2, 2] and counts[0] is not counts[1]
+    assert [c.calls_ for c in counts] == [2, 2]
+    assert counts[0] is not counts[1]
     assert not hasattr(mine, "calls_")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "fit.member0.deepemg",

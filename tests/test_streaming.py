@@ -61,7 +61,8 @@ def joined(outputs) -> np.ndarray:
     """The outputs concatenated, after checking that each starts where the last stopped."""
     stop = 0
     for out in outputs:
-        assert isinstance(out, StreamOutput) and out.start == stop
+        assert isinstance(out, StreamOutput)
+        assert out.start == stop
         stop = out.stop
     return np.concatenate([out.emg for out in outputs])
 
@@ -82,7 +83,8 @@ def test_streamed_emg_equals_offline_predict(data, at_overlap, overlap, length):
         assert emg.shape == offline.shape == (length, 7)
         np.testing.assert_allclose(emg, offline, rtol=0, atol=1e-6)
         assert max(pending) <= predictor.latency == WINDOW
-        assert predictor.n_emitted == predictor.n_seen == length and predictor.finished
+        assert predictor.n_emitted == predictor.n_seen == length
+        assert predictor.finished
 
 
 def test_latency_is_one_window_and_tight(data, nmm):
@@ -93,7 +95,8 @@ def test_latency_is_one_window_and_tight(data, nmm):
     for n, sample in enumerate(data.X[0], start=1):
         out = predictor.update(sample)
         if n < WINDOW:
-            assert len(out) == 0 and out.start == 0
+            assert len(out) == 0
+            assert out.start == 0
             continue
         behind = n - predictor.n_emitted
         on_grid = (n - WINDOW) % predictor.stride == 0
@@ -114,7 +117,8 @@ def test_end_aligned_window_is_why_outputs_wait(data, at_overlap):
 def test_stride_one_has_latency_window_minus_one(data, at_overlap):
     estimator = at_overlap(0.99)  # round(0.5) = 0 -> stride 1: a window at every step
     predictor = StreamingPredictor(estimator)
-    assert predictor.stride == 1 and predictor.latency == WINDOW - 1
+    assert predictor.stride == 1
+    assert predictor.latency == WINDOW - 1
     X = data.X[0, :120]
     outputs, pending = stream(predictor, X, 7)
     np.testing.assert_allclose(joined(outputs), estimator.predict(X[None])[0], atol=1e-6)
@@ -163,12 +167,14 @@ def test_wrong_shapes_say_what_to_send(started, data):
     with pytest.raises(ValueError, match="real numbers"):
         started.update(data.X[0, 10:13].astype(complex))
     assert started.n_seen == 10
-    assert len(started.update(data.X[0, 10])) == 0 and started.n_seen == 11  # one sample, 1-D
-    assert len(started.update(np.empty((0, 10)))) == 0 and started.n_seen == 11
+    assert len(started.update(data.X[0, 10])) == 0
+    assert started.n_seen == 11
+    assert len(started.update(np.empty((0, 10)))) == 0
+    assert started.n_seen == 11
 
 
 @pytest.mark.parametrize(
-    "column, value, message",
+    ("column", "value", "message"),
     [
         (0, np.nan, r"sample 12 holds nan in 'elbow_angle'; interpolate"),
         (2, np.inf, r"sample 12 holds inf in 'elbow_acceleration'"),
@@ -183,7 +189,8 @@ def test_bad_samples_are_refused_with_their_index(started, data, column, value, 
     chunk[2, column] = value
     with pytest.raises(ValueError, match=message):
         started.update(chunk)
-    assert started.n_seen == 10 and started.n_emitted == 0  # nothing changed
+    assert started.n_seen == 10
+    assert started.n_emitted == 0
     started.update(data.X[0, 10:15])  # the corrected samples are accepted
     assert started.n_seen == 15
 

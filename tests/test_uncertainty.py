@@ -35,7 +35,8 @@ def test_ensemble_mean_and_std(ensemble, lifting):
     np.testing.assert_allclose(mean, runs.mean(axis=0))
     np.testing.assert_allclose(std, ensemble.uncertainty_scale_ * runs.std(axis=0, ddof=1))
     np.testing.assert_array_equal(ensemble.predict(X), mean)
-    assert std.shape == mean.shape and (std > 0).all()
+    assert std.shape == mean.shape
+    assert (std > 0).all()
     # members differ by seed and by the sequences they leave out
     assert not np.allclose(runs[0], runs[1])
     torque = np.mean([m.predict_torque(X) for m in ensemble.estimators_], axis=0)
@@ -51,7 +52,8 @@ def test_calibrated_band_covers_held_out_emg(ensemble, lifting):
     calibrated = (error <= 1.645 * std).mean()
     raw = (error <= 1.645 * std / ensemble.uncertainty_scale_).mean()
     assert ensemble.uncertainty_scale_ > 1.5
-    assert calibrated > 0.7 and raw < calibrated - 0.3, (calibrated, raw)
+    assert calibrated > 0.7, (calibrated, raw)
+    assert raw < calibrated - 0.3, (calibrated, raw)
     flexors = [lifting.muscles.index(m) for m in ("BIClong", "BICshort", "BRA", "BRD")]
     assert (error[..., flexors] <= 1.645 * std[..., flexors]).mean() > 0.8
 
