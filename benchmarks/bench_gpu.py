@@ -37,14 +37,14 @@ def prepare(out: Path) -> None:
     import torch
 
     from deepemg.datasets import make_elbow_lifting
-    from deepemg.physics import MusculoskeletalModel
+    from deepemg.opensim import elbow_model
 
     out.mkdir(parents=True, exist_ok=True)
     data = make_elbow_lifting(
         n_subjects=1, n_trials=12, duration=5.0, random_state=0, progress=False
     )
     np.savez(out / "data.npz", X=data.X, y=data.y)
-    torch.save(MusculoskeletalModel.elbow(), out / "physics.pt")
+    torch.save(elbow_model(), out / "physics.pt")
     print(f"wrote {out}/data.npz {data.X.shape} and {out}/physics.pt")
 
 

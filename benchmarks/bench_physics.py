@@ -4,7 +4,7 @@ What it measures
 ----------------
 On a smooth trajectory of ``--steps`` frames at 100 Hz (elbow angle between about 10 and 130
 degrees, its analytic velocity, smooth random excitations in [0, 0.6] for the 7 muscles of
-``MusculoskeletalModel.elbow()``):
+``deepemg.opensim.elbow_model()``):
 
 * torch: wall time (median of ``--repeats`` runs after warm-up) of the forward pass
   ``model.joint_torque(model.activation(excitation, rate=100.0), angle, velocity)`` and the
@@ -42,7 +42,6 @@ import torch
 from scipy.signal import butter, filtfilt
 
 import deepemg.opensim as bridge
-from deepemg.physics import MusculoskeletalModel
 
 RATE = 100.0  # Hz
 TARGET_SPEEDUP = 100.0
@@ -117,7 +116,7 @@ def main(argv=None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    model = MusculoskeletalModel.elbow()
+    model = bridge.elbow_model()
     muscles = model.muscles
     angle, velocity, excitation = make_trajectory(args.steps, len(muscles))
     low, high = model.coordinate_range

@@ -24,7 +24,7 @@ import opensim as osim
 import torch
 
 from deepemg import opensim as bridge
-from deepemg.physics import MusculoskeletalModel, curves
+from deepemg.physics import curves
 
 ROOT = Path(__file__).resolve().parents[1]
 ARM26 = ROOT / "tests" / "data" / "arm26.osim"
@@ -69,7 +69,7 @@ def pose_of(path, locked, load=None):
 
 def validate(name, path, locked) -> None:
     start = time.perf_counter()
-    model = MusculoskeletalModel.from_opensim(path, "r_elbow_flex", locked)
+    model = bridge.build_model(path, "r_elbow_flex", locked)
     built = time.perf_counter() - start
     pose = pose_of(path, locked)
     angles = np.linspace(*model.coordinate_range, 2001)

@@ -5,7 +5,7 @@ the benchmark, the exporter) finds its columns through a :class:`ChannelLayout`,
 ankle needs no edit anywhere else. A layout is named by the model's *joint*: the built-in elbow
 is ``"elbow"`` (``elbow_angle`` ...), any other model is named by its coordinate
 (``r_elbow_flex`` -> ``r_elbow_flex_angle`` ...), or by the ``joint`` given to
-:meth:`deepemg.physics.MusculoskeletalModel.from_opensim`.
+:func:`deepemg.opensim.build_model`.
 
 =========================  ==========  ============================================
 channel                    unit        meaning

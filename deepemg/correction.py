@@ -88,10 +88,11 @@ def correct_emg(
     Examples
     --------
     >>> import torch
-    >>> from deepemg.physics import MusculoskeletalModel, SubjectParameters
+    >>> from deepemg.opensim import elbow_model
+    >>> from deepemg.physics import SubjectParameters
     >>> from deepemg.network import EMGTransformer
     >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
-    >>> physics = MusculoskeletalModel.elbow()
+    >>> physics = elbow_model()
     >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
     >>> subjects = SubjectParameters(1, physics.muscles)
     >>> module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0)

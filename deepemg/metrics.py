@@ -580,14 +580,10 @@ class LeaveOneMuscleOutRegressor(_WrapsSequences, RegressorMixin, BaseEstimator)
 
     def _layout(self):
         """The model's muscles and ``X``'s channel names for ``estimator``'s parameters."""
-        from .physics import MusculoskeletalModel
+        from .specification import ModelSpecification
 
         params = self.estimator.get_params(deep=False)
-        physics = MusculoskeletalModel.resolve(
-            params.get("model", "elbow"),
-            params.get("coordinate", "r_elbow_flex"),
-            params.get("locked"),
-        )
+        physics = ModelSpecification.from_params(params).resolve()
         return list(physics.muscles), channel_names(params.get("channels"), layout_for(physics))
 
     def _hidden(self, muscles: list, names: list, y) -> list:

@@ -47,8 +47,9 @@ class NeuralMusculoskeletalModule(nn.Module):
     --------
     >>> import torch
     >>> from deepemg.network import EMGTransformer
-    >>> from deepemg.physics import MusculoskeletalModel, SubjectParameters
-    >>> physics = MusculoskeletalModel.elbow()
+    >>> from deepemg.opensim import elbow_model
+    >>> from deepemg.physics import SubjectParameters
+    >>> physics = elbow_model()
     >>> module = NeuralMusculoskeletalModule(
     ...     EMGTransformer(4, 7, d_model=8, n_heads=2, n_layers=1), physics,
     ...     SubjectParameters(1, physics.muscles), rate=100.0)

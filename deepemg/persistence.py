@@ -715,7 +715,7 @@ class _Models:
 
     def resolve(self, value, where: str):
         """The estimator's ``model`` parameter for the setting ``value``."""
-        from .physics import MusculoskeletalModel
+        from .opensim import build_model
 
         if isinstance(value, str) and value == "elbow":
             if self.user is not None:
@@ -750,7 +750,7 @@ class _Models:
             key = json.dumps([str(osim), value], sort_keys=True)
             if key not in self._built:  # one model for the estimator and its members
                 try:
-                    self._built[key] = MusculoskeletalModel.from_opensim(
+                    self._built[key] = build_model(
                         osim,
                         value["coordinate"],
                         locked or None,

@@ -3,9 +3,10 @@
 Both estimators, the command and the channel contract ask the same questions of these
 parameters: is the model the built-in elbow, which ``.osim`` file does it name, which joint
 names ``X``'s channels, which muscle law, which :class:`~deepemg.physics.MusculoskeletalModel`
-do they build. :class:`ModelSpecification` answers them; building the model is left to
-:meth:`deepemg.physics.MusculoskeletalModel.resolve`. Importing this module imports no torch:
-the physics is imported when a model is built or a muscle law is looked up.
+do they build. :class:`ModelSpecification` answers them, and :meth:`ModelSpecification.resolve`
+is the one place these parameters become a model (through :func:`deepemg.opensim.elbow_model`
+and :func:`deepemg.opensim.build_model`). Importing this module imports no torch: the physics
+is imported when a model is built or a muscle law is looked up, OpenSim when a model is built.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .channels import ELBOW_JOINT, ChannelLayout
+
+if TYPE_CHECKING:
+    from .physics import MuscleLaw, MusculoskeletalModel
 
 __all__ = ["BUILTIN_MODEL", "DEFAULT_COORDINATE", "ModelSpecification"]
 
@@ -112,7 +116,7 @@ class ModelSpecification:
         """The :class:`~deepemg.channels.ChannelLayout` of :attr:`joint`."""
         return ChannelLayout(self.joint)
 
-    def law(self):
+    def law(self) -> MuscleLaw | None:
         """The muscle law ``muscle_law`` names now, or None for the default law.
 
         Returns
@@ -144,19 +148,60 @@ class ModelSpecification:
             )
         return get_muscle_law(law)
 
-    def resolve(self):
+    def resolve(self) -> MusculoskeletalModel:
         """The :class:`~deepemg.physics.MusculoskeletalModel` these parameters name.
 
-        Built by :meth:`~deepemg.physics.MusculoskeletalModel.resolve` (a ready model is
-        returned as it is), after the muscle law is checked (:meth:`law`).
+        The built-in elbow is :func:`deepemg.opensim.elbow_model`, a path is built by
+        :func:`deepemg.opensim.build_model` with ``coordinate`` and ``locked``, each with the
+        muscle law :meth:`law` checks (None: the default law, rigid-tendon
+        DeGrooteFregly2016). A ready model is returned as it is, and must already have the law
+        ``muscle_law`` names when one is given.
 
         Returns
         -------
         MusculoskeletalModel
+
+        Raises
+        ------
+        ValueError
+            For a ready model whose muscle law is not the one ``muscle_law`` names, a muscle
+            law that is not registered (:meth:`law`), and what
+            :func:`~deepemg.opensim.build_model` refuses (a file that is not a model, an
+            unknown coordinate ...).
+        TypeError
+            For a ``muscle_law`` that is neither a name, a MuscleLaw nor None.
+        FileNotFoundError
+            For a path with no file.
+
+        Examples
+        --------
+        >>> physics = ModelSpecification(muscle_law="compliant_tendon_degroote_fregly").resolve()
+        >>> physics.joint, physics.muscle_law.name
+        ('elbow', 'compliant_tendon_degroote_fregly')
+        >>> ModelSpecification(physics).resolve() is physics
+        True
+        >>> rigid = ModelSpecification(physics, muscle_law="rigid_tendon_degroote_fregly")
+        >>> rigid.resolve()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: The model given has the muscle law 'compliant_tendon_degroote_fregly', not ...
         """
         from .physics import MusculoskeletalModel
 
-        return MusculoskeletalModel.resolve(self.model, self.coordinate, self.locked, self.law())
+        law = self.law()
+        if isinstance(self.model, MusculoskeletalModel):
+            if law is not None and law.name != self.model.muscle_law.name:
+                raise ValueError(
+                    f"The model given has the muscle law {self.model.muscle_law.name!r}, not the "
+                    f"muscle_law {law.name!r} asked for: set muscle_law="
+                    f"{self.model.muscle_law.name!r}, or give the model by name or path."
+                )
+            return self.model
+        from .opensim import build_model, elbow_model
+
+        if self.is_builtin:
+            return elbow_model(muscle_law=law)
+        return build_model(self.model, self.coordinate, self.locked, muscle_law=law)
 
     def describe(self) -> str:
         """The model in words, for messages and reports."""

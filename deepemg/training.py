@@ -160,7 +160,8 @@ def build_module(
     Examples
     --------
     >>> from deepemg import NMMRegressor
-    >>> physics = MusculoskeletalModel.elbow()
+    >>> from deepemg.opensim import elbow_model
+    >>> physics = elbow_model()
     >>> module = build_module(NMMRegressor(d_model=8, n_heads=2).get_params(), physics, 4, 2)
     >>> module.subject_parameters.n_subjects
     2

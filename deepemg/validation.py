@@ -287,10 +287,10 @@ def prepare_sequences(
     Examples
     --------
     >>> import numpy as np
-    >>> from deepemg.physics import MusculoskeletalModel
+    >>> from deepemg.opensim import elbow_model
     >>> X = np.zeros((2, 5, 4)); X[..., 0] = 1.0
     >>> names = ["elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass"]
-    >>> seq = prepare_sequences(X, names, MusculoskeletalModel.elbow())
+    >>> seq = prepare_sequences(X, names, elbow_model())
     >>> seq.inputs.shape, round(float(seq.torque[0, 0]), 2)  # N·m to hold the forearm
     ((2, 5, 4), 2.29)
     """

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from deepemg import opensim as bridge
-from deepemg.physics import MusculoskeletalModel
 
 
 def main() -> None:
@@ -25,7 +24,7 @@ def main() -> None:
     parser.add_argument("--plot", metavar="FILE.png", help="save a figure of the moment arms")
     args = parser.parse_args()
 
-    model = MusculoskeletalModel.elbow()
+    model = bridge.elbow_model()
     print(
         f"Elbow model: {model.n_muscles} muscles, coordinate '{model.coordinate}' "
         f"{np.degrees(model.coordinate_range[0]):.0f}-{np.degrees(model.coordinate_range[1]):.0f}"

@@ -6,7 +6,7 @@ elbow, ``r_shoulder_elev`` held at 0). The script
 1. welds a ``load`` body at the hand if the model has none (``deepemg.opensim.add_load_body``;
    set where with ``--load-parent`` and ``--load-location``), so that a lifted load enters the
    dynamics, and saves that copy to a temporary folder;
-2. builds ``MusculoskeletalModel.from_opensim(path, coordinate, locked)``: the muscles crossing
+2. builds ``deepemg.opensim.build_model(path, coordinate, locked)``: the muscles crossing
    the coordinate, their geometry fitted to OpenSim, the joint's rigid-body dynamics, and
    prints the fit errors it reports, plus its moment arms checked against OpenSim's at angles
    between the fit's knots;
@@ -45,7 +45,6 @@ from deepemg import opensim as bridge
 from deepemg.channels import layout_for
 from deepemg.datasets import excitation_from_activation
 from deepemg.datasets.trajectories import minimum_jerk_trial
-from deepemg.physics import MusculoskeletalModel
 
 ARM26 = Path(__file__).resolve().parents[1] / "tests" / "data" / "arm26.osim"
 RATE = 100.0
@@ -123,7 +122,7 @@ def main() -> None:
                 f"{tuple(args.load_location)} m"
             )
 
-        physics = MusculoskeletalModel.from_opensim(path, args.coordinate, locked)
+        physics = bridge.build_model(path, args.coordinate, locked)
         report = physics.fit_report
         low, high = np.degrees(physics.coordinate_range)
         print(

@@ -12,7 +12,6 @@ import pytest
 
 from deepemg import opensim as bridge
 from deepemg.datasets import make_elbow_lifting
-from deepemg.physics import MusculoskeletalModel
 
 DATA = Path(__file__).parent / "data"
 ARM26_PATH = DATA / "arm26.osim"
@@ -76,7 +75,7 @@ def flexion_extension(n_frames: int = 241, period: float = 4.0, amplitude_deg: f
 
 @pytest.fixture(scope="session")
 def elbow():
-    return MusculoskeletalModel.elbow()
+    return bridge.elbow_model()
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +99,7 @@ def hinge_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def arm26(arm26_with_load):
-    return MusculoskeletalModel.from_opensim(arm26_with_load, "r_elbow_flex", ARM26_LOCKED)
+    return bridge.build_model(arm26_with_load, "r_elbow_flex", ARM26_LOCKED)
 
 
 def opensim_pose(path, coordinate="r_elbow_flex", locked=None, load_mass=None):

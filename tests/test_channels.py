@@ -8,7 +8,7 @@ import pytest
 from baselines import SynergyExtrapolationRegressor
 from deepemg import ELBOW_CHANNELS, NMMRegressor
 from deepemg.channels import ChannelLayout, joint_name, layout_for
-from deepemg.physics import MusculoskeletalModel
+from deepemg.opensim import build_model, elbow_model
 from deepemg.validation import prepare_sequences
 
 from .conftest import FAST_NMM, joint_channels
@@ -32,7 +32,7 @@ def test_elbow_layout_is_the_documented_default():
 def test_joint_names_follow_the_model():
     assert joint_name("elbow") == "elbow"
     assert joint_name("my_knee.osim", "knee_angle_r") == "knee_angle_r"
-    assert layout_for(MusculoskeletalModel.elbow()).angle == "elbow_angle"
+    assert layout_for(elbow_model()).angle == "elbow_angle"
     with pytest.raises(ValueError, match="cannot tell the joint"):
         ChannelLayout.infer(["time", "load_mass"])
     with pytest.raises(ValueError, match="non-empty"):
@@ -49,7 +49,7 @@ def test_a_joint_not_called_elbow_works_end_to_end(data, hinge_model, elbow):
         "load_mass",
         "hinge_torque",
     ]
-    hinge = MusculoskeletalModel.from_opensim(hinge_model, "hinge")
+    hinge = build_model(hinge_model, "hinge")
     assert hinge.joint == "hinge"
     # inverse dynamics from the renamed channels is the elbow's (the same model)
     without_torque = [c for c in channels if c != "hinge_torque"]

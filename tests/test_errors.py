@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from deepemg import opensim as bridge
-from deepemg.opensim import ELBOW_MODEL_PATH
-from deepemg.physics import MusculoskeletalModel
+from deepemg.opensim import ELBOW_MODEL_PATH, build_model
 
 from .conftest import ARM26_PATH
 
@@ -62,7 +61,7 @@ def test_negative_load(elbow):
 
 
 def test_load_on_a_model_without_load_body():
-    model = MusculoskeletalModel.from_opensim(ARM26_PATH, "r_elbow_flex", {"r_shoulder_elev": 0.0})
+    model = build_model(ARM26_PATH, "r_elbow_flex", {"r_shoulder_elev": 0.0})
     zero = torch.zeros(3)
     assert model.inverse_dynamics(torch.ones(3), zero, zero, 0.0).shape == (3,)
     with pytest.raises(ValueError, match="add_load_body"):
@@ -71,24 +70,24 @@ def test_load_on_a_model_without_load_body():
 
 def test_missing_coordinate():
     with pytest.raises(ValueError, match=r"no coordinate 'elbow'.*r_elbow_flex"):
-        MusculoskeletalModel.from_opensim(ELBOW_MODEL_PATH, "elbow")
+        build_model(ELBOW_MODEL_PATH, "elbow")
 
 
 def test_unknown_locked_coordinate():
     with pytest.raises(ValueError, match="not in the model"):
-        MusculoskeletalModel.from_opensim(ARM26_PATH, "r_elbow_flex", {"shoulder": 0.0})
+        build_model(ARM26_PATH, "r_elbow_flex", {"shoulder": 0.0})
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="No OpenSim model file"):
-        MusculoskeletalModel.from_opensim(tmp_path / "missing.osim", "r_elbow_flex")
+        build_model(tmp_path / "missing.osim", "r_elbow_flex")
 
 
 def test_file_that_is_not_a_model(tmp_path):
     path = tmp_path / "notes.osim"
     path.write_text("this is not XML\n")
     with pytest.raises(ValueError, match="not an OpenSim model"):
-        MusculoskeletalModel.from_opensim(path, "r_elbow_flex")
+        build_model(path, "r_elbow_flex")
 
 
 def test_missing_muscle_name_in_the_bridge():

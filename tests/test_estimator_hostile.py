@@ -166,12 +166,12 @@ def test_mse_rate_cannot_change_after_fit(mse, data):
 def test_a_model_object_is_the_same_model_after_fit(data):
     """A MusculoskeletalModel given as ``model`` is compared by identity, not by a copy (a
     copy is never equal to a torch module): predictions must run."""
-    from deepemg.physics import MusculoskeletalModel
+    from deepemg.opensim import elbow_model
 
-    model = MusculoskeletalModel.elbow()
+    model = elbow_model()
     nmm = NMMRegressor(model=model, random_state=0, **FAST_NMM).fit(data.X, data.y)
     assert nmm.predict(data.X[:1]).shape == data.y[:1].shape
-    nmm.set_params(model=MusculoskeletalModel.elbow())
+    nmm.set_params(model=elbow_model())
     with pytest.raises(ValueError, match="fitted with model="):
         nmm.predict(data.X[:1])
 
@@ -247,9 +247,9 @@ def test_an_ensemble_of_a_model_object_predicts(data):
     """Members fitted in other processes (or copied by personalize) hold copies of a model
     object: the ensemble's fitted_with_ must be its own parameters, not member 0's, or every
     prediction after fit and personalize was refused."""
-    from deepemg.physics import MusculoskeletalModel
+    from deepemg.opensim import elbow_model
 
-    model = MusculoskeletalModel.elbow()
+    model = elbow_model()
     template = NMMRegressor(model=model, **FAST_NMM)
     ensemble = NMMEnsemble(template, n_members=2, n_jobs=2, random_state=0)
     ensemble.fit(data.X, data.y, subject_ids=data.groups)

@@ -19,8 +19,8 @@ import torch
 from deepemg.correction import correct_emg
 from deepemg.network import EMGTransformer
 from deepemg.nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
+from deepemg.opensim import elbow_model
 from deepemg.physics import (
-    MusculoskeletalModel,
     SubjectParameters,
     neural_activation,
 )
@@ -68,7 +68,7 @@ def host_reads(strict: bool = True):
 
 @pytest.fixture(scope="module")
 def elbow():
-    return MusculoskeletalModel.elbow()
+    return elbow_model()
 
 
 def _module(elbow, drive="both"):

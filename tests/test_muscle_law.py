@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deepemg import opensim as bridge
-from deepemg.opensim import ELBOW_MODEL_PATH, build_model
+from deepemg.opensim import ELBOW_MODEL_PATH, build_model, elbow_model
 from deepemg.opensim.builder import use_compliant_tendon_degroote_muscles
 from deepemg.physics import (
     MUSCLE_LAWS,
@@ -24,6 +24,7 @@ from deepemg.physics import (
     rigid_tendon_force,
 )
 from deepemg.physics.model import _DYNAMICS
+from deepemg.specification import ModelSpecification
 
 from .conftest import ARM26_LOCKED, FAST_NMM
 
@@ -167,11 +168,9 @@ def test_build_model_reads_a_law_through_its_getters(elbow):
 # ---------------------------------------------------------------- (c) the joint
 def test_joint_names(elbow, arm26, arm26_with_load):
     assert elbow.joint == "elbow"
-    assert MusculoskeletalModel.elbow().joint == "elbow"
+    assert elbow_model().joint == "elbow"
     assert arm26.joint == "r_elbow_flex"
-    arm = MusculoskeletalModel.from_opensim(
-        arm26_with_load, "r_elbow_flex", ARM26_LOCKED, joint="arm"
-    )
+    arm = build_model(arm26_with_load, "r_elbow_flex", ARM26_LOCKED, joint="arm")
     assert arm.joint == "arm"
     assert arm.muscles == arm26.muscles
     torch.testing.assert_close(arm.max_isometric_force, arm26.max_isometric_force)
@@ -195,7 +194,7 @@ COMPLIANT = "compliant_tendon_degroote_fregly"
 
 @pytest.fixture(scope="module")
 def compliant():
-    return MusculoskeletalModel.elbow(muscle_law=COMPLIANT)
+    return elbow_model(muscle_law=COMPLIANT)
 
 
 def test_compliant_law_is_registered(compliant):
@@ -272,10 +271,11 @@ def test_compliant_law_gradients():
 
 
 def test_resolve_with_a_law(elbow, compliant):
-    assert MusculoskeletalModel.resolve("elbow", muscle_law=COMPLIANT).muscle_law.name == COMPLIANT
-    assert MusculoskeletalModel.resolve(compliant) is compliant
+    by_name = ModelSpecification("elbow", muscle_law=COMPLIANT).resolve()
+    assert by_name.muscle_law.name == COMPLIANT
+    assert ModelSpecification(compliant).resolve() is compliant
     with pytest.raises(ValueError, match="muscle law 'rigid_tendon_degroote_fregly'"):
-        MusculoskeletalModel.resolve(elbow, muscle_law=COMPLIANT)
+        ModelSpecification(elbow, muscle_law=COMPLIANT).resolve()
 
 
 def test_nmm_with_the_compliant_law(tmp_path):

@@ -25,8 +25,8 @@ from deepemg import NMMEnsemble, NMMRegressor
 from deepemg import persistence as persistence_module
 from deepemg.channels import layout_for
 from deepemg.cli import main
+from deepemg.opensim import build_model
 from deepemg.persistence import load_model
-from deepemg.physics import MusculoskeletalModel
 
 from .conftest import ARM26_LOCKED, ARM26_PATH, FAST_NMM
 
@@ -513,7 +513,7 @@ def test_an_old_file_with_an_osim_path_loads_with_model(arm26_fit, data, tmp_pat
 
 def test_a_musculoskeletal_model_from_an_osim_is_carried(data, tmp_path, arm26_with_load):
     osim = Path(shutil.copy(arm26_with_load, tmp_path / "arm.osim"))
-    arm = MusculoskeletalModel.from_opensim(osim, "r_elbow_flex", ARM26_LOCKED, joint="arm")
+    arm = build_model(osim, "r_elbow_flex", ARM26_LOCKED, joint="arm")
     rename = dict(zip(layout_for("elbow").base, layout_for(arm).base, strict=True))
     channels = [rename.get(c, c) for c in data.channels]
     y = data.y[..., [list(data.muscles).index(m) for m in arm.muscles]]
@@ -538,7 +538,7 @@ def test_a_musculoskeletal_model_keeps_its_locked_pose(data, tmp_path, arm26_wit
     its locked coordinates and reloaded at the default pose: other moment arms, the same
     muscle names, silently other predictions."""
     osim = Path(shutil.copy(arm26_with_load, tmp_path / "arm.osim"))
-    arm = MusculoskeletalModel.from_opensim(osim, "r_elbow_flex", {"r_shoulder_elev": 0.5})
+    arm = build_model(osim, "r_elbow_flex", {"r_shoulder_elev": 0.5})
     rename = dict(zip(layout_for("elbow").base, layout_for(arm).base, strict=True))
     channels = [rename.get(c, c) for c in data.channels]
     y = data.y[..., [list(data.muscles).index(m) for m in arm.muscles]]

@@ -25,6 +25,9 @@ from . import model as osim_model
 
 __all__ = ["build_model", "use_compliant_tendon_degroote_muscles"]
 
+_DEFAULT_MUSCLE_LAW = "rigid_tendon_degroote_fregly"
+"""The muscle law of ``muscle_law=None``: rigid-tendon DeGrooteFregly2016."""
+
 
 def use_compliant_tendon_degroote_muscles(model: osim.Model) -> list[str]:
     """Make every muscle a ``DeGrooteFregly2016Muscle`` with a compliant (elastic) tendon.
@@ -130,20 +133,46 @@ def _fit_opensim(
     }
 
 
+def _law_getters(law: MuscleLaw) -> tuple[tuple[str, str], ...]:
+    """``(parameter, getter)`` of every parameter of ``law``: what is read from each muscle."""
+    missing = [name for name in law.parameter_names if name not in law.opensim_getters]
+    if missing:
+        raise ValueError(
+            f"The muscle law {law.name!r} names no OpenSim getter for {missing}, so it cannot be "
+            "read from an OpenSim model; give the model its parameters directly."
+        )
+    return tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
+
+
+def _fit_report(data: dict[str, Any], path: Path, locked, load_body) -> dict[str, Any]:
+    """The ``fit_report`` of a model built from ``path``: fit errors and how it was built."""
+    fit, muscles = data["fit"], data["muscles"]
+    return {
+        "max_length_error": dict(zip(muscles, fit.max_length_error.tolist(), strict=False)),
+        "max_moment_arm_error": dict(zip(muscles, fit.max_moment_arm_error.tolist(), strict=False)),
+        "n_knots": int(fit.knots.size),
+        "dynamics_max_residual": data["dynamics"]["max_residual"],
+        "converted_muscles": list(data["converted_muscles"]),
+        "source": str(path),
+        "locked": {str(k): float(v) for k, v in (locked or {}).items()},
+        "load_body": load_body,
+    }
+
+
 def build_model(
     path: str | os.PathLike,
     coordinate: str,
     locked: Mapping[str, float] | None = None,
     load_body: str | None = "load",
     joint: str | None = None,
-    muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly",
+    muscle_law: str | MuscleLaw | None = "rigid_tendon_degroote_fregly",
     *,
     model_class: type[MusculoskeletalModel] = MusculoskeletalModel,
 ) -> MusculoskeletalModel:
     """Build the torch model of ``coordinate`` from an OpenSim model file.
 
-    What :meth:`~deepemg.physics.MusculoskeletalModel.from_opensim` and
-    :meth:`~deepemg.physics.MusculoskeletalModel.elbow` call. The muscle law's
+    The one way a :class:`~deepemg.physics.MusculoskeletalModel` is built from a ``.osim``
+    file (:func:`elbow_model` calls it with the built-in file). The muscle law's
     ``opensim_conversion`` is applied to the model first (for the default law: every muscle made
     a rigid-tendon ``DeGrooteFregly2016Muscle``), then each muscle crossing ``coordinate`` is
     downcast to the law's ``opensim_class`` and its parameters read with the law's
@@ -151,15 +180,32 @@ def build_model(
 
     Parameters
     ----------
-    path, coordinate, locked, load_body, joint, muscle_law
-        As :meth:`deepemg.physics.MusculoskeletalModel.from_opensim` documents them (the
-        public front of this function).
+    path : str or path-like
+        The ``.osim`` file.
+    coordinate : str
+        The coordinate to model (e.g. ``"r_elbow_flex"``).
+    locked : mapping of str to float, optional
+        Values (rad) at which other coordinates are held (others: their default values),
+        e.g. ``{"r_shoulder_elev": 0.0}`` for Arm26.
+    load_body : str or None, default="load"
+        Body that carries the lifted load; when the model has no such body,
+        :meth:`~deepemg.physics.MusculoskeletalModel.inverse_dynamics` accepts only a zero load.
+    joint : str, optional
+        Name of the joint, the prefix of the channels of ``X`` (``<joint>_angle`` ...);
+        ``coordinate`` when not given.
+    muscle_law : str, MuscleLaw or None, default="rigid_tendon_degroote_fregly"
+        The muscle force law (a name in :data:`~deepemg.physics.MUSCLE_LAWS` or a law; None:
+        the default law); its parameters are read from each muscle with the law's
+        ``opensim_getters``.
     model_class : type, default=MusculoskeletalModel
         The class to instantiate (a subclass of ``MusculoskeletalModel``).
 
     Returns
     -------
     MusculoskeletalModel
+        With the muscles that cross ``coordinate``. With the default law, muscles that are not
+        rigid-tendon DeGrooteFregly2016 (Thelen2003, Millard2012) are converted by OpenSim's
+        ``DeGrooteFregly2016Muscle.replaceMuscles`` and given rigid tendons.
 
     Raises
     ------
@@ -174,18 +220,12 @@ def build_model(
     >>> model.joint, model.muscle_law.name, model.n_muscles
     ('elbow', 'rigid_tendon_degroote_fregly', 7)
     """
-    law = get_muscle_law(muscle_law)
+    law = get_muscle_law(_DEFAULT_MUSCLE_LAW if muscle_law is None else muscle_law)
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
     locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
-    missing = [name for name in law.parameter_names if name not in law.opensim_getters]
-    if missing:
-        raise ValueError(
-            f"The muscle law {law.name!r} names no OpenSim getter for {missing}, so it cannot be "
-            "read from an OpenSim model; give the model its parameters directly."
-        )
-    getters = tuple((name, law.opensim_getters[name]) for name in law.parameter_names)
+    getters = _law_getters(law)
     data = _fit_opensim(
         str(path),
         os.path.getmtime(path),
@@ -197,18 +237,7 @@ def build_model(
         getters,
     )
     fit = data["fit"]
-    report = {
-        "max_length_error": dict(zip(data["muscles"], fit.max_length_error.tolist(), strict=False)),
-        "max_moment_arm_error": dict(
-            zip(data["muscles"], fit.max_moment_arm_error.tolist(), strict=False)
-        ),
-        "n_knots": int(fit.knots.size),
-        "dynamics_max_residual": data["dynamics"]["max_residual"],
-        "converted_muscles": list(data["converted_muscles"]),
-        "source": str(path),
-        "locked": {str(k): float(v) for k, v in (locked or {}).items()},
-        "load_body": load_body,
-    }
+    report = _fit_report(data, path, locked, load_body)
     return model_class(
         data["muscles"],
         data["parameters"],

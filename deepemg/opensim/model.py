@@ -52,7 +52,7 @@ def load_model(path: str | os.PathLike) -> osim.Model:
     if not path.is_file():
         raise FileNotFoundError(
             f"No OpenSim model file at '{path}'. Give the path of an .osim file "
-            "(for the built-in elbow use deepemg.physics.MusculoskeletalModel.elbow())."
+            "(for the built-in elbow use deepemg.opensim.elbow_model())."
         )
     try:
         model = osim.Model(str(path))

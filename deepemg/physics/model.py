@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -52,8 +51,8 @@ def _align(value: torch.Tensor, lead_ndim: int, per_muscle: bool, dtype) -> torc
 class MusculoskeletalModel(nn.Module):
     """Differentiable Hill-type musculoskeletal model of one joint coordinate, in torch.
 
-    Built from an OpenSim model (:meth:`elbow`, :meth:`from_opensim`, both through
-    :func:`deepemg.opensim.build_model`): musculotendon geometry as piecewise cubics fitted to
+    Built from an OpenSim model by :func:`deepemg.opensim.build_model` (the built-in elbow:
+    :func:`deepemg.opensim.elbow_model`): musculotendon geometry as piecewise cubics fitted to
     OpenSim, muscles whose tendon force comes from one :class:`MuscleLaw` (by default rigid-tendon
     DeGrooteFregly2016, :class:`RigidTendonDeGrooteFregly`) with the file's parameters, and the
     hinge's rigid-body dynamics identified from OpenSim inverse dynamics. Works in float32 and
@@ -70,7 +69,8 @@ class MusculoskeletalModel(nn.Module):
         Its range (rad).
     joint : str
         The joint's name, the prefix of the channels of ``X`` (``<joint>_angle`` ...):
-        ``"elbow"`` for :meth:`elbow`, else the ``joint`` given or the coordinate.
+        ``"elbow"`` for :func:`~deepemg.opensim.elbow_model`, else the ``joint`` given or the
+        coordinate.
     muscle_law : MuscleLaw
         The muscle force law (:func:`get_muscle_law` of the ``muscle_law`` argument).
     max_isometric_force, optimal_fiber_length, tendon_slack_length, pennation_angle : Tensor
@@ -85,7 +85,8 @@ class MusculoskeletalModel(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> model = MusculoskeletalModel.elbow()
+    >>> from deepemg.opensim import elbow_model
+    >>> model = elbow_model()
     >>> model.muscles
     ['BIClong', 'BICshort', 'BRA', 'BRD', 'TRIlong', 'TRIlat', 'TRImed']
     >>> arm = model.moment_arm(torch.tensor(torch.pi / 2))
@@ -131,112 +132,6 @@ class MusculoskeletalModel(nn.Module):
         self.fit_report = dict(fit_report or {})
         mid = torch.tensor(0.5 * sum(self.coordinate_range), dtype=torch.float64)
         self.register_buffer("reference_angle", mid)
-
-    # ------------------------------------------------------------------ construction
-    @classmethod
-    def elbow(
-        cls, muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly"
-    ) -> MusculoskeletalModel:
-        """The built-in 7-muscle elbow (coordinate ``r_elbow_flex``, a ``load`` body at the hand).
-
-        Muscles BIClong, BICshort, BRA, BRD, TRIlong, TRIlat, TRImed; deep: BRA and TRImed. Its
-        :attr:`joint` is ``"elbow"``.
-        """
-        from ..opensim import ELBOW_MODEL_PATH
-
-        return cls.from_opensim(
-            ELBOW_MODEL_PATH, "r_elbow_flex", joint="elbow", muscle_law=muscle_law
-        )
-
-    @classmethod
-    def from_opensim(
-        cls,
-        path: str | os.PathLike,
-        coordinate: str,
-        locked: Mapping[str, float] | None = None,
-        load_body: str | None = "load",
-        joint: str | None = None,
-        muscle_law: str | MuscleLaw = "rigid_tendon_degroote_fregly",
-    ) -> MusculoskeletalModel:
-        """Build the model of ``coordinate`` from an OpenSim model file.
-
-        A thin front to :func:`deepemg.opensim.build_model`, which does the reading.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The ``.osim`` file.
-        coordinate : str
-            The coordinate to model (e.g. ``"r_elbow_flex"``).
-        locked : mapping of str to float, optional
-            Values (rad) at which other coordinates are held (others: their default values),
-            e.g. ``{"r_shoulder_elev": 0.0}`` for Arm26.
-        load_body : str or None, default="load"
-            Body that carries the lifted load; when the model has no such body,
-            :meth:`inverse_dynamics` accepts only a zero load.
-        joint : str, optional
-            Name of the joint, the prefix of the channels of ``X`` (``<joint>_angle`` ...);
-            ``coordinate`` when not given.
-        muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
-            The muscle force law (a name in :data:`MUSCLE_LAWS` or a law); its parameters are
-            read from each muscle with the law's ``opensim_getters``.
-
-        Returns
-        -------
-        MusculoskeletalModel
-            With the muscles that cross ``coordinate``. With the default law, muscles that are
-            not rigid-tendon DeGrooteFregly2016 (Thelen2003, Millard2012) are converted by
-            OpenSim's ``DeGrooteFregly2016Muscle.replaceMuscles`` and given rigid tendons.
-
-        Raises
-        ------
-        FileNotFoundError, ValueError
-            For a missing file, a file that is not a model, an unknown coordinate, an unknown
-            muscle law.
-        """
-        from ..opensim.builder import build_model
-
-        return build_model(
-            path,
-            coordinate,
-            locked,
-            load_body,
-            joint=joint,
-            muscle_law=muscle_law,
-            model_class=cls,
-        )
-
-    @classmethod
-    def resolve(
-        cls,
-        model,
-        coordinate: str = "r_elbow_flex",
-        locked=None,
-        muscle_law: str | MuscleLaw | None = None,
-    ) -> MusculoskeletalModel:
-        """The model an estimator's ``model`` parameter names.
-
-        ``model`` is ``"elbow"``, a path to an .osim file (with ``coordinate`` and ``locked``),
-        or a ready ``MusculoskeletalModel``.
-
-        ``muscle_law`` (a name in :data:`MUSCLE_LAWS` or a law; None: the default law) is the
-        law the model is built with; a ready model is returned as is, and must already have
-        that law when one is given (a ValueError otherwise).
-        """
-        if isinstance(model, MusculoskeletalModel):
-            if muscle_law is not None:
-                wanted = get_muscle_law(muscle_law).name
-                if wanted != model.muscle_law.name:
-                    raise ValueError(
-                        f"The model given has the muscle law {model.muscle_law.name!r}, not the "
-                        f"muscle_law {wanted!r} asked for: set muscle_law="
-                        f"{model.muscle_law.name!r}, or give the model by name or path."
-                    )
-            return model
-        law = "rigid_tendon_degroote_fregly" if muscle_law is None else muscle_law
-        if isinstance(model, str) and model == "elbow":
-            return cls.elbow(muscle_law=law)
-        return cls.from_opensim(model, coordinate, locked, muscle_law=law)
 
     @property
     def n_muscles(self) -> int:
@@ -354,7 +249,8 @@ class MusculoskeletalModel(nn.Module):
         Examples
         --------
         >>> import torch
-        >>> model = MusculoskeletalModel.elbow()
+        >>> from deepemg.opensim import elbow_model
+        >>> model = elbow_model()
         >>> a = torch.zeros(7); a[2] = 1.0  # brachialis fully active, isometric at 90 deg
         >>> round(float(model.joint_torque(a, torch.tensor(1.5708), torch.tensor(0.0))), 1)
         17.2
@@ -444,7 +340,8 @@ class MusculoskeletalModel(nn.Module):
         Examples
         --------
         >>> import torch
-        >>> model = MusculoskeletalModel.elbow()
+        >>> from deepemg.opensim import elbow_model
+        >>> model = elbow_model()
         >>> tau = model.inverse_dynamics(torch.tensor(1.5708), torch.tensor(0.0),
         ...                              torch.tensor(0.0), load_mass=2.0)
         >>> round(float(tau), 2)  # holding 2 kg with the forearm horizontal
