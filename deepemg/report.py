@@ -22,7 +22,10 @@ The methods' labels, colours, legends, roles and descriptions come from the regi
 (:attr:`~deepemg.benchmark.Method.legend`, :attr:`~deepemg.benchmark.Method.torque_legend`,
 :attr:`~deepemg.benchmark.Method.record`), and the method the targets judge and the one they
 compare it with are those whose :attr:`~deepemg.benchmark.Method.role` is ``"proposed"`` and
-``"baseline"`` (:func:`deepemg.benchmark.method_of_role`), not keys written here.
+``"baseline"`` (:func:`deepemg.benchmark.method_of_role`), not keys written here. Reports
+written before deepemg 0.5 label the methods otherwise (their "NMM" is today's "NMM, network
+alone"): read their labels through :func:`deepemg.benchmark.current_label` with the version
+:func:`report_version` finds.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .benchmark import (
     method_of_role,
     target_checks,
 )
+from .benchmark.runner import BAND_METHOD
 
 __all__ = [
     "FLAT_TRUTH_RANGE",
@@ -55,6 +59,7 @@ __all__ = [
     "plot_subject_parameters",
     "plot_torque",
     "plot_training_curves",
+    "report_version",
     "run_info",
     "scenarios_markdown",
     "targets_markdown",
@@ -251,6 +256,38 @@ def run_info(result: BenchmarkResult) -> dict:
     }
 
 
+def report_version(folder: str | os.PathLike) -> str | None:
+    """The deepemg version that ran the report in ``folder``, as its ``settings.json`` records it.
+
+    Its ``["run"]["machine"]["deepemg"]`` (:func:`run_info`), which says which labels the
+    report's methods carry (:func:`deepemg.benchmark.current_label`).
+
+    Parameters
+    ----------
+    folder : path
+        A folder :func:`write_report` wrote.
+
+    Returns
+    -------
+    str or None
+        The version; None where the report does not record it (a hand-made result's).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``folder`` has no ``settings.json``.
+
+    Examples
+    --------
+    >>> from deepemg.benchmark import current_label
+    >>> version = report_version("docs/results/benchmark")  # doctest: +SKIP
+    >>> version, current_label("NMM", version)  # doctest: +SKIP
+    ('0.1.0.dev0', 'NMM, network alone')
+    """
+    settings = json.loads((Path(folder) / "settings.json").read_text(encoding="utf-8"))
+    return ((settings.get("run") or {}).get("machine") or {}).get("deepemg")
+
+
 def flat_truths(result: BenchmarkResult, threshold: float = FLAT_TRUTH_RANGE) -> dict:
     """Deep muscle -> its truth's range, for the muscles whose truth spans less than ``threshold``.
 
@@ -338,7 +375,8 @@ def _band_lines(result: BenchmarkResult) -> list[str]:
     shares = ", ".join(f"{m} {100 * v:.0f} %" for m, v in coverage.items())
     return [
         "",
-        f"The NMM trace of the deep-EMG figure is the mean of an ensemble of "
+        f'The trace "{METHODS[BAND_METHOD].legend}" of the deep-EMG figure is the mean of an '
+        f"ensemble of "
         f"{result.examples['band_members']} networks fitted on the same training sequences "
         f"(the tables score single networks); its 90 % band (calibrated out of bag, "
         f"scale {result.examples['uncertainty_scale']:.2f}) holds this share of the truth "
@@ -389,8 +427,8 @@ def targets_markdown(result: BenchmarkResult, heading: str = "## Targets") -> li
         "",
         heading,
         "",
-        f"{proposed.label} (the NMM as it predicts by default; mean over subjects) against each "
-        f"target; the bound is scaled by {baseline.label}'s mean on the same splits where the "
+        f"{proposed.label} (NMMRegressor as it predicts by default; mean over subjects) against "
+        f"each target; the bound is scaled by {baseline.label}'s mean on the same splits where the "
         "target is relative.",
         "",
         f"| evaluation | target | {proposed.label} | bound | {baseline.label} | |",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from deepemg.benchmark import (
+    LEGACY_LABELS,
     METHODS,
     QUICK_FLOORS,
     ROLES,
@@ -18,9 +19,11 @@ from deepemg.benchmark import (
     Floors,
     Method,
     check_floors,
+    current_label,
     deep_muscle_metrics,
     floor_checks,
     format_table,
+    method_of,
     method_of_role,
     run_benchmark,
     target_checks,
@@ -100,15 +103,15 @@ def test_deep_muscle_metrics_closed_form():
 
 def test_rows_cover_methods_evaluations_and_subjects(result):
     keys = {(r["evaluation"], r["method"], r["subject"]) for r in result.rows}
-    predictions = ("NMM + prediction-time physics", "NMM + EMG-assisted physics")
+    predictions = ("NMM", "NMM, EMG-assisted physics")
     within = {
         ("within subject", m, s)
-        for m in ("NMM", *predictions, "NMM, physics_weight=0", "MSE")
+        for m in ("NMM, network alone", *predictions, "NMM, physics_weight=0", "MSE")
         for s in ("S01", "S02")
     }
     loso = {
         ("leave one subject out", m, s)
-        for m in ("NMM", *predictions, "NMM, subject_embedding=4", "MSE")
+        for m in ("NMM, network alone", *predictions, "NMM, subject_embedding=4", "MSE")
         for s in ("S01", "S02")
     }
     assert keys == within | loso
@@ -242,10 +245,10 @@ def _fit_training_mean(data, train, params):
 
 def test_registry_holds_the_methods_in_table_order():
     assert [(k, m.label) for k, m in METHODS.items()] == [
-        ("nmm", "NMM"),
+        ("nmm_physics", "NMM"),  # the proposed method first
+        ("nmm", "NMM, network alone"),
         ("nmm_no_physics", "NMM, physics_weight=0"),
-        ("nmm_physics", "NMM + prediction-time physics"),
-        ("nmm_emg_physics", "NMM + EMG-assisted physics"),
+        ("nmm_emg_physics", "NMM, EMG-assisted physics"),
         ("nmm_pretrained", "NMM, pretrained + personalised"),
         ("nmm_personal", "NMM, subject_embedding=4"),
         ("mse", "MSE"),
@@ -257,8 +260,8 @@ def test_registry_holds_the_methods_in_table_order():
     assert METHODS["nmm_pretrained"].evaluations == ("within",)
     off = BenchmarkSettings(ablation=False)
     assert [m.key for m in METHODS.values() if m.enabled(off)] == [
-        "nmm",
         "nmm_physics",
+        "nmm",
         "nmm_emg_physics",
         "mse",
     ]
@@ -287,8 +290,8 @@ def test_every_method_has_a_role_and_a_description():
         method_of_role("reference")
     with pytest.raises(ValueError, match="role 'competitor' of the method 'x'"):
         Method("x", "x", "tab:gray", lambda *_: {}, None, role="competitor")
-    line = methods_line(["MSE", "NMM", "not registered"])
-    assert line.startswith("Methods: 'NMM' (ablation): the fitted network alone")
+    line = methods_line(["MSE", "NMM, network alone", "not registered"])
+    assert line.startswith("Methods: 'NMM, network alone' (ablation): the same fit as 'NMM'")
     assert "; 'MSE' (baseline): muscle synergy extrapolation" in line
 
 
@@ -316,6 +319,26 @@ def test_the_report_finds_the_proposed_method_and_the_baseline_by_role(monkeypat
     assert "'my NMM' (proposed)" in text
     harder = BenchmarkResult([row("my NMM", 0.1), *rows[1:]], ["BRA"], {}, {}, [], None, {})
     assert hardest_scenario({"default": result, "motions": harder}) == "motions"
+
+
+def test_labels_of_reports_before_0_5_are_translated_by_the_version_that_wrote_them():
+    """Before 0.5 "NMM" was the network alone and the default "NMM + prediction-time physics"."""
+    assert method_of("NMM") is method_of_role("proposed")
+    assert method_of("NMM, network alone") is METHODS["nmm"]
+    for old, new in LEGACY_LABELS.items():
+        assert method_of(new) is not None, new
+        for version in ("0.1.0.dev0", "0.4.2", "0.4"):
+            assert current_label(old, version) == new
+        for version in ("0.5.0.dev0", "0.5.0", "1.0.0rc1", None):  # today's labels
+            assert current_label(old, version) == old
+    assert current_label("NMM + prediction-time physics", "0.1.0.dev0") == "NMM"
+    assert current_label("NMM", "0.1.0.dev0") == "NMM, network alone"
+    assert current_label("MSE", "0.1.0.dev0") == "MSE"  # unchanged labels stay
+    assert current_label("NMM, physics_weight=0", "0.1.0.dev0") == "NMM, physics_weight=0"
+    old = ("NMM", "NMM + prediction-time physics", "NMM + EMG-assisted physics", "MSE")
+    assert len({current_label(label, "0.1.0.dev0") for label in old}) == len(old)
+    with pytest.raises(ValueError, match="not a deepemg version"):
+        current_label("NMM", "dev")
 
 
 def test_within_trial_r_is_the_mean_of_each_trials_r():
@@ -357,8 +380,8 @@ def test_prediction_time_physics_rows_reuse_the_nmm_fit(result):
     rows = {(r["evaluation"], r["method"], r["subject"]): r for r in result.rows}
     for evaluation in ("within subject", "leave one subject out"):
         for subject in ("S01", "S02"):
-            nmm = rows[(evaluation, "NMM", subject)]
-            physics = rows[(evaluation, "NMM + prediction-time physics", subject)]
+            nmm = rows[(evaluation, "NMM, network alone", subject)]
+            physics = rows[(evaluation, "NMM", subject)]
             assert physics["fit_s"] == nmm["fit_s"]  # same fitted estimator, no fit of its own
             # the correction makes the subject's muscle model reproduce the torque
             assert physics["torque_nrmse"] < nmm["torque_nrmse"]
@@ -461,8 +484,8 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
     labels = list(dict.fromkeys(r["method"] for r in result.rows))
     assert labels == [
         "NMM",
-        "NMM + prediction-time physics",
-        "NMM + EMG-assisted physics",
+        "NMM, network alone",
+        "NMM, EMG-assisted physics",
         "MSE",
         "training mean",
     ]  # registry order
@@ -485,8 +508,8 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
     legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert legend == [
         "truth",
+        "NMM",
         "NMM, network alone",
-        "NMM (default: + prediction-time physics)",
         "MSE (surface EMG)",
         "training mean",
     ]
@@ -508,7 +531,7 @@ def test_channels_of_another_joint_than_the_model_are_refused(data):
 def _scored(nmm: tuple, ablation: tuple | None) -> BenchmarkResult:
     """A hand-made result: (BRA r, BRA NRMSE) per subject of the NMM and its ablation."""
     rows = []
-    for label, scores in (("NMM", nmm), ("NMM, physics_weight=0", ablation)):
+    for label, scores in (("NMM, network alone", nmm), ("NMM, physics_weight=0", ablation)):
         for k, (r, nrmse) in enumerate(scores or ()):
             rows.append(
                 {
@@ -533,12 +556,13 @@ def test_check_floors_on_hand_made_results():
 
     low = _scored(((0.9, 0.10), (0.6, 0.12)), ((0.9, 0.12), (0.7, 0.11)))
     assert check_floors(low, floors) == [
-        "r_floor: NMM within-subject BRA r mean 0.750 < floor 0.800"
+        "r_floor: NMM, network alone within-subject BRA r mean 0.750 < floor 0.800"
     ]
     no_help = _scored(((0.9, 0.12), (0.8, 0.12)), ((0.9, 0.10), (0.7, 0.12)))
     (failure,) = check_floors(no_help, floors)
     assert failure == (
-        "physics_helps: NMM within-subject BRA NRMSE mean 0.120 > NMM, physics_weight=0's 0.110"
+        "physics_helps: NMM, network alone within-subject BRA NRMSE mean 0.120 > "
+        "NMM, physics_weight=0's 0.110"
     )
     assert check_floors(no_help, Floors(min_r=0.8, nrmse_tolerance=0.02)) == []
     both = _scored(((0.5, 0.3), (0.5, 0.3)), ((0.9, 0.1), (0.9, 0.1)))
@@ -553,7 +577,13 @@ def test_check_floors_on_hand_made_results():
 
 def test_quick_floors_are_the_documented_ones():
     assert QUICK_FLOORS.muscle == "BRA"
-    assert QUICK_FLOORS.method == "nmm"
+    assert QUICK_FLOORS.method == "nmm"  # the fit itself: the network alone, not the default
+    assert METHODS[QUICK_FLOORS.method].label == "NMM, network alone"
+    assert METHODS[QUICK_FLOORS.method].predict_params == {}
+    assert (
+        METHODS[QUICK_FLOORS.method].params(BenchmarkSettings(), {}, "within")["predict_physics"]
+        == "none"
+    )
     assert QUICK_FLOORS.ablation == "nmm_no_physics"
     assert 0.5 < QUICK_FLOORS.min_r < 0.93
     assert BenchmarkSettings.quick().ablation  # --quick runs the ablation it is checked against

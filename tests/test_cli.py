@@ -59,9 +59,9 @@ def test_benchmark_on_simulated_subjects(tmp_path, monkeypatch, capsys):
         rows = list(csv.DictReader(handle))
     assert {r["method"] for r in rows} == {
         "NMM",
+        "NMM, network alone",
         "NMM, physics_weight=0",
-        "NMM + prediction-time physics",
-        "NMM + EMG-assisted physics",
+        "NMM, EMG-assisted physics",
         "MSE",
     }
     assert {r["subject"] for r in rows} == {"S01", "S02"}
@@ -112,7 +112,7 @@ def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
             "fit_s": 1.0,
         }
         for method, r, nrmse in (
-            ("NMM", nmm_r, nmm_nrmse),
+            ("NMM, network alone", nmm_r, nmm_nrmse),
             ("NMM, physics_weight=0", 0.9, ablation_nrmse),
             ("MSE", 0.5, 0.3),
         )
@@ -125,8 +125,16 @@ def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
     ("scores", "status", "message"),
     [
         ((0.95, 0.10, 0.12), 0, "self-check passed"),
-        ((0.20, 0.10, 0.12), 3, "self-check failed: r_floor: NMM within-subject BRA r mean 0.200"),
-        ((0.95, 0.15, 0.12), 3, "self-check failed: physics_helps: NMM within-subject BRA NRMSE"),
+        (
+            (0.20, 0.10, 0.12),
+            3,
+            "self-check failed: r_floor: NMM, network alone within-subject BRA r mean 0.200",
+        ),
+        (
+            (0.95, 0.15, 0.12),
+            3,
+            "self-check failed: physics_helps: NMM, network alone within-subject BRA NRMSE",
+        ),
     ],
 )
 def test_quick_benchmark_self_check(scores, status, message, monkeypatch, tmp_path, capsys):

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from deepemg.benchmark import current_label
+from deepemg.report import report_version
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "results"
@@ -421,7 +424,8 @@ def test_the_default_predictor_is_the_one_the_pages_describe():
     params = NMMRegressor().get_params()
     assert params["predict_physics"] == "torque"
     assert params["physics_drive"] == "measured"
-    assert params["predict_overlap"] == 0.25 and params["window"] == 100
+    assert params["predict_overlap"] == 0.25
+    assert params["window"] == 100
     assert list(inspect.signature(NMMRegressor.predict).parameters) == [
         "self",
         "X",
@@ -485,7 +489,8 @@ def test_channels_are_named_after_the_joint():
     elbow = layout_for("elbow")
     assert tuple(elbow.default_channels(deepemg.ELBOW_SURFACE_MUSCLES)) == deepemg.ELBOW_CHANNELS
     arm26 = layout_for(str(ROOT / "tests" / "data" / "arm26.osim"), "r_elbow_flex")
-    assert arm26.angle == "r_elbow_flex_angle" and arm26.torque == "r_elbow_flex_torque"
+    assert arm26.angle == "r_elbow_flex_angle"
+    assert arm26.torque == "r_elbow_flex_torque"
     for page in ("README.md", "docs/data.md"):
         assert "`r_elbow_flex_angle`" in read(page), page
     for name in ("elbow_angle", "elbow_velocity", "elbow_acceleration", "load_mass"):
@@ -505,16 +510,16 @@ def test_subject_parameter_table_is_the_codes():
         cells = [c.strip() for c in line.strip("|").split("|")]
         for name in re.findall(r"`(\w+)`", cells[0]):
             rows[name] = cells
-    number = r"(−?[\d.]+)"
+    number = r"(\N{MINUS SIGN}?[\d.]+)"
 
     def value(text):
-        return float(text.replace("−", "-"))
+        return float(text.replace("\N{MINUS SIGN}", "-"))
 
     assert set(rows) == {spec.name for spec in DEFAULT_PARAMETER_SPECS}
     for spec in DEFAULT_PARAMETER_SPECS:
         per, bounds, nominal = rows[spec.name][1:4]
         assert (per == "muscle") == spec.per_muscle, spec.name
-        low, high = re.fullmatch(f"{number}–{number}", bounds).groups()
+        low, high = re.fullmatch(f"{number}\N{EN DASH}{number}", bounds).groups()
         assert (value(low), value(high)) == (spec.lower, spec.upper), spec.name
         assert value(re.match(number, nominal).group(1)) == spec.nominal, spec.name
 
@@ -575,7 +580,8 @@ def test_command_options_exist(page):
 
 def test_predict_writes_csv_or_sto():
     action = subcommands()["predict"]._option_string_actions["--format"]
-    assert set(action.choices) == {"csv", "sto"} and action.default == "csv"
+    assert set(action.choices) == {"csv", "sto"}
+    assert action.default == "csv"
 
 
 # ---------------------------------------------------------------------------- examples
@@ -602,8 +608,22 @@ def test_python_examples_parse_and_import_what_exists(page):
 
 # ---------------------------------------------------------------------------- numbers
 @cache
+def report_label(folder: str, label: str) -> str:
+    """A method's label in the report ``RESULTS / folder``, as deepemg labels it today.
+
+    The reports checked in were written by deepemg 0.1.0.dev0, whose "NMM" is today's "NMM,
+    network alone" and whose "NMM + prediction-time physics" is today's "NMM": translated by
+    the version their ``settings.json`` records (``deepemg.benchmark.current_label``).
+    """
+    return current_label(label, report_version(RESULTS / folder))
+
+
+@cache
 def scenario_results() -> dict:
-    """``docs/results/scenarios/results.md``: (scenario, evaluation, method) -> column -> cell."""
+    """``docs/results/scenarios/results.md``: (scenario, evaluation, method) -> column -> cell.
+
+    ``method`` is today's label (:func:`report_label` of the scenario's own report).
+    """
     rows, scenario, header = {}, None, None
     for line in (RESULTS / "scenarios" / "results.md").read_text(encoding="utf-8").splitlines():
         if line.startswith("## "):
@@ -614,7 +634,8 @@ def scenario_results() -> dict:
             header = None
         elif header and line.startswith("| ") and not line.startswith("|---"):
             cells = [c.strip() for c in line.strip("|").split("|")]
-            rows[(scenario, cells[0], cells[1])] = dict(zip(header[2:], cells[2:], strict=True))
+            method = report_label(f"scenarios/{scenario}", cells[1])
+            rows[(scenario, cells[0], method)] = dict(zip(header[2:], cells[2:], strict=True))
     return rows
 
 
@@ -639,12 +660,8 @@ def table(page: str, header_start: str) -> list[list[str]]:
     return [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[2:]]
 
 
-README_METHODS = {
-    "NMM": "NMM + prediction-time physics",
-    "NMM, network alone": "NMM",
-    "MSE": "MSE",
-    "NMM, physics_weight=0": "NMM, physics_weight=0",
-}
+README_METHODS = ("NMM", "NMM, network alone", "MSE", "NMM, physics_weight=0")
+"""The README's benchmark table's columns: the labels of ``deepemg.benchmark.METHODS``."""
 README_ROWS = {
     "brachialis r": "BRA r",
     "brachialis r within each trial (shape)": "BRA r trial",
@@ -658,8 +675,7 @@ README_ROWS = {
 
 def test_readme_benchmark_table_is_the_default_scenarios_report():
     results = scenario_results()
-    rows = table("README.md", "| | NMM | NMM, network alone |")
-    methods = ["NMM", "NMM, network alone", "MSE", "NMM, physics_weight=0"]
+    rows = table("README.md", "| | " + " | ".join(README_METHODS) + " |")
     evaluation, checked = None, 0
     for cells in rows:
         label = cells[0].replace("*", "")
@@ -670,10 +686,10 @@ def test_readme_benchmark_table_is_the_default_scenarios_report():
             evaluation = "leave one subject out"
             continue
         column = README_ROWS[label]
-        for method, cell in zip(methods, cells[1:], strict=True):
+        for method, cell in zip(README_METHODS, cells[1:], strict=True):
             if not cell:
                 continue
-            result = results[("default", evaluation, README_METHODS[method])][column]
+            result = results[("default", evaluation, method)][column]
             assert same(cell, result), (evaluation, label, method, cell, result)
             checked += 1
     assert checked == 5 * 4 + 4 * 3
@@ -702,17 +718,11 @@ def test_readme_scenario_table_is_the_scenarios_report():
             ("within subject", "leave one subject out"), cells[1:3], strict=True
         ):
             nmm, mse = (c.replace("*", "").strip() for c in cell.split("/"))
-            assert nmm == mean(
-                results[(scenario, evaluation, "NMM + prediction-time physics")][column]
-            )
+            assert nmm == mean(results[(scenario, evaluation, "NMM")][column])
             assert mse == mean(results[(scenario, evaluation, "MSE")][column])
 
 
-SCENARIOS_MD_METHODS = {
-    "NMM (default)": "NMM + prediction-time physics",
-    "NMM, network alone": "NMM",
-    "MSE": "MSE",
-}
+SCENARIOS_MD_METHODS = ("NMM", "NMM, network alone", "MSE")
 SCENARIOS_MD_COLUMNS = (
     "BRA r",
     "BRA r trial",
@@ -728,7 +738,8 @@ def test_scenarios_page_table_is_the_scenarios_report():
     rows = table("docs/scenarios.md", "| scenario | evaluation | method | BRA r |")
     assert len(rows) == 7 * 2 * 3
     for scenario, evaluation, method, *cells in rows:
-        result = results[(scenario, evaluation, SCENARIOS_MD_METHODS[method])]
+        assert method in SCENARIOS_MD_METHODS, (scenario, evaluation, method)
+        result = results[(scenario, evaluation, method)]
         for column, cell in zip(SCENARIOS_MD_COLUMNS, cells, strict=True):
             if cell == "n/a":
                 assert column not in result, (scenario, evaluation, method, column)
@@ -764,7 +775,7 @@ def test_limitations_targets_table_is_the_default_scenarios_report():
         evaluation = "within subject" if where == "within subject" else "leave one subject out"
         column = LIMITATIONS_ROWS[what]
         nmm_cell, mse_cell = (c.split(" (")[0] for c in (nmm, mse))
-        default = results[("default", evaluation, "NMM + prediction-time physics")][column]
+        default = results[("default", evaluation, "NMM")][column]
         assert same(nmm_cell, default), (label, nmm_cell, default)
         assert same(mse_cell, results[("default", evaluation, "MSE")][column]), (label, mse_cell)
 
@@ -772,15 +783,14 @@ def test_limitations_targets_table_is_the_default_scenarios_report():
 def test_index_quotes_the_default_scenarios_report():
     results = scenario_results()
     text = " ".join(prose("docs/index.md").split())
-    within = mean(results[("default", "within subject", "NMM + prediction-time physics")]["BRA r"])
-    across = mean(
-        results[("default", "leave one subject out", "NMM + prediction-time physics")]["BRA r"]
-    )
+    within = mean(results[("default", "within subject", "NMM")]["BRA r"])
+    across = mean(results[("default", "leave one subject out", "NMM")]["BRA r"])
     mse_within = mean(results[("default", "within subject", "MSE")]["BRA r"])
     mse_across = mean(results[("default", "leave one subject out", "MSE")]["BRA r"])
     assert f"r = {within} within subject" in text
     assert f"surface EMG: {mse_within})" in text
-    assert f"r = {across} on subjects" in text and f"own EMG: {mse_across}" in text
+    assert f"r = {across} on subjects" in text
+    assert f"own EMG: {mse_across}" in text
 
 
 def test_uncertainty_coverage_table_is_the_benchmarks():
@@ -820,16 +830,25 @@ def test_streaming_table_is_the_benchmarks():
 # ---------------------------------------------------------------- nmm.md and cross_subject.md
 @cache
 def report_summary(folder: str) -> dict:
-    """A report's ``summary.csv``: (evaluation, method) -> column -> value."""
+    """A report's ``summary.csv``: (evaluation, method) -> column -> value.
+
+    ``method`` is today's label (:func:`report_label`).
+    """
     import csv
 
     with open(RESULTS / folder / "summary.csv", encoding="utf-8", newline="") as file:
-        return {(row["evaluation"], row["method"]): row for row in csv.DictReader(file)}
+        return {
+            (row["evaluation"], report_label(folder, row["method"])): row
+            for row in csv.DictReader(file)
+        }
 
 
 def report_method(label: str) -> tuple[str, str]:
-    """A table row of nmm.md or cross_subject.md -> (evaluation, method) of the reports: "NMM"
-    is the default predictor, "network alone" the same fit with ``predict_physics="none"``."""
+    """A table row of nmm.md or cross_subject.md -> (evaluation, method label of today).
+
+    "NMM" is the default predictor, "network alone" the same fit with
+    ``predict_physics="none"``.
+    """
     label = label.replace("*", "")
     evaluation = "within subject" if label.startswith("within subject") else "leave one subject out"
     assert label.startswith(("within subject", "leave one subject out", "new subject")), label
@@ -838,9 +857,9 @@ def report_method(label: str) -> tuple[str, str]:
     if "physics_weight=0" in label:
         return evaluation, "NMM, physics_weight=0"
     if "network alone" in label:
-        return evaluation, "NMM"
+        return evaluation, "NMM, network alone"
     assert label.endswith(", NMM"), label
-    return evaluation, "NMM + prediction-time physics"
+    return evaluation, "NMM"
 
 
 NMM_MD_COLUMNS = ("BRA r", "BRA r trial", "BRA nrmse", "TRImed r", "torque nrmse")
@@ -862,8 +881,8 @@ def test_nmm_accuracy_table_is_the_default_scenarios_report():
             assert same(cell, results[("default", *key)][column]), (label, column, cell)
         assert fit == f"{float(summary[key]['fit_s_mean']):.1f} s", (label, fit)
     assert {method for _, method in methods} == {
-        "NMM + prediction-time physics",
         "NMM",
+        "NMM, network alone",
         "NMM, physics_weight=0",
         "MSE",
     }
@@ -899,8 +918,8 @@ def test_nmm_quotes_the_reports_runs():
     assert f"the report of the run on {started}" in section
     minutes, started = report_run("benchmark")
     summary = report_summary("benchmark")
-    within = float(summary[("within subject", "NMM")]["fit_s_mean"])
-    across = float(summary[("leave one subject out", "NMM")]["fit_s_mean"])
+    within = float(summary[("within subject", "NMM, network alone")]["fit_s_mean"])
+    across = float(summary[("leave one subject out", "NMM, network alone")]["fit_s_mean"])
     assert f"{minutes} minutes on 2 cores, {started}" in section
     assert f"fits of {within:.1f} s within subject and {across:.1f} s leave one subject out" in (
         section
@@ -920,7 +939,8 @@ def test_nmm_targets_are_the_default_scenarios_report():
     assert missed
     page = " ".join(prose("docs/nmm.md").split())
     for _, target, nmm, bound in missed:
-        assert "NRMSE" in target and "NRMSE ≤ half of MSE's" in page, target
+        assert "NRMSE" in target, target
+        assert "NRMSE ≤ half of MSE's" in page, target
         assert f"{nmm} against {bound}" in page, (target, nmm, bound)
 
 
@@ -932,8 +952,12 @@ def test_nmm_subject_spread_is_the_default_scenarios_report():
         rows = [row for row in csv.DictReader(file) if row["evaluation"] == "within subject"]
     page = " ".join(prose("docs/nmm.md").split())
     spreads = []
-    for method in ("NMM + prediction-time physics", "NMM"):
-        r = [float(row["BRA_r"]) for row in rows if row["method"] == method]
+    for method in ("NMM", "NMM, network alone"):
+        r = [
+            float(row["BRA_r"])
+            for row in rows
+            if report_label("scenarios/default", row["method"]) == method
+        ]
         spreads.append(f"from {min(r):.2f} to {max(r):.2f}")
     assert f"within subject {spreads[0]}; the network alone's {spreads[1]})" in page
 
@@ -984,7 +1008,8 @@ def test_nmm_prediction_time_physics_tables_are_the_benchmarks():
             result = results[(evaluation, 0.1, mode)]
             for cell, (value, sd) in zip(cells, result[:4], strict=True):
                 written_value, written_sd = (c.replace("%", "") for c in cell.split("±"))
-                assert close(written_value, value) and close(written_sd, sd), (label, cell)
+                assert close(written_value, value), (label, cell)
+                assert close(written_sd, sd), (label, cell)
             assert float(steps.replace(",", "")) == float(f"{result[4]:.3g}"), (label, steps)
 
 
@@ -993,9 +1018,9 @@ SCENARIO_LABELS = {
     "compliant Thelen tendons": "compliant_tendons",
 }
 MODES = {
-    '`"none"`': "NMM",
-    '`"torque"`': "NMM + prediction-time physics",
-    '`"emg"`': "NMM + EMG-assisted physics",
+    '`"none"`': "NMM, network alone",
+    '`"torque"`': "NMM",
+    '`"emg"`': "NMM, EMG-assisted physics",
 }
 
 
@@ -1062,5 +1087,6 @@ def test_the_gpu_run_is_quoted_from_its_results():
     for page in ("docs/nmm.md", "docs/install.md"):
         text = " ".join(prose(page).split())
         assert f"a fit took {fit} and the default prediction {correction} times the CPU's" in text
-        assert "`docs/results/gpu.txt`, " + date in text and "H200" in text, page
+        assert "`docs/results/gpu.txt`, " + date in text, page
+        assert "H200" in text, page
         assert "not tested on a GPU" not in text, page

@@ -19,6 +19,7 @@ from deepemg.report import (
     plot_subject_parameters,
     plot_torque,
     plot_training_curves,
+    report_version,
     run_info,
     write_report,
 )
@@ -51,7 +52,7 @@ MUSCLES = ["BIClong", "BRA", "TRImed"]
 def _rows(subjects=("S01", "S02")) -> list[dict]:
     rows = []
     for evaluation in ("within subject", "leave one subject out"):
-        for method, r in (("NMM", 0.9), ("MSE", 0.8)):
+        for method, r in (("NMM, network alone", 0.9), ("MSE", 0.8)):
             for k, subject in enumerate(subjects):
                 rows.append(
                     {
@@ -62,7 +63,7 @@ def _rows(subjects=("S01", "S02")) -> list[dict]:
                         "BRA_nrmse": 0.15,
                         "TRImed_r": 0.4,
                         "TRImed_nrmse": 2.5,
-                        "torque_nrmse": 0.06 if method == "NMM" else np.nan,
+                        "torque_nrmse": 0.06 if method.startswith("NMM") else np.nan,
                         "fit_s": 12.0,
                     }
                 )
@@ -279,7 +280,7 @@ def test_deep_emg_draws_the_90_percent_band(close_figures):
     figure = _drawn(plot_deep_emg(result))
     for k, ax in enumerate(figure.axes):
         (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
-        assert band.get_label() == "NMM 90 % band"
+        assert band.get_label() == "NMM, network alone 90 % band"
         vertices = band.get_paths()[0].vertices
         mean = result.examples["nmm"][:, k]
         spread = Z90 * result.examples["nmm_std"][:, k]
@@ -291,7 +292,7 @@ def test_deep_emg_draws_the_90_percent_band(close_figures):
     # TRImed: mean 0.01-0.03 minus 1.645 x 0.01 is clipped at 0
     assert figure.axes[1].collections[0].get_paths()[0].vertices[:, 1].min() == 0.0
     labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
-    assert labels[:3] == ["truth", "NMM, network alone", "NMM 90 % band"]
+    assert labels[:3] == ["truth", "NMM, network alone", "NMM, network alone 90 % band"]
     _assert_legends_off_the_data(figure)
 
 
@@ -332,3 +333,21 @@ def test_report_folder_of_a_hand_made_result(tmp_path, close_figures):
     for name in ("deep_emg.png", "torque.png", "subject_parameters.png", "training_curves.png"):
         assert written[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![deep emg](deep_emg.png)" in written["results.md"].read_text()
+
+
+def test_report_version_is_the_one_that_ran_it(tmp_path, close_figures):
+    """settings.json records the deepemg version, which says which labels the rows carry."""
+    from pathlib import Path
+
+    from deepemg.benchmark import current_label
+
+    write_report(hand_made(), tmp_path / "made")
+    assert report_version(tmp_path / "made") == MACHINE["deepemg"]
+    write_report(hand_made(metadata=False), tmp_path / "bare")
+    assert report_version(tmp_path / "bare") is None
+    old = Path(__file__).parents[1] / "docs" / "results" / "benchmark"  # written by 0.1.0.dev0
+    version = report_version(old)
+    assert version == "0.1.0.dev0"
+    assert current_label("NMM", version) == "NMM, network alone"
+    with pytest.raises(FileNotFoundError):
+        report_version(tmp_path)

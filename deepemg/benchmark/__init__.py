@@ -13,11 +13,13 @@ dynamics:
   torque and surface EMG (no deep labels); MSE is fitted on the held-out subject's own surface
   EMG and torque.
 
-"NMM" on its own names the NMM as :class:`~deepemg.NMMRegressor` predicts by default
-(``predict_physics="torque"``), the method whose role in :data:`METHODS` is ``"proposed"``
-(its label in the tables: "NMM + prediction-time physics"); the row "NMM" is the same fitted
-network alone (``predict_physics="none"``), "NMM, physics_weight=0" the network fitted without
-its physics term.
+"NMM" names the NMM as :class:`~deepemg.NMMRegressor` predicts by default
+(``predict_physics="torque"``), the method whose role in :data:`METHODS` is ``"proposed"``,
+and so does the row "NMM" of the tables; "NMM, network alone" is the same fit predicting with
+the network alone (``predict_physics="none"``), "NMM, physics_weight=0" the network fitted
+without its physics term. Reports written before deepemg 0.5 labelled the network alone "NMM"
+and the default "NMM + prediction-time physics": :func:`current_label` reads their labels as
+today's (:data:`LEGACY_LABELS`).
 
 X's channels are found through the data's own :class:`~deepemg.channels.ChannelLayout`
 (``ChannelLayout.infer(data.channels)``); it must be the layout of the ``model`` and
@@ -41,14 +43,22 @@ Its registries and constants (the parts' source says more on each):
 
 .. data:: METHODS
 
-   The compared methods in table order, key -> :class:`Method`: ``"nmm"`` (ablation: the
-   NMM's fit, the network alone, ``predict_physics="none"``), ``"nmm_no_physics"`` (ablation:
-   ``physics_weight=0``, within subject, with ``BenchmarkSettings.ablation``),
-   ``"nmm_physics"`` (proposed: the same fit predicting as by default,
-   ``predict_physics="torque"``), ``"nmm_emg_physics"`` (variant: ``predict_physics="emg"``),
-   ``"nmm_pretrained"`` (variant: within subject, with ``BenchmarkSettings.pretrained``),
-   ``"nmm_personal"`` (variant: ``subject_embedding=4``, leave one subject out, with
-   ``ablation``) and ``"mse"`` (baseline). A further method is one more entry.
+   The compared methods in table order, key -> :class:`Method`: ``"nmm_physics"``
+   (proposed, "NMM": the NMM as it predicts by default, ``predict_physics="torque"``),
+   ``"nmm"`` (ablation, "NMM, network alone": the same fit, ``predict_physics="none"``),
+   ``"nmm_no_physics"`` (ablation, "NMM, physics_weight=0": within subject, with
+   ``BenchmarkSettings.ablation``), ``"nmm_emg_physics"`` (variant, "NMM, EMG-assisted
+   physics": ``predict_physics="emg"``), ``"nmm_pretrained"`` (variant, "NMM, pretrained +
+   personalised": within subject, with ``BenchmarkSettings.pretrained``), ``"nmm_personal"``
+   (variant, "NMM, subject_embedding=4": leave one subject out, with ``ablation``) and
+   ``"mse"`` (baseline, "MSE"). A further method is one more entry.
+
+.. data:: LEGACY_LABELS
+
+   Label in a report written before deepemg 0.5 -> today's label of the same method
+   ("NMM + prediction-time physics" -> "NMM", "NMM" -> "NMM, network alone", "NMM +
+   EMG-assisted physics" -> "NMM, EMG-assisted physics"); applied by :func:`current_label`
+   to reports of those versions only.
 
 .. data:: ROLES
 
@@ -68,8 +78,8 @@ Its registries and constants (the parts' source says more on each):
 
 .. data:: QUICK_FLOORS
 
-   The :class:`Floors` of ``deepemg benchmark --quick``: the network alone's (``"nmm"``)
-   within-subject BRA r mean at least 0.85, and its BRA NRMSE mean not above that of
+   The :class:`Floors` of ``deepemg benchmark --quick``: the network alone's (``"nmm"``, "NMM,
+   network alone") within-subject BRA r mean at least 0.85, and its BRA NRMSE mean not above that of
    ``physics_weight=0`` (measured on 2 CPU cores: r 0.931 ± 0.029, NRMSE 0.175 against 0.516).
 
 .. data:: TARGETS
@@ -97,7 +107,16 @@ from .checks import (
     floor_checks,
     target_checks,
 )
-from .methods import METHODS, PERSONAL_EMBEDDING, ROLES, Method, method_of, method_of_role
+from .methods import (
+    LEGACY_LABELS,
+    METHODS,
+    PERSONAL_EMBEDDING,
+    ROLES,
+    Method,
+    current_label,
+    method_of,
+    method_of_role,
+)
 from .protocol import EVALUATIONS, BenchmarkSettings, simulated_subjects, within_subject_splits
 from .results import SCORES, BenchmarkResult, format_score, format_table
 from .runner import run_benchmark
@@ -105,6 +124,7 @@ from .runner import run_benchmark
 __all__ = [
     "EVALUATIONS",
     "FLAT_TRUTH_RANGE",
+    "LEGACY_LABELS",
     "METHODS",
     "PERSONAL_EMBEDDING",
     "QUICK_FLOORS",
@@ -117,6 +137,7 @@ __all__ = [
     "Method",
     "Target",
     "check_floors",
+    "current_label",
     "deep_muscle_metrics",
     "floor_checks",
     "format_score",

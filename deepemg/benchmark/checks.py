@@ -1,10 +1,10 @@
 """The benchmark's checks of its own numbers: the quick run's floors and the accuracy targets.
 
 :data:`QUICK_FLOORS` and :func:`check_floors` are the self-check of ``deepemg benchmark
---quick``: the NMM's deep-muscle r must stay above a floor and the physics term must still
-help (see ``docs/cli.md``). :data:`TARGETS` and :func:`target_checks` hold the method the
-registry calls *proposed* (the NMM as it predicts by default) to the targets of issue #10,
-some relative to the *baseline* (MSE).
+--quick``: the fitted network's deep-muscle r must stay above a floor and the physics term must
+still help (see ``docs/cli.md``). :data:`TARGETS` and :func:`target_checks` hold the method the
+registry calls *proposed* (the NMM as it predicts by default) to the targets of issue #10, some
+relative to the *baseline* (MSE).
 """
 
 from __future__ import annotations
@@ -60,13 +60,14 @@ class Floors:
 
 QUICK_FLOORS = Floors()
 """The floors of ``deepemg benchmark --quick`` (3 simulated subjects x 9 trials, seed 0,
-:meth:`BenchmarkSettings.quick <deepemg.benchmark.BenchmarkSettings.quick>`), the one place
-they are set. They check the fit itself, so the network alone (``"nmm"``,
-``predict_physics="none"``) against the same network fitted with ``physics_weight=0``.
-Measured on 2 CPU cores: the network alone within subject BRA r 0.931 ± 0.029, NRMSE 0.175;
-with ``physics_weight=0`` r 0.775, NRMSE 0.516. ``min_r`` = 0.85 leaves 0.08 (about 3 SD over
-subjects) under the measured r for another CPU or torch version; the NRMSE comparison has no
-tolerance: the NMM must not be worse than its ablation (measured: 3 times better)."""
+:meth:`BenchmarkSettings.quick <deepemg.benchmark.BenchmarkSettings.quick>`), the one place they
+are set. They check the fit itself, so the network alone (the key ``"nmm"``, labelled "NMM,
+network alone", ``predict_physics="none"``) against the same network fitted with
+``physics_weight=0``. Measured on 2 CPU cores: the network alone within subject BRA r
+0.931 ± 0.029, NRMSE 0.175; with ``physics_weight=0`` r 0.775, NRMSE 0.516. ``min_r`` = 0.85
+leaves 0.08 (about 3 SD over subjects) under the measured r for another CPU or torch version;
+the NRMSE comparison has no tolerance: the network must not be worse than its ablation
+(measured: 3 times better)."""
 
 
 def _mean(result: BenchmarkResult, label: str, column: str) -> float:
@@ -121,12 +122,12 @@ def check_floors(result: BenchmarkResult, floors: Floors = QUICK_FLOORS) -> list
     --------
     >>> row = {"evaluation": "within subject", "subject": "S01", "BRA_r": 0.5, "BRA_nrmse": 0.2}
     >>> result = BenchmarkResult(
-    ...     rows=[{**row, "method": "NMM"},
+    ...     rows=[{**row, "method": "NMM, network alone"},
     ...           {**row, "method": "NMM, physics_weight=0", "BRA_nrmse": 0.3}],
     ...     deep_muscles=["BRA"], examples={}, histories={}, parameters=[],
     ...     true_parameters=None, settings={})
     >>> check_floors(result, Floors(min_r=0.8))
-    ['r_floor: NMM within-subject BRA r mean 0.500 < floor 0.800']
+    ['r_floor: NMM, network alone within-subject BRA r mean 0.500 < floor 0.800']
     """
     return [f"{name}: {text}" for name, text, ok in floor_checks(result, floors) if not ok]
 
@@ -247,7 +248,7 @@ def target_checks(
     Examples
     --------
     >>> rows = [{"evaluation": "within subject", "subject": "S01",
-    ...          "method": "NMM + prediction-time physics",
+    ...          "method": "NMM",
     ...          "BRA_r": 0.95, "BRA_nrmse": 0.1},
     ...         {"evaluation": "within subject", "method": "MSE", "subject": "S01",
     ...          "BRA_r": 0.9, "BRA_nrmse": 0.3}]

@@ -3,15 +3,20 @@
 The registry :data:`METHODS` (key -> :class:`Method`) holds them in table order: how each is
 made, fitted within subject and leave one subject out, its label in the tables, its colour in
 the figures and its role (:data:`ROLES`): the *proposed* method (the NMM as
-:class:`~deepemg.NMMRegressor` predicts by default, ``predict_physics="torque"``), its
-*ablations*, other *variants* of the NMM and the *baseline* (muscle synergy extrapolation,
-MSE). :func:`~deepemg.benchmark.run_benchmark` and :mod:`deepemg.report` read them all from
-here (the report finds the proposed method and the baseline by their role, not by key), so a
-further method is one more entry.
+:class:`~deepemg.NMMRegressor` predicts by default, ``predict_physics="torque"``, labelled
+"NMM"), its *ablations*, other *variants* of the NMM (labelled "NMM, ...": "NMM, network
+alone" is the same fit with ``predict_physics="none"``) and the *baseline* (muscle synergy
+extrapolation, MSE). :func:`~deepemg.benchmark.run_benchmark` and :mod:`deepemg.report` read
+them all from here (the report finds the proposed method and the baseline by their role, not
+by key), so a further method is one more entry.
+
+Reports written before deepemg 0.5 label the methods otherwise (their "NMM" is today's "NMM,
+network alone"); :func:`current_label` translates their labels (:data:`LEGACY_LABELS`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -20,10 +25,12 @@ import numpy as np
 from .protocol import BenchmarkSettings, _beyond
 
 __all__ = [
+    "LEGACY_LABELS",
     "METHODS",
     "PERSONAL_EMBEDDING",
     "ROLES",
     "Method",
+    "current_label",
     "method_of",
     "method_of_role",
 ]
@@ -254,7 +261,7 @@ def _adapt_mse(data, others, own, params):
 # ---------------------------------------------------------------------------- registry
 NMM = Method(
     key="nmm",
-    label="NMM",
+    label="NMM, network alone",
     color="tab:blue",
     params=_nmm_params,
     fit=_fit_nmm,
@@ -263,8 +270,8 @@ NMM = Method(
     torque_legend="NMM muscle torque, network alone",
     record=_record_nmm,
     role="ablation",
-    description="the fitted network alone (predict_physics='none'), without the prediction-"
-    "time physics",
+    description="the same fit as 'NMM', predicting with the network alone "
+    "(predict_physics='none'): without the prediction-time physics",
 )
 
 
@@ -281,6 +288,18 @@ def _nmm_variant(key: str, label: str, color: str, **changes) -> Method:
 METHODS: dict[str, Method] = {
     method.key: method
     for method in (
+        _nmm_variant(
+            "nmm_physics",
+            "NMM",
+            "tab:purple",
+            legend="NMM",
+            torque_legend="NMM muscle torque",
+            derived_from="nmm",
+            predict_params={"predict_physics": "torque"},
+            role="proposed",
+            description="the NMM as NMMRegressor predicts by default: the fitted network's EMG "
+            "corrected by the prediction-time physics (predict_physics='torque')",
+        ),
         NMM,
         _nmm_variant(
             "nmm_no_physics",
@@ -293,20 +312,8 @@ METHODS: dict[str, Method] = {
             "network alone",
         ),
         _nmm_variant(
-            "nmm_physics",
-            "NMM + prediction-time physics",
-            "tab:purple",
-            legend="NMM (default: + prediction-time physics)",
-            torque_legend="NMM muscle torque (default: + prediction-time physics)",
-            derived_from="nmm",
-            predict_params={"predict_physics": "torque"},
-            role="proposed",
-            description="the same fit as NMMRegressor predicts by default "
-            "(predict_physics='torque')",
-        ),
-        _nmm_variant(
             "nmm_emg_physics",
-            "NMM + EMG-assisted physics",
+            "NMM, EMG-assisted physics",
             "tab:pink",
             derived_from="nmm",
             predict_params={"predict_physics": "emg"},
@@ -350,20 +357,21 @@ METHODS: dict[str, Method] = {
 }
 """The benchmark's methods, in table order: key -> :class:`Method`.
 
-* ``"nmm"`` (ablation): the NMM's fit, predicting with the network alone
+* ``"nmm_physics"`` (proposed), "NMM": the NMM as it predicts by default, the fitted
+  network's EMG corrected by the prediction-time physics (``predict_physics="torque"``; the fit
+  is ``"nmm"``'s, no fit of its own);
+* ``"nmm"`` (ablation), "NMM, network alone": the same fit, predicting with the network alone
   (``predict_physics="none"``);
-* ``"nmm_no_physics"`` (ablation): the NMM fitted with ``physics_weight=0`` (within subject,
-  when ``BenchmarkSettings.ablation``);
-* ``"nmm_physics"`` (proposed): the same fitted NMM predicting as it does by default, with
-  prediction-time physics (``predict_physics="torque"``; no fit of its own);
-* ``"nmm_emg_physics"`` (variant): the same fit with ``predict_physics="emg"`` (X's surface EMG
-  drives its muscles);
-* ``"nmm_pretrained"`` (variant): the NMM pretrained on the other subjects and personalised on
-  the subject's training sequences (within subject, when ``BenchmarkSettings.pretrained``, with
-  personalised EMG);
-* ``"nmm_personal"`` (variant): the NMM with personalised EMG (``subject_embedding=4``, leave
-  one subject out, when ``ablation``);
-* ``"mse"`` (baseline): MSE.
+* ``"nmm_no_physics"`` (ablation), "NMM, physics_weight=0": the NMM fitted without its physics
+  term (within subject, when ``BenchmarkSettings.ablation``);
+* ``"nmm_emg_physics"`` (variant), "NMM, EMG-assisted physics": the same fit with
+  ``predict_physics="emg"`` (X's surface EMG drives its muscles);
+* ``"nmm_pretrained"`` (variant), "NMM, pretrained + personalised": the NMM pretrained on the
+  other subjects and personalised on the subject's training sequences (within subject, when
+  ``BenchmarkSettings.pretrained``, with personalised EMG);
+* ``"nmm_personal"`` (variant), "NMM, subject_embedding=4": the NMM with personalised EMG
+  (leave one subject out, when ``ablation``);
+* ``"mse"`` (baseline), "MSE".
 
 A further method is one more entry; :func:`~deepemg.benchmark.run_benchmark` and
 :mod:`deepemg.report` read them all from here."""
@@ -394,9 +402,73 @@ def method_of_role(role: str) -> Method:
     Examples
     --------
     >>> method_of_role("proposed").label, method_of_role("baseline").label
-    ('NMM + prediction-time physics', 'MSE')
+    ('NMM', 'MSE')
     """
     found = next((m for m in METHODS.values() if m.role == role), None)
     if found is None:
         raise KeyError(f"no method of deepemg.benchmark.METHODS has the role {role!r}.")
     return found
+
+
+# ---------------------------------------------------------------------------- older reports
+LABELS_SINCE = (0, 5)
+"""The deepemg release (major, minor) from which reports carry the labels of :data:`METHODS`."""
+
+LEGACY_LABELS = {
+    "NMM + prediction-time physics": "NMM",
+    "NMM": "NMM, network alone",
+    "NMM + EMG-assisted physics": "NMM, EMG-assisted physics",
+}
+"""Label in a report written before deepemg 0.5 -> the label of the same method today.
+
+Before 0.5, "NMM" labelled the network alone (key ``"nmm"``) and the NMM as it predicts by
+default (key ``"nmm_physics"``) was "NMM + prediction-time physics". The other labels did not
+change. Translate with :func:`current_label`, which knows which version wrote the report: an
+old "NMM" and today's "NMM" are different methods."""
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``"0.1.0.dev0"`` -> ``(0, 1, 0)``: the release numbers a version string starts with."""
+    found = re.match(r"\d+(?:\.\d+)*", version.strip())
+    if found is None:
+        raise ValueError(f"{version!r} is not a deepemg version (such as '0.5.0').")
+    return tuple(int(part) for part in found.group().split("."))
+
+
+def current_label(label: str, written_by: str | None) -> str:
+    """The label today's :data:`METHODS` gives the method a report labels ``label``.
+
+    Parameters
+    ----------
+    label : str
+        A row's ``method`` in a report (results.csv, summary.csv, results.md).
+    written_by : str or None
+        The deepemg version that wrote the report (``settings.json``'s
+        ``["run"]["machine"]["deepemg"]``; :func:`deepemg.report.report_version`). None: the
+        report does not record it (a hand-made result's); its labels are taken as today's.
+        Every report of :func:`~deepemg.benchmark.run_benchmark` records its version.
+
+    Returns
+    -------
+    str
+        ``label`` translated by :data:`LEGACY_LABELS` when the report was written before
+        deepemg 0.5 (0.5's pre-releases, such as 0.5.0.dev0, count as 0.5); ``label``
+        unchanged otherwise.
+
+    Raises
+    ------
+    ValueError
+        When ``written_by`` does not start with a release number.
+
+    Examples
+    --------
+    >>> current_label("NMM", "0.1.0.dev0")  # the network alone, as labelled before 0.5
+    'NMM, network alone'
+    >>> current_label("NMM + prediction-time physics", "0.1.0.dev0")
+    'NMM'
+    >>> current_label("NMM", "0.5.0.dev0")  # already today's label
+    'NMM'
+    """
+    if written_by is None or _release(written_by) >= LABELS_SINCE:
+        return label
+    return LEGACY_LABELS.get(label, label)
