@@ -404,8 +404,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Physics at prediction time (:func:`deepemg.correction.correct_emg`). "torque": the
         network's EMG is corrected until the subject's muscle model reproduces the
         inverse-dynamics torque; "emg": ``X``'s surface EMG drives its muscles and the
-        residual goes to the others; "none": the network's EMG alone (about 140 times
-        faster). Chosen on the benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
+        residual goes to the others; "none": the network's EMG alone (161,000 against 1,160
+        steps/s with 2 torch threads, docs/results/predict_physics.txt). Chosen on the
+        benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
     correction_weight, correction_steps : float, int, default=0.1, 100
         Weight of the correction's squared change (logit space) against the torque residual;
         its Adam steps.
