@@ -112,6 +112,7 @@ def test_dotted_names_resolve(page):
 SHORT_PREFIXES = {"physics.": "deepemg.physics.", "opensim.": "deepemg.opensim."}
 CLASSES = (
     "deepemg.NMMRegressor",
+    "deepemg.NMMEnsemble",
     "deepemg.StreamingPredictor",
     "deepemg.physics.MusculoskeletalModel",
     "deepemg.physics.SubjectParameters",
@@ -430,9 +431,11 @@ def test_the_default_predictor_is_the_one_the_pages_describe():
         "self",
         "X",
         "subject_ids",
-        "return_std",
         "predict_physics",
     ]
+    from deepemg import NMMEnsemble  # the ensemble's spread: predict(X, return_std=True)
+
+    assert "return_std" in inspect.signature(NMMEnsemble.predict).parameters
     assert 'predict_physics="torque"' in read("README.md")
     for page in ("README.md", "docs/index.md", "docs/nmm.md"):  # with each subject's model
         assert "nmm.predict(data.X, data.groups)" in read(page), page
