@@ -378,7 +378,7 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
     """
 
     name = "rigid_tendon_degroote_fregly"
-    parameter_names = (
+    parameter_names: tuple[str, ...] = (
         "max_isometric_force",
         "optimal_fiber_length",
         "tendon_slack_length",
