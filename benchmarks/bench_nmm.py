@@ -34,7 +34,13 @@ import numpy as np
 import torch
 
 from deepemg import NMMRegressor
-from deepemg.benchmark import BenchmarkSettings, format_table, run_benchmark, simulated_subjects
+from deepemg.benchmark import (
+    METHODS,
+    BenchmarkSettings,
+    format_table,
+    run_benchmark,
+    simulated_subjects,
+)
 
 
 def speed(data, subject, epochs) -> None:
@@ -95,7 +101,7 @@ def main() -> None:
             changed = BenchmarkSettings(**{**settings.as_dict(), "loso": False, "ablation": False})
             changed.nmm_params = {**settings.nmm_params, name: value}
             other = run_benchmark(data, changed, progress=False)
-            rows = [r for r in other.rows if r["method"] == "NMM"]
+            rows = [r for r in other.rows if r["method"] == METHODS["nmm"].label]
             other.rows = rows
             print(f"\nvariant {name}={value!r}")
             print(format_table(other))

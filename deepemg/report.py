@@ -176,7 +176,7 @@ def hardest_scenario(results: dict[str, BenchmarkResult]) -> str | None:
                     if np.isfinite(value):
                         scores[name] = value
         if scores:
-            return min(scores, key=scores.get)
+            return min(scores, key=lambda name: scores[name])
     return None
 
 
@@ -559,7 +559,7 @@ def _data_range(arrays, margin: float = MARGIN) -> tuple[float, float] | None:
     Widened by ``margin`` of their range on either side, and by a small amount where the values
     are all equal.
     """
-    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [[]])
+    values = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in arrays] or [np.empty(0)])
     values = values[np.isfinite(values)]
     if not values.size:
         return None

@@ -15,6 +15,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
+from ..channels import ChannelLayout
 from ..threads import machine_info, plan_workers
 from .methods import METHODS
 from .protocol import (
@@ -129,7 +130,7 @@ def run_benchmark(
     )
 
 
-def _checked(data, settings, model, coordinate, progress) -> tuple[Bunch, object, list[str]]:
+def _checked(data, settings, model, coordinate, progress) -> tuple[Bunch, ChannelLayout, list[str]]:
     """``data`` as a Bunch with array ``groups``, its checked channel layout, its deep muscles.
 
     Without ``data``, the simulated subjects of ``settings``.
