@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_learning.py", "tests/test_regressor.py", "tests/test_loss.py"]
+TESTS = ["tests/estimators/test_learning.py", "tests/estimators/test_regressor.py", "tests/estimators/test_loss.py"]
 
 MUTANTS = {
     "blind": (
@@ -54,7 +54,7 @@ MUTANTS = {
         "deepemg/network.py",
         "if code is not None:",
         "if False:",
-        ["tests/test_personalised.py"],
+        ["tests/estimators/test_personalised.py"],
     ),
     "no-correction": (
         "the prediction-time correction never moves the EMG (learning rate 0)",
@@ -67,42 +67,42 @@ MUTANTS = {
         "deepemg/benchmark/protocol.py",
         "np.flatnonzero((groups != s) & ~beyond)",
         "np.flatnonzero(groups != s)",
-        ["tests/test_benchmark.py"],
+        ["tests/evaluation/test_benchmark.py"],
     ),
     "fitted-with-unchecked": (
         "a parameter the fitted state is built for (window, rate, ...) may change after fit",
         "deepemg/_state.py",
         "            if not same_value(getattr(self, name), value):",
         "            if False:",
-        ["tests/test_estimator_hostile.py"],
+        ["tests/estimators/test_estimator_hostile.py"],
     ),
     "labels-to-strings": (
         "personalize turns the subject labels into numpy's array of them (ints become str)",
         "deepemg/regressor.py",
         "    return subject_array(subjects)  # each label as the user gave it",
         "    return np.asarray(subjects)",
-        ["tests/test_estimator_hostile.py"],
+        ["tests/estimators/test_estimator_hostile.py"],
     ),
     "population-emg-written": (
         "deepemg predict writes the EMG corrected with the population's muscle parameters",
         "deepemg/cli.py",
         "        emg = nmm.predict(data.X, ids)[0]",
         "        emg = nmm.predict(data.X)[0]",
-        ["tests/test_cli_hostile.py", "-k", "own_muscle_model"],
+        ["tests/command/test_cli_hostile.py", "-k", "own_muscle_model"],
     ),
     "foreign-files-replaced": (
         "an --out folder holding the user's files is replaced whole",
         "deepemg/cli.py",
         '    foreign = entries if marker is None or "state" in marker else _foreign(out, marker)',
         "    foreign = []",
-        ["tests/test_cli_hostile.py", "-k", "users_files or file_added"],
+        ["tests/command/test_cli_hostile.py", "-k", "users_files or file_added"],
     ),
     "no-size-limits": (
         "a model file's entries are read whatever their size (a zip bomb inflates)",
         "deepemg/persistence.py",
         "entry_limit, total_limit = MAX_ENTRY_BYTES, MAX_TOTAL_BYTES",
         "entry_limit, total_limit = 2**62, 2**62",
-        ["tests/test_persistence_hostile.py"],
+        ["tests/estimators/test_persistence_hostile.py"],
     ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""

@@ -242,7 +242,7 @@ def export_subject(
     the muscles that cross the coordinate get the subject's personalised properties: the
     file's ``max_isometric_force``, ``optimal_fiber_length`` and ``tendon_slack_length`` times
     the subject's scales. Loaded in OpenSim, the model's muscle forces are those of deepemg's
-    physics driven with the subject's parameters (``tests/test_export_opensim.py`` checks
+    physics driven with the subject's parameters (``tests/opensim/test_export_opensim.py`` checks
     this to 0.1 % RMS).
 
     What an OpenSim model cannot hold is recorded, not lost, in an XML comment at the top of the

@@ -2,7 +2,7 @@
 
 Every function takes torch tensors of any shape and dtype (float32 or float64) and is
 differentiable. The constants are those of ``OpenSim::DeGrooteFregly2016Muscle``;
-``tests/test_curves.py`` checks each curve against OpenSim's ``calc*`` methods to 1e-10.
+``tests/physics/test_curves.py`` checks each curve against OpenSim's ``calc*`` methods to 1e-10.
 
 References
 ----------

@@ -1,0 +1,189 @@
+"""Tests that fail when learning breaks: the network, the physics term, the subject parameters.
+
+Each test checks a number against a known truth (a closed-form EMG, or the simulated deep
+muscle), not against the code's own output, so a blinded Transformer, a dropped torque term or
+frozen subject parameters turn one of them red.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deepemg import ELBOW_CHANNELS, NMMRegressor
+from deepemg.benchmark import deep_muscle_metrics
+
+from ..conftest import FAST_NMM
+
+SMALL = dict(window=50, d_model=16, n_heads=2, n_layers=1, batch_size=16, predict_physics="none")
+
+
+def _random_lifts(n_sequences: int, seed: int, amplitude: float) -> np.ndarray:
+    """``X`` with smooth random elbow motions about 1.2 rad (sinusoids of random phase and
+    frequency, exact-enough derivatives) and a random load per sequence; other channels 0."""
+    rng = np.random.default_rng(seed)
+    rate, n = 100.0, 200
+    t = np.arange(n) / rate
+    X = np.zeros((n_sequences, n, len(ELBOW_CHANNELS)))
+    for i in range(n_sequences):
+        phase, frequency = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.8)
+        angle = 1.2 + amplitude * np.sin(2 * np.pi * frequency * t + phase)
+        velocity = np.gradient(angle, 1 / rate)
+        X[i, :, 0], X[i, :, 1] = angle, velocity
+        X[i, :, 2] = np.gradient(velocity, 1 / rate)
+        X[i, :, 3] = rng.uniform(0.0, 5.0)
+    return X
+
+
+def _known_function_data(n_sequences: int, seed: int):
+    """Random lifts; every muscle's EMG a known function of the angle and the load (flexors
+    rise with flexion and load, extensors fall)."""
+    X = _random_lifts(n_sequences, seed, amplitude=0.8)  # rad, 0.4..2.0
+    flexion = (X[..., 0] - 0.4) / 1.6
+    load = X[..., 3]
+    y = np.zeros((*X.shape[:2], 7))
+    for j in range(7):
+        shape = flexion if j < 4 else 1 - flexion
+        y[..., j] = 0.05 + 0.4 * shape * (0.3 + 0.7 * load / 5.0) * (1 + 0.1 * j)
+    X[..., 4] = 5.0  # a torque channel is present but plays no part (physics_weight=0)
+    X[..., 5:] = y[..., [0, 1, 3, 4, 5]]
+    return X, y
+
+
+def test_network_learns_a_known_function_of_angle_and_load():
+    X, y = _known_function_data(24, seed=0)
+    X_test, y_test = _known_function_data(8, seed=1)  # other motions and loads
+    model = NMMRegressor(
+        physics_weight=0.0,
+        effort_weight=0.0,
+        synergy_weight=0.0,
+        max_epochs=25,
+        lr=5e-3,
+        random_state=0,
+        **SMALL,
+    ).fit(X, y)
+    prediction = model.predict(X_test)
+    r = [deep_muscle_metrics(y_test[..., j], prediction[..., j])[0] for j in range(7)]
+    # a network that ignores its input can only follow the position in the window: r ~ 0
+    assert min(r) > 0.9, r
+    assert model.score(X_test, y_test) > 0.7
+
+
+def _physics_truth_data(elbow, n_sequences: int, seed: int):
+    """Random lifts; EMG set by hand (the brachialis with a shape of its own), the torque that
+    the muscle model with nominal parameters makes from that EMG: the brachialis is then the
+    one muscle whose EMG the torque term can tell."""
+    X = _random_lifts(n_sequences, seed, amplitude=0.6)
+    truth = np.zeros((*X.shape[:2], 7))
+    for i in range(n_sequences):
+        kinematics = [torch.tensor(X[i, :, k]) for k in range(3)]
+        angle = X[i, :, 0]
+        need = elbow.inverse_dynamics(*kinematics, load_mass=X[i, 0, 3]).numpy()
+        flexors = np.clip(need / 40.0, 0.02, 1.0)
+        truth[i, :, [0, 1]] = flexors
+        truth[i, :, 3] = 0.8 * flexors
+        truth[i, :, 2] = np.clip(1.2 * flexors * (0.5 + 0.5 * np.sin(angle)), 0.0, 1.0)  # BRA
+        truth[i, :, 4:] = 0.02
+        with torch.no_grad():
+            activation = elbow.activation(torch.tensor(truth[i]), 100.0)
+            X[i, :, 4] = elbow.joint_torque(activation, kinematics[0], kinematics[1]).numpy()
+    X[..., 5:] = truth[..., [0, 1, 3, 4, 5]]
+    y = truth.copy()
+    y[..., 2] = np.nan  # the brachialis is never measured
+    return X, y, truth
+
+
+@pytest.fixture(scope="module")
+def physics_truth(elbow):
+    return _physics_truth_data(elbow, 16, seed=0), _physics_truth_data(elbow, 6, seed=1)
+
+
+def _deep_scores(physics_truth, **params):
+    (X, y, _), (X_test, _, truth) = physics_truth
+    model = NMMRegressor(max_epochs=20, random_state=0, **SMALL, **params).fit(X, y)
+    bra = model.muscles_.index("BRA")
+    return model, deep_muscle_metrics(truth[..., bra], model.predict(X_test)[..., bra])
+
+
+def test_physics_term_brings_the_deep_muscle_to_its_truth(physics_truth):
+    model, (r, nrmse) = _deep_scores(physics_truth, physics_weight=1.0)
+    _, (r0, nrmse0) = _deep_scores(physics_truth, physics_weight=0.0)
+    # only the torque term tells the brachialis' EMG (measured 0.81 / 0.27 against 0.07 / 0.41)
+    assert r > 0.6, (r, r0)
+    assert r > r0 + 0.3, (r, r0)
+    assert nrmse < 0.8 * nrmse0, (nrmse, nrmse0)
+    physics = model.history_[:, "train_physics_loss"]
+    assert physics[-1] < 0.5 * physics[0]
+
+
+def test_fit_learns_the_subject_parameters(physics_truth):
+    (X, y, _), _ = physics_truth
+    model = NMMRegressor(random_state=0, **FAST_NMM).fit(X, y)
+    moved = [
+        abs(r["value"] - 1.0) for r in model.subject_params_ if r["parameter"].endswith("scale")
+    ]
+    assert max(moved) > 1e-3  # frozen parameters stay exactly at their nominal 1.0
+
+
+def test_two_drives_return_both_torques(physics_truth):
+    (X, y, _), _ = physics_truth
+    model = NMMRegressor(physics_drive="both", random_state=0, **FAST_NMM).fit(X[:2], y[:2])
+    module = model.net_.module_
+    features = torch.zeros(1, 50, 4)
+    angle = torch.full((1, 50), 1.0, dtype=torch.float64)
+    velocity = torch.zeros(1, 50, dtype=torch.float64)
+    subject = torch.zeros(1, dtype=torch.long)
+    measured = torch.full((1, 50, 7), float("nan"))
+    measured[..., 0] = 1.0  # BIClong fully excited
+    module.eval()
+    with torch.no_grad():
+        emg, torque = module(features, angle, velocity, subject, emg_override=measured)
+        drive = emg.clone()
+        drive[..., 0] = 1.0
+        expected_measured = module.torque(drive, angle, velocity, subject)
+        expected_network = module.torque(emg, angle, velocity, subject)
+    assert torque.shape == (2, 1, 50)
+    torch.testing.assert_close(torque[0], expected_measured)
+    torch.testing.assert_close(torque[1], expected_network)
+    assert float((torque[0] - torque[1]).abs().max()) > 1.0  # N·m: the two drives differ
+
+
+def test_physics_at_prediction_time_closes_the_torque_and_finds_the_deep_muscle(physics_truth):
+    """The network's EMG corrected so that the muscle model reproduces the held-out trials'
+    torque: the torque residual shrinks and the never-measured brachialis' shape moves to its
+    truth (measured: residual 0.136 -> 0.003, BRA r 0.81 -> 0.86, EMG-assisted 0.94; its
+    amplitude is as wrong as the subject parameters fitted, NRMSE 0.27 -> 0.38)."""
+    (X, y, _), (X_test, y_test, truth) = physics_truth
+    model = NMMRegressor(max_epochs=20, correction_steps=50, random_state=0, **SMALL).fit(X, y)
+    state = {k: v.clone() for k, v in model.net_.module_.state_dict().items()}
+    tau = X_test[..., 4]
+    bra = model.muscles_.index("BRA")
+    scores = {}
+    for mode in ("none", "torque", "emg"):
+        model.set_params(predict_physics=mode)
+        emg = model.predict(X_test)
+        torque = model.predict_torque(X_test)
+        residual = np.sqrt(np.mean((torque - tau) ** 2)) / np.ptp(tau)
+        scores[mode] = (residual, *deep_muscle_metrics(truth[..., bra], emg[..., bra]))
+        assert emg.min() >= 0
+        assert emg.max() <= 1
+    (res0, r0, _), (res1, r1, _), (res2, r2, _) = (scores[k] for k in ("none", "torque", "emg"))
+    assert res1 < 0.2 * res0, scores
+    assert res2 < 0.2 * res0, scores
+    assert r1 > r0, scores
+    assert r2 > r0 + 0.05, scores
+    # EMG-assisted: the surface muscles are X's EMG as measured, the residual goes to BRA
+    model.set_params(predict_physics="emg")
+    emg = model.predict(X_test)
+    surface = [model.muscles_.index(m) for m in ("BIClong", "BICshort", "BRD", "TRIlong")]
+    np.testing.assert_allclose(emg[..., surface], y_test[..., surface], atol=1e-12)
+    # where X's EMG is missing (NaN) the EMG-assisted mode has only the torque to go by
+    gaps = X_test.copy()
+    gaps[..., 5:] = np.nan
+    kinematics_only = model.predict(gaps)
+    assert np.isfinite(kinematics_only).all()
+    torque = model.predict_torque(gaps)
+    assert np.sqrt(np.mean((torque - tau) ** 2)) / np.ptp(tau) < 0.2 * res0
+    for name, value in model.net_.module_.state_dict().items():
+        assert torch.equal(value, state[name]), name  # the fitted model is left as it was
