@@ -22,7 +22,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/estimators/test_learning.py", "tests/estimators/test_regressor.py", "tests/estimators/test_loss.py"]
+TESTS = [
+    "tests/estimators/test_learning.py",
+    "tests/estimators/test_regressor.py",
+    "tests/estimators/test_loss.py",
+]
 
 MUTANTS = {
     "blind": (
@@ -103,6 +107,20 @@ MUTANTS = {
         "entry_limit, total_limit = MAX_ENTRY_BYTES, MAX_TOTAL_BYTES",
         "entry_limit, total_limit = 2**62, 2**62",
         ["tests/estimators/test_persistence_hostile.py"],
+    ),
+    "members-not-forwarded": (
+        "an NMMEnsemble's members keep the parameters they were fitted with after set_params",
+        "deepemg/ensemble.py",
+        "            member.set_params(**forwarded)",
+        "            pass",
+        ["tests/estimators/test_uncertainty.py", "-k", "follow"],
+    ),
+    "host-read-per-batch": (
+        "each loss term is read back to the host at every training batch (a GPU stall)",
+        "deepemg/nmm_module.py",
+        "            self.history.record_batch(prefix + name, value.detach())",
+        "            self.history.record_batch(prefix + name, float(value.detach()))",
+        ["tests/physics/test_hot_path.py"],
     ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
