@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from ._files import write_whole
+from .specification import BUILTIN_MODEL, ModelSpecification
 
 __all__ = [
     "FORMAT",
@@ -266,7 +267,7 @@ def _files(estimator, prefix: str, carried: _Carried) -> dict:
     model = params["model"]
     if isinstance(model, dict):
         model["osim"] = carried.add(model["osim"], prefix)
-    elif model != "elbow":
+    elif not ModelSpecification(model).is_builtin:
         params["model"] = carried.add(model, prefix)
     state = estimator.get_fitted_state()
     subjects, dtype = _subject_labels(state["subjects_"])
@@ -717,13 +718,13 @@ class _Models:
         """The estimator's ``model`` parameter for the setting ``value``."""
         from .opensim import build_model
 
-        if isinstance(value, str) and value == "elbow":
+        if ModelSpecification(value).is_builtin:
             if self.user is not None:
                 raise ValueError(
-                    f"{where}: it uses the built-in 'elbow' model, so it takes no model=; "
-                    "load it without one."
+                    f"{where}: it uses the built-in '{BUILTIN_MODEL}' model, so it takes no "
+                    "model=; load it without one."
                 )
-            return "elbow"
+            return BUILTIN_MODEL
         if isinstance(value, dict):
             fields = {"osim", "coordinate", "joint", "muscle_law"}
             optional = {"locked", "load_body"}  # format 3 files written since 2026-12-04

@@ -47,6 +47,7 @@ from .benchmark import (
     target_checks,
 )
 from .benchmark.runner import BAND_METHOD
+from .channels import ELBOW_JOINT
 
 __all__ = [
     "FLAT_TRUTH_RANGE",
@@ -492,7 +493,7 @@ def _caveat(result: BenchmarkResult, flat: dict) -> str:
     why = (
         "a co-contraction floor: in these lifts gravity always flexes the elbow, so the "
         "elbow's extensors barely work"
-        if result.joint == "elbow"
+        if result.joint == ELBOW_JOINT
         else "e.g. a muscle held at a co-contraction floor"
     )
     its = "Its" if len(flat) == 1 else "Their"

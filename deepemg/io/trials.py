@@ -14,6 +14,7 @@ from scipy.signal import savgol_filter
 from sklearn.utils import Bunch
 
 from ..channels import ELBOW_JOINT, EMG_PREFIX, ChannelLayout, emg_channel, layout_for
+from ..specification import ModelSpecification
 from .c3d import read_c3d_analogs
 from .storage import _check_column, read_storage
 from .table import Recording, _existing_file, _missing_message, read_csv_table, resample
@@ -617,10 +618,11 @@ class _TrialModel:
         from .. import opensim as bridge
         from ..opensim import muscle_handles, muscles_crossing
 
-        if isinstance(model, str) and model == "elbow":
+        specification = ModelSpecification(model)
+        if specification.is_builtin:
             model_path = bridge.ELBOW_MODEL_PATH
-        elif isinstance(model, str | os.PathLike):
-            model_path = Path(model)
+        elif specification.path is not None:
+            model_path = specification.path
         else:
             raise TypeError(f'model must be "elbow" or the path of an .osim file, got {model!r}.')
         osim_model = bridge.load_model(model_path)

@@ -137,7 +137,9 @@ def _expected_failed_checks(estimator):
         else "fits a 2-D table; deepemg's estimators take 3-D sequences with named channels: {}"
     )
     return {
-        name: reason.format(f"stand-in tests/estimators/test_common_sequences.py::{STAND_INS[name]}")
+        name: reason.format(
+            f"stand-in tests/estimators/test_common_sequences.py::{STAND_INS[name]}"
+        )
         for name in EXPECTED_FAILURES[type(estimator)]
     }
 

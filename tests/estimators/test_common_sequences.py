@@ -3,11 +3,11 @@
 ``tests/estimators/test_common.py`` runs scikit-learn's checks; those that fit a 2-D table of random
 numbers cannot apply to estimators of 3-D sequences with named channels and are expected
 failures there. Each is checked here for the same property on small simulated sequences
-(``STAND_INS`` in ``tests/estimators/test_common.py`` maps each check to its test). The NMM predicts with
-its prediction-time physics (``predict_physics="torque"``, a few correction steps) except where
-the order or the subsets of the sequences are permuted: its torque correction is one
-optimisation over the whole batch, so a sequence's corrected EMG still depends on the others
-given with it (a known limit, to be fixed elsewhere); the network alone
+(``STAND_INS`` in ``tests/estimators/test_common.py`` maps each check to its test). The NMM
+predicts with its prediction-time physics (``predict_physics="torque"``, a few correction
+steps) except where the order or the subsets of the sequences are permuted: its torque
+correction is one optimisation over the whole batch, so a sequence's corrected EMG still
+depends on the others given with it (a known limit, to be fixed elsewhere); the network alone
 (``predict_physics="none"``) is checked there.
 """
 
