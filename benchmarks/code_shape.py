@@ -56,6 +56,13 @@ def import_graph(module_level_only: bool) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {name: set() for name in known}
     for name, path in known.items():
         tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):  # imports for the type checker only are not imports
+            if (
+                isinstance(node, ast.If)
+                and isinstance(node.test, ast.Name)
+                and node.test.id == "TYPE_CHECKING"
+            ):
+                node.body = []
         nodes = tree.body if module_level_only else list(ast.walk(tree))
         for node in nodes:
             if isinstance(node, ast.ImportFrom):

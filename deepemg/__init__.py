@@ -4,23 +4,23 @@ A neural musculoskeletal model (a Transformer driving a differentiable, subject-
 Hill-type model) reconstructs the EMG of muscles no surface electrode reaches.
 """
 
-__version__ = "0.5.0.dev0"
+from . import channels as _channels
+from ._version import __version__
+from .channels import ChannelLayout
 
-from .channels import ELBOW_JOINT, ChannelLayout
-
-ELBOW_SURFACE_MUSCLES = ("BIClong", "BICshort", "BRD", "TRIlong", "TRIlat")
+ELBOW_SURFACE_MUSCLES = _channels.ELBOW_SURFACE_MUSCLES
 """Muscles of the built-in elbow that a surface electrode records."""
 
-ELBOW_CHANNELS = tuple(ChannelLayout(ELBOW_JOINT).default_channels(ELBOW_SURFACE_MUSCLES))
+ELBOW_CHANNELS = _channels.ELBOW_CHANNELS
 """Channel names of ``X`` for the elbow (rad, rad/s, rad/s², kg, N·m, then EMG envelopes 0..1):
 ``elbow_angle``, ``elbow_velocity``, ``elbow_acceleration``, ``load_mass``, ``elbow_torque``,
 ``emg_BIClong``, ``emg_BICshort``, ``emg_BRD``, ``emg_TRIlong``, ``emg_TRIlat``. Other joints:
 :mod:`deepemg.channels`."""
 
-ELBOW_MUSCLES = ("BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRImed")
+ELBOW_MUSCLES = _channels.ELBOW_MUSCLES
 """Muscles of the built-in elbow model, the column order of ``y``."""
 
-ELBOW_DEEP_MUSCLES = ("BRA", "TRImed")
+ELBOW_DEEP_MUSCLES = _channels.ELBOW_DEEP_MUSCLES
 """Muscles of the elbow that no surface electrode records."""
 
 __all__ = [

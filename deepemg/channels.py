@@ -26,7 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BUILTIN_MODEL",
+    "ELBOW_CHANNELS",
+    "ELBOW_DEEP_MUSCLES",
     "ELBOW_JOINT",
+    "ELBOW_MUSCLES",
+    "ELBOW_SURFACE_MUSCLES",
     "EMG_PREFIX",
     "LOAD_CHANNEL",
     "ChannelLayout",
@@ -41,6 +46,14 @@ EMG_PREFIX = "emg_"
 """Prefix of surface EMG channels: ``emg_<muscle>``."""
 ELBOW_JOINT = "elbow"
 """The joint name of the built-in elbow model."""
+BUILTIN_MODEL = "elbow"
+"""The ``model`` parameter that names the built-in elbow (:mod:`deepemg.specification`)."""
+ELBOW_SURFACE_MUSCLES = ("BIClong", "BICshort", "BRD", "TRIlong", "TRIlat")
+"""Muscles of the built-in elbow that a surface electrode records."""
+ELBOW_MUSCLES = ("BIClong", "BICshort", "BRA", "BRD", "TRIlong", "TRIlat", "TRImed")
+"""Muscles of the built-in elbow model, the column order of ``y``."""
+ELBOW_DEEP_MUSCLES = ("BRA", "TRImed")
+"""Muscles of the elbow that no surface electrode records."""
 
 
 def emg_channel(muscle: str) -> str:
@@ -155,20 +168,28 @@ class ChannelLayout:
 def joint_name(model="elbow", coordinate: str = "r_elbow_flex") -> str:
     """The joint that names the channels of an estimator's ``model`` parameter.
 
-    ``"elbow"`` for the built-in model, the ``joint`` of a ready
-    :class:`~deepemg.physics.MusculoskeletalModel`, and the coordinate for a model file
-    (:attr:`deepemg.specification.ModelSpecification.joint`).
+    ``"elbow"`` for the built-in model (:data:`BUILTIN_MODEL`), the ``joint`` of a ready
+    :class:`~deepemg.physics.MusculoskeletalModel`, and the coordinate for a model file; what
+    :attr:`deepemg.specification.ModelSpecification.joint` says.
 
     Examples
     --------
     >>> joint_name("elbow"), joint_name("arm26.osim", "r_elbow_flex")
     ('elbow', 'r_elbow_flex')
     """
-    from .specification import ModelSpecification
-
-    return ModelSpecification(model, coordinate).joint
+    if isinstance(model, str) and model == BUILTIN_MODEL:
+        return ELBOW_JOINT
+    joint = getattr(model, "joint", None)  # a ready MusculoskeletalModel
+    if isinstance(joint, str) and joint:
+        return joint
+    return str(getattr(model, "coordinate", None) or coordinate)
 
 
 def layout_for(model="elbow", coordinate: str = "r_elbow_flex") -> ChannelLayout:
     """The :class:`ChannelLayout` named by ``joint_name(model, coordinate)``."""
     return ChannelLayout(joint_name(model, coordinate))
+
+
+ELBOW_CHANNELS = tuple(ChannelLayout(ELBOW_JOINT).default_channels(ELBOW_SURFACE_MUSCLES))
+"""Channel names of ``X`` for the elbow: ``elbow_angle`` ... ``elbow_torque``, then the surface
+EMG of :data:`ELBOW_SURFACE_MUSCLES`."""

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="deepemg",
@@ -424,8 +424,8 @@ def _read_marker(folder: Path) -> dict | None:
 
 def _write_marker(folder: Path, command: str, out: Path, **fields) -> None:
     """Write ``folder``'s :data:`MARKER` (to a temporary file, then moved into place)."""
-    from . import __version__
     from ._files import write_whole
+    from ._version import __version__
 
     marker = {"command": command, "deepemg": __version__, "out": out.name, "files": [], **fields}
     text = json.dumps(marker, indent=1)
@@ -788,7 +788,7 @@ def _benchmark(args, parser) -> int:
 
 def _benchmark_window(settings) -> int:
     """The window (samples) of the NMM that the benchmark fits."""
-    from . import NMMRegressor
+    from .regressor import NMMRegressor
 
     return int(settings.nmm_params.get("window", NMMRegressor().window))
 
@@ -940,7 +940,7 @@ def _fit_window(args, parser, steps: int) -> int:
 
 
 def _fit(args, parser) -> int:
-    from . import NMMRegressor
+    from .regressor import NMMRegressor
 
     steps = _sequence_steps(args, parser)
     window = _fit_window(args, parser, steps)
@@ -985,8 +985,8 @@ def _fit(args, parser) -> int:
 
 # ---------------------------------------------------------------------------- predict
 def _predict(args, parser) -> int:
-    from . import NMMRegressor
     from .io import read_manifest
+    from .regressor import NMMRegressor
     from .specification import ModelSpecification
 
     # an --out that would take the inputs or the user's files with it fails before any work

@@ -278,9 +278,10 @@ class NMMNet(NeuralNet):
     finished one.
     """
 
-    estimator_ = None
-    """The :class:`~deepemg.NMMRegressor` whose ``fit`` is training this net, while it trains
-    (None otherwise): what :class:`NMMCheckpoint` saves."""
+    write_checkpoint_ = None
+    """While an :class:`~deepemg.NMMRegressor`'s ``fit`` trains this net, the function that
+    writes that estimator as it stands, ``write_checkpoint_(net, path)`` (None otherwise): what
+    :class:`NMMCheckpoint` calls (:func:`deepemg.persistence.save_checkpoint`)."""
 
     def __init__(self, *args, prior_weight: float = 1e-3, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -410,7 +411,7 @@ class NMMCheckpoint(Callback):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs) -> None:
         """Refuse, before any epoch, a net of no estimator, a missing folder, a bad monitor."""
-        if getattr(net, "estimator_", None) is None:
+        if getattr(net, "write_checkpoint_", None) is None:
             raise TypeError(
                 "NMMCheckpoint writes the model file of an NMMRegressor's fit: pass it in "
                 "NMMRegressor(callbacks=[...]) (this net trains no NMMRegressor; personalize "
@@ -444,9 +445,7 @@ class NMMCheckpoint(Callback):
                     "'valid_loss_best' with early_stopping=True."
                 ) from None
         if due:
-            from .training import save_checkpoint
-
-            save_checkpoint(net.estimator_, net, self.path)
+            net.write_checkpoint_(net, self.path)
             self.saved_epochs_.append(int(net.history[-1, "epoch"]))
 
     def for_member(self, k: int) -> NMMCheckpoint:

@@ -65,6 +65,7 @@ __all__ = [
     "MAX_TOTAL_BYTES",
     "ModelFileMixin",
     "load_model",
+    "save_checkpoint",
     "save_model",
 ]
 
@@ -361,7 +362,7 @@ def save_model(estimator, path: str | os.PathLike, *, overwrite: bool = False) -
     >>> bool((load_model(path).predict(data.X) == nmm.predict(data.X)).all())
     True
     """
-    from . import __version__
+    from ._version import __version__
     from .ensemble import NMMEnsemble
     from .regressor import NMMRegressor
 
@@ -579,7 +580,7 @@ def _check_settings(estimator, where: str) -> None:
     """The parameters, by the estimator's own validation and what JSON cannot say."""
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from .training import check_device
+    from .devices import check_device
 
     try:
         estimator._validate_params()
@@ -868,7 +869,7 @@ def load_model(
     if model is not None and not isinstance(model, str | os.PathLike):
         raise TypeError(f"model must be the path of an .osim file, got {_short(model)}.")
     if device is not None:
-        from .training import check_device
+        from .devices import check_device
 
         device = str(check_device(device))  # a device torch has, or a clear error
     not_a_model = (
@@ -1173,3 +1174,19 @@ def _fitted_fields(fitted: _Fitted, version: int) -> dict:
         )
         state[name] = np.asarray(values, dtype=np.float64)
     return state
+
+
+def save_checkpoint(estimator, net, path) -> None:
+    """Write ``estimator`` as its fit would leave it with ``net``'s weights now.
+
+    Used by :class:`~deepemg.nmm_module.NMMCheckpoint`; atomic, ``net`` unchanged.
+    """
+    import copy
+
+    from sklearn.base import clone
+
+    module = copy.deepcopy(net.module_)
+    module.center_codes()
+    state = estimator.get_fitted_state(net=net, module=module)
+    snapshot = clone(estimator).set_params(callbacks=None).set_fitted_state(state)
+    save_model(snapshot, path, overwrite=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -16,7 +17,7 @@ from ._base import MODEL_CONSTRAINTS, MUSCLE_LAW_CONSTRAINT, MusculoskeletalEsti
 from ._state import unchanged_on_failure
 from .metrics import _predict_emg, _refuse_unusable_scoring
 from .nmm_module import DRIVES
-from .persistence import ModelFileMixin
+from .persistence import ModelFileMixin, save_checkpoint
 from .threads import with_own_threads
 from .training import (
     build_module,
@@ -299,7 +300,7 @@ def _fit_net(estimator, physics, sequences, labels, y, callbacks, previous, know
         torque_scale=estimator.torque_scale_,
         unmeasured=[j for j in range(y.shape[2]) if np.isnan(y[..., j]).all()],
         callbacks=callbacks,
-        estimator=estimator,
+        checkpoint=functools.partial(save_checkpoint, estimator),
         previous=previous,
         absent=[k for k, s in enumerate(known) if s not in set(labels.tolist())],
     )

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .channels import ELBOW_JOINT, ChannelLayout
+from .channels import BUILTIN_MODEL, ChannelLayout, joint_name
 
 if TYPE_CHECKING:
     from .physics import MuscleLaw, MusculoskeletalModel
 
 __all__ = ["BUILTIN_MODEL", "DEFAULT_COORDINATE", "ModelSpecification"]
 
-BUILTIN_MODEL = "elbow"
-"""The ``model`` value that names deepemg's built-in 7-muscle elbow."""
 DEFAULT_COORDINATE = "r_elbow_flex"
 """The estimators' default ``coordinate`` (the built-in elbow's)."""
 
@@ -104,12 +102,7 @@ class ModelSpecification:
         ``"elbow"`` for the built-in model, the ``joint`` of a ready model, and the
         coordinate for a model file.
         """
-        if self.is_builtin:
-            return ELBOW_JOINT
-        joint = getattr(self.model, "joint", None)
-        if isinstance(joint, str) and joint:
-            return joint
-        return str(getattr(self.model, "coordinate", None) or self.coordinate)
+        return joint_name(self.model, self.coordinate)
 
     @property
     def layout(self) -> ChannelLayout:

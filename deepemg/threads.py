@@ -153,7 +153,7 @@ def machine_info() -> dict:
     import sklearn
     import torch
 
-    from . import __version__
+    from ._version import __version__
 
     cpu = platform.processor() or platform.machine()
     try:

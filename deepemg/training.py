@@ -5,7 +5,7 @@ apart from the estimator as scikit-learn keeps its solvers apart from its thin e
 :func:`build_module` and :func:`continued_module` make the torch module, :func:`build_net` the
 skorch net that trains it, :func:`training_windows` cuts the sequences into its inputs and
 targets, :func:`train` runs it, :func:`personalize_subjects` fits new subjects' parameters
-with the network frozen, and :func:`save_checkpoint` writes the estimator being fitted.
+with the network frozen (checkpoints: :func:`deepemg.persistence.save_checkpoint`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import ValidSplit
 
+from .devices import check_device
 from .network import EMGTransformer
 from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
@@ -42,7 +43,6 @@ __all__ = [
     "criterion_params",
     "fit_module",
     "personalize_subjects",
-    "save_checkpoint",
     "train",
     "training_windows",
 ]
@@ -71,28 +71,6 @@ OWN_CALLBACKS = (
     *(f"{kind}_{t}" for kind in ("train", "valid") for t in TERMS),
 )
 """Names of the net's own callbacks (skorch's and deepemg's), not for the user's."""
-
-
-def check_device(device) -> torch.device:
-    """``device`` as a torch device this machine has, or a clear error.
-
-    Examples
-    --------
-    >>> check_device("cpu")
-    device(type='cpu')
-    """
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"device={device!r} is no torch device; use 'cpu' (or 'cuda' for a GPU)."
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r}, but torch sees no CUDA device (torch "
-            f"{torch.__version__}); use device='cpu'."
-        )
-    return device
 
 
 def _named_callback(item) -> tuple[str | None, Callback]:
@@ -364,7 +342,7 @@ def fit_module(
     torque_scale: float,
     unmeasured: list,
     callbacks: Sequence = (),
-    estimator=None,
+    checkpoint=None,
     previous: NMMNet | None = None,
     absent: Sequence[int] = (),
 ) -> NMMNet:
@@ -373,6 +351,8 @@ def fit_module(
     A new module (:func:`build_module`), or with ``previous`` (a warm fit) a copy of its
     module (:func:`continued_module`) whose subjects ``absent`` from the data keep their
     fitted parameters. The subjects' codes are centred (code 0 is the population's).
+    ``checkpoint``: what :class:`~deepemg.nmm_module.NMMCheckpoint` calls to write the
+    estimator being fitted, ``checkpoint(net, path)``.
     """
     seed = params["random_state"]
     seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
@@ -392,7 +372,7 @@ def fit_module(
             validation=bool(params["early_stopping"]),
             extra=callbacks,
         )
-        train(net, data, target, estimator, previous)
+        train(net, data, target, checkpoint, previous)
     for k in absent:  # not the prior's: their fitted parameters
         assert previous is not None, "subjects absent from a warm fit's data need its net"
         net.module_.subject_parameters.copy_subject(k, previous.module_.subject_parameters, k)
@@ -400,13 +380,13 @@ def fit_module(
     return net
 
 
-def train(net: NMMNet, data: dict, target: dict, estimator, previous: NMMNet | None = None):
-    """Train ``net`` for ``estimator``.
+def train(net: NMMNet, data: dict, target: dict, checkpoint=None, previous: NMMNet | None = None):
+    """Train ``net``; after ``previous`` (a warm fit), its history going on.
 
-    Train ``net`` for ``estimator`` (what :class:`~deepemg.nmm_module.NMMCheckpoint`
-    writes); after ``previous`` (a warm fit), its history going on.
+    ``checkpoint(net, path)`` writes the estimator being fitted (what
+    :class:`~deepemg.nmm_module.NMMCheckpoint` calls while it trains).
     """
-    net.estimator_ = estimator
+    net.write_checkpoint_ = checkpoint
     try:
         if previous is None:
             net.fit(data, target)
@@ -415,7 +395,7 @@ def train(net: NMMNet, data: dict, target: dict, estimator, previous: NMMNet | N
             net.history = copy.deepcopy(previous.history)  # the old one stays as it was
             net.partial_fit(data, target)
     finally:
-        net.estimator_ = None
+        net.write_checkpoint_ = None
     return net
 
 
@@ -488,17 +468,3 @@ def personalize_subjects(
         )
         net.fit(data, target)
     return net.module_.subject_parameters, net.history
-
-
-def save_checkpoint(estimator, net: NMMNet, path) -> None:
-    """Write ``estimator`` as its fit would leave it with ``net``'s weights now.
-
-    Used by :class:`~deepemg.nmm_module.NMMCheckpoint`; atomic, ``net`` unchanged.
-    """
-    from .persistence import save_model
-
-    module = copy.deepcopy(net.module_)
-    module.center_codes()
-    state = estimator.get_fitted_state(net=net, module=module)
-    snapshot = clone(estimator).set_params(callbacks=None).set_fitted_state(state)
-    save_model(snapshot, path, overwrite=True)

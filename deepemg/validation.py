@@ -13,8 +13,7 @@ import torch
 from numpy.typing import ArrayLike
 from scipy import sparse
 
-from . import ELBOW_SURFACE_MUSCLES
-from .channels import ELBOW_JOINT, ChannelLayout, layout_for
+from .channels import ELBOW_JOINT, ELBOW_SURFACE_MUSCLES, ChannelLayout, layout_for
 
 if TYPE_CHECKING:
     from .physics.model import MusculoskeletalModel

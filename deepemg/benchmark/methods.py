@@ -165,7 +165,7 @@ def _nmm_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> d
 
 
 def _fit_nmm(data, train, params):
-    from .. import NMMRegressor
+    from ..regressor import NMMRegressor
 
     model = NMMRegressor(**params)
     model.fit(data.X[train], data.y[train], subject_ids=data.groups[train])

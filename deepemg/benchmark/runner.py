@@ -247,7 +247,8 @@ def _band(data, split, params, n_members, n_jobs, layout, deep) -> dict:
     Its mean and calibrated SD on the example sequence, and the share of the deep muscles'
     truth inside its 90 % band on all the subject's test sequences.
     """
-    from .. import NMMEnsemble, NMMRegressor
+    from ..ensemble import NMMEnsemble
+    from ..regressor import NMMRegressor
 
     _, train, test = split
     seed = params.get("random_state")

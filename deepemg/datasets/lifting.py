@@ -15,8 +15,8 @@ from scipy.signal import butter, sosfiltfilt
 from sklearn.utils import Bunch, check_random_state
 from tqdm.auto import tqdm
 
-from .. import ELBOW_CHANNELS, ELBOW_DEEP_MUSCLES
 from .. import opensim as bridge
+from ..channels import ELBOW_CHANNELS, ELBOW_DEEP_MUSCLES
 from ._cache import cache_key, get_data_home, load_cached, save_bunch
 from .subjects import SimulatedSubject, build_subject_model, draw_subject
 from .trajectories import minimum_jerk_trial

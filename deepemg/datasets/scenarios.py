@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from .. import ELBOW_DEEP_MUSCLES
 from .. import opensim as bridge
+from ..channels import ELBOW_DEEP_MUSCLES
 from ._cache import load_cached, save_bunch
 from .lifting import (
     _CACHED_KEYS,

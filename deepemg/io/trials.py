@@ -671,7 +671,7 @@ def _choose_channels(
 
     A muscle's EMG can enter ``X`` only when every trial measures it.
     """
-    from .. import ELBOW_CHANNELS
+    from ..channels import ELBOW_CHANNELS
 
     emg_everywhere = [m for m in muscles if all(m in t.get("emg_channels", {}) for t in trials)]
     emg_somewhere = [m for m in muscles if any(m in t.get("emg_channels", {}) for t in trials)]

@@ -62,12 +62,18 @@ def use_compliant_tendon_degroote_muscles(model: osim.Model) -> list[str]:
 
 
 def _convert(model: osim.Model, conversion: str | None) -> list[str]:
-    """Apply the law's conversion, by name: a function of :mod:`deepemg.opensim` or this module."""
+    """Apply the law's conversion, by name: a function of deepemg.opensim's modules.
+
+    Looked up in :mod:`deepemg.opensim.model` (``use_rigid_tendon_degroote_muscles``,
+    ``use_thelen_muscles``), its dynamics and geometry modules, and this one
+    (``use_compliant_tendon_degroote_muscles``), where :mod:`deepemg.opensim` takes its
+    functions from.
+    """
     if conversion is None:
         return []
-    from .. import opensim as bridge
-
-    function = getattr(bridge, conversion, None) or globals().get(conversion)
+    modules = (osim_model, dynamics, geometry)
+    found = (getattr(module, conversion, None) for module in modules)
+    function = next((f for f in found if f is not None), None) or globals().get(conversion)
     if not callable(function):
         raise ValueError(f"deepemg.opensim has no conversion function {conversion!r}.")
     return list(function(model))

@@ -120,7 +120,7 @@ def _notes(
     model: osim.Model,
 ) -> str:
     """The comment that records the subject's parameters, mapped or not, in the .osim file."""
-    from .. import __version__
+    from .._version import __version__
 
     physics = estimator.physics_
     law = physics.muscle_law
@@ -326,9 +326,8 @@ def _check_estimator(estimator: object) -> None:
     """A fitted NMMRegressor, or a TypeError or NotFittedError."""
     from sklearn.utils.validation import check_is_fitted
 
-    from ..regressor import NMMRegressor
-
-    if not isinstance(estimator, NMMRegressor):
+    kind = type(estimator)  # an NMMRegressor: its fitted state and its subjects' parameters
+    if not (callable(getattr(kind, "get_fitted_state", None)) and hasattr(kind, "subject_params_")):
         raise TypeError(
             f"export_subject takes a fitted NMMRegressor, got {type(estimator).__name__}."
         )
