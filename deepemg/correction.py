@@ -7,13 +7,11 @@ thin estimators). Its inputs are checked by the estimator once, at its public bo
 :func:`correct_emg` once before its steps; nothing reads a tensor back to the host inside the loop.
 
 The loss couples no sequences: it is a sum over sequences of each sequence's own terms, and Adam's
-update is elementwise. Yet ``predict(X)[i]`` and ``predict(X[i:i+1])`` still differ (up to about
-1e-2 after 20 steps, measured on two simulated subjects): the network's float32 output depends on
-the batch at the level of float rounding (6e-8; the activation filter's FFT length, once sized by
-the batch's largest pole, now depends on the sequence length only), and Adam's first steps, which
-move every element by about the learning rate whatever the size of its gradient, amplify that noise
-where a gradient is nearly zero. A better-conditioned solver (Gauss-Newton on the nearly linear
-torque) is what removes it (issue 20).
+update is elementwise: ``predict(X)[i]`` and ``predict(X[i:i+1])`` differ by the network's
+float32 rounding only (1.5e-8, ``benchmarks/bench_batch_independence.py``). Until 0.5.0 they
+differed by up to 1e-2: the activation filter sized its FFT by the batch's largest pole, and
+Adam's first steps amplified the resulting rounding where a gradient was nearly zero; the
+filter's FFT length now depends on the sequence length only.
 """
 
 from __future__ import annotations

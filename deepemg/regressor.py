@@ -653,9 +653,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         ``subject_ids`` chooses each sequence's muscle parameters (and code): subjects seen in
         fit or personalised; None: the population's (the only subject's, after a fit on one).
         ``predict_physics`` ("none", "torque", "emg") sets the prediction-time physics for
-        this call (None: the estimator's). The correction couples no sequences, but its Adam
-        steps amplify batch-dependent float rounding: a sequence's EMG may differ by up to
-        about 1e-2 predicted with others or alone (the network alone: 1e-7).
+        this call (None: the estimator's). A sequence's EMG does not depend on the others
+        predicted with it beyond the network's float32 rounding (1.5e-8 measured,
+        docs/results/batch_independence.txt).
         """
         check_is_fitted(self, "net_")
         mode = _physics_mode(predict_physics)

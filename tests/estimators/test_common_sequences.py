@@ -5,10 +5,9 @@ numbers cannot apply to estimators of 3-D sequences with named channels and are 
 failures there. Each is checked here for the same property on small simulated sequences
 (``STAND_INS`` in ``tests/estimators/test_common.py`` maps each check to its test). The NMM
 predicts with its prediction-time physics (``predict_physics="torque"``, a few correction
-steps) except where the order or the subsets of the sequences are permuted: its torque
-correction is one optimisation over the whole batch, so a sequence's corrected EMG still
-depends on the others given with it (a known limit, to be fixed elsewhere); the network alone
-(``predict_physics="none"``) is checked there.
+steps), also where the order or the subsets of the sequences are permuted: a sequence's
+corrected EMG does not depend on the others given with it (the network's float32 rounding
+aside, 1.5e-8).
 """
 
 from __future__ import annotations
@@ -256,11 +255,10 @@ def test_integer_y(kind, data):
 
 # ---------------------------------------------------------------------- predictions
 def _predictor(kind: str, data, raw):
-    """A fitted estimator's prediction function and its input (the network alone for the NMM:
-    see the module's docstring)."""
+    """A fitted estimator's prediction function and its input (the NMM's default physics)."""
     if kind == "EMGEnvelope":
         return make(kind).fit(raw).transform, raw
-    estimator = make(kind, **({"predict_physics": "none"} if kind == "NMMRegressor" else {}))
+    estimator = make(kind)
     return estimator.fit(data.X, data.y).predict, data.X
 
 
