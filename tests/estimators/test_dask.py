@@ -10,6 +10,8 @@ float reductions and the scores in the last digits (about 1e-8 relative).
 
 from __future__ import annotations
 
+import os
+
 import joblib
 import numpy as np
 import pytest
@@ -33,7 +35,11 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def client():
     # processes=True: each worker has its own torch global RNG. Threads in one process would
-    # share it, and fits running at the same time would draw from each other's seeds.
+    # share it, and fits running at the same time would draw from each other's seeds. A
+    # LocalCluster writes its workers' variables (OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_...)
+    # into this process's environment: put it back after, or later tests' subprocesses inherit
+    # them (docs/scaling.md, "Measured: folds on Dask against one process").
+    environment = dict(os.environ)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -41,6 +47,8 @@ def client():
         distributed.Client(cluster) as client,
     ):
         yield client
+    os.environ.clear()
+    os.environ.update(environment)
 
 
 @pytest.fixture
