@@ -18,7 +18,7 @@ from .metrics import _predict_emg, _refuse_unusable_scoring
 from .nmm_module import NMMCheckpoint
 from .persistence import ModelFileMixin
 from .threads import plan_workers
-from .validation import check_subject_ids, measured_r2, unique_subjects
+from .validation import check_subject_ids, measured_r2, sequence_array, unique_subjects
 
 __all__ = ["NMMEnsemble"]
 
@@ -220,6 +220,12 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "estimators_")
         return self.estimators_[0].n_features_in_
 
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """Names of ``X``'s channels in fit."""
+        check_is_fitted(self, "estimators_")
+        return self.estimators_[0].feature_names_in_
+
     # ------------------------------------------------------------------ fit
     @unchanged_on_failure
     def fit(self, X, y, subject_ids=None):
@@ -240,15 +246,18 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         """
         self._validate_params()
         _refuse_unusable_scoring(self)
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim == 0 or len(X) == 0:
-            raise ValueError(f"X holds no data (shape {X.shape}): give at least one sequence.")
         if y is None:
             raise ValueError(
                 "NMMEnsemble requires y to be passed, but the target y is None: give the EMG "
                 "envelopes (NaN for muscles not measured)."
             )
+        X = sequence_array(X)  # sparse, complex, other shapes: the members' messages, now
         y = np.asarray(y, dtype=np.float64)
+        if y.ndim != 3 or y.shape[:2] != X.shape[:2]:
+            raise ValueError(
+                f"y must be shaped (n_sequences, n_timesteps, n_muscles) with X's "
+                f"{X.shape[:2]} first (NaN where a muscle is not measured), got {y.shape}."
+            )
         n, k = len(X), int(self.n_members)
         labels = (
             np.zeros(n, dtype=int) if subject_ids is None else check_subject_ids(subject_ids, n)

@@ -32,6 +32,7 @@ __all__ = [
     "measured_r2",
     "prepare_sequences",
     "saturate_envelopes",
+    "sequence_array",
     "subject_array",
     "torque_target",
     "unique_subjects",
@@ -158,6 +159,31 @@ def check_sequences(X: ArrayLike, names: Sequence[str], required: Sequence[str] 
     >>> check_sequences(np.zeros((2, 5, 2)), ["a", "b"]).shape
     (2, 5, 2)
     """
+    X = sequence_array(X)
+    names = list(names)
+    if X.shape[2] != len(names):
+        raise ValueError(
+            f"X has {X.shape[2]} channels but `channels` names {len(names)}: {names}. "
+            "Pass channels= naming X's last axis."
+        )
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ValueError(f"X lacks the channels {missing}; its channels are {names}.")
+    return X
+
+
+def sequence_array(X: ArrayLike) -> np.ndarray:
+    """``X`` as a float64 ``(n_sequences, n_timesteps, n_channels)`` array, channels unchecked.
+
+    Rejects sparse and complex input, other shapes (saying that channels go last) and empty
+    arrays, with the messages of :func:`check_sequences`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sequence_array(np.zeros((2, 5, 3))).dtype
+    dtype('float64')
+    """
     if sparse.issparse(X):
         raise TypeError(
             "sparse X is not supported: pass a dense array (n_sequences, n_timesteps, n_channels)."
@@ -178,15 +204,6 @@ def check_sequences(X: ArrayLike, names: Sequence[str], required: Sequence[str] 
             f"X holds no data (shape {X.shape}): give at least one sequence of at least one "
             "step, (n_sequences, n_timesteps, n_channels)."
         )
-    names = list(names)
-    if X.shape[2] != len(names):
-        raise ValueError(
-            f"X has {X.shape[2]} channels but `channels` names {len(names)}: {names}. "
-            "Pass channels= naming X's last axis."
-        )
-    missing = [c for c in required if c not in names]
-    if missing:
-        raise ValueError(f"X lacks the channels {missing}; its channels are {names}.")
     return X
 
 

@@ -27,7 +27,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from baselines import SynergyExtrapolationRegressor
-from deepemg import NMMRegressor
+from deepemg import NMMEnsemble, NMMRegressor
 from deepemg.preprocessing import EMGEnvelope
 
 from . import test_common_sequences
@@ -35,6 +35,15 @@ from . import test_common_sequences
 
 class NMMRegressorForChecks(NMMRegressor):
     """NMMRegressor claiming 2-D input too, only so that scikit-learn yields its checks."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        return tags
+
+
+class NMMEnsembleForChecks(NMMEnsemble):
+    """NMMEnsemble claiming 2-D input too, only so that scikit-learn yields its checks."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -117,6 +126,7 @@ FITS_2D = [
 ]
 EXPECTED_FAILURES = {
     NMMRegressorForChecks: FITS_2D,
+    NMMEnsembleForChecks: FITS_2D,
     # X must be finite (the NMM allows NaN in its EMG channels, so sklearn skips this check);
     # MSE has max_iter, so sklearn wants n_iter_ after a fit on iris
     SynergyExtrapolationRegressorForChecks: [
@@ -147,6 +157,7 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(
     [
         NMMRegressorForChecks(**FAST),
+        NMMEnsembleForChecks(NMMRegressor(**FAST), n_members=2, n_jobs=1),
         SynergyExtrapolationRegressorForChecks(max_iter=2),
         EMGEnvelope(rate=2000.0),
     ],
