@@ -7,6 +7,7 @@ import os
 import time as _time
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -279,14 +280,16 @@ def make_elbow_lifting(
     ((2, 100, 10), (2, 100, 7), ['BRA', 'TRImed'])
     """
     loads, noise = _checked_arguments(n_subjects, n_trials, duration, rate, loads, solver, noise)
-    arguments = (n_subjects, n_trials, duration, rate, loads, solver, noise)
+    plan = _Lifting(
+        int(n_subjects), int(n_trials), float(duration), float(rate), loads, solver, noise
+    )
     path = None
     if cache and isinstance(random_state, (int, np.integer)):
-        path = _lifting_cache_path(*arguments, random_state, data_home)
+        path = _lifting_cache_path(plan, int(random_state), data_home)
         cached = load_cached(path, required=_CACHED_KEYS)
         if cached is not None:
             return cached
-    data, cat = _generate(*arguments, random_state, progress)
+    data, cat = _generate(plan, random_state, progress)
     worst = float(np.abs(cat["residual"]).max())
     if worst > 1e-3:
         warnings.warn(
@@ -333,30 +336,29 @@ def _elbow_cache_path(name: str, data_home: str | os.PathLike | None, **argument
     return get_data_home(data_home) / cache_key(name, model=model_hash, **arguments)
 
 
+@dataclass(frozen=True)
+class _Lifting:
+    """``make_elbow_lifting``'s checked arguments: what the data set is (its cache key too)."""
+
+    n_subjects: int
+    n_trials: int
+    duration: float
+    rate: float
+    loads: tuple[float, ...]
+    solver: str
+    noise: tuple[float, float]
+
+
 def _lifting_cache_path(
-    n_subjects: int,
-    n_trials: int,
-    duration: float,
-    rate: float,
-    loads: tuple[float, ...],
-    solver: str,
-    noise: tuple[float, float],
-    random_state: int,
-    data_home: str | os.PathLike | None,
+    plan: _Lifting, random_state: int, data_home: str | os.PathLike | None
 ) -> Path:
-    """Where ``make_elbow_lifting`` caches the data set of these (checked) arguments."""
+    """Where ``make_elbow_lifting`` caches the data set of ``plan`` and ``random_state``."""
     return _elbow_cache_path(
         "elbow_lifting",
         data_home,
         version=GENERATOR_VERSION,
-        n_subjects=int(n_subjects),
-        n_trials=int(n_trials),
-        duration=float(duration),
-        rate=float(rate),
-        loads=loads,
-        solver=solver,
-        noise=noise,
-        random_state=int(random_state),
+        **asdict(plan),
+        random_state=random_state,
     )
 
 
@@ -397,17 +399,11 @@ def _simulate_all(
 
 
 def _generate(
-    n_subjects: int,
-    n_trials: int,
-    duration: float,
-    rate: float,
-    loads: tuple[float, ...],
-    solver: str,
-    noise: tuple[float, float],
-    random_state: RandomStateLike,
-    progress: bool,
+    plan: _Lifting, random_state: RandomStateLike, progress: bool
 ) -> tuple[Bunch, dict[str, np.ndarray]]:
     """``make_elbow_lifting``'s data (uncached) and the concatenated simulation results."""
+    n_subjects, n_trials, duration, rate = plan.n_subjects, plan.n_trials, plan.duration, plan.rate
+    loads, solver, noise = plan.loads, plan.solver, plan.noise
     rng = _generator(random_state)
     generic = bridge.load_model(bridge.ELBOW_MODEL_PATH)
     subjects, plans = [], []
