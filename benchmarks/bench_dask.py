@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import io
-import json
 import os
 import resource
 import sys
@@ -52,20 +50,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` into a temporary file of the same folder, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def peak_mb() -> float:
@@ -101,25 +85,16 @@ def warm_up() -> tuple[int, float]:
     return os.getpid(), time.perf_counter() - start
 
 
-def leave_one_subject_out(data, epochs: int, n_jobs: int) -> dict:
-    """``cross_validate`` of the NMM over the subjects, with its wall time (``"wall_s"``)."""
-    from sklearn import config_context
-    from sklearn.model_selection import LeaveOneGroupOut, cross_validate
-
+def timed_folds(data, epochs: int, n_jobs: int) -> dict:
+    """Leave one subject out of the NMM, with its wall time (``"wall_s"``)."""
     from deepemg import NMMRegressor
+    from deepemg.model_selection import leave_one_subject_out
 
-    with config_context(enable_metadata_routing=True):
-        model = NMMRegressor(random_state=0, max_epochs=epochs, n_threads=1)
-        start = time.perf_counter()
-        result = cross_validate(
-            model.set_fit_request(subject_ids=True),
-            data.X,
-            data.y,
-            cv=LeaveOneGroupOut(),
-            params={"groups": data.groups, "subject_ids": data.groups},
-            return_estimator=True,
-            n_jobs=n_jobs,
-        )
+    model = NMMRegressor(random_state=0, max_epochs=epochs, n_threads=1)
+    start = time.perf_counter()
+    result = leave_one_subject_out(
+        model, data.X, data.y, data.groups, n_jobs=n_jobs, return_estimator=True
+    )
     result["wall_s"] = time.perf_counter() - start
     return result
 
@@ -127,7 +102,7 @@ def leave_one_subject_out(data, epochs: int, n_jobs: int) -> dict:
 def run_serial(data, epochs: int) -> dict:
     """The reference: every fold in this process, one after the other."""
     before = usage([os.getpid()])
-    result = leave_one_subject_out(data, epochs, n_jobs=1)
+    result = timed_folds(data, epochs, n_jobs=1)
     result["usage"] = usage([os.getpid()]) - before
     result["startup_s"] = 0.0
     result["peak_mb"] = [peak_mb()]
@@ -143,7 +118,7 @@ def run_loky(data, epochs: int, workers: int) -> dict:
     startup = time.perf_counter() - start
     pids = sorted({pid for pid, _ in warmed})
     before = usage(pids)
-    result = leave_one_subject_out(data, epochs, n_jobs=workers)
+    result = timed_folds(data, epochs, n_jobs=workers)
     result["usage"] = usage(pids) - before
     after = joblib.Parallel(n_jobs=workers)(joblib.delayed(os.getpid)() for _ in range(workers))
     result.update(startup_s=startup, warm_up=warmed)
@@ -177,7 +152,7 @@ def run_dask(data, epochs: int, workers: int, trim: bool = True) -> dict:
         pids = [pid for pid, _ in warmed]
         before = usage(pids)
         with joblib.parallel_config(backend="dask"):
-            result = leave_one_subject_out(data, epochs, n_jobs=-1)
+            result = timed_folds(data, epochs, n_jobs=-1)
         result["usage"] = usage(pids) - before
         result["peak_mb"] = list(client.run(peak_mb).values())
         result["threads"] = sorted(set(client.run(_torch_threads).values()))
@@ -291,7 +266,7 @@ def table(runs: dict, say) -> None:
     )
 
 
-def report(runs: dict, say) -> None:
+def say_runs(runs: dict, say) -> None:
     """The table, each fold's times and the agreement of the scores with the serial ones."""
     names = list(runs)
     reference = runs[names[0]]
@@ -349,18 +324,13 @@ def parse_args():
 def main() -> None:
     args = parse_args()
     from deepemg.metrics import UnseenSubjectWarning
-    from deepemg.threads import machine_info
 
     warnings.simplefilter("ignore", UnseenSubjectWarning)  # the held-out subject, by design
-    began = time.perf_counter()
-    buffer = io.StringIO()
+    from _report import Report
 
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        buffer.write(text + "\n")
-
-    info = machine_info()
-    say(json.dumps(info))
+    report = Report()
+    say = report.say
+    info = report.machine()
     data, simulated = simulate(args)
     say(
         f"make_elbow_lifting({args.subjects} subjects x {args.trials} trials x "
@@ -370,18 +340,12 @@ def main() -> None:
     )
     say()
     runs = measure(args, data)
-    report(runs, say)
+    say_runs(runs, say)
     details(runs, say)
     say()
-    say(
-        f"machine: {info['platform']}, {info['cores']} cores ({info['cpu']}), torch "
-        f"{info['torch']}, dask/distributed {_dask_version()}; run "
-        f"{time.perf_counter() - began:.0f} s, "
-        f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}"
-    )
+    report.footer(info, f", dask/distributed {_dask_version()}")
     if not args.no_write:
-        path = Path(args.out) / "dask_folds.txt"
-        atomic_write(path, buffer.getvalue().encode("utf-8"))
+        path = report.write(Path(args.out) / "dask_folds.txt")
         print(f"wrote {path}")
 
 

@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from .metrics import _predict_emg, _WrapsSequences
 from .validation import check_subject_ids, measured_r2, unique_subjects
 
-__all__ = ["LeaveOneSubjectOut", "PersonalizedRegressor"]
+__all__ = ["LeaveOneSubjectOut", "PersonalizedRegressor", "leave_one_subject_out"]
 
 
 class LeaveOneSubjectOut(LeaveOneGroupOut):
@@ -298,3 +298,43 @@ class PersonalizedRegressor(_WrapsSequences, RegressorMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         emg = _predict_emg(self.estimator_, X, subject_ids)
         return measured_r2(y, emg, sample_weight=sample_weight)
+
+
+def leave_one_subject_out(
+    estimator, X, y, subject_ids, *, n_jobs: int | None = None, return_estimator: bool = False
+) -> dict:
+    """Cross-validate ``estimator`` holding each subject out in turn; scikit-learn's result.
+
+    ``cross_validate`` with ``LeaveOneGroupOut`` over ``subject_ids``, metadata routing on, and
+    ``subject_ids`` routed to a clone's ``fit`` and to its ``score`` (the held-out subject is
+    scored with the population's model, with an
+    :class:`~deepemg.metrics.UnseenSubjectWarning`). Runs on any joblib backend, Dask's
+    included (docs/scaling.md).
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> from deepemg.datasets import make_elbow_lifting
+    >>> import warnings
+    >>> data = make_elbow_lifting(n_subjects=2, n_trials=2, duration=1.0, random_state=0,
+    ...                           progress=False, cache=False)
+    >>> nmm = NMMRegressor(max_epochs=1, window=50, predict_physics="none", random_state=0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     scores = leave_one_subject_out(nmm, data.X, data.y, data.groups)["test_score"]
+    >>> len(scores)
+    2
+    """
+    from sklearn import config_context
+    from sklearn.model_selection import cross_validate
+
+    with config_context(enable_metadata_routing=True):
+        return cross_validate(
+            clone(estimator).set_fit_request(subject_ids=True),
+            X,
+            y,
+            cv=LeaveOneGroupOut(),
+            params={"groups": subject_ids, "subject_ids": subject_ids},
+            return_estimator=return_estimator,
+            n_jobs=n_jobs,
+        )

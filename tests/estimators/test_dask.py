@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn import config_context
-from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_validate
+from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 
 from baselines import SynergyExtrapolationRegressor
 from deepemg import NMMRegressor
+from deepemg.model_selection import leave_one_subject_out
 
 from ..conftest import FAST_NMM, simulated
 
@@ -61,16 +62,9 @@ def one_torch_thread():
 
 
 def _leave_one_subject_out(estimator, data, n_jobs):
-    with config_context(enable_metadata_routing=True):
-        return cross_validate(
-            estimator.set_fit_request(subject_ids=True),
-            data.X,
-            data.y,
-            cv=LeaveOneGroupOut(),
-            params={"groups": data.groups, "subject_ids": data.groups},
-            return_estimator=True,
-            n_jobs=n_jobs,
-        )
+    return leave_one_subject_out(
+        estimator, data.X, data.y, data.groups, n_jobs=n_jobs, return_estimator=True
+    )
 
 
 def test_workers_use_one_torch_thread(client):
