@@ -12,11 +12,6 @@ the batch shuffled. Prints the largest absolute differences (EMG in 0..1) and th
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -26,17 +21,14 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the output to this file")
     args = parser.parse_args()
 
+    from _report import Report
+
     from deepemg import NMMRegressor
     from deepemg.datasets import make_elbow_lifting
-    from deepemg.threads import machine_info
 
-    buffer = io.StringIO()
-
-    def say(text: str) -> None:
-        print(text, flush=True)
-        buffer.write(text + "\n")
-
-    say(json.dumps(machine_info()))
+    report = Report()
+    say = report.say
+    report.machine()
     data = make_elbow_lifting(
         n_subjects=3, n_trials=4, duration=5.0, random_state=0, progress=False, cache=False
     )
@@ -56,11 +48,7 @@ def main() -> None:
             f"{np.abs(shuffled - full[order]).max():>16.1e}"
         )
     if args.out:
-        path = Path(args.out)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(handle, "w") as stream:
-            stream.write(buffer.getvalue())
-        os.replace(temporary, path)
+        report.write(args.out)
 
 
 if __name__ == "__main__":

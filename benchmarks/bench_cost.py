@@ -34,9 +34,7 @@ threads wait on each other and the prediction times measure that contention, not
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -144,20 +142,6 @@ def slope(x, y) -> tuple[float, float]:
     return float(np.polyfit(x, y, 1)[0]), float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def atomic_write(path: Path, write) -> None:
-    """``write(file)`` into a temporary file of the same folder, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def plot(results: dict, rows: dict, path: Path, epochs: int) -> None:
     import matplotlib
 
@@ -222,10 +206,9 @@ def plot(results: dict, rows: dict, path: Path, epochs: int) -> None:
     )
     figure.tight_layout()
 
-    def write(file):
-        figure.savefig(file, format="png", dpi=100)
+    from _report import write_figure
 
-    atomic_write(path, write)
+    write_figure(figure, path)
     plt.close(figure)
 
 
@@ -270,17 +253,11 @@ def main() -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
 
-    from deepemg.threads import machine_info
+    from _report import Report
 
-    began = time.perf_counter()
-    buffer = io.StringIO()
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        buffer.write(text + "\n")
-
-    info = machine_info()
-    say(json.dumps(info))
+    report = Report()
+    say = report.say
+    info = report.machine()
     results, simulated = measure(args)
     configs = list(results)
     threads = {r["predict_threads"] for r in results.values()}
@@ -340,15 +317,10 @@ def main() -> None:
             f"{r['network_s'] / ref['network_s']:>7.2f} {r['peak_mb'] / ref['peak_mb']:>6.2f}"
         )
     say()
-    say(
-        f"machine: {info['platform']}, {info['cores']} cores ({info['cpu']}), torch "
-        f"{info['torch']}; run {time.perf_counter() - began:.0f} s, "
-        f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}"
-    )
+    report.footer(info)
     if not args.no_write:
         out = Path(args.out)
-        text = buffer.getvalue().encode("utf-8")
-        atomic_write(out / "cost_curve.txt", lambda file: file.write(text))
+        report.write(out / "cost_curve.txt")
         plot(results, {c: results[c] for c in configs}, out / "cost_curve.png", args.epochs)
         print(f"wrote {out / 'cost_curve.txt'} and {out / 'cost_curve.png'}")
 
