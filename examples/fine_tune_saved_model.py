@@ -26,18 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from _small_nmm import SMALL_NMM
+
 from deepemg import NMMRegressor
 from deepemg.datasets import make_elbow_lifting
 from deepemg.nmm_module import NMMCheckpoint
 
 SETTINGS = dict(
-    window=50,
-    d_model=16,
-    n_heads=2,
-    n_layers=1,
+    SMALL_NMM,
     batch_size=4,
     predict_physics="none",  # the network's EMG alone: the score of what fitting learnt
-    random_state=0,
 )
 
 

@@ -36,6 +36,7 @@ import warnings
 
 import numpy as np
 import sklearn
+from _small_nmm import SMALL_NMM
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 
 from baselines import SynergyExtrapolationRegressor
@@ -68,12 +69,7 @@ def main() -> None:
         scoring = {"surface_r2": surface_r2_scorer(), "BRA_r": deep_muscle_r_scorer("BRA")}
         nmm = NMMRegressor(
             max_epochs=args.epochs,
-            window=50,
-            d_model=16,
-            n_heads=2,
-            n_layers=1,
-            batch_size=16,
-            random_state=0,
+            **SMALL_NMM,
         ).set_fit_request(subject_ids=True)
         search = GridSearchCV(
             nmm,

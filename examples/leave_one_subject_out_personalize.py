@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 import sklearn
+from _small_nmm import SMALL_NMM
 from sklearn.model_selection import cross_validate
 
 from deepemg import NMMRegressor
@@ -54,12 +55,7 @@ def main() -> None:
     cv = LeaveOneSubjectOut(n_calibration=1)
     nmm = NMMRegressor(
         max_epochs=args.epochs,
-        window=50,
-        d_model=16,
-        n_heads=2,
-        n_layers=1,
-        batch_size=16,
-        random_state=0,
+        **SMALL_NMM,
     )  # predict_physics="torque" (the default): the subject's muscle model shapes its EMG
     print(
         f"{len(np.unique(data.groups))} subjects x 4 trials of 2 s; each held out in turn, "

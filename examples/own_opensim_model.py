@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _small_nmm import SMALL_NMM
 
 from deepemg import NMMRegressor
 from deepemg import opensim as bridge
@@ -168,12 +169,7 @@ def main() -> None:
         model=physics,
         channels=list(layout.base),
         max_epochs=args.epochs,
-        window=50,
-        d_model=16,
-        n_heads=2,
-        n_layers=1,
-        batch_size=16,
-        random_state=0,
+        **SMALL_NMM,
     )
     tick = time.perf_counter()
     nmm.fit(X[train], y[train])

@@ -31,6 +31,7 @@ import argparse
 import time
 
 import numpy as np
+from _small_nmm import SMALL_NMM
 
 from deepemg import NMMRegressor
 from deepemg.datasets import make_elbow_lifting
@@ -75,12 +76,7 @@ def main() -> None:
 
     nmm = NMMRegressor(
         max_epochs=args.epochs,
-        window=50,
-        d_model=16,
-        n_heads=2,
-        n_layers=1,
-        batch_size=16,
-        random_state=0,
+        **SMALL_NMM,
     )
     nmm.fit(data.X[train], data.y[train], subject_ids=data.groups[train])
     fit_seconds = time.perf_counter() - start

@@ -28,6 +28,17 @@ FAST_NMM = dict(
 )
 """NMMRegressor settings small enough for unit tests (seconds per fit); the network's EMG
 alone at prediction (the tests of the prediction-time physics set it themselves)."""
+TINY_NMM = dict(
+    max_epochs=1,
+    window=50,
+    d_model=8,
+    n_heads=2,
+    n_layers=1,
+    batch_size=16,
+    correction_steps=5,
+    random_state=0,
+)
+"""A tinier NMM (one epoch) that keeps the default prediction-time physics (a few steps)."""
 
 
 def simulated(tmp_path_factory, n_subjects: int, n_trials: int, duration: float, **kwargs):

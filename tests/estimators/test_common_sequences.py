@@ -29,20 +29,11 @@ from baselines import SynergyExtrapolationRegressor
 from deepemg import ELBOW_CHANNELS, NMMEnsemble, NMMRegressor
 from deepemg.preprocessing import EMGEnvelope
 
-from ..conftest import simulated
+from ..conftest import TINY_NMM, simulated
 
 KINDS = ["NMMRegressor", "NMMEnsemble", "SynergyExtrapolationRegressor"]
 SETTINGS = {
-    "NMMRegressor": dict(
-        max_epochs=1,
-        window=20,
-        d_model=8,
-        n_heads=2,
-        n_layers=1,
-        batch_size=16,
-        correction_steps=5,
-        random_state=0,
-    ),
+    "NMMRegressor": {**TINY_NMM, "window": 20},
     "SynergyExtrapolationRegressor": dict(n_synergies=2, max_iter=2, random_state=0),
 }
 RATE = 2000.0  # raw EMG for EMGEnvelope

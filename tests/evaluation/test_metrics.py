@@ -30,18 +30,9 @@ from deepemg.metrics import (
 from deepemg.model_selection import LeaveOneSubjectOut, PersonalizedRegressor
 from deepemg.validation import measured_r2
 
-from ..conftest import simulated
+from ..conftest import TINY_NMM, simulated
 
-TINY = dict(
-    max_epochs=1,
-    window=50,
-    d_model=8,
-    n_heads=2,
-    n_layers=1,
-    batch_size=16,
-    correction_steps=5,
-    random_state=0,
-)
+TINY = TINY_NMM
 """A tiny NMM; its default prediction-time physics (the subject's muscle model) is kept."""
 
 
