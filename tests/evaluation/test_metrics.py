@@ -46,26 +46,23 @@ def nmm(**params) -> NMMRegressor:
     return NMMRegressor(**{**TINY, **params})
 
 
+def subjects_out(data, scoring, **kwargs) -> dict:
+    """scikit-learn's own cross_validate of the tiny NMM, each subject held out in turn."""
+    return cross_validate(
+        nmm(), data.X, data.y, groups=data.groups, cv=LeaveOneGroupOut(), scoring=scoring, **kwargs
+    )
+
+
 # ---------------------------------------------------------------------- sklearn's scorers
 @pytest.mark.parametrize("scoring", ["r2", "neg_mean_squared_error", {"r2": "r2"}])
 def test_sklearns_scorers_fail_loudly_in_cross_validate(data, scoring):
     # they scored NaN on every fold, with only warnings
     with pytest.raises(ValueError, match=r"All the 2 fits failed") as error:
-        cross_validate(
-            nmm(), data.X, data.y, groups=data.groups, cv=LeaveOneGroupOut(), scoring=scoring
-        )
+        subjects_out(data, scoring)
     assert "takes 1-D or 2-D targets" in str(error.value)
     assert "deepemg.metrics" in str(error.value)
     with pytest.raises(ValueError, match=r"NMMRegressor cannot be scored as asked: scoring"):
-        cross_validate(
-            nmm(),
-            data.X,
-            data.y,
-            groups=data.groups,
-            cv=LeaveOneGroupOut(),
-            scoring=scoring,
-            error_score="raise",
-        )
+        subjects_out(data, scoring, error_score="raise")
 
 
 def test_sklearns_scorers_fail_loudly_in_grid_search(data):
@@ -95,14 +92,7 @@ def test_sklearns_scorer_of_an_outer_cross_validation_fails_loudly(data):
 def test_a_scorer_missing_its_metadata_fails_loudly(data):
     # without routing, the truth cannot reach the scorer: an error before any training
     with pytest.raises(ValueError, match=r"(?s)All the 2 fits failed.*needs \['emg_truth'\]"):
-        cross_validate(
-            nmm(),
-            data.X,
-            data.y,
-            groups=data.groups,
-            cv=LeaveOneGroupOut(),
-            scoring=deep_muscle_r_scorer(),
-        )
+        subjects_out(data, deep_muscle_r_scorer())
 
 
 def test_deepemgs_scorers_score_every_fold(data):
