@@ -6,12 +6,22 @@ behind :meth:`deepemg.NMMRegressor.predict` (as scikit-learn keeps its solvers a
 thin estimators). Its inputs are checked by the estimator once, at its public boundary, and again by
 :func:`correct_emg` once before its steps; nothing reads a tensor back to the host inside the loop.
 
-The loss couples no sequences: it is a sum over sequences of each sequence's own terms, and Adam's
-update is elementwise: ``predict(X)[i]`` and ``predict(X[i:i+1])`` differ by the network's
-float32 rounding only (1.5e-8, ``benchmarks/bench_batch_independence.py``). Until 0.5.0 they
-differed by up to 1e-2: the activation filter sized its FFT by the batch's largest pole, and
-Adam's first steps amplified the resulting rounding where a gradient was nearly zero; the
-filter's FFT length now depends on the sequence length only.
+Two solvers minimise the same loss. ``"gauss-newton"`` (the default since 0.6.0) linearises the
+torque in the EMG's logit: the activation filter is linear (:class:`ActivationFilter` applies it
+and its transpose exactly, by FFT), the rest is elementwise in time, and for a muscle law whose
+force is affine in the activation the torque is ``sum gain * activation + passive`` with both
+computed once. Each iteration solves the Gauss-Newton equations by preconditioned conjugate
+gradients (the preconditioner inverts, per time sample, the muscles' block in closed form) and
+takes the best of three step lengths, each sequence on its own. ``"adam"`` is the reference of
+0.2-0.5: :data:`CORRECTION_LR` Adam steps. Both reach the same loss (within 0.1 %; answers
+within 0.01 of each other, ``benchmarks/bench_correction.py``).
+
+The loss couples no sequences: it is a sum over sequences of each sequence's own terms; every
+scalar of the conjugate gradients and of the step length is per sequence, and Adam's update is
+elementwise: ``predict(X)[i]`` and ``predict(X[i:i+1])`` differ by floating-point rounding
+only (``benchmarks/bench_batch_independence.py``). Until 0.5.0 they differed by up to 1e-2:
+the activation filter sized its FFT by the batch's largest pole; the filter's FFT length now
+depends on the sequence length only.
 """
 
 from __future__ import annotations
@@ -19,11 +29,24 @@ from __future__ import annotations
 import torch
 
 from .physics._validation import as_float_tensor, check_same_shape, check_unit_interval
+from .physics.activation import ActivationFilter, nonlinear_activation
 
-__all__ = ["CORRECTION_LR", "correct_emg"]
+__all__ = ["CG_ITERATIONS", "CORRECTION_LR", "GAUSS_NEWTON_ITERATIONS", "SOLVERS", "correct_emg"]
 
 CORRECTION_LR = 0.1
 """Adam's learning rate on the change of the EMG's logit."""
+
+GAUSS_NEWTON_ITERATIONS = 4
+"""Gauss-Newton iterations of the ``"gauss-newton"`` solver."""
+
+CG_ITERATIONS = 5
+"""Preconditioned conjugate-gradient iterations per Gauss-Newton iteration."""
+
+SOLVERS = ("gauss-newton", "adam")
+"""The correction's solvers (:func:`correct_emg`'s ``solver``)."""
+
+_STEP_LENGTHS = (1.0, 0.5, 0.25)
+"""The Gauss-Newton step's lengths tried; each sequence keeps the best (or no step)."""
 
 _EDGE = 1e-4
 """The prior EMG is clipped to [_EDGE, 1 - _EDGE] before its logit is taken."""
@@ -39,22 +62,22 @@ def correct_emg(
     *,
     torque_scale: float,
     weight: float,
-    steps: int,
+    steps: int = 100,
     measured: torch.Tensor | None = None,
+    solver: str = "gauss-newton",
 ) -> torch.Tensor:
     """Change the prior EMG, smoothly and within [0, 1], to reproduce the inverse-dynamics torque.
 
     The subject's muscle model driven by the returned EMG reproduces the torque. Minimises, for each
     sequence ``i`` on its own, the mean squared torque residual (over the time steps, divided by
     ``torque_scale``) plus ``weight`` x (the mean squared change of the EMG's logit + the mean
-    squared step-to-step change of that change), both over the free samples, with ``steps`` Adam
-    steps (learning rate :data:`CORRECTION_LR`) from no change. The fitted parameters are left
-    untouched (only the change has a gradient).
+    squared step-to-step change of that change), both over the free samples, from no change. The
+    fitted parameters are left untouched (only the change is solved for).
 
     Parameters
     ----------
     module : NeuralMusculoskeletalModule
-        The fitted module (its ``torque(emg, angle, velocity, subject)``).
+        The fitted module (its ``physics``, ``subject_parameters`` and ``rate``).
     prior : tensor (n_sequences, n_timesteps, n_muscles)
         The network's EMG (0..1), float64, on the module's device.
     angle, velocity, torque : tensors (n_sequences, n_timesteps)
@@ -65,10 +88,13 @@ def correct_emg(
         N·m by which the torque residual is divided (the training torque's SD).
     weight : float
         Weight of the change penalties (``NMMRegressor.correction_weight``).
-    steps : int
-        Adam steps.
+    steps : int, default=100
+        Adam steps of ``solver="adam"`` (the Gauss-Newton solver takes
+        :data:`GAUSS_NEWTON_ITERATIONS` x :data:`CG_ITERATIONS`).
     measured : tensor like ``prior``, optional
         EMG that drives its muscles as given (NaN where free): the EMG-assisted mode.
+    solver : {"gauss-newton", "adam"}, default="gauss-newton"
+        How the loss is minimised (the module's docstring); ``"adam"`` is the slower reference.
 
     Returns
     -------
@@ -79,9 +105,9 @@ def correct_emg(
     ------
     ValueError, IndexError
         For inputs of the wrong shape, NaN or infinite values (NaN is allowed in
-        ``measured``), EMG outside [0, 1], angles outside the coordinate's range, or a subject
-        row the module does not have. They are checked once, before the steps; the steps read
-        nothing back to the host.
+        ``measured``), EMG outside [0, 1], angles outside the coordinate's range, a subject
+        row the module does not have, or an unknown solver. They are checked once, before the
+        iterations; the iterations read nothing back to the host.
 
     Examples
     --------
@@ -100,21 +126,210 @@ def correct_emg(
     >>> need = torch.full((1, 50), 20.0, dtype=torch.float64)      # N·m of flexion
     >>> subject = torch.zeros(1, dtype=torch.long)
     >>> before = module.torque(prior, angle, zero, subject)
-    >>> emg = correct_emg(module, prior, angle, zero, need, subject,
-    ...                   torque_scale=5.0, weight=0.1, steps=100)
+    >>> emg = correct_emg(module, prior, angle, zero, need, subject, torque_scale=5.0, weight=0.1)
     >>> after = module.torque(emg, angle, zero, subject)
     >>> bool((after - need).abs()[0, 20:].mean() < (before - need).abs()[0, 20:].mean() / 4)
     True
     """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
     checked = _checked(module, prior, angle, velocity, torque, subject, measured)
-    excitation, loss, delta = _problem(module, *checked, measured, torque_scale, weight)
-    _adam_steps(loss, delta, int(steps))
+    if solver == "adam":
+        excitation, loss, delta = _problem(module, *checked, measured, torque_scale, weight)
+        _adam_steps(loss, delta, int(steps))
+        with torch.no_grad():
+            return excitation()
+    prior, angle, velocity, torque, subject = checked
     with torch.no_grad():
-        return excitation()
+        drive = _Drive(module, angle, velocity, subject, prior.shape[1])
+        problem = _Problem(drive, prior, torque, measured, torque_scale, weight)
+        delta = torch.zeros_like(problem.logit)
+        loss = problem.loss(delta)
+        for _ in range(GAUSS_NEWTON_ITERATIONS):
+            delta, loss = _gauss_newton_iteration(problem, delta, loss)
+        return problem.excitation(delta).transpose(1, 2)
+
+
+class _Drive:
+    """A module's EMG -> joint torque map for fixed subjects, angles and velocities.
+
+    Split into its linear part, the activation filter (:class:`ActivationFilter`), and the rest,
+    elementwise in time: the torque of the neural activation ``u``. Signals are laid out
+    ``(n_sequences, n_muscles, n_timesteps)``. For a muscle law affine in the activation
+    (:attr:`~deepemg.physics.MuscleLaw.affine_in_activation`) the muscles' torque is
+    ``sum gain * activation + passive``, both evaluated once here.
+    """
+
+    def __init__(self, module, angle, velocity, subject, n_steps: int) -> None:
+        physics = module.physics
+        params = {k: v.detach() for k, v in module.subject_parameters._values(subject).items()}
+        dtype = angle.dtype
+        g1, g2, delay, shape = physics._activation_values(params, 1, dtype)
+        size = (angle.shape[0], physics.n_muscles)
+        self.filter = ActivationFilter(
+            g1.expand(size), g2.expand(size), delay.expand(size) * module.rate, n_steps
+        )
+        self.shape_factor = shape.unsqueeze(-1)
+        self.muscle_torque = lambda a: physics._joint_torque(
+            a.transpose(1, 2), angle, velocity, params
+        )
+        self.gain = self.passive = None
+        if physics.muscle_law.affine_in_activation:
+            zero = torch.zeros((*size, n_steps), dtype=dtype, device=angle.device)
+            self.passive, self.gain = self._linearised(self.muscle_torque, zero)
+
+    def activation(self, neural: torch.Tensor) -> torch.Tensor:
+        """Muscle activation of the neural activation (the nonlinear shape)."""
+        return nonlinear_activation(neural.clamp(0.0, 1.0), self.shape_factor)
+
+    def torque(self, neural: torch.Tensor) -> torch.Tensor:
+        """Joint torque (N·m, ``(n_sequences, n_timesteps)``) of the neural activation."""
+        if self.gain is None:
+            return self.muscle_torque(self.activation(neural))
+        return (self.gain * self.activation(neural)).sum(1) + self.passive
+
+    def linearised(self, neural: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The torque of ``neural`` and its derivative with respect to ``neural``, per sample."""
+        return self._linearised(self.torque, neural)
+
+    @staticmethod
+    def _linearised(function, value):
+        value = value.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = function(value)
+            (slope,) = torch.autograd.grad(out.sum(), [value])
+        return out.detach(), slope
+
+
+class _Problem:
+    """The correction's loss of a batch, each sequence's times ``n_timesteps torque_scale**2``.
+
+    ``F(delta) = sum r**2 + lam (sum (P delta)**2 / M + kappa sum (diff P delta)**2 / M)``, ``r``
+    the torque residual (N·m), ``P`` the free samples, ``lam`` per sequence, ``kappa = T/(T-1)``:
+    :func:`correct_emg`'s loss times ``T torque_scale**2``. Layout ``(B, M, T)``.
+    """
+
+    def __init__(self, drive: _Drive, prior, torque, measured, torque_scale: float, weight: float):
+        prior = prior.transpose(1, 2)
+        self.drive, self.torque = drive, torque
+        self.fixed = self.measured = self.free = None  # the torque mode: every sample free
+        share = torch.ones(prior.shape[0], dtype=prior.dtype, device=prior.device)
+        if measured is not None:
+            measured = measured.transpose(1, 2)
+            self.fixed = ~torch.isnan(measured)
+            self.measured = torch.nan_to_num(measured)
+            self.free = (~self.fixed).to(prior.dtype)
+            share = self.free.mean(dim=(1, 2)).clamp(min=1e-12)
+        n_muscles, n_steps = prior.shape[1], prior.shape[2]
+        self.lam = (weight / share * torque_scale**2 / n_muscles).reshape(-1, 1, 1)
+        self.kappa = n_steps / max(n_steps - 1, 1)
+        self.logit = torch.logit(prior.clamp(_EDGE, 1 - _EDGE))
+
+    def excitation(self, delta: torch.Tensor) -> torch.Tensor:
+        """The EMG ``(B, M, T)`` of the logit change ``delta``."""
+        free = torch.sigmoid(self.logit + delta)
+        return free if self.fixed is None else torch.where(self.fixed, self.measured, free)
+
+    def masked(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` on the free samples, zero on the measured ones."""
+        return values if self.free is None else values * self.free
+
+    def smoothing(self, change: torch.Tensor) -> torch.Tensor:
+        """``P (I + kappa D^T D) P change`` (the penalty's Hessian / 2, without ``lam``)."""
+        change = self.masked(change)
+        step = torch.diff(change, dim=-1)
+        pad = torch.nn.functional.pad
+        return self.masked(change + self.kappa * (pad(step, (1, 0)) - pad(step, (0, 1))))
+
+    def loss(self, delta: torch.Tensor) -> torch.Tensor:
+        """``F(delta)`` per sequence, ``(B,)``."""
+        residual = self.drive.torque(self.drive.filter.apply(self.excitation(delta))) - self.torque
+        change = self.masked(delta)
+        penalty = (change**2).sum(dim=(1, 2)) + self.kappa * (torch.diff(change, dim=-1) ** 2).sum(
+            dim=(1, 2)
+        )
+        return (residual**2).sum(-1) + self.lam.reshape(-1) * penalty
+
+
+def _gauss_newton_iteration(problem: _Problem, delta: torch.Tensor, loss: torch.Tensor) -> tuple:
+    """One Gauss-Newton iteration from ``delta`` of loss ``loss``: the new ``delta`` and loss.
+
+    The step by preconditioned conjugate gradients, then the best step length.
+    """
+    drive, lam = problem.drive, problem.lam
+    excitation = problem.excitation(delta)
+    slope = problem.masked(excitation * (1.0 - excitation))  # d excitation / d delta
+    torque, gain = drive.linearised(drive.filter.apply(excitation))
+
+    def jacobian(v):  # (B, M, T) -> (B, T)
+        return (gain * drive.filter.apply(slope * v)).sum(1)
+
+    def jacobian_t(w):  # (B, T) -> (B, M, T)
+        return slope * drive.filter.transpose(gain * w.unsqueeze(1))
+
+    def hessian(v):
+        return jacobian_t(jacobian(v)) + lam * problem.smoothing(v)
+
+    gradient = jacobian_t(torque - problem.torque) + lam * problem.smoothing(delta)
+    column = gain * slope * drive.filter.energy.sqrt().unsqueeze(-1)
+    # weight=0 leaves only the torque: a floor keeps the preconditioner invertible
+    floor = 1e-9 * (column * column).sum(1, keepdim=True).mean(-1, keepdim=True) + 1e-30
+    diagonal = problem.masked(lam * (1.0 + 2.0 * problem.kappa) + floor)
+    if problem.fixed is not None:
+        diagonal = diagonal + problem.fixed  # no step where the EMG is measured
+    step = _conjugate_gradients(hessian, -gradient, column, diagonal)
+    return _best_step(problem, delta, loss, step)
+
+
+def _conjugate_gradients(hessian, right, column, diagonal) -> torch.Tensor:
+    """:data:`CG_ITERATIONS` of CG on ``hessian(x) = right``, every scalar per sequence.
+
+    Preconditioned, at each time sample, by ``diag(diagonal) + column column^T`` over the
+    muscles (inverted in closed form, Sherman-Morrison): the penalty's diagonal and the
+    torque's own muscle-by-muscle coupling, the filter's smoothing in time left out.
+    """
+    inverse = 1.0 / diagonal
+    ratio = column * inverse
+    denominator = 1.0 + (column * ratio).sum(1, keepdim=True)
+
+    def precondition(r):
+        return r * inverse - ratio * ((ratio * r).sum(1, keepdim=True) / denominator)
+
+    solution = torch.zeros_like(right)
+    residual = right
+    direction = precondition(residual)
+    rho = _dot(residual, direction)
+    for _ in range(CG_ITERATIONS):
+        product = hessian(direction)
+        alpha = rho / _dot(direction, product).clamp(min=1e-300)
+        solution = solution + alpha * direction
+        residual = residual - alpha * product
+        preconditioned = precondition(residual)
+        rho_next = _dot(residual, preconditioned)
+        direction = preconditioned + rho_next / rho.clamp(min=1e-300) * direction
+        rho = rho_next
+    return solution
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Each sequence's inner product, shaped ``(B, 1, 1)``."""
+    return (a * b).sum(dim=(1, 2), keepdim=True)
+
+
+def _best_step(problem: _Problem, delta, loss, step) -> tuple[torch.Tensor, torch.Tensor]:
+    """``delta + s step`` of lowest loss over :data:`_STEP_LENGTHS` and 0, and its loss."""
+    best, lowest = delta, loss
+    for length in _STEP_LENGTHS:
+        candidate = delta + length * step
+        candidate_loss = problem.loss(candidate)
+        better = candidate_loss < lowest
+        best = torch.where(better.reshape(-1, 1, 1), candidate, best)
+        lowest = torch.where(better, candidate_loss, lowest)
+    return best, lowest
 
 
 def _problem(module, prior, angle, velocity, torque, subject, measured, torque_scale, weight):
-    """The EMG as a function of the change ``delta`` of its logit, the loss, and ``delta``."""
+    """The Adam reference: the EMG as a function of ``delta``, the loss, and ``delta``."""
     if measured is None:
         fixed = torch.zeros_like(prior, dtype=torch.bool)
         measured = torch.zeros_like(prior)

@@ -8,7 +8,12 @@ float32 and float64, batched over any leading shape, and is differentiable. The 
 from OpenSim by :func:`deepemg.opensim.build_model`; this package imports no OpenSim code.
 """
 
-from .activation import excitation_to_activation, neural_activation, nonlinear_activation
+from .activation import (
+    ActivationFilter,
+    excitation_to_activation,
+    neural_activation,
+    nonlinear_activation,
+)
 from .curves import active_force_length, force_velocity, passive_force_length, tendon_force_length
 from .geometry import PathGeometry
 from .model import MusculoskeletalModel
@@ -25,6 +30,7 @@ from .muscle import (
 from .parameters import DEFAULT_PARAMETER_SPECS, ParameterSpec, SubjectParameters
 
 __all__ = [
+    "ActivationFilter",
     "DEFAULT_PARAMETER_SPECS",
     "MUSCLE_LAWS",
     "CompliantTendonDeGrooteFregly",

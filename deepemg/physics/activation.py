@@ -20,7 +20,12 @@ import torch
 
 from ._validation import check_activation_filter
 
-__all__ = ["excitation_to_activation", "neural_activation", "nonlinear_activation"]
+__all__ = [
+    "ActivationFilter",
+    "excitation_to_activation",
+    "neural_activation",
+    "nonlinear_activation",
+]
 
 
 def neural_activation(
@@ -89,21 +94,98 @@ def _filtered(excitation, g1, g2, delay_steps):
     The output is the first sample plus the filtered, delayed change from it (zero before the
     first sample, where the filter rests): two linear FFT convolutions of ``2 T`` points.
     """
-    dtype, device = excitation.dtype, excitation.device
     n_steps = excitation.shape[-2]
     n_fft = 1 << (2 * n_steps - 1).bit_length()
     signal = excitation.transpose(-1, -2)  # (..., n_muscles, n_steps)
     start = signal[..., :1]
     change = _delayed(signal - start, delay_steps)
-    steps = torch.arange(n_steps, dtype=dtype, device=device)
-    # First-order responses p^n with p = -g; their convolution is the second-order response.
-    first = torch.fft.rfft(torch.pow((-g1).unsqueeze(-1), steps), n=n_fft)
-    second = torch.fft.rfft(torch.pow((-g2).unsqueeze(-1), steps), n=n_fft)
-    response = torch.fft.irfft(first * second, n=n_fft)[..., :n_steps]
+    response = _impulse_response(g1, g2, n_steps, n_fft)
     spectrum = torch.fft.rfft(change, n=n_fft) * torch.fft.rfft(response, n=n_fft)
     alpha = ((1.0 + g1) * (1.0 + g2)).unsqueeze(-1)
     filtered = start + alpha * torch.fft.irfft(spectrum, n=n_fft)[..., :n_steps]
     return filtered.transpose(-1, -2)
+
+
+def _impulse_response(g1, g2, n_steps: int, n_fft: int) -> torch.Tensor:
+    """The recursion's first ``n_steps`` impulse-response samples without its gain, ``(..., T)``.
+
+    First-order responses ``p^n`` with ``p = -g``; their convolution (an FFT of ``n_fft``
+    points, ``n_fft >= 2 n_steps - 1``) is the second-order response.
+    """
+    steps = torch.arange(n_steps, dtype=g1.dtype, device=g1.device)
+    first = torch.fft.rfft(torch.pow((-g1).unsqueeze(-1), steps), n=n_fft)
+    second = torch.fft.rfft(torch.pow((-g2).unsqueeze(-1), steps), n=n_fft)
+    return torch.fft.irfft(first * second, n=n_fft)[..., :n_steps]
+
+
+class ActivationFilter:
+    """The neural activation filter of fixed parameters as a linear operator, with its transpose.
+
+    :func:`neural_activation` is linear in the excitation: ``u = L e`` with
+    ``L e = e[0] + C (e - e[0])``, ``C`` the causal convolution with the delayed, unit-gain
+    impulse response ``h`` (zero before the first sample). This object computes ``h``'s
+    spectrum once, then applies ``L`` and its transpose ``L^T`` with one FFT pair each: what a
+    solver that linearises the EMG-to-torque map needs (:func:`deepemg.correction.correct_emg`).
+    Signals are laid out time last, ``(..., n_muscles, n_steps)``; nothing is checked.
+
+    Parameters
+    ----------
+    g1, g2 : torch.Tensor
+        Filter coefficients, shape ``(..., n_muscles)``, ``|g| < 1``.
+    delay_steps : torch.Tensor
+        Electromechanical delay in samples (>= 0, may be fractional), same shape.
+    n_steps : int
+        Length of the signals it filters.
+
+    Attributes
+    ----------
+    response : torch.Tensor of shape (..., n_muscles, n_steps)
+        ``h``, the delayed impulse response with the gain ``(1 + g1)(1 + g2)``.
+    energy : torch.Tensor of shape (..., n_muscles)
+        ``sum h**2``: the squared norm of each column of ``L`` away from the ends.
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = torch.tensor([[-0.5]], dtype=torch.float64)
+    >>> filt = ActivationFilter(g, g, torch.tensor([[2.0]], dtype=torch.float64), 10)
+    >>> e = torch.zeros(1, 1, 10, dtype=torch.float64); e[..., 5:] = 1.0
+    >>> [round(float(v), 4) + 0.0 for v in filt.apply(e)[0, 0, 6:]]
+    [0.0, 0.25, 0.5, 0.6875]
+    >>> w = torch.randn(1, 1, 10, dtype=torch.float64)
+    >>> bool(torch.isclose((filt.apply(e) * w).sum(), (e * filt.transpose(w)).sum()))
+    True
+    """
+
+    def __init__(
+        self, g1: torch.Tensor, g2: torch.Tensor, delay_steps: torch.Tensor, n_steps: int
+    ) -> None:
+        self.n_steps = int(n_steps)
+        self.n_fft = 1 << (2 * self.n_steps - 1).bit_length()
+        alpha = ((1.0 + g1) * (1.0 + g2)).unsqueeze(-1)
+        response = alpha * _delayed(
+            _impulse_response(g1, g2, self.n_steps, self.n_fft), delay_steps
+        )
+        self.response = response
+        self.energy = (response * response).sum(-1)
+        self._spectrum = torch.fft.rfft(response, n=self.n_fft)
+        self._rest = 1.0 - torch.cumsum(response, -1)  # 1 - C 1: what the first sample adds
+
+    def _causal(self, signal: torch.Tensor) -> torch.Tensor:
+        """``C signal``: the causal convolution with :attr:`response`."""
+        spectrum = torch.fft.rfft(signal, n=self.n_fft) * self._spectrum
+        return torch.fft.irfft(spectrum, n=self.n_fft)[..., : self.n_steps]
+
+    def apply(self, excitation: torch.Tensor) -> torch.Tensor:
+        """``L excitation``: neural activation ``(..., n_muscles, n_steps)``, as the filter."""
+        start = excitation[..., :1]
+        return start + self._causal(excitation - start)
+
+    def transpose(self, signal: torch.Tensor) -> torch.Tensor:
+        """``L^T signal``: the adjoint (a time-reversed convolution plus the first sample's)."""
+        back = self._causal(signal.flip(-1)).flip(-1)
+        first = (signal * self._rest).sum(-1, keepdim=True)
+        return torch.cat([back[..., :1] + first, back[..., 1:]], dim=-1)
 
 
 def _delayed(signal: torch.Tensor, delay_steps: torch.Tensor) -> torch.Tensor:

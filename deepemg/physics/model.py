@@ -300,23 +300,31 @@ class MusculoskeletalModel(nn.Module):
 
         ``check_filter``: also check the filter's coefficients and delay (the public method).
         """
+        g1, g2, delay, shape = self._activation_values(
+            params, excitation.ndim - 2, excitation.dtype
+        )
+        if check_filter:
+            check_activation_filter(g1, g2, delay)
+        return _excitation_to_activation(excitation, g1, g2, delay, shape.unsqueeze(-2), rate)
+
+    def _activation_values(self, params, sequence_ndim: int, dtype) -> tuple:
+        """``g1``, ``g2``, ``delay`` (s) and ``shape_factor`` of the activation dynamics.
+
+        Each shaped to broadcast against ``sequence_ndim`` leading axes + muscles (the nominal
+        values of :data:`DEFAULT_PARAMETER_SPECS` where ``params`` lacks one); unchecked.
+        """
         from .parameters import DEFAULT_PARAMETER_SPECS
 
         nominal = {s.name: s.nominal for s in DEFAULT_PARAMETER_SPECS}
         params = dict(params or {})
-        dtype = excitation.dtype
-        sequence_ndim = excitation.ndim - 2  # leading axes before (time, muscle)
-        values = {
-            name: _align(params.get(name, nominal[name]), sequence_ndim, False, dtype)
+        g1, g2, delay = (
+            _align(params.get(name, nominal[name]), sequence_ndim, False, dtype)
             for name in ("g1", "g2", "delay")
-        }
+        )
         shape = _align(
             params.get("shape_factor", nominal["shape_factor"]), sequence_ndim, True, dtype
-        ).unsqueeze(-2)  # broadcast over time
-        filter_values = (values["g1"], values["g2"], values["delay"])
-        if check_filter:
-            check_activation_filter(*filter_values)
-        return _excitation_to_activation(excitation, *filter_values, shape, rate)
+        )
+        return g1, g2, delay, shape
 
     # ------------------------------------------------------------------ skeleton
     def inverse_dynamics(self, angle, velocity, acceleration, load_mass=0.0):

@@ -323,6 +323,11 @@ class MuscleLaw:
     opensim_class: str = "Muscle"
     opensim_getters: Mapping[str, str] = MappingProxyType({})
     opensim_conversion: str | None = None
+    affine_in_activation: bool = False
+    """True when the tendon force is ``k + m * activation`` at a given length and velocity.
+
+    A solver may then use the force's values at two activations instead of the law (the
+    prediction-time correction does); leave it False when unsure (always correct, slower)."""
 
     def force(
         self,
@@ -402,6 +407,7 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
         }
     )
     opensim_conversion = "use_rigid_tendon_degroote_muscles"
+    affine_in_activation = True  # active force a F0 fl fv plus passive and damping forces
     tendon_force = staticmethod(rigid_tendon_force)
     """The function of the law's parameters that gives the tendon force."""
 
@@ -446,6 +452,7 @@ class CompliantTendonDeGrooteFregly(RigidTendonDeGrooteFregly):
         }
     )
     opensim_conversion = "use_compliant_tendon_degroote_muscles"
+    affine_in_activation = False  # the fibre-tendon equilibrium depends on the activation
     tendon_force = staticmethod(compliant_tendon_force)
 
 
