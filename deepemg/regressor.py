@@ -77,6 +77,7 @@ _CONSTRAINTS: dict = {
     "predict_physics": [StrOptions({"none", "torque", "emg"})],
     "correction_weight": [Interval(Real, 0, None, closed="left")],
     "correction_steps": [Interval(Integral, 1, None, closed="left")],
+    "correction_solver": [StrOptions({"gauss-newton", "adam"})],
     "random_state": ["random_state"],
 }
 """The parameters' constraints (scikit-learn's ``_parameter_constraints``)."""
@@ -169,6 +170,7 @@ def _corrected(estimator, sequences: SequenceInputs, prior, index, mode: str) ->
         torque_scale=estimator.torque_scale_,
         weight=float(estimator.correction_weight),
         steps=int(estimator.correction_steps),
+        solver=estimator.correction_solver,
         measured=measured,
     )
     return emg.cpu().numpy()
@@ -408,9 +410,14 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         residual goes to the others; "none": the network's EMG alone (161,000 against 1,160
         steps/s with 2 torch threads, docs/results/predict_physics.txt). Chosen on the
         benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
-    correction_weight, correction_steps : float, int, default=0.1, 100
-        Weight of the correction's squared change (logit space) against the torque residual;
-        its Adam steps.
+    correction_weight : float, default=0.1
+        Weight of the correction's squared change (logit space) against the torque residual.
+    correction_solver : {"gauss-newton", "adam"}, default="gauss-newton"
+        How the correction's loss is minimised (:func:`deepemg.correction.correct_emg`):
+        Gauss-Newton with the activation filter handled exactly (0.6.0), or the Adam steps of
+        0.2-0.5, the slower reference (the same loss within 0.1 %, docs/results/correction.txt).
+    correction_steps : int, default=100
+        Adam steps of ``correction_solver="adam"``.
     muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
         The muscle force law: a name in :data:`deepemg.physics.MUSCLE_LAWS` when ``fit``
         runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`.
@@ -499,6 +506,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         predict_physics="torque",
         correction_weight=0.1,
         correction_steps=100,
+        correction_solver="gauss-newton",
         muscle_law="rigid_tendon_degroote_fregly",
         random_state=None,
     ):
@@ -538,6 +546,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.predict_physics = predict_physics
         self.correction_weight = correction_weight
         self.correction_steps = correction_steps
+        self.correction_solver = correction_solver
         self.muscle_law = muscle_law
         self.random_state = random_state
 
