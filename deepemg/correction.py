@@ -26,12 +26,21 @@ depends on the sequence length only.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import torch
 
 from .physics._validation import as_float_tensor, check_same_shape, check_unit_interval
 from .physics.activation import ActivationFilter, nonlinear_activation
 
-__all__ = ["CG_ITERATIONS", "CORRECTION_LR", "GAUSS_NEWTON_ITERATIONS", "SOLVERS", "correct_emg"]
+__all__ = [
+    "CG_ITERATIONS",
+    "CORRECTION_LR",
+    "GAUSS_NEWTON_ITERATIONS",
+    "SOLVERS",
+    "correct_emg",
+    "correct_emg_in_steps",
+]
 
 CORRECTION_LR = 0.1
 """Adam's learning rate on the change of the EMG's logit."""
@@ -139,15 +148,82 @@ def correct_emg(
         _adam_steps(loss, delta, int(steps))
         with torch.no_grad():
             return excitation()
-    prior, angle, velocity, torque, subject = checked
-    with torch.no_grad():
-        drive = _Drive(module, angle, velocity, subject, prior.shape[1])
-        problem = _Problem(drive, prior, torque, measured, torque_scale, weight)
-        delta = torch.zeros_like(problem.logit)
-        loss = problem.loss(delta)
-        for _ in range(GAUSS_NEWTON_ITERATIONS):
-            delta, loss = _gauss_newton_iteration(problem, delta, loss)
-        return problem.excitation(delta).transpose(1, 2)
+    steps = _gauss_newton(module, *checked, measured, torque_scale, weight)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def correct_emg_in_steps(
+    module,
+    prior: torch.Tensor,
+    angle: torch.Tensor,
+    velocity: torch.Tensor,
+    torque: torch.Tensor,
+    subject: torch.Tensor,
+    *,
+    torque_scale: float,
+    weight: float,
+    measured: torch.Tensor | None = None,
+) -> Generator[None, None, torch.Tensor]:
+    """:func:`correct_emg`'s Gauss-Newton solver, one small unit of work per ``next``.
+
+    For a caller that must not block (a real-time stream, :class:`deepemg.StreamingPredictor`):
+    the generator yields after the inputs' checks, after the set-up, each linearisation, each
+    conjugate-gradient iteration and each step-length choice (:data:`GAUSS_NEWTON_ITERATIONS`
+    x (:data:`CG_ITERATIONS` + 2) + 2 units), and returns the corrected EMG
+    (``StopIteration.value``): the same tensor as :func:`correct_emg`. Same parameters as
+    :func:`correct_emg`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepemg.opensim import elbow_model
+    >>> from deepemg.physics import SubjectParameters
+    >>> from deepemg.network import EMGTransformer
+    >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
+    >>> physics = elbow_model()
+    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
+    >>> module = NeuralMusculoskeletalModule(
+    ...     network, physics, SubjectParameters(1, physics.muscles), 100.0
+    ... )
+    >>> angle = torch.full((1, 50), 1.5, dtype=torch.float64)
+    >>> zero = torch.zeros(1, 50, dtype=torch.float64)
+    >>> prior = torch.full((1, 50, 7), 0.05, dtype=torch.float64)
+    >>> need = torch.full((1, 50), 20.0, dtype=torch.float64)
+    >>> subject = torch.zeros(1, dtype=torch.long)
+    >>> inputs = (module, prior, angle, zero, need, subject)
+    >>> steps = correct_emg_in_steps(*inputs, torque_scale=5.0, weight=0.1)
+    >>> units = 0
+    >>> while True:
+    ...     try:
+    ...         next(steps)
+    ...         units += 1
+    ...     except StopIteration as done:
+    ...         emg = done.value
+    ...         break
+    >>> whole = correct_emg(*inputs, torque_scale=5.0, weight=0.1)
+    >>> units, bool(torch.equal(emg, whole))
+    (30, True)
+    """
+    checked = _checked(module, prior, angle, velocity, torque, subject, measured)
+    yield
+    return (yield from _gauss_newton(module, *checked, measured, torque_scale, weight))
+
+
+@torch.no_grad()
+def _gauss_newton(module, prior, angle, velocity, torque, subject, measured, torque_scale, weight):
+    """The Gauss-Newton solver of checked inputs, a generator (:func:`correct_emg_in_steps`)."""
+    drive = _Drive(module, angle, velocity, subject, prior.shape[1])
+    problem = _Problem(drive, prior, torque, measured, torque_scale, weight)
+    delta = torch.zeros_like(problem.logit)
+    loss = problem.loss(delta)
+    yield
+    for _ in range(GAUSS_NEWTON_ITERATIONS):
+        delta, loss = yield from _gauss_newton_iteration(problem, delta, loss)
+    return problem.excitation(delta).transpose(1, 2)
 
 
 class _Drive:
@@ -251,7 +327,7 @@ class _Problem:
         return (residual**2).sum(-1) + self.lam.reshape(-1) * penalty
 
 
-def _gauss_newton_iteration(problem: _Problem, delta: torch.Tensor, loss: torch.Tensor) -> tuple:
+def _gauss_newton_iteration(problem: _Problem, delta, loss) -> Generator[None, None, tuple]:
     """One Gauss-Newton iteration from ``delta`` of loss ``loss``: the new ``delta`` and loss.
 
     The step by preconditioned conjugate gradients, then the best step length.
@@ -260,6 +336,7 @@ def _gauss_newton_iteration(problem: _Problem, delta: torch.Tensor, loss: torch.
     excitation = problem.excitation(delta)
     slope = problem.masked(excitation * (1.0 - excitation))  # d excitation / d delta
     torque, gain = drive.linearised(drive.filter.apply(excitation))
+    yield
 
     def jacobian(v):  # (B, M, T) -> (B, T)
         return (gain * drive.filter.apply(slope * v)).sum(1)
@@ -277,11 +354,13 @@ def _gauss_newton_iteration(problem: _Problem, delta: torch.Tensor, loss: torch.
     diagonal = problem.masked(lam * (1.0 + 2.0 * problem.kappa) + floor)
     if problem.fixed is not None:
         diagonal = diagonal + problem.fixed  # no step where the EMG is measured
-    step = _conjugate_gradients(hessian, -gradient, column, diagonal)
-    return _best_step(problem, delta, loss, step)
+    step = yield from _conjugate_gradients(hessian, -gradient, column, diagonal)
+    best = _best_step(problem, delta, loss, step)
+    yield
+    return best
 
 
-def _conjugate_gradients(hessian, right, column, diagonal) -> torch.Tensor:
+def _conjugate_gradients(hessian, right, column, diagonal) -> Generator[None, None, torch.Tensor]:
     """:data:`CG_ITERATIONS` of CG on ``hessian(x) = right``, every scalar per sequence.
 
     Preconditioned, at each time sample, by ``diag(diagonal) + column column^T`` over the
@@ -308,6 +387,7 @@ def _conjugate_gradients(hessian, right, column, diagonal) -> torch.Tensor:
         rho_next = _dot(residual, preconditioned)
         direction = preconditioned + rho_next / rho.clamp(min=1e-300) * direction
         rho = rho_next
+        yield
     return solution
 
 
