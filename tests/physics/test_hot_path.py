@@ -138,16 +138,28 @@ def _correction_inputs(elbow, n=2, steps=60):
     return module, prior, angle, velocity, torque, torch.tensor([0, 1])
 
 
-def test_the_corrections_host_reads_do_not_grow_with_its_steps(elbow):
-    """The inputs are checked once, before the steps: a fixed number of reads per call."""
+@pytest.mark.parametrize("solver", ["gauss-newton", "adam"])
+def test_the_corrections_host_reads_do_not_grow_with_its_steps(elbow, solver, monkeypatch):
+    """The inputs are checked once, before the steps: a fixed number of reads per call, however
+    many Adam steps or Gauss-Newton and conjugate-gradient iterations it takes."""
+    import deepemg.correction
+
     module, *inputs = _correction_inputs(elbow)
     measured = torch.full_like(inputs[0], float("nan"))
     measured[:, :, 0] = 0.2
     counts = []
     for steps in (1, 5):
+        monkeypatch.setattr(deepemg.correction, "GAUSS_NEWTON_ITERATIONS", steps)
+        monkeypatch.setattr(deepemg.correction, "CG_ITERATIONS", steps)
         with host_reads(strict=False) as seen:
             emg = correct_emg(
-                module, *inputs, torque_scale=5.0, weight=0.1, steps=steps, measured=measured
+                module,
+                *inputs,
+                torque_scale=5.0,
+                weight=0.1,
+                steps=steps,
+                measured=measured,
+                solver=solver,
             )
         counts.append(len(seen))
         assert torch.all(emg[..., 0] == 0.2)
