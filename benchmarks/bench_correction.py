@@ -1,0 +1,177 @@
+"""The prediction-time correction's two solvers: the same answer, and how fast each is.
+
+Issue 20, item 1. ``"gauss-newton"`` (the default since 0.6.0) against ``"adam"`` (the 100 Adam
+steps of 0.2-0.5, the reference), in the same run:
+
+* **accuracy, every scenario** (:data:`deepemg.datasets.SCENARIOS`, seed 0, 5 subjects x 12
+  lifts of 5 s simulated, the first ``--subjects`` used): per subject an ``NMMRegressor``
+  (``random_state=0``, ``--epochs`` epochs) fitted on its first 8 lifts, its 4 test lifts
+  predicted with ``predict_physics`` "torque" and "emg" by each solver (the same fitted
+  network). Printed per scenario: BRA r and NRMSE (time and trials flattened) and the muscle
+  torque's NRMSE against inverse dynamics for each solver, and the largest difference between
+  the solvers over subjects and modes (the issue asks for r and NRMSE within 0.005, the torque
+  within 1 %).
+* **speed** (``--speed``; run it on an idle machine): one model (``default``, subject 1)
+  predicts 8 lifts of 5 s and one 5-minute recording at 100 Hz (30,000 samples: the test
+  lifts end to end) with the network alone and with each solver; printed as samples/s and the
+  Gauss-Newton/Adam ratio, with ``--threads`` torch threads.
+
+    python benchmarks/bench_correction.py [--subjects 2] [--epochs 30] [--speed] [--threads 2]
+        [--out docs/results/correction.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _report import Report
+
+SOLVERS = ("gauss-newton", "adam")
+MODES = ("torque", "emg")
+
+
+def _fit(data, rows, epochs: int):
+    from deepemg import NMMRegressor
+
+    model = NMMRegressor(random_state=0, max_epochs=epochs, n_threads=1)
+    return model.fit(data.X[rows], data.y[rows], subject_ids=data.groups[rows])
+
+
+def _scores(model, data, rows) -> dict:
+    """BRA r, NRMSE and torque NRMSE of every (mode, solver) on ``rows``."""
+    from deepemg.metrics import deep_muscle_metrics, torque_nrmse
+
+    bra = data.muscles.index("BRA")
+    X, ids = data.X[rows], data.groups[rows]
+    tau = X[..., list(data.channels).index("elbow_torque")]
+    out = {}
+    for mode in MODES:
+        torques = []
+        for solver in SOLVERS:
+            model.set_params(predict_physics=mode, correction_solver=solver)
+            emg = model.predict(X, ids)
+            r, nrmse = deep_muscle_metrics(data.y_true[rows][..., bra], emg[..., bra])
+            torques.append(model.predict_torque(X, ids))
+            out[mode, solver] = (r, nrmse, torque_nrmse(tau, torques[-1]))
+        # RMS difference of the two solvers' muscle torques over the ID torque's range
+        out[mode, "torque gap"] = float(
+            np.sqrt(np.mean((torques[0] - torques[1]) ** 2)) / np.ptp(tau)
+        )
+    return out
+
+
+def accuracy(report: Report, subjects: int, epochs: int) -> float:
+    """The accuracy part on every scenario; returns the largest r/NRMSE difference."""
+    from joblib import Parallel, delayed
+
+    from deepemg.datasets import SCENARIOS, make_scenario
+    from deepemg.threads import plan_workers
+
+    worst = 0.0
+    for name in SCENARIOS:
+        data = make_scenario(name, random_state=0, progress=False)
+        labels = list(dict.fromkeys(data.groups.tolist()))[:subjects]
+        splits = [np.flatnonzero(data.groups == label) for label in labels]
+        start = time.perf_counter()
+        jobs, _ = plan_workers(None, len(splits))
+        models = Parallel(n_jobs=jobs)(delayed(_fit)(data, rows[:8], epochs) for rows in splits)
+        scores = [
+            _scores(model, data, rows[8:]) for model, rows in zip(models, splits, strict=True)
+        ]
+        report.say(
+            f"\n{name}: {len(models)} subjects, fitted and scored in "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        report.say(f"{'mode':<8}{'solver':<14}{'BRA r':>8}{'BRA NRMSE':>11}{'torque NRMSE':>14}")
+        for mode in MODES:
+            for solver in SOLVERS:
+                mean = np.mean([s[mode, solver] for s in scores], axis=0)
+                report.say(
+                    f"{mode:<8}{solver:<14}{mean[0]:>8.4f}{mean[1]:>11.4f}{100 * mean[2]:>12.3f} %"
+                )
+        gaps = np.array(
+            [
+                [abs(a - b) for a, b in zip(s[m, SOLVERS[0]], s[m, SOLVERS[1]], strict=True)]
+                for s in scores
+                for m in MODES
+            ]
+        )
+        report.say(
+            f"largest |difference| over subjects and modes: r {gaps[:, 0].max():.4f}, "
+            f"NRMSE {gaps[:, 1].max():.4f}, torque NRMSE {100 * gaps[:, 2].max():.3f} "
+            "percentage points; the solvers' muscle torques differ by (RMS) "
+            f"{100 * max(s[m, 'torque gap'] for s in scores for m in MODES):.3f} % of the "
+            "inverse-dynamics torque's range"
+        )
+        worst = max(worst, float(gaps[:, :2].max()))
+    return worst
+
+
+def _timed(model, X, ids, mode: str, solver: str, repeats: int) -> float:
+    model.set_params(predict_physics=mode, correction_solver=solver)
+    model.predict(X[:1], ids[:1])  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict(X, ids)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def speed(report: Report, epochs: int, threads: int) -> None:
+    """The speed part: samples/s of the network alone and of each solver."""
+    from deepemg.datasets import make_scenario
+
+    data = make_scenario("default", random_state=0, progress=False)
+    rows = np.flatnonzero(data.groups == data.groups[0])
+    model = _fit(data, rows[:8], epochs).set_params(n_threads=threads)
+    test = data.X[rows[8:]]
+    long = np.concatenate([test] * 15, axis=1)[:, :30_000].reshape(-1, 30_000, test.shape[-1])
+    long = long[:1]
+    report.say(f"\nspeed, {threads} torch thread(s); best of 3 (Adam on the long recording: 1)")
+    report.say(f"{'input':<34}{'network alone':>15}{'gauss-newton':>14}{'adam':>10}{'ratio':>8}")
+    for label, X in (("8 lifts of 5 s", data.X[rows[:8]]), ("one 5-min recording, 100 Hz", long)):
+        ids = np.full(len(X), data.groups[rows[0]])
+        n = X.shape[0] * X.shape[1]
+        alone = _timed(model, X, ids, "none", "gauss-newton", 3)
+        fast = _timed(model, X, ids, "torque", "gauss-newton", 3)
+        adam = _timed(model, X, ids, "torque", "adam", 1 if len(X) == 1 else 3)
+        report.say(
+            f"{label:<34}{n / alone:>15,.0f}{n / fast:>14,.0f}{n / adam:>10,.0f}"
+            f"{adam / fast:>7.1f}x"
+        )
+    report.say(
+        "(samples per second of predict, network included; ratio: Adam's time / Gauss-Newton's)"
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--speed", action="store_true", help="only the speed part")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None, help="also write the report here (whole)")
+    args = parser.parse_args(argv)
+    report = Report()
+    info = report.machine()
+    report.say("python benchmarks/bench_correction.py " + " ".join(argv or []))
+    if args.speed:
+        speed(report, args.epochs, args.threads)
+    else:
+        worst = accuracy(report, args.subjects, args.epochs)
+        report.say(
+            f"\nlargest r or NRMSE difference over every scenario: {worst:.4f} "
+            "(issue 20 asks <= 0.005)"
+        )
+    report.footer(info)
+    if args.out:
+        report.write(args.out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
