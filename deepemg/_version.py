@@ -1,3 +1,3 @@
 """deepemg's version (its own module, so that no module imports the package to read it)."""
 
-__version__ = "0.5.0.dev0"
+__version__ = "0.6.0.dev0"
