@@ -1,31 +1,45 @@
-"""Streaming prediction: EMG from samples as they arrive, identical to offline ``predict``.
+"""Streaming prediction: EMG from samples as they arrive, equal to offline ``predict``.
 
-:class:`StreamingPredictor` wraps a fitted :class:`~deepemg.NMMRegressor` for real-time use
-(e.g. feeding a CEINMS-RT-style pipeline). Samples come in a few at a time; each
-:meth:`~StreamingPredictor.update` returns the EMG of the samples that are now final, and
-:meth:`~StreamingPredictor.finish` ends the sequence and returns the rest. Concatenated, the
-outputs equal ``estimator.predict(X[None])[0]`` for the whole sequence.
+:class:`StreamingPredictor` wraps a fitted :class:`~deepemg.NMMRegressor` or
+:class:`~deepemg.NMMEnsemble` for real-time use (e.g. feeding a CEINMS-RT-style pipeline).
+Samples come in a few at a time; each :meth:`~StreamingPredictor.update` returns the EMG of the
+samples that are now final, and :meth:`~StreamingPredictor.finish` ends the sequence and returns
+the rest.
 
-**Why the outputs lag.** Offline ``predict`` runs the network on windows of ``window`` steps
-starting every ``stride`` steps (``stride = round(window * (1 - predict_overlap))``), plus one
-last window aligned with the end of the sequence, and averages the windows that overlap each
-step. While streaming, the end is unknown: after ``n`` samples the end-aligned window could
-still start at any step from ``n - window`` on. A sample is therefore final once every regular
-window covering it has run and the end-aligned window can no longer reach it: the first
-``n - window`` samples (one more when ``n - window`` is itself a window start, since no
-end-aligned window is then added there). The newest output is at most
-:attr:`~StreamingPredictor.latency` = ``window`` samples behind the newest input
-(``window - 1`` when the stride is 1); at 100 Hz with ``window=100``, 1 s.
-:meth:`~StreamingPredictor.finish` knows the end: it runs the end-aligned window when offline
-``predict`` would, and returns the remaining ``window`` or so samples.
+**The network's EMG** (``predict_physics="none"``): concatenated, the outputs equal
+``estimator.predict(X[None], predict_physics="none")[0]`` for the whole sequence. Offline
+``predict`` runs the network on windows of ``window`` steps starting every ``stride`` steps
+(``stride = round(window * (1 - predict_overlap))``), plus one last window aligned with the end
+of the sequence, and averages the windows that overlap each step. While streaming, the end is
+unknown: after ``n`` samples the end-aligned window could still start at any step from
+``n - window`` on. A sample's network EMG is therefore final once every regular window covering
+it has run and the end-aligned window can no longer reach it: the first ``n - window`` samples
+(one more when ``n - window`` is itself a window start). :meth:`~StreamingPredictor.finish`
+knows the end: it runs the end-aligned window when offline ``predict`` would.
+
+**The corrected EMG** (``predict_physics="torque"``, the default): the correction by the
+physics (:func:`deepemg.correction.correct_emg`) is solved over *spans* of ``C = window``
+samples starting every ``S = C // 2`` samples: span ``k`` covers ``[k S, k S + C)``, is solved
+once the network EMG of all its samples is final, and gives the samples of its middle,
+``[k S + C // 4, (k + 1) S + C // 4)`` (span 0 also ``[0, C // 4)``). :meth:`finish` adds a
+span aligned with the end, ``[n - C, n)``, for the samples no span gave yet. Each emitted sample
+equals ``correct_emg`` of its span's network EMG (offline ``predict(X, predict_physics="none")``
+over the span), within floating-point rounding; a sequence of exactly ``C`` samples is one span
+and equals offline ``predict`` with ``predict_physics="torque"``. A span's correction (about
+10 ms) is spread over many updates: the work is a queue of small units, and each update runs a
+fixed number of them per new sample (:attr:`StreamingPredictor.units_per_update`), so no update
+blocks; the outputs lag more (:attr:`StreamingPredictor.latency`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
+import math
 import warnings
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +47,41 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .channels import layout_for
+from .correction import (
+    CG_ITERATIONS,
+    GAUSS_NEWTON_ITERATIONS,
+    _Drive,
+    _gauss_newton_iteration,
+    _Problem,
+)
+from .physics.activation import ActivationFilter
 from .threads import limit_threads
 from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible, check_subject_ids
 from .windows import window_starts
 
-__all__ = ["StreamOutput", "StreamingPredictor"]
+__all__ = ["NETWORK_COST", "PREPARE_COST", "STEP_COSTS", "StreamOutput", "StreamingPredictor"]
+
+NETWORK_COST = 3
+"""Cost, in units, of one member's network on one window (0.9-1.0 ms for the default network).
+
+A unit is about 0.3 ms of one core (measured, ``benchmarks/bench_streaming.py``)."""
+
+PREPARE_COST = 4
+"""Cost of a span's preparation: the muscles' torque linearised for its new samples (1.2 ms)."""
+
+STEP_COSTS = (
+    1,
+    *((1, 2, *(1,) * (CG_ITERATIONS - 1), 2) * GAUSS_NEWTON_ITERATIONS),
+    1,
+)
+"""Cost of each Gauss-Newton unit of a span (:func:`_span_steps`), in order.
+
+The set-up (1), then per iteration the linearisation (1), the gradient with the first
+conjugate-gradient iteration (2), the other conjugate-gradient iterations (1 each) and the
+step length (2: three losses), and the corrected EMG (1): 0.1-0.6 ms each."""
+
+SPAN_COST = PREPARE_COST + sum(STEP_COSTS)
+"""Cost of one span's correction (all members at once)."""
 
 
 def _subject_row(estimator, subject) -> np.ndarray:
@@ -59,10 +103,211 @@ def _subject_row(estimator, subject) -> np.ndarray:
             f"subject {label!r} was not seen in fit (known: {known}): the stream uses the "
             "population's code. Call personalize(X, subject_ids=...) for it first.",
             UnseenSubjectWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return np.array([population])
     return np.array([known.index(label)])
+
+
+def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
+    """The fitted networks streamed (one, or an ensemble's members) and the physics mode.
+
+    Raises for an unfitted estimator and for ``predict_physics="emg"``; warns when the
+    estimator's own mode is ``"emg"`` (streamed as ``"torque"``).
+    """
+    from .ensemble import NMMEnsemble
+
+    if predict_physics == "emg":
+        raise ValueError(
+            "predict_physics='emg' (EMG-assisted: measured EMG drives its muscles) is not "
+            "streamed; use predict_physics='torque' (the network's EMG corrected to the "
+            "inverse-dynamics torque) or 'none' (the network alone)."
+        )
+    if predict_physics not in (None, "none", "torque"):
+        raise ValueError(
+            f"predict_physics={predict_physics!r}; choose 'torque', 'none' or None (the "
+            "estimator's)."
+        )
+    if isinstance(estimator, NMMEnsemble):
+        check_is_fitted(estimator, "estimators_")
+        members = list(estimator._forward())  # with the template's parameters now
+    else:
+        check_is_fitted(estimator, "net_")
+        members = [estimator]
+    mode = predict_physics
+    if mode is None:
+        mode = str(getattr(members[0], "predict_physics", "none"))
+        if mode == "emg":
+            warnings.warn(
+                "the estimator predicts with predict_physics='emg' (EMG-assisted), which is "
+                "not streamed: the stream corrects the EMG to the torque alone "
+                "(predict_physics='torque'). Pass predict_physics='torque' or 'none' to "
+                "silence this warning.",
+                UserWarning,
+                stacklevel=3,
+            )
+            mode = "torque"
+    if mode == "torque" and members[0].correction_solver != "gauss-newton":
+        warnings.warn(
+            f"the estimator solves its correction with correction_solver="
+            f"{members[0].correction_solver!r}; the stream solves it by Gauss-Newton (the "
+            "default), which reaches the same loss: the streamed EMG differs from its predict "
+            "by the solvers' difference.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return members, mode
+
+
+def _schedule(window: int, stride: int, n_members: int, corrected: bool) -> tuple[int, int, int]:
+    """Units per new sample, and the network's and a span's scheduling delays (samples).
+
+    The smallest number of units per sample with which, one sample per update, each window's
+    networks (:data:`NETWORK_COST` each, run before any correction unit) complete within
+    ``delay`` further samples, and a span's correction (:data:`SPAN_COST`, with the windows
+    that arrive meanwhile) within
+    ``wait`` samples of its network EMG being final, with ``delay + wait <= window // 4``.
+    Without the correction: one network per update (``NETWORK_COST`` units).
+    """
+    network = n_members * NETWORK_COST
+    if not corrected:
+        units = max(NETWORK_COST, math.ceil(network / stride))
+        return units, math.ceil(network / units) - 1, 0
+    span = SPAN_COST
+    target = window // 4
+    units = max(1, math.ceil(network / stride))
+    while True:
+        delay = math.ceil(network / units) - 1
+        later = 1  # updates after the one in which the span is queued
+        while units * later < span + (math.ceil(later / stride) + 1) * network:
+            later += 1
+        if delay + later <= target:
+            return units, delay, later
+        units += 1
+
+
+class _Task:
+    """A queued piece of work: a generator that yields the cost of its next unit before it."""
+
+    __slots__ = ("cost", "steps")
+
+    def __init__(self, steps: Generator[int, None, None]) -> None:
+        self.steps = steps
+        self.cost = next(steps)  # no work before the first yield
+
+
+class _SpanDrive(_Drive):
+    """:class:`deepemg.correction._Drive` of a span, from parts computed once or per sample.
+
+    The activation filter and the shape factor are the stream's (its subjects, ``window``
+    steps); for a law affine in the activation, the torque's gain and passive part come from
+    the per-sample values the stream computed as the samples came (the muscles' torque is
+    elementwise in time); otherwise ``muscle_torque`` evaluates the muscles at every call.
+    """
+
+    def __init__(self, filter_, shape_factor, muscle_torque, gain=None, passive=None) -> None:
+        self.filter = filter_
+        self.shape_factor = shape_factor
+        self.muscle_torque = muscle_torque
+        self.gain, self.passive = gain, passive
+
+
+@torch.no_grad()
+def _span_steps(drive: _Drive, prior, torque, torque_scale, weight) -> Generator:
+    """:func:`deepemg.correction.correct_emg_in_steps`'s solver on a prepared drive.
+
+    The same units after its set-up (one ``next`` call per :data:`STEP_COSTS`); returns the
+    corrected EMG ``(n_members, n_timesteps, n_muscles)``.
+    """
+    problem = _Problem(drive, prior, torque, None, torque_scale, weight)
+    delta = torch.zeros_like(problem.logit)
+    loss = problem.loss(delta)
+    yield
+    for _ in range(GAUSS_NEWTON_ITERATIONS):
+        delta, loss = yield from _gauss_newton_iteration(problem, delta, loss)
+    return problem.excitation(delta).transpose(1, 2)
+
+
+class _MemberPhysics:
+    """The members' muscle models for a stream's spans: what is fixed, computed once.
+
+    Every member's subject parameters (of the streamed subject's row) as one batch, one row
+    per member: the spans of all members are solved together, each row on its own (the
+    correction's loss couples no rows). The model is the first member's (an ensemble's
+    members share their template's). Copied to the CPU: later changes to the estimator do not
+    reach the stream.
+    """
+
+    def __init__(self, members: list, row: int, window: int) -> None:
+        modules = [member.net_.module_ for member in members]
+        self.model = copy.deepcopy(modules[0].physics).to("cpu")
+        index = torch.tensor([int(row)])
+        with torch.no_grad():
+            values = [
+                {k: v.detach().to("cpu") for k, v in m.subject_parameters._values(index).items()}
+                for m in modules
+            ]
+        self.params = {name: torch.cat([v[name] for v in values]) for name in values[0]}
+        g1, g2, delay, shape = self.model._activation_values(self.params, 1, torch.float64)
+        size = (len(members), self.model.n_muscles)
+        self.filter = ActivationFilter(
+            g1.expand(size), g2.expand(size), delay.expand(size) * float(modules[0].rate), window
+        )
+        self.shape_factor = shape.unsqueeze(-1)
+        self.torque_scale = torch.tensor([float(m.torque_scale_) for m in members])
+        self.weight = torch.tensor([float(m.correction_weight) for m in members])
+        self.affine = bool(self.model.muscle_law.affine_in_activation)
+        self.n_members = len(members)
+
+    def _rows(self, values: np.ndarray) -> torch.Tensor:
+        """``values`` ``(n,)`` as ``(n_members, n)`` (a view)."""
+        return torch.from_numpy(np.ascontiguousarray(values))[None].expand(self.n_members, -1)
+
+    def muscle_torque(self, angle: np.ndarray, velocity: np.ndarray) -> Callable:
+        """The members' joint torque of a ``(n_members, n_muscles, n)`` activation."""
+        angle_, velocity_ = self._rows(angle), self._rows(velocity)
+        return lambda a: self.model._joint_torque(a.transpose(1, 2), angle_, velocity_, self.params)
+
+    @torch.no_grad()
+    def inverse_dynamics(self, kinematics: np.ndarray) -> np.ndarray:
+        """Torque (N·m) of ``(n, 4)`` angle, velocity, acceleration and load, per sample."""
+        columns = (torch.from_numpy(np.ascontiguousarray(c)) for c in kinematics.T)
+        return self.model.inverse_dynamics(*columns).numpy()
+
+    def linearised(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
+        """Gain ``(n, n_members, n_muscles)`` and passive torque ``(n, n_members)`` per sample.
+
+        The torque of an affine law is ``sum gain * activation + passive``
+        (:class:`deepemg.correction._Drive`), each sample on its own.
+        """
+        zero = torch.zeros((self.n_members, self.model.n_muscles, len(angle)), dtype=torch.float64)
+        passive, gain = _Drive._linearised(self.muscle_torque(angle, velocity), zero)
+        return gain.permute(2, 0, 1).numpy(), passive.T.numpy()
+
+    def drive(self, gain, passive, angle, velocity) -> _SpanDrive:
+        """The span's drive, from its samples' gain and passive torque (affine) or kinematics."""
+        if not self.affine:
+            return _SpanDrive(self.filter, self.shape_factor, self.muscle_torque(angle, velocity))
+        return _SpanDrive(
+            self.filter,
+            self.shape_factor,
+            None,
+            torch.from_numpy(gain).permute(1, 2, 0).contiguous(),
+            torch.from_numpy(passive).T.contiguous(),
+        )
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Hold torch at one thread inside the block (the caller's count restored after)."""
+    threads = torch.get_num_threads()
+    if threads != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if threads != 1:
+            torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -103,33 +348,55 @@ class StreamOutput:
 
 
 class StreamingPredictor:
-    """EMG of a fitted :class:`~deepemg.NMMRegressor` from samples as they arrive.
+    """EMG of a fitted :class:`~deepemg.NMMRegressor` or :class:`~deepemg.NMMEnsemble`, live.
 
     Feed one sequence with :meth:`update` (any number of samples per call), end it with
     :meth:`finish`, start the next with :meth:`reset`. Everything returned for a sequence,
-    concatenated, equals ``estimator.predict(X[None])[0]`` (``predict(X[None], [subject])[0]``
-    with a ``subject``; up to float32 rounding of the network's batching) with
-    ``predict_physics="none"``: the correction by the physics needs the whole trial, so an
-    estimator that uses it streams its network's EMG, with a warning. See the module's
-    docstring for why outputs lag by up to :attr:`latency` samples.
+    concatenated, is its EMG (see the module's docstring for what equals what offline):
 
-    Per update, the new samples are checked, standardised into a sliding buffer, and the
-    network runs (on one window, in inference mode, on one torch thread) only when a window of
-    the offline grid completes: once every ``stride`` samples.
+    * ``predict_physics="none"``: the network's EMG, equal to ``estimator.predict(X[None],
+      predict_physics="none")[0]`` (``predict(X[None], [subject], ...)`` with a ``subject``;
+      up to float32 rounding of the network's batching);
+    * ``"torque"`` (the estimator's default): the network's EMG corrected by the physics
+      (:func:`deepemg.correction.correct_emg`) over spans of ``window`` samples every
+      ``window // 2``, each sample from the span it is in the middle of: equal to offline
+      ``predict`` with ``"torque"`` for a sequence of ``window`` samples, and to the
+      correction of each span's network EMG for a longer one. The correction needs the
+      sequence's inverse-dynamics torque: the channel ``<joint>_torque`` when ``channels``
+      includes it (as offline ``predict`` uses it), else the model's rigid-body inverse
+      dynamics of the kinematics and load, per sample;
+    * an :class:`~deepemg.NMMEnsemble`: every member's network (its copy, standardisation and
+      subject code) and, with ``"torque"``, every member's correction (its subject
+      parameters, ``torque_scale_``): the mean over the members of each member's EMG, as
+      ``NMMEnsemble.predict``.
+
+    **No update blocks.** With the correction, or with an ensemble, the work is a queue of
+    pieces, each costed in units of about 0.3 ms: each member's network on each window
+    (:data:`NETWORK_COST`), and each span's correction, solved for all members at once: a
+    preparation (:data:`PREPARE_COST`) and the Gauss-Newton steps (:data:`STEP_COSTS`). Each
+    update adds :attr:`units_per_update` units per new sample to a credit and runs the
+    queue's pieces, networks first then spans in order, while the credit covers the next
+    one's cost (the credit left, under that cost, carries to the next update; an empty queue
+    clears it): an update runs at most ``units_per_update * n_new + PREPARE_COST - 1``
+    units' worth. :attr:`units_per_update` is fixed at construction, the smallest with which a
+    span completes within ``window // 4`` samples of its network EMG being final, one sample
+    per update (:func:`_schedule`). :meth:`finish` runs everything left. The single network
+    without the correction runs, as before, in the update that completes its window.
 
     Parameters
     ----------
-    estimator : NMMRegressor
-        A fitted estimator. Its network is copied (to the CPU, in evaluation mode), as are its
-        standardisation, ``window`` and ``predict_overlap``: later changes to the estimator do
-        not affect the stream.
+    estimator : NMMRegressor or NMMEnsemble
+        A fitted estimator. Its networks are copied (to the CPU, in evaluation mode), as are
+        their standardisation, ``window`` and ``predict_overlap``, and its subject
+        parameters: later changes to the estimator do not affect the stream.
     channels : sequence of str, optional
         Names of the columns of the samples :meth:`update` receives; the estimator's
         ``channels_`` by default. They must include the joint's angle (rad), velocity
-        (rad/s), acceleration (rad/s²) and ``load_mass`` (kg); other columns (torque, EMG)
-        are ignored and may be NaN. A real-time source without torque or EMG can send the
-        four inputs alone, e.g. ``channels=["elbow_angle", "elbow_velocity",
-        "elbow_acceleration", "load_mass"]``.
+        (rad/s), acceleration (rad/s²) and ``load_mass`` (kg); other columns are ignored and
+        may be NaN, except the torque channel with ``predict_physics="torque"`` (the
+        correction's target: leave it out of ``channels`` to use the inverse dynamics). A
+        real-time source can send the four inputs alone, e.g. ``channels=["elbow_angle",
+        "elbow_velocity", "elbow_acceleration", "load_mass"]``.
     check_derivatives : bool, default=True
         Check, in each window before the network runs on it, that the velocity is the time
         derivative of the angle and the acceleration that of the velocity at the estimator's
@@ -137,14 +404,27 @@ class StreamingPredictor:
         whole sequences; a window has too few samples before that). A failing update changes
         nothing.
     subject : label, optional
-        The subject streamed (seen in fit or personalised; an unknown one is an error): with
-        ``subject_embedding > 0`` the network's EMG is conditioned on its learned code, as
-        ``predict(X, subject_ids)`` does. None: the population's (code 0), as ``predict(X)``.
+        The subject streamed (seen in fit or personalised; an unknown one gets the
+        population's, with an :class:`~deepemg.metrics.UnseenSubjectWarning`): its code
+        (``subject_embedding > 0``) and, with the correction, its muscle parameters, as
+        ``predict(X, subject_ids)`` uses them. None: the population's, as ``predict(X)``.
+    predict_physics : {"torque", "none"}, optional
+        None: the estimator's (an ensemble's template's); an estimator set to ``"emg"``
+        (EMG-assisted, not streamed) streams ``"torque"``, with a warning. ``"emg"`` is an
+        error.
 
     Attributes
     ----------
     window, stride : int
-        Window length and the step between the offline grid's windows.
+        Window length and the step between the offline grid's windows; spans are ``window``
+        samples long and start every ``window // 2``.
+    predict_physics : str
+        ``"torque"`` or ``"none"``.
+    n_members : int
+        Networks streamed (1, or an ensemble's members).
+    units_per_update : int
+        Units of work each update may run per new sample (0 when nothing is queued: the
+        single network without the correction).
     channels : list of str
     muscles : list of str
         Column order of the output EMG.
@@ -171,6 +451,13 @@ class StreamingPredictor:
     >>> emg = np.concatenate([out.emg for out in outputs])
     >>> emg.shape, bool(np.allclose(emg, nmm.predict(trial[None])[0], atol=1e-6))
     ((100, 7), True)
+    >>> corrected = StreamingPredictor(nmm, predict_physics="torque")
+    >>> first = corrected.update(trial[:20])     # one span: the whole 20-sample sequence
+    >>> last = corrected.finish()
+    >>> emg = np.concatenate([first.emg, last.emg])
+    >>> offline = nmm.predict(trial[None, :20], predict_physics="torque")[0]
+    >>> bool(np.allclose(emg, offline, atol=1e-6))
+    True
     """
 
     def __init__(
@@ -180,31 +467,46 @@ class StreamingPredictor:
         channels: Sequence[str] | None = None,
         check_derivatives: bool = True,
         subject=None,
+        predict_physics: str | None = None,
     ) -> None:
-        if hasattr(estimator, "estimators_"):
-            raise ValueError(
-                "StreamingPredictor follows one network sample by sample; this estimator is "
-                "an ensemble (NMMEnsemble). Stream one of its members (estimators_[0]), or a "
-                "single NMMRegressor."
-            )
-        check_is_fitted(estimator, "net_")
-        if getattr(estimator, "predict_physics", "none") != "none":
-            warnings.warn(
-                f"the estimator corrects its EMG with the physics over whole trials "
-                f"(predict_physics={estimator.predict_physics!r}); a stream has no whole "
-                "trial, so it gives the network's EMG, as predict with "
-                "predict_physics='none' does (set it so to silence this warning).",
-                UserWarning,
-                stacklevel=2,
-            )
-        self.window = int(estimator.window)
-        self.overlap = float(estimator.predict_overlap)
+        members, self.predict_physics = _members_and_mode(estimator, predict_physics)
+        first = members[0]
+        self.n_members = len(members)
+        self.window = int(first.window)
+        self.overlap = float(first.predict_overlap)
         # the offline grid's stride, from the offline code itself
         self.stride = int(window_starts(2 * self.window, self.window, self.overlap)[1])
-        self.rate = float(estimator.rate)
-        self.muscles = list(estimator.muscles_)
-        self.physics = estimator.physics_
+        self.rate = float(first.rate)
+        self.muscles = list(first.muscles_)
+        self.physics = first.physics_
         self.layout = layout_for(self.physics)
+        self._set_channels(first, channels)
+        self.check_derivatives = bool(check_derivatives)
+        self._mean = np.stack([np.asarray(m.feature_mean_, dtype=np.float64) for m in members])
+        self._std = np.stack([np.asarray(m.feature_std_, dtype=np.float64) for m in members])
+        self._low, self._high = (float(v) for v in self.physics.coordinate_range)
+        self.subject = subject
+        row = _subject_row(first, subject)
+        self._networks = [self._copied_network(m, row) for m in members]
+        corrected = self.predict_physics == "torque"
+        if corrected and self.window < 4:
+            raise ValueError(
+                f"window={self.window}: the stream corrects spans of window samples every "
+                "window // 2 and gives each its middle half, which needs window >= 4."
+            )
+        self._physics = _MemberPhysics(members, int(row[0]), self.window) if corrected else None
+        self._queued = corrected or self.n_members > 1
+        self.units_per_update, self._delay, self._wait = (
+            _schedule(self.window, self.stride, self.n_members, corrected)
+            if self._queued
+            else (0, 0, 0)
+        )
+        self._threads: contextlib.ExitStack | None = None
+        self._allocate(4 * self.window + 64)
+        self.reset()
+
+    def _set_channels(self, estimator, channels) -> None:
+        """The names of the samples' columns, and where the inputs (and torque) are."""
         if isinstance(channels, str):
             raise TypeError("channels must be a sequence of channel names, not one string.")
         self.channels = list(estimator.channels_ if channels is None else channels)
@@ -216,54 +518,99 @@ class StreamingPredictor:
                 f"(the estimator's: {list(estimator.channels_)})."
             )
         self._columns = [self.channels.index(c) for c in self.layout.inputs]
-        self.check_derivatives = bool(check_derivatives)
-        self._mean = np.asarray(estimator.feature_mean_, dtype=np.float64)
-        self._std = np.asarray(estimator.feature_std_, dtype=np.float64)
-        self._low, self._high = (float(v) for v in self.physics.coordinate_range)
+        self._torque_column = None  # the correction's torque from this column (else computed)
+        if self.predict_physics == "torque" and self.layout.torque in self.channels:
+            self._torque_column = self.channels.index(self.layout.torque)
+
+    @staticmethod
+    def _copied_network(estimator, row: np.ndarray) -> tuple:
+        """A member's network (a CPU copy in evaluation mode) and the subject's code, or None."""
         network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
-        self._network = network.eval().requires_grad_(False)
-        self.subject = subject
-        index = _subject_row(estimator, subject)
-        self._code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
+        network = network.eval().requires_grad_(False)
+        code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
         if getattr(estimator, "subject_embedding", 0):
             with torch.no_grad():
-                codes = estimator.net_.module_.subject_parameters.codes(torch.as_tensor(index))
-            self._code = codes.detach().to("cpu", torch.float32)
-        self._threads: contextlib.ExitStack | None = None
-        capacity = 4 * self.window + 64
+                codes = estimator.net_.module_.subject_parameters.codes(torch.as_tensor(row))
+            code = codes.detach().to("cpu", torch.float32)
+        return network, code
+
+    def _allocate(self, capacity: int) -> None:
+        """The sliding buffers, one row per sample (indices from :attr:`_origin`)."""
+        b, m = self.n_members, len(self.muscles)
         self._raw = np.zeros((capacity, 4))  # angle, velocity, acceleration, load
-        self._features = np.zeros((capacity, 4), dtype=np.float32)  # standardised
-        self._total = np.zeros((capacity, len(self.muscles)))  # sum of window outputs
-        self._count = np.zeros(capacity)  # windows summed
-        self.reset()
+        self._features = np.zeros((capacity, b, 4), dtype=np.float32)  # standardised
+        self._total = np.zeros((capacity, b, m))  # sum of window outputs, per member
+        self._count = np.zeros((capacity, b))  # windows summed
+        if self._physics is not None:
+            self._torque = np.zeros(capacity)  # the correction's target (N·m)
+            self._gain = np.zeros((capacity, b, m))  # the muscles' torque per activation
+            self._passive = np.zeros((capacity, b))  # and without activation
 
     # ------------------------------------------------------------------ state
     def reset(self) -> StreamingPredictor:
-        """Forget the current sequence and start a new one (sample index 0); returns self."""
+        """Forget the current sequence and start a new one (sample index 0); returns self.
+
+        Also makes a predictor broken by an error inside a unit of work usable again.
+        """
         self.n_seen = 0
         self.n_emitted = 0
         self._origin = 0  # stream index of buffer row 0
         self._next_window = 0  # index k of the next grid window, starting at k * stride
+        self._runs = 0  # networks run on a window (one per member and window)
         self._finished = False
+        self._end_known = False  # finish ran the end-aligned window
+        self._network_queue: deque[_Task] = deque()
+        self._span_queue: deque[_Task] = deque()
+        self._credit = 0
+        self._units = 0
+        self._next_span = 0  # index k of the next span, starting at k * (window // 2)
+        self._unprepared = 0  # start of the oldest span not prepared yet
+        self._prepared = 0  # samples whose torque (and gain) are computed
+        self._ready: list[np.ndarray] = []  # EMG emitted by spans during this call
+        self._last_span: tuple[int, np.ndarray] | None = None  # the latest span's start, EMG
+        self._broken: str | None = None
         return self
 
     @property
     def latency(self) -> int:
         """Most samples the newest output can be behind the newest input.
 
-        Most samples the newest output can be behind the newest input: ``window`` (one
-        window; ``window - 1`` when ``stride`` is 1). Seconds: ``latency / rate``.
+        The network alone: ``window`` (``window - 1`` when ``stride`` is 1), plus, for an
+        ensemble, the ``n_members - 1`` updates its networks take. With the correction:
+        the network's latency, plus ``window - window // 4`` (a span is solved once its last
+        sample's network EMG is final and gives its samples up to ``window // 4`` before that
+        one, ``window // 2`` at a time), plus the span's scheduling delay (at most
+        ``window // 4`` samples with :attr:`units_per_update`): at most ``2 * window`` plus
+        the networks' delay (:func:`_schedule`). Before the first output the stream can be
+        :attr:`startup` samples in. Seconds: ``latency / rate``.
         """
-        return self.window if self.stride > 1 else self.window - 1
+        network = (self.window if self.stride > 1 else self.window - 1) + self._delay
+        if self._physics is None:
+            return network
+        return network + self.window - self.window // 4 + self._wait
+
+    @property
+    def startup(self) -> int:
+        """Samples by which the first output has come, at the latest.
+
+        :attr:`latency` without the correction; with it, ``window // 4`` more (the first
+        span gives its samples from the first one).
+        """
+        return self.latency + (self.window // 4 if self._physics is not None else 0)
 
     @property
     def n_windows(self) -> int:
-        """Windows the network has run on since the last :meth:`reset`."""
-        return self._next_window
+        """Networks run on a window since the last :meth:`reset` (one per member and window)."""
+        return self._runs
+
+    @property
+    def n_units(self) -> int:
+        """Queued units of work run since the last :meth:`reset`."""
+        return self._units
 
     @property
     def pending(self) -> int:
-        """Samples received whose EMG is not returned yet (at most :attr:`latency`)."""
+        """Samples received whose EMG is not returned yet (at most :attr:`startup`)."""
         return self.n_seen - self.n_emitted
 
     @property
@@ -275,8 +622,8 @@ class StreamingPredictor:
         """Hold torch and BLAS at one thread until the block ends.
 
         Hold torch and BLAS at one thread (:func:`deepemg.threads.limit_threads`) until
-        the block ends. Not required: :meth:`update` runs the network on one torch thread
-        anyway; this also pins BLAS and saves the per-window switch.
+        the block ends. Not required: :meth:`update` runs the networks and the correction on
+        one torch thread anyway; this also pins BLAS and saves the per-update switch.
         """
         if self._threads is not None:
             raise RuntimeError("this StreamingPredictor is already in a with-block.")
@@ -293,6 +640,7 @@ class StreamingPredictor:
     def __repr__(self) -> str:
         return (
             f"StreamingPredictor(window={self.window}, stride={self.stride}, "
+            f"predict_physics={self.predict_physics!r}, n_members={self.n_members}, "
             f"n_seen={self.n_seen}, n_emitted={self.n_emitted}, finished={self._finished})"
         )
 
@@ -310,50 +658,64 @@ class StreamingPredictor:
         -------
         StreamOutput
             Rows ``start`` .. ``stop - 1`` of the sequence's EMG (possibly none). After this
-            call ``stop = n_seen - pending``, with ``pending`` <= :attr:`latency`.
+            call ``stop = n_seen - pending``, with ``pending`` <= :attr:`latency` once the
+            first output has come (by :attr:`startup` samples).
 
         Raises
         ------
         ValueError
-            For a wrong shape, NaN or infinite values, an angle outside the coordinate's
-            range, a load outside 0..50 kg (each with the stream index of the first bad
-            sample), or a window whose velocity/acceleration is not the derivative of the
-            angle/velocity. A failing call changes nothing: fix the samples and send them again.
+            For a wrong shape, NaN or infinite values (in the torque channel too when the
+            correction uses it), an angle outside the coordinate's range, a load outside
+            0..50 kg (each with the stream index of the first bad sample), or a window whose
+            velocity/acceleration is not the derivative of the angle/velocity. A failing call
+            changes nothing: fix the samples and send them again.
         RuntimeError
-            After :meth:`finish`, until :meth:`reset`.
+            After :meth:`finish`, until :meth:`reset`; or after an error inside a unit of work
+            (the error itself is raised by the update in which it happened), until
+            :meth:`reset`.
         """
-        if self._finished:
-            raise RuntimeError("this stream was finished; call reset() to start a new sequence.")
-        raw = self._check(samples)
+        self._check_usable("update")
+        raw, torque = self._check(samples)
         n, new = self.n_seen, len(raw)
         if new == 0:
             return self._empty()
         self._reserve(new)
         at = n - self._origin
         self._raw[at : at + new] = raw
-        self._features[at : at + new] = (raw - self._mean) / self._std
+        self._features[at : at + new] = (raw[:, None] - self._mean) / self._std
         self._total[at : at + new] = 0.0
         self._count[at : at + new] = 0.0
+        if torque is not None:
+            self._torque[at : at + new] = torque
         # the grid windows that this update completes: k * stride + window <= n + new
         last = (n + new - self.window) // self.stride
         starts = [k * self.stride for k in range(self._next_window, last + 1)]
-        if starts:
-            self._run(starts)
-            self._next_window = last + 1
+        self._check_windows(starts)  # before anything changes
+        if not self._queued:
+            if starts:
+                self._forward(starts, 0)
+            self._next_window = max(self._next_window, last + 1)
+            self.n_seen = n + new
+            return self._emit(self._network_final())
+        self._queue_windows(starts)
+        self._next_window = max(self._next_window, last + 1)
         self.n_seen = n + new
-        return self._emit(self._final_bound(self.n_seen))
+        self._credit += self.units_per_update * new
+        self._queue_spans()
+        self._work(limited=True)
+        return self._output()
 
     def finish(self) -> StreamOutput:
         """End the sequence and return the EMG not returned yet.
 
-        End the sequence: run the end-aligned window when offline ``predict`` would, and
-        return the EMG of every sample not returned yet.
+        End the sequence: run the end-aligned window when offline ``predict`` would, run every
+        unit of work left, with the correction a span aligned with the end for the samples
+        no span gave, and return the EMG of every sample not returned yet.
 
         A sequence needs at least ``window`` samples, as offline; an empty one returns an
         empty output. Call :meth:`reset` before the next sequence.
         """
-        if self._finished:
-            raise RuntimeError("this stream was already finished; call reset() first.")
+        self._check_usable("finish")
         n = self.n_seen
         if n == 0:
             self._finished = True
@@ -363,14 +725,40 @@ class StreamingPredictor:
                 f"the stream has {n} samples, fewer than the window of {self.window}: offline "
                 "predict refuses such a sequence too. Send more samples, or reset()."
             )
-        starts = window_starts(n, self.window, self.overlap)
-        if len(starts) > self._next_window:  # offline's end-aligned window, off the grid
-            self._run(starts[self._next_window :].tolist())
-            self._next_window = len(starts)
+        starts = window_starts(n, self.window, self.overlap)[self._next_window :].tolist()
+        self._check_windows(starts)  # offline's end-aligned window, off the grid
+        if not self._queued:
+            if starts:
+                self._forward(starts, 0)
+            self._next_window += len(starts)
+            self._finished = True
+            return self._emit(n)
+        self._queue_windows(starts)
+        self._next_window += len(starts)
+        self._work(limited=False)
+        self._end_known = True  # every window has run: every sample's network EMG is final
+        self._queue_spans()
+        self._work(limited=False)
+        if self._physics is not None and self.n_emitted < n:
+            self._queue_end_span(n)
+            self._work(limited=False)
         self._finished = True
-        return self._emit(n)
+        return self._output()
 
     # ------------------------------------------------------------------ internals
+    def _check_usable(self, call: str) -> None:
+        if self._broken is not None:
+            raise RuntimeError(
+                f"this stream is broken: a unit of its work failed ({self._broken}); its queue "
+                f"is lost. Call reset() to start a new sequence before {call}()."
+            )
+        if self._finished:
+            raise RuntimeError(
+                "this stream was finished; call reset() to start a new sequence."
+                if call == "update"
+                else "this stream was already finished; call reset() first."
+            )
+
     def _empty(self) -> StreamOutput:
         return StreamOutput(self.n_emitted, np.zeros((0, len(self.muscles))))
 
@@ -386,8 +774,22 @@ class StreamingPredictor:
         first = n - self.window
         return first + 1 if first % self.stride == 0 else first
 
-    def _check(self, samples) -> np.ndarray:
-        """The new samples' angle, velocity, acceleration and load (float64), or an error."""
+    def _network_final(self) -> int:
+        """One past the last sample whose network EMG (every member's) is final now."""
+        if self._end_known:
+            return self.n_seen
+        bound = self._final_bound(self.n_seen)
+        if not self._queued:
+            return bound
+        # the windows every member has run: those starting before windows * stride
+        return min(bound, (self._runs // self.n_members) * self.stride)
+
+    def _check(self, samples) -> tuple[np.ndarray, np.ndarray | None]:
+        """The new samples' angle, velocity, acceleration and load (float64) and torque.
+
+        The torque: the torque channel's values when the correction uses it, else None. An
+        error names the first bad sample.
+        """
         samples = np.asarray(samples)
         if not np.issubdtype(samples.dtype, np.number) or np.iscomplexobj(samples):
             raise ValueError(f"samples must be real numbers, got dtype {samples.dtype}.")
@@ -409,6 +811,22 @@ class StreamingPredictor:
                 f"'{self.layout.inputs[column]}'; interpolate or hold the last value before "
                 "sending it."
             )
+        torque = None
+        if self._torque_column is not None:
+            torque = samples[:, self._torque_column].astype(np.float64)
+            if not np.isfinite(torque).all():
+                row = int(np.argmax(~np.isfinite(torque)))
+                raise ValueError(
+                    f"sample {self.n_seen + row} holds {torque[row]} in '{self.layout.torque}', "
+                    "the torque the correction reproduces. Send it, or leave it out of "
+                    "channels: the stream then computes the torque by the model's inverse "
+                    "dynamics."
+                )
+        self._check_ranges(raw)
+        return raw, torque
+
+    def _check_ranges(self, raw: np.ndarray) -> None:
+        """The angle within the coordinate's range and the load within 0..50 kg."""
         angle, load = raw[:, 0], raw[:, 3]
         outside = (angle < self._low - 1e-9) | (angle > self._high + 1e-9)
         if outside.any():
@@ -428,77 +846,199 @@ class StreamingPredictor:
                 f"mass of the lifted load in kg, between 0 and {MAX_LOAD_KG:g} (not grams, not "
                 "newtons)."
             )
-        return raw
 
     def _reserve(self, new: int) -> None:
         """Room for ``new`` more rows.
 
-        Room for ``new`` more rows: drop the rows no window or output needs any more
-        (all but the last ``window``; one copy every few hundred samples), growing if needed.
+        Room for ``new`` more rows: drop the rows nothing needs any more (a window not run
+        yet, a span not prepared yet, an output not returned yet without the correction, the
+        last ``window``; one copy every few hundred samples), growing if needed.
         """
         n, capacity = self.n_seen, len(self._raw)
         if n - self._origin + new <= capacity:
             return
-        keep = max(min(n - self.window, self.n_emitted), self._origin)
+        needed = [n - self.window]
+        if self._physics is None:
+            needed.append(self.n_emitted)
+        else:
+            needed.append(self._unprepared)
+        if self._network_queue:
+            needed.append((self._runs // self.n_members) * self.stride)
+        keep = max(min(needed), self._origin)
         rows = n - keep
-        arrays = ("_raw", "_features", "_total", "_count")
+        names: tuple[str, ...] = ("_raw", "_features", "_total", "_count")
+        if self._physics is not None:
+            names += ("_torque", "_gain", "_passive")
         if rows + new > capacity:
             capacity = max(2 * capacity, rows + new + self.window)
-            for name in arrays:
+            for name in names:
                 old = getattr(self, name)
                 grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
                 grown[:rows] = old[keep - self._origin : n - self._origin]
                 setattr(self, name, grown)
         else:
-            for name in arrays:
+            for name in names:
                 array = getattr(self, name)
                 array[:rows] = array[keep - self._origin : n - self._origin].copy()
         self._origin = keep
 
-    def _run(self, starts: list[int]) -> None:
-        """Run the network on the windows starting at ``starts``.
+    def _check_windows(self, starts: list[int]) -> None:
+        """The derivative check of the windows starting at ``starts`` (stream indices)."""
+        if not self.check_derivatives:
+            return
+        w, origin = self.window, self._origin
+        for start in starts:
+            window = self._raw[start - origin : start - origin + w]
+            inputs = SequenceInputs(
+                window[None], list(self.layout.inputs), self.layout, window[None]
+            )
+            try:
+                check_plausible(inputs, self.physics, self.rate)
+            except ValueError as error:
+                message = str(error).replace("X's ", "", 1)
+                raise ValueError(
+                    f"samples {start}..{start + w - 1} (one window): {message}"
+                ) from None
 
-        Check the windows starting at ``starts`` (stream indices), run the network on them
-        and add their EMG to the running sums; nothing changes when a check fails.
+    def _forward(self, starts: list[int], member: int) -> None:
+        """Run member ``member``'s network on the windows starting at ``starts``.
+
+        Its EMG is added to the member's running sums.
         """
         w, origin = self.window, self._origin
-        if self.check_derivatives:
-            for start in starts:
-                window = self._raw[start - origin : start - origin + w]
-                inputs = SequenceInputs(
-                    window[None], list(self.layout.inputs), self.layout, window[None]
-                )
-                try:
-                    check_plausible(inputs, self.physics, self.rate)
-                except ValueError as error:
-                    message = str(error).replace("X's ", "", 1)
-                    raise ValueError(
-                        f"samples {start}..{start + w - 1} (one window): {message}"
-                    ) from None
+        features = self._features[:, member]
         if len(starts) == 1:
-            batch = self._features[starts[0] - origin : starts[0] - origin + w][None]
+            batch = features[starts[0] - origin : starts[0] - origin + w][None]
         else:
-            batch = np.stack([self._features[s - origin : s - origin + w] for s in starts])
-        threads = torch.get_num_threads()
-        if threads != 1:
-            torch.set_num_threads(1)
-        try:
-            with torch.inference_mode():
-                code = None if self._code is None else self._code.expand(len(batch), -1)
-                emg = self._network(torch.from_numpy(batch), code).numpy().astype(np.float64)
-        finally:
-            if threads != 1:
-                torch.set_num_threads(threads)
+            batch = np.stack([features[s - origin : s - origin + w] for s in starts])
+        network, code = self._networks[member]
+        with _one_torch_thread(), torch.inference_mode():
+            code = None if code is None else code.expand(len(batch), -1)
+            emg = network(torch.from_numpy(batch), code).numpy().astype(np.float64)
         for start, values in zip(starts, emg, strict=True):
-            self._total[start - origin : start - origin + w] += values
-            self._count[start - origin : start - origin + w] += 1.0
+            self._total[start - origin : start - origin + w, member] += values
+            self._count[start - origin : start - origin + w, member] += 1.0
+        self._runs += len(starts)
 
     def _emit(self, bound: int) -> StreamOutput:
-        """The EMG of samples ``n_emitted .. bound - 1``: the average of their windows."""
+        """The network EMG of samples ``n_emitted .. bound - 1``: the mean of their windows.
+
+        The mean over the members of each member's mean of its windows.
+        """
         first, origin = self.n_emitted, self._origin
         if bound <= first:
             return self._empty()
         rows = slice(first - origin, bound - origin)
-        emg = self._total[rows] / self._count[rows, None]
+        emg = self._total[rows] / self._count[rows][..., None]
         self.n_emitted = bound
-        return StreamOutput(first, emg)
+        return StreamOutput(first, emg[:, 0] if self.n_members == 1 else emg.mean(axis=1))
+
+    # ------------------------------------------------------------------ the queue
+    def _queue_windows(self, starts: list[int]) -> None:
+        """Queue every member's network on each window starting at ``starts`` (checked)."""
+        for start in starts:
+            for member in range(self.n_members):
+                self._network_queue.append(_Task(self._network_task(start, member)))
+
+    def _network_task(self, start: int, member: int) -> Generator[int, None, None]:
+        yield NETWORK_COST
+        self._forward([start], member)
+        self._queue_spans()
+
+    def _queue_spans(self) -> None:
+        """Queue the spans whose every sample's network EMG is final now."""
+        if self._physics is None:
+            return
+        final, step = self._network_final(), self.window // 2
+        while self._next_span * step + self.window <= final:
+            start = self._next_span * step
+            self._span_queue.append(_Task(self._span_task(start, start + step + self.window // 4)))
+            self._next_span += 1
+
+    def _queue_end_span(self, n: int) -> None:
+        """Give the samples no span gave (at :meth:`finish`) from the span ``[n - window, n)``."""
+        start = n - self.window
+        if self._last_span is not None and self._last_span[0] == start:  # solved already
+            self._ready.append(self._last_span[1][self.n_emitted - start :])
+            self.n_emitted = n
+            return
+        self._span_queue.append(_Task(self._span_task(start, n)))
+
+    def _span_task(self, start: int, stop: int) -> Generator[int, None, None]:
+        """The correction of the span from ``start``, giving samples ``n_emitted .. stop - 1``."""
+        yield PREPARE_COST
+        steps = self._prepared_span(start)
+        for cost in itertools.chain(STEP_COSTS, itertools.repeat(1)):
+            yield cost
+            try:
+                next(steps)
+            except StopIteration as done:
+                emg = done.value.mean(dim=0).numpy()  # the members' mean, (window, n_muscles)
+                break
+        self._last_span = (start, emg)
+        self._ready.append(emg[self.n_emitted - start : stop - start])
+        self.n_emitted = stop
+
+    def _prepared_span(self, start: int) -> Generator:
+        """Prepare the span from ``start``: its solver (:func:`_span_steps`), ready to step.
+
+        Computes the torque (and, for an affine law, the gain and passive torque) of the
+        samples not computed yet, then takes the span's network EMG, kinematics and torque.
+        """
+        physics, stop, origin = self._physics, start + self.window, self._origin
+        assert physics is not None
+        if stop > self._prepared:
+            new = slice(self._prepared - origin, stop - origin)
+            raw = self._raw[new]
+            if self._torque_column is None:
+                self._torque[new] = physics.inverse_dynamics(raw)
+            if physics.affine:
+                self._gain[new], self._passive[new] = physics.linearised(raw[:, 0], raw[:, 1])
+            self._prepared = stop
+        rows = slice(start - origin, stop - origin)
+        self._unprepared = start + self.window // 2
+        prior = self._total[rows] / self._count[rows][..., None]  # (window, members, muscles)
+        raw = self._raw[rows]
+        drive = physics.drive(self._gain[rows], self._passive[rows], raw[:, 0], raw[:, 1])
+        torque = physics._rows(self._torque[rows])
+        prior_ = torch.from_numpy(prior.transpose(1, 0, 2).copy())
+        return _span_steps(drive, prior_, torque, physics.torque_scale, physics.weight)
+
+    def _work(self, limited: bool) -> None:
+        """Run queued units, networks first: within the credit, or (``limited=False``) all.
+
+        An error inside a unit breaks the stream (its queue is lost) until :meth:`reset`;
+        the error propagates.
+        """
+        try:
+            with _one_torch_thread():
+                while True:
+                    queue = self._network_queue or self._span_queue
+                    if not queue:
+                        self._credit = 0  # no idle time is banked
+                        return
+                    task = queue[0]
+                    if limited:
+                        if task.cost > self._credit:
+                            return
+                        self._credit -= task.cost
+                    self._units += 1
+                    try:
+                        task.cost = next(task.steps)
+                    except StopIteration:
+                        queue.popleft()
+        except BaseException as error:
+            self._broken = f"{type(error).__name__}: {error}"
+            self._network_queue.clear()
+            self._span_queue.clear()
+            raise
+
+    def _output(self) -> StreamOutput:
+        """What this call returns: the spans' EMG given, or the networks' final EMG."""
+        if self._physics is None:
+            return self._emit(self._network_final())
+        if not self._ready:
+            return self._empty()
+        emg = self._ready[0] if len(self._ready) == 1 else np.concatenate(self._ready)
+        self._ready = []
+        return StreamOutput(self.n_emitted - len(emg), emg)

@@ -1,16 +1,29 @@
 """StreamingPredictor: streamed EMG equals offline predict, outputs lag by at most one window,
-incoming samples are checked, and reset starts a new sequence."""
+incoming samples are checked, and reset starts a new sequence; with the physics
+(predict_physics="torque"), each sample equals the offline correction of its span, for one
+network and an ensemble, within the stream's latency, and no update runs more than its share of
+the work."""
 
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from deepemg import NMMRegressor
-from deepemg.streaming import StreamingPredictor, StreamOutput
+from deepemg import NMMEnsemble, NMMRegressor
+from deepemg.correction import correct_emg
+from deepemg.streaming import (
+    NETWORK_COST,
+    PREPARE_COST,
+    STEP_COSTS,
+    StreamingPredictor,
+    StreamOutput,
+    _schedule,
+)
+from deepemg.validation import torque_target
 from deepemg.windows import window_starts
 from tests.conftest import FAST_NMM, simulated
 
@@ -258,7 +271,7 @@ def test_threads_and_the_estimator_are_left_alone(data, nmm):
     before_mode = network.training
     reference = nmm.predict(data.X[:1])[0]
     predictor = StreamingPredictor(nmm)
-    assert predictor._network is not network
+    assert predictor._networks[0][0] is not network
     with predictor:
         assert torch.get_num_threads() == 1
         predictor.update(data.X[0, :100])
@@ -271,10 +284,362 @@ def test_threads_and_the_estimator_are_left_alone(data, nmm):
     np.testing.assert_array_equal(nmm.predict(data.X[:1])[0], reference)
 
 
-def test_whole_trial_physics_streams_the_network_with_a_warning(nmm, data):
-    corrected = copy.deepcopy(nmm).set_params(predict_physics="torque")
-    with pytest.warns(UserWarning, match="gives the network's EMG"):
-        stream = StreamingPredictor(corrected)
-    emg = np.concatenate([stream.update(data.X[0]).emg, stream.finish().emg])
-    np.testing.assert_allclose(emg, nmm.predict(data.X[:1])[0], atol=1e-6)  # "none"
-    assert not np.allclose(emg, corrected.predict(data.X[:1])[0], atol=1e-3)
+# ---------------------------------------------------------------------- with the physics
+
+
+@pytest.fixture(scope="module")
+def corrected(nmm):
+    """The fitted estimator with the default physics, predict_physics="torque"."""
+    return copy.deepcopy(nmm).set_params(predict_physics="torque")
+
+
+@pytest.fixture(scope="module")
+def ensemble(data):
+    """Two small members, with the physics."""
+    template = NMMRegressor(**{**FAST_NMM, "predict_physics": "torque"})
+    return NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0).fit(data.X, data.y)
+
+
+def span_reference(members, X, subject=None, row=0, torque=None) -> np.ndarray:
+    """Each sample's EMG as the offline correction of its span, by the documented rule.
+
+    Spans of ``C = window`` samples every ``C // 2``, each giving ``[k S + C // 4,
+    (k + 1) S + C // 4)`` (span 0 from 0), and one aligned with the end for the rest; each
+    span's prior is offline predict's network EMG of the whole sequence; the mean over the
+    members of each member's correction.
+    """
+    n, c = len(X), WINDOW
+    step, quarter = c // 2, c // 4
+    pieces = [(k, k + quarter if k else 0, k + step + quarter) for k in range(0, n - c + 1, step)]
+    if pieces[-1][2] < n:
+        pieces.append((n - c, pieces[-1][2], n))
+    subjects = None if subject is None else [subject]
+    priors = [m.predict(X[None], subjects, predict_physics="none")[0] for m in members]
+    first = members[0]
+    if torque is None:
+        torque = torque_target(X[None], first.channels_, first.physics_)[0]
+    emg = np.full((n, len(first.muscles_)), np.nan)
+    for start, low, high in pieces:
+        span = slice(start, start + c)
+        runs = [
+            correct_emg(
+                m.net_.module_,
+                torch.as_tensor(prior[None, span]),
+                torch.as_tensor(X[None, span, 0]),
+                torch.as_tensor(X[None, span, 1]),
+                torch.as_tensor(torque[None, span]),
+                torch.tensor([row]),
+                torque_scale=m.torque_scale_,
+                weight=m.correction_weight,
+            )[0].numpy()
+            for m, prior in zip(members, priors, strict=True)
+        ]
+        emg[low:high] = np.mean(runs, axis=0)[low - start : high - start]
+    assert not np.isnan(emg).any()
+    return emg
+
+
+@pytest.mark.parametrize("length", [WINDOW, WINDOW + 1, WINDOW + 13, 173, 200])
+def test_corrected_stream_equals_each_spans_offline_correction(data, corrected, length):
+    X = data.X[1, :length]
+    expected = span_reference([corrected], X)
+    network = corrected.predict(X[None], predict_physics="none")[0]
+    predictor = StreamingPredictor(corrected)  # the estimator's "torque"
+    assert predictor.predict_physics == "torque"
+    for chunk in (1, 7, 100):
+        emg = joined(stream(predictor.reset(), X, chunk)[0])
+        np.testing.assert_allclose(emg, expected, rtol=0, atol=1e-6)
+        assert predictor.n_emitted == predictor.n_seen == length
+    # the correction moves the EMG: a stream that gave the network's EMG would fail above
+    assert np.abs(expected - network).max() > 1e-2
+
+
+@pytest.mark.parametrize("which", ["single", "ensemble"])
+def test_one_span_sequence_equals_offline_predict_with_the_physics(
+    data, corrected, ensemble, which
+):
+    estimator = corrected if which == "single" else ensemble
+    X = data.X[0, :WINDOW]
+    offline = estimator.predict(X[None])[0]  # predict_physics="torque"
+    for chunk in (1, WINDOW):
+        predictor = StreamingPredictor(estimator)
+        np.testing.assert_allclose(joined(stream(predictor, X, chunk)[0]), offline, atol=1e-6)
+
+
+def test_ensemble_streams_the_mean_of_its_members(data, ensemble):
+    X = data.X[1, :173]
+    expected = span_reference(ensemble.estimators_, X)
+    predictor = StreamingPredictor(ensemble)
+    assert predictor.n_members == 2
+    assert predictor.predict_physics == "torque"
+    for chunk in (1, 13):
+        emg = joined(stream(predictor.reset(), X, chunk)[0])
+        np.testing.assert_allclose(emg, expected, rtol=0, atol=1e-6)
+    # each member's own correction: not the first member's alone
+    alone = span_reference(ensemble.estimators_[:1], X)
+    assert np.abs(alone - expected).max() > 1e-3
+    # the networks alone: the members' mean network EMG, as offline
+    network = StreamingPredictor(ensemble, predict_physics="none")
+    outputs, pending = stream(network, X, 1)
+    offline = ensemble.predict(X[None], predict_physics="none")
+    np.testing.assert_allclose(joined(outputs), offline[0], rtol=0, atol=1e-6)
+    assert max(pending) <= network.latency == WINDOW + 1  # the second member one update later
+
+
+def test_subjects_parameters_and_code_are_the_streamed_subjects(two_subjects):
+    data = two_subjects
+    nmm = NMMRegressor(random_state=0, **{**FAST_NMM, "subject_embedding": 2})
+    nmm.fit(data.X, data.y, subject_ids=data.groups)
+    label = nmm.subjects_[1]
+    X = data.X[np.flatnonzero(data.groups == label)[0]]
+    predictor = StreamingPredictor(nmm, subject=label, predict_physics="torque")
+    emg = joined(stream(predictor, X, 5)[0])
+    np.testing.assert_allclose(emg, span_reference([nmm], X, label, row=1), atol=1e-6)
+    population = span_reference([nmm], X, row=-1)
+    assert np.abs(population - emg).max() > 1e-3
+
+
+def test_without_a_torque_channel_the_torque_is_the_inverse_dynamics(data, corrected):
+    """The torque channel is the target when sent (as offline); without it, the model's
+    rigid-body inverse dynamics of each sample."""
+    X = data.X[1, :130]
+    inputs = [corrected.channels_.index(c) for c in INPUTS]
+    dynamics = torque_target(X[None][..., inputs], INPUTS, corrected.physics_)[0]
+    channel = torque_target(X[None], corrected.channels_, corrected.physics_)[0]
+    assert np.abs(dynamics - channel).max() > 0.05  # the simulated channel is measured
+    predictor = StreamingPredictor(corrected, channels=INPUTS)
+    emg = joined(stream(predictor, X[:, inputs], 3)[0])
+    np.testing.assert_allclose(emg, span_reference([corrected], X, torque=dynamics), atol=1e-6)
+    holey = X.copy()
+    holey[60, corrected.channels_.index("elbow_torque")] = np.nan
+    with pytest.raises(ValueError, match=r"sample 60 holds nan in 'elbow_torque'.*leave it out"):
+        StreamingPredictor(corrected).update(holey)
+
+
+def test_inverse_dynamics_is_per_sample():
+    """The stream computes the torque a few samples at a time: block by block equals whole."""
+    from deepemg.opensim import elbow_model
+
+    physics = elbow_model()
+    rng = np.random.default_rng(0)
+    X = np.column_stack(
+        [
+            rng.uniform(0.2, 2.0, 97),
+            rng.normal(0, 2, 97),
+            rng.normal(0, 20, 97),
+            rng.uniform(0, 9, 97),
+        ]
+    )
+    whole = torque_target(X[None], INPUTS, physics)[0]
+    blocks = np.concatenate(
+        [torque_target(X[None, t : t + 10], INPUTS, physics)[0] for t in range(0, 97, 10)]
+    )
+    np.testing.assert_allclose(blocks, whole, rtol=1e-13, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- latency and the queue
+
+
+@pytest.mark.parametrize("which", ["single", "ensemble"])
+def test_corrected_latency_holds_and_is_tight(long_trial, corrected, ensemble, which):
+    """One sample per update over 6 s: the first output by ``startup``, then never more than
+    ``latency`` behind, within 2 windows plus the networks' delay; the bound is nearly met."""
+    estimator = corrected if which == "single" else ensemble
+    predictor = StreamingPredictor(estimator)
+    lags, first = [], None
+    for n, sample in enumerate(long_trial, start=1):
+        out = predictor.update(sample)
+        if first is None and len(out):
+            first = n
+        if first is not None:
+            lags.append(predictor.pending)
+        assert predictor.pending <= predictor.startup
+    assert first is not None
+    assert first <= predictor.startup
+    assert max(lags) <= predictor.latency <= 2 * WINDOW + predictor.n_members * NETWORK_COST
+    assert max(lags) >= predictor.latency - 10  # not a loose bound
+    assert predictor.startup == predictor.latency + WINDOW // 4
+    predictor.finish()
+    assert predictor.n_emitted == len(long_trial)
+
+
+@pytest.mark.parametrize("chunks", ["steady", "random"])
+def test_corrected_latency_holds_for_any_chunking(long_trial, corrected, chunks):
+    rng = np.random.default_rng(1)
+    sizes = [3] * 200 if chunks == "steady" else rng.integers(0, 40, 200).tolist()
+    predictor = StreamingPredictor(corrected)
+    t = 0
+    for size in sizes:
+        if t >= len(long_trial):
+            break
+        predictor.update(long_trial[t : t + size])
+        t += size
+        limit = predictor.latency if predictor.n_emitted else predictor.startup
+        assert predictor.pending <= limit
+
+
+def test_schedule_of_the_default_sizes():
+    """Window 100, stride 75: the units per sample and the delays the latency is made of."""
+    span = PREPARE_COST + sum(STEP_COSTS)
+    assert span == 42
+    single = _schedule(100, 75, 1, True)
+    three = _schedule(100, 75, 3, True)
+    assert single == (2, 1, 24)
+    assert three == (3, 2, 20)
+    for _, delay, wait in (single, three):
+        assert delay + wait <= 100 // 4  # the correction adds at most one window
+    # each keeps up with one sample per update: a span every 50 samples, a window every 75
+    assert 2 * 50 >= span + 50 / 75 * NETWORK_COST
+    assert 3 * 50 >= span + 3 * 50 / 75 * NETWORK_COST
+    assert _schedule(100, 75, 3, False) == (3, 2, 0)  # one network per update
+
+
+def test_each_update_runs_at_most_its_share(long_trial, corrected):
+    """Units run per update stay within ``units_per_update * n_new`` (+ one piece's carry)."""
+    predictor = StreamingPredictor(corrected)
+    costs = []
+    original = predictor._work
+
+    def counted(limited):
+        before = predictor._credit
+        original(limited)
+        costs.append(before - predictor._credit)
+
+    predictor._work = counted
+    for sample in long_trial[:400]:
+        credit = predictor._credit
+        predictor.update(sample)
+        assert credit < PREPARE_COST
+    per_update = predictor.units_per_update
+    assert max(costs) <= per_update + PREPARE_COST - 1
+    assert predictor.n_units > 0
+
+
+def test_span_costs_follow_the_solver(corrected):
+    """One cost per unit of the Gauss-Newton solver: a change of its steps shows here."""
+    from deepemg.streaming import _MemberPhysics, _span_steps
+
+    physics = _MemberPhysics([corrected], 0, WINDOW)
+    angle = np.full(WINDOW, 1.2)
+    gain, passive = physics.linearised(angle, np.zeros(WINDOW))
+    drive = physics.drive(gain, passive, angle, np.zeros(WINDOW))
+    prior = torch.full((1, WINDOW, 7), 0.1, dtype=torch.float64)
+    torque = torch.full((1, WINDOW), 10.0, dtype=torch.float64)
+    steps = _span_steps(drive, prior, torque, physics.torque_scale, physics.weight)
+    calls = 0
+    while True:
+        calls += 1
+        try:
+            next(steps)
+        except StopIteration:
+            break
+    assert calls == len(STEP_COSTS)
+
+
+# ---------------------------------------------------------------------- modes, errors, state
+
+
+def test_modes_warnings_and_errors(nmm, corrected, ensemble):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert StreamingPredictor(corrected).predict_physics == "torque"
+        assert StreamingPredictor(nmm).predict_physics == "none"  # FAST_NMM's own
+        assert StreamingPredictor(corrected, predict_physics="none").units_per_update == 0
+        assert StreamingPredictor(nmm, predict_physics="torque").units_per_update > 0
+        assert StreamingPredictor(ensemble, predict_physics="none").n_members == 2
+    assisted = copy.deepcopy(nmm).set_params(predict_physics="emg")
+    with pytest.warns(UserWarning, match="predict_physics='emg'.*not streamed.*'torque'"):
+        assert StreamingPredictor(assisted).predict_physics == "torque"
+    with pytest.raises(ValueError, match=r"'emg' .*is not streamed; use predict_physics='torque'"):
+        StreamingPredictor(nmm, predict_physics="emg")
+    with pytest.raises(ValueError, match="choose 'torque', 'none' or None"):
+        StreamingPredictor(nmm, predict_physics="Torque")
+    adam = copy.deepcopy(corrected).set_params(correction_solver="adam")
+    with pytest.warns(UserWarning, match="solves it by Gauss-Newton"):
+        StreamingPredictor(adam)
+    with pytest.raises(Exception, match="not fitted"):
+        StreamingPredictor(NMMEnsemble(NMMRegressor(), n_members=2))
+
+
+def test_corrected_finish_on_short_sequences_and_reset(data, corrected):
+    X = data.X
+    predictor = StreamingPredictor(corrected)
+    predictor.update(X[0, : WINDOW - 1])
+    assert predictor.pending == WINDOW - 1
+    with pytest.raises(ValueError, match="fewer than the window of 50"):
+        predictor.finish()
+    assert len(predictor.reset().finish()) == 0  # empty
+    for length in (WINDOW, WINDOW + 1, 2 * WINDOW - 1):
+        out = predictor.reset().update(X[1, :length])
+        assert len(out) == 0  # a span's network EMG is final only at the end
+        rest = predictor.finish()
+        assert (rest.start, rest.stop) == (0, length)
+        np.testing.assert_allclose(rest.emg, span_reference([corrected], X[1, :length]), atol=1e-6)
+    # reset in the middle of a sequence, with work queued: the next sequence from 0
+    predictor.reset().update(X[0, :150])
+    assert predictor.n_emitted < 150
+    outputs, _ = stream(predictor.reset(), X[1, :173], 1)
+    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X[1, :173]), atol=1e-6)
+    with pytest.raises(RuntimeError, match="call reset"):
+        predictor.update(X[0, :1])
+
+
+def test_a_failing_update_changes_nothing_with_the_physics(data, corrected):
+    X = data.X[1, :173]
+    predictor = StreamingPredictor(corrected)
+    outputs = [predictor.update(X[:40])]
+    degrees = X[40:90].copy()  # the arm moves here: a velocity in degrees shows at once
+    degrees[:, 1] = np.degrees(degrees[:, 1])
+    with pytest.raises(ValueError, match=r"samples 0\.\.49 \(one window\): 'elbow_velocity'"):
+        predictor.update(degrees)
+    assert (predictor.n_seen, predictor.n_emitted, predictor.n_units) == (40, 0, 0)
+    for t in range(40, 120, 20):  # to where spans are queued and solved
+        outputs.append(predictor.update(X[t : t + 20]))
+    state = (predictor.n_seen, predictor.n_emitted, predictor.n_units, predictor._credit)
+    assert predictor.n_units > 0
+    bad = X[120:140].copy()
+    bad[5, 0] = np.nan
+    with pytest.raises(ValueError, match="sample 125 holds nan"):
+        predictor.update(bad)
+    assert (predictor.n_seen, predictor.n_emitted, predictor.n_units, predictor._credit) == state
+    for t in range(120, 173, 4):
+        outputs.append(predictor.update(X[t : t + 4]))
+    outputs.append(predictor.finish())
+    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=1e-6)
+
+
+def test_an_error_inside_a_unit_breaks_the_stream_until_reset(data, corrected):
+    """A unit that raises: the error propagates, the stream then refuses to go on (its queue
+    is lost) and says to reset; after reset it streams correctly."""
+    X = data.X[1, :173]
+    predictor = StreamingPredictor(corrected)
+    physics = predictor._physics
+    linearised = physics.linearised
+
+    def failing(*args):
+        raise FloatingPointError("injected")
+
+    physics.linearised = failing
+    predictor.update(X[:90])  # no span ready yet
+    with pytest.raises(FloatingPointError, match="injected"):
+        predictor.update(X[90:])
+    with pytest.raises(RuntimeError, match=r"broken: a unit of its work failed \(FloatingPoint"):
+        predictor.update(X[:1])
+    with pytest.raises(RuntimeError, match="reset"):
+        predictor.finish()
+    physics.linearised = linearised
+    outputs, _ = stream(predictor.reset(), X, 2)
+    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=1e-6)
+
+
+def test_a_law_not_affine_in_the_activation_is_streamed_too(data):
+    """The compliant tendon's torque is not affine in the activation: no per-sample gain,
+    the muscles evaluated at every step; the same promise."""
+    settings = {**FAST_NMM, "max_epochs": 1, "predict_physics": "torque"}
+    law = "compliant_tendon_degroote_fregly"
+    nmm = NMMRegressor(random_state=0, muscle_law=law, **settings).fit(data.X, data.y)
+    X = data.X[1, :80]
+    predictor = StreamingPredictor(nmm)
+    assert not predictor._physics.affine
+    emg = joined(stream(predictor, X, 5)[0])
+    np.testing.assert_allclose(emg, span_reference([nmm], X), rtol=0, atol=1e-6)
