@@ -159,33 +159,6 @@ def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
     return members, mode
 
 
-def _schedule(window: int, stride: int, n_members: int, corrected: bool) -> tuple[int, int, int]:
-    """Units per new sample, and the network's and a span's scheduling delays (samples).
-
-    The smallest number of units per sample with which, one sample per update, each window's
-    networks (:data:`NETWORK_COST` each, run before any correction unit) complete within
-    ``delay`` further samples, and a span's correction (:data:`SPAN_COST`, with the windows
-    that arrive meanwhile) within
-    ``wait`` samples of its network EMG being final, with ``delay + wait <= window // 4``.
-    Without the correction: one network per update (``NETWORK_COST`` units).
-    """
-    network = n_members * NETWORK_COST
-    if not corrected:
-        units = max(NETWORK_COST, math.ceil(network / stride))
-        return units, math.ceil(network / units) - 1, 0
-    span = SPAN_COST
-    target = window // 4
-    units = max(1, math.ceil(network / stride))
-    while True:
-        delay = math.ceil(network / units) - 1
-        later = 1  # updates after the one in which the span is queued
-        while units * later < span + (math.ceil(later / stride) + 1) * network:
-            later += 1
-        if delay + later <= target:
-            return units, delay, later
-        units += 1
-
-
 class _Task:
     """A queued piece of work: a generator that yields the cost of its next unit before it."""
 
@@ -194,6 +167,121 @@ class _Task:
     def __init__(self, steps: Generator[int, None, None]) -> None:
         self.steps = steps
         self.cost = next(steps)  # no work before the first yield
+
+
+_MOST_CREDIT = max(NETWORK_COST, PREPARE_COST)
+"""Credit carried from one update to the next: enough for the costliest unit."""
+
+
+def _run_units(network: deque, spans: deque, credit: int, limit: int | None) -> tuple[int, int]:
+    """Run queued units, networks first, then spans in order; the credit left and units run.
+
+    With a ``limit`` (an update's ``units_per_update * n_new``): while the credit covers the
+    next unit's cost and, after the first unit, the update's units stay within ``limit`` (a
+    unit costlier than ``limit`` runs alone); the credit left is capped at
+    :data:`_MOST_CREDIT`, and an empty queue clears it. Without: every unit.
+    """
+    spent = units = 0
+    while True:
+        queue = network or spans
+        if not queue:
+            return 0, units
+        task = queue[0]
+        if limit is not None:
+            if task.cost > credit or (spent and spent + task.cost > limit):
+                return min(credit, _MOST_CREDIT), units
+            credit -= task.cost
+            spent += task.cost
+        units += 1
+        try:
+            task.cost = next(task.steps)
+        except StopIteration:
+            queue.popleft()
+
+
+def _final_bound(n: int, window: int, stride: int) -> int:
+    """One past the last sample whose network EMG is final after ``n`` samples.
+
+    The regular windows covering it have run and the end-aligned window (from ``n - window``
+    on, off the grid) cannot cover it: ``n - window``, one more when that is a grid start.
+    """
+    if n < window:
+        return 0
+    first = n - window
+    return first + 1 if first % stride == 0 else first
+
+
+def _simulate(window: int, stride: int, n_members: int, corrected: bool, units: int):
+    """The stream's schedule, one sample per update, on the units' costs alone.
+
+    Returns the most samples the newest output was behind the newest input once outputs
+    began and the samples by which the first output came, or None when the queue does not
+    keep up. Over the start and four periods of the schedule (``lcm(window // 2, stride)``
+    samples), after which it repeats.
+    """
+    step, quarter = window // 2, window // 4
+    period = math.lcm(step, stride) if corrected else stride
+    state = {"n": 0, "runs": 0, "next_span": 0, "emitted": 0}
+    network: deque[_Task] = deque()
+    spans: deque[_Task] = deque()
+
+    def final() -> int:
+        bound = _final_bound(state["n"], window, stride)
+        return min(bound, (state["runs"] // n_members) * stride)
+
+    def span_task(start: int) -> Generator[int, None, None]:
+        yield PREPARE_COST
+        yield from STEP_COSTS
+        state["emitted"] = start + step + quarter
+
+    def network_task() -> Generator[int, None, None]:
+        yield NETWORK_COST
+        state["runs"] += 1
+        while corrected and state["next_span"] * step + window <= final():
+            spans.append(_Task(span_task(state["next_span"] * step)))
+            state["next_span"] += 1
+
+    credit = lag = first = windows = 0
+    for n in range(1, 2 * window + 4 * period + 1):
+        state["n"] = n
+        for _ in range(windows, (n - window) // stride + 1):
+            network.extend(_Task(network_task()) for _ in range(n_members))
+            windows += 1
+        credit += units
+        while corrected and state["next_span"] * step + window <= final():
+            spans.append(_Task(span_task(state["next_span"] * step)))
+            state["next_span"] += 1
+        credit, _ = _run_units(network, spans, credit, units)
+        emitted = state["emitted"] if corrected else final()
+        if emitted:
+            lag = max(lag, n - emitted)
+        else:
+            first = n + 1
+    if len(spans) > 1 or len(network) > n_members:
+        return None
+    return lag, first
+
+
+def _schedule(window: int, stride: int, n_members: int, corrected: bool) -> tuple[int, int, int]:
+    """Units per new sample, the latency and the startup (:class:`StreamingPredictor`).
+
+    With the correction: the fewest units per sample with which, one sample per update
+    (:func:`_simulate`), the newest output stays within the network's latency plus one window
+    (``2 * window``, or ``2 * window - 1`` when ``stride`` is 1). Without (an ensemble's
+    networks): one network per update, :data:`NETWORK_COST` units.
+    """
+    if not corrected:
+        units = max(NETWORK_COST, math.ceil(n_members * NETWORK_COST / stride))
+        result = _simulate(window, stride, n_members, False, units)
+        assert result is not None
+        return units, result[0], result[1]
+    target = 2 * window - (stride == 1)
+    units = max(1, math.ceil(n_members * NETWORK_COST / stride))
+    while True:
+        result = _simulate(window, stride, n_members, True, units)
+        if result is not None and result[0] <= target:
+            return units, result[0], result[1]
+        units += 1
 
 
 class _SpanDrive(_Drive):
@@ -371,17 +459,17 @@ class StreamingPredictor:
       ``NMMEnsemble.predict``.
 
     **No update blocks.** With the correction, or with an ensemble, the work is a queue of
-    pieces, each costed in units of about 0.3 ms: each member's network on each window
-    (:data:`NETWORK_COST`), and each span's correction, solved for all members at once: a
-    preparation (:data:`PREPARE_COST`) and the Gauss-Newton steps (:data:`STEP_COSTS`). Each
-    update adds :attr:`units_per_update` units per new sample to a credit and runs the
+    pieces, each costed in units of about 0.3 ms of one core: each member's network on each
+    window (:data:`NETWORK_COST`), and each span's correction, solved for all members at once:
+    a preparation (:data:`PREPARE_COST`) and the Gauss-Newton steps (:data:`STEP_COSTS`).
+    Each update adds :attr:`units_per_update` units per new sample to a credit and runs the
     queue's pieces, networks first then spans in order, while the credit covers the next
-    one's cost (the credit left, under that cost, carries to the next update; an empty queue
-    clears it): an update runs at most ``units_per_update * n_new + PREPARE_COST - 1``
-    units' worth. :attr:`units_per_update` is fixed at construction, the smallest with which a
-    span completes within ``window // 4`` samples of its network EMG being final, one sample
-    per update (:func:`_schedule`). :meth:`finish` runs everything left. The single network
-    without the correction runs, as before, in the update that completes its window.
+    one's cost and the update's pieces stay within ``units_per_update * n_new`` units (a piece
+    costlier than that runs alone, once the credit carried from earlier updates covers it):
+    :func:`_run_units`. :attr:`units_per_update` is fixed at construction, the smallest with
+    which the outputs stay within the network's latency plus one window (:attr:`latency`).
+    :meth:`finish` runs everything left. The single network without the correction runs, as
+    before, in the update that completes its window.
 
     Parameters
     ----------
@@ -496,10 +584,11 @@ class StreamingPredictor:
             )
         self._physics = _MemberPhysics(members, int(row[0]), self.window) if corrected else None
         self._queued = corrected or self.n_members > 1
-        self.units_per_update, self._delay, self._wait = (
+        network = self.window if self.stride > 1 else self.window - 1
+        self.units_per_update, self._latency, self._startup = (
             _schedule(self.window, self.stride, self.n_members, corrected)
             if self._queued
-            else (0, 0, 0)
+            else (0, network, self.window)
         )
         self._threads: contextlib.ExitStack | None = None
         self._allocate(4 * self.window + 64)
@@ -573,30 +662,29 @@ class StreamingPredictor:
 
     @property
     def latency(self) -> int:
-        """Most samples the newest output can be behind the newest input.
+        """Most samples the newest output can be behind the newest input, once outputs began.
 
-        The network alone: ``window`` (``window - 1`` when ``stride`` is 1), plus, for an
-        ensemble, the ``n_members - 1`` updates its networks take. With the correction:
-        the network's latency, plus ``window - window // 4`` (a span is solved once its last
-        sample's network EMG is final and gives its samples up to ``window // 4`` before that
-        one, ``window // 2`` at a time), plus the span's scheduling delay (at most
-        ``window // 4`` samples with :attr:`units_per_update`): at most ``2 * window`` plus
-        the networks' delay (:func:`_schedule`). Before the first output the stream can be
-        :attr:`startup` samples in. Seconds: ``latency / rate``.
+        The single network alone: ``window`` (``window - 1`` when ``stride`` is 1): a sample's
+        EMG is final when the end-aligned window can no longer reach it. An ensemble's
+        networks: one or two more (its networks run one per update). With the correction: a
+        span is solved once its last sample's network EMG is final and gives samples up to
+        ``window // 4`` before that, ``window // 2`` at a time, and its solution is spread
+        over updates: :attr:`units_per_update` is the smallest with which this stays within
+        the network's latency plus one window, ``2 * window``; the value is the exact
+        schedule's, one sample per update (:func:`_simulate`; more samples per update lag no
+        more). Seconds: ``latency / rate``.
         """
-        network = (self.window if self.stride > 1 else self.window - 1) + self._delay
-        if self._physics is None:
-            return network
-        return network + self.window - self.window // 4 + self._wait
+        return self._latency
 
     @property
     def startup(self) -> int:
-        """Samples by which the first output has come, at the latest.
+        """Samples by which the first output has come, at the latest (one sample per update).
 
-        :attr:`latency` without the correction; with it, ``window // 4`` more (the first
-        span gives its samples from the first one).
+        ``window`` for the single network alone (its first window), about :attr:`latency`
+        for an ensemble's, and about ``window // 4`` more with the correction (the first span
+        gives its samples from the first one on).
         """
-        return self.latency + (self.window // 4 if self._physics is not None else 0)
+        return self._startup
 
     @property
     def n_windows(self) -> int:
@@ -702,7 +790,7 @@ class StreamingPredictor:
         self.n_seen = n + new
         self._credit += self.units_per_update * new
         self._queue_spans()
-        self._work(limited=True)
+        self._work(self.units_per_update * new)
         return self._output()
 
     def finish(self) -> StreamOutput:
@@ -735,13 +823,13 @@ class StreamingPredictor:
             return self._emit(n)
         self._queue_windows(starts)
         self._next_window += len(starts)
-        self._work(limited=False)
+        self._work(None)
         self._end_known = True  # every window has run: every sample's network EMG is final
         self._queue_spans()
-        self._work(limited=False)
+        self._work(None)
         if self._physics is not None and self.n_emitted < n:
             self._queue_end_span(n)
-            self._work(limited=False)
+            self._work(None)
         self._finished = True
         return self._output()
 
@@ -762,23 +850,11 @@ class StreamingPredictor:
     def _empty(self) -> StreamOutput:
         return StreamOutput(self.n_emitted, np.zeros((0, len(self.muscles))))
 
-    def _final_bound(self, n: int) -> int:
-        """One past the last final sample after ``n`` samples.
-
-        One past the last final sample after ``n`` samples: the regular windows covering
-        it have run and the end-aligned window (from ``n - window`` on, off the grid) cannot
-        cover it.
-        """
-        if n < self.window:
-            return 0
-        first = n - self.window
-        return first + 1 if first % self.stride == 0 else first
-
     def _network_final(self) -> int:
         """One past the last sample whose network EMG (every member's) is final now."""
         if self._end_known:
             return self.n_seen
-        bound = self._final_bound(self.n_seen)
+        bound = _final_bound(self.n_seen, self.window, self.stride)
         if not self._queued:
             return bound
         # the windows every member has run: those starting before windows * stride
@@ -1004,29 +1080,18 @@ class StreamingPredictor:
         prior_ = torch.from_numpy(prior.transpose(1, 0, 2).copy())
         return _span_steps(drive, prior_, torque, physics.torque_scale, physics.weight)
 
-    def _work(self, limited: bool) -> None:
-        """Run queued units, networks first: within the credit, or (``limited=False``) all.
+    def _work(self, limit: int | None) -> None:
+        """Run queued units: an update's share (:func:`_run_units`), or (None) all.
 
         An error inside a unit breaks the stream (its queue is lost) until :meth:`reset`;
         the error propagates.
         """
         try:
             with _one_torch_thread():
-                while True:
-                    queue = self._network_queue or self._span_queue
-                    if not queue:
-                        self._credit = 0  # no idle time is banked
-                        return
-                    task = queue[0]
-                    if limited:
-                        if task.cost > self._credit:
-                            return
-                        self._credit -= task.cost
-                    self._units += 1
-                    try:
-                        task.cost = next(task.steps)
-                    except StopIteration:
-                        queue.popleft()
+                self._credit, units = _run_units(
+                    self._network_queue, self._span_queue, self._credit, limit
+                )
+            self._units += units
         except BaseException as error:
             self._broken = f"{type(error).__name__}: {error}"
             self._network_queue.clear()
