@@ -12,12 +12,13 @@ steps of 0.2-0.5, the reference), in the same run:
   the solvers over subjects and modes (the issue asks for r and NRMSE within 0.005, the torque
   within 1 %).
 * **speed** (``--speed``; run it on an idle machine): one model (``default``, subject 1)
-  predicts 8 lifts of 5 s and one 5-minute recording at 100 Hz (30,000 samples: the test
-  lifts end to end) with the network alone and with each solver; printed as samples/s and the
+  predicts 8 lifts of 5 s and one 5-minute recording at 100 Hz (30,000 samples, simulated by
+  ``make_elbow_lifting(n_subjects=1, n_trials=1, duration=300.0, random_state=0)``) with
+  the network alone and with each solver; printed as samples/s (wall and CPU time) and the
   Gauss-Newton/Adam ratio, with ``--threads`` torch threads.
 
     python benchmarks/bench_correction.py [--subjects 2] [--epochs 30] [--speed] [--threads 2]
-        [--out docs/results/correction.txt]
+        [--out docs/results/correction_accuracy.txt]
 """
 
 from __future__ import annotations
@@ -142,13 +143,13 @@ def speed(report: Report, epochs: int, threads: int) -> None:
     """The speed part: samples/s of the network alone and of each solver."""
     import os
 
-    from deepemg.datasets import make_scenario
+    from deepemg.datasets import make_elbow_lifting, make_scenario
 
     data = make_scenario("default", random_state=0, progress=False)
     rows = np.flatnonzero(data.groups == data.groups[0])
     model = _fit(data, rows[:8], epochs).set_params(n_threads=threads)
-    test = data.X[rows[8:]]
-    long = np.concatenate([test] * 15, axis=1)[:1]  # 4 lifts x 15 end to end: 30,000 samples
+    # one 5-minute recording at 100 Hz (another simulated subject: the speed is the same)
+    long = make_elbow_lifting(n_subjects=1, n_trials=1, duration=300.0, random_state=0).X
     report.say(
         f"\nspeed, {threads} torch thread(s), load average {os.getloadavg()[0]:.2f}; best of 3 "
         "(Adam on the long recording: 1); samples/s of predict (network included) by wall "
