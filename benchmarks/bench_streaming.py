@@ -14,8 +14,9 @@ the slowest 1 % of the updates; throughput; the ratio of the wall time to the bu
 newest output's largest lag behind the input; the largest difference from the offline
 reference: offline ``predict(X, predict_physics="none")`` for the networks alone, and, with
 the physics, ``correct_emg`` of each sample's span of that network EMG (the stream's promise,
-``deepemg.streaming``). Then the CPU time of each kind of unit of work, offline ``predict``'s
-steps/s for reference, and the machine.
+``deepemg.streaming``), and how far that is from offline ``predict`` of the whole trial.
+Then the CPU time of each kind of unit of work, offline ``predict``'s steps/s for reference,
+and the machine.
 
 Run: ``python benchmarks/bench_streaming.py`` (about 2 minutes; ``--model PATH`` loads a saved
 estimator instead of fitting, ``--save PATH`` saves the fitted one).
@@ -131,8 +132,12 @@ def summary(times: np.ndarray) -> str:
     )
 
 
-def report(predictor, trial, chunk: int, repeats: int, reference: np.ndarray) -> None:
-    """Stream ``trial`` ``repeats`` times in chunks of ``chunk`` and print the figures."""
+def report(predictor, trial, chunk: int, repeats: int, reference: np.ndarray, whole=None) -> None:
+    """Stream ``trial`` ``repeats`` times in chunks of ``chunk`` and print the figures.
+
+    ``whole``: offline predict of the whole trial with the physics, to say how far the spans'
+    correction is from the whole trial's.
+    """
     runs = [stream(predictor, trial, chunk) for _ in range(repeats)]
     joined = {k: np.concatenate([r[k] for r in runs]) for k in ("wall", "cpu", "network", "units")}
     network = joined["network"]
@@ -164,6 +169,12 @@ def report(predictor, trial, chunk: int, repeats: int, reference: np.ndarray) ->
         f"(latency {predictor.latency}, first output by {predictor.startup})"
     )
     print(f"  max |streamed - offline reference| = {difference:.2e}")
+    if whole is not None:
+        apart = np.abs(runs[0]["emg"] - whole)
+        print(
+            f"  |streamed - offline predict of the whole trial|: mean {apart.mean():.4f}, "
+            f"p99 {np.percentile(apart, 99):.4f}, max {apart.max():.4f} (EMG 0..1)"
+        )
 
 
 def unit_costs(predictor, trial) -> None:
@@ -195,10 +206,9 @@ def unit_costs(predictor, trial) -> None:
     finally:
         streaming._Task = original
     names = {
-        streaming.NETWORK_COST: "a member's network on a window",
-        streaming.PREPARE_COST: "a span's preparation",
-        1: "Gauss-Newton units of cost 1",
+        3: "networks; the torque linearised",
         2: "Gauss-Newton units of cost 2",
+        1: "Gauss-Newton and set-up, cost 1",
     }
     for cost in sorted(times, reverse=True):
         print(f"    cost {cost}: {names.get(cost, '?'):<32} CPU {summary(np.asarray(times[cost]))}")
@@ -244,10 +254,8 @@ def main() -> None:
         ]
         for name, estimator, physics in cases:
             members = getattr(estimator, "estimators_", [estimator])
-            if physics == "none":
-                reference = estimator.predict(trial[None], predict_physics="none")[0]
-            else:
-                reference = span_reference(members, trial)
+            whole = estimator.predict(trial[None], predict_physics=physics)[0]
+            reference = whole if physics == "none" else span_reference(members, trial)
             predictor = StreamingPredictor(estimator, predict_physics=physics)
             print(
                 f"\n[{name}, predict_physics={physics!r}] 1 sample per update (budget 10 ms); "
@@ -255,7 +263,14 @@ def main() -> None:
             )
             with predictor:
                 stream(predictor, trial[:500], 1)  # warm-up
-                report(predictor, trial, 1, args.repeats, reference)
+                report(
+                    predictor,
+                    trial,
+                    1,
+                    args.repeats,
+                    reference,
+                    whole if physics != "none" else None,
+                )
                 print("  units of work (one more pass):")
                 unit_costs(predictor, trial)
         # offline predict, for reference

@@ -59,15 +59,16 @@ from .threads import limit_threads
 from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible, check_subject_ids
 from .windows import window_starts
 
-__all__ = ["NETWORK_COST", "PREPARE_COST", "STEP_COSTS", "StreamOutput", "StreamingPredictor"]
+__all__ = ["NETWORK_COST", "PREPARE_COSTS", "STEP_COSTS", "StreamOutput", "StreamingPredictor"]
 
 NETWORK_COST = 3
 """Cost, in units, of one member's network on one window (0.9-1.0 ms for the default network).
 
 A unit is about 0.3 ms of one core (measured, ``benchmarks/bench_streaming.py``)."""
 
-PREPARE_COST = 4
-"""Cost of a span's preparation: the muscles' torque linearised for its new samples (1.2 ms)."""
+PREPARE_COSTS = (3, 1)
+"""Cost of a span's preparation, in two units: the muscles' torque of its new samples (and
+their inverse dynamics without a torque channel), then its derivative and the span's set-up."""
 
 STEP_COSTS = (
     1,
@@ -80,7 +81,7 @@ The set-up (1), then per iteration the linearisation (1), the gradient with the 
 conjugate-gradient iteration (2), the other conjugate-gradient iterations (1 each) and the
 step length (2: three losses), and the corrected EMG (1): 0.1-0.6 ms each."""
 
-SPAN_COST = PREPARE_COST + sum(STEP_COSTS)
+SPAN_COST = sum(PREPARE_COSTS) + sum(STEP_COSTS)
 """Cost of one span's correction (all members at once)."""
 
 
@@ -169,7 +170,7 @@ class _Task:
         self.cost = next(steps)  # no work before the first yield
 
 
-_MOST_CREDIT = max(NETWORK_COST, PREPARE_COST)
+_MOST_CREDIT = max(NETWORK_COST, *PREPARE_COSTS, *STEP_COSTS)
 """Credit carried from one update to the next: enough for the costliest unit."""
 
 
@@ -230,7 +231,7 @@ def _simulate(window: int, stride: int, n_members: int, corrected: bool, units: 
         return min(bound, (state["runs"] // n_members) * stride)
 
     def span_task(start: int) -> Generator[int, None, None]:
-        yield PREPARE_COST
+        yield from PREPARE_COSTS
         yield from STEP_COSTS
         state["emitted"] = start + step + quarter
 
@@ -362,15 +363,31 @@ class _MemberPhysics:
         columns = (torch.from_numpy(np.ascontiguousarray(c)) for c in kinematics.T)
         return self.model.inverse_dynamics(*columns).numpy()
 
-    def linearised(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
+    def torque_graph(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
+        """The muscles' torque at no activation, with its graph: :meth:`gain`'s input.
+
+        The first half of :meth:`linearised` (``_Drive._linearised`` in two units).
+        """
+        shape = (self.n_members, self.model.n_muscles, len(angle))
+        zero = torch.zeros(shape, dtype=torch.float64).requires_grad_(True)
+        with torch.enable_grad():
+            return zero, self.muscle_torque(angle, velocity)(zero)
+
+    @staticmethod
+    def gain(graph: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Gain ``(n, n_members, n_muscles)`` and passive torque ``(n, n_members)`` per sample.
 
-        The torque of an affine law is ``sum gain * activation + passive``
-        (:class:`deepemg.correction._Drive`), each sample on its own.
+        Of :meth:`torque_graph`'s output. The torque of an affine law is
+        ``sum gain * activation + passive`` (:class:`deepemg.correction._Drive`), each sample
+        on its own.
         """
-        zero = torch.zeros((self.n_members, self.model.n_muscles, len(angle)), dtype=torch.float64)
-        passive, gain = _Drive._linearised(self.muscle_torque(angle, velocity), zero)
-        return gain.permute(2, 0, 1).numpy(), passive.T.numpy()
+        zero, torque = graph
+        (gain,) = torch.autograd.grad(torque.sum(), [zero])
+        return gain.permute(2, 0, 1).numpy(), torque.detach().T.numpy()
+
+    def linearised(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
+        """:meth:`gain` of :meth:`torque_graph`: the gain and passive torque per sample."""
+        return self.gain(self.torque_graph(angle, velocity))
 
     def drive(self, gain, passive, angle, velocity) -> _SpanDrive:
         """The span's drive, from its samples' gain and passive torque (affine) or kinematics."""
@@ -461,7 +478,7 @@ class StreamingPredictor:
     **No update blocks.** With the correction, or with an ensemble, the work is a queue of
     pieces, each costed in units of about 0.3 ms of one core: each member's network on each
     window (:data:`NETWORK_COST`), and each span's correction, solved for all members at once:
-    a preparation (:data:`PREPARE_COST`) and the Gauss-Newton steps (:data:`STEP_COSTS`).
+    a preparation (:data:`PREPARE_COSTS`) and the Gauss-Newton steps (:data:`STEP_COSTS`).
     Each update adds :attr:`units_per_update` units per new sample to a credit and runs the
     queue's pieces, networks first then spans in order, while the credit covers the next
     one's cost and the update's pieces stay within ``units_per_update * n_new`` units (a piece
@@ -1042,8 +1059,10 @@ class StreamingPredictor:
 
     def _span_task(self, start: int, stop: int) -> Generator[int, None, None]:
         """The correction of the span from ``start``, giving samples ``n_emitted .. stop - 1``."""
-        yield PREPARE_COST
-        steps = self._prepared_span(start)
+        yield PREPARE_COSTS[0]
+        pending = self._linearise(start + self.window)
+        yield PREPARE_COSTS[1]
+        steps = self._prepared_span(start, pending)
         for cost in itertools.chain(STEP_COSTS, itertools.repeat(1)):
             yield cost
             try:
@@ -1055,22 +1074,36 @@ class StreamingPredictor:
         self._ready.append(emg[self.n_emitted - start : stop - start])
         self.n_emitted = stop
 
-    def _prepared_span(self, start: int) -> Generator:
-        """Prepare the span from ``start``: its solver (:func:`_span_steps`), ready to step.
+    def _linearise(self, stop: int) -> tuple | None:
+        """Begin the per-sample work of the samples up to ``stop`` not computed yet.
 
-        Computes the torque (and, for an affine law, the gain and passive torque) of the
-        samples not computed yet, then takes the span's network EMG, kinematics and torque.
+        Their torque target and (affine law) the muscles' torque of their kinematics with its
+        graph, which :meth:`_prepared_span` differentiates.
+        """
+        physics, first, origin = self._physics, self._prepared, self._origin
+        assert physics is not None
+        if stop <= first:
+            return None
+        raw = self._raw[first - origin : stop - origin]
+        if self._torque_column is None:
+            self._torque[first - origin : stop - origin] = physics.inverse_dynamics(raw)
+        self._prepared = stop
+        if not physics.affine:
+            return None
+        return first, stop, physics.torque_graph(raw[:, 0], raw[:, 1])
+
+    def _prepared_span(self, start: int, pending: tuple | None) -> Generator:
+        """The span from ``start``'s solver (:func:`_span_steps`), ready to step.
+
+        Ends the per-sample linearisation :meth:`_linearise` began (``pending``), then takes
+        the span's network EMG, kinematics, torque and its samples' gain.
         """
         physics, stop, origin = self._physics, start + self.window, self._origin
         assert physics is not None
-        if stop > self._prepared:
-            new = slice(self._prepared - origin, stop - origin)
-            raw = self._raw[new]
-            if self._torque_column is None:
-                self._torque[new] = physics.inverse_dynamics(raw)
-            if physics.affine:
-                self._gain[new], self._passive[new] = physics.linearised(raw[:, 0], raw[:, 1])
-            self._prepared = stop
+        if pending is not None:  # rows by stream index: the buffer may have moved since
+            first, last, graph = pending
+            rows = slice(first - origin, last - origin)
+            self._gain[rows], self._passive[rows] = physics.gain(graph)
         rows = slice(start - origin, stop - origin)
         self._unprepared = start + self.window // 2
         prior = self._total[rows] / self._count[rows][..., None]  # (window, members, muscles)

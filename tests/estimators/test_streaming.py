@@ -17,7 +17,7 @@ from deepemg import NMMEnsemble, NMMRegressor, streaming
 from deepemg.correction import correct_emg
 from deepemg.streaming import (
     NETWORK_COST,
-    PREPARE_COST,
+    PREPARE_COSTS,
     STEP_COSTS,
     StreamingPredictor,
     StreamOutput,
@@ -484,7 +484,7 @@ def test_corrected_latency_holds_for_any_chunking(long_trial, corrected, chunks)
 
 def test_schedule_of_the_default_sizes():
     """Window 100, stride 75: the units per sample, and the lag, within 2 windows."""
-    assert PREPARE_COST + sum(STEP_COSTS) == 42
+    assert sum(PREPARE_COSTS) + sum(STEP_COSTS) == 42
     for members in (1, 3):
         units, latency, startup = _schedule(100, 75, members, True)
         assert latency <= 200 < startup <= latency + 100 // 4 + 5
@@ -524,8 +524,8 @@ def test_each_update_runs_at_most_its_share(long_trial, corrected, ensemble):
                     costs.append(0)
                     predictor.update(long_trial[t : t + chunk])
                     limit = predictor.units_per_update * chunk
-                    assert costs[-1] <= max(limit, NETWORK_COST, PREPARE_COST)
-                    assert predictor._credit <= max(NETWORK_COST, PREPARE_COST)
+                    assert costs[-1] <= max(limit, NETWORK_COST, *PREPARE_COSTS)
+                    assert predictor._credit <= max(NETWORK_COST, *PREPARE_COSTS)
                 predictor.reset()
         finally:
             streaming._Task = original
@@ -631,12 +631,12 @@ def test_an_error_inside_a_unit_breaks_the_stream_until_reset(data, corrected):
     X = data.X[1, :173]
     predictor = StreamingPredictor(corrected)
     physics = predictor._physics
-    linearised = physics.linearised
+    original = physics.torque_graph
 
     def failing(*args):
         raise FloatingPointError("injected")
 
-    physics.linearised = failing
+    physics.torque_graph = failing
     predictor.update(X[:90])  # no span ready yet
     with pytest.raises(FloatingPointError, match="injected"):
         predictor.update(X[90:])
@@ -644,7 +644,7 @@ def test_an_error_inside_a_unit_breaks_the_stream_until_reset(data, corrected):
         predictor.update(X[:1])
     with pytest.raises(RuntimeError, match="reset"):
         predictor.finish()
-    physics.linearised = linearised
+    physics.torque_graph = original
     outputs, _ = stream(predictor.reset(), X, 2)
     np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=1e-6)
 
