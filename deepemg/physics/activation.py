@@ -16,6 +16,8 @@ whole-sample delays, so the delay is differentiable.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ._validation import check_activation_filter
@@ -170,6 +172,16 @@ class ActivationFilter:
         self.energy = (response * response).sum(-1)
         self._spectrum = torch.fft.rfft(response, n=self.n_fft)
         self._rest = 1.0 - torch.cumsum(response, -1)  # 1 - C 1: what the first sample adds
+
+    def astype(self, dtype: torch.dtype) -> ActivationFilter:
+        """The same filter computing in ``dtype`` (e.g. float32 for an approximate solve)."""
+        other = copy.copy(self)
+        complex_dtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+        other.response = self.response.to(dtype)
+        other.energy = self.energy.to(dtype)
+        other._spectrum = self._spectrum.to(complex_dtype)
+        other._rest = self._rest.to(dtype)
+        return other
 
     def _causal(self, signal: torch.Tensor) -> torch.Tensor:
         """``C signal``: the causal convolution with :attr:`response`."""
