@@ -54,7 +54,6 @@ from .correction import (
     _gauss_newton_iteration,
     _Problem,
 )
-from .physics.activation import ActivationFilter
 from .threads import limit_threads
 from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible, check_subject_ids
 from .windows import window_starts
@@ -67,8 +66,9 @@ NETWORK_COST = 3
 A unit is about 0.3 ms of one core (measured, ``benchmarks/bench_streaming.py``)."""
 
 PREPARE_COSTS = (3, 1)
-"""Cost of a span's preparation, in two units: the muscles' torque of its new samples (and
-their inverse dynamics without a torque channel), then its derivative and the span's set-up."""
+"""Cost of a span's preparation, in two units: the muscles' torque of its kinematics (and the
+inverse dynamics of its new samples without a torque channel), then the torque's derivative
+and the span's set-up."""
 
 STEP_COSTS = (
     1,
@@ -285,20 +285,18 @@ def _schedule(window: int, stride: int, n_members: int, corrected: bool) -> tupl
         units += 1
 
 
-class _SpanDrive(_Drive):
-    """:class:`deepemg.correction._Drive` of a span, from parts computed once or per sample.
+class _Members:
+    """What :class:`deepemg.correction._Drive` reads of a module, for all members at once.
 
-    The activation filter and the shape factor are the stream's (its subjects, ``window``
-    steps); for a law affine in the activation, the torque's gain and passive part come from
-    the per-sample values the stream computed as the samples came (the muscles' torque is
-    elementwise in time); otherwise ``muscle_torque`` evaluates the muscles at every call.
+    The model, the rate, and the subject parameters, one row per member.
     """
 
-    def __init__(self, filter_, shape_factor, muscle_torque, gain=None, passive=None) -> None:
-        self.filter = filter_
-        self.shape_factor = shape_factor
-        self.muscle_torque = muscle_torque
-        self.gain, self.passive = gain, passive
+    def __init__(self, physics, params: dict, rate: float) -> None:
+        self.physics, self.rate, self.params = physics, rate, params
+        self.subject_parameters = self
+
+    def _values(self, subject) -> dict:
+        return self.params
 
 
 @torch.no_grad()
@@ -337,16 +335,22 @@ class _MemberPhysics:
                 for m in modules
             ]
         self.params = {name: torch.cat([v[name] for v in values]) for name in values[0]}
-        g1, g2, delay, shape = self.model._activation_values(self.params, 1, torch.float64)
-        size = (len(members), self.model.n_muscles)
-        self.filter = ActivationFilter(
-            g1.expand(size), g2.expand(size), delay.expand(size) * float(modules[0].rate), window
-        )
-        self.shape_factor = shape.unsqueeze(-1)
-        self.torque_scale = torch.tensor([float(m.torque_scale_) for m in members])
-        self.weight = torch.tensor([float(m.correction_weight) for m in members])
-        self.affine = bool(self.model.muscle_law.affine_in_activation)
         self.n_members = len(members)
+        # the drive of a span by the correction's own constructor, once: its activation filter
+        # and whatever else depends on the subjects and the length only; each span replaces
+        # the parts that depend on its samples (drive)
+        middle = float(np.mean(self.model.coordinate_range))
+        rest = torch.zeros((self.n_members, window), dtype=torch.float64)
+        members_ = _Members(self.model, self.params, float(modules[0].rate))
+        with torch.no_grad():
+            self._template = _Drive(members_, rest + middle, rest, None, window)
+        self.torque_scale = torch.tensor(
+            [float(m.torque_scale_) for m in members], dtype=torch.float64
+        )
+        self.weight = torch.tensor(
+            [float(m.correction_weight) for m in members], dtype=torch.float64
+        )
+        self.affine = bool(self.model.muscle_law.affine_in_activation)
 
     def _rows(self, values: np.ndarray) -> torch.Tensor:
         """``values`` ``(n,)`` as ``(n_members, n)`` (a view)."""
@@ -374,32 +378,30 @@ class _MemberPhysics:
             return zero, self.muscle_torque(angle, velocity)(zero)
 
     @staticmethod
-    def gain(graph: tuple) -> tuple[np.ndarray, np.ndarray]:
-        """Gain ``(n, n_members, n_muscles)`` and passive torque ``(n, n_members)`` per sample.
+    def gain(graph: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gain ``(n_members, n_muscles, n)`` and passive torque ``(n_members, n)``.
 
-        Of :meth:`torque_graph`'s output. The torque of an affine law is
-        ``sum gain * activation + passive`` (:class:`deepemg.correction._Drive`), each sample
-        on its own.
+        Of :meth:`torque_graph`'s output: the torque of an affine law is
+        ``sum gain * activation + passive`` (:class:`deepemg.correction._Drive`).
         """
         zero, torque = graph
         (gain,) = torch.autograd.grad(torque.sum(), [zero])
-        return gain.permute(2, 0, 1).numpy(), torque.detach().T.numpy()
+        return gain, torque.detach()
 
     def linearised(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
         """:meth:`gain` of :meth:`torque_graph`: the gain and passive torque per sample."""
         return self.gain(self.torque_graph(angle, velocity))
 
-    def drive(self, gain, passive, angle, velocity) -> _SpanDrive:
-        """The span's drive, from its samples' gain and passive torque (affine) or kinematics."""
-        if not self.affine:
-            return _SpanDrive(self.filter, self.shape_factor, self.muscle_torque(angle, velocity))
-        return _SpanDrive(
-            self.filter,
-            self.shape_factor,
-            None,
-            torch.from_numpy(gain).permute(1, 2, 0).contiguous(),
-            torch.from_numpy(passive).T.contiguous(),
-        )
+    def drive(self, gain, passive, angle, velocity) -> _Drive:
+        """The span's drive: the stream's, with the parts of the span's samples.
+
+        The muscles' torque of the span's kinematics and, for a law affine in the activation,
+        its gain and passive part (:meth:`gain`).
+        """
+        drive = copy.copy(self._template)
+        drive.muscle_torque = self.muscle_torque(angle, velocity)
+        drive.gain, drive.passive = gain, passive
+        return drive
 
 
 @contextlib.contextmanager
@@ -649,8 +651,6 @@ class StreamingPredictor:
         self._count = np.zeros((capacity, b))  # windows summed
         if self._physics is not None:
             self._torque = np.zeros(capacity)  # the correction's target (N·m)
-            self._gain = np.zeros((capacity, b, m))  # the muscles' torque per activation
-            self._passive = np.zeros((capacity, b))  # and without activation
 
     # ------------------------------------------------------------------ state
     def reset(self) -> StreamingPredictor:
@@ -671,7 +671,7 @@ class StreamingPredictor:
         self._units = 0
         self._next_span = 0  # index k of the next span, starting at k * (window // 2)
         self._unprepared = 0  # start of the oldest span not prepared yet
-        self._prepared = 0  # samples whose torque (and gain) are computed
+        self._prepared = 0  # samples whose torque target is computed
         self._ready: list[np.ndarray] = []  # EMG emitted by spans during this call
         self._last_span: tuple[int, np.ndarray] | None = None  # the latest span's start, EMG
         self._broken: str | None = None
@@ -961,7 +961,7 @@ class StreamingPredictor:
         rows = n - keep
         names: tuple[str, ...] = ("_raw", "_features", "_total", "_count")
         if self._physics is not None:
-            names += ("_torque", "_gain", "_passive")
+            names += ("_torque",)
         if rows + new > capacity:
             capacity = max(2 * capacity, rows + new + self.window)
             for name in names:
@@ -1060,9 +1060,9 @@ class StreamingPredictor:
     def _span_task(self, start: int, stop: int) -> Generator[int, None, None]:
         """The correction of the span from ``start``, giving samples ``n_emitted .. stop - 1``."""
         yield PREPARE_COSTS[0]
-        pending = self._linearise(start + self.window)
+        graph = self._linearise(start)
         yield PREPARE_COSTS[1]
-        steps = self._prepared_span(start, pending)
+        steps = self._prepared_span(start, graph)
         for cost in itertools.chain(STEP_COSTS, itertools.repeat(1)):
             yield cost
             try:
@@ -1074,41 +1074,37 @@ class StreamingPredictor:
         self._ready.append(emg[self.n_emitted - start : stop - start])
         self.n_emitted = stop
 
-    def _linearise(self, stop: int) -> tuple | None:
-        """Begin the per-sample work of the samples up to ``stop`` not computed yet.
+    def _linearise(self, start: int) -> tuple | None:
+        """Begin the span from ``start``: the muscles' torque of its kinematics, with its graph.
 
-        Their torque target and (affine law) the muscles' torque of their kinematics with its
-        graph, which :meth:`_prepared_span` differentiates.
-        """
-        physics, first, origin = self._physics, self._prepared, self._origin
-        assert physics is not None
-        if stop <= first:
-            return None
-        raw = self._raw[first - origin : stop - origin]
-        if self._torque_column is None:
-            self._torque[first - origin : stop - origin] = physics.inverse_dynamics(raw)
-        self._prepared = stop
-        if not physics.affine:
-            return None
-        return first, stop, physics.torque_graph(raw[:, 0], raw[:, 1])
-
-    def _prepared_span(self, start: int, pending: tuple | None) -> Generator:
-        """The span from ``start``'s solver (:func:`_span_steps`), ready to step.
-
-        Ends the per-sample linearisation :meth:`_linearise` began (``pending``), then takes
-        the span's network EMG, kinematics, torque and its samples' gain.
+        For a law affine in the activation (else None), which :meth:`_prepared_span`
+        differentiates; also the torque target of the samples not computed yet.
         """
         physics, stop, origin = self._physics, start + self.window, self._origin
         assert physics is not None
-        if pending is not None:  # rows by stream index: the buffer may have moved since
-            first, last, graph = pending
-            rows = slice(first - origin, last - origin)
-            self._gain[rows], self._passive[rows] = physics.gain(graph)
+        if self._torque_column is None and stop > self._prepared:
+            new = slice(self._prepared - origin, stop - origin)
+            self._torque[new] = physics.inverse_dynamics(self._raw[new])
+        self._prepared = max(self._prepared, stop)
+        if not physics.affine:
+            return None
+        raw = self._raw[start - origin : stop - origin]
+        return physics.torque_graph(raw[:, 0], raw[:, 1])
+
+    def _prepared_span(self, start: int, graph: tuple | None) -> Generator:
+        """The span from ``start``'s solver (:func:`_span_steps`), ready to step.
+
+        Ends the linearisation :meth:`_linearise` began (``graph``), then takes the span's
+        network EMG, kinematics and torque target.
+        """
+        physics, stop, origin = self._physics, start + self.window, self._origin
+        assert physics is not None
+        gain, passive = (None, None) if graph is None else physics.gain(graph)
         rows = slice(start - origin, stop - origin)
         self._unprepared = start + self.window // 2
         prior = self._total[rows] / self._count[rows][..., None]  # (window, members, muscles)
         raw = self._raw[rows]
-        drive = physics.drive(self._gain[rows], self._passive[rows], raw[:, 0], raw[:, 1])
+        drive = physics.drive(gain, passive, raw[:, 0], raw[:, 1])
         torque = physics._rows(self._torque[rows])
         prior_ = torch.from_numpy(prior.transpose(1, 0, 2).copy())
         return _span_steps(drive, prior_, torque, physics.torque_scale, physics.weight)

@@ -301,13 +301,32 @@ def ensemble(data):
     return NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0).fit(data.X, data.y)
 
 
-def span_reference(members, X, subject=None, row=0, torque=None) -> np.ndarray:
+OFFLINE_ATOL = 1e-3
+"""Streamed against a reference whose inputs differ from the stream's by rounding.
+
+The correction's conjugate gradients run in float32 (since c1a343a): rounding-level changes of
+its inputs (the network EMG, <= 6e-8 from offline's, its windows batched differently; the
+inverse-dynamics torque computed a block at a time; the members solved as one batch) can move
+its answer by up to 5e-4 (measured) where a step-length choice flips. From the stream's own
+network EMG, one network with a torque channel equals the offline correction to 1e-6
+(bit for bit, measured)."""
+
+
+def stream_priors(predictor) -> list[np.ndarray]:
+    """Each member's network EMG of the sequence the predictor streamed (its buffer)."""
+    assert predictor._origin == 0
+    n = predictor.n_seen
+    prior = predictor._total[:n] / predictor._count[:n][..., None]
+    return [prior[:, b] for b in range(predictor.n_members)]
+
+
+def span_reference(members, X, subject=None, row=0, torque=None, priors=None) -> np.ndarray:
     """Each sample's EMG as the offline correction of its span, by the documented rule.
 
     Spans of ``C = window`` samples every ``C // 2``, each giving ``[k S + C // 4,
     (k + 1) S + C // 4)`` (span 0 from 0), and one aligned with the end for the rest; each
-    span's prior is offline predict's network EMG of the whole sequence; the mean over the
-    members of each member's correction.
+    span's prior is offline predict's network EMG of the whole sequence (or ``priors``); the
+    mean over the members of each member's correction.
     """
     n, c = len(X), WINDOW
     step, quarter = c // 2, c // 4
@@ -315,7 +334,8 @@ def span_reference(members, X, subject=None, row=0, torque=None) -> np.ndarray:
     if pieces[-1][2] < n:
         pieces.append((n - c, pieces[-1][2], n))
     subjects = None if subject is None else [subject]
-    priors = [m.predict(X[None], subjects, predict_physics="none")[0] for m in members]
+    if priors is None:
+        priors = [m.predict(X[None], subjects, predict_physics="none")[0] for m in members]
     first = members[0]
     if torque is None:
         torque = torque_target(X[None], first.channels_, first.physics_)[0]
@@ -343,13 +363,17 @@ def span_reference(members, X, subject=None, row=0, torque=None) -> np.ndarray:
 @pytest.mark.parametrize("length", [WINDOW, WINDOW + 1, WINDOW + 13, 173, 200])
 def test_corrected_stream_equals_each_spans_offline_correction(data, corrected, length):
     X = data.X[1, :length]
-    expected = span_reference([corrected], X)
+    offline = span_reference([corrected], X)
     network = corrected.predict(X[None], predict_physics="none")[0]
     predictor = StreamingPredictor(corrected)  # the estimator's "torque"
     assert predictor.predict_physics == "torque"
     for chunk in (1, 7, 100):
         emg = joined(stream(predictor.reset(), X, chunk)[0])
+        priors = stream_priors(predictor)
+        np.testing.assert_allclose(priors[0], network, rtol=0, atol=1e-7)
+        expected = span_reference([corrected], X, priors=priors)
         np.testing.assert_allclose(emg, expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(emg, offline, rtol=0, atol=OFFLINE_ATOL)
         assert predictor.n_emitted == predictor.n_seen == length
     # the correction moves the EMG: a stream that gave the network's EMG would fail above
     assert np.abs(expected - network).max() > 1e-2
@@ -369,16 +393,19 @@ def test_one_span_sequence_equals_offline_predict_with_the_physics(
 
 def test_ensemble_streams_the_mean_of_its_members(data, ensemble):
     X = data.X[1, :173]
-    expected = span_reference(ensemble.estimators_, X)
+    offline = span_reference(ensemble.estimators_, X)
     predictor = StreamingPredictor(ensemble)
     assert predictor.n_members == 2
     assert predictor.predict_physics == "torque"
     for chunk in (1, 13):
         emg = joined(stream(predictor.reset(), X, chunk)[0])
-        np.testing.assert_allclose(emg, expected, rtol=0, atol=1e-6)
+        priors = stream_priors(predictor)
+        expected = span_reference(ensemble.estimators_, X, priors=priors)
+        np.testing.assert_allclose(emg, expected, rtol=0, atol=OFFLINE_ATOL)  # one batch
+        np.testing.assert_allclose(emg, offline, rtol=0, atol=OFFLINE_ATOL)
     # each member's own correction: not the first member's alone
-    alone = span_reference(ensemble.estimators_[:1], X)
-    assert np.abs(alone - expected).max() > 1e-3
+    alone = span_reference(ensemble.estimators_[:1], X, priors=priors[:1])
+    assert np.abs(alone - expected).max() > 1e-2
     # the networks alone: the members' mean network EMG, as offline
     network = StreamingPredictor(ensemble, predict_physics="none")
     outputs, pending = stream(network, X, 1)
@@ -395,7 +422,7 @@ def test_subjects_parameters_and_code_are_the_streamed_subjects(two_subjects):
     X = data.X[np.flatnonzero(data.groups == label)[0]]
     predictor = StreamingPredictor(nmm, subject=label, predict_physics="torque")
     emg = joined(stream(predictor, X, 5)[0])
-    np.testing.assert_allclose(emg, span_reference([nmm], X, label, row=1), atol=1e-6)
+    np.testing.assert_allclose(emg, span_reference([nmm], X, label, row=1), atol=OFFLINE_ATOL)
     population = span_reference([nmm], X, row=-1)
     assert np.abs(population - emg).max() > 1e-3
 
@@ -410,7 +437,9 @@ def test_without_a_torque_channel_the_torque_is_the_inverse_dynamics(data, corre
     assert np.abs(dynamics - channel).max() > 0.05  # the simulated channel is measured
     predictor = StreamingPredictor(corrected, channels=INPUTS)
     emg = joined(stream(predictor, X[:, inputs], 3)[0])
-    np.testing.assert_allclose(emg, span_reference([corrected], X, torque=dynamics), atol=1e-6)
+    np.testing.assert_allclose(
+        emg, span_reference([corrected], X, torque=dynamics), atol=OFFLINE_ATOL
+    )
     holey = X.copy()
     holey[60, corrected.channels_.index("elbow_torque")] = np.nan
     with pytest.raises(ValueError, match=r"sample 60 holds nan in 'elbow_torque'.*leave it out"):
@@ -591,12 +620,16 @@ def test_corrected_finish_on_short_sequences_and_reset(data, corrected):
         assert len(out) == 0  # a span's network EMG is final only at the end
         rest = predictor.finish()
         assert (rest.start, rest.stop) == (0, length)
-        np.testing.assert_allclose(rest.emg, span_reference([corrected], X[1, :length]), atol=1e-6)
+        np.testing.assert_allclose(
+            rest.emg, span_reference([corrected], X[1, :length]), atol=OFFLINE_ATOL
+        )
     # reset in the middle of a sequence, with work queued: the next sequence from 0
     predictor.reset().update(X[0, :150])
     assert predictor.n_emitted < 150
     outputs, _ = stream(predictor.reset(), X[1, :173], 1)
-    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X[1, :173]), atol=1e-6)
+    np.testing.assert_allclose(
+        joined(outputs), span_reference([corrected], X[1, :173]), atol=OFFLINE_ATOL
+    )
     with pytest.raises(RuntimeError, match="call reset"):
         predictor.update(X[0, :1])
 
@@ -622,7 +655,7 @@ def test_a_failing_update_changes_nothing_with_the_physics(data, corrected):
     for t in range(120, 173, 4):
         outputs.append(predictor.update(X[t : t + 4]))
     outputs.append(predictor.finish())
-    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=1e-6)
+    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=OFFLINE_ATOL)
 
 
 def test_an_error_inside_a_unit_breaks_the_stream_until_reset(data, corrected):
@@ -646,7 +679,7 @@ def test_an_error_inside_a_unit_breaks_the_stream_until_reset(data, corrected):
         predictor.finish()
     physics.torque_graph = original
     outputs, _ = stream(predictor.reset(), X, 2)
-    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=1e-6)
+    np.testing.assert_allclose(joined(outputs), span_reference([corrected], X), atol=OFFLINE_ATOL)
 
 
 def test_a_law_not_affine_in_the_activation_is_streamed_too(data):
@@ -659,4 +692,4 @@ def test_a_law_not_affine_in_the_activation_is_streamed_too(data):
     predictor = StreamingPredictor(nmm)
     assert not predictor._physics.affine
     emg = joined(stream(predictor, X, 5)[0])
-    np.testing.assert_allclose(emg, span_reference([nmm], X), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(emg, span_reference([nmm], X), rtol=0, atol=OFFLINE_ATOL)
