@@ -12,11 +12,12 @@ and its transpose exactly, by FFT), the rest is elementwise in time, and for a m
 force is affine in the activation the torque is ``sum gain * activation + passive`` with both
 computed once. Each of :data:`GAUSS_NEWTON_ITERATIONS` iterations solves its equations by
 :data:`CG_ITERATIONS` conjugate-gradient iterations in float32 (the preconditioner inverts, per
-time sample, the muscles' block in closed form) and keeps the better of two step lengths (or
-none), each sequence on its own. ``"adam"`` is the reference of 0.2-0.5: ``steps`` Adam steps
-at :data:`CORRECTION_LR`. Gauss-Newton reaches the minimum that Adam approaches: against 1,000
-Adam steps the brachialis r differs by at most 0.003 on every scenario; the 100 steps of 0.5
-stop short of it (``benchmarks/bench_correction.py``, ``docs/results/correction_accuracy.txt``).
+time sample, the muscles' block in closed form) and takes the full step unless it raises the
+loss (then the half step, or none), each sequence on its own. ``"adam"`` is the reference of
+0.2-0.5: ``steps`` Adam steps at :data:`CORRECTION_LR`. Gauss-Newton reaches the minimum that
+Adam approaches: against 1,000 Adam steps the brachialis r differs by at most 0.003 on every
+scenario; the 100 steps of 0.5 stop short of it (``benchmarks/bench_correction.py``,
+``docs/results/correction_accuracy.txt``).
 
 The loss couples no sequences: it is a sum over sequences of each sequence's own terms; every
 scalar of the conjugate gradients and of the step length is per sequence, and Adam's update is
@@ -47,7 +48,7 @@ __all__ = [
 CORRECTION_LR = 0.1
 """Adam's learning rate on the change of the EMG's logit."""
 
-GAUSS_NEWTON_ITERATIONS = 4
+GAUSS_NEWTON_ITERATIONS = 5
 """Gauss-Newton iterations of the ``"gauss-newton"`` solver."""
 
 CG_ITERATIONS = 5
@@ -56,8 +57,13 @@ CG_ITERATIONS = 5
 SOLVERS = ("gauss-newton", "adam")
 """The correction's solvers (:func:`correct_emg`'s ``solver``)."""
 
-_STEP_LENGTHS = (1.0, 0.5)
-"""The Gauss-Newton step's lengths tried; each sequence keeps the best (or no step)."""
+_RISE = 1e-4
+"""A full Gauss-Newton step is taken unless it raises the loss by more than this fraction.
+
+Then the half step is taken if it lowers the loss, else none. A tolerance, not "any rise":
+near the minimum a step changes the loss by rounding only, and a choice made on rounding would
+make a sequence's answer depend on the float32 rounding of the others' (the FFT's vectorised
+rows): whether the last step is taken must not flip there."""
 
 _EDGE = 1e-4
 """The prior EMG is clipped to [_EDGE, 1 - _EDGE] before its logit is taken."""
@@ -208,7 +214,7 @@ def correct_emg_in_steps(
     ...         break
     >>> whole = correct_emg(*inputs, torque_scale=5.0, weight=0.1)
     >>> units, bool(torch.equal(emg, whole))
-    (30, True)
+    (37, True)
     """
     checked = _checked(module, prior, angle, velocity, torque, subject, measured)
     yield
@@ -401,15 +407,19 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _best_step(problem: _Problem, delta, loss, step) -> tuple[torch.Tensor, torch.Tensor]:
-    """``delta + s step`` of lowest loss over :data:`_STEP_LENGTHS` and 0, and its loss."""
-    best, lowest = delta, loss
-    for length in _STEP_LENGTHS:
-        candidate = delta + length * step
-        candidate_loss = problem.loss(candidate)
-        better = candidate_loss < lowest
-        best = torch.where(better.reshape(-1, 1, 1), candidate, best)
-        lowest = torch.where(better, candidate_loss, lowest)
-    return best, lowest
+    """The new ``delta`` and its loss: the full step, the half step or none.
+
+    The full step unless it raises the loss by more than :data:`_RISE`; then the half step if it
+    lowers the loss, else none.
+    """
+    full, half = delta + step, delta + 0.5 * step
+    full_loss, half_loss = problem.loss(full), problem.loss(half)
+    take_full = full_loss <= loss * (1.0 + _RISE)
+    take_half = ~take_full & (half_loss < loss)
+    best = torch.where(take_half.reshape(-1, 1, 1), half, delta)
+    best = torch.where(take_full.reshape(-1, 1, 1), full, best)
+    lowest = torch.where(take_half, half_loss, loss)
+    return best, torch.where(take_full, full_loss, lowest)
 
 
 def _problem(module, prior, angle, velocity, torque, subject, measured, torque_scale, weight):
