@@ -24,8 +24,11 @@ once the network EMG of all its samples is final, and gives the samples of its m
 ``[k S + C // 4, (k + 1) S + C // 4)`` (span 0 also ``[0, C // 4)``). :meth:`finish` adds a
 span aligned with the end, ``[n - C, n)``, for the samples no span gave yet. Each emitted sample
 equals ``correct_emg`` of its span's network EMG (offline ``predict(X, predict_physics="none")``
-over the span), within floating-point rounding; a sequence of exactly ``C`` samples is one span
-and equals offline ``predict`` with ``predict_physics="torque"``. A span's correction (about
+over the span, to float32 rounding); a sequence of exactly ``C`` samples is one span and equals
+offline ``predict`` with ``predict_physics="torque"``. Equal means: bit for bit for one network
+with a torque channel, given the same network EMG; otherwise within the rounding the
+correction's float32 conjugate gradients amplify (up to a few 1e-4 where a step-length choice
+flips; ``benchmarks/bench_streaming.py`` measures it). A span's correction (about
 10 ms) is spread over many updates: the work is a queue of small units, and each update runs a
 fixed number of them per new sample (:attr:`StreamingPredictor.units_per_update`), so no update
 blocks; the outputs lag more (:attr:`StreamingPredictor.latency`).
