@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from deepemg import NMMEnsemble, NMMRegressor, streaming
-from deepemg.correction import correct_emg
+from deepemg.correction import CG_ITERATIONS, GAUSS_NEWTON_ITERATIONS, correct_emg
 from deepemg.streaming import (
     NETWORK_COST,
     PREPARE_COSTS,
@@ -513,7 +513,8 @@ def test_corrected_latency_holds_for_any_chunking(long_trial, corrected, chunks)
 
 def test_schedule_of_the_default_sizes():
     """Window 100, stride 75: the units per sample, and the lag, within 2 windows."""
-    assert sum(PREPARE_COSTS) + sum(STEP_COSTS) == 42
+    assert sum(PREPARE_COSTS) + sum(STEP_COSTS) == streaming.SPAN_COST
+    assert len(STEP_COSTS) == GAUSS_NEWTON_ITERATIONS * (CG_ITERATIONS + 2) + 2
     for members in (1, 3):
         units, latency, startup = _schedule(100, 75, members, True)
         assert latency <= 200 < startup <= latency + 100 // 4 + 5
