@@ -156,10 +156,11 @@ def correct_emg(
         _adam_steps(loss, delta, int(steps))
         with torch.no_grad():
             return excitation()
-    steps = _gauss_newton(module, *checked, measured, torque_scale, weight)
+    units: Generator[None, None, torch.Tensor]
+    units = _gauss_newton(module, *checked, measured, torque_scale, weight)
     while True:
         try:
-            next(steps)
+            next(units)
         except StopIteration as done:
             return done.value
 
