@@ -55,9 +55,15 @@ class EMGTransformer(nn.Module):
     d_model, n_heads, n_layers : int
         Width, attention heads and encoder layers.
     dropout : float
-        Dropout in the encoder layers.
+        Dropout in the encoder layers: on each sublayer's output and inside the feed-forward
+        block.
     code_dim : int, default=0
         Length of the subject code the network is conditioned on (0: none).
+    attention_dropout : float, default=0.0
+        Dropout on the attention weights. Off by default: with it, PyTorch's CPU attention
+        leaves its fused kernel and draws a mask for each of the ``B x heads x T x T``
+        weights, 2.5x the attention's training time, for no measurable accuracy
+        (docs/results/fit_profile.txt).
 
     Examples
     --------
@@ -81,6 +87,7 @@ class EMGTransformer(nn.Module):
         n_layers: int = 2,
         dropout: float = 0.1,
         code_dim: int = 0,
+        attention_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -90,6 +97,7 @@ class EMGTransformer(nn.Module):
         layer = nn.TransformerEncoderLayer(
             d_model, n_heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True
         )
+        layer.self_attn.dropout = float(attention_dropout)
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, n_muscles)
         self.code_dim = int(code_dim)

@@ -361,7 +361,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     rate : float, default=100.0
         Sampling rate (Hz).
     d_model, n_heads, n_layers, dropout : int, int, int, float, default=32, 4, 2, 0.1
-        Transformer width, heads, layers and dropout.
+        Transformer width, heads, layers and dropout (on the encoder layers' outputs and
+        feed-forward blocks; none on the attention weights since 0.6, whose masks were most
+        of a fit's attention time for no measurable accuracy: docs/results/fit_profile.txt).
     subject_embedding : int, default=0
         Length of a learned code per subject that conditions the network (FiLM), learned in
         ``fit`` (centred: code 0 is the population) and by :meth:`personalize` from a new
@@ -380,9 +382,11 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Weights of the EMG's mean squared step-to-step change, of the share of the unmeasured
         muscles' EMG outside the span of the measured EMG (synergy extrapolation as a soft
         constraint) and of the prior on the subject parameters.
-    max_epochs, batch_size : int, default=60, 8
-        Training epochs; windows per batch.
-    lr : float, default=3e-3
+    max_epochs, batch_size : int, default=30, 8
+        Training epochs; windows per batch. (60 epochs at ``lr=3e-3`` up to 0.5; half the
+        epochs at twice the rate give BRA r and NRMSE within seed-to-seed differences on the
+        default and off_simulator scenarios: docs/results/fit_profile.txt.)
+    lr : float, default=6e-3
         AdamW learning rate of the network (cosine-annealed to 0); the subject parameters
         learn at 10 x ``lr`` without weight decay.
     weight_decay : float, default=1e-4
@@ -490,9 +494,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         smoothness_weight=0.0,
         synergy_weight=1.0,
         prior_weight=1e-3,
-        max_epochs=60,
+        max_epochs=30,
         batch_size=8,
-        lr=3e-3,
+        lr=6e-3,
         weight_decay=1e-4,
         early_stopping=False,
         validation_fraction=0.1,
