@@ -29,6 +29,7 @@ depends on the sequence length only.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator
 
 import torch
@@ -41,8 +42,10 @@ __all__ = [
     "CORRECTION_LR",
     "GAUSS_NEWTON_ITERATIONS",
     "SOLVERS",
+    "MuscleDrive",
     "correct_emg",
     "correct_emg_in_steps",
+    "solve_in_steps",
 ]
 
 CORRECTION_LR = 0.1
@@ -225,7 +228,23 @@ def correct_emg_in_steps(
 @torch.no_grad()
 def _gauss_newton(module, prior, angle, velocity, torque, subject, measured, torque_scale, weight):
     """The Gauss-Newton solver of checked inputs, a generator (:func:`correct_emg_in_steps`)."""
-    drive = _Drive(module, angle, velocity, subject, prior.shape[1])
+    drive = MuscleDrive.of_module(module, angle, velocity, subject)
+    return (yield from solve_in_steps(drive, prior, torque, torque_scale, weight, measured))
+
+
+@torch.no_grad()
+def solve_in_steps(
+    drive: MuscleDrive, prior, torque, torque_scale, weight, measured=None
+) -> Generator[None, None, torch.Tensor]:
+    """The Gauss-Newton correction on a prepared :class:`MuscleDrive`, a unit per ``next``.
+
+    :func:`correct_emg_in_steps` after its checks and set-up (one unit for the loss, then
+    :data:`GAUSS_NEWTON_ITERATIONS` x (:data:`CG_ITERATIONS` + 2)); for a caller that
+    prepares the drive itself (:class:`~deepemg.StreamingPredictor` keeps its activation
+    filter for every span). Inputs are unchecked: ``prior`` ``(B, T, M)`` in [0, 1], ``torque``
+    ``(B, T)`` N·m, ``torque_scale`` and ``weight`` floats or ``(B,)`` tensors, ``measured``
+    like ``prior`` or None. Returns the corrected EMG ``(B, T, M)``.
+    """
     problem = _Problem(drive, prior, torque, measured, torque_scale, weight)
     delta = torch.zeros_like(problem.logit)
     loss = problem.loss(delta)
@@ -235,34 +254,94 @@ def _gauss_newton(module, prior, angle, velocity, torque, subject, measured, tor
     return problem.excitation(delta).transpose(1, 2)
 
 
-class _Drive:
-    """A module's EMG -> joint torque map for fixed subjects, angles and velocities.
+class MuscleDrive:
+    """The EMG -> joint torque map of fixed subjects, angles and velocities, for a solver.
 
     Split into its linear part, the activation filter (:class:`ActivationFilter`), and the rest,
     elementwise in time: the torque of the neural activation ``u``. Signals are laid out
     ``(n_sequences, n_muscles, n_timesteps)``. For a muscle law affine in the activation
     (:attr:`~deepemg.physics.MuscleLaw.affine_in_activation`) the muscles' torque is
-    ``sum gain * activation + passive``, both evaluated once here.
+    ``sum gain * activation + passive``, both evaluated once (or given: :meth:`at_samples`).
+    What :func:`solve_in_steps` works on; nothing is checked (the callers check their inputs).
+
+    Parameters
+    ----------
+    physics : MusculoskeletalModel
+        The muscle model.
+    params : dict of str to tensor
+        Subject parameters, one row per sequence (``SubjectParameters`` values, detached).
+    rate : float
+        Sampling rate (Hz).
+    angle, velocity : tensor (n_sequences, n_timesteps)
+        Joint angle (rad) and velocity (rad/s), float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from deepemg.opensim import elbow_model
+    >>> from deepemg.physics import SubjectParameters
+    >>> physics = elbow_model()
+    >>> params = SubjectParameters(1, physics.muscles)(torch.zeros(1, dtype=torch.long))
+    >>> angle = torch.full((1, 20), 1.5, dtype=torch.float64)
+    >>> drive = MuscleDrive(physics, params, 100.0, angle, torch.zeros_like(angle))
+    >>> emg = torch.full((1, 7, 20), 0.1, dtype=torch.float64)
+    >>> torque = drive.torque(drive.filter.apply(emg))
+    >>> bool(torch.allclose(torque, physics.joint_torque(
+    ...     physics.activation(emg.transpose(1, 2), 100.0, params), angle, torch.zeros_like(angle),
+    ...     params)))
+    True
     """
 
-    def __init__(self, module, angle, velocity, subject, n_steps: int) -> None:
-        physics = module.physics
-        params = {k: v.detach() for k, v in module.subject_parameters._values(subject).items()}
-        dtype = angle.dtype
-        g1, g2, delay, shape = physics._activation_values(params, 1, dtype)
+    def __init__(self, physics, params: dict, rate: float, angle, velocity) -> None:
+        self.physics, self.rate = physics, float(rate)
+        self.params = {k: v.detach() for k, v in params.items()}
+        g1, g2, delay, shape = physics._activation_values(self.params, 1, angle.dtype)
         size = (angle.shape[0], physics.n_muscles)
         self.filter = ActivationFilter(
-            g1.expand(size), g2.expand(size), delay.expand(size) * module.rate, n_steps
+            g1.expand(size), g2.expand(size), delay.expand(size) * self.rate, angle.shape[1]
         )
         self.filter_single = self.filter.astype(torch.float32)
         self.shape_factor = shape.unsqueeze(-1)
+        self._set_samples(angle, velocity)
+        if physics.muscle_law.affine_in_activation:
+            self.passive, self.gain = self.linearised_muscles()
+
+    @classmethod
+    def of_module(cls, module, angle, velocity, subject) -> MuscleDrive:
+        """The drive of a :class:`~deepemg.nmm_module.NeuralMusculoskeletalModule`'s subjects."""
+        params = module.subject_parameters._values(subject)
+        return cls(module.physics, params, module.rate, angle, velocity)
+
+    def _set_samples(self, angle, velocity) -> None:
+        physics, params = self.physics, self.params
         self.muscle_torque = lambda a: physics._joint_torque(
             a.transpose(1, 2), angle, velocity, params
         )
         self.gain = self.passive = None
-        if physics.muscle_law.affine_in_activation:
-            zero = torch.zeros((*size, n_steps), dtype=dtype, device=angle.device)
-            self.passive, self.gain = self._linearised(self.muscle_torque, zero)
+
+    def linearised_muscles(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The muscles' torque at no activation and its derivative by the activation.
+
+        For a law affine in the activation, the passive torque ``(n_sequences, n_timesteps)``
+        and the gain ``(n_sequences, n_muscles, n_timesteps)``.
+        """
+        shape = (*self.filter.energy.shape, self.filter.n_steps)
+        zero = torch.zeros(shape, dtype=self.filter.energy.dtype, device=self.filter.energy.device)
+        return self._linearised(self.muscle_torque, zero)
+
+    def at_samples(self, angle, velocity, gain=None, passive=None) -> MuscleDrive:
+        """The same drive at other angles and velocities (same subjects and length).
+
+        The activation filter is kept; ``gain`` and ``passive`` (:meth:`linearised_muscles`
+        of the new samples), when known, save computing them.
+        """
+        other = copy.copy(self)
+        other._set_samples(angle, velocity)
+        if gain is not None:
+            other.gain, other.passive = gain, passive
+        elif self.physics.muscle_law.affine_in_activation:
+            other.passive, other.gain = other.linearised_muscles()
+        return other
 
     def activation(self, neural: torch.Tensor) -> torch.Tensor:
         """Muscle activation of the neural activation (the nonlinear shape)."""
@@ -295,7 +374,7 @@ class _Problem:
     :func:`correct_emg`'s loss times ``T torque_scale**2``. Layout ``(B, M, T)``.
     """
 
-    def __init__(self, drive: _Drive, prior, torque, measured, torque_scale: float, weight: float):
+    def __init__(self, drive: MuscleDrive, prior, torque, measured, torque_scale, weight):
         prior = prior.transpose(1, 2)
         self.drive, self.torque = drive, torque
         self.fixed = self.measured = self.free = None  # the torque mode: every sample free

@@ -50,13 +50,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .channels import layout_for
-from .correction import (
-    CG_ITERATIONS,
-    GAUSS_NEWTON_ITERATIONS,
-    _Drive,
-    _gauss_newton_iteration,
-    _Problem,
-)
+from .correction import CG_ITERATIONS, GAUSS_NEWTON_ITERATIONS, MuscleDrive, solve_in_steps
 from .threads import limit_threads
 from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible, check_subject_ids
 from .windows import window_starts
@@ -78,7 +72,7 @@ STEP_COSTS = (
     *((1, 2, *(1,) * (CG_ITERATIONS - 1), 2) * GAUSS_NEWTON_ITERATIONS),
     1,
 )
-"""Cost of each Gauss-Newton unit of a span (:func:`_span_steps`), in order.
+"""Cost of each Gauss-Newton unit of a span (:func:`deepemg.correction.solve_in_steps`), in order.
 
 The set-up (1), then per iteration the linearisation (1), the gradient with the first
 conjugate-gradient iteration (2), the other conjugate-gradient iterations (1 each) and the
@@ -288,36 +282,6 @@ def _schedule(window: int, stride: int, n_members: int, corrected: bool) -> tupl
         units += 1
 
 
-class _Members:
-    """What :class:`deepemg.correction._Drive` reads of a module, for all members at once.
-
-    The model, the rate, and the subject parameters, one row per member.
-    """
-
-    def __init__(self, physics, params: dict, rate: float) -> None:
-        self.physics, self.rate, self.params = physics, rate, params
-        self.subject_parameters = self
-
-    def _values(self, subject) -> dict:
-        return self.params
-
-
-@torch.no_grad()
-def _span_steps(drive: _Drive, prior, torque, torque_scale, weight) -> Generator:
-    """:func:`deepemg.correction.correct_emg_in_steps`'s solver on a prepared drive.
-
-    The same units after its set-up (one ``next`` call per :data:`STEP_COSTS`); returns the
-    corrected EMG ``(n_members, n_timesteps, n_muscles)``.
-    """
-    problem = _Problem(drive, prior, torque, None, torque_scale, weight)
-    delta = torch.zeros_like(problem.logit)
-    loss = problem.loss(delta)
-    yield
-    for _ in range(GAUSS_NEWTON_ITERATIONS):
-        delta, loss = yield from _gauss_newton_iteration(problem, delta, loss)
-    return problem.excitation(delta).transpose(1, 2)
-
-
 class _MemberPhysics:
     """The members' muscle models for a stream's spans: what is fixed, computed once.
 
@@ -344,9 +308,10 @@ class _MemberPhysics:
         # the parts that depend on its samples (drive)
         middle = float(np.mean(self.model.coordinate_range))
         rest = torch.zeros((self.n_members, window), dtype=torch.float64)
-        members_ = _Members(self.model, self.params, float(modules[0].rate))
         with torch.no_grad():
-            self._template = _Drive(members_, rest + middle, rest, None, window)
+            self._template = MuscleDrive(
+                self.model, self.params, float(modules[0].rate), rest + middle, rest
+            )
         self.torque_scale = torch.tensor(
             [float(m.torque_scale_) for m in members], dtype=torch.float64
         )
@@ -373,7 +338,7 @@ class _MemberPhysics:
     def torque_graph(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
         """The muscles' torque at no activation, with its graph: :meth:`gain`'s input.
 
-        The first half of :meth:`linearised` (``_Drive._linearised`` in two units).
+        The first half of :meth:`linearised` (``MuscleDrive.linearised_muscles`` in two units).
         """
         shape = (self.n_members, self.model.n_muscles, len(angle))
         zero = torch.zeros(shape, dtype=torch.float64).requires_grad_(True)
@@ -385,7 +350,7 @@ class _MemberPhysics:
         """Gain ``(n_members, n_muscles, n)`` and passive torque ``(n_members, n)``.
 
         Of :meth:`torque_graph`'s output: the torque of an affine law is
-        ``sum gain * activation + passive`` (:class:`deepemg.correction._Drive`).
+        ``sum gain * activation + passive`` (:class:`deepemg.correction.MuscleDrive`).
         """
         zero, torque = graph
         (gain,) = torch.autograd.grad(torque.sum(), [zero])
@@ -395,16 +360,13 @@ class _MemberPhysics:
         """:meth:`gain` of :meth:`torque_graph`: the gain and passive torque per sample."""
         return self.gain(self.torque_graph(angle, velocity))
 
-    def drive(self, gain, passive, angle, velocity) -> _Drive:
+    def drive(self, gain, passive, angle, velocity) -> MuscleDrive:
         """The span's drive: the stream's, with the parts of the span's samples.
 
         The muscles' torque of the span's kinematics and, for a law affine in the activation,
         its gain and passive part (:meth:`gain`).
         """
-        drive = copy.copy(self._template)
-        drive.muscle_torque = self.muscle_torque(angle, velocity)
-        drive.gain, drive.passive = gain, passive
-        return drive
+        return self._template.at_samples(self._rows(angle), self._rows(velocity), gain, passive)
 
 
 @contextlib.contextmanager
@@ -1095,7 +1057,7 @@ class StreamingPredictor:
         return physics.torque_graph(raw[:, 0], raw[:, 1])
 
     def _prepared_span(self, start: int, graph: tuple | None) -> Generator:
-        """The span from ``start``'s solver (:func:`_span_steps`), ready to step.
+        """The solver of the span from ``start`` (:func:`~deepemg.correction.solve_in_steps`).
 
         Ends the linearisation :meth:`_linearise` began (``graph``), then takes the span's
         network EMG, kinematics and torque target.
@@ -1110,7 +1072,7 @@ class StreamingPredictor:
         drive = physics.drive(gain, passive, raw[:, 0], raw[:, 1])
         torque = physics._rows(self._torque[rows])
         prior_ = torch.from_numpy(prior.transpose(1, 0, 2).copy())
-        return _span_steps(drive, prior_, torque, physics.torque_scale, physics.weight)
+        return solve_in_steps(drive, prior_, torque, physics.torque_scale, physics.weight)
 
     def _work(self, limit: int | None) -> None:
         """Run queued units: an update's share (:func:`_run_units`), or (None) all.

@@ -564,7 +564,8 @@ def test_each_update_runs_at_most_its_share(long_trial, corrected, ensemble):
 
 def test_span_costs_follow_the_solver(corrected):
     """One cost per unit of the Gauss-Newton solver: a change of its steps shows here."""
-    from deepemg.streaming import _MemberPhysics, _span_steps
+    from deepemg.correction import solve_in_steps
+    from deepemg.streaming import _MemberPhysics
 
     physics = _MemberPhysics([corrected], 0, WINDOW)
     angle = np.full(WINDOW, 1.2)
@@ -572,7 +573,7 @@ def test_span_costs_follow_the_solver(corrected):
     drive = physics.drive(gain, passive, angle, np.zeros(WINDOW))
     prior = torch.full((1, WINDOW, 7), 0.1, dtype=torch.float64)
     torque = torch.full((1, WINDOW), 10.0, dtype=torch.float64)
-    steps = _span_steps(drive, prior, torque, physics.torque_scale, physics.weight)
+    steps = solve_in_steps(drive, prior, torque, physics.torque_scale, physics.weight)
     calls = 0
     while True:
         calls += 1
