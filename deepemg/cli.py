@@ -220,7 +220,7 @@ def _fit_parser(commands) -> None:
         help="model file to write (deepemg's zip format, no pickle; e.g. nmm.deepemg)",
     )
     fit.add_argument("--force", action="store_true", help="replace an existing --out file")
-    fit.add_argument("--epochs", type=_positive_int, default=60, help="epochs (default 60)")
+    fit.add_argument("--epochs", type=_positive_int, default=30, help="epochs (default 30)")
     fit.add_argument(
         "--physics-weight", type=float, default=1.0, help="weight of the torque term (default 1)"
     )

@@ -419,7 +419,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     correction_solver : {"gauss-newton", "adam"}, default="gauss-newton"
         How the correction's loss is minimised (:func:`deepemg.correction.correct_emg`):
         Gauss-Newton with the activation filter handled exactly (0.6.0), or the Adam steps of
-        0.2-0.5, the slower reference (the same loss within 0.1 %, docs/results/correction.txt).
+        0.2-0.5, the slower reference (the same loss, docs/results/correction_accuracy.txt).
     correction_steps : int, default=100
         Adam steps of ``correction_solver="adam"``.
     muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
@@ -667,7 +667,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         fit or personalised; None: the population's (the only subject's, after a fit on one).
         ``predict_physics`` ("none", "torque", "emg") sets the prediction-time physics for
         this call (None: the estimator's). A sequence's EMG does not depend on the others
-        predicted with it beyond the network's float32 rounding (1.5e-8 measured,
+        predicted with it beyond floating-point rounding (8e-8 measured,
         docs/results/batch_independence.txt).
         """
         check_is_fitted(self, "net_")

@@ -42,8 +42,8 @@ class BenchmarkSettings:
         Trial length (s).
     train_fraction : float, default=2/3
         Fraction of each subject's sequences that train within subject.
-    max_epochs : int, default=60
-        NMM epochs within subject.
+    max_epochs : int, default=30
+        NMM epochs within subject (the estimator's default; 60 until 0.6).
     loso_epochs : int, default=30
         NMM epochs across subjects (each epoch sees all the other subjects' sequences).
     loso : bool, default=True
@@ -74,7 +74,7 @@ class BenchmarkSettings:
     n_trials: int = 12
     duration: float = 5.0
     train_fraction: float = 2 / 3
-    max_epochs: int = 60
+    max_epochs: int = 30
     loso_epochs: int = 30
     loso: bool = True
     ablation: bool = True

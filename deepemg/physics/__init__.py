@@ -30,9 +30,9 @@ from .muscle import (
 from .parameters import DEFAULT_PARAMETER_SPECS, ParameterSpec, SubjectParameters
 
 __all__ = [
-    "ActivationFilter",
     "DEFAULT_PARAMETER_SPECS",
     "MUSCLE_LAWS",
+    "ActivationFilter",
     "CompliantTendonDeGrooteFregly",
     "MuscleLaw",
     "MusculoskeletalModel",
