@@ -92,7 +92,7 @@ class BenchmarkSettings:
         ``deepemg benchmark --quick`` runs them and checks its numbers against
         :data:`~deepemg.benchmark.QUICK_FLOORS`.
         """
-        settings = dict(n_subjects=3, n_trials=9, loso_epochs=20, band_members=3)
+        settings = dict(n_subjects=3, n_trials=9, loso_epochs=15, band_members=3)
         return cls(**{**settings, **changes})
 
     def as_dict(self) -> dict:
