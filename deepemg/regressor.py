@@ -411,9 +411,10 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Physics at prediction time (:func:`deepemg.correction.correct_emg`). "torque": the
         network's EMG is corrected until the subject's muscle model reproduces the
         inverse-dynamics torque; "emg": ``X``'s surface EMG drives its muscles and the
-        residual goes to the others; "none": the network's EMG alone (161,000 against 1,160
-        steps/s with 2 torch threads, docs/results/predict_physics.txt). Chosen on the
-        benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
+        residual goes to the others; "none": the network's EMG alone (247,000 against 77,800
+        samples/s with 2 torch threads on a 5-minute recording,
+        docs/results/correction_speed.txt). Chosen on the benchmark's scenarios (docs/nmm.md,
+        docs/scenarios.md).
     correction_weight : float, default=0.1
         Weight of the correction's squared change (logit space) against the torque residual.
     correction_solver : {"gauss-newton", "adam"}, default="gauss-newton"

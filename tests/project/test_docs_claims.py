@@ -1046,13 +1046,13 @@ def test_nmm_scenario_table_is_the_scenarios_report():
 
 
 def test_speeds_are_the_benchmarks():
-    """Every speed in steps/s of nmm.md and of NMMRegressor's docstring (161,000, 1,160, ...)
-    is a speed of docs/results/speed.txt or predict_physics.txt, to 3 significant figures; the
-    prediction-time figures were measured with 2 torch threads, not on one core."""
+    """Every speed of nmm.md and of NMMRegressor's docstring (247,000, 77,800, ...) is a speed
+    of docs/results/speed.txt, predict_physics.txt or correction_speed.txt, to 3 significant
+    figures; the prediction-time figures were measured with 2 torch threads, not on one core."""
     from deepemg import NMMRegressor
 
     measured = set()
-    for name in ("speed.txt", "predict_physics.txt"):
+    for name in ("speed.txt", "predict_physics.txt", "correction_speed.txt"):
         for number in re.findall(r"\d{1,3}(?:,\d{3})+", (RESULTS / name).read_text("utf-8")):
             measured.add(float(f"{float(number.replace(',', '')):.3g}"))
     docstring = " ".join(inspect.getdoc(NMMRegressor).split())
@@ -1068,10 +1068,13 @@ def test_speeds_are_the_benchmarks():
         assert not wrong, f"{where}: measured with 2 torch threads: {wrong}"
     machine = json_line(RESULTS / "predict_physics.txt")
     assert machine["torch_threads"] == 2
-    steps = predict_physics_results()[("within subject", 0.1, "torque")][4]
+    speed = (RESULTS / "correction_speed.txt").read_text("utf-8")
+    assert "speed, 2 torch thread(s)" in speed
+    lifts = re.search(r"8 lifts of 5 s\s+[\d,]+ \[[\d,]+\]\s+([\d,]+)", speed).group(1)
     page = " ".join(prose("docs/nmm.md").split())
-    assert f"with 2 torch threads: a 5 s trial at 100 Hz in about {500 / steps:.1f} s" in page
-    assert "161,000 against 1,160 steps/s with 2 torch threads" in docstring
+    milliseconds = 500 / float(lifts.replace(",", "")) * 1000
+    assert f"a 5 s trial at 100 Hz takes about {milliseconds:.0f} ms" in page
+    assert "247,000 against 77,800 samples/s with 2 torch threads" in docstring
 
 
 def json_line(path: Path) -> dict:
