@@ -61,10 +61,24 @@ MUTANTS = {
         ["tests/estimators/test_personalised.py"],
     ),
     "no-correction": (
-        "the prediction-time correction never moves the EMG (learning rate 0)",
+        "the prediction-time correction never moves the EMG (its Gauss-Newton steps discarded)",
+        "deepemg/correction.py",
+        "        delta, loss = yield from _gauss_newton_iteration(problem, delta, loss)",
+        "        _ = yield from _gauss_newton_iteration(problem, delta, loss)",
+    ),
+    "gradient-without-filter": (
+        "the Gauss-Newton gradient leaves out the activation filter (a wrong Jacobian)",
+        "deepemg/correction.py",
+        "slope * drive.filter.transpose(gain * (torque - problem.torque).unsqueeze(1))",
+        "slope * (gain * (torque - problem.torque).unsqueeze(1))",
+        ["tests/estimators/test_correction.py"],
+    ),
+    "adam-reference-frozen": (
+        "the Adam reference solver never moves the EMG (learning rate 0)",
         "deepemg/correction.py",
         "optimizer = torch.optim.Adam([delta], lr=CORRECTION_LR)",
         "optimizer = torch.optim.Adam([delta], lr=0.0)",
+        ["tests/estimators/test_correction.py"],
     ),
     "loads-leak": (
         "leave one subject out trains on the other subjects' loads beyond the training range",
