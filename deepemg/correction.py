@@ -159,8 +159,11 @@ def correct_emg(
         _adam_steps(loss, delta, int(steps))
         with torch.no_grad():
             return excitation()
-    units: Generator[None, None, torch.Tensor]
-    units = _gauss_newton(module, *checked, measured, torque_scale, weight)
+    return _exhausted(_gauss_newton(module, *checked, measured, torque_scale, weight))
+
+
+def _exhausted(units: Generator[None, None, torch.Tensor]) -> torch.Tensor:
+    """The value a generator of work units returns, all its units run."""
     while True:
         try:
             next(units)

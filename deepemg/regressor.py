@@ -361,9 +361,8 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     rate : float, default=100.0
         Sampling rate (Hz).
     d_model, n_heads, n_layers, dropout : int, int, int, float, default=32, 4, 2, 0.1
-        Transformer width, heads, layers and dropout (on the encoder layers' outputs and
-        feed-forward blocks; none on the attention weights since 0.6, whose masks were most
-        of a fit's attention time for no measurable accuracy: docs/results/fit_profile.txt).
+        Transformer width, heads, layers and dropout (none on the attention weights since
+        0.6: their masks cost most of the attention's time, fit_profile.txt).
     subject_embedding : int, default=0
         Length of a learned code per subject that conditions the network (FiLM), learned in
         ``fit`` (centred: code 0 is the population) and by :meth:`personalize` from a new
@@ -383,9 +382,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         muscles' EMG outside the span of the measured EMG (synergy extrapolation as a soft
         constraint) and of the prior on the subject parameters.
     max_epochs, batch_size : int, default=30, 8
-        Training epochs; windows per batch. (60 epochs at ``lr=3e-3`` up to 0.5; half the
-        epochs at twice the rate give BRA r and NRMSE within seed-to-seed differences on the
-        default and off_simulator scenarios: docs/results/fit_profile.txt.)
+        Training epochs; windows per batch (60 epochs at 3e-3 until 0.5: fit_profile.txt).
     lr : float, default=6e-3
         AdamW learning rate of the network (cosine-annealed to 0); the subject parameters
         learn at 10 x ``lr`` without weight decay.
@@ -412,17 +409,13 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         network's EMG is corrected until the subject's muscle model reproduces the
         inverse-dynamics torque; "emg": ``X``'s surface EMG drives its muscles and the
         residual goes to the others; "none": the network's EMG alone (247,000 against 77,800
-        samples/s with 2 torch threads on a 5-minute recording,
-        docs/results/correction_speed.txt). Chosen on the benchmark's scenarios (docs/nmm.md,
-        docs/scenarios.md).
+        samples/s with 2 torch threads on a 5-minute recording, correction_speed.txt). Chosen
+        on the benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
     correction_weight : float, default=0.1
         Weight of the correction's squared change (logit space) against the torque residual.
-    correction_solver : {"gauss-newton", "adam"}, default="gauss-newton"
-        How the correction's loss is minimised (:func:`deepemg.correction.correct_emg`):
-        Gauss-Newton with the activation filter handled exactly (0.6.0), or the Adam steps of
-        0.2-0.5, the slower reference (the same loss, docs/results/correction_accuracy.txt).
-    correction_steps : int, default=100
-        Adam steps of ``correction_solver="adam"``.
+    correction_solver, correction_steps : {"gauss-newton", "adam"}, int, default="gauss-newton", 100
+        The correction's solver (:func:`~deepemg.correction.correct_emg`); "adam", the slower
+        reference of 0.2-0.5, takes ``correction_steps`` steps (correction_accuracy.txt).
     muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
         The muscle force law: a name in :data:`deepemg.physics.MUSCLE_LAWS` when ``fit``
         runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`.
@@ -668,8 +661,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         fit or personalised; None: the population's (the only subject's, after a fit on one).
         ``predict_physics`` ("none", "torque", "emg") sets the prediction-time physics for
         this call (None: the estimator's). A sequence's EMG does not depend on the others
-        predicted with it beyond floating-point rounding (8e-8 measured,
-        docs/results/batch_independence.txt).
+        beyond rounding (8e-8, batch_independence.txt).
         """
         check_is_fitted(self, "net_")
         mode = _physics_mode(predict_physics)
