@@ -15,7 +15,7 @@ computed once. Each of :data:`GAUSS_NEWTON_ITERATIONS` iterations solves its equ
 time sample, the muscles' block in closed form) and takes the full step unless it raises the
 loss (then the half step, or none), each sequence on its own. ``"adam"`` is the reference of
 0.2-0.5: ``steps`` Adam steps at :data:`CORRECTION_LR`. Gauss-Newton reaches the minimum that
-Adam approaches: against 1,000 Adam steps the brachialis r differs by at most 0.003 on every
+Adam approaches: against 1,000 Adam steps the brachialis r differs by at most 0.0034 on every
 scenario; the 100 steps of 0.5 stop short of it (``benchmarks/bench_correction.py``,
 ``docs/results/correction_accuracy.txt``).
 
