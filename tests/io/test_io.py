@@ -201,24 +201,105 @@ def test_storage_errors(tmp_path):
         read_storage(tmp_path / "missing.mot")
     with pytest.raises(FileNotFoundError, match="directory"):
         read_storage(tmp_path)
-    csv = write_csv(tmp_path / "table.csv", TIME, {"a": TIME})
-    with pytest.raises(ValueError, match=r"no 'endheader'.*read_csv_table"):
-        read_storage(csv)
-    c3d = write_c3d(tmp_path / "emg.c3d", ["EMG"], np.zeros((200, 1)))
-    with pytest.raises(ValueError, match=r"binary file, not an OpenSim storage.*read_c3d_analogs"):
-        read_storage(c3d)
-    no_time = tmp_path / "no_time.sto"
-    no_time.write_text("x\nendheader\nframe\tq\n0\t1\n1\t2\n")
-    with pytest.raises(ValueError, match=r"no 'time' column.*'frame', 'q'"):
-        read_storage(no_time)
-    short_row = tmp_path / "short.sto"
-    short_row.write_text("x\nendheader\ntime\tq\tr\n0\t1\t2\n0.01\t1\n")
-    with pytest.raises(ValueError, match=r"Line 5 .* 2 values but there are 3"):
-        read_storage(short_row)
-    text = tmp_path / "text.sto"
-    text.write_text("x\nendheader\ntime\tq\n0\t1\n0.01\tabc\n")
-    with pytest.raises(ValueError, match=r"column 'q' .* 'abc', not a number"):
-        read_storage(text)
+
+
+MALFORMED = [
+    # reader, file name, its text, what the error must say
+    (
+        read_storage,
+        "no_time.sto",
+        "x\nendheader\nframe\tq\n0\t1\n1\t2\n",
+        r"no 'time' column.*'frame', 'q'",
+    ),
+    (
+        read_storage,
+        "short.sto",
+        "x\nendheader\ntime\tq\tr\n0\t1\t2\n0.01\t1\n",
+        r"Line 5 .* 2 values but there are 3",
+    ),
+    (
+        read_storage,
+        "text.sto",
+        "x\nendheader\ntime\tq\n0\t1\n0.01\tabc\n",
+        r"column 'q' .* 'abc', not a number",
+    ),
+    (
+        read_storage,
+        "empty.mot",
+        "x\ninDegrees=no\nendheader\ntime,q,r\n0,1,2\n0.01,,2\n0.02,1,2\n",
+        r"'q'.*row 1 \(time 0\.01 s\)",
+    ),
+    (
+        read_storage,
+        "time.sto",
+        "x\nendheader\ntime\tq\tTime\n0\t1\t0\n0.01\t1\t0.01\n",
+        r"duplicated column labels.*'Time'",
+    ),
+    (
+        read_csv_table,
+        "no_time.csv",
+        "a,b\n1,2\n",
+        r"no time column 'time' .*\['a', 'b'\].*time_column=",
+    ),
+    (
+        read_csv_table,
+        "gap.csv",
+        "time,Biceps,Triceps\n0,1,1\n0.001,1,1\n0.002,1,\n",
+        r"'Triceps'.*row 2 \(time 0\.002 s\)",
+    ),
+    (read_csv_table, "backwards.csv", "time,a\n0.2,1\n0.1,1\n", "Time must increase"),
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "name", "text", "message"), MALFORMED, ids=[row[1] for row in MALFORMED]
+)
+def test_a_malformed_file_is_refused_with_what_is_wrong(tmp_path, reader, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        reader(path)
+
+
+WRONG_KIND = [
+    # reader, a file of another kind (written into the folder), what the error must say
+    (
+        read_storage,
+        lambda d: write_csv(d / "table.csv", TIME, {"a": TIME}),
+        r"no 'endheader'.*read_csv_table",
+    ),
+    (
+        read_storage,
+        lambda d: write_c3d(d / "emg.c3d", ["EMG"], np.zeros((200, 1))),
+        r"binary file, not an OpenSim storage.*read_c3d_analogs",
+    ),
+    (
+        read_csv_table,
+        lambda d: write_storage(d / "ik.mot", TIME, DEGREES, True, ",", ",,,"),
+        r"OpenSim storage file .*read_storage",
+    ),
+    (
+        read_csv_table,
+        lambda d: write_c3d(d / "emg.c3d", ["EMG"], np.zeros((200, 1))),
+        r"binary file, not a csv table.*read_c3d_analogs",
+    ),
+    (
+        read_c3d_analogs,
+        lambda d: write_storage(d / "ik.mot", TIME, DEGREES, True),
+        r"not a c3d .*OpenSim storage file",
+    ),
+    (
+        read_c3d_analogs,
+        lambda d: write_csv(d / "emg.c3d", TIME, {"a": TIME}),
+        r"not a c3d .*text file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("reader", "write", "message"), WRONG_KIND)
+def test_a_file_of_another_kind_is_refused_with_the_reader_to_use(tmp_path, reader, write, message):
+    with pytest.raises(ValueError, match=message):
+        reader(write(tmp_path))
 
 
 def test_storage_nan_names_column_and_time(tmp_path):
@@ -228,10 +309,6 @@ def test_storage_nan_names_column_and_time(tmp_path):
     path = write_storage(tmp_path / "gap.mot", TIME, angles, True)
     with pytest.raises(ValueError, match=r"'pro_sup'.*row 7 \(time 0\.07 s\)"):
         read_storage(path)
-    empty_cell = tmp_path / "empty.mot"
-    empty_cell.write_text("x\ninDegrees=no\nendheader\ntime,q,r\n0,1,2\n0.01,,2\n0.02,1,2\n")
-    with pytest.raises(ValueError, match=r"'q'.*row 1 \(time 0\.01 s\)"):
-        read_storage(empty_cell)
 
 
 def test_storage_time_must_increase(tmp_path):
@@ -282,12 +359,6 @@ def test_c3d_missing_channel_names_it_and_lists_the_others(tmp_path):
 def test_c3d_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected a c3d"):
         read_c3d_analogs(tmp_path / "missing.c3d")
-    mot = write_storage(tmp_path / "ik.mot", TIME, DEGREES, True)
-    with pytest.raises(ValueError, match=r"not a c3d .*OpenSim storage file"):
-        read_c3d_analogs(mot)
-    csv = write_csv(tmp_path / "emg.c3d", TIME, {"a": TIME})  # text with a .c3d name
-    with pytest.raises(ValueError, match=r"not a c3d .*text file"):
-        read_c3d_analogs(csv)
     good = write_c3d(tmp_path / "good.c3d", ["EMG"], np.zeros((4000, 1)))
     truncated = tmp_path / "truncated.c3d"
     truncated.write_bytes(good.read_bytes()[:1500])
@@ -324,27 +395,8 @@ def test_csv_round_trip(tmp_path):
 def test_csv_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected a csv table"):
         read_csv_table(tmp_path / "missing.csv")
-    no_time = tmp_path / "no_time.csv"
-    no_time.write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match=r"no time column 'time' .*\['a', 'b'\].*time_column="):
-        read_csv_table(no_time)
-    mot = write_storage(tmp_path / "ik.mot", TIME, DEGREES, True, ",", ",,,")
-    with pytest.raises(ValueError, match=r"OpenSim storage file .*read_storage"):
-        read_csv_table(mot)
-    c3d = write_c3d(tmp_path / "emg.c3d", ["EMG"], np.zeros((200, 1)))
-    with pytest.raises(ValueError, match=r"binary file, not a csv table.*read_c3d_analogs"):
-        read_csv_table(c3d)
-    gap = tmp_path / "gap.csv"
-    gap.write_text("time,Biceps,Triceps\n0,1,1\n0.001,1,1\n0.002,1,\n")
-    with pytest.raises(ValueError, match=r"'Triceps'.*row 2 \(time 0\.002 s\)"):
-        read_csv_table(gap)
-    backwards = tmp_path / "backwards.csv"
-    backwards.write_text("time,a\n0.2,1\n0.1,1\n")
-    with pytest.raises(ValueError, match="Time must increase"):
-        read_csv_table(backwards)
 
 
-# ---------------------------------------------------------------------- resample
 def test_resample_is_linear_and_stays_inside():
     time = np.array([0.0, 1.0, 2.0])
     data = np.array([[0.0, 10.0], [1.0, 20.0], [4.0, 0.0]])
