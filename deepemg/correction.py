@@ -153,13 +153,17 @@ def correct_emg(
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
-    checked = _checked(module, prior, angle, velocity, torque, subject, measured)
-    if solver == "adam":
-        excitation, loss, delta = _problem(module, *checked, measured, torque_scale, weight)
-        _adam_steps(loss, delta, int(steps))
-        with torch.no_grad():
-            return excitation()
-    return _exhausted(_gauss_newton(module, *checked, measured, torque_scale, weight))
+    inputs = (module, prior, angle, velocity, torque, subject)
+    if solver == "gauss-newton":
+        steps_ = correct_emg_in_steps(
+            *inputs, torque_scale=torque_scale, weight=weight, measured=measured
+        )
+        return _exhausted(steps_)
+    checked = _checked(*inputs, measured)
+    excitation, loss, delta = _problem(module, *checked, measured, torque_scale, weight)
+    _adam_steps(loss, delta, int(steps))
+    with torch.no_grad():
+        return excitation()
 
 
 def _exhausted(units: Generator[None, None, torch.Tensor]) -> torch.Tensor:
@@ -223,15 +227,12 @@ def correct_emg_in_steps(
     >>> units, bool(torch.equal(emg, whole))
     (37, True)
     """
-    checked = _checked(module, prior, angle, velocity, torque, subject, measured)
+    prior, angle, velocity, torque, subject = _checked(
+        module, prior, angle, velocity, torque, subject, measured
+    )
+    with torch.no_grad():
+        drive = MuscleDrive.of_module(module, angle, velocity, subject)
     yield
-    return (yield from _gauss_newton(module, *checked, measured, torque_scale, weight))
-
-
-@torch.no_grad()
-def _gauss_newton(module, prior, angle, velocity, torque, subject, measured, torque_scale, weight):
-    """The Gauss-Newton solver of checked inputs, a generator (:func:`correct_emg_in_steps`)."""
-    drive = MuscleDrive.of_module(module, angle, velocity, subject)
     return (yield from solve_in_steps(drive, prior, torque, torque_scale, weight, measured))
 
 
