@@ -34,11 +34,9 @@ import numpy as np
 import torch
 
 from deepemg import NMMEnsemble, NMMRegressor, streaming
-from deepemg.correction import correct_emg
 from deepemg.datasets import make_elbow_lifting
-from deepemg.streaming import StreamingPredictor
+from deepemg.streaming import StreamingPredictor, span_corrections
 from deepemg.threads import limit_threads, machine_info
-from deepemg.validation import torque_target
 
 BUDGET_MS = 10.0
 """One sample's period at 100 Hz."""
@@ -61,35 +59,6 @@ def estimators(args) -> tuple[NMMRegressor, NMMEnsemble]:
     ensemble = NMMEnsemble(template, n_members=3, n_jobs=1, random_state=0).fit(data.X, data.y)
     print(f"ensemble fit: {time.perf_counter() - start:.1f} s (3 members, one after another)")
     return nmm, ensemble
-
-
-def span_reference(members, X: np.ndarray) -> np.ndarray:
-    """Each sample's EMG as ``correct_emg`` of its span's offline network EMG (the promise)."""
-    n, c = len(X), int(members[0].window)
-    step, quarter = c // 2, c // 4
-    pieces = [(k, k + quarter if k else 0, k + step + quarter) for k in range(0, n - c + 1, step)]
-    if pieces[-1][2] < n:
-        pieces.append((n - c, pieces[-1][2], n))
-    priors = [m.predict(X[None], predict_physics="none")[0] for m in members]
-    torque = torque_target(X[None], members[0].channels_, members[0].physics_)[0]
-    emg = np.zeros_like(priors[0])
-    for start, low, high in pieces:
-        span = slice(start, start + c)
-        runs = [
-            correct_emg(
-                m.net_.module_,
-                torch.as_tensor(prior[None, span]),
-                torch.as_tensor(X[None, span, 0]),
-                torch.as_tensor(X[None, span, 1]),
-                torch.as_tensor(torque[None, span]),
-                torch.tensor([-1 if len(m.subjects_) > 1 else 0]),
-                torque_scale=m.torque_scale_,
-                weight=m.correction_weight,
-            )[0].numpy()
-            for m, prior in zip(members, priors, strict=True)
-        ]
-        emg[low:high] = np.mean(runs, axis=0)[low - start : high - start]
-    return emg
 
 
 def stream(predictor: StreamingPredictor, trial: np.ndarray, chunk: int) -> dict:
@@ -255,7 +224,7 @@ def main() -> None:
         for name, estimator, physics in cases:
             members = getattr(estimator, "estimators_", [estimator])
             whole = estimator.predict(trial[None], predict_physics=physics)[0]
-            reference = whole if physics == "none" else span_reference(members, trial)
+            reference = whole if physics == "none" else span_corrections(members, trial)
             predictor = StreamingPredictor(estimator, predict_physics=physics)
             print(
                 f"\n[{name}, predict_physics={physics!r}] 1 sample per update (budget 10 ms); "

@@ -50,12 +50,31 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .channels import layout_for
-from .correction import CG_ITERATIONS, GAUSS_NEWTON_ITERATIONS, MuscleDrive, solve_in_steps
+from .correction import (
+    CG_ITERATIONS,
+    GAUSS_NEWTON_ITERATIONS,
+    MuscleDrive,
+    correct_emg,
+    solve_in_steps,
+)
 from .threads import limit_threads
-from .validation import MAX_LOAD_KG, SequenceInputs, check_plausible, check_subject_ids
+from .validation import (
+    MAX_LOAD_KG,
+    SequenceInputs,
+    check_plausible,
+    check_subject_ids,
+    torque_target,
+)
 from .windows import window_starts
 
-__all__ = ["NETWORK_COST", "PREPARE_COSTS", "STEP_COSTS", "StreamOutput", "StreamingPredictor"]
+__all__ = [
+    "NETWORK_COST",
+    "PREPARE_COSTS",
+    "STEP_COSTS",
+    "StreamOutput",
+    "StreamingPredictor",
+    "span_corrections",
+]
 
 NETWORK_COST = 3
 """Cost, in units, of one member's network on one window (0.9-1.0 ms for the default network).
@@ -380,6 +399,77 @@ def _one_torch_thread():
     finally:
         if threads != 1:
             torch.set_num_threads(threads)
+
+
+def span_corrections(
+    members: Sequence,
+    X: np.ndarray,
+    *,
+    subject=None,
+    row: int | None = None,
+    priors=None,
+    torque=None,
+) -> np.ndarray:
+    """What a corrected stream promises, computed offline: each span's :func:`correct_emg`.
+
+    Spans of ``C = window`` samples every ``C // 2``; span ``k`` gives the samples
+    ``[k S + C // 4, (k + 1) S + C // 4)`` (span 0 from 0) and one span aligned with the end the
+    rest. Each span's prior is offline ``predict(X, subject, predict_physics="none")`` of the
+    whole sequence (or ``priors``, one per member); the result is the mean over the members of
+    each member's correction. For checking a stream (the tests, ``benchmarks/bench_streaming.py``)
+    through another path than the stream's own.
+
+    Parameters
+    ----------
+    members : sequence of NMMRegressor
+        The fitted networks (one, or an ensemble's ``estimators_``).
+    X : ndarray of shape (n_timesteps, n_channels)
+        One sequence, ``n_timesteps >= window``, in the members' ``channels_``.
+    subject : label, optional
+        The subject of the priors (``predict``'s ``subject_ids``).
+    row : int, optional
+        The subject-parameter row corrected with; None: the population's (-1, or 0 after a
+        fit on one subject).
+    priors : list of ndarray (n_timesteps, n_muscles), optional
+        Each member's network EMG instead of offline ``predict``'s.
+    torque : ndarray (n_timesteps,), optional
+        The torque (N·m) instead of ``X``'s (or its inverse dynamics).
+
+    Returns
+    -------
+    ndarray of shape (n_timesteps, n_muscles)
+    """
+    first = members[0]
+    n, c = len(X), int(first.window)
+    step, quarter = c // 2, c // 4
+    pieces = [(k, k + quarter if k else 0, k + step + quarter) for k in range(0, n - c + 1, step)]
+    if pieces[-1][2] < n:
+        pieces.append((n - c, pieces[-1][2], n))
+    if priors is None:
+        subjects = None if subject is None else [subject]
+        priors = [m.predict(X[None], subjects, predict_physics="none")[0] for m in members]
+    if torque is None:
+        torque = torque_target(X[None], first.channels_, first.physics_)[0]
+    if row is None:
+        row = -1 if len(first.subjects_) > 1 else 0
+    emg = np.full((n, len(first.muscles_)), np.nan)
+    for start, low, high in pieces:
+        span = slice(start, start + c)
+        runs = [
+            correct_emg(
+                m.net_.module_,
+                torch.as_tensor(prior[None, span]),
+                torch.as_tensor(X[None, span, 0]),
+                torch.as_tensor(X[None, span, 1]),
+                torch.as_tensor(torque[None, span]),
+                torch.tensor([row]),
+                torque_scale=m.torque_scale_,
+                weight=m.correction_weight,
+            )[0].numpy()
+            for m, prior in zip(members, priors, strict=True)
+        ]
+        emg[low:high] = np.mean(runs, axis=0)[low - start : high - start]
+    return emg
 
 
 @dataclass(frozen=True)

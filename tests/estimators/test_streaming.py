@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from deepemg import NMMEnsemble, NMMRegressor, streaming
-from deepemg.correction import CG_ITERATIONS, GAUSS_NEWTON_ITERATIONS, correct_emg
+from deepemg.correction import CG_ITERATIONS, GAUSS_NEWTON_ITERATIONS
 from deepemg.streaming import (
     NETWORK_COST,
     PREPARE_COSTS,
@@ -23,6 +23,7 @@ from deepemg.streaming import (
     StreamOutput,
     _schedule,
     _simulate,
+    span_corrections,
 )
 from deepemg.validation import torque_target
 from deepemg.windows import window_starts
@@ -321,41 +322,10 @@ def stream_priors(predictor) -> list[np.ndarray]:
 
 
 def span_reference(members, X, subject=None, row=0, torque=None, priors=None) -> np.ndarray:
-    """Each sample's EMG as the offline correction of its span, by the documented rule.
-
-    Spans of ``C = window`` samples every ``C // 2``, each giving ``[k S + C // 4,
-    (k + 1) S + C // 4)`` (span 0 from 0), and one aligned with the end for the rest; each
-    span's prior is offline predict's network EMG of the whole sequence (or ``priors``); the
-    mean over the members of each member's correction.
-    """
-    n, c = len(X), WINDOW
-    step, quarter = c // 2, c // 4
-    pieces = [(k, k + quarter if k else 0, k + step + quarter) for k in range(0, n - c + 1, step)]
-    if pieces[-1][2] < n:
-        pieces.append((n - c, pieces[-1][2], n))
-    subjects = None if subject is None else [subject]
-    if priors is None:
-        priors = [m.predict(X[None], subjects, predict_physics="none")[0] for m in members]
-    first = members[0]
-    if torque is None:
-        torque = torque_target(X[None], first.channels_, first.physics_)[0]
-    emg = np.full((n, len(first.muscles_)), np.nan)
-    for start, low, high in pieces:
-        span = slice(start, start + c)
-        runs = [
-            correct_emg(
-                m.net_.module_,
-                torch.as_tensor(prior[None, span]),
-                torch.as_tensor(X[None, span, 0]),
-                torch.as_tensor(X[None, span, 1]),
-                torch.as_tensor(torque[None, span]),
-                torch.tensor([row]),
-                torque_scale=m.torque_scale_,
-                weight=m.correction_weight,
-            )[0].numpy()
-            for m, prior in zip(members, priors, strict=True)
-        ]
-        emg[low:high] = np.mean(runs, axis=0)[low - start : high - start]
+    """Each sample's EMG as the offline correction of its span, by the documented rule
+    (:func:`deepemg.streaming.span_corrections`: ``correct_emg`` on each span, not the stream's
+    queue, batched members and prepared drives)."""
+    emg = span_corrections(members, X, subject=subject, row=row, priors=priors, torque=torque)
     assert not np.isnan(emg).any()
     return emg
 
