@@ -53,6 +53,19 @@ def subjects_out(data, scoring, **kwargs) -> dict:
     )
 
 
+def routed_folds(data, **kwargs) -> dict:
+    """scikit-learn's cross_validate of the tiny NMM over 3 folds, subject_ids routed to fit."""
+    with config_context(enable_metadata_routing=True):
+        return cross_validate(
+            nmm().set_fit_request(subject_ids=True),
+            data.X,
+            data.y,
+            cv=KFold(3),
+            return_estimator=True,
+            **kwargs,
+        )
+
+
 # ---------------------------------------------------------------------- sklearn's scorers
 @pytest.mark.parametrize("scoring", ["r2", "neg_mean_squared_error", {"r2": "r2"}])
 def test_sklearns_scorers_fail_loudly_in_cross_validate(data, scoring):
@@ -96,16 +109,11 @@ def test_a_scorer_missing_its_metadata_fails_loudly(data):
 
 
 def test_deepemgs_scorers_score_every_fold(data):
-    with config_context(enable_metadata_routing=True):
-        scores = cross_validate(
-            nmm().set_fit_request(subject_ids=True),
-            data.X,
-            data.y,
-            cv=KFold(3),
-            scoring={"surface": surface_r2_scorer(), "deep": deep_muscle_r_scorer("BRA")},
-            params={"subject_ids": data.groups, "emg_truth": data.y_true},
-            return_estimator=True,
-        )
+    scores = routed_folds(
+        data,
+        scoring={"surface": surface_r2_scorer(), "deep": deep_muscle_r_scorer("BRA")},
+        params={"subject_ids": data.groups, "emg_truth": data.y_true},
+    )
     folds = list(KFold(3).split(data.X))
     for k, (_, test) in enumerate(folds):
         estimator = scores["estimator"][k]
@@ -133,15 +141,7 @@ def test_score_takes_subject_ids(data):
 
 
 def test_within_subject_folds_are_scored_with_the_subjects_parameters(data):
-    with config_context(enable_metadata_routing=True):
-        scores = cross_validate(
-            nmm().set_fit_request(subject_ids=True),
-            data.X,
-            data.y,
-            cv=KFold(3),
-            params={"subject_ids": data.groups},
-            return_estimator=True,
-        )
+    scores = routed_folds(data, params={"subject_ids": data.groups})
     for k, (_, test) in enumerate(KFold(3).split(data.X)):
         estimator = scores["estimator"][k]
         own = estimator.score(data.X[test], data.y[test], subject_ids=data.groups[test])
