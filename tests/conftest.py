@@ -28,17 +28,10 @@ FAST_NMM = dict(
 )
 """NMMRegressor settings small enough for unit tests (seconds per fit); the network's EMG
 alone at prediction (the tests of the prediction-time physics set it themselves)."""
-TINY_NMM = dict(
-    max_epochs=1,
-    window=50,
-    d_model=8,
-    n_heads=2,
-    n_layers=1,
-    batch_size=16,
-    correction_steps=5,
-    random_state=0,
+TINY_NMM = {k: v for k, v in FAST_NMM.items() if k != "predict_physics"} | dict(
+    max_epochs=1, d_model=8, random_state=0
 )
-"""A tinier NMM (one epoch) that keeps the default prediction-time physics (a few steps)."""
+"""A tinier NMM (one epoch) that keeps the default prediction-time physics."""
 
 
 def simulated(tmp_path_factory, n_subjects: int, n_trials: int, duration: float, **kwargs):

@@ -38,6 +38,19 @@ def heavy():
     return make_scenario("heavy_loads", **HEAVY)
 
 
+def fresh(name: str, n_subjects: int, n_trials: int, duration: float):
+    """``make_scenario(name)`` of this size and seed 0, simulated afresh (no cache, no bar)."""
+    return make_scenario(
+        name,
+        n_subjects=n_subjects,
+        n_trials=n_trials,
+        duration=duration,
+        random_state=0,
+        cache=False,
+        progress=False,
+    )
+
+
 def _same(a, b) -> bool:
     """Equal values, arrays (NaN equal to NaN), lists and dicts compared all the way down."""
     if isinstance(a, dict):
@@ -174,15 +187,7 @@ def test_ballistic_is_fast_and_braked():
 def test_motions_scenario_deals_kinds_and_passes_estimator_checks():
     from deepemg import NMMRegressor
 
-    data = make_scenario(
-        "motions",
-        n_subjects=1,
-        n_trials=6,
-        duration=2.0,
-        random_state=0,
-        cache=False,
-        progress=False,
-    )
+    data = fresh("motions", 1, 6, 2.0)
     assert sorted(set(data.motion)) == ["ballistic", "random", "sinusoid_holds"]
     assert all(list(data.motion).count(k) == 2 for k in set(data.motion))
     assert np.abs(np.gradient(data.X[..., 0], 0.01, axis=1) - data.X[..., 1])[:, 1:-1].max() < 0.2
@@ -244,15 +249,7 @@ def test_gain_errors_only_on_the_measured_channels():
 
 
 def test_strategy_settings_are_drawn_from_the_scenario():
-    data = make_scenario(
-        "strategies",
-        n_subjects=3,
-        n_trials=1,
-        duration=1.0,
-        random_state=0,
-        cache=False,
-        progress=False,
-    )
+    data = fresh("strategies", 3, 1, 1.0)
     for i, params in enumerate(data.true_params):  # one sequence per subject
         assert 0.010 <= params["activation_time_constant"] <= 0.025
         assert 0.040 <= params["deactivation_time_constant"] <= 0.090
