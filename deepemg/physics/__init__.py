@@ -15,6 +15,13 @@ from .activation import (
     nonlinear_activation,
 )
 from .curves import active_force_length, force_velocity, passive_force_length, tendon_force_length
+from .from_model import (
+    FROM_MODEL,
+    FROM_MODEL_LAWS,
+    from_model_law,
+    from_model_laws,
+    register_from_model_law,
+)
 from .geometry import PathGeometry
 from .model import MusculoskeletalModel
 from .muscle import (
@@ -31,6 +38,8 @@ from .parameters import DEFAULT_PARAMETER_SPECS, ParameterSpec, SubjectParameter
 
 __all__ = [
     "DEFAULT_PARAMETER_SPECS",
+    "FROM_MODEL",
+    "FROM_MODEL_LAWS",
     "MUSCLE_LAWS",
     "ActivationFilter",
     "CompliantTendonDeGrooteFregly",
@@ -44,10 +53,13 @@ __all__ = [
     "compliant_tendon_force",
     "excitation_to_activation",
     "force_velocity",
+    "from_model_law",
+    "from_model_laws",
     "get_muscle_law",
     "neural_activation",
     "nonlinear_activation",
     "passive_force_length",
+    "register_from_model_law",
     "register_muscle_law",
     "rigid_tendon_force",
     "tendon_force_length",
