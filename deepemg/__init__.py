@@ -5,6 +5,7 @@ Hill-type model) reconstructs the EMG of muscles no surface electrode reaches.
 """
 
 from . import channels as _channels
+from ._bounds import ParameterBoundWarning
 from ._version import __version__
 from .channels import ChannelLayout
 
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelLayout",
     "NMMEnsemble",
     "NMMRegressor",
+    "ParameterBoundWarning",
     "StreamingPredictor",
     "__version__",
 ]

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._base import MODEL_CONSTRAINTS, MUSCLE_LAW_CONSTRAINT, MusculoskeletalEstimator
+from ._bounds import parameters_at_bounds, warn_at_bounds
 from ._state import unchanged_on_failure
 from .metrics import _predict_emg, _refuse_unusable_scoring
 from .nmm_module import DRIVES
@@ -78,9 +79,19 @@ _CONSTRAINTS: dict = {
     "correction_weight": [Interval(Real, 0, None, closed="left")],
     "correction_steps": [Interval(Integral, 1, None, closed="left")],
     "correction_solver": [StrOptions({"gauss-newton", "adam"})],
+    "curve_parameters": ["boolean"],
     "random_state": ["random_state"],
 }
 """The parameters' constraints (scikit-learn's ``_parameter_constraints``)."""
+
+
+def _require_y(y) -> None:
+    """A clear error for ``fit(X, None)``."""
+    if y is None:
+        raise ValueError(
+            "NMMRegressor requires y to be passed, but the target y is None: "
+            "give the EMG envelopes (NaN for muscles not measured)."
+        )
 
 
 def _check_y(y, X: np.ndarray, physics, require_measured: bool = True) -> np.ndarray:
@@ -176,6 +187,20 @@ def _corrected(estimator, sequences: SequenceInputs, prior, index, mode: str) ->
     return emg.cpu().numpy()
 
 
+def _restored_physics(estimator, state: dict):
+    """The model a fitted ``state`` was fitted with, resolved from ``estimator``'s parameters."""
+    try:
+        physics = estimator._resolve_physics()
+    except ValueError as error:
+        raise ValueError(f"its OpenSim model does not build ({error}).") from None
+    if list(physics.muscles) != list(state["muscles_"]):
+        raise ValueError(
+            f"it was fitted with the muscles {list(state['muscles_'])}, but its OpenSim "
+            f"model has {list(physics.muscles)}: pass the .osim it was fitted with (model=)."
+        )
+    return physics
+
+
 def _restored_net(params: dict, physics, state: dict):
     """A net with the fitted weights of ``state`` (:meth:`NMMRegressor.set_fitted_state`)."""
     n_inputs, n_subjects = len(state["feature_mean_"]), len(state["subjects_"])
@@ -237,7 +262,16 @@ def _merge_subjects(module, known: list, targets: list, local) -> np.ndarray:
     for k, subject in enumerate(targets):
         merged.copy_subject(subjects.index(subject), local, k)
     module.subject_parameters = merged.to(next(module.parameters()).device)
+    at_bounds = parameters_at_bounds(merged.table(subjects))
+    warn_at_bounds([r for r in at_bounds if r["subject"] in targets], "personalize")
     return subject_array(subjects)  # each label as the user gave it
+
+
+def _codes(parameters) -> np.ndarray:
+    """The subjects' codes of a :class:`~deepemg.physics.SubjectParameters`, float64."""
+    if not parameters.code_dim:
+        return np.zeros((parameters.n_subjects, 0))
+    return parameters.code.detach().cpu().numpy().astype(np.float64)
 
 
 def _fitted_inputs(physics, sequences: SequenceInputs, labels) -> dict:
@@ -293,7 +327,7 @@ def _fit_net(estimator, physics, sequences, labels, y, callbacks, previous, know
         y,
         params["physics_drive"],
     )
-    return fit_module(
+    net = fit_module(
         params,
         physics,
         data,
@@ -306,6 +340,9 @@ def _fit_net(estimator, physics, sequences, labels, y, callbacks, previous, know
         previous=previous,
         absent=[k for k, s in enumerate(known) if s not in set(labels.tolist())],
     )
+    table = net.module_.subject_parameters.table(list(estimator.subjects_))
+    warn_at_bounds(parameters_at_bounds(table), "fit")
+    return net
 
 
 def _personalized(estimator, sequences, labels, measured, targets: list, epochs: int, lr: float):
@@ -419,6 +456,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
         The muscle force law: a name in :data:`deepemg.physics.MUSCLE_LAWS` when ``fit``
         runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`.
+    curve_parameters : bool, default=False
+        Also learn each subject's muscle-curve shapes (the law's ``curve_shape_parameters``):
+        53 parameters per subject for the rigid-tendon elbow, not 32 (docs/physics.md).
     device : str or torch.device, default="cpu"
         Where the network and the muscle model run (``"cuda"`` for a GPU).
     random_state : int or None, default=None
@@ -436,6 +476,8 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Muscle order of ``y`` and of ``predict``'s output; ``X``'s channel names in fit.
     subjects_ : ndarray
         Subjects seen in ``fit`` (and added by ``personalize``).
+    parameters_at_bounds_ : list of dict
+        Subject parameters on a bound (:class:`~deepemg.ParameterBoundWarning`: a misfit).
     fitted_with_ : dict
         The parameters the fitted state is built for: predictions refuse to run when
         ``set_params`` has changed one since.
@@ -455,7 +497,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
 
     _FITTED_WITH = tuple(
         "model coordinate locked rate window d_model n_heads n_layers subject_embedding "
-        "muscle_law".split()
+        "muscle_law curve_parameters".split()
     )
     """Parameters the fitted state is built for (``channels`` only names ``X``'s channels)."""
 
@@ -506,6 +548,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         correction_steps=100,
         correction_solver="gauss-newton",
         muscle_law="rigid_tendon_degroote_fregly",
+        curve_parameters=False,
         random_state=None,
     ):
         self.model = model
@@ -546,6 +589,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.correction_steps = correction_steps
         self.correction_solver = correction_solver
         self.muscle_law = muscle_law
+        self.curve_parameters = curve_parameters
         self.random_state = random_state
 
     # ------------------------------------------------------------------ input checks
@@ -582,11 +626,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Returns self; a failure (Ctrl-C included, which propagates) leaves it as it was.
         """
         self._validate_params()
-        if y is None:
-            raise ValueError(
-                "NMMRegressor requires y to be passed, but the target y is None: "
-                "give the EMG envelopes (NaN for muscles not measured)."
-            )
+        _require_y(y)
         _refuse_unusable_scoring(self)  # scoring="r2" in cross-validation: an error, not NaN
         check_device(self.device)
         self._specification().law()  # a registered name now, or a MuscleLaw
@@ -634,15 +674,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         """
         self._validate_params()
         check_device(self.device)
-        try:
-            physics = self._resolve_physics()
-        except ValueError as error:
-            raise ValueError(f"its OpenSim model does not build ({error}).") from None
-        if list(physics.muscles) != list(state["muscles_"]):
-            raise ValueError(
-                f"it was fitted with the muscles {list(state['muscles_'])}, but its OpenSim "
-                f"model has {list(physics.muscles)}: pass the .osim it was fitted with (model=)."
-            )
+        physics = _restored_physics(self, state)
         net = _restored_net(self.get_params(), physics, state)
         for name in self.FITTED_STATE[:7]:
             setattr(self, name, state[name])
@@ -748,13 +780,15 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         return self.net_.module_.subject_parameters.table(list(self.subjects_))
 
     @property
+    def parameters_at_bounds_(self) -> list[dict]:
+        """Subject parameters on a bound (:func:`deepemg._bounds.parameters_at_bounds`)."""
+        return parameters_at_bounds(self.subject_params_)
+
+    @property
     def subject_codes_(self) -> np.ndarray:
         """The subjects' learned codes, ``(n_subjects, subject_embedding)``."""
         check_is_fitted(self, "net_")
-        parameters = self.net_.module_.subject_parameters
-        if not parameters.code_dim:
-            return np.zeros((parameters.n_subjects, 0))
-        return parameters.code.detach().cpu().numpy().astype(np.float64)
+        return _codes(self.net_.module_.subject_parameters)
 
     # ------------------------------------------------------------------ files
     def export_subject(self, subject, path, *, overwrite: bool = False):

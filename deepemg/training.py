@@ -29,6 +29,7 @@ from .devices import check_device
 from .network import EMGTransformer
 from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
+from .physics.parameters import subject_parameter_specs
 from .validation import SequenceInputs, saturate_envelopes
 from .windows import to_windows, window_starts
 
@@ -154,7 +155,8 @@ def build_module(
         params["dropout"],
         code_dim=codes,
     )
-    subjects = SubjectParameters(n_subjects, list(physics.muscles), code_dim=codes)
+    specs = subject_parameter_specs(physics.muscle_law, bool(params.get("curve_parameters")))
+    subjects = SubjectParameters(n_subjects, list(physics.muscles), specs, code_dim=codes)
     return NeuralMusculoskeletalModule(
         network, physics, subjects, params["rate"], drive=params["physics_drive"]
     )

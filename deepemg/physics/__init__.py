@@ -34,7 +34,13 @@ from .muscle import (
     register_muscle_law,
     rigid_tendon_force,
 )
-from .parameters import DEFAULT_PARAMETER_SPECS, ParameterSpec, SubjectParameters
+from .parameters import (
+    DEFAULT_PARAMETER_SPECS,
+    ParameterSpec,
+    SubjectParameters,
+    curve_parameter_specs,
+    subject_parameter_specs,
+)
 
 __all__ = [
     "DEFAULT_PARAMETER_SPECS",
@@ -51,6 +57,7 @@ __all__ = [
     "SubjectParameters",
     "active_force_length",
     "compliant_tendon_force",
+    "curve_parameter_specs",
     "excitation_to_activation",
     "force_velocity",
     "from_model_law",
@@ -62,5 +69,6 @@ __all__ = [
     "register_from_model_law",
     "register_muscle_law",
     "rigid_tendon_force",
+    "subject_parameter_specs",
     "tendon_force_length",
 ]

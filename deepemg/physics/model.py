@@ -191,10 +191,10 @@ class MusculoskeletalModel(nn.Module):
     def _muscle_parameters(self, params, lead_ndim, dtype):
         names = self.muscle_law.parameter_names
         values = {name: getattr(self, name).to(dtype) for name in names}
-        if params is not None:
-            for name in ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length"):
+        if params is not None:  # a per-muscle subject parameter "<name>_scale" scales <name>
+            for name in names:
                 key = f"{name}_scale"
-                if name in values and key in params:
+                if key in params:
                     values[name] = values[name] * _align(params[key], lead_ndim, True, dtype)
         return values
 

@@ -288,8 +288,9 @@ class MuscleLaw:
         Registry name of the law.
     parameter_names : tuple of str
         Per-muscle parameters that :meth:`force` takes as keyword arguments, in physical units.
-        ``max_isometric_force``, ``optimal_fiber_length`` and ``tendon_slack_length``, when
-        present, are scaled by the subject parameters of the same name + ``_scale``.
+        Each is scaled by the subject parameter of its name + ``_scale`` when the subject has
+        one (``max_isometric_force``, ``optimal_fiber_length``, ``tendon_slack_length``
+        always; those of :attr:`curve_shape_parameters` with ``curve_parameters=True``).
     opensim_class : str
         OpenSim muscle class the getters belong to (e.g. ``"DeGrooteFregly2016Muscle"``).
     opensim_getters : dict of str to str
@@ -323,6 +324,11 @@ class MuscleLaw:
     opensim_class: str = "Muscle"
     opensim_getters: Mapping[str, str] = MappingProxyType({})
     opensim_conversion: str | None = None
+    curve_shape_parameters: Mapping[str, tuple[float, float]] = MappingProxyType({})
+    """Parameters of the law's curves a subject may have its own scale of: name -> the scale's
+    (lower, upper) bounds (nominal 1, the model file's value). ``NMMRegressor(curve_parameters=
+    True)`` learns one bounded scale per subject and muscle of each
+    (:func:`~deepemg.physics.parameters.curve_parameter_specs`); empty: none."""
     affine_in_activation: bool = False
     """True when the tendon force is ``k + m * activation`` at a given length and velocity.
 
@@ -407,6 +413,13 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
         }
     )
     opensim_conversion = "use_rigid_tendon_degroote_muscles"
+    curve_shape_parameters = MappingProxyType(
+        {  # scales of the active force-length width, passive strain at F0 and v_max
+            "active_force_width_scale": (0.75, 1.5),
+            "passive_fiber_strain": (0.5, 1.5),
+            "max_contraction_velocity": (0.5, 1.5),
+        }
+    )
     affine_in_activation = True  # active force a F0 fl fv plus passive and damping forces
     tendon_force = staticmethod(rigid_tendon_force)
     """The function of the law's parameters that gives the tendon force."""
@@ -452,6 +465,9 @@ class CompliantTendonDeGrooteFregly(RigidTendonDeGrooteFregly):
         }
     )
     opensim_conversion = "use_compliant_tendon_degroote_muscles"
+    curve_shape_parameters = MappingProxyType(
+        {**RigidTendonDeGrooteFregly.curve_shape_parameters, "tendon_strain": (0.6, 2.0)}
+    )
     affine_in_activation = False  # the fibre-tendon equilibrium depends on the activation
     tendon_force = staticmethod(compliant_tendon_force)
 

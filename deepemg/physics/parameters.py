@@ -7,7 +7,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["DEFAULT_PARAMETER_SPECS", "ParameterSpec", "SubjectParameters"]
+__all__ = [
+    "DEFAULT_PARAMETER_SPECS",
+    "ParameterSpec",
+    "SubjectParameters",
+    "curve_parameter_specs",
+    "subject_parameter_specs",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,72 @@ DEFAULT_PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("moment_arm_scale", 0.8, 1.2, 1.0, False),
 )
 """The 32 parameters per subject of method.md section 3 for 7 muscles (4 x 7 + 4)."""
+
+
+def curve_parameter_specs(law, names=None) -> tuple[ParameterSpec, ...]:
+    """Specs of a muscle law's curve-shape scales, one per muscle, nominal 1.
+
+    Each law parameter ``p`` of ``law.curve_shape_parameters`` (e.g. the rigid-tendon
+    DeGroote-Fregly law's ``active_force_width_scale``, ``passive_fiber_strain``,
+    ``max_contraction_velocity``) gets a dimensionless spec ``"<p>_scale"`` bounded by the
+    law's (lower, upper); the model multiplies ``p`` by it
+    (:class:`~deepemg.physics.MusculoskeletalModel`).
+
+    Parameters
+    ----------
+    law : MuscleLaw
+        The muscle law (its ``curve_shape_parameters``).
+    names : sequence of str, optional
+        The law parameters to free (default: all of ``law.curve_shape_parameters``).
+
+    Returns
+    -------
+    tuple of ParameterSpec
+
+    Raises
+    ------
+    ValueError
+        For a name the law has no curve-shape scale of.
+
+    Examples
+    --------
+    >>> from deepemg.physics import get_muscle_law
+    >>> specs = curve_parameter_specs(get_muscle_law("rigid_tendon_degroote_fregly"))
+    >>> [(s.name, s.lower, s.upper) for s in specs][0]
+    ('active_force_width_scale_scale', 0.75, 1.5)
+    >>> len(DEFAULT_PARAMETER_SPECS + specs)
+    11
+    """
+    shapes = dict(getattr(law, "curve_shape_parameters", {}))
+    names = tuple(shapes) if names is None else tuple(names)
+    unknown = [n for n in names if n not in shapes or n not in law.parameter_names]
+    if unknown:
+        raise ValueError(
+            f"The muscle law {law.name!r} has no curve-shape scale of {unknown}; its curve-shape "
+            f"parameters are {sorted(shapes)}."
+        )
+    return tuple(
+        ParameterSpec(f"{name}_scale", float(shapes[name][0]), float(shapes[name][1]), 1.0, True)
+        for name in names
+    )
+
+
+def subject_parameter_specs(law, curve_parameters: bool = False) -> tuple[ParameterSpec, ...]:
+    """The subject parameters of a fit: :data:`DEFAULT_PARAMETER_SPECS`, with curve shapes.
+
+    ``curve_parameters=True`` adds :func:`curve_parameter_specs` of ``law`` (21 per subject
+    for the 7-muscle elbow and the rigid-tendon law: 32 -> 53; 28 with a compliant tendon).
+
+    Examples
+    --------
+    >>> from deepemg.physics import get_muscle_law
+    >>> law = get_muscle_law("compliant_tendon_degroote_fregly")
+    >>> len(subject_parameter_specs(law)), len(subject_parameter_specs(law, True))
+    (8, 12)
+    """
+    if not curve_parameters:
+        return DEFAULT_PARAMETER_SPECS
+    return DEFAULT_PARAMETER_SPECS + curve_parameter_specs(law)
 
 
 class SubjectParameters(nn.Module):
