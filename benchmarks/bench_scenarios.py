@@ -7,7 +7,8 @@ in ``--ablations`` also fit the ablations (``physics_weight=0``, ``subject_embed
 the NMM pretrained on the other subjects and personalised; every scenario scores the NMM with
 and without prediction-time physics (the same fitted networks). The report (one table per
 scenario, the targets, the hardest scenario's deep-EMG figure) is written whole into ``--out``
-(``deepemg.report.write_scenarios_report``) and the wall time of each scenario is printed.
+(``deepemg.report.write_scenarios_report``). Every scenario's fits run in one pool, the longest
+first (``deepemg.benchmark.run_benchmarks``), and the wall time of the whole pool is printed.
 
 Usage::
 
@@ -27,7 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from deepemg.benchmark import BenchmarkSettings, format_table, run_benchmark
+from deepemg.benchmark import BenchmarkSettings, format_table, run_benchmarks
 from deepemg.datasets import SCENARIOS
 from deepemg.report import write_scenarios_report
 
@@ -63,22 +64,28 @@ def main(argv=None) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
 
     base = BenchmarkSettings(n_subjects=args.subjects, band_members=args.band, nmm_params=args.nmm)
-    results = {}
+    start = time.perf_counter()
+    results, runs = {}, {}
     for name in args.scenarios:
-        full = name in args.ablations
-        settings = replace(base, scenario=name, ablation=full, pretrained=full)
         kept = args.work / f"{name}.pickle"
-        start = time.perf_counter()
         if args.reuse and kept.is_file():
             with open(kept, "rb") as handle:  # written by this script, below
                 results[name] = pickle.load(handle)
         else:
-            results[name] = run_benchmark(None, settings, progress=False)
+            full = name in args.ablations
+            runs[name] = replace(base, scenario=name, ablation=full, pretrained=full)
+    if runs:  # every scenario's fits in one pool, the longest first
+        for name, result in run_benchmarks(runs, progress=False).items():
+            results[name] = result
+            kept = args.work / f"{name}.pickle"
             with open(kept.with_suffix(".partial"), "wb") as handle:
-                pickle.dump(results[name], handle)
+                pickle.dump(result, handle)
             kept.with_suffix(".partial").replace(kept)
-        print(f"\n=== {name} ({time.perf_counter() - start:.0f} s)", flush=True)
-        print(format_table(results[name], subjects=False), flush=True)
+    print(f"wall time of the scenarios' fits: {time.perf_counter() - start:.0f} s", flush=True)
+    results = {name: results[name] for name in args.scenarios}
+    for name, result in results.items():
+        print(f"\n=== {name}", flush=True)
+        print(format_table(result, subjects=False), flush=True)
     partial = Path(tempfile.mkdtemp(dir=args.out.resolve().parent, prefix=".scenarios."))
     try:
         write_scenarios_report(results, partial)

@@ -814,28 +814,28 @@ def _scenarios(args, parser) -> list[str]:
 def _run_scenarios(args, settings, scenarios, folder: Path, start: float):
     """Run the benchmark on every scenario, print each table, write the scenarios' report.
 
-    Returns the last result.
+    Every scenario's fits run in one pool (:func:`deepemg.benchmark.run_benchmarks`, the
+    longest first), so no core idles at the end of each scenario. Returns the last result.
     """
     from dataclasses import replace
 
-    from .benchmark import format_table, run_benchmark
+    from .benchmark import format_table, run_benchmarks
     from .report import write_scenarios_report
 
-    results = {}
-    for name in scenarios:
-        print(
-            f"\nscenario {name}: {settings.n_subjects} simulated subjects x {settings.n_trials} "
-            f"trials x {settings.duration:g} s (deepemg.datasets.make_scenario)",
-            flush=True,
-        )
-        results[name] = run_benchmark(
-            None,
-            replace(settings, scenario=name),
-            n_jobs=args.n_jobs,
-            progress=not args.quiet,
-        )
-        print()
-        print(format_table(results[name], subjects=False))
+    print(
+        f"\nscenarios {', '.join(scenarios)}: {settings.n_subjects} simulated subjects x "
+        f"{settings.n_trials} trials x {settings.duration:g} s each "
+        "(deepemg.datasets.make_scenario), all their fits in one pool",
+        flush=True,
+    )
+    results = run_benchmarks(
+        {name: replace(settings, scenario=name) for name in scenarios},
+        n_jobs=args.n_jobs,
+        progress=not args.quiet,
+    )
+    for name, result in results.items():
+        print(f"\nscenario {name}:")
+        print(format_table(result, subjects=False))
     written = write_scenarios_report(results, folder)
     print(
         f"\n{len(written)} report files in {len(results)} scenario folders; "

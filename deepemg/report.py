@@ -208,8 +208,7 @@ def scenarios_markdown(results: dict[str, BenchmarkResult]) -> str:
         if scenario is not None:
             lines += [scenario.description, ""]
         lines += [
-            f"Wall time {result.elapsed_s / 60:.1f} min; full report: [{name}/results.md]"
-            f"({name}/results.md).",
+            f"Wall time {_wall_time(result)}; full report: [{name}/results.md]({name}/results.md).",
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
@@ -236,7 +235,9 @@ def run_info(result: BenchmarkResult) -> dict:
     """When, how long, how parallel and on what the benchmark ran (``settings.json``'s ``run``).
 
     ``started_utc`` (ISO 8601), ``elapsed_s`` (wall time of the run; each fit's own is the rows'
-    ``fit_s``), ``n_jobs`` (folds at once), ``threads_per_fit`` and ``machine``
+    ``fit_s``), ``pooled`` (the runs whose fits shared one pool with it, e.g. every scenario;
+    then ``elapsed_s`` is the pool's; empty for a run of its own), ``n_jobs`` (folds at once),
+    ``threads_per_fit`` and ``machine``
     (:func:`deepemg.threads.machine_info`: ``cpu``, ``cores``, the versions of ``deepemg``,
     ``torch``, ``opensim``, ``numpy``, ``scikit-learn``, ``python``, ``platform``). None
     where the result does not say (a hand-made result).
@@ -245,12 +246,13 @@ def run_info(result: BenchmarkResult) -> dict:
     --------
     >>> from deepemg.benchmark import BenchmarkResult
     >>> info = run_info(BenchmarkResult([], ["BRA"], {}, {}, [], None, {}, elapsed_s=60.0))
-    >>> info["elapsed_s"], info["n_jobs"], sorted(info)[:3]
-    (60.0, None, ['elapsed_s', 'machine', 'n_jobs'])
+    >>> info["elapsed_s"], info["n_jobs"], info["pooled"], sorted(info)[:3]
+    (60.0, None, [], ['elapsed_s', 'machine', 'n_jobs'])
     """
     return {
         "started_utc": result.started_utc or None,
         "elapsed_s": round(float(result.elapsed_s), 3),
+        "pooled": list(getattr(result, "pooled", ())),
         "n_jobs": result.n_jobs,
         "threads_per_fit": result.threads_per_fit,
         "machine": dict(result.machine),
@@ -444,6 +446,16 @@ def targets_markdown(result: BenchmarkResult, heading: str = "## Targets") -> li
     return lines
 
 
+def _wall_time(result: BenchmarkResult) -> str:
+    """``"3.2 min (192 s)"``, said to be the pool's when the run shared one with others."""
+    elapsed = float(result.elapsed_s)
+    text = f"{elapsed / 60:.1f} min ({elapsed:.0f} s)"
+    pooled = list(getattr(result, "pooled", ()))
+    if pooled:
+        text += f" of the {len(pooled)} runs whose fits shared one pool ({', '.join(pooled)})"
+    return text
+
+
 def _run_lines(result: BenchmarkResult) -> list[str]:
     """The run's metadata as a markdown list (what is unknown is left out)."""
     info = run_info(result)
@@ -451,11 +463,7 @@ def _run_lines(result: BenchmarkResult) -> list[str]:
     lines = ["## Run", ""]
     if info["started_utc"]:
         lines.append(f"- started (UTC): {info['started_utc']}")
-    elapsed = info["elapsed_s"]
-    lines.append(
-        f"- wall time: {elapsed / 60:.1f} min ({elapsed:.0f} s) in all; each fit's own is the "
-        "tables' fit (s)"
-    )
+    lines.append(f"- wall time: {_wall_time(result)} in all; each fit's own is the tables' fit (s)")
     if info["n_jobs"] is not None or info["threads_per_fit"] is not None:
         lines.append(
             f"- n_jobs: {info['n_jobs']} (folds at once); threads per fit: "

@@ -31,7 +31,8 @@ The package's parts, every name of which this package holds too:
   each with its role of :data:`ROLES`: proposed, ablation, variant, baseline);
 * :mod:`deepemg.benchmark.protocol`: the settings (:class:`BenchmarkSettings`), the data, the
   splits (:func:`within_subject_splits`, leave one subject out) and the fit of one fold;
-* :mod:`deepemg.benchmark.runner`: :func:`run_benchmark`, which runs every fold through joblib;
+* :mod:`deepemg.benchmark.runner`: :func:`run_benchmark`, which runs every fold through joblib,
+  and :func:`run_benchmarks`, several runs (the scenarios) in one pool of fits;
 * :mod:`deepemg.benchmark.results`: :class:`BenchmarkResult` and its plain-text table;
 * :mod:`deepemg.benchmark.checks`: the self-check of its own numbers (:data:`QUICK_FLOORS`,
   :func:`check_floors`) and the accuracy targets (:data:`TARGETS`, :func:`target_checks`).
@@ -119,7 +120,7 @@ from .methods import (
 )
 from .protocol import EVALUATIONS, BenchmarkSettings, simulated_subjects, within_subject_splits
 from .results import SCORES, BenchmarkResult, format_score, format_table
-from .runner import run_benchmark
+from .runner import run_benchmark, run_benchmarks
 
 __all__ = [
     "EVALUATIONS",
@@ -145,6 +146,7 @@ __all__ = [
     "method_of",
     "method_of_role",
     "run_benchmark",
+    "run_benchmarks",
     "simulated_subjects",
     "target_checks",
     "torque_nrmse",

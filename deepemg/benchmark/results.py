@@ -68,6 +68,10 @@ class BenchmarkResult:
     truth_range : dict
         Deep muscle -> range (max - min) of its truth over all sequences (0-1 EMG); absent
         without a truth. A small range makes the muscle's NRMSE large and its r weak evidence.
+    pooled : tuple of str
+        The runs whose fits shared one pool with this one
+        (:func:`~deepemg.benchmark.run_benchmarks`, e.g. every scenario); then ``elapsed_s`` is
+        the pool's wall time. Empty for a run of its own.
     """
 
     rows: list
@@ -84,6 +88,7 @@ class BenchmarkResult:
     threads_per_fit: int | None = None
     started_utc: str = ""
     truth_range: dict = field(default_factory=dict)
+    pooled: tuple = ()
 
     @property
     def columns(self) -> list[str]:

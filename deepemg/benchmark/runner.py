@@ -9,6 +9,7 @@ on ``n_jobs``.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import numpy as np
@@ -32,7 +33,7 @@ from .protocol import (
 )
 from .results import BenchmarkResult
 
-__all__ = ["run_benchmark"]
+__all__ = ["run_benchmark", "run_benchmarks"]
 
 BAND_METHOD = "nmm"
 """Key of the method whose parameters the deep-EMG figure's ensemble band is fitted with."""
@@ -91,27 +92,133 @@ def run_benchmark(
     >>> result = run_benchmark(settings=settings, progress=False)  # doctest: +SKIP
     >>> result.summary()[0]["BRA_r_mean"]  # doctest: +SKIP
     """
-    settings = settings or BenchmarkSettings()
+    return run_benchmarks(
+        {"": settings or BenchmarkSettings()},
+        None if data is None else {"": data},
+        model=model,
+        coordinate=coordinate,
+        locked=locked,
+        n_jobs=n_jobs,
+        progress=progress,
+    )[""]
+
+
+def run_benchmarks(
+    settings: Mapping[str, BenchmarkSettings],
+    data: Mapping[str, Bunch] | None = None,
+    *,
+    model="elbow",
+    coordinate: str = "r_elbow_flex",
+    locked: dict | None = None,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> dict[str, BenchmarkResult]:
+    """:func:`run_benchmark` on several data sets (the scenarios), every fit in one pool.
+
+    The fits of all runs go to one :class:`joblib.Parallel`, the longest first (expected cost:
+    training sequences x epochs), so no core waits at the end of each run for its last fit:
+    with ``n_jobs`` workers, one run after another leaves ``n_jobs - 1`` of them idle while the
+    last leave-one-subject-out fit of each run ends. The results are those of separate
+    :func:`run_benchmark` calls (each fit is seeded by its settings).
+
+    Parameters
+    ----------
+    settings : mapping of str to BenchmarkSettings
+        Name of each run (e.g. its scenario) -> its settings, in the order of the result.
+    data : mapping of str to Bunch, optional
+        Name -> its data, as :func:`run_benchmark` takes them; a name not given: the simulated
+        subjects of its settings.
+    model, coordinate, locked, n_jobs, progress
+        As :func:`run_benchmark`; the progress bar counts the fits of all runs.
+
+    Returns
+    -------
+    dict of str to BenchmarkResult
+        One per name of ``settings``. Each ``elapsed_s`` is the wall time of the whole pooled
+        run (the runs' fits are interleaved) and ``pooled`` names the runs that shared it.
+
+    Examples
+    --------
+    >>> from dataclasses import replace
+    >>> from deepemg.benchmark import BenchmarkSettings, run_benchmarks
+    >>> quick = BenchmarkSettings.quick(max_epochs=2, loso=False)
+    >>> runs = {name: replace(quick, scenario=name) for name in ("default", "motions")}
+    >>> results = run_benchmarks(runs, progress=False)  # doctest: +SKIP
+    >>> sorted(results)  # doctest: +SKIP
+    ['default', 'motions']
+    """
     start = time.perf_counter()
     started_utc = datetime.now(UTC).isoformat(timespec="seconds")
-    data, layout, deep = _checked(data, settings, model, coordinate, progress)
-    common = dict(model=model, coordinate=coordinate, locked=locked, channels=data.channels)
-    splits, folds = _planned_folds(data, settings)
-    methods = [m for m in METHODS.values() if m.enabled(settings)]
-    tasks = _tasks(folds, methods, settings, common, data, deep, layout)
+    data = dict(data or {})
+    common = dict(model=model, coordinate=coordinate, locked=locked)
+    plans = {name: _plan(data.get(name), each, common, progress) for name, each in settings.items()}
+    tasks = [(name, task) for name, plan in plans.items() for task in plan["tasks"]]
+    order = sorted(range(len(tasks)), key=lambda k: -tasks[k][1][3])
     planned, threads_per_fit = plan_workers(n_jobs, len(tasks))
     n_jobs = planned if n_jobs is None else n_jobs
-    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(call for *_, call in tasks)
+    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(tasks[k][1][4] for k in order)
+    done: dict[int, dict] = {}
+    for k, output in zip(order, _progress(outputs, tasks, order, progress), strict=True):
+        done[k] = output
+    results, offset = {}, 0
+    for name, plan in plans.items():
+        count = len(plan["tasks"])
+        own = [done[offset + k] for k in range(count)]
+        offset += count
+        results[name] = _result(plan, own, n_jobs)
+    elapsed = time.perf_counter() - start
+    pooled = tuple(results) if len(results) > 1 else ()
+    for result in results.values():
+        result.elapsed_s = elapsed
+        result.n_jobs, result.threads_per_fit = n_jobs, threads_per_fit
+        result.started_utc, result.pooled = started_utc, pooled
+    return results
+
+
+def _plan(data, settings: BenchmarkSettings, common: dict, progress: bool) -> dict:
+    """Everything one run needs before its fits: checked data, folds, methods and fit tasks."""
+    data, layout, deep = _checked(data, settings, common["model"], common["coordinate"], progress)
+    common = {**common, "channels": data.channels}
+    splits, folds = _planned_folds(data, settings)
+    methods = [m for m in METHODS.values() if m.enabled(settings)]
+    return dict(
+        data=data,
+        layout=layout,
+        deep=deep,
+        common=common,
+        settings=settings,
+        splits=splits,
+        folds=folds,
+        methods=methods,
+        tasks=_tasks(folds, methods, settings, common, data, deep, layout),
+    )
+
+
+def _progress(outputs, tasks, order, progress: bool):
+    """``outputs`` with a tqdm bar over the fits, naming the one that ended."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(outputs, total=len(tasks), desc="benchmark", unit="fit", disable=not progress)
+    for k, output in zip(order, bar, strict=False):
+        name, (evaluation, method, subject, *_) = tasks[k]
+        where = f"{name}: " if name else ""
+        bar.set_postfix_str(f"{where}{method.label}, {EVALUATIONS[evaluation]}, {subject}")
+        yield output
+
+
+def _result(plan: dict, outputs: list, n_jobs: int) -> BenchmarkResult:
+    """The :class:`BenchmarkResult` of one run from its fits' outputs (in its tasks' order)."""
+    data, layout, deep, splits = plan["data"], plan["layout"], plan["deep"], plan["splits"]
+    settings, methods = plan["settings"], plan["methods"]
     first = splits[0][0] if splits else None
-    rows, histories, parameters, examples = _collect(tasks, outputs, methods, first, progress)
+    rows, histories, parameters, examples = _collect(plan["tasks"], outputs, methods, first)
     if splits:
         examples.update(_example_traces(data, splits[0][2], layout, deep))
     if splits and settings.band_members >= 2:
-        params = METHODS[BAND_METHOD].params(settings, common, "within")
+        params = METHODS[BAND_METHOD].params(settings, plan["common"], "within")
         examples.update(
-            _band(data, folds[0][1:], params, settings.band_members, n_jobs, layout, deep)
+            _band(data, plan["folds"][0][1:], params, settings.band_members, n_jobs, layout, deep)
         )
-    truth_range = _truth_ranges(data, deep)
     return BenchmarkResult(
         rows=rows,
         deep_muscles=deep,
@@ -120,13 +227,9 @@ def run_benchmark(
         parameters=parameters,
         true_parameters=getattr(data, "true_params", None),
         settings=settings.as_dict(),
-        elapsed_s=time.perf_counter() - start,
         joint=layout.joint,
         machine=machine_info(),
-        n_jobs=n_jobs,
-        threads_per_fit=threads_per_fit,
-        started_utc=started_utc,
-        truth_range=truth_range,
+        truth_range=_truth_ranges(data, deep),
     )
 
 
@@ -163,10 +266,10 @@ def _planned_folds(data, settings: BenchmarkSettings) -> tuple[list, list]:
 
 
 def _tasks(folds, methods, settings, common, data, deep, layout) -> list[tuple]:
-    """``(evaluation, method, subject, delayed call)`` of every fit.
+    """``(evaluation, method, subject, expected cost, delayed call)`` of every fit.
 
     Each method with a fit of its own, on each fold it runs; the methods derived from it are
-    scored in the same call.
+    scored in the same call. The expected cost orders the pool (:func:`_expected_cost`).
     """
     tasks = []
     for evaluation, subject, train, test in folds:
@@ -177,25 +280,32 @@ def _tasks(folds, methods, settings, common, data, deep, layout) -> list[tuple]:
                 call = delayed(_run_fold)(
                     method, evaluation, data, subject, train, test, params, deep, layout, derived
                 )
-                tasks.append((evaluation, method, subject, call))
+                cost = _expected_cost(params, len(train), len(data.groups))
+                tasks.append((evaluation, method, subject, cost, call))
     return tasks
 
 
-def _collect(tasks, outputs, methods, first, progress: bool) -> tuple[list, dict, list, dict]:
+def _expected_cost(params: dict, n_train: int, n_sequences: int) -> float:
+    """Training sequences x epochs of a fit: what orders the pool, longest first.
+
+    ``loso_epochs`` (a pretrained fit) counts over every sequence; a fit without epochs (MSE)
+    costs its sequences only, far below any network's.
+    """
+    epochs = params.get("max_epochs") or 1
+    return float(n_train * epochs + n_sequences * (params.get("loso_epochs") or 0))
+
+
+def _collect(tasks, outputs, methods, first) -> tuple[list, dict, list, dict]:
     """Rows, training histories, learned parameters and example traces of the folds' outputs.
 
     The rows within subject first, each evaluation's in the order of ``methods``; the examples
     are those of the within-subject fold of the subject ``first``; histories and parameters
     those of the first method with a ``record``.
     """
-    from tqdm.auto import tqdm
-
-    bar = tqdm(outputs, total=len(tasks), desc="benchmark", unit="fit", disable=not progress)
     rows, histories, parameters = [], {}, []
     recorder = next((m.key for m in methods if m.record is not None), None)
     examples = {"subject": first}
-    for (evaluation, method, subject, _), output in zip(tasks, bar, strict=True):
-        bar.set_postfix_str(f"{method.label}, {EVALUATIONS[evaluation]}, {subject}")
+    for (evaluation, method, subject, *_), output in zip(tasks, outputs, strict=True):
         derived = [(METHODS[key], out) for key, out in output["derived"].items()]
         for each, out in [(method, output), *derived]:
             rows.append(

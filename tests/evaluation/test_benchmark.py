@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from deepemg.benchmark import (
+    EVALUATIONS,
     LEGACY_LABELS,
     METHODS,
     QUICK_FLOORS,
@@ -26,10 +27,12 @@ from deepemg.benchmark import (
     method_of,
     method_of_role,
     run_benchmark,
+    run_benchmarks,
     target_checks,
     within_subject_splits,
     within_trial_r,
 )
+from deepemg.benchmark.runner import _expected_cost
 from deepemg.report import (
     FLAT_TRUTH_RANGE,
     hardest_scenario,
@@ -222,6 +225,36 @@ def test_same_results_in_parallel(data, result):
     serial = np.array([[r[c] for c in columns] for r in result.rows])
     spread = np.array([[r[c] for c in columns] for r in parallel.rows])
     np.testing.assert_allclose(spread, serial, rtol=1e-4, atol=1e-6, equal_nan=True)
+
+
+def test_runs_pooled_give_the_separate_runs_results_longest_fits_first(data, result):
+    """run_benchmarks: the fits of two runs in one pool, the longest first, each run's own rows."""
+    within = BenchmarkSettings(**TINY, loso=False, ablation=False)
+    runs = {"full": BenchmarkSettings(**TINY, ablation=True), "within": within}
+    pooled = run_benchmarks(runs, {"full": data, "within": data}, n_jobs=1, progress=False)
+    assert list(pooled) == ["full", "within"]
+    columns = [c for c in result.columns if c != "fit_s"]
+    for name, alone in (("full", result), ("within", None)):
+        own = pooled[name]
+        assert own.pooled == ("full", "within")
+        assert "2 runs whose fits shared one pool (full, within)" in markdown(own)
+        if alone is None:
+            assert {r["evaluation"] for r in own.rows} == {EVALUATIONS["within"]}
+            continue
+        assert [(r["method"], r["subject"]) for r in own.rows] == [
+            (r["method"], r["subject"]) for r in alone.rows
+        ]
+        got = np.array([[r[c] for c in columns] for r in own.rows])
+        expected = np.array([[r[c] for c in columns] for r in alone.rows])
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    # the longest first: a leave-one-subject-out NMM fit (every other subject's sequences)
+    # before a within-subject one, and any network before MSE
+    nmm, mse = METHODS["nmm"], METHODS["mse"]
+    settings = runs["full"]
+    loso_nmm = _expected_cost(nmm.params(settings, {}, "loso"), 24, 30)
+    within_nmm = _expected_cost(nmm.params(settings, {}, "within"), 8, 30)
+    within_mse = _expected_cost(mse.params(settings, {}, "within"), 8, 30)
+    assert loso_nmm > within_nmm > within_mse
 
 
 # ---------------------------------------------------------------------- the method registry
