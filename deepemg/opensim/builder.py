@@ -85,7 +85,12 @@ def _read_parameters(
     opensim_class: str,
     getters: tuple[tuple[str, str], ...],
 ) -> dict[str, np.ndarray]:
-    """Per-muscle parameters read with ``getters`` from each muscle as an ``opensim_class``."""
+    """Per-muscle parameters read with ``getters`` from each muscle as an ``opensim_class``.
+
+    A getter is the name of a method of the muscle, or a dotted chain of them whose last one
+    returns the value: ``"get_ActiveForceLengthCurve.get_minimum_value"`` reads a property of the
+    muscle's curve. Booleans are read as 1.0 or 0.0.
+    """
     cast = getattr(osim, opensim_class, None)
     if cast is None or not hasattr(cast, "safeDownCast"):
         raise ValueError(f"OpenSim has no muscle class {opensim_class!r}.")
@@ -101,10 +106,20 @@ def _read_parameters(
         handles.append(handle)
     values = {}
     for parameter, getter in getters:
-        if not hasattr(handles[0], getter):
-            raise ValueError(f"OpenSim's {opensim_class} has no getter {getter!r}.")
-        values[parameter] = np.asarray([getattr(h, getter)() for h in handles], dtype=np.float64)
+        try:
+            _call_getter(handles[0], getter)
+        except AttributeError:
+            raise ValueError(f"OpenSim's {opensim_class} has no getter {getter!r}.") from None
+        values[parameter] = np.asarray([_call_getter(h, getter) for h in handles], dtype=np.float64)
     return values
+
+
+def _call_getter(handle: Any, getter: str) -> Any:
+    """``handle.a().b()`` for the getter ``"a.b"`` (a single name: ``handle.a()``)."""
+    value = handle
+    for name in getter.split("."):
+        value = getattr(value, name)()
+    return value
 
 
 @functools.lru_cache(maxsize=16)
