@@ -165,11 +165,39 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
 
         return NMMRegressor() if self.estimator is None else self.estimator
 
-    def _forward(self) -> list:
-        """The fitted members, with the template's parameters now.
+    def fitted_members(self) -> list:
+        """The fitted members, each given the template's parameters as they are now.
 
-        The fitted members with the template's parameters now; a clear error where one the
-        fitted networks are built for has changed since fit.
+        What :meth:`predict` and the other methods run, and what a caller that runs the members
+        itself (:class:`deepemg.streaming.StreamingPredictor`) takes: the template's current
+        prediction parameters (``predict_physics``, ``n_threads`` ...) are set on every member.
+
+        Returns
+        -------
+        list of NMMRegressor
+            :attr:`estimators_` (the members themselves, not copies).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        ValueError
+            Where a parameter the fitted networks are built for (``fitted_with_``) has changed
+            since fit.
+
+        Examples
+        --------
+        >>> from deepemg import NMMRegressor
+        >>> from deepemg.datasets import make_elbow_lifting
+        >>> from deepemg.ensemble import NMMEnsemble
+        >>> data = make_elbow_lifting(n_subjects=1, n_trials=3, duration=1.0, random_state=0,
+        ...                           progress=False, cache=False)
+        >>> template = NMMRegressor(max_epochs=1, window=50, predict_physics="none")
+        >>> ensemble = NMMEnsemble(template, n_members=2, n_jobs=1, random_state=0)
+        >>> ensemble = ensemble.fit(data.X, data.y)
+        >>> _ = ensemble.set_params(estimator__predict_physics="torque")
+        >>> [m.predict_physics for m in ensemble.fitted_members()]
+        ['torque', 'torque']
         """
         check_is_fitted(self, "estimators_")
         self._validate_params()
@@ -350,7 +378,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         mean : ndarray
         std : ndarray, only with ``return_std=True``
         """
-        members = self._forward()
+        members = self.fitted_members()
         runs = np.stack(
             [m.predict(X, subject_ids, predict_physics=predict_physics) for m in members]
         )
@@ -361,11 +389,13 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
 
     def predict_torque(self, X, subject_ids=None) -> np.ndarray:
         """The members' mean joint torque (N·m), ``(n_sequences, n_timesteps)``."""
-        return np.mean([m.predict_torque(X, subject_ids) for m in self._forward()], axis=0)
+        return np.mean([m.predict_torque(X, subject_ids) for m in self.fitted_members()], axis=0)
 
     def predict_activation(self, X, subject_ids=None) -> np.ndarray:
         """The members' mean muscle activation, ``(n_sequences, n_timesteps, n_muscles)``."""
-        return np.mean([m.predict_activation(X, subject_ids) for m in self._forward()], axis=0)
+        return np.mean(
+            [m.predict_activation(X, subject_ids) for m in self.fitted_members()], axis=0
+        )
 
     __metadata_request__score: ClassVar[dict] = {"subject_ids": True}
     """With metadata routing, ``score`` receives the test fold's ``subject_ids``."""
@@ -388,7 +418,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
-        members = [copy.deepcopy(m) for m in self._forward()]
+        members = [copy.deepcopy(m) for m in self.fitted_members()]
         for member in members:
             member.personalize(X, y, subject_ids, max_epochs=max_epochs, lr=lr)
         self.estimators_ = members
@@ -400,7 +430,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         The fitted members and their calibration, ``estimators_`` and
         ``uncertainty_scale_`` (:func:`deepemg.persistence.save_model` writes them).
         """
-        members = self._forward()
+        members = self.fitted_members()
         return {"estimators_": list(members), "uncertainty_scale_": self.uncertainty_scale_}
 
     def set_fitted_state(self, state: dict) -> NMMEnsemble:

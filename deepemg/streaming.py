@@ -147,7 +147,7 @@ def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
         )
     if isinstance(estimator, NMMEnsemble):
         check_is_fitted(estimator, "estimators_")
-        members = list(estimator._forward())  # with the template's parameters now
+        members = list(estimator.fitted_members())  # with the template's parameters now
     else:
         check_is_fitted(estimator, "net_")
         members = [estimator]
