@@ -455,7 +455,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         reference of 0.2-0.5, takes ``correction_steps`` steps (correction_accuracy.txt).
     muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
         The muscle force law: a name in :data:`deepemg.physics.MUSCLE_LAWS` when ``fit``
-        runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`.
+        runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`, or
+        ``"from_model"``: the law the model file's muscles declare (e.g. Arm26's compliant
+        Thelen2003 muscles: ``"compliant_tendon_thelen2003"``).
     curve_parameters : bool, default=False
         Also learn each subject's muscle-curve shapes (the law's ``curve_shape_parameters``):
         53 parameters per subject for the rigid-tendon elbow, not 32 (docs/physics.md).

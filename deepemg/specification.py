@@ -43,7 +43,8 @@ class ModelSpecification:
     muscle_law : str, MuscleLaw or None, default=None
         A name registered in :data:`deepemg.physics.MUSCLE_LAWS` when the law is asked for
         (laws may be registered after import), or a :class:`~deepemg.physics.MuscleLaw`;
-        None: the default law (rigid-tendon DeGrooteFregly2016).
+        None: the default law (rigid-tendon DeGrooteFregly2016); ``"from_model"``: the law the
+        model file's muscles declare (:func:`deepemg.opensim.build_model`).
 
     Examples
     --------
@@ -110,7 +111,7 @@ class ModelSpecification:
         return ChannelLayout(self.joint)
 
     def law(self) -> MuscleLaw | None:
-        """The muscle law ``muscle_law`` names now, or None for the default law.
+        """The muscle law ``muscle_law`` names now, or None for the default law or "from_model".
 
         Returns
         -------
@@ -124,15 +125,16 @@ class ModelSpecification:
         TypeError
             For anything but a name, a MuscleLaw or None.
         """
-        from .physics import MUSCLE_LAWS, MuscleLaw, get_muscle_law
+        from .physics import FROM_MODEL, MUSCLE_LAWS, MuscleLaw, get_muscle_law
 
         law = self.muscle_law
-        if law is None:
+        if law is None or law == FROM_MODEL:  # from_model: the file decides when built
             return None
         if isinstance(law, str) and law not in MUSCLE_LAWS:
             raise ValueError(
                 f"muscle_law={law!r} is not a registered muscle law; the registered ones are "
-                f"{sorted(MUSCLE_LAWS)} (add one with deepemg.physics.register_muscle_law)."
+                f"{sorted(MUSCLE_LAWS)} (add one with deepemg.physics.register_muscle_law), "
+                f"or {FROM_MODEL!r} for the law the model file's muscles declare."
             )
         if not isinstance(law, str | MuscleLaw):
             raise TypeError(
@@ -148,7 +150,7 @@ class ModelSpecification:
         :func:`deepemg.opensim.build_model` with ``coordinate`` and ``locked``, each with the
         muscle law :meth:`law` checks (None: the default law, rigid-tendon
         DeGrooteFregly2016). A ready model is returned as it is, and must already have the law
-        ``muscle_law`` names when one is given.
+        ``muscle_law`` names when one is given (with ``"from_model"`` it is taken as it is).
 
         Returns
         -------
@@ -179,16 +181,20 @@ class ModelSpecification:
         ...
         ValueError: The model given has the muscle law 'compliant_tendon_degroote_fregly', not ...
         """
-        from .physics import MusculoskeletalModel
+        from .physics import FROM_MODEL, MusculoskeletalModel
 
-        law = self.law()
-        if isinstance(self.model, MusculoskeletalModel):
+        law: Any = self.law()
+        if isinstance(self.muscle_law, str) and self.muscle_law == FROM_MODEL:
+            law = FROM_MODEL
+        elif isinstance(self.model, MusculoskeletalModel):
             if law is not None and law.name != self.model.muscle_law.name:
                 raise ValueError(
                     f"The model given has the muscle law {self.model.muscle_law.name!r}, not the "
                     f"muscle_law {law.name!r} asked for: set muscle_law="
                     f"{self.model.muscle_law.name!r}, or give the model by name or path."
                 )
+            return self.model
+        if isinstance(self.model, MusculoskeletalModel):
             return self.model
         from .opensim import build_model, elbow_model
 

@@ -17,13 +17,18 @@ from typing import Any
 import numpy as np
 import opensim as osim
 
+from ..physics.from_model import FROM_MODEL, from_model_law, from_model_laws
 from ..physics.geometry import PathGeometry
 from ..physics.model import MusculoskeletalModel
 from ..physics.muscle import MuscleLaw, get_muscle_law
 from . import dynamics, geometry
 from . import model as osim_model
 
-__all__ = ["build_model", "use_compliant_tendon_degroote_muscles"]
+__all__ = [
+    "build_model",
+    "clear_thelen_ignore_tendon_compliance",
+    "use_compliant_tendon_degroote_muscles",
+]
 
 _DEFAULT_MUSCLE_LAW = "rigid_tendon_degroote_fregly"
 """The muscle law of ``muscle_law=None``: rigid-tendon DeGrooteFregly2016."""
@@ -59,6 +64,89 @@ def use_compliant_tendon_degroote_muscles(model: osim.Model) -> list[str]:
         for i in range(muscles.getSize())
         if muscles.get(i).getName() in changed
     ]
+
+
+def clear_thelen_ignore_tendon_compliance(model: osim.Model) -> list[str]:
+    """Clear ``ignore_tendon_compliance`` on every ``Thelen2003Muscle`` so OpenSim can use it.
+
+    OpenSim 4.6 does not implement a rigid tendon for ``Thelen2003Muscle`` (``initSystem``
+    refuses the flag); the Thelen laws of :mod:`deepemg.physics.thelen` read the muscles'
+    parameters and geometry, which the flag does not change, and compute the rigid tendon
+    themselves. Other muscles are left as they are.
+
+    Parameters
+    ----------
+    model : opensim.Model
+        Changed in place.
+
+    Returns
+    -------
+    list of str
+        Names of the muscles whose flag was cleared, in the model's order.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, load_model, use_thelen_muscles
+    >>> from deepemg.opensim.builder import clear_thelen_ignore_tendon_compliance
+    >>> model = load_model(ELBOW_MODEL_PATH)
+    >>> _ = use_thelen_muscles(model)
+    >>> model.getMuscles().get("BRA").set_ignore_tendon_compliance(True)
+    >>> clear_thelen_ignore_tendon_compliance(model)
+    ['BRA']
+    """
+    muscles = model.getMuscles()
+    changed = []
+    for i in range(muscles.getSize()):
+        muscle = muscles.get(i)
+        if muscle.getConcreteClassName() == "Thelen2003Muscle" and (
+            muscle.get_ignore_tendon_compliance()
+        ):
+            muscle.set_ignore_tendon_compliance(False)
+            changed.append(muscle.getName())
+    return changed
+
+
+@functools.lru_cache(maxsize=16)
+def _declared_law(path: str, mtime: float, coordinate: str, locked: tuple) -> str:
+    """The name of the law the muscles crossing ``coordinate`` declare (``"from_model"``).
+
+    Each muscle's concrete class and ``ignore_tendon_compliance`` are looked up with
+    :func:`~deepemg.physics.from_model_law`. When every muscle of the file declares the same,
+    the model is not posed; otherwise only the muscles crossing the coordinate count.
+    """
+    model = osim_model.load_model(path)
+    muscles = model.getMuscles()
+    declared = {
+        muscles.get(i).getName(): (
+            muscles.get(i).getConcreteClassName(),
+            bool(muscles.get(i).get_ignore_tendon_compliance()),
+        )
+        for i in range(muscles.getSize())
+    }
+    if len(set(declared.values())) > 1:
+        clear_thelen_ignore_tendon_compliance(model)  # OpenSim could not pose the model
+        pose = osim_model.ModelPose(model, coordinate, dict(locked))
+        crossing = geometry.muscles_crossing(pose, list(declared))
+        declared = {name: declared[name] for name in crossing} or declared
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for name, key in declared.items():
+        groups.setdefault(key, []).append(name)
+    described = {f"{'rigid' if k[1] else 'compliant'}-tendon {k[0]}": v for k, v in groups.items()}
+    if len(groups) > 1:
+        raise ValueError(
+            f"muscle_law='from_model' needs the muscles crossing '{coordinate}' in '{path}' to "
+            f"share one muscle class and tendon, but they are {described}; pass a muscle_law "
+            "(e.g. 'rigid_tendon_degroote_fregly') to convert them all to one."
+        )
+    (key,) = groups
+    try:
+        return from_model_law(*key).name
+    except ValueError:
+        raise ValueError(
+            f"muscle_law='from_model': no muscle law reproduces the {described} muscles of "
+            f"'{path}'; 'from_model' works for {from_model_laws()}. Pass one of those laws "
+            "or 'rigid_tendon_degroote_fregly' (converts every muscle) as muscle_law."
+        ) from None
 
 
 def _convert(model: osim.Model, conversion: str | None) -> list[str]:
@@ -217,7 +305,10 @@ def build_model(
     muscle_law : str, MuscleLaw or None, default="rigid_tendon_degroote_fregly"
         The muscle force law (a name in :data:`~deepemg.physics.MUSCLE_LAWS` or a law; None:
         the default law); its parameters are read from each muscle with the law's
-        ``opensim_getters``.
+        ``opensim_getters``. ``"from_model"``: the law the file's muscles declare (their
+        concrete class and ``ignore_tendon_compliance``, looked up in
+        :data:`~deepemg.physics.FROM_MODEL_LAWS`: rigid- or compliant-tendon
+        DeGrooteFregly2016Muscle or Thelen2003Muscle), then built as if that law were named.
     model_class : type, default=MusculoskeletalModel
         The class to instantiate (a subclass of ``MusculoskeletalModel``).
 
@@ -232,7 +323,9 @@ def build_model(
     ------
     FileNotFoundError, ValueError
         For a missing file, a file that is not a model, an unknown coordinate, an unknown
-        muscle law, or a muscle that is not of the law's OpenSim class.
+        muscle law, a muscle that is not of the law's OpenSim class, or with
+        ``"from_model"`` muscles of several classes or tendons, or of a class no law
+        reproduces.
 
     Examples
     --------
@@ -240,12 +333,16 @@ def build_model(
     >>> model = build_model(ELBOW_MODEL_PATH, "r_elbow_flex", joint="elbow")
     >>> model.joint, model.muscle_law.name, model.n_muscles
     ('elbow', 'rigid_tendon_degroote_fregly', 7)
+    >>> build_model(ELBOW_MODEL_PATH, "r_elbow_flex", muscle_law="from_model").muscle_law.name
+    'rigid_tendon_degroote_fregly'
     """
-    law = get_muscle_law(_DEFAULT_MUSCLE_LAW if muscle_law is None else muscle_law)
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
     locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
+    if isinstance(muscle_law, str) and muscle_law == FROM_MODEL:
+        muscle_law = _declared_law(str(path), os.path.getmtime(path), coordinate, locked_key)
+    law = get_muscle_law(_DEFAULT_MUSCLE_LAW if muscle_law is None else muscle_law)
     getters = _law_getters(law)
     data = _fit_opensim(
         str(path),

@@ -41,6 +41,12 @@ from .parameters import (
     curve_parameter_specs,
     subject_parameter_specs,
 )
+from .thelen import (
+    CompliantTendonThelen2003,
+    RigidTendonThelen2003,
+    compliant_tendon_thelen_force,
+    rigid_tendon_thelen_force,
+)
 
 __all__ = [
     "DEFAULT_PARAMETER_SPECS",
@@ -49,14 +55,17 @@ __all__ = [
     "MUSCLE_LAWS",
     "ActivationFilter",
     "CompliantTendonDeGrooteFregly",
+    "CompliantTendonThelen2003",
     "MuscleLaw",
     "MusculoskeletalModel",
     "ParameterSpec",
     "PathGeometry",
     "RigidTendonDeGrooteFregly",
+    "RigidTendonThelen2003",
     "SubjectParameters",
     "active_force_length",
     "compliant_tendon_force",
+    "compliant_tendon_thelen_force",
     "curve_parameter_specs",
     "excitation_to_activation",
     "force_velocity",
@@ -69,6 +78,7 @@ __all__ = [
     "register_from_model_law",
     "register_muscle_law",
     "rigid_tendon_force",
+    "rigid_tendon_thelen_force",
     "subject_parameter_specs",
     "tendon_force_length",
 ]
