@@ -182,9 +182,9 @@ def _benchmark_parser(commands) -> None:
         default="default",
         metavar="NAME",
         help="simulated subjects: 'default' (make_elbow_lifting), a harder scenario "
-        "(compliant_tendons, motions, heavy_loads, strategies, off_simulator, ballistic; "
-        "docs/scenarios.md) or 'all' (each in its own subfolder, one table per scenario in "
-        "results.md); not with --data",
+        "(compliant_tendons, motions, heavy_loads, strategies, off_simulator, ballistic, "
+        "personal_curves; docs/scenarios.md) or 'all' (each in its own subfolder, one table "
+        "per scenario in results.md); not with --data",
     )
     bench.add_argument(
         "--pretrained",

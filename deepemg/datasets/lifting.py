@@ -19,7 +19,12 @@ from tqdm.auto import tqdm
 from .. import opensim as bridge
 from ..channels import ELBOW_CHANNELS, ELBOW_DEEP_MUSCLES
 from ._cache import cache_key, get_data_home, load_cached, save_bunch
-from .subjects import SimulatedSubject, build_subject_model, draw_subject
+from .subjects import (
+    COMPLIANT_MUSCLE_MODELS,
+    SimulatedSubject,
+    build_subject_model,
+    draw_subject,
+)
 from .trajectories import minimum_jerk_trial
 
 __all__ = ["excitation_from_activation", "make_elbow_lifting"]
@@ -128,13 +133,13 @@ def _simulate_subject(
     """Kinematics, torque, activations and envelopes of one subject's trials.
 
     A :class:`~deepemg.datasets.subjects.ScenarioSubject` brings its muscle model (compliant
-    Thelen tendons are solved by ``compliant_static_optimization``), activation time constants
-    and EMG gains; measured EMG is clipped to ``[0, emg_ceiling]``.
+    tendons, Thelen's or DeGroote-Fregly's, are solved by ``compliant_static_optimization``),
+    activation time constants and EMG gains; measured EMG is clipped to ``[0, emg_ceiling]``.
     """
     rng = np.random.default_rng(seed)
     model = build_subject_model(subject)
     muscles = subject.muscles
-    compliant = getattr(subject, "muscle_model", "degroote_rigid") == "thelen_compliant"
+    compliant = getattr(subject, "muscle_model", "degroote_rigid") in COMPLIANT_MUSCLE_MODELS
     if compliant and solver != "static_optimization":
         raise ValueError("compliant-tendon subjects are solved by static optimisation only.")
     time_constants = (

@@ -3,9 +3,10 @@
 ``make_elbow_lifting`` simulates its truth with deepemg's own muscle law (rigid-tendon
 DeGrooteFregly2016, the torch model the estimators fit), minimum-jerk motions, loads of 0-6 kg
 and one family of neural strategies. Each scenario here changes some of that, so that an
-estimator can be judged off its own simulator: compliant Thelen2003 tendons, other motions,
-loads beyond those of the training trials, other effort criteria, co-contraction, activation
-dynamics, delays and EMG gain errors. See ``docs/scenarios.md``.
+estimator can be judged off its own simulator: compliant Thelen2003 tendons, muscles whose
+curve shapes and tendon compliance are the subject's own, other motions, loads beyond those of
+the training trials, other effort criteria, co-contraction, activation dynamics, delays and EMG
+gain errors. See ``docs/scenarios.md``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from .lifting import (
     make_elbow_lifting,
 )
 from .subjects import (
+    MUSCLE_CURVE_RANGES,
     MUSCLE_MODELS,
     ScenarioSubject,
     SimulatedSubject,
     build_subject_model,
+    draw_muscle_curves,
     draw_subject,
 )
 from .trajectories import MOTIONS, minimum_jerk_trial, motion_trial
@@ -84,9 +87,12 @@ class Scenario:
     Attributes
     ----------
     name, description : str
-    muscle : {"degroote_rigid", "thelen_compliant"}
-        The truth's muscles: deepemg's own law, or OpenSim's compliant-tendon Thelen2003Muscle
-        (same F0, l_opt, tendon slack length, pennation and path) at fibre equilibrium.
+    muscle : {"degroote_rigid", "thelen_compliant", "degroote_compliant_personal"}
+        The truth's muscles: deepemg's own law, OpenSim's compliant-tendon Thelen2003Muscle
+        (same F0, l_opt, tendon slack length, pennation and path) at fibre equilibrium, or
+        compliant-tendon DeGrooteFregly2016 at fibre equilibrium with curve shapes and tendon
+        compliance drawn per subject and muscle
+        (:data:`~deepemg.datasets.subjects.MUSCLE_CURVE_RANGES`).
     motions : tuple of str
         Motion kinds (:data:`deepemg.datasets.trajectories.MOTIONS`), dealt round-robin over a
         subject's trials after shuffling the tuple (repeat a kind to weight it).
@@ -205,6 +211,15 @@ SCENARIOS: dict[str, Scenario] = {
             **_HEAVY,
             **_STRATEGIES,
         ),
+        Scenario(
+            "personal_curves",
+            "Each subject's muscles have their own curve shapes and tendon compliance: OpenSim "
+            "DeGrooteFregly2016Muscle with a compliant tendon (forces at fibre equilibrium), "
+            "active force-length width x1.0-1.4, passive fibre strain at F0 0.45-0.75, maximum "
+            "contraction velocity 6-14 l_opt/s and tendon strain at F0 0.033-0.06, drawn "
+            "uniformly per subject and muscle; everything else as 'default'.",
+            muscle="degroote_compliant_personal",
+        ),
     )
 }
 """The scenarios by name."""
@@ -261,12 +276,19 @@ def _draw_subject(
     tau_deact = float(rng.uniform(*scenario.deactivation_time_constant))
     gain = np.exp(rng.normal(0.0, scenario.emg_gain_sd, len(base.muscles)))
     gain[[base.muscles.index(m) for m in ELBOW_DEEP_MUSCLES if m in base.muscles]] = 1.0
+    # drawn last, so that the other scenarios' draws are those they always were
+    curves: dict[str, Any] = (
+        draw_muscle_curves(rng, len(base.muscles))
+        if scenario.muscle == "degroote_compliant_personal"
+        else {}
+    )
     return ScenarioSubject(
         **{k: getattr(base, k) for k in base.__dataclass_fields__},
         muscle_model=scenario.muscle,
         activation_time_constant=tau_act,
         deactivation_time_constant=tau_deact,
         emg_gain=gain,
+        **curves,
     )
 
 
@@ -314,6 +336,10 @@ def _describe(scenario: Scenario) -> str:
         "degroote_rigid": "rigid-tendon DeGrooteFregly2016 (deepemg's own law)",
         "thelen_compliant": "OpenSim Thelen2003Muscle, compliant tendon, forces at fibre "
         "equilibrium (equilibrateMuscles), solved by compliant_static_optimization",
+        "degroote_compliant_personal": "OpenSim DeGrooteFregly2016Muscle, compliant tendon, "
+        "forces at fibre equilibrium (equilibrateMuscles), solved by "
+        "compliant_static_optimization; per subject and muscle (uniform, in true_params): "
+        + ", ".join(f"{k} {lo:g}-{hi:g}" for k, (lo, hi) in MUSCLE_CURVE_RANGES.items()),
     }[scenario.muscle]
     lines += [
         f"Truth muscles: {muscle}.",
@@ -347,7 +373,7 @@ def make_scenario(
     name : str, default="default"
         A key of :data:`SCENARIOS`: ``default`` (``make_elbow_lifting``'s data),
         ``compliant_tendons``, ``motions``, ``heavy_loads``, ``strategies``, ``off_simulator``,
-        ``ballistic``.
+        ``ballistic``, ``personal_curves``.
     n_subjects, n_trials, duration, rate, random_state, cache, progress, data_home
         As :func:`~deepemg.datasets.make_elbow_lifting`. Scenarios are cached (``.npz``)
         under a key that holds the scenario's whole definition.
@@ -411,13 +437,24 @@ def _scenario_cache_path(
     random_state: int,
     data_home: str | os.PathLike | None,
 ) -> Path:
-    """Where ``make_scenario`` caches a scenario: keyed by its whole definition and the sizes."""
+    """Where ``make_scenario`` caches a scenario: keyed by its whole definition and the sizes.
+
+    A scenario with personal muscle curves adds their ranges to the key (the other scenarios'
+    keys are those they always had).
+    """
+    scenario = SCENARIOS[name]
+    curves = (
+        {"muscle_curve_ranges": MUSCLE_CURVE_RANGES}
+        if scenario.muscle == "degroote_compliant_personal"
+        else {}
+    )
     return _elbow_cache_path(
         f"scenario_{name}",
         data_home,
         version=SCENARIO_GENERATOR_VERSION,
         lifting_version=GENERATOR_VERSION,
-        scenario=asdict(SCENARIOS[name]),
+        scenario=asdict(scenario),
+        **curves,
         ballistic_torque_budget=BALLISTIC_TORQUE_BUDGET,
         emg_ceiling=EMG_CEILING,
         n_subjects=int(n_subjects),

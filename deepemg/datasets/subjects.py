@@ -9,12 +9,35 @@ import numpy as np
 import opensim as osim
 
 from .. import opensim as bridge
+from ..opensim.builder import use_compliant_tendon_degroote_muscles
 
-__all__ = ["ScenarioSubject", "SimulatedSubject", "build_subject_model", "draw_subject"]
+__all__ = [
+    "MUSCLE_CURVE_RANGES",
+    "ScenarioSubject",
+    "SimulatedSubject",
+    "build_subject_model",
+    "draw_muscle_curves",
+    "draw_subject",
+]
 
-MUSCLE_MODELS = ("degroote_rigid", "thelen_compliant")
+MUSCLE_MODELS = ("degroote_rigid", "thelen_compliant", "degroote_compliant_personal")
 """Muscle models of the simulated truth: deepemg's own (rigid-tendon DeGrooteFregly2016, the
-torch model's law) or OpenSim's compliant-tendon Thelen2003Muscle."""
+torch model's law), OpenSim's compliant-tendon Thelen2003Muscle, or compliant-tendon
+DeGrooteFregly2016 with the subject's own curve shapes (:func:`draw_muscle_curves`)."""
+
+COMPLIANT_MUSCLE_MODELS = ("thelen_compliant", "degroote_compliant_personal")
+"""The muscle models with an elastic tendon (forces at fibre equilibrium)."""
+
+MUSCLE_CURVE_RANGES: dict[str, tuple[float, float]] = {
+    "active_force_width_scale": (1.0, 1.4),
+    "passive_fiber_strain_at_one_norm_force": (0.45, 0.75),
+    "max_contraction_velocity": (6.0, 14.0),
+    "tendon_strain_at_one_norm_force": (0.033, 0.06),
+}
+"""Ranges ``(low, high)`` of the personal curve properties of DeGrooteFregly2016Muscle, drawn
+uniformly per subject and per muscle by :func:`draw_muscle_curves` (units: width scale and
+strains dimensionless, maximum contraction velocity in optimal fibre lengths per second). Each
+contains the generic elbow model's value (1, 0.6, 10, 0.049; the width scale's is its lowest)."""
 
 
 @dataclass
@@ -72,19 +95,44 @@ class ScenarioSubject(SimulatedSubject):
 
     Attributes
     ----------
-    muscle_model : {"degroote_rigid", "thelen_compliant"}
+    muscle_model : {"degroote_rigid", "thelen_compliant", "degroote_compliant_personal"}
         Muscles of the subject's OpenSim model (the truth).
     activation_time_constant, deactivation_time_constant : float
         Time constants (s) of the subject's first-order activation dynamics.
     emg_gain : array
         Per-muscle gain of the measured EMG (electrode placement, normalisation error);
         1 for the deep muscles, which are not measured.
+    active_force_width_scale, passive_fiber_strain_at_one_norm_force : arrays
+        Per-muscle width scale of the active force-length curve and passive fibre strain at
+        maximum isometric force (dimensionless) of a ``"degroote_compliant_personal"``
+        subject (:func:`draw_muscle_curves`); empty otherwise (the generic model's).
+    max_contraction_velocity : array
+        Per-muscle maximum contraction velocity (optimal fibre lengths per second), idem.
+    tendon_strain_at_one_norm_force : array
+        Per-muscle tendon strain at maximum isometric force (dimensionless), idem.
     """
 
     muscle_model: str = "degroote_rigid"
     activation_time_constant: float = 0.015
     deactivation_time_constant: float = 0.060
     emg_gain: np.ndarray = field(default_factory=lambda: np.ones(0))
+    active_force_width_scale: np.ndarray = field(default_factory=lambda: np.ones(0))
+    passive_fiber_strain_at_one_norm_force: np.ndarray = field(default_factory=lambda: np.ones(0))
+    max_contraction_velocity: np.ndarray = field(default_factory=lambda: np.ones(0))
+    tendon_strain_at_one_norm_force: np.ndarray = field(default_factory=lambda: np.ones(0))
+
+    def as_dict(self) -> dict:
+        """Plain dict (arrays kept) for ``true_params``; curve properties only when drawn.
+
+        A subject without personal curves (every muscle model but
+        ``"degroote_compliant_personal"``) leaves the four empty curve arrays out, so that the
+        other scenarios' ``true_params`` are those they always had.
+        """
+        values = asdict(self)
+        for key in MUSCLE_CURVE_RANGES:
+            if np.size(values[key]) == 0:
+                del values[key]
+        return values
 
 
 def draw_subject(
@@ -139,6 +187,95 @@ def draw_subject(
     )
 
 
+def draw_muscle_curves(rng: np.random.Generator, n_muscles: int) -> dict[str, np.ndarray]:
+    """Draw a subject's own muscle curve shapes and tendon compliance, one value per muscle.
+
+    Each property of :data:`MUSCLE_CURVE_RANGES` is drawn **uniformly** and independently per
+    muscle within its range (uniform: the literature gives plausible bounds, not a
+    distribution), in this order, ``n_muscles`` values each:
+
+    ``active_force_width_scale`` 1.0-1.4
+        Scale of the width of DeGroote-Fregly's active force-length Gaussians (generic 1).
+        A whole muscle's force-length curve is wider than one sarcomere's by an amount that
+        depends on the spread of sarcomere and fibre lengths and on pennation (Winters et al.
+        2011, J Biomech 44:109; Lieber & Ward 2011, Phil Trans R Soc B 366:1466), so it
+        differs between muscles and people. The spread is that of +-20 % (0.4), but one-sided:
+        OpenSim's DeGrooteFregly2016Muscle refuses a scale below 1 (its curve is already the
+        narrowest it allows), and wider, not narrower, is the direction whole muscles deviate.
+    ``passive_fiber_strain_at_one_norm_force`` 0.45-0.75
+        Fibre strain at which the passive force reaches F0 (generic 0.6). Thelen (2003,
+        J Biomech Eng 125:70) used 0.6 for young and 0.5 for older adults; passive stiffness
+        varies several-fold between muscles and subjects (e.g. Gajdosik 2001, Clin Biomech
+        16:87), which 0.45-0.75 covers around the generic value.
+    ``max_contraction_velocity`` 6-14 optimal fibre lengths per second
+        Generic 10 (Zajac 1989, Crit Rev Biomed Eng 17:359; Thelen 2003 used 10 young and 8
+        old). Unloaded shortening speed scales with the fast-fibre fraction, which ranges
+        widely between human muscles and people (Johnson et al. 1973, J Neurol Sci 18:111),
+        hence 6-14.
+    ``tendon_strain_at_one_norm_force`` 0.033-0.06
+        Tendon strain at F0 (generic 0.049, DeGroote-Fregly's default): 0.033 is Zajac's
+        generic value; in vivo human tendons strain about 3-8 % at maximal force
+        (Maganaris & Paul 1999, J Physiol 521:307; Magnusson et al. 2003, Scand J Med Sci
+        Sports 13:57), of which 3.3-6 % keeps the elbow's short tendons stable.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the draws.
+    n_muscles : int
+        Number of muscles (values per property).
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_muscles,)
+        One array per key of :data:`MUSCLE_CURVE_RANGES`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> curves = draw_muscle_curves(np.random.default_rng(0), 7)
+    >>> velocity = curves["max_contraction_velocity"]  # optimal fibre lengths per second
+    >>> sorted(curves) == sorted(MUSCLE_CURVE_RANGES), velocity.shape
+    (True, (7,))
+    >>> bool(velocity.min() >= 6.0 and velocity.max() <= 14.0)
+    True
+    """
+    if int(n_muscles) < 1:
+        raise ValueError(f"n_muscles must be a positive integer, got {n_muscles!r}.")
+    return {
+        key: rng.uniform(low, high, int(n_muscles))
+        for key, (low, high) in MUSCLE_CURVE_RANGES.items()
+    }
+
+
+def _set_muscle_curves(model: osim.Model, subject: SimulatedSubject) -> None:
+    """Give the model's (compliant DeGrooteFregly2016) muscles the subject's curve properties."""
+    values = {
+        key: np.asarray(getattr(subject, key, ()), dtype=float) for key in MUSCLE_CURVE_RANGES
+    }
+    n = len(subject.muscles)
+    wrong = [key for key, value in values.items() if value.shape != (n,)]
+    if wrong:
+        raise ValueError(
+            f"A 'degroote_compliant_personal' subject needs {n} values (one per muscle) of "
+            f"{wrong}; draw them with draw_muscle_curves (make_scenario('personal_curves') "
+            "does)."
+        )
+    for j, handle in enumerate(bridge.muscle_handles(model, subject.muscles)):
+        muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(handle)
+        muscle.set_active_force_width_scale(float(values["active_force_width_scale"][j]))
+        muscle.set_passive_fiber_strain_at_one_norm_force(
+            float(values["passive_fiber_strain_at_one_norm_force"][j])
+        )
+        muscle.set_max_contraction_velocity(float(values["max_contraction_velocity"][j]))
+        muscle.set_tendon_strain_at_one_norm_force(
+            float(values["tendon_strain_at_one_norm_force"][j])
+        )
+        for name in ("activation_time_constant", "deactivation_time_constant"):
+            if hasattr(subject, name):  # no effect on equilibrium forces; kept for the record
+                getattr(muscle, f"set_{name}")(float(getattr(subject, name)))
+
+
 def build_subject_model(
     subject: SimulatedSubject,
     path: str | os.PathLike | None = None,
@@ -148,8 +285,13 @@ def build_subject_model(
     """The subject's OpenSim model: the generic elbow with the subject's anatomy.
 
     ``muscle_model`` (default: the subject's own, ``"degroote_rigid"`` for a
-    :class:`SimulatedSubject`) picks the muscles: rigid-tendon DeGrooteFregly2016 or
-    compliant-tendon Thelen2003 (:func:`deepemg.opensim.use_thelen_muscles`, same anatomy).
+    :class:`SimulatedSubject`) picks the muscles: rigid-tendon DeGrooteFregly2016,
+    compliant-tendon Thelen2003 (:func:`deepemg.opensim.use_thelen_muscles`, same anatomy) or
+    compliant-tendon DeGrooteFregly2016 with the subject's own curve properties
+    (``"degroote_compliant_personal"``:
+    :func:`deepemg.opensim.builder.use_compliant_tendon_degroote_muscles`, then the
+    subject's ``active_force_width_scale``, ``passive_fiber_strain_at_one_norm_force``,
+    ``max_contraction_velocity`` and ``tendon_strain_at_one_norm_force`` per muscle).
     """
     muscle_model = muscle_model or getattr(subject, "muscle_model", "degroote_rigid")
     if muscle_model not in MUSCLE_MODELS:
@@ -182,4 +324,7 @@ def build_subject_model(
             activation_time_constant=getattr(subject, "activation_time_constant", None),
             deactivation_time_constant=getattr(subject, "deactivation_time_constant", None),
         )
+    elif muscle_model == "degroote_compliant_personal":
+        use_compliant_tendon_degroote_muscles(model)
+        _set_muscle_curves(model, subject)
     return model

@@ -114,6 +114,147 @@ def test_compliant_truth_is_consistent_with_opensim(compliant):
     assert compliant.activation.min() >= 0.01 - 1e-12  # Thelen's lowest activation
 
 
+PERSONAL = dict(n_subjects=2, n_trials=1, duration=1.0, random_state=0, cache=False, progress=False)
+
+# the literature ranges (docstring of draw_muscle_curves), written out rather than imported
+CURVE_RANGES = {
+    "active_force_width_scale": (1.0, 1.4),
+    "passive_fiber_strain_at_one_norm_force": (0.45, 0.75),
+    "max_contraction_velocity": (6.0, 14.0),  # optimal fibre lengths per second
+    "tendon_strain_at_one_norm_force": (0.033, 0.06),
+}
+# DeGrooteFregly2016Muscle's defaults, those of the generic elbow model
+GENERIC_CURVES = {
+    "active_force_width_scale": 1.0,
+    "passive_fiber_strain_at_one_norm_force": 0.6,
+    "max_contraction_velocity": 10.0,
+    "tendon_strain_at_one_norm_force": 0.049,
+}
+
+
+@pytest.fixture(scope="module")
+def personal():
+    return make_scenario("personal_curves", **PERSONAL)
+
+
+def _compliant_degroote(subject, curves):
+    """The subject's anatomy (rigid model) made compliant DeGrooteFregly2016 with ``curves``
+    (name -> per-muscle values), with plain OpenSim calls only."""
+    model = build_subject_model(subject, muscle_model="degroote_rigid")
+    for j, name in enumerate(subject.muscles):
+        muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(model.getMuscles().get(name))
+        muscle.set_ignore_tendon_compliance(False)
+        for key, values in curves.items():
+            getattr(muscle, f"set_{key}")(float(np.broadcast_to(values, (7,))[j]))
+    return model
+
+
+def test_personal_curves_are_drawn_within_ranges_and_differ(personal):
+    drawn = {key: np.array([p[key] for p in personal.true_params]) for key in CURVE_RANGES}
+    for key, (low, high) in CURVE_RANGES.items():
+        values = drawn[key]
+        assert values.shape == (2, 7), key
+        assert values.min() >= low, key
+        assert values.max() <= high, key
+        assert (np.ptp(values, axis=1) > 0.1 * (high - low)).all(), key  # between muscles
+        assert np.abs(values[0] - values[1]).max() > 0.1 * (high - low), key  # subjects
+    assert {p["muscle_model"] for p in personal.true_params} == {"degroote_compliant_personal"}
+    # the other scenarios' subjects have no curves of their own
+    other = make_scenario(
+        "strategies",
+        n_subjects=1,
+        n_trials=1,
+        duration=0.3,
+        random_state=0,
+        cache=False,
+        progress=False,
+    )
+    assert not set(CURVE_RANGES) & set(other.true_params[0])
+
+
+def test_personal_truth_is_consistent_with_opensim(personal):
+    assert personal.scenario == "personal_curves"
+    assert not personal.saturated.any()  # feasible: no muscle fully active anywhere
+    assert personal.truth_residual < 0.01
+    assert personal.activation.min() >= 0.005 - 1e-12  # default's co-contraction floor
+    for params in personal.true_params:
+        subject = ScenarioSubject(**params)
+        curves = {key: params[key] for key in CURVE_RANGES}
+        reference = _compliant_degroote(subject, curves)
+        built = build_subject_model(subject)  # the model the truth was solved with
+        for j, name in enumerate(personal.muscles):
+            muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(built.getMuscles().get(name))
+            assert not muscle.get_ignore_tendon_compliance()
+            for key, values in curves.items():
+                assert getattr(muscle, f"get_{key}")() == values[j], (name, key)
+        for i in np.flatnonzero(personal.groups == subject.name):
+            angle, velocity, _, load, torque = personal.X[i, :, :5].T
+            frames = np.arange(0, angle.size, 10)  # a few states per trial
+            at = angle[frames], velocity[frames], personal.activation[i][frames]
+            muscle = _opensim_muscle_torque(reference, personal.muscles, float(load[0]), *at)
+            assert np.isfinite(muscle).all()
+            np.testing.assert_allclose(muscle, torque[frames], atol=2e-3)
+            # with the generic curves, the same activations miss the torque (by 1-10 %)
+            generic = _compliant_degroote(subject, GENERIC_CURVES)
+            miss = _opensim_muscle_torque(generic, personal.muscles, float(load[0]), *at)
+            relative = np.abs(miss - torque[frames]) / np.maximum(np.abs(torque[frames]), 1.0)
+            assert relative.max() > 0.01, relative
+
+
+def test_estimators_get_the_generic_model(personal):
+    from deepemg.opensim import elbow_model
+
+    model = bridge.load_model(bridge.ELBOW_MODEL_PATH)  # the file the estimators read
+    for i in range(model.getMuscles().getSize()):
+        muscle = osim.DeGrooteFregly2016Muscle.safeDownCast(model.getMuscles().get(i))
+        assert muscle.get_ignore_tendon_compliance()
+        for key, value in GENERIC_CURVES.items():
+            assert getattr(muscle, f"get_{key}")() == value, key
+    physics = elbow_model()
+    np.testing.assert_array_equal(physics.max_contraction_velocity, 10.0)
+    np.testing.assert_array_equal(physics.passive_fiber_strain, 0.6)
+    np.testing.assert_array_equal(physics.active_force_width_scale, 1.0)
+    assert physics.muscle_law.name == "rigid_tendon_degroote_fregly"
+    # and nothing of the curves reaches X: its channels are the default scenario's
+    assert (
+        personal.channels
+        == make_scenario(
+            "default",
+            n_subjects=1,
+            n_trials=1,
+            duration=0.3,
+            random_state=0,
+            cache=False,
+            progress=False,
+        ).channels
+    )
+
+
+def test_personal_curves_cache_key_and_errors(monkeypatch):
+    from deepemg.datasets import scenarios, subjects
+
+    key = scenarios._scenario_cache_path
+    names = [key(name, 5, 12, 5.0, 100.0, 0, "/tmp").name for name in SCENARIOS]
+    assert len(set(names)) == len(SCENARIOS)
+    personal = names[list(SCENARIOS).index("personal_curves")]
+    wider = {**subjects.MUSCLE_CURVE_RANGES, "max_contraction_velocity": (5.0, 15.0)}
+    monkeypatch.setattr(scenarios, "MUSCLE_CURVE_RANGES", wider)
+    assert key("personal_curves", 5, 12, 5.0, 100.0, 0, "/tmp").name != personal
+    assert key("default", 5, 12, 5.0, 100.0, 0, "/tmp").name == names[0]
+    generic = make_scenario(
+        "default",
+        n_subjects=1,
+        n_trials=1,
+        duration=0.3,
+        random_state=0,
+        cache=False,
+        progress=False,
+    ).true_params[0]
+    subject = ScenarioSubject(**generic)
+    with pytest.raises(ValueError, match="draw_muscle_curves"):
+        build_subject_model(subject, muscle_model="degroote_compliant_personal")
+
+
 def test_thelen_forces_are_not_the_rigid_degroote_law(compliant):
     """At the truth's activations, deepemg's own muscle law would not make the torque."""
     subject = ScenarioSubject(**compliant.true_params[0])
@@ -311,6 +452,7 @@ def test_scenario_definitions():
         "strategies",
         "off_simulator",
         "ballistic",
+        "personal_curves",
     ]
     hardest = SCENARIOS["off_simulator"]
     assert hardest.muscle == "thelen_compliant"
