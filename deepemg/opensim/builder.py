@@ -107,30 +107,38 @@ def clear_thelen_ignore_tendon_compliance(model: osim.Model) -> list[str]:
 
 
 @functools.lru_cache(maxsize=16)
-def _declared_law(path: str, mtime: float, coordinate: str, locked: tuple) -> str:
-    """The name of the law the muscles crossing ``coordinate`` declare (``"from_model"``).
+def _declared_muscles(
+    path: str, mtime: float, coordinate: str, locked: tuple
+) -> tuple[tuple[str, str, bool], ...]:
+    """``(name, concrete class, ignore_tendon_compliance)`` of the muscles that count.
 
-    Each muscle's concrete class and ``ignore_tendon_compliance`` are looked up with
-    :func:`~deepemg.physics.from_model_law`. When every muscle of the file declares the same,
-    the model is not posed; otherwise only the muscles crossing the coordinate count.
+    All the file's muscles when they all declare the same class and tendon (the model is not
+    posed), else those crossing ``coordinate``.
     """
     model = osim_model.load_model(path)
-    muscles = model.getMuscles()
-    declared = {
-        muscles.get(i).getName(): (
-            muscles.get(i).getConcreteClassName(),
-            bool(muscles.get(i).get_ignore_tendon_compliance()),
-        )
-        for i in range(muscles.getSize())
-    }
-    if len(set(declared.values())) > 1:
-        clear_thelen_ignore_tendon_compliance(model)  # OpenSim could not pose the model
+    muscles = [model.getMuscles().get(i) for i in range(model.getMuscles().getSize())]
+    declared = [
+        (m.getName(), m.getConcreteClassName(), bool(m.get_ignore_tendon_compliance()))
+        for m in muscles
+    ]
+    if len({d[1:] for d in declared}) > 1:
+        clear_thelen_ignore_tendon_compliance(model)  # else OpenSim could not pose the model
         pose = osim_model.ModelPose(model, coordinate, dict(locked))
-        crossing = geometry.muscles_crossing(pose, list(declared))
-        declared = {name: declared[name] for name in crossing} or declared
+        crossing = set(geometry.muscles_crossing(pose, [d[0] for d in declared]))
+        declared = [d for d in declared if d[0] in crossing] or declared
+    return tuple(declared)
+
+
+def _declared_law(declared: tuple[tuple[str, str, bool], ...], path: str, coordinate: str) -> str:
+    """The name of the law ``declared`` muscles share (``muscle_law="from_model"``).
+
+    Looked up with :func:`~deepemg.physics.from_model_law` at each call (laws registered since
+    included); a clear error for muscles of several classes or tendons, or of a class no law
+    reproduces.
+    """
     groups: dict[tuple[str, bool], list[str]] = {}
-    for name, key in declared.items():
-        groups.setdefault(key, []).append(name)
+    for name, opensim_class, rigid in declared:
+        groups.setdefault((opensim_class, rigid), []).append(name)
     described = {f"{'rigid' if k[1] else 'compliant'}-tendon {k[0]}": v for k, v in groups.items()}
     if len(groups) > 1:
         raise ValueError(
@@ -341,7 +349,8 @@ def build_model(
         raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
     locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
     if isinstance(muscle_law, str) and muscle_law == FROM_MODEL:
-        muscle_law = _declared_law(str(path), os.path.getmtime(path), coordinate, locked_key)
+        declared = _declared_muscles(str(path), os.path.getmtime(path), coordinate, locked_key)
+        muscle_law = _declared_law(declared, str(path), coordinate)
     law = get_muscle_law(_DEFAULT_MUSCLE_LAW if muscle_law is None else muscle_law)
     getters = _law_getters(law)
     data = _fit_opensim(
