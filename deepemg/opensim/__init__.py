@@ -32,7 +32,10 @@ from .model import (
     muscle_handles,
     muscle_names,
     set_load_mass,
+    use_compliant_tendon_millard_muscles,
+    use_millard_muscles,
     use_rigid_tendon_degroote_muscles,
+    use_rigid_tendon_millard_muscles,
     use_thelen_muscles,
 )
 
@@ -95,6 +98,9 @@ __all__ = [
     "sample_path_geometry",
     "set_load_mass",
     "static_optimization",
+    "use_compliant_tendon_millard_muscles",
+    "use_millard_muscles",
     "use_rigid_tendon_degroote_muscles",
+    "use_rigid_tendon_millard_muscles",
     "use_thelen_muscles",
 ]

@@ -15,7 +15,10 @@ __all__ = [
     "muscle_handles",
     "muscle_names",
     "set_load_mass",
+    "use_compliant_tendon_millard_muscles",
+    "use_millard_muscles",
     "use_rigid_tendon_degroote_muscles",
+    "use_rigid_tendon_millard_muscles",
     "use_thelen_muscles",
 ]
 
@@ -242,6 +245,115 @@ def use_thelen_muscles(
         forces.append(new)  # the set adopts ``new``; muscles move to the end in their order
     model.finalizeConnections()
     return names
+
+
+def use_millard_muscles(
+    model: osim.Model,
+    rigid_tendon: bool | None = None,
+    fiber_damping: float | None = None,
+) -> list[str]:
+    """Make every muscle a ``Millard2012EquilibriumMuscle``, keeping its anatomy.
+
+    A muscle of another class is replaced (the order of the muscles among themselves is kept)
+    by a ``Millard2012EquilibriumMuscle`` with the same maximum isometric force, optimal fibre
+    length, tendon slack length, pennation angle at the optimal length, maximum contraction
+    velocity, tendon (rigid or not: its ``ignore_tendon_compliance``) and a copy of its
+    GeometryPath, and OpenSim's default Millard curves, fibre damping (0.1) and minimum
+    activation (0.01). Millard muscles are kept as they are. The muscles' properties are then
+    finalised, so that their curves read as OpenSim uses them (e.g. the active force-length
+    minimum of a damped muscle is 0). The muscle laws
+    :class:`~deepemg.physics.millard.RigidTendonMillard2012` and
+    :class:`~deepemg.physics.millard.CompliantTendonMillard2012` reproduce these muscles.
+
+    Parameters
+    ----------
+    model : opensim.Model
+        The model; it is changed in place (call ``initSystem`` afterwards, as
+        :class:`ModelPose` does).
+    rigid_tendon : bool, optional
+        Give every muscle a rigid (True) or an elastic (False) tendon; each keeps its own when
+        not given.
+    fiber_damping : float, optional
+        Every muscle's ``fiber_damping`` (>= 0; below 0.001 OpenSim's muscle is undamped).
+
+    Returns
+    -------
+    list of str
+        Names of the muscles replaced or whose tendon or damping changed, in the model's order.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, load_model
+    >>> model = load_model(ELBOW_MODEL_PATH)
+    >>> len(use_millard_muscles(model)), model.getMuscles().get(0).getConcreteClassName()
+    (7, 'Millard2012EquilibriumMuscle')
+    >>> use_millard_muscles(model, rigid_tendon=True)  # the elbow's tendons are rigid already
+    []
+    """
+    if fiber_damping is not None and not (np.isfinite(fiber_damping) and fiber_damping >= 0):
+        raise ValueError(f"fiber_damping must be a finite number >= 0, got {fiber_damping!r}.")
+    names = muscle_names(model)
+    changed = set()
+    for name in names:
+        if model.getMuscles().get(name).getConcreteClassName() != "Millard2012EquilibriumMuscle":
+            _replace_with_millard(model, name)
+            changed.add(name)
+    for name in names:  # the force set holds the new muscles (the muscle set not yet)
+        muscle = osim.Millard2012EquilibriumMuscle.safeDownCast(model.updForceSet().get(name))
+        if rigid_tendon is not None and muscle.get_ignore_tendon_compliance() != rigid_tendon:
+            muscle.set_ignore_tendon_compliance(bool(rigid_tendon))
+            changed.add(name)
+        if fiber_damping is not None and muscle.get_fiber_damping() != fiber_damping:
+            muscle.set_fiber_damping(float(fiber_damping))
+            changed.add(name)
+    model.finalizeFromProperties()
+    model.finalizeConnections()
+    return [name for name in names if name in changed]
+
+
+def _replace_with_millard(model: osim.Model, name: str) -> None:
+    """Replace the muscle ``name`` by a Millard2012EquilibriumMuscle with its anatomy."""
+    old = model.getMuscles().get(name)
+    new = osim.Millard2012EquilibriumMuscle(
+        name,
+        old.getMaxIsometricForce(),
+        old.getOptimalFiberLength(),
+        old.getTendonSlackLength(),
+        old.getPennationAngleAtOptimalFiberLength(),
+    )
+    new.setMaxContractionVelocity(old.getMaxContractionVelocity())
+    new.set_ignore_tendon_compliance(bool(old.get_ignore_tendon_compliance()))
+    new.set_path(old.get_path())  # a copy of the GeometryPath (points, wrapping)
+    forces = model.updForceSet()
+    forces.remove(forces.getIndex(name))  # deletes ``old``: not used below
+    forces.append(new)  # the set adopts ``new``; muscles move to the end in their order
+
+
+def use_rigid_tendon_millard_muscles(model: osim.Model) -> list[str]:
+    """:func:`use_millard_muscles` with rigid tendons (the rigid-tendon Millard law's conversion).
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, load_model
+    >>> model = load_model(ELBOW_MODEL_PATH)
+    >>> len(use_rigid_tendon_millard_muscles(model))
+    7
+    """
+    return use_millard_muscles(model, rigid_tendon=True)
+
+
+def use_compliant_tendon_millard_muscles(model: osim.Model) -> list[str]:
+    """:func:`use_millard_muscles` with elastic tendons (the compliant Millard law's conversion).
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, load_model
+    >>> model = load_model(ELBOW_MODEL_PATH)
+    >>> muscle = model.getMuscles().get(len(use_compliant_tendon_millard_muscles(model)) - 1)
+    >>> muscle.get_ignore_tendon_compliance()
+    False
+    """
+    return use_millard_muscles(model, rigid_tendon=False)
 
 
 class ModelPose:

@@ -23,6 +23,12 @@ from .from_model import (
     register_from_model_law,
 )
 from .geometry import PathGeometry
+from .millard import (
+    CompliantTendonMillard2012,
+    RigidTendonMillard2012,
+    compliant_tendon_millard_force,
+    rigid_tendon_millard_force,
+)
 from .model import MusculoskeletalModel
 from .muscle import (
     MUSCLE_LAWS,
@@ -55,16 +61,19 @@ __all__ = [
     "MUSCLE_LAWS",
     "ActivationFilter",
     "CompliantTendonDeGrooteFregly",
+    "CompliantTendonMillard2012",
     "CompliantTendonThelen2003",
     "MuscleLaw",
     "MusculoskeletalModel",
     "ParameterSpec",
     "PathGeometry",
     "RigidTendonDeGrooteFregly",
+    "RigidTendonMillard2012",
     "RigidTendonThelen2003",
     "SubjectParameters",
     "active_force_length",
     "compliant_tendon_force",
+    "compliant_tendon_millard_force",
     "compliant_tendon_thelen_force",
     "curve_parameter_specs",
     "excitation_to_activation",
@@ -78,6 +87,7 @@ __all__ = [
     "register_from_model_law",
     "register_muscle_law",
     "rigid_tendon_force",
+    "rigid_tendon_millard_force",
     "rigid_tendon_thelen_force",
     "subject_parameter_specs",
     "tendon_force_length",
