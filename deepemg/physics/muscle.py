@@ -328,7 +328,7 @@ class MuscleLaw:
     """Parameters of the law's curves a subject may have its own scale of: name -> the scale's
     (lower, upper) bounds (nominal 1, the model file's value). ``NMMRegressor(curve_parameters=
     True)`` learns one bounded scale per subject and muscle of each
-    (:func:`~deepemg.physics.parameters.curve_parameter_specs`); empty: none."""
+    (:func:`~deepemg.physics.curve_parameter_specs`); empty: none."""
     affine_in_activation: bool = False
     """True when the tendon force is ``k + m * activation`` at a given length and velocity.
 
