@@ -24,7 +24,8 @@ OpenSim 4.6 refuses ``ignore_tendon_compliance`` on a Thelen2003Muscle ("not cur
 implemented"); its rigid-tendon forces are those of ``calcInextensibleTendonActiveFiberForce``
 (what static optimisation uses) plus the passive fibre force along the tendon:
 :func:`rigid_tendon_thelen_force`. :func:`compliant_tendon_thelen_force` is the elastic tendon at
-static fibre-tendon equilibrium, OpenSim's ``Model.equilibrateMuscles``.
+fibre-tendon equilibrium, OpenSim's ``Model.equilibrateMuscles`` (with a velocity, the
+fibre's share of it as OpenSim's ``initMuscleState`` gives it).
 
 References
 ----------
@@ -355,6 +356,8 @@ EQUILIBRIUM_BISECTIONS = 12
 """Bisection steps of :func:`compliant_tendon_thelen_force` before its Illinois steps."""
 EQUILIBRIUM_ITERATIONS = 8
 """Illinois steps of :func:`compliant_tendon_thelen_force` after its bisection steps."""
+FORCE_VELOCITY_ITERATIONS = 3
+"""Fixed-point steps of the fibre's force-velocity multiplier at each point of the search."""
 
 
 def compliant_tendon_thelen_force(
@@ -369,15 +372,20 @@ def compliant_tendon_thelen_force(
 ) -> torch.Tensor:
     """Tendon force (N) of a compliant-tendon Thelen2003Muscle at fibre-tendon equilibrium.
 
-    The fibre's length along the tendon ``x`` solves
-    ``(a fL(l~) fV(v~, a) + fPE(l~)) cos phi = fSE((l_mt - x) / l_ts)`` (fixed-width
-    pennation, ``l = sqrt(x^2 + w^2)``, ``x`` at least OpenSim's minimum): 12 vectorised
-    bisection steps in ``[x_min, l_mt - 0.9 l_ts]`` (or ``1e-6 l_opt`` when ``x_min`` is 0),
-    then 8 Illinois steps without autograd, then one Newton step with autograd on, which carries
-    the exact implicit-function gradient to the activation, the lengths and every parameter.
-    With zero velocity this is OpenSim's ``Model.equilibrateMuscles``. With a velocity the
-    fibre takes the rigid-tendon share ``v_mt cos phi`` (OpenSim's ``initMuscleState`` instead
-    shares it by the fibre and tendon stiffnesses, a heuristic of its initialisation).
+    The fibre's length along the tendon ``x`` and its force-velocity multiplier ``fV`` solve
+    ``(a fL(l~) fV + fPE(l~)) cos phi = fSE((l_mt - x) / l_ts)`` (fixed-width pennation,
+    ``l = sqrt(x^2 + w^2)``, ``x`` at least OpenSim's minimum) and
+    ``fV = fV(v~, a)`` with the fibre velocity OpenSim's ``initMuscleState`` gives it: the
+    musculotendon velocity shared by the fibre's and the tendon's stiffnesses in series,
+    ``v_fibre = k_T / (k_F + k_T) v_mt cos phi`` (none while the tendon is slack). This is
+    ``Model.equilibrateMuscles`` with the muscle's lengthening speed; with zero velocity,
+    ``fV = 1``: static equilibrium.
+
+    Solved by 12 vectorised bisection steps in ``[x_min, l_mt - 0.9 l_ts]`` (``1e-6 l_opt``
+    when ``x_min`` is 0) and 8 Illinois steps, ``fV`` settled by 3 fixed-point steps at each
+    point, without autograd; then one Newton step on both equations with autograd on, which
+    carries the exact implicit-function gradient to the activation, the lengths, the velocity
+    and every parameter.
 
     Parameters
     ----------
@@ -411,14 +419,83 @@ def compliant_tendon_thelen_force(
     a, l_mt, v_mt, p = _prepare(
         activation, musculotendon_length, musculotendon_velocity, parameters
     )
-    x = _equilibrium_projection(a, l_mt, v_mt, p)
-    return p["max_isometric_force"] * _equilibrium(x, a, l_mt, v_mt, p)[1]
+    x, fv = _equilibrium_projection(a, l_mt, v_mt, p)
+    return p["max_isometric_force"] * _equilibrium(x, fv, a, l_mt, v_mt, p)[2]
 
 
-def _equilibrium(x, a, l_mt, v_mt, p):
-    """Fibre force along the tendon minus tendon force (over F0), and the tendon force."""
-    tendon = thelen_tendon_force_length((l_mt - x) / p["tendon_slack_length"], p["tendon_strain"])
-    return _fiber_force(x, a, v_mt, p) - tendon, tendon
+def _slopes(norm_length, norm_tendon_length, p):
+    """The slopes of fL and fPE in l~ and of fSE in l_t / l_ts.
+
+    OpenSim's ``calcDfalDlceN``, ``calcDfpeDlceN`` and ``calcDfseDtlN``.
+    """
+    shape, strain, k_pe = (
+        p["active_force_shape"],
+        p["passive_fiber_strain"],
+        p["passive_force_shape"],
+    )
+    d_active = -2.0 * (norm_length - 1.0) / shape * thelen_active_force_length(norm_length, shape)
+    stretch = torch.clamp_min(norm_length - 1.0, 0.0)
+    d_passive = torch.where(
+        norm_length > 1.0,
+        k_pe / strain * torch.exp(k_pe * stretch / strain) / torch.expm1(k_pe),
+        torch.zeros_like(stretch),
+    )
+    tendon_strain = p["tendon_strain"]
+    x = norm_tendon_length - 1.0
+    toe = 99.0 * tendon_strain * _E3 / (166.0 * _E3 - 67.0)
+    in_toe = torch.minimum(torch.clamp_min(x, 0.0), toe)
+    curved = _TOE_FORCE / (_E3 - 1.0) * _TOE_SHAPE / toe * torch.exp(_TOE_SHAPE * in_toe / toe)
+    d_tendon = torch.where(
+        x > toe, 0.67 / (tendon_strain - toe), torch.where(x > 0, curved, torch.zeros_like(x))
+    )
+    return d_active, d_passive, d_tendon
+
+
+def _equilibrium(x, fv, a, l_mt, v_mt, p):
+    """Residuals of the compliant muscle at fibre projection ``x`` (m) and multiplier ``fv``.
+
+    Returns ``(g, fv - F, fSE)``: the fibre force along the tendon minus the tendon force (over
+    F0); ``fv`` minus the force-velocity multiplier of the fibre velocity OpenSim's
+    ``initMuscleState`` gives the fibre there (the musculotendon velocity shared by the fibre's
+    and the tendon's stiffnesses in series, all of it to the tendon when the tendon is slack);
+    and the tendon force over F0.
+    """
+    l_opt, l_ts = p["optimal_fiber_length"], p["tendon_slack_length"]
+    length, cos_pennation, _ = _fiber(x, l_opt, p["pennation_angle"], p["maximum_pennation_angle"])
+    norm_length = length / l_opt
+    norm_tendon = (l_mt - x) / l_ts
+    fal = thelen_active_force_length(norm_length, p["active_force_shape"])
+    fpe = thelen_passive_force_length(
+        norm_length, p["passive_fiber_strain"], p["passive_force_shape"]
+    )
+    tendon = thelen_tendon_force_length(norm_tendon, p["tendon_strain"])
+    fiber = a * fal * fv + fpe
+    d_active, d_passive, d_tendon = _slopes(norm_length, norm_tendon, p)
+    along = length * cos_pennation  # x, at least OpenSim's minimum
+    width = l_opt * torch.sin(p["pennation_angle"])
+    d_cos = width * width / (length * length * along)  # d cos(phi) / d l
+    fiber_stiffness = (a * fv * d_active + d_passive) / l_opt * cos_pennation + fiber * d_cos
+    fiber_stiffness = fiber_stiffness * cos_pennation  # along the tendon, over F0
+    tendon_stiffness = d_tendon / l_ts
+    total = fiber_stiffness + tendon_stiffness
+    shared = (total.abs() > _SIGNIFICANT_REAL) & (norm_tendon > 1.0)
+    fiber_share = torch.where(shared, tendon_stiffness / torch.where(shared, total, 1.0), 0.0)
+    norm_velocity = fiber_share * v_mt * cos_pennation / (p["max_contraction_velocity"] * l_opt)
+    target = thelen_force_velocity(
+        norm_velocity,
+        a,
+        p["force_velocity_shape"],
+        p["max_lengthening_force"],
+        p["fv_extrapolation_threshold"],
+    )
+    return fiber * cos_pennation - tendon, fv - target, tendon
+
+
+def _settle(x, fv, held, n: int = FORCE_VELOCITY_ITERATIONS):
+    """``fv`` after ``n`` fixed-point steps ``fv <- F(x, fv)`` (no autograd)."""
+    for _ in range(n):
+        fv = fv - _equilibrium(x, fv, *held)[1]
+    return fv
 
 
 def _equilibrium_projection(a, l_mt, v_mt, p):
@@ -438,23 +515,43 @@ def _equilibrium_projection(a, l_mt, v_mt, p):
     top = torch.broadcast_to(torch.maximum(l_mt.detach() - 0.9 * l_ts, 2.0 * bottom), shape)
     with torch.no_grad():
         low, high = bottom, top
+        fv = torch.ones(shape, dtype=bottom.dtype, device=bottom.device)
         for _ in range(EQUILIBRIUM_BISECTIONS):
             middle = 0.5 * (low + high)
-            above = _equilibrium(middle, *held)[0] > 0
+            fv = _settle(middle, fv, held)
+            above = _equilibrium(middle, fv, *held)[0] > 0
             high, low = torch.where(above, middle, high), torch.where(above, low, middle)
-        root = _illinois(held, low, high)
+        root, fv = _illinois(held, low, high, fv)
+    return _newton_step(root, fv, (a, l_mt, v_mt, p), held, bottom, top)
+
+
+def _newton_step(root, fv, attached, held, bottom, top):
+    """One Newton step on both residuals with autograd on: the implicit-function gradient.
+
+    The 2 x 2 Jacobian of ``(g, fv - F)`` in ``(x, fv)`` is taken without autograd at the
+    root; the step ``-J^-1 r`` with ``r`` computed with autograd on carries the exact
+    derivative of the root to the activation, the lengths, the velocity and every parameter.
+    """
     with torch.enable_grad():
-        probe = root.clone().requires_grad_(True)
-        (slope,) = torch.autograd.grad(_equilibrium(probe, *held)[0].sum(), probe)
-    # one Newton step with autograd on: the implicit-function gradient at the root
-    x = root - _equilibrium(root, a, l_mt, v_mt, p)[0] / slope.clamp_min(1e-6)
-    return torch.minimum(torch.maximum(x, bottom), top)
+        x_probe = root.clone().requires_grad_(True)
+        fv_probe = fv.clone().requires_grad_(True)
+        g, h, _ = _equilibrium(x_probe, fv_probe, *held)
+        g_x, g_fv = torch.autograd.grad(g.sum(), (x_probe, fv_probe), retain_graph=True)
+        h_x, h_fv = torch.autograd.grad(h.sum(), (x_probe, fv_probe))
+    determinant = g_x * h_fv - g_fv * h_x
+    determinant = torch.where(determinant.abs() > 1e-12, determinant, 1e-12)
+    g, h, _ = _equilibrium(root, fv, *attached)
+    x = root - (h_fv * g - g_fv * h) / determinant
+    return torch.minimum(torch.maximum(x, bottom), top), fv
 
 
-def _illinois(held, low, high):
-    """The root in ``[low, high]`` by Illinois steps (safeguarded regula falsi; g rises)."""
-    g_low = _equilibrium(low, *held)[0]
-    g_high = _equilibrium(high, *held)[0]
+def _illinois(held, low, high, fv):
+    """The root in ``[low, high]`` by Illinois steps (safeguarded regula falsi; g rises).
+
+    ``fv`` is settled at each new point; returns the root and its ``fv``.
+    """
+    g_low = _equilibrium(low, _settle(low, fv, held), *held)[0]
+    g_high = _equilibrium(high, _settle(high, fv, held), *held)[0]
     side = torch.zeros(low.shape, dtype=torch.int8, device=low.device)
     root = 0.5 * (low + high)
     for _ in range(EQUILIBRIUM_ITERATIONS):
@@ -462,14 +559,15 @@ def _illinois(held, low, high):
         secant = (low * g_high - high * g_low) / torch.where(gap > 0, gap, 1.0)
         root = torch.where(gap > 0, secant, 0.5 * (low + high))
         root = torch.minimum(torch.maximum(root, low), high)
-        g = _equilibrium(root, *held)[0]
+        fv = _settle(root, fv, held)
+        g = _equilibrium(root, fv, *held)[0]
         above = g > 0
         g_low = torch.where(above & (side == 1), 0.5 * g_low, g_low)
         g_high = torch.where(~above & (side == -1), 0.5 * g_high, g_high)
         high, g_high = torch.where(above, root, high), torch.where(above, g, g_high)
         low, g_low = torch.where(above, low, root), torch.where(above, g_low, g)
         side = torch.where(above, 1, -1).to(torch.int8)
-    return root
+    return root, _settle(root, fv, held)
 
 
 _RIGID_GETTERS = {
