@@ -157,6 +157,14 @@ def _declared_law(declared: tuple[tuple[str, str, bool], ...], path: str, coordi
         ) from None
 
 
+def _resolve_law(muscle_law, path: Path, coordinate: str, locked: tuple) -> MuscleLaw:
+    """The law ``muscle_law`` names: None is the default, ``"from_model"`` the file's own."""
+    if isinstance(muscle_law, str) and muscle_law == FROM_MODEL:
+        declared = _declared_muscles(str(path), os.path.getmtime(path), coordinate, locked)
+        muscle_law = _declared_law(declared, str(path), coordinate)
+    return get_muscle_law(_DEFAULT_MUSCLE_LAW if muscle_law is None else muscle_law)
+
+
 def _convert(model: osim.Model, conversion: str | None) -> list[str]:
     """Apply the law's conversion, by name: a function of deepemg.opensim's modules.
 
@@ -313,27 +321,22 @@ def build_model(
     muscle_law : str, MuscleLaw or None, default="rigid_tendon_degroote_fregly"
         The muscle force law (a name in :data:`~deepemg.physics.MUSCLE_LAWS` or a law; None:
         the default law); its parameters are read from each muscle with the law's
-        ``opensim_getters``. ``"from_model"``: the law the file's muscles declare (their
-        concrete class and ``ignore_tendon_compliance``, looked up in
-        :data:`~deepemg.physics.FROM_MODEL_LAWS`: rigid- or compliant-tendon
-        DeGrooteFregly2016Muscle or Thelen2003Muscle), then built as if that law were named.
+        ``opensim_getters``. ``"from_model"``: the law the muscles' class and
+        ``ignore_tendon_compliance`` declare (:data:`~deepemg.physics.FROM_MODEL_LAWS`).
     model_class : type, default=MusculoskeletalModel
         The class to instantiate (a subclass of ``MusculoskeletalModel``).
 
     Returns
     -------
     MusculoskeletalModel
-        With the muscles that cross ``coordinate``. With the default law, muscles that are not
-        rigid-tendon DeGrooteFregly2016 (Thelen2003, Millard2012) are converted by OpenSim's
-        ``DeGrooteFregly2016Muscle.replaceMuscles`` and given rigid tendons.
+        With the muscles that cross ``coordinate``. The default law makes other muscles rigid
+        DeGrooteFregly2016 ones (OpenSim's ``DeGrooteFregly2016Muscle.replaceMuscles``).
 
     Raises
     ------
     FileNotFoundError, ValueError
-        For a missing file, a file that is not a model, an unknown coordinate, an unknown
-        muscle law, a muscle that is not of the law's OpenSim class, or with
-        ``"from_model"`` muscles of several classes or tendons, or of a class no law
-        reproduces.
+        For a missing file or coordinate, a file that is not a model, an unknown law, a muscle
+        not of the law's class; ``"from_model"`` muscles of mixed or unknown classes/tendons.
 
     Examples
     --------
@@ -348,11 +351,7 @@ def build_model(
     if not path.is_file():
         raise FileNotFoundError(f"No OpenSim model file at '{path}'.")
     locked_key = tuple(sorted((str(k), float(v)) for k, v in dict(locked or {}).items()))
-    if isinstance(muscle_law, str) and muscle_law == FROM_MODEL:
-        declared = _declared_muscles(str(path), os.path.getmtime(path), coordinate, locked_key)
-        muscle_law = _declared_law(declared, str(path), coordinate)
-    law = get_muscle_law(_DEFAULT_MUSCLE_LAW if muscle_law is None else muscle_law)
-    getters = _law_getters(law)
+    law = _resolve_law(muscle_law, path, coordinate, locked_key)
     data = _fit_opensim(
         str(path),
         os.path.getmtime(path),
@@ -361,7 +360,7 @@ def build_model(
         load_body,
         law.opensim_conversion,
         law.opensim_class,
-        getters,
+        _law_getters(law),
     )
     fit = data["fit"]
     report = _fit_report(data, path, locked, load_body)
