@@ -30,6 +30,7 @@ __all__ = [
     "ELBOW_MUSCLES",
     "ELBOW_SURFACE_MUSCLES",
     "ChannelLayout",
+    "ModelAdequacyWarning",
     "NMMEnsemble",
     "NMMRegressor",
     "ParameterBoundWarning",
@@ -48,6 +49,10 @@ def __getattr__(name):
         from .ensemble import NMMEnsemble
 
         return NMMEnsemble
+    if name == "ModelAdequacyWarning":
+        from .adequacy import ModelAdequacyWarning
+
+        return ModelAdequacyWarning
     if name == "StreamingPredictor":
         from .streaming import StreamingPredictor
 

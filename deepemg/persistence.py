@@ -9,6 +9,8 @@ A model file is a zip archive holding
   parameters (with the subjects' codes when ``subject_embedding > 0``), read back with
   ``torch.load(weights_only=True)`` (tensors only);
 * ``history.json`` (and ``personalize_history.json``): the loss history;
+* ``model_adequacy.json`` (files since 0.6.0): ``model_adequacy_``, one record per subject
+  (:mod:`deepemg.adequacy`);
 * ``model.osim``, when the estimator's model was built from an OpenSim file: that file, so
   that the model file is complete on another machine (its SHA-256 is in ``deepemg.json``);
 * ``members/<k>/...``: the same for each member of an ensemble.
@@ -55,6 +57,7 @@ import numpy as np
 import torch
 
 from ._files import write_whole
+from .adequacy import adequacy_from_rows, adequacy_rows
 from .specification import BUILTIN_MODEL, ModelSpecification
 
 __all__ = [
@@ -296,6 +299,9 @@ def _files(estimator, prefix: str, carried: _Carried) -> dict:
     if state["personalize_history_"] is not None:
         history = json.dumps(state["personalize_history_"])
         files[f"{prefix}personalize_history.json"] = history
+    if state.get("model_adequacy_") is not None:
+        rows = adequacy_rows(state["model_adequacy_"], state["subjects_"].tolist())
+        files[f"{prefix}model_adequacy.json"] = json.dumps(rows)
     return files
 
 
@@ -1025,6 +1031,18 @@ def _history(archive: _Archive, name: str, where: str, required: bool):
     return History(rows)
 
 
+def _adequacy(archive: _Archive, name: str, state: dict, where: str) -> dict | None:
+    """The saved ``model_adequacy_`` (None in files written before it was kept)."""
+    try:
+        rows = archive.json(name)
+    except KeyError:
+        return None
+    try:
+        return adequacy_from_rows(rows, state["subjects_"].tolist())
+    except ValueError as error:
+        raise ValueError(f"{where}: {str(error).rstrip('.')}; {_EDITED}.") from None
+
+
 def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, models, device):
     """One fitted network of a model file.
 
@@ -1046,6 +1064,7 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         history_=list(history),
         personalize_history_=None if personalize is None else list(personalize),
     )
+    state["model_adequacy_"] = _adequacy(archive, f"{prefix}model_adequacy.json", state, where)
     # the OpenSim model: built-in, carried or the caller's, never a path the file names
     estimator.model = models.resolve(setting, where)
     try:

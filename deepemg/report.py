@@ -11,6 +11,8 @@
   where the data are simulated;
 * ``deep_emg.png``: true and predicted deep-muscle EMG over time, NMM and MSE;
 * ``torque.png``: the NMM's muscle torque against inverse dynamics (OpenSim);
+* ``model_adequacy.csv`` (and a table in ``results.md``): whether the fitted muscle model
+  explains each subject's surface EMG and torque (:mod:`deepemg.adequacy`), when recorded;
 * ``subject_parameters.png``: learned parameters within their physiological bounds;
 * ``training_curves.png``: the NMM's data and physics loss terms per epoch;
 * ``settings.json``: the settings, and under ``"run"`` what :func:`run_info` returns.
@@ -109,6 +111,8 @@ def write_report(result: BenchmarkResult, folder: str | os.PathLike) -> dict[str
             folder / "subject_parameters.csv", _parameter_rows(result)
         ),
     }
+    if getattr(result, "adequacy", None):
+        written["model_adequacy.csv"] = _write_csv(folder / "model_adequacy.csv", result.adequacy)
     settings = {**result.settings, "run": run_info(result)}
     (folder / "settings.json").write_text(json.dumps(settings, indent=2, default=str))
     written["settings.json"] = folder / "settings.json"
@@ -332,12 +336,35 @@ def markdown(result: BenchmarkResult, figures=()) -> str:
     if described:
         lines += ["", described]
     lines += _tables(result)
+    lines += _adequacy_lines(result)
     lines += targets_markdown(result)
     pictures = [name for name in FIGURES if name in figures]
     if pictures:
         lines += ["", "## Figures", ""]
         lines += [f"![{name[:-4].replace('_', ' ')}]({name})" for name in pictures]
     return "\n".join(lines + _band_lines(result)) + "\n"
+
+
+def _adequacy_lines(result: BenchmarkResult) -> list[str]:
+    """The recorded NMM's model adequacy per subject (within subject), as a markdown table."""
+    rows = getattr(result, "adequacy", None)
+    if not rows:
+        return []
+    keys = [k for k in rows[0] if k != "subject"]
+    lines = [
+        "",
+        f"## Model adequacy ({_recorded()}, within subject)",
+        "",
+        "Whether the fitted muscle model explains each subject's surface EMG and torque "
+        "together (deepemg.adequacy; docs/nmm.md, 'Is the physics adequate for my subject?').",
+        "",
+        "| subject | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+        "|---" * (len(keys) + 1) + "|",
+    ]
+    lines += [
+        f"| {row['subject']} | " + " | ".join(str(row[k]) for k in keys) + " |" for row in rows
+    ]
+    return lines
 
 
 def _tables(result: BenchmarkResult) -> list[str]:

@@ -84,8 +84,9 @@ class Method:
     torque_legend : str, optional
         Its label in ``torque.png``; None: its torque not drawn.
     record : callable, optional
-        ``record(estimator) -> {"history": [...], "parameters": [...]}``: training curves and
-        learned subject parameters for the report (the first method with one, within subject).
+        ``record(estimator) -> {"history": [...], "parameters": [...], "adequacy": [...]}``:
+        training curves, learned subject parameters and (optionally) the model adequacy rows
+        for the report (the first method with one, within subject).
     enabled : callable, default: always
         ``enabled(settings) -> bool``: whether the run includes it.
     derived_from : str, optional
@@ -193,7 +194,13 @@ def _history(net) -> list[dict]:
 
 
 def _record_nmm(model) -> dict:
-    return {"history": _history(model.net_), "parameters": model.subject_params_}
+    from ..adequacy import adequacy_table
+
+    return {
+        "history": _history(model.net_),
+        "parameters": model.subject_params_,
+        "adequacy": adequacy_table(getattr(model, "model_adequacy_", None) or {}),
+    }
 
 
 def _ablation_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:

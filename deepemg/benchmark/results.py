@@ -72,6 +72,9 @@ class BenchmarkResult:
         The runs whose fits shared one pool with this one
         (:func:`~deepemg.benchmark.run_benchmarks`, e.g. every scenario); then ``elapsed_s`` is
         the pool's wall time. Empty for a run of its own.
+    adequacy : list of dict
+        The recorded NMM's ``model_adequacy_`` after each within-subject fit, one row per
+        subject (:func:`deepemg.adequacy.adequacy_table`); empty in older results.
     """
 
     rows: list
@@ -89,6 +92,7 @@ class BenchmarkResult:
     started_utc: str = ""
     truth_range: dict = field(default_factory=dict)
     pooled: tuple = ()
+    adequacy: list = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:

@@ -211,7 +211,9 @@ def _result(plan: dict, outputs: list, n_jobs: int) -> BenchmarkResult:
     data, layout, deep, splits = plan["data"], plan["layout"], plan["deep"], plan["splits"]
     settings, methods = plan["settings"], plan["methods"]
     first = splits[0][0] if splits else None
-    rows, histories, parameters, examples = _collect(plan["tasks"], outputs, methods, first)
+    rows, histories, parameters, examples, adequacy = _collect(
+        plan["tasks"], outputs, methods, first
+    )
     if splits:
         examples.update(_example_traces(data, splits[0][2], layout, deep))
     if splits and settings.band_members >= 2:
@@ -230,6 +232,7 @@ def _result(plan: dict, outputs: list, n_jobs: int) -> BenchmarkResult:
         joint=layout.joint,
         machine=machine_info(),
         truth_range=_truth_ranges(data, deep),
+        adequacy=adequacy,
     )
 
 
@@ -295,14 +298,16 @@ def _expected_cost(params: dict, n_train: int, n_sequences: int) -> float:
     return float(n_train * epochs + n_sequences * (params.get("loso_epochs") or 0))
 
 
-def _collect(tasks, outputs, methods, first) -> tuple[list, dict, list, dict]:
-    """Rows, training histories, learned parameters and example traces of the folds' outputs.
+def _collect(tasks, outputs, methods, first) -> tuple[list, dict, list, dict, list]:
+    """Rows, histories, learned parameters, example traces and adequacy of the folds' outputs.
 
     The rows within subject first, each evaluation's in the order of ``methods``; the examples
     are those of the within-subject fold of the subject ``first``; histories and parameters
-    those of the first method with a ``record``.
+    those of the first method with a ``record``, as are the adequacy rows (one per subject,
+    :func:`deepemg.adequacy.adequacy_table`).
     """
     rows, histories, parameters = [], {}, []
+    adequacy: list[dict] = []
     recorder = next((m.key for m in methods if m.record is not None), None)
     examples = {"subject": first}
     for (evaluation, method, subject, *_), output in zip(tasks, outputs, strict=True):
@@ -321,9 +326,10 @@ def _collect(tasks, outputs, methods, first) -> tuple[list, dict, list, dict]:
         if evaluation == "within" and method.key == recorder:
             histories[subject] = output["history"]
             parameters.extend(output["parameters"])
+            adequacy.extend({**row, "subject": subject} for row in output.get("adequacy", []))
     order = {method.label: k for k, method in enumerate(methods)}
     rows.sort(key=lambda r: (r["evaluation"] != EVALUATIONS["within"], order[r["method"]]))
-    return rows, histories, parameters, examples
+    return rows, histories, parameters, examples, adequacy
 
 
 def _example_traces(data, test, layout, deep) -> dict:

@@ -1,0 +1,646 @@
+"""Is the fitted muscle model adequate for a subject? Numbers measured after fit and personalize.
+
+The physics helps only where the subject's muscles follow the fitted muscle law: in the
+scenario benchmark (docs/scenarios.md) the prediction-time correction hurts the deep muscles
+of subjects with compliant tendons. Per subject (and per sequence), whether the fitted model
+explains the measured surface EMG and the inverse-dynamics (ID) torque together:
+
+``torque_residual_ratio``
+    The surface muscles driven by their measured EMG (through the subject's activation
+    dynamics and delay), the others by the network's EMG (the fit's ``physics_drive=
+    "measured"``): RMS of the ID torque minus the muscles' torque over the subject's samples,
+    divided by the RMS of the ID torque. The fit minimises it; what it cannot remove is what
+    the muscle law, within its parameters' bounds, cannot explain.
+``noise_ratio``
+    The same RMS residual (N·m) divided by the ID torque's noise level
+    (:func:`torque_noise_level`): a residual within the torque's own noise is no evidence.
+``unreachable_ratio``
+    Torque no activation of the unmeasured muscles could close, whatever the network says
+    (:func:`surface_drive_residual`, closed form), RMS / RMS ID torque: gross errors (torque
+    units, EMG calibration, a model far too weak).
+``surface_pull``
+    How far the ``"torque"`` correction (:func:`~deepemg.correction.correct_emg`) moves the
+    surface muscles' EMG from the network's, RMS over the measured samples / RMS of the
+    measured EMG. Reported, not judged: it did not separate the scenarios
+    (``docs/results/adequacy.txt``).
+
+The verdict is ``"poor"`` when ``unreachable_ratio`` > :data:`UNREACHABLE_THRESHOLD`, or when
+``torque_residual_ratio`` > :data:`RESIDUAL_THRESHOLD` and ``noise_ratio`` >
+:data:`NOISE_THRESHOLD`. The thresholds were chosen on simulated subjects whose muscles follow
+the model and subjects whose do not (``benchmarks/bench_adequacy.py``,
+``docs/results/adequacy.txt``); docs/nmm.md says what to do when a subject is flagged.
+:class:`deepemg.NMMRegressor` calls :func:`assess_fit` at the end of ``fit`` and
+``personalize``, keeps the result in ``model_adequacy_`` and warns
+(:func:`warn_if_poor`, :class:`ModelAdequacyWarning`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+__all__ = [
+    "MIN_STEPS",
+    "MOVEMENT_BAND_HZ",
+    "NOISE_FLOOR_FRACTION",
+    "NOISE_THRESHOLD",
+    "RESIDUAL_THRESHOLD",
+    "UNREACHABLE_THRESHOLD",
+    "VERDICTS",
+    "ModelAdequacyWarning",
+    "SubjectAdequacy",
+    "adequacy_from_rows",
+    "adequacy_rows",
+    "adequacy_table",
+    "assess_fit",
+    "measured_drive_residual",
+    "record_adequacy",
+    "subject_adequacy",
+    "surface_drive_residual",
+    "torque_noise_level",
+    "training_steps",
+    "warn_if_poor",
+]
+
+MOVEMENT_BAND_HZ = 10.0
+"""Hz: the ID torque's content above this frequency is taken for noise (movement is below)."""
+
+NOISE_FLOOR_FRACTION = 0.02
+"""The torque's noise level is at least this fraction of its RMS (smooth, simulated torque)."""
+
+RESIDUAL_THRESHOLD = 0.040
+"""``torque_residual_ratio`` above which (with ``noise_ratio`` above :data:`NOISE_THRESHOLD`)
+a subject's muscle model is called poor."""
+
+NOISE_THRESHOLD = 2.0
+"""``noise_ratio`` a residual must exceed to count (twice the torque's noise level)."""
+
+UNREACHABLE_THRESHOLD = 0.01
+"""``unreachable_ratio`` above which a subject's muscle model is called poor."""
+
+MIN_STEPS = 800
+"""Optimiser steps a fit (or personalisation) needs before ``torque_residual_ratio`` is judged
+(:func:`record_adequacy`)."""
+
+
+class ModelAdequacyWarning(UserWarning):
+    """The fitted muscle model cannot explain a subject's measured EMG and torque together.
+
+    Raised (as a warning) by :meth:`deepemg.NMMRegressor.fit` and ``personalize`` when a
+    subject's :class:`SubjectAdequacy` verdict is ``"poor"``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from deepemg import ModelAdequacyWarning
+    >>> issubclass(ModelAdequacyWarning, UserWarning)
+    True
+    """
+
+
+@dataclass(frozen=True)
+class SubjectAdequacy:
+    """One subject's adequacy numbers (the module's docstring says what each measures).
+
+    Attributes
+    ----------
+    torque_residual_ratio : float
+        RMS torque residual with the surface muscles driven by their measured EMG / RMS ID
+        torque (dimensionless; NaN without torque).
+    noise_ratio : float
+        The same RMS residual (N·m) / the ID torque's noise level (N·m).
+    surface_pull : float
+        RMS change of the surface muscles' EMG by the ``"torque"`` correction / RMS measured
+        EMG (NaN when no surface EMG was measured).
+    trial_residual_ratios : tuple of float
+        ``torque_residual_ratio`` of each of the subject's sequences, in the order given.
+    verdict : str
+        ``"adequate"``, ``"poor"`` (above a threshold) or ``"not assessed"`` (NaN numbers).
+
+    Examples
+    --------
+    >>> a = SubjectAdequacy(0.03, 1.5, 0.0, 0.05, (0.03, 0.032), "adequate")
+    >>> a.to_dict()["verdict"], SubjectAdequacy.from_dict(a.to_dict()) == a
+    ('adequate', True)
+    """
+
+    torque_residual_ratio: float
+    noise_ratio: float
+    unreachable_ratio: float
+    surface_pull: float
+    trial_residual_ratios: tuple[float, ...]
+    verdict: str
+
+    def to_dict(self) -> dict:
+        """The numbers as plain JSON values (floats, list, str; NaN as None)."""
+        out = asdict(self)
+        out["trial_residual_ratios"] = [_plain(v) for v in self.trial_residual_ratios]
+        for key in _NUMBERS:
+            out[key] = _plain(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SubjectAdequacy:
+        """The inverse of :meth:`to_dict` (None as NaN), or a ``ValueError``."""
+        try:
+            numbers = [float(_nan(values[key])) for key in _NUMBERS]
+            trials = tuple(float(_nan(v)) for v in values["trial_residual_ratios"])
+            verdict = values["verdict"]
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a model adequacy record ({error!r}).") from None
+        if verdict not in VERDICTS:
+            raise ValueError(f"not a model adequacy record (verdict {verdict!r}).")
+        return cls(numbers[0], numbers[1], numbers[2], numbers[3], trials, str(verdict))
+
+
+_NUMBERS = ("torque_residual_ratio", "noise_ratio", "unreachable_ratio", "surface_pull")
+
+VERDICTS = ("adequate", "poor", "not assessed")
+"""The verdicts of :class:`SubjectAdequacy`."""
+
+
+def _plain(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _nan(value):
+    return math.nan if value is None else value
+
+
+def torque_noise_level(torque, rate: float) -> np.ndarray:
+    """Each sequence's inverse-dynamics torque noise level (N·m, RMS).
+
+    The RMS of the torque's content above :data:`MOVEMENT_BAND_HZ` (by FFT, after removing
+    the line through the first and last samples so that the ends do not leak), scaled up to
+    the whole band as for white noise, and at least :data:`NOISE_FLOOR_FRACTION` x the
+    torque's RMS (simulated torque is smooth: its level is then the floor).
+
+    Parameters
+    ----------
+    torque : array-like (n_sequences, n_timesteps)
+        ID torque (N·m), finite.
+    rate : float
+        Sampling rate (Hz); below ``2.5 x`` :data:`MOVEMENT_BAND_HZ` only the floor is used.
+
+    Returns
+    -------
+    ndarray (n_sequences,)
+        N·m.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(1000) / 100.0
+    >>> smooth = 10 * np.sin(2 * np.pi * 0.5 * t)
+    >>> noise = np.random.default_rng(0).normal(0, 1.0, t.size)
+    >>> level = torque_noise_level(np.stack([smooth, smooth + noise]), 100.0)
+    >>> [round(float(v), 2) for v in level]       # floor 0.02 x 7.07 N·m; the noise's SD
+    [0.14, 0.98]
+    """
+    torque = np.asarray(torque, dtype=np.float64)
+    if torque.ndim != 2 or torque.shape[1] < 2 or not np.isfinite(torque).all():
+        raise ValueError(
+            "torque must be finite and shaped (n_sequences, n_timesteps >= 2), got shape "
+            f"{torque.shape}."
+        )
+    if not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"rate must be a finite number of Hz > 0, got {rate!r}.")
+    floor = NOISE_FLOOR_FRACTION * np.sqrt((torque**2).mean(axis=1))
+    nyquist = rate / 2.0
+    if nyquist < 1.25 * MOVEMENT_BAND_HZ:
+        return floor
+    n = torque.shape[1]
+    ramp = np.linspace(0.0, 1.0, n)
+    detrended = torque - (torque[:, :1] + (torque[:, -1:] - torque[:, :1]) * ramp)
+    spectrum = np.fft.rfft(detrended, axis=1)
+    spectrum[:, np.fft.rfftfreq(n, 1.0 / rate) <= MOVEMENT_BAND_HZ] = 0.0
+    high = np.fft.irfft(spectrum, n=n, axis=1)
+    level = np.sqrt((high**2).mean(axis=1) * nyquist / (nyquist - MOVEMENT_BAND_HZ))
+    return np.maximum(level, floor)
+
+
+@torch.no_grad()
+def surface_drive_residual(module, measured, angle, velocity, torque, subject) -> np.ndarray:
+    """The torque (N·m) no activation of the free muscles can close, per sample.
+
+    The muscles with measured EMG are driven by it (clipped to [0, 1]) through the subject's
+    activation dynamics; the others (a muscle whose column holds a NaN in a sequence is free
+    there) may take any activation in [0, 1] at each sample. The joint torque is the sum of
+    the muscles' torques, each monotone in its activation, so the reachable torques form an
+    interval; the residual is the ID torque minus its nearest point in that interval.
+
+    Parameters
+    ----------
+    module : NeuralMusculoskeletalModule
+        The fitted module (``physics``, ``subject_parameters``, ``rate``).
+    measured : array-like (n_sequences, n_timesteps, n_muscles)
+        EMG (MVC units), NaN where a muscle is not measured.
+    angle, velocity, torque : array-like (n_sequences, n_timesteps)
+        Joint angle (rad, within the model's range), velocity (rad/s), ID torque (N·m).
+    subject : array-like (n_sequences,) of int
+        Each sequence's row of the module's subject parameters (-1: the population's).
+
+    Returns
+    -------
+    ndarray (n_sequences, n_timesteps)
+        Signed residual (N·m): positive where more flexion torque is needed than reachable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deepemg.opensim import elbow_model
+    >>> from deepemg.physics import SubjectParameters
+    >>> from deepemg.network import EMGTransformer
+    >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
+    >>> physics = elbow_model()
+    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
+    >>> subjects = SubjectParameters(1, physics.muscles)
+    >>> module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0)
+    >>> measured = np.full((1, 50, 7), 0.1)
+    >>> measured[..., [2, 6]] = np.nan               # BRA and TRImed free
+    >>> angle, zero = np.full((1, 50), 1.5), np.zeros((1, 50))
+    >>> need = np.stack([np.full(50, 5.0)])            # 5 N·m: reachable
+    >>> too_much = np.full((1, 50), 500.0)             # 500 N·m: not
+    >>> subject = np.zeros(1, dtype=int)
+    >>> float(np.abs(surface_drive_residual(module, measured, angle, zero, need, subject)).max())
+    0.0
+    >>> bool(surface_drive_residual(module, measured, angle, zero, too_much, subject).min() > 100)
+    True
+    """
+    physics = module.physics
+    measured = torch.as_tensor(np.asarray(measured, dtype=np.float64))
+    angle = torch.as_tensor(np.asarray(angle, dtype=np.float64))
+    velocity = torch.as_tensor(np.asarray(velocity, dtype=np.float64))
+    torque = torch.as_tensor(np.asarray(torque, dtype=np.float64))
+    subject = module.subject_parameters._check_index(np.asarray(subject))
+    if measured.shape != (*angle.shape, physics.n_muscles) or velocity.shape != angle.shape:
+        raise ValueError(
+            f"measured must be shaped (n_sequences, n_timesteps, {physics.n_muscles}) and "
+            f"angle, velocity, torque (n_sequences, n_timesteps); got {tuple(measured.shape)}, "
+            f"{tuple(angle.shape)}, {tuple(velocity.shape)}, {tuple(torque.shape)}."
+        )
+    if torque.shape != angle.shape or subject.shape != angle.shape[:1]:
+        raise ValueError(
+            f"torque must be shaped {tuple(angle.shape)} and subject ({angle.shape[0]},); got "
+            f"{tuple(torque.shape)} and {tuple(subject.shape)}."
+        )
+    angle = physics._angle(angle)
+    free = torch.isnan(measured).any(dim=1, keepdim=True).expand_as(measured)
+    drive = torch.where(free, 0.0, measured.clamp(0.0, 1.0))
+    activation, params = module.activation(drive, subject)
+    activation = torch.where(free, 0.0, activation)
+    force, arm = physics._force(activation, angle, velocity, params)
+    force_max, _ = physics._force(torch.ones_like(activation), angle, velocity, params)
+    low, high = force * arm, force_max * arm
+    fixed = torch.where(free, 0.0, low).sum(-1)
+    reach_low = fixed + torch.where(free, torch.minimum(low, high), 0.0).sum(-1)
+    reach_high = fixed + torch.where(free, torch.maximum(low, high), 0.0).sum(-1)
+    closest = torch.minimum(torch.maximum(torque, reach_low), reach_high)
+    return (torque - closest).numpy()
+
+
+def _rms(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(np.sqrt((values**2).mean())) if values.size else math.nan
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def _verdict(residual_ratio: float, noise_ratio: float, unreachable_ratio: float) -> str:
+    if not (math.isfinite(residual_ratio) or math.isfinite(unreachable_ratio)):
+        return "not assessed"
+    if unreachable_ratio > UNREACHABLE_THRESHOLD:
+        return "poor"
+    if residual_ratio > RESIDUAL_THRESHOLD and noise_ratio > NOISE_THRESHOLD:
+        return "poor"
+    return "adequate"
+
+
+def subject_adequacy(residual, unreachable, torque, noise, pull_change, measured):
+    """One subject's :class:`SubjectAdequacy` of its sequences' arrays.
+
+    ``residual`` (the measured drive's torque residual; NaN rows where nothing was
+    measured), ``unreachable`` (:func:`surface_drive_residual`) and ``torque``, N·m,
+    ``(n, T)``; ``noise`` (N·m) ``(n,)``; ``pull_change`` (the ``"torque"`` correction's EMG
+    minus the network's, or None) and ``measured`` EMG ``(n, T, M)``, NaN where not measured.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> torque = np.full((2, 10), 10.0)
+    >>> a = subject_adequacy(torque * 0.1, torque * 0, torque, np.full(2, 0.2), None,
+    ...                      np.full((2, 10, 3), 0.2))
+    >>> round(a.torque_residual_ratio, 3), round(a.noise_ratio, 1), a.verdict
+    (0.1, 5.0, 'poor')
+    """
+    torque_rms = _rms(torque)
+    residual_rms = _rms(residual)
+    trials = tuple(_ratio(_rms(r), _rms(t)) for r, t in zip(residual, torque, strict=True))
+    noise_rms = float(np.sqrt((np.asarray(noise) ** 2).mean()))
+    ratio = _ratio(residual_rms, torque_rms)
+    noise_ratio = _ratio(residual_rms, noise_rms)
+    unreachable = _ratio(_rms(unreachable), torque_rms)
+    pull = math.nan
+    seen = np.isfinite(measured)
+    if pull_change is not None and seen.any():
+        pull = _ratio(_rms(pull_change[seen]), _rms(np.clip(measured[seen], 0.0, 1.0)))
+    verdict = _verdict(ratio, noise_ratio, unreachable)
+    return SubjectAdequacy(ratio, noise_ratio, unreachable, pull, trials, verdict)
+
+
+@torch.no_grad()
+def measured_drive_residual(module, measured, network, angle, velocity, torque, subject):
+    """ID torque minus the muscles' torque (N·m), measured EMG driving its muscles.
+
+    A muscle whose column in a sequence is measured throughout is driven by that EMG (clipped
+    to [0, 1]), every other by ``network`` (the network's EMG), through the subject's
+    activation dynamics: the residual of the fit's ``physics_drive="measured"``.
+
+    Parameters
+    ----------
+    module : NeuralMusculoskeletalModule
+        The fitted module.
+    measured : array-like (n_sequences, n_timesteps, n_muscles)
+        EMG (MVC units), NaN where not measured.
+    network : array-like like ``measured``
+        EMG in [0, 1] of the muscles not measured.
+    angle, velocity, torque : array-like (n_sequences, n_timesteps)
+        Joint angle (rad), velocity (rad/s), ID torque (N·m).
+    subject : array-like (n_sequences,) of int
+        Each sequence's row of the module's subject parameters (-1: the population's).
+
+    Returns
+    -------
+    ndarray (n_sequences, n_timesteps)
+        N·m; NaN rows for sequences without any measured muscle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from deepemg.opensim import elbow_model
+    >>> from deepemg.physics import SubjectParameters
+    >>> from deepemg.network import EMGTransformer
+    >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
+    >>> physics = elbow_model()
+    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
+    >>> subjects = SubjectParameters(1, physics.muscles)
+    >>> module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0)
+    >>> emg = np.full((1, 50, 7), 0.1)
+    >>> angle, zero, subject = np.full((1, 50), 1.5), np.zeros((1, 50)), np.zeros(1, int)
+    >>> torque = module.torque(*(torch.as_tensor(a) for a in (emg, angle, zero, subject)))
+    >>> measured = emg.copy()
+    >>> measured[..., 2] = np.nan                      # BRA from the "network"
+    >>> residual = measured_drive_residual(
+    ...     module, measured, emg, angle, zero, torque.detach().numpy() + 2.0, subject)
+    >>> round(float(residual.mean()), 6)
+    2.0
+    """
+    measured = np.asarray(measured, dtype=np.float64)
+    network = np.asarray(network, dtype=np.float64)
+    torque = np.asarray(torque, dtype=np.float64)
+    if network.shape != measured.shape or measured.shape[:2] != torque.shape:
+        raise ValueError(
+            "measured and network must be shaped (n_sequences, n_timesteps, n_muscles) and "
+            f"torque (n_sequences, n_timesteps); got {measured.shape}, {network.shape}, "
+            f"{torque.shape}."
+        )
+    seen = np.isfinite(measured).all(axis=1, keepdims=True)
+    drive = np.where(seen, np.clip(np.nan_to_num(measured), 0.0, 1.0), network)
+    subject = module.subject_parameters._check_index(np.asarray(subject))
+    angle = module.physics._angle(torch.as_tensor(np.asarray(angle, dtype=np.float64)))
+    tensors = (torch.as_tensor(a) for a in (drive, angle, velocity, subject))
+    residual = torque - module.torque(*tensors).cpu().numpy()
+    residual[~seen.any(axis=(1, 2))] = np.nan
+    return residual
+
+
+def assess_fit(estimator, X, y=None, subject_ids=None) -> dict:
+    """Each subject's :class:`SubjectAdequacy` on ``X``, ``y`` for a fitted NMMRegressor.
+
+    What :meth:`deepemg.NMMRegressor.fit` and ``personalize`` store in ``model_adequacy_``
+    (on their own data); callable on other data (held-out trials) too.
+
+    Parameters
+    ----------
+    estimator : NMMRegressor
+        Fitted.
+    X : array-like (n_sequences, n_timesteps, n_channels)
+        As for ``fit``; the torque channel (or inverse dynamics) is the torque explained.
+    y : array-like (n_sequences, n_timesteps, n_muscles), optional
+        Measured EMG (MVC units), NaN where not measured; None: nothing measured (every
+        muscle free, no ``surface_pull``).
+    subject_ids : array-like (n_sequences,), optional
+        Each sequence's subject, seen in fit or personalised (None: the population's model,
+        reported under the label None).
+
+    Returns
+    -------
+    dict
+        Subject label -> :class:`SubjectAdequacy`, in order of first appearance.
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> from deepemg.datasets import make_elbow_lifting
+    >>> data = make_elbow_lifting(n_subjects=1, n_trials=2, duration=1.0, random_state=0,
+    ...                           cache=False, progress=False)
+    >>> model = NMMRegressor(max_epochs=1, window=50, d_model=8, n_heads=2, n_layers=1,
+    ...                      random_state=0).fit(data.X, data.y)
+    >>> result = assess_fit(model, data.X, data.y, [0, 0])
+    >>> sorted(result), result[0].verdict in ("adequate", "poor")
+    ([0], True)
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from .validation import check_envelopes, check_subject_ids
+
+    check_is_fitted(estimator, "net_")
+    sequences = estimator._prepare(X)
+    n = sequences.X.shape[0]
+    shape = (n, sequences.X.shape[1], len(estimator.muscles_))
+    measured = np.full(shape, np.nan)
+    if y is not None:
+        measured = np.asarray(y, dtype=np.float64)
+        if measured.shape != shape:
+            raise ValueError(
+                f"y must be shaped (n_sequences, n_timesteps, n_muscles) = {shape} with one "
+                f"column per muscle {estimator.muscles_} (NaN where not measured), got "
+                f"{measured.shape}."
+            )
+        measured = check_envelopes(measured, "y", estimator.muscles_)
+    labels = None if subject_ids is None else check_subject_ids(subject_ids, n)
+    index = estimator._subject_codes(labels, n)
+    module = estimator.net_.module_
+    inputs = (sequences.angle, sequences.velocity, sequences.torque, index)
+    unreachable = surface_drive_residual(module, measured, *inputs)
+    noise = torque_noise_level(sequences.torque, float(estimator.rate))
+    network = estimator._emg(sequences, index, "none")
+    residual, change = measured_drive_residual(module, measured, network, *inputs), None
+    if np.isfinite(measured).any():
+        change = estimator._emg(sequences, index, "torque") - network
+    keys = [None] * n if labels is None else labels.tolist()
+    out = {}
+    for key in dict.fromkeys(keys):
+        rows = np.array([k == key for k in keys])
+        out[key] = subject_adequacy(
+            residual[rows],
+            unreachable[rows],
+            sequences.torque[rows],
+            noise[rows],
+            None if change is None else change[rows],
+            measured[rows],
+        )
+    return out
+
+
+def warn_if_poor(adequacy: dict) -> list:
+    """Warn (:class:`ModelAdequacyWarning`) naming each subject whose verdict is ``"poor"``.
+
+    Returns the subjects warned about.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> poor = SubjectAdequacy(0.3, 15.0, 0.0, 0.4, (0.3,), "poor")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_poor({"s1": poor})
+    ['s1']
+    >>> caught[0].category.__name__
+    'ModelAdequacyWarning'
+    """
+    poor = [s for s, a in adequacy.items() if a.verdict == "poor"]
+    if not poor:
+        return []
+    details = "; ".join(
+        f"{s!r}: torque_residual_ratio {a.torque_residual_ratio:.3g} (limit "
+        f"{RESIDUAL_THRESHOLD}, noise_ratio {a.noise_ratio:.3g}), unreachable_ratio "
+        f"{a.unreachable_ratio:.3g} (limit {UNREACHABLE_THRESHOLD})"
+        for s, a in adequacy.items()
+        if a.verdict == "poor"
+    )
+    warnings.warn(
+        f"The fitted muscle model cannot explain the measured surface EMG and the torque "
+        f"together for subject(s) {details} (model_adequacy_). Its physics may then make "
+        "the deep muscles worse: check the torque's units and the EMG's MVC calibration; "
+        "try a compliant-tendon muscle law (muscle_law='compliant_tendon_degroote_fregly'), "
+        "a lower physics_weight, or predict with predict_physics='none' (docs/nmm.md, "
+        "'Is the physics adequate for my subject?').",
+        ModelAdequacyWarning,
+        stacklevel=3,
+    )
+    return poor
+
+
+def training_steps(history) -> int:
+    """Optimiser steps (training batches) in a skorch ``History``.
+
+    Examples
+    --------
+    >>> training_steps([{"batches": [{"train_loss": 1.0}, {"train_loss": 0.9}]},
+    ...                 {"batches": [{"train_loss": 0.8}, {"valid_loss": 0.7}]}])
+    3
+    """
+    return sum(
+        sum(1 for batch in row.get("batches", ()) if "train_loss" in batch) for row in history
+    )
+
+
+def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False) -> dict:
+    """Assess a fit's subjects and keep the result in ``estimator.model_adequacy_``.
+
+    :func:`assess_fit` on the data of a ``fit`` or ``personalize`` whose loss ``history``
+    (skorch ``History``) counts its optimiser steps: with fewer than :data:`MIN_STEPS` the
+    muscle parameters (and the network) are still near where they started, and a verdict that
+    rests on ``torque_residual_ratio`` is ``"not assessed"`` (``unreachable_ratio`` does not
+    depend on the network and is judged after any fit). With ``keep`` (a personalisation, a
+    warm fit) the other subjects' earlier records are kept, the assessed ones replaced. Then
+    :func:`warn_if_poor`. Returns ``model_adequacy_``.
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> from deepemg.datasets import make_elbow_lifting
+    >>> data = make_elbow_lifting(n_subjects=1, n_trials=2, duration=1.0, random_state=0,
+    ...                           cache=False, progress=False)
+    >>> model = NMMRegressor(max_epochs=1, window=50, d_model=8, n_heads=2, n_layers=1,
+    ...                      random_state=0).fit(data.X, data.y)   # calls it
+    >>> [(subject, a.verdict) for subject, a in model.model_adequacy_.items()]
+    [(0, 'not assessed')]
+    """
+    with torch.random.fork_rng(devices=[]):  # the user's global RNG untouched, as by fit
+        fresh = assess_fit(estimator, X, y, subject_ids)
+    if training_steps(history) < MIN_STEPS:
+        fresh = {
+            s: a if a.unreachable_ratio > UNREACHABLE_THRESHOLD else replace(a, verdict=VERDICTS[2])
+            for s, a in fresh.items()
+        }
+    earlier = (getattr(estimator, "model_adequacy_", None) or {}) if keep else {}
+    estimator.model_adequacy_ = {**earlier, **fresh}
+    warn_if_poor(fresh)
+    return estimator.model_adequacy_
+
+
+def adequacy_rows(adequacy: dict, subjects) -> list[dict]:
+    """``model_adequacy_`` as JSON rows, each subject named by its index in ``subjects``.
+
+    Records of subjects not in ``subjects`` (labels changed after fit) are left out.
+
+    What :func:`deepemg.persistence.save_model` writes; :func:`adequacy_from_rows` reads it.
+
+    Examples
+    --------
+    >>> a = SubjectAdequacy(0.03, 1.5, 0.0, float("nan"), (0.03,), "adequate")
+    >>> rows = adequacy_rows({"s2": a}, ["s1", "s2"])
+    >>> rows[0]["subject"], rows[0]["surface_pull"]
+    (1, None)
+    >>> adequacy_from_rows(rows, ["s1", "s2"])["s2"].verdict
+    'adequate'
+    """
+    labels = list(subjects)
+    return [{"subject": labels.index(s), **a.to_dict()} for s, a in adequacy.items() if s in labels]
+
+
+def adequacy_from_rows(rows, subjects) -> dict:
+    """The ``model_adequacy_`` of :func:`adequacy_rows`' rows, or a ``ValueError``."""
+    labels = list(subjects)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("the model adequacy entry must be a list of records.")
+    out = {}
+    for row in rows:
+        index = row.get("subject")
+        if not (isinstance(index, int) and not isinstance(index, bool)) or not (
+            0 <= index < len(labels)
+        ):
+            raise ValueError(f"a model adequacy record names no fitted subject ({index!r}).")
+        out[labels[index]] = SubjectAdequacy.from_dict(row)
+    return out
+
+
+def adequacy_table(adequacy: dict) -> list[dict]:
+    """``model_adequacy_`` as table rows: subject, the four numbers (rounded), verdict.
+
+    The rows the benchmark report writes (``model_adequacy.csv``, :mod:`deepemg.report`).
+
+    Examples
+    --------
+    >>> a = SubjectAdequacy(0.0312, 1.56, 0.0, 0.0912, (0.03, 0.032), "adequate")
+    >>> adequacy_table({"S01": a})
+    [{'subject': 'S01', 'torque_residual_ratio': 0.0312, 'noise_ratio': 1.56, \
+'unreachable_ratio': 0.0, 'surface_pull': 0.0912, 'verdict': 'adequate'}]
+    """
+    return [
+        {
+            "subject": subject,
+            **{key: round(float(getattr(a, key)), 4) for key in _NUMBERS},
+            "verdict": a.verdict,
+        }
+        for subject, a in adequacy.items()
+    ]
