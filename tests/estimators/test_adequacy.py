@@ -270,3 +270,28 @@ def test_assess_fit_needs_a_fitted_estimator_and_known_subjects(lifts):
     population = assess_fit(model, lifts.X, None)
     assert list(population) == [None]
     assert math.isnan(population[None].surface_pull)
+
+
+def test_the_benchmark_report_lists_each_subjects_adequacy():
+    from deepemg.adequacy import adequacy_table
+    from deepemg.benchmark import BenchmarkResult
+    from deepemg.report import markdown
+
+    poor = SubjectAdequacy(0.0612, 3.06, 0.0, 0.0871, (0.05, 0.07), "poor")
+    rows = [{**row, "subject": "S01"} for row in adequacy_table({0: poor})]
+    row = {"evaluation": "within subject", "subject": "S01", "BRA_r": 0.5, "BRA_nrmse": 0.2}
+    result = BenchmarkResult(
+        rows=[{**row, "method": "NMM, network alone"}],
+        deep_muscles=["BRA"],
+        examples={},
+        histories={},
+        parameters=[],
+        true_parameters=None,
+        settings={},
+        adequacy=rows,
+    )
+    text = markdown(result)
+    assert "## Model adequacy" in text
+    assert "| S01 | 0.0612 | 3.06 | 0.0 | 0.0871 | poor |" in text
+    result.adequacy = []  # results of older versions: no section
+    assert "Model adequacy" not in markdown(result)
