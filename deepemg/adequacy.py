@@ -553,7 +553,7 @@ def training_steps(history) -> int:
     )
 
 
-def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False) -> dict:
+def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False):
     """Assess a fit's subjects and keep the result in ``estimator.model_adequacy_``.
 
     :func:`assess_fit` on the data of a ``fit`` or ``personalize`` whose loss ``history``
@@ -562,7 +562,7 @@ def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False
     rests on ``torque_residual_ratio`` is ``"not assessed"`` (``unreachable_ratio`` does not
     depend on the network and is judged after any fit). With ``keep`` (a personalisation, a
     warm fit) the other subjects' earlier records are kept, the assessed ones replaced. Then
-    :func:`warn_if_poor`. Returns ``model_adequacy_``.
+    :func:`warn_if_poor`. Returns the estimator (the end of its ``fit``).
 
     Examples
     --------
@@ -585,7 +585,7 @@ def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False
     earlier = (getattr(estimator, "model_adequacy_", None) or {}) if keep else {}
     estimator.model_adequacy_ = {**earlier, **fresh}
     warn_if_poor(fresh)
-    return estimator.model_adequacy_
+    return estimator
 
 
 def adequacy_rows(adequacy: dict, subjects) -> list[dict]:

@@ -299,8 +299,9 @@ def _files(estimator, prefix: str, carried: _Carried) -> dict:
     if state["personalize_history_"] is not None:
         history = json.dumps(state["personalize_history_"])
         files[f"{prefix}personalize_history.json"] = history
-    if state.get("model_adequacy_") is not None:
-        rows = adequacy_rows(state["model_adequacy_"], state["subjects_"].tolist())
+    adequacy = getattr(estimator, "model_adequacy_", None)  # not in the state: no checkpoint's
+    if adequacy is not None:
+        rows = adequacy_rows(adequacy, np.asarray(state["subjects_"]).tolist())
         files[f"{prefix}model_adequacy.json"] = json.dumps(rows)
     return files
 
@@ -1064,7 +1065,7 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         history_=list(history),
         personalize_history_=None if personalize is None else list(personalize),
     )
-    state["model_adequacy_"] = _adequacy(archive, f"{prefix}model_adequacy.json", state, where)
+    adequacy = _adequacy(archive, f"{prefix}model_adequacy.json", state, where)
     # the OpenSim model: built-in, carried or the caller's, never a path the file names
     estimator.model = models.resolve(setting, where)
     try:
@@ -1074,6 +1075,8 @@ def _read(archive: _Archive, header, prefix: str, where: str, not_a_model: str, 
         text = str(error).rstrip(".")
         tail = "" if "(model=)" in text else f"; {advice}."
         raise ValueError(f"{where}: {text}{tail}") from None
+    if adequacy is not None:
+        estimator.model_adequacy_ = adequacy
     return estimator
 
 

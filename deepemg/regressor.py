@@ -481,10 +481,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Subjects seen in ``fit`` (and added by ``personalize``).
     parameters_at_bounds_ : list of dict
         Subject parameters on a bound (:class:`~deepemg.ParameterBoundWarning`: a misfit).
-    model_adequacy_ : dict
-        Subject -> :class:`~deepemg.adequacy.SubjectAdequacy`: whether the fitted muscle model
-        explains the subject's measured surface EMG and torque together (measured at the end
-        of ``fit`` and ``personalize``; a :class:`~deepemg.ModelAdequacyWarning` when poor).
+    model_adequacy_ : dict of subject to :class:`~deepemg.adequacy.SubjectAdequacy` (docs/nmm.md)
     fitted_with_ : dict
         The parameters the fitted state is built for: predictions refuse to run when
         ``set_params`` has changed one since.
@@ -510,7 +507,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
 
     FITTED_STATE = tuple(
         "muscles_ subjects_ n_channels_ channels_ feature_mean_ feature_std_ torque_scale_ "
-        "unmeasured module history_ personalize_history_ model_adequacy_".split()
+        "unmeasured module history_ personalize_history_".split()
     )
     """What a fitted estimator is beyond its parameters (:meth:`get_fitted_state`)."""
 
@@ -653,8 +650,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.net_ = _fit_net(self, physics, sequences, labels, y, callbacks, previous, known)
         self.history_ = self.net_.history
         self._record_fitted_with()
-        record_adequacy(self, X, y, labels, history=self.history_, keep=warm)
-        return self
+        return record_adequacy(self, X, y, labels, history=self.history_, keep=warm)
 
     # ------------------------------------------------------------------ fitted state
     def get_fitted_state(self, *, net=None, module=None) -> dict:
@@ -672,7 +668,6 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
             "module": module.state_dict(),
             "history_": list(net.history),
             "personalize_history_": None if personalized is None else list(personalized),
-            "model_adequacy_": getattr(self, "model_adequacy_", None),
         }
 
     def set_fitted_state(self, state: dict) -> NMMRegressor:
@@ -690,9 +685,6 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.physics_, self.net_, self.history_ = physics, net, net.history
         if state.get("personalize_history_") is not None:
             self.personalize_history_ = History(state["personalize_history_"])
-        self.__dict__.pop("model_adequacy_", None)
-        if state.get("model_adequacy_") is not None:
-            self.model_adequacy_ = dict(state["model_adequacy_"])
         self._record_fitted_with()
         return self
 
@@ -783,8 +775,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         local, history = _personalized(self, sequences, labels, measured, targets, epochs, lr)
         self.subjects_ = _merge_subjects(self.net_.module_, known, targets, local)
         self.personalize_history_ = history
-        record_adequacy(self, X, measured, labels, history=history, keep=True)
-        return self
+        return record_adequacy(self, X, measured, labels, history=history, keep=True)
 
     @property
     def subject_params_(self) -> list[dict]:
