@@ -356,7 +356,7 @@ EQUILIBRIUM_BISECTIONS = 12
 """Bisection steps of :func:`compliant_tendon_thelen_force` before its Illinois steps."""
 EQUILIBRIUM_ITERATIONS = 8
 """Illinois steps of :func:`compliant_tendon_thelen_force` after its bisection steps."""
-FORCE_VELOCITY_ITERATIONS = 3
+FORCE_VELOCITY_ITERATIONS = 2
 """Fixed-point steps of the fibre's force-velocity multiplier at each point of the search."""
 
 
@@ -382,7 +382,7 @@ def compliant_tendon_thelen_force(
     ``fV = 1``: static equilibrium.
 
     Solved by 12 vectorised bisection steps in ``[x_min, l_mt - 0.9 l_ts]`` (``1e-6 l_opt``
-    when ``x_min`` is 0) and 8 Illinois steps, ``fV`` settled by 3 fixed-point steps at each
+    when ``x_min`` is 0) and 8 Illinois steps, ``fV`` settled by 2 fixed-point steps at each
     point, without autograd; then one Newton step on both equations with autograd on, which
     carries the exact implicit-function gradient to the activation, the lengths, the velocity
     and every parameter.
@@ -492,10 +492,15 @@ def _equilibrium(x, fv, a, l_mt, v_mt, p):
 
 
 def _settle(x, fv, held, n: int = FORCE_VELOCITY_ITERATIONS):
-    """``fv`` after ``n`` fixed-point steps ``fv <- F(x, fv)`` (no autograd)."""
+    """``g`` and ``fv`` after ``n`` fixed-point steps ``fv <- F(x, fv)`` (no autograd).
+
+    ``g`` is that of the last step's start (``fv`` one step behind, as in OpenSim's search).
+    """
+    g = fv
     for _ in range(n):
-        fv = fv - _equilibrium(x, fv, *held)[1]
-    return fv
+        g, h, _ = _equilibrium(x, fv, *held)
+        fv = fv - h
+    return g, fv
 
 
 def _equilibrium_projection(a, l_mt, v_mt, p):
@@ -518,8 +523,8 @@ def _equilibrium_projection(a, l_mt, v_mt, p):
         fv = torch.ones(shape, dtype=bottom.dtype, device=bottom.device)
         for _ in range(EQUILIBRIUM_BISECTIONS):
             middle = 0.5 * (low + high)
-            fv = _settle(middle, fv, held)
-            above = _equilibrium(middle, fv, *held)[0] > 0
+            g, fv = _settle(middle, fv, held)
+            above = g > 0
             high, low = torch.where(above, middle, high), torch.where(above, low, middle)
         root, fv = _illinois(held, low, high, fv)
     return _newton_step(root, fv, (a, l_mt, v_mt, p), held, bottom, top)
@@ -550,8 +555,8 @@ def _illinois(held, low, high, fv):
 
     ``fv`` is settled at each new point; returns the root and its ``fv``.
     """
-    g_low = _equilibrium(low, _settle(low, fv, held), *held)[0]
-    g_high = _equilibrium(high, _settle(high, fv, held), *held)[0]
+    g_low = _settle(low, fv, held)[0]
+    g_high = _settle(high, fv, held)[0]
     side = torch.zeros(low.shape, dtype=torch.int8, device=low.device)
     root = 0.5 * (low + high)
     for _ in range(EQUILIBRIUM_ITERATIONS):
@@ -559,15 +564,14 @@ def _illinois(held, low, high, fv):
         secant = (low * g_high - high * g_low) / torch.where(gap > 0, gap, 1.0)
         root = torch.where(gap > 0, secant, 0.5 * (low + high))
         root = torch.minimum(torch.maximum(root, low), high)
-        fv = _settle(root, fv, held)
-        g = _equilibrium(root, fv, *held)[0]
+        g, fv = _settle(root, fv, held)
         above = g > 0
         g_low = torch.where(above & (side == 1), 0.5 * g_low, g_low)
         g_high = torch.where(~above & (side == -1), 0.5 * g_high, g_high)
         high, g_high = torch.where(above, root, high), torch.where(above, g, g_high)
         low, g_low = torch.where(above, low, root), torch.where(above, g_low, g)
         side = torch.where(above, 1, -1).to(torch.int8)
-    return root, _settle(root, fv, held)
+    return root, _settle(root, fv, held)[1]
 
 
 _RIGID_GETTERS = {
