@@ -21,6 +21,7 @@ from deepemg.physics import (
     rigid_tendon_thelen_force,
 )
 from deepemg.physics.thelen import thelen_force_velocity
+from deepemg.specification import ModelSpecification
 
 from ..conftest import ARM26_LOCKED, ARM26_PATH, FAST_NMM, joint_channels
 
@@ -294,3 +295,14 @@ def test_a_fibre_at_its_minimum_length_makes_no_active_force():
     }
     got = rigid_tendon_thelen_force(torch.ones(1, dtype=torch.float64), length, velocity, **values)
     assert float(got) == 0.0
+
+
+def test_specification_resolves_from_model(thelen_elbow):
+    spec = ModelSpecification(str(thelen_elbow), muscle_law="from_model")
+    assert spec.law() is None  # a valid name, the file decides when built
+    physics = spec.resolve()
+    assert physics.muscle_law is COMPLIANT
+    assert ModelSpecification(physics, muscle_law="from_model").resolve() is physics
+    assert ModelSpecification(muscle_law="from_model").resolve().muscle_law.name == (
+        "rigid_tendon_degroote_fregly"  # the built-in elbow's muscles
+    )
