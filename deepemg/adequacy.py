@@ -7,10 +7,10 @@ explains the measured surface EMG and the inverse-dynamics (ID) torque together:
 
 ``torque_residual_ratio``
     The surface muscles driven by their measured EMG (through the subject's activation
-    dynamics and delay), the others by the network's EMG (the fit's ``physics_drive=
-    "measured"``): RMS of the ID torque minus the muscles' torque over the subject's samples,
-    divided by the RMS of the ID torque. The fit minimises it; what it cannot remove is what
-    the muscle law, within its parameters' bounds, cannot explain.
+    dynamics and delay), the others by the network's EMG (as in the fit's
+    ``physics_drive="measured"``): RMS of the ID torque minus the muscles' torque over the
+    subject's samples, divided by the RMS of the ID torque. The fit minimises it; what it
+    cannot remove is what the muscle law, within its parameters' bounds, cannot explain.
 ``noise_ratio``
     The same RMS residual (N·m) divided by the ID torque's noise level
     (:func:`torque_noise_level`): a residual within the torque's own noise is no evidence.
@@ -29,9 +29,10 @@ The verdict is ``"poor"`` when ``unreachable_ratio`` > :data:`UNREACHABLE_THRESH
 :data:`NOISE_THRESHOLD`. The thresholds were chosen on simulated subjects whose muscles follow
 the model and subjects whose do not (``benchmarks/bench_adequacy.py``,
 ``docs/results/adequacy.txt``); docs/nmm.md says what to do when a subject is flagged.
-:class:`deepemg.NMMRegressor` calls :func:`assess_fit` at the end of ``fit`` and
-``personalize``, keeps the result in ``model_adequacy_`` and warns
-(:func:`warn_if_poor`, :class:`ModelAdequacyWarning`).
+:class:`deepemg.NMMRegressor` calls :func:`record_adequacy` at the end of ``fit`` and
+``personalize``: :func:`assess_fit` on their data, kept in ``model_adequacy_`` (fits of fewer
+than :data:`MIN_STEPS` optimiser steps are judged on ``unreachable_ratio`` only), and a
+:class:`ModelAdequacyWarning` for each poor subject (:func:`warn_if_poor`).
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ NOISE_FLOOR_FRACTION = 0.02
 
 RESIDUAL_THRESHOLD = 0.040
 """``torque_residual_ratio`` above which (with ``noise_ratio`` above :data:`NOISE_THRESHOLD`)
-a subject's muscle model is called poor."""
+a subject's muscle model is called poor: simulated subjects whose muscles follow the model
+reached at most 0.0394 after 20-30 epochs, compliant-tendon ones 0.039-0.047
+(``docs/results/adequacy.txt``)."""
 
 NOISE_THRESHOLD = 2.0
 """``noise_ratio`` a residual must exceed to count (twice the torque's noise level)."""
@@ -84,7 +87,8 @@ UNREACHABLE_THRESHOLD = 0.01
 
 MIN_STEPS = 800
 """Optimiser steps a fit (or personalisation) needs before ``torque_residual_ratio`` is judged
-(:func:`record_adequacy`)."""
+(:func:`record_adequacy`): after 410 steps the model-follows data reached 0.041, after 820
+at most 0.039 (``docs/results/adequacy.txt``)."""
 
 
 class ModelAdequacyWarning(UserWarning):
@@ -113,13 +117,16 @@ class SubjectAdequacy:
         torque (dimensionless; NaN without torque).
     noise_ratio : float
         The same RMS residual (N·m) / the ID torque's noise level (N·m).
+    unreachable_ratio : float
+        RMS of the torque no activation of the unmeasured muscles could close / RMS ID torque.
     surface_pull : float
         RMS change of the surface muscles' EMG by the ``"torque"`` correction / RMS measured
         EMG (NaN when no surface EMG was measured).
     trial_residual_ratios : tuple of float
         ``torque_residual_ratio`` of each of the subject's sequences, in the order given.
     verdict : str
-        ``"adequate"``, ``"poor"`` (above a threshold) or ``"not assessed"`` (NaN numbers).
+        ``"adequate"``, ``"poor"`` (above a threshold) or ``"not assessed"`` (NaN numbers,
+        or a fit of fewer than :data:`MIN_STEPS` steps).
 
     Examples
     --------
@@ -288,7 +295,10 @@ def surface_drive_residual(module, measured, angle, velocity, torque, subject) -
             f"torque must be shaped {tuple(angle.shape)} and subject ({angle.shape[0]},); got "
             f"{tuple(torque.shape)} and {tuple(subject.shape)}."
         )
-    angle = physics._angle(angle)
+    device = next(module.parameters()).device  # the module's (a GPU's when fitted there)
+    measured, angle, velocity, torque, subject = (
+        t.to(device) for t in (measured, physics._angle(angle), velocity, torque, subject)
+    )
     free = torch.isnan(measured).any(dim=1, keepdim=True).expand_as(measured)
     drive = torch.where(free, 0.0, measured.clamp(0.0, 1.0))
     activation, params = module.activation(drive, subject)
@@ -300,7 +310,7 @@ def surface_drive_residual(module, measured, angle, velocity, torque, subject) -
     reach_low = fixed + torch.where(free, torch.minimum(low, high), 0.0).sum(-1)
     reach_high = fixed + torch.where(free, torch.maximum(low, high), 0.0).sum(-1)
     closest = torch.minimum(torch.maximum(torque, reach_low), reach_high)
-    return (torque - closest).numpy()
+    return (torque - closest).cpu().numpy()
 
 
 def _rms(values: np.ndarray) -> float:
@@ -415,7 +425,8 @@ def measured_drive_residual(module, measured, network, angle, velocity, torque, 
     drive = np.where(seen, np.clip(np.nan_to_num(measured), 0.0, 1.0), network)
     subject = module.subject_parameters._check_index(np.asarray(subject))
     angle = module.physics._angle(torch.as_tensor(np.asarray(angle, dtype=np.float64)))
-    tensors = (torch.as_tensor(a) for a in (drive, angle, velocity, subject))
+    device = next(module.parameters()).device
+    tensors = (torch.as_tensor(a).to(device) for a in (drive, angle, velocity, subject))
     residual = torque - module.torque(*tensors).cpu().numpy()
     residual[~seen.any(axis=(1, 2))] = np.nan
     return residual
