@@ -61,8 +61,8 @@ _SIGNIFICANT_REAL = _EPS**0.875
 _MIN_NONZERO_DAMPING = 0.001
 """Below this ``fiber_damping`` OpenSim uses the undamped muscle (damping 0)."""
 U_ITERATIONS = 8
-"""Safeguarded Newton steps of :class:`SmoothSegmentedCurve` for the Bezier parameter ``u``
-(one more is taken with autograd on)."""
+"""Newton steps of :class:`SmoothSegmentedCurve` for the Bezier parameter ``u`` (one more is
+taken with autograd on)."""
 EQUILIBRIUM_BISECTIONS = 8
 """Bisection steps of :func:`compliant_tendon_millard_force` before its Newton steps."""
 EQUILIBRIUM_ITERATIONS = 6
@@ -201,21 +201,14 @@ def _slope(a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def _bezier_parameter(a_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The ``u`` in [0, 1] with ``X(u) = x``, without autograd (``X`` rises with ``u``).
 
-    Safeguarded Newton steps (a bisection step where Newton would leave the bracket) from the
-    straight-line guess.
+    OpenSim's ``calcU``: Newton steps, ``u`` clamped to [0, 1] after each; from the
+    straight-line guess (OpenSim's starts from a spline of ``u(x)``), so a few more steps.
     """
     start, width = a_x[0], a_x.sum(0) - a_x[0]
     u = ((x - start) / torch.where(width > 0, width, torch.ones_like(width))).clamp(0.0, 1.0)
-    low, high = torch.zeros_like(u), torch.ones_like(u)
     for _ in range(U_ITERATIONS):
-        error = _polynomial(a_x, u) - x
-        rate = _slope(a_x, u)
-        above = error > 0
-        high = torch.where(above, u, high)
-        low = torch.where(above, low, u)
-        step = u - error / torch.where(rate > 0, rate, torch.ones_like(rate))
-        newton = (rate > 0) & (step >= low) & (step <= high)
-        u = torch.where(newton, step, 0.5 * (low + high))
+        rate = _slope(a_x, u).clamp_min(_SIGNIFICANT_REAL)
+        u = (u - (_polynomial(a_x, u) - x) / rate).clamp(0.0, 1.0)
     return u
 
 
@@ -227,8 +220,8 @@ class SmoothSegmentedCurve:
     OpenSim's ``calcValue`` does: below ``x0`` the line ``y0 + dydx0 (x - x0)``, above ``x1``
     the line ``y1 + dydx1 (x - x1)``, between them the segment holding ``x`` at the Bezier
     parameter ``u`` with ``X(u) = x``, found as OpenSim's ``calcU`` does by Newton's method to
-    round-off (from the straight-line guess instead of OpenSim's spline of ``u(x)``, with
-    bisection as a safeguard). The last Newton step is taken with autograd on: the gradient is
+    round-off (from the straight-line guess instead of OpenSim's spline of ``u(x)``). The last
+    Newton step is taken with autograd on: the gradient is
     the curve's exact first derivative, in ``x`` and in every control point (a second
     derivative through ``u`` is not exact).
 

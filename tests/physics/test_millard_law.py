@@ -46,6 +46,24 @@ CURVES = [  # (OpenSim curve, torch curve, x from, x to): past both ends of each
         0.8,
         2.0,
     ),
+    (  # curviness 0 and 1: the least and most curved corners
+        osim.ForceVelocityCurve(0.0, 0.05, 5.0, 0.0, 0.05, 1.4, 0.0, 1.0),
+        millard.force_velocity_curve(0.0, 0.05, 5.0, 0.0, 0.05, 1.4, 0.0, 1.0),
+        -1.5,
+        1.5,
+    ),
+    (
+        osim.FiberForceLengthCurve(0.0, 0.7, 0.2, 2.0 / 0.7, 1.0),
+        millard.fiber_force_length_curve(0.0, 0.7, 0.2, 2.0 / 0.7, 1.0),
+        0.8,
+        2.0,
+    ),
+    (
+        osim.TendonForceLengthCurve(0.049, 28.0, 0.6, 0.0),
+        millard.tendon_force_length_curve(0.049, 28.0, 0.6, 0.0),
+        0.95,
+        1.1,
+    ),
     (osim.TendonForceLengthCurve(), millard.tendon_force_length_curve(), 0.95, 1.1),
     (
         osim.TendonForceLengthCurve(0.1, 20.0, 0.5, 0.7),
