@@ -10,9 +10,11 @@ as the reference, in the same run), on a batch shaped like training's (``--batch
 * forward + backward: the same and ``force.sum().backward()`` to the activation, the lengths,
   the velocities and every per-muscle parameter (as the subject parameters need).
 
-Each is the median of ``--repeats`` runs after two warm-up runs. The per-muscle parameters are
-the built-in elbow's, read by ``deepemg.opensim.build_model`` from the elbow file with its
-muscles made of the law's OpenSim class (``use_thelen_muscles`` for Thelen2003Muscle,
+Each is the median of ``--repeats`` runs after two warm-up runs, each run of a law followed by
+one of the rigid DeGrooteFregly law, whose median in that pairing is the ratio's denominator
+(the ratio stays steady when other work on a shared machine comes and goes). The per-muscle
+parameters are the built-in elbow's, read by ``deepemg.opensim.build_model`` from the elbow file
+with its muscles made of the law's OpenSim class (``use_thelen_muscles`` for Thelen2003Muscle,
 ``use_millard_muscles`` for Millard2012EquilibriumMuscle when deepemg has it); a law whose
 class cannot be made is reported as skipped. The lengths and velocities are the elbow's on a
 flexion-extension motion (10-130 degrees, up to about 4 rad/s), the activations uniform in
@@ -80,8 +82,8 @@ def inputs(model, batch: int, frames: int, dtype, seed: int = 0):
     return activation.to(dtype), length.to(dtype), lengthening.to(dtype)
 
 
-def time_law(law, model, tensors, repeats: int) -> tuple[float, float]:
-    """Median forward and forward + backward times (ms)."""
+def runner(law, model, tensors):
+    """A function ``run(backward) -> ms`` of one forward (+ backward) pass of ``law``."""
     dtype = tensors[0].dtype
     parameters = {n: getattr(model, n).to(dtype) for n in law.parameter_names}
 
@@ -94,12 +96,21 @@ def time_law(law, model, tensors, repeats: int) -> tuple[float, float]:
             force.sum().backward()
         return 1e3 * (time.perf_counter() - start)
 
+    return run
+
+
+def time_paired(run, reference, repeats: int) -> dict:
+    """Median times (ms) of ``run`` and of the ``reference`` run alternately with it.
+
+    Alternating the two makes their ratio steady when other work on the machine comes and goes.
+    """
     times = {}
     for backward in (False, True):
         for _ in range(WARMUP):
-            run(backward)
-        times[backward] = statistics.median(run(backward) for _ in range(repeats))
-    return times[False], times[True]
+            run(backward), reference(backward)
+        pairs = [(run(backward), reference(backward)) for _ in range(repeats)]
+        times[backward] = tuple(statistics.median(t) for t in zip(*pairs, strict=True))
+    return times
 
 
 def main(argv=None) -> int:
@@ -121,7 +132,7 @@ def main(argv=None) -> int:
     report.say(
         f"{'law':36s} {'forward ms':>11s} {'x rigid':>8s} {'fwd+bwd ms':>11s} {'x rigid':>8s}"
     )
-    reference: tuple[float, float] | None = None
+    reference = None
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             law = MUSCLE_LAWS[name]
@@ -130,14 +141,18 @@ def main(argv=None) -> int:
                 report.say(f"{name:36s} skipped: no conversion to {law.opensim_class}")
                 continue
             model = bridge.build_model(path, "r_elbow_flex", joint="elbow", muscle_law=law)
-            tensors = inputs(model, args.batch, args.frames, dtype)
-            forward, both = time_law(law, model, tensors, args.repeats)
-            reference = reference or (forward, both)
+            run = runner(law, model, inputs(model, args.batch, args.frames, dtype))
+            reference = reference or run
+            times = time_paired(run, reference, args.repeats)
+            (forward, forward_ref), (both, both_ref) = times[False], times[True]
             report.say(
-                f"{name:36s} {forward:11.2f} {forward / reference[0]:8.1f} {both:11.2f} "
-                f"{both / reference[1]:8.1f}"
+                f"{name:36s} {forward:11.2f} {forward / forward_ref:8.1f} {both:11.2f} "
+                f"{both / both_ref:8.1f}"
             )
-    report.say("x rigid: time over the rigid-tendon DeGrooteFregly2016 law's, same run")
+    report.say(
+        "x rigid: median time over that of the rigid-tendon DeGrooteFregly2016 law, timed "
+        "alternately with each law in the same run (the machine is shared)"
+    )
     report.footer(info)
     if args.out:
         report.write(args.out)
