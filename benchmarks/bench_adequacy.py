@@ -11,7 +11,11 @@ Thelen2003 compliant-tendon truth). Prints, per subject, ``torque_residual_ratio
 ``noise_ratio``, ``unreachable_ratio``, ``surface_pull``, the range of the per-trial ratios
 and the verdict (:func:`~deepemg.adequacy.assess_fit`'s, whatever the fit's length).
 
+``--personalize``: fit on the default scenario's ``--subjects`` instead, then personalise
+(5 and 30 epochs) subjects S04-S05 of each case on that network and print their records.
+
     python benchmarks/bench_adequacy.py [--epochs 20] [--cases default ...] [--subjects 0 1 2]
+    python benchmarks/bench_adequacy.py --personalize --cases default compliant_tendons
 """
 
 from __future__ import annotations
@@ -44,6 +48,34 @@ def _data(case: str, subjects=(0, 1, 2)):
     return X, y, groups
 
 
+def _personalize(args) -> None:
+    """Fit on default subjects ``--subjects``, personalise S04-S05 of each case, print."""
+    import copy
+
+    from deepemg import NMMRegressor
+    from deepemg.adequacy import training_steps
+
+    X, y, groups = _data("default", args.subjects)
+    model = NMMRegressor(max_epochs=args.epochs, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y, subject_ids=groups)
+        for case in args.cases:
+            Xn, yn, gn = _data(case, (3, 4))
+            for epochs in (5, 30):
+                new = copy.deepcopy(model).personalize(Xn, yn, subject_ids=gn, max_epochs=epochs)
+                steps = training_steps(new.personalize_history_)
+                for subject in np.unique(gn):
+                    a = new.model_adequacy_[subject]
+                    print(
+                        f"{case:18s} {subject} epochs={epochs:2d} steps={steps:4d} "
+                        f"residual={a.torque_residual_ratio:.4f} noise_r={a.noise_ratio:.2f} "
+                        f"unreach={a.unreachable_ratio:.4f} pull={a.surface_pull:.3f} "
+                        f"{a.verdict}",
+                        flush=True,
+                    )
+
+
 def main() -> None:
     """Run the cases and print the table."""
     from deepemg import NMMRegressor
@@ -53,7 +85,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--cases", nargs="+", default=list(CASES))
     parser.add_argument("--subjects", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--personalize", action="store_true")
     args = parser.parse_args()
+    if args.personalize:
+        return _personalize(args)
     print(f"max_epochs={args.epochs}, subjects {args.subjects} (0-based) of 5")
     print(
         f"{'case':18s} {'subject':>7s} {'residual':>9s} {'noise_r':>8s} {'unreach':>8s} "

@@ -45,10 +45,12 @@ import numpy as np
 import torch
 
 __all__ = [
+    "MIN_PERSONALIZE_STEPS",
     "MIN_STEPS",
     "MOVEMENT_BAND_HZ",
     "NOISE_FLOOR_FRACTION",
     "NOISE_THRESHOLD",
+    "PERSONALIZED_RESIDUAL_THRESHOLD",
     "RESIDUAL_THRESHOLD",
     "UNREACHABLE_THRESHOLD",
     "VERDICTS",
@@ -84,6 +86,15 @@ NOISE_THRESHOLD = 2.0
 
 UNREACHABLE_THRESHOLD = 0.01
 """``unreachable_ratio`` above which a subject's muscle model is called poor."""
+
+PERSONALIZED_RESIDUAL_THRESHOLD = 0.050
+""":data:`RESIDUAL_THRESHOLD` after ``personalize`` (the network fitted on other subjects):
+new subjects whose muscles follow the model reached at most 0.0485, compliant-tendon ones
+0.099-0.146, a model twice too strong 0.055-0.227 (``docs/results/adequacy.txt``)."""
+
+MIN_PERSONALIZE_STEPS = 100
+""":data:`MIN_STEPS` of ``personalize`` (the network is fitted already; 135 steps were enough
+for the numbers of :data:`PERSONALIZED_RESIDUAL_THRESHOLD`)."""
 
 MIN_STEPS = 800
 """Optimiser steps a fit (or personalisation) needs before ``torque_residual_ratio`` is judged
@@ -322,23 +333,26 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else math.nan
 
 
-def _verdict(residual_ratio: float, noise_ratio: float, unreachable_ratio: float) -> str:
+def _verdict(residual_ratio, noise_ratio, unreachable_ratio, threshold: float) -> str:
     if not (math.isfinite(residual_ratio) or math.isfinite(unreachable_ratio)):
         return "not assessed"
     if unreachable_ratio > UNREACHABLE_THRESHOLD:
         return "poor"
-    if residual_ratio > RESIDUAL_THRESHOLD and noise_ratio > NOISE_THRESHOLD:
+    if residual_ratio > threshold and noise_ratio > NOISE_THRESHOLD:
         return "poor"
     return "adequate"
 
 
-def subject_adequacy(residual, unreachable, torque, noise, pull_change, measured):
+def subject_adequacy(
+    residual, unreachable, torque, noise, pull_change, measured, threshold=RESIDUAL_THRESHOLD
+):
     """One subject's :class:`SubjectAdequacy` of its sequences' arrays.
 
     ``residual`` (the measured drive's torque residual; NaN rows where nothing was
     measured), ``unreachable`` (:func:`surface_drive_residual`) and ``torque``, N·m,
     ``(n, T)``; ``noise`` (N·m) ``(n,)``; ``pull_change`` (the ``"torque"`` correction's EMG
-    minus the network's, or None) and ``measured`` EMG ``(n, T, M)``, NaN where not measured.
+    minus the network's, or None) and ``measured`` EMG ``(n, T, M)``, NaN where not measured;
+    ``threshold``: the ``torque_residual_ratio`` beyond which the verdict is poor.
 
     Examples
     --------
@@ -360,7 +374,7 @@ def subject_adequacy(residual, unreachable, torque, noise, pull_change, measured
     seen = np.isfinite(measured)
     if pull_change is not None and seen.any():
         pull = _ratio(_rms(pull_change[seen]), _rms(np.clip(measured[seen], 0.0, 1.0)))
-    verdict = _verdict(ratio, noise_ratio, unreachable)
+    verdict = _verdict(ratio, noise_ratio, unreachable, threshold)
     return SubjectAdequacy(ratio, noise_ratio, unreachable, pull, trials, verdict)
 
 
@@ -432,7 +446,7 @@ def measured_drive_residual(module, measured, network, angle, velocity, torque, 
     return residual
 
 
-def assess_fit(estimator, X, y=None, subject_ids=None) -> dict:
+def assess_fit(estimator, X, y=None, subject_ids=None, *, threshold=RESIDUAL_THRESHOLD) -> dict:
     """Each subject's :class:`SubjectAdequacy` on ``X``, ``y`` for a fitted NMMRegressor.
 
     What :meth:`deepemg.NMMRegressor.fit` and ``personalize`` store in ``model_adequacy_``
@@ -450,6 +464,10 @@ def assess_fit(estimator, X, y=None, subject_ids=None) -> dict:
     subject_ids : array-like (n_sequences,), optional
         Each sequence's subject, seen in fit or personalised (None: the population's model,
         reported under the label None).
+    threshold : float, default=RESIDUAL_THRESHOLD
+        ``torque_residual_ratio`` beyond which (with ``noise_ratio`` > :data:`NOISE_THRESHOLD`)
+        the verdict is ``"poor"``; :data:`PERSONALIZED_RESIDUAL_THRESHOLD` for subjects
+        personalised on a network fitted on others.
 
     Returns
     -------
@@ -507,14 +525,16 @@ def assess_fit(estimator, X, y=None, subject_ids=None) -> dict:
             noise[rows],
             None if change is None else change[rows],
             measured[rows],
+            threshold,
         )
     return out
 
 
-def warn_if_poor(adequacy: dict) -> list:
+def warn_if_poor(adequacy: dict, threshold: float = RESIDUAL_THRESHOLD) -> list:
     """Warn (:class:`ModelAdequacyWarning`) naming each subject whose verdict is ``"poor"``.
 
-    Returns the subjects warned about.
+    ``threshold``: the ``torque_residual_ratio`` limit that was applied (quoted). Returns the
+    subjects warned about.
 
     Examples
     --------
@@ -532,7 +552,7 @@ def warn_if_poor(adequacy: dict) -> list:
         return []
     details = "; ".join(
         f"{s!r}: torque_residual_ratio {a.torque_residual_ratio:.3g} (limit "
-        f"{RESIDUAL_THRESHOLD}, noise_ratio {a.noise_ratio:.3g}), unreachable_ratio "
+        f"{threshold}, noise_ratio {a.noise_ratio:.3g}), unreachable_ratio "
         f"{a.unreachable_ratio:.3g} (limit {UNREACHABLE_THRESHOLD})"
         for s, a in adequacy.items()
         if a.verdict == "poor"
@@ -564,16 +584,20 @@ def training_steps(history) -> int:
     )
 
 
-def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False):
+def record_adequacy(
+    estimator, X, y, subject_ids, *, history, keep: bool = False, personalized: bool = False
+):
     """Assess a fit's subjects and keep the result in ``estimator.model_adequacy_``.
 
     :func:`assess_fit` on the data of a ``fit`` or ``personalize`` whose loss ``history``
     (skorch ``History``) counts its optimiser steps: with fewer than :data:`MIN_STEPS` the
     muscle parameters (and the network) are still near where they started, and a verdict that
     rests on ``torque_residual_ratio`` is ``"not assessed"`` (``unreachable_ratio`` does not
-    depend on the network and is judged after any fit). With ``keep`` (a personalisation, a
-    warm fit) the other subjects' earlier records are kept, the assessed ones replaced. Then
-    :func:`warn_if_poor`. Returns the estimator (the end of its ``fit``).
+    depend on the network and is judged after any fit). A personalisation (``personalized``)
+    is judged with :data:`PERSONALIZED_RESIDUAL_THRESHOLD` after
+    :data:`MIN_PERSONALIZE_STEPS`. With ``keep`` (a warm fit) or ``personalized`` the other
+    subjects' earlier records are kept, the assessed ones replaced. Then :func:`warn_if_poor`.
+    Returns the estimator (the end of its ``fit``).
 
     Examples
     --------
@@ -586,16 +610,17 @@ def record_adequacy(estimator, X, y, subject_ids, *, history, keep: bool = False
     >>> [(subject, a.verdict) for subject, a in model.model_adequacy_.items()]
     [(0, 'not assessed')]
     """
+    threshold = PERSONALIZED_RESIDUAL_THRESHOLD if personalized else RESIDUAL_THRESHOLD
     with torch.random.fork_rng(devices=[]):  # the user's global RNG untouched, as by fit
-        fresh = assess_fit(estimator, X, y, subject_ids)
-    if training_steps(history) < MIN_STEPS:
+        fresh = assess_fit(estimator, X, y, subject_ids, threshold=threshold)
+    if training_steps(history) < (MIN_PERSONALIZE_STEPS if personalized else MIN_STEPS):
         fresh = {
             s: a if a.unreachable_ratio > UNREACHABLE_THRESHOLD else replace(a, verdict=VERDICTS[2])
             for s, a in fresh.items()
         }
-    earlier = (getattr(estimator, "model_adequacy_", None) or {}) if keep else {}
-    estimator.model_adequacy_ = {**earlier, **fresh}
-    warn_if_poor(fresh)
+    earlier = getattr(estimator, "model_adequacy_", None) or {}
+    estimator.model_adequacy_ = {**(earlier if keep or personalized else {}), **fresh}
+    warn_if_poor(fresh, threshold)
     return estimator
 
 

@@ -775,7 +775,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         local, history = _personalized(self, sequences, labels, measured, targets, epochs, lr)
         self.subjects_ = _merge_subjects(self.net_.module_, known, targets, local)
         self.personalize_history_ = history
-        return record_adequacy(self, X, measured, labels, history=history, keep=True)
+        return record_adequacy(self, X, measured, labels, history=history, personalized=True)
 
     @property
     def subject_params_(self) -> list[dict]:

@@ -17,6 +17,7 @@ from deepemg import ModelAdequacyWarning, NMMRegressor
 from deepemg.adequacy import (
     MIN_STEPS,
     NOISE_FLOOR_FRACTION,
+    PERSONALIZED_RESIDUAL_THRESHOLD,
     RESIDUAL_THRESHOLD,
     SubjectAdequacy,
     adequacy_from_rows,
@@ -183,6 +184,10 @@ def test_verdicts_follow_the_thresholds():
     assert verdict(1.1 * RESIDUAL_THRESHOLD) == "poor"
     assert verdict(1.1 * RESIDUAL_THRESHOLD, noise=np.full(2, 5.0)) == "adequate"  # in the noise
     assert verdict(0.0, unreachable_fraction=0.05) == "poor"
+    personalised = subject_adequacy(
+        torque * 0.045, torque * 0, torque, noise, None, measured, PERSONALIZED_RESIDUAL_THRESHOLD
+    )
+    assert personalised.verdict == "adequate"  # 0.045: poor after a fit, not a personalisation
     nothing = subject_adequacy(
         np.full((2, 10), np.nan), np.full((2, 10), np.nan), torque, noise, None, measured
     )

@@ -66,7 +66,8 @@ def test_ctrl_c_during_fit_propagates_and_leaves_the_estimator_as_it_was(fitted,
 def test_saved_model_round_trips_without_pickle(fitted, data, tmp_path):
     path = fitted.save(tmp_path / "nmm.deepemg")
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["deepemg.json", "history.json", "module.pt"]
+        names = sorted(archive.namelist())
+        assert names == ["deepemg.json", "history.json", "model_adequacy.json", "module.pt"]
     loaded = NMMRegressor.load(path)
     np.testing.assert_array_equal(loaded.predict(data.X), fitted.predict(data.X))
     np.testing.assert_array_equal(
