@@ -17,7 +17,7 @@ parameters are the built-in elbow's, read by ``deepemg.opensim.build_model`` fro
 with its muscles made of the law's OpenSim class (``use_thelen_muscles`` for Thelen2003Muscle,
 ``use_millard_muscles`` for Millard2012EquilibriumMuscle when deepemg has it); a law whose
 class cannot be made is reported as skipped. The lengths and velocities are the elbow's on a
-flexion-extension motion (10-130 degrees, up to about 4 rad/s), the activations uniform in
+flexion-extension motion (10-130 degrees, up to 3.3 rad/s), the activations uniform in
 [0.02, 1].
 
 Run it from the repository root::
