@@ -90,7 +90,7 @@ UNREACHABLE_THRESHOLD = 0.01
 PERSONALIZED_RESIDUAL_THRESHOLD = 0.050
 """:data:`RESIDUAL_THRESHOLD` after ``personalize`` (the network fitted on other subjects):
 new subjects whose muscles follow the model reached at most 0.0485, compliant-tendon ones
-0.099-0.146, a model twice too strong 0.055-0.227 (``docs/results/adequacy.txt``)."""
+0.098-0.146, a model twice too strong 0.055-0.227 (``docs/results/adequacy.txt``)."""
 
 MIN_PERSONALIZE_STEPS = 100
 """:data:`MIN_STEPS` of ``personalize`` (the network is fitted already; 135 steps were enough
