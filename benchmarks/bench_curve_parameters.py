@@ -101,7 +101,12 @@ def _correlations(scenario: str, learned: dict) -> list[str]:
     notes = []
     for (variant, name), pairs in learned.items():
         if not all(true is not None for _, true in pairs):
-            notes.append(f"{scenario}: the truth records no {name} (no correlation to compute)")
+            values = np.concatenate([v for v, _ in pairs])
+            notes.append(
+                f"{scenario} '{variant}': the truth records no {name} (the file's, scale 1): "
+                f"learned {values.min():.3f}-{values.max():.3f}, mean |scale - 1| "
+                f"{np.abs(values - 1).mean():.3f} over {len(values)} subject-muscle fits"
+            )
             continue
         values = np.concatenate([v for v, _ in pairs])
         truth = np.concatenate([t for _, t in pairs])
