@@ -84,8 +84,11 @@ reached at most 0.0394 after 20-30 epochs, compliant-tendon ones 0.039-0.047
 NOISE_THRESHOLD = 2.0
 """``noise_ratio`` a residual must exceed to count (twice the torque's noise level)."""
 
-UNREACHABLE_THRESHOLD = 0.01
-"""``unreachable_ratio`` above which a subject's muscle model is called poor."""
+UNREACHABLE_THRESHOLD = 0.10
+"""``unreachable_ratio`` above which a subject's muscle model is called poor: 0 on every
+simulated case with BRA and TRImed unmeasured, 0.22-0.27 with the torque x 10; 0.045-0.059
+after a one-epoch fit whose ``y`` measured every muscle (nothing free to close the torque:
+the residual is then the parameters' misfit, for ``torque_residual_ratio`` to judge)."""
 
 PERSONALIZED_RESIDUAL_THRESHOLD = 0.050
 """:data:`RESIDUAL_THRESHOLD` after ``personalize`` (the network fitted on other subjects):

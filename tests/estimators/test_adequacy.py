@@ -183,7 +183,8 @@ def test_verdicts_follow_the_thresholds():
     assert verdict(0.9 * RESIDUAL_THRESHOLD) == "adequate"
     assert verdict(1.1 * RESIDUAL_THRESHOLD) == "poor"
     assert verdict(1.1 * RESIDUAL_THRESHOLD, noise=np.full(2, 5.0)) == "adequate"  # in the noise
-    assert verdict(0.0, unreachable_fraction=0.05) == "poor"
+    assert verdict(0.0, unreachable_fraction=0.05) == "adequate"  # within a parameters' misfit
+    assert verdict(0.0, unreachable_fraction=0.15) == "poor"
     personalised = subject_adequacy(
         torque * 0.045, torque * 0, torque, noise, None, measured, PERSONALIZED_RESIDUAL_THRESHOLD
     )
