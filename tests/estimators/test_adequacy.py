@@ -301,3 +301,18 @@ def test_the_benchmark_report_lists_each_subjects_adequacy():
     assert "| S01 | 0.0612 | 3.06 | 0.0 | 0.0871 | poor |" in text
     result.adequacy = []  # results of older versions: no section
     assert "Model adequacy" not in markdown(result)
+
+
+def test_the_residual_is_judged_only_after_enough_training_steps(lifts):
+    from deepemg.adequacy import record_adequacy
+
+    # the model twice too strong for its torque: a residual no tiny fit removes
+    model, X, warned = _fit(lifts, torque_factor=0.5)
+    assert not warned  # one epoch: not judged
+    record = model.model_adequacy_[lifts.groups[0]]
+    assert record.torque_residual_ratio > 2 * RESIDUAL_THRESHOLD
+    assert record.verdict == "not assessed"
+    trained = [{"batches": [{"train_loss": 1.0}] * MIN_STEPS}]  # as if trained long enough
+    with pytest.warns(ModelAdequacyWarning, match="torque_residual_ratio"):
+        record_adequacy(model, X, lifts.y, lifts.groups, history=trained)
+    assert model.model_adequacy_[lifts.groups[0]].verdict == "poor"
