@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .builder import build_model
+from .builder import MuscleConversionWarning, build_model
 from .dynamics import (
     compliant_static_optimization,
     equilibrium_tendon_forces,
@@ -78,6 +78,7 @@ def elbow_model(muscle_law: str | MuscleLaw | None = None) -> MusculoskeletalMod
 __all__ = [
     "ELBOW_MODEL_PATH",
     "ModelPose",
+    "MuscleConversionWarning",
     "PathFit",
     "add_load_body",
     "build_model",

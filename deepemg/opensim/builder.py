@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from . import dynamics, geometry
 from . import model as osim_model
 
 __all__ = [
+    "MuscleConversionWarning",
     "build_model",
     "clear_thelen_ignore_tendon_compliance",
     "use_compliant_tendon_degroote_muscles",
@@ -155,6 +157,34 @@ def _declared_law(declared: tuple[tuple[str, str, bool], ...], path: str, coordi
             f"'{path}'; 'from_model' works for {from_model_laws()}. Pass one of those laws "
             "or 'rigid_tendon_degroote_fregly' (converts every muscle) as muscle_law."
         ) from None
+
+
+class MuscleConversionWarning(UserWarning):
+    """A model file's muscles are modelled as another muscle law than the file declares.
+
+    :func:`build_model` with a ``muscle_law`` other than ``"from_model"`` converts the muscles
+    that cross the coordinate to that law (the default: rigid-tendon DeGrooteFregly2016, e.g.
+    from Arm26's compliant Thelen2003 muscles); the message names them and says how to keep
+    them as declared. Filter it where the conversion is intended.
+    """
+
+
+def _warn_converted(converted: list[str], path: Path, coordinate: str, law, locked) -> None:
+    """Say which muscles crossing ``coordinate`` ``law`` converts, and how to keep them."""
+    declared = _declared_muscles(str(path), os.path.getmtime(path), coordinate, locked)
+    kinds = sorted(
+        {f"{'rigid' if rigid else 'compliant'}-tendon {cls}" for name, cls, rigid in declared}
+    )
+    warnings.warn(
+        f"{len(converted)} muscles of '{path.name}' that cross '{coordinate}' "
+        f"({', '.join(converted)}) are declared {', '.join(kinds)} but modelled with the "
+        f"muscle law {law.name!r}. Pass muscle_law='from_model' to model them as the file "
+        "declares (equal to OpenSim; a compliant tendon makes the physics slower, "
+        "docs/physics.md), or filter deepemg.opensim.MuscleConversionWarning where the "
+        "conversion is intended.",
+        MuscleConversionWarning,
+        stacklevel=3,
+    )
 
 
 def _resolve_law(muscle_law, path: Path, coordinate: str, locked: tuple) -> MuscleLaw:
@@ -362,6 +392,9 @@ def build_model(
         law.opensim_class,
         _law_getters(law),
     )
+    converted = [m for m in data["converted_muscles"] if m in data["muscles"]]
+    if converted and not (isinstance(muscle_law, str) and muscle_law == FROM_MODEL):
+        _warn_converted(converted, path, coordinate, law, locked_key)
     fit = data["fit"]
     report = _fit_report(data, path, locked, load_body)
     return model_class(

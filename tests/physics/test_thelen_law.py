@@ -9,7 +9,7 @@ import torch
 
 from deepemg import NMMRegressor
 from deepemg import opensim as bridge
-from deepemg.opensim import ELBOW_MODEL_PATH, build_model
+from deepemg.opensim import ELBOW_MODEL_PATH, MuscleConversionWarning, build_model
 from deepemg.opensim.builder import use_compliant_tendon_degroote_muscles
 from deepemg.physics import (
     FROM_MODEL_LAWS,
@@ -240,6 +240,18 @@ def test_from_model_picks_each_files_declared_law(thelen_elbow, tmp_path):
     explicit = build_model(ARM26_PATH, "r_elbow_flex", ARM26_LOCKED, muscle_law=None)
     assert explicit.muscle_law.name == "rigid_tendon_degroote_fregly"
     assert explicit.fit_report["converted_muscles"]
+
+
+def test_a_conversion_of_the_files_muscles_is_said(recwarn):
+    """Arm26's compliant Thelen muscles converted by the default law: a named warning."""
+    with pytest.warns(MuscleConversionWarning, match="declared compliant-tendon Thelen2003") as w:
+        build_model(ARM26_PATH, "r_elbow_flex", ARM26_LOCKED, muscle_law=None)
+    assert "TRImed" in str(w[0].message)
+    assert "muscle_law='from_model'" in str(w[0].message)
+    recwarn.clear()
+    build_model(ARM26_PATH, "r_elbow_flex", ARM26_LOCKED, muscle_law="from_model")
+    build_model(ELBOW_MODEL_PATH, "r_elbow_flex")  # already rigid DeGrooteFregly2016
+    assert not [r for r in recwarn if issubclass(r.category, MuscleConversionWarning)]
 
 
 def test_from_model_refuses_mixed_or_unknown_muscles(thelen_elbow, tmp_path):
