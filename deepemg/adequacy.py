@@ -564,8 +564,9 @@ def warn_if_poor(adequacy: dict, threshold: float = RESIDUAL_THRESHOLD) -> list:
         f"The fitted muscle model cannot explain the measured surface EMG and the torque "
         f"together for subject(s) {details} (model_adequacy_). Its physics may then make "
         "the deep muscles worse: check the torque's units and the EMG's MVC calibration; "
-        "try a compliant-tendon muscle law (muscle_law='compliant_tendon_degroote_fregly'), "
-        "a lower physics_weight, or predict with predict_physics='none' (docs/nmm.md, "
+        "try a muscle law closer to the subject's (muscle_law='from_model' for an .osim's own "
+        "muscles, or 'compliant_tendon_degroote_fregly'), a lower physics_weight, or predict "
+        "with predict_physics='none' (docs/nmm.md, "
         "'Is the physics adequate for my subject?').",
         ModelAdequacyWarning,
         stacklevel=3,
