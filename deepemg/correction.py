@@ -88,11 +88,10 @@ def correct_emg(
 ) -> torch.Tensor:
     """Change the prior EMG, smoothly and within [0, 1], to reproduce the inverse-dynamics torque.
 
-    The subject's muscle model driven by the returned EMG reproduces the torque. Minimises, for each
-    sequence ``i`` on its own, the mean squared torque residual (over the time steps, divided by
-    ``torque_scale``) plus ``weight`` x (the mean squared change of the EMG's logit + the mean
-    squared step-to-step change of that change), both over the free samples, from no change. The
-    fitted parameters are left untouched (only the change is solved for).
+    Minimises, for each sequence ``i`` on its own, the mean squared torque residual (over the
+    time steps, divided by ``torque_scale``) plus ``weight`` x (the mean squared change of the
+    EMG's logit + the mean squared step-to-step change of that change), both over the free
+    samples, from no change; only the change is solved for (the fitted parameters stay).
 
     Parameters
     ----------

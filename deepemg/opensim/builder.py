@@ -30,6 +30,7 @@ __all__ = [
     "build_model",
     "clear_thelen_ignore_tendon_compliance",
     "use_compliant_tendon_degroote_muscles",
+    "use_thelen_law_muscles",
 ]
 
 _DEFAULT_MUSCLE_LAW = "rigid_tendon_degroote_fregly"
@@ -108,6 +109,46 @@ def clear_thelen_ignore_tendon_compliance(model: osim.Model) -> list[str]:
     return changed
 
 
+def use_thelen_law_muscles(model: osim.Model) -> list[str]:
+    """Make every muscle a ``Thelen2003Muscle`` OpenSim can use, as the Thelen laws read them.
+
+    The conversion of :mod:`deepemg.physics.thelen`'s laws: muscles of another class are
+    replaced by compliant-tendon Thelen muscles with the same anatomy
+    (:func:`deepemg.opensim.use_thelen_muscles`), and Thelen muscles flagged
+    ``ignore_tendon_compliance`` have the flag cleared (OpenSim 4.6 cannot initialise a rigid
+    Thelen muscle; the laws compute the rigid tendon themselves,
+    :func:`clear_thelen_ignore_tendon_compliance`). A file's own Thelen muscles keep every
+    property.
+
+    Parameters
+    ----------
+    model : opensim.Model
+        Changed in place.
+
+    Returns
+    -------
+    list of str
+        Names of the muscles replaced or whose flag was cleared, in the model's order.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import ELBOW_MODEL_PATH, load_model
+    >>> model = load_model(ELBOW_MODEL_PATH)  # DeGrooteFregly2016 muscles
+    >>> len(use_thelen_law_muscles(model)), model.getMuscles().get("BRA").getConcreteClassName()
+    (7, 'Thelen2003Muscle')
+    >>> use_thelen_law_muscles(model)  # already Thelen muscles OpenSim can use
+    []
+    """
+    names = osim_model.muscle_names(model)
+    others = [
+        n for n in names if model.getMuscles().get(n).getConcreteClassName() != "Thelen2003Muscle"
+    ]
+    if others:
+        osim_model.use_thelen_muscles(model, muscles=others)
+    changed = set(others) | set(clear_thelen_ignore_tendon_compliance(model))
+    return [n for n in osim_model.muscle_names(model) if n in changed]
+
+
 @functools.lru_cache(maxsize=16)
 def _declared_muscles(
     path: str, mtime: float, coordinate: str, locked: tuple
@@ -169,8 +210,11 @@ class MuscleConversionWarning(UserWarning):
     """
 
 
-def _warn_converted(converted: list[str], path: Path, coordinate: str, law, locked) -> None:
-    """Say which muscles crossing ``coordinate`` ``law`` converts, and how to keep them."""
+def _warn_converted(data: dict, path: Path, coordinate: str, law, locked) -> None:
+    """Say which muscles crossing ``coordinate`` ``law`` converted, and how to keep them."""
+    converted = [m for m in data["converted_muscles"] if m in data["muscles"]]
+    if not converted:
+        return
     declared = _declared_muscles(str(path), os.path.getmtime(path), coordinate, locked)
     kinds = sorted(
         {f"{'rigid' if rigid else 'compliant'}-tendon {cls}" for name, cls, rigid in declared}
@@ -326,12 +370,12 @@ def build_model(
 ) -> MusculoskeletalModel:
     """Build the torch model of ``coordinate`` from an OpenSim model file.
 
-    The one way a :class:`~deepemg.physics.MusculoskeletalModel` is built from a ``.osim``
-    file (:func:`elbow_model` calls it with the built-in file). The muscle law's
-    ``opensim_conversion`` is applied to the model first (for the default law: every muscle made
-    a rigid-tendon ``DeGrooteFregly2016Muscle``), then each muscle crossing ``coordinate`` is
-    downcast to the law's ``opensim_class`` and its parameters read with the law's
-    ``opensim_getters``. The fit is cached per file, modification time, pose and law.
+    The one way a :class:`~deepemg.physics.MusculoskeletalModel` is built from a ``.osim`` file
+    (:func:`elbow_model` too). The muscle law's ``opensim_conversion`` is applied first (the
+    default law: every muscle made a rigid-tendon ``DeGrooteFregly2016Muscle``, with a
+    :class:`MuscleConversionWarning` when that changed any), then each muscle crossing
+    ``coordinate`` is downcast to the law's ``opensim_class`` and its parameters read with the
+    law's ``opensim_getters``. The fit is cached per file, modification time, pose and law.
 
     Parameters
     ----------
@@ -359,8 +403,7 @@ def build_model(
     Returns
     -------
     MusculoskeletalModel
-        With the muscles that cross ``coordinate``. The default law makes other muscles rigid
-        DeGrooteFregly2016 ones (OpenSim's ``DeGrooteFregly2016Muscle.replaceMuscles``).
+        With the muscles that cross ``coordinate``.
 
     Raises
     ------
@@ -392,11 +435,9 @@ def build_model(
         law.opensim_class,
         _law_getters(law),
     )
-    converted = [m for m in data["converted_muscles"] if m in data["muscles"]]
-    if converted and not (isinstance(muscle_law, str) and muscle_law == FROM_MODEL):
-        _warn_converted(converted, path, coordinate, law, locked_key)
+    if not (isinstance(muscle_law, str) and muscle_law == FROM_MODEL):
+        _warn_converted(data, path, coordinate, law, locked_key)
     fit = data["fit"]
-    report = _fit_report(data, path, locked, load_body)
     return model_class(
         data["muscles"],
         data["parameters"],
@@ -404,7 +445,7 @@ def build_model(
         data["dynamics"],
         coordinate,
         data["coordinate_range"],
-        report,
+        _fit_report(data, path, locked, load_body),
         muscle_law=law,
         joint=joint,
     )

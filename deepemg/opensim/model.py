@@ -183,6 +183,7 @@ def use_thelen_muscles(
     activation_time_constant: float | None = None,
     deactivation_time_constant: float | None = None,
     tendon_strain: float | None = None,
+    muscles: list[str] | None = None,
 ) -> list[str]:
     """Make every muscle a compliant-tendon ``Thelen2003Muscle``, keeping its anatomy.
 
@@ -207,6 +208,8 @@ def use_thelen_muscles(
         not given. They do not affect equilibrium forces.
     tendon_strain : float, optional
         Tendon strain at maximum isometric force (Thelen's ``FmaxTendonStrain``).
+    muscles : list of str, optional
+        The muscles to replace (default: every muscle of the model).
 
     Returns
     -------
@@ -221,7 +224,7 @@ def use_thelen_muscles(
     (7, 'Thelen2003Muscle')
     """
     forces = model.updForceSet()
-    names = muscle_names(model)
+    names = muscle_names(model) if muscles is None else list(muscles)
     for name in names:
         old = model.getMuscles().get(name)
         new = osim.Thelen2003Muscle(

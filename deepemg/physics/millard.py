@@ -954,18 +954,6 @@ class RigidTendonMillard2012(MuscleLaw):
     tendon_force: Callable[..., torch.Tensor] = staticmethod(rigid_tendon_millard_force)
     """The function of the law's parameters that gives the tendon force."""
 
-    def force(
-        self,
-        activation: torch.Tensor,
-        musculotendon_length: torch.Tensor,
-        musculotendon_velocity: torch.Tensor,
-        **parameters: torch.Tensor,
-    ) -> torch.Tensor:
-        """Tendon force (N): :attr:`tendon_force` with the law's parameters."""
-        return self.tendon_force(
-            activation, musculotendon_length, musculotendon_velocity, **parameters
-        )
-
 
 class CompliantTendonMillard2012(RigidTendonMillard2012):
     """Compliant-tendon Millard2012EquilibriumMuscle at static fibre equilibrium.

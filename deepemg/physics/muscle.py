@@ -9,7 +9,7 @@ elastic tendon, solved for static fibre equilibrium. Other laws (Thelen 2003) go
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 import torch
@@ -329,6 +329,10 @@ class MuscleLaw:
     (lower, upper) bounds (nominal 1, the model file's value). ``NMMRegressor(curve_parameters=
     True)`` learns one bounded scale per subject and muscle of each
     (:func:`~deepemg.physics.curve_parameter_specs`); empty: none."""
+    tendon_force: Callable[..., torch.Tensor] | None = None
+    """A function ``f(activation, musculotendon_length, musculotendon_velocity, **parameters)``
+    of the tendon force (N) that :meth:`force` calls (set it with ``staticmethod``), or None
+    for a law that overrides :meth:`force` itself."""
     affine_in_activation: bool = False
     """True when the tendon force is ``k + m * activation`` at a given length and velocity.
 
@@ -357,7 +361,13 @@ class MuscleLaw:
         torch.Tensor
             Force along each tendon (N), shape of ``activation``.
         """
-        raise NotImplementedError(f"{type(self).__name__} does not define force().")
+        if self.tendon_force is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} defines neither force() nor tendon_force."
+            )
+        return self.tendon_force(
+            activation, musculotendon_length, musculotendon_velocity, **parameters
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -422,22 +432,6 @@ class RigidTendonDeGrooteFregly(MuscleLaw):
     )
     affine_in_activation = True  # active force a F0 fl fv plus passive and damping forces
     tendon_force = staticmethod(rigid_tendon_force)
-    """The function of the law's parameters that gives the tendon force."""
-
-    def force(
-        self,
-        activation: torch.Tensor,
-        musculotendon_length: torch.Tensor,
-        musculotendon_velocity: torch.Tensor,
-        **parameters: torch.Tensor,
-    ) -> torch.Tensor:
-        """Tendon force (N): :attr:`tendon_force` with the law's parameters.
-
-        :func:`rigid_tendon_force` here.
-        """
-        return self.tendon_force(
-            activation, musculotendon_length, musculotendon_velocity, **parameters
-        )
 
 
 class CompliantTendonDeGrooteFregly(RigidTendonDeGrooteFregly):

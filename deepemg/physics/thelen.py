@@ -611,7 +611,7 @@ class RigidTendonThelen2003(MuscleLaw):
     parameter_names: tuple[str, ...] = tuple(_RIGID_GETTERS)
     opensim_class = "Thelen2003Muscle"
     opensim_getters = MappingProxyType(dict(_RIGID_GETTERS))
-    opensim_conversion = "clear_thelen_ignore_tendon_compliance"
+    opensim_conversion = "use_thelen_law_muscles"
     curve_shape_parameters = MappingProxyType(
         {  # KshapeActive is the width squared: the DGF law's width scales 0.75-1.5, squared
             "active_force_shape": (0.5625, 2.25),
@@ -622,18 +622,6 @@ class RigidTendonThelen2003(MuscleLaw):
     affine_in_activation = False  # fV depends on the activation (0.25 + 0.75 a)
     tendon_force = staticmethod(rigid_tendon_thelen_force)
     """The function of the law's parameters that gives the tendon force."""
-
-    def force(
-        self,
-        activation: torch.Tensor,
-        musculotendon_length: torch.Tensor,
-        musculotendon_velocity: torch.Tensor,
-        **parameters: torch.Tensor,
-    ) -> torch.Tensor:
-        """Tendon force (N): :attr:`tendon_force` with the law's parameters."""
-        return self.tendon_force(
-            activation, musculotendon_length, musculotendon_velocity, **parameters
-        )
 
 
 class CompliantTendonThelen2003(RigidTendonThelen2003):

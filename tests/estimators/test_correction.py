@@ -153,7 +153,7 @@ def test_gauss_newton_reaches_the_loss_of_many_adam_steps(nmm, data, mode):
         for e in (prior, adam, fast)
     ]
     assert torch.all(losses[2] < 0.5 * losses[0])  # the correction did its work
-    assert torch.all(losses[2] <= losses[1] * 1.001), (losses[2] / losses[1] - 1)
+    assert torch.all(losses[2] <= losses[1] * 1.001), losses[2] / losses[1] - 1
     assert float((fast - adam).abs().mean()) < 1e-3
     if measured is not None:
         assert torch.all(fast[:, :, [0, 3]] == 0.3)
