@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from deepemg.benchmark import current_label
+from deepemg.datasets import SCENARIOS
 from deepemg.report import report_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -706,13 +707,14 @@ README_SCENARIOS = {
     "other strategies, EMG gain errors": ("strategies", "BRA r"),
     "ballistic + strategies + heavy loads": ("ballistic", "BRA r"),
     "compliant Thelen tendons": ("compliant_tendons", "BRA r"),
+    "personal curve shapes, compliant tendons": ("personal_curves", "BRA r"),
 }
 
 
 def test_readme_scenario_table_is_the_scenarios_report():
     results = scenario_results()
     rows = table("README.md", "| scenario | within subject | leave one subject out |")
-    assert len(rows) == 7
+    assert len(rows) == len(SCENARIOS)
     for cells in rows:
         label = cells[0].replace("*", "")
         scenario, column = README_SCENARIOS.get(label, ("off_simulator", "BRA r"))
@@ -726,7 +728,7 @@ def test_readme_scenario_table_is_the_scenarios_report():
             assert mse == mean(results[(scenario, evaluation, "MSE")][column])
 
 
-SCENARIOS_MD_METHODS = ("NMM", "NMM, network alone", "MSE")
+SCENARIOS_MD_METHODS = ("NMM", "NMM, network alone", "NMM, physics_weight=0", "MSE")
 SCENARIOS_MD_COLUMNS = (
     "BRA r",
     "BRA r trial",
@@ -740,7 +742,8 @@ SCENARIOS_MD_COLUMNS = (
 def test_scenarios_page_table_is_the_scenarios_report():
     results = scenario_results()
     rows = table("docs/scenarios.md", "| scenario | evaluation | method | BRA r |")
-    assert len(rows) == 7 * 2 * 3
+    ablated = sum(method == "NMM, physics_weight=0" for *_, method in results)
+    assert len(rows) == len(SCENARIOS) * 2 * 3 + ablated
     for scenario, evaluation, method, *cells in rows:
         assert method in SCENARIOS_MD_METHODS, (scenario, evaluation, method)
         result = results[(scenario, evaluation, method)]
