@@ -6,8 +6,9 @@ EMG in fit and score its reconstruction (:class:`deepemg.metrics.LeaveOneMuscleO
 the protocol of MSE's ``score``). For each scenario and subject (within subject: the first 8
 trials fit, the last 4 are scored), each weight is fitted twice: once as is (its brachialis r
 against the simulated truth on the test trials) and once per hidden surface muscle (its
-variance-weighted R² on the test trials' recorded EMG of the hidden muscles). The script
-prints one JSON row per subject and weight; the weight with the best R² is compared with the
+variance-weighted R² on the test trials' recorded EMG of the hidden muscles, and the mean
+Pearson r of each hidden muscle's reconstruction, its shape). The script prints one JSON row
+per subject and weight; the weight with the best R² is compared with the
 one with the best brachialis r (docs/results/weight_choice.txt).
 
 Usage::
@@ -33,6 +34,17 @@ HIDDEN = ["BRD", "TRIlat"]
 """Surface muscles hidden in turn: a synergist of each deep muscle."""
 
 
+def _hidden_r(hidden, data, test) -> float:
+    """Mean over the hidden muscles of the Pearson r of their reconstruction (the shape)."""
+    predicted = hidden.predict(data.X[test], subject_ids=data.groups[test])
+    rs = []
+    for k, muscle in enumerate(hidden.hidden_):
+        truth = data.y[test][..., list(data.muscles).index(muscle)].ravel()
+        keep = np.isfinite(truth)
+        rs.append(np.corrcoef(predicted[..., k].ravel()[keep], truth[keep])[0, 1])
+    return float(np.mean(rs))
+
+
 def main(argv: list[str]) -> None:
     scenario, n_subjects = argv[0], int(argv[1])
     weights = [float(w) for w in argv[2].split(",")] if len(argv) > 2 else [0.0, 0.3, 1.0]
@@ -51,8 +63,14 @@ def main(argv: list[str]) -> None:
                 NMMRegressor(random_state=0, physics_weight=weight), muscles=HIDDEN
             ).fit(data.X[train], data.y[train], subject_ids=data.groups[train])
             score = hidden.score(data.X[test], data.y[test], subject_ids=data.groups[test])
+            shape = _hidden_r(hidden, data, test)
             row = dict(
-                scenario=scenario, subject=str(subject), weight=weight, bra_r=r, lomo_r2=score
+                scenario=scenario,
+                subject=str(subject),
+                weight=weight,
+                bra_r=r,
+                lomo_r2=score,
+                lomo_r=shape,
             )
             print(json.dumps(row), f"{time.perf_counter() - start:.0f}s", flush=True)
 

@@ -136,6 +136,34 @@ MUTANTS = {
         "            self.history.record_batch(prefix + name, float(value.detach()))",
         ["tests/physics/test_hot_path.py"],
     ),
+    "adequacy-silent": (
+        "the model-adequacy check never finds a subject poor (no ModelAdequacyWarning)",
+        "deepemg/adequacy.py",
+        '    poor = [s for s, a in adequacy.items() if a.verdict == "poor"]',
+        "    poor = []",
+        ["tests/estimators/test_adequacy.py"],
+    ),
+    "scales-ignored": (
+        "the subject's '<parameter>_scale' values never reach the muscle law (curve shapes too)",
+        "deepemg/physics/model.py",
+        "values[name] = values[name] * _align(params[key], lead_ndim, True, dtype)",
+        "values[name] = values[name]",
+        ["tests/physics/test_curve_parameters.py"],
+    ),
+    "from-model-ignored": (
+        "muscle_law='from_model' is not looked up in the file (an unknown law name)",
+        "deepemg/opensim/builder.py",
+        "    if isinstance(muscle_law, str) and muscle_law == FROM_MODEL:",
+        "    if False:",
+        ["tests/physics/test_thelen_law.py", "-k", "from_model"],
+    ),
+    "conversion-silent": (
+        "a model file's muscles converted to another law without a MuscleConversionWarning",
+        "deepemg/opensim/builder.py",
+        "        _warn_converted(data, path, coordinate, law, locked_key)",
+        "        pass",
+        ["tests/physics/test_thelen_law.py", "-k", "conversion"],
+    ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 
