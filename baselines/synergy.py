@@ -16,7 +16,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from deepemg._base import MODEL_CONSTRAINTS, POPULATION_CODE, MusculoskeletalEstimator
+from deepemg._base import (
+    MODEL_CONSTRAINTS,
+    MUSCLE_LAW_CONSTRAINT,
+    POPULATION_CODE,
+    MusculoskeletalEstimator,
+)
 from deepemg.channels import emg_channel
 from deepemg.metrics import _refuse_unusable_scoring
 from deepemg.physics import MusculoskeletalModel, SubjectParameters
@@ -346,6 +351,10 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
     n_threads : int or None, default=None
         torch and BLAS threads of each call (None: 1 for fit, the process's count for
         predictions; :mod:`deepemg.threads`).
+    muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
+        The muscle force law of the torque tracking, as :class:`~deepemg.NMMRegressor` takes it
+        (``"from_model"``: the law a model file's muscles declare); give both estimators the
+        same law to compare them on the same muscles (the benchmark does).
     random_state : int or None, default=None
         Seed of the NMF initialisation.
 
@@ -381,6 +390,7 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
 
     _parameter_constraints: ClassVar[dict] = {
         **MODEL_CONSTRAINTS,
+        **MUSCLE_LAW_CONSTRAINT,
         "n_synergies": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "vaf_threshold": [Interval(Real, 0, 1, closed="right")],
         "calibrate": ["boolean"],
@@ -404,6 +414,7 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
         rate=100.0,
         max_iter=200,
         n_threads=None,
+        muscle_law="rigid_tendon_degroote_fregly",
         random_state=None,
     ):
         self.model = model
@@ -417,10 +428,11 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
         self.rate = rate
         self.max_iter = max_iter
         self.n_threads = n_threads
+        self.muscle_law = muscle_law
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
-    _FITTED_WITH = ("model", "coordinate", "locked", "rate")
+    _FITTED_WITH = ("model", "coordinate", "locked", "rate", "muscle_law")
     """Parameters the fitted synergies and muscle model are built for (see ``FittedWith``);
     ``channels`` only names ``X``'s channels, read by name, so it may change."""
 

@@ -249,7 +249,9 @@ def _pretrained_enabled(settings: BenchmarkSettings) -> bool:
 
 # ---------------------------------------------------------------------------- MSE
 def _mse_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
-    return {**common, "random_state": settings.random_state, **settings.mse_params}
+    """MSE's parameters: the NMM's muscle law (one muscle model for both), then ``mse_params``."""
+    law = {k: v for k, v in settings.nmm_params.items() if k == "muscle_law"}
+    return {**common, "random_state": settings.random_state, **law, **settings.mse_params}
 
 
 def _fit_mse(data, train, params):

@@ -347,3 +347,23 @@ def test_every_muscle_measured(synergy_data, elbow):
     assert np.sqrt(np.mean((model.predict_torque(X) - X[..., 4]) ** 2)) < 1e-6
     calibrated = clone(model).set_params(calibrate=True).fit(X)
     assert calibrated.synergies_["__population__"]["solver"] == "lbfgs"
+
+
+def test_the_muscle_law_is_the_one_given_and_the_benchmark_gives_the_nmms(synergy_data):
+    """MSE tracks the torque with the law it is given; the benchmark gives it the NMM's."""
+    from deepemg.benchmark import BenchmarkSettings
+    from deepemg.benchmark.methods import METHODS
+
+    X, _, groups = synergy_data
+    law = "compliant_tendon_degroote_fregly"
+    rigid = SynergyExtrapolationRegressor(max_iter=20, random_state=0).fit(X, subject_ids=groups)
+    compliant = SynergyExtrapolationRegressor(max_iter=20, random_state=0, muscle_law=law)
+    compliant.fit(X, subject_ids=groups)
+    assert rigid.physics_.muscle_law.name == "rigid_tendon_degroote_fregly"
+    assert compliant.physics_.muscle_law.name == law
+    deep = [rigid.muscles_.index(m) for m in ("BRA", "TRImed")]
+    difference = np.abs(rigid.predict(X, groups) - compliant.predict(X, groups))[..., deep]
+    assert difference.max() > 1e-3  # the torque tracking saw the other law
+    settings = BenchmarkSettings(nmm_params={"muscle_law": law})
+    assert METHODS["mse"].params(settings, {}, "within")["muscle_law"] == law
+    assert "muscle_law" not in METHODS["mse"].params(BenchmarkSettings(), {}, "within")
