@@ -509,6 +509,416 @@ class StreamOutput:
         return len(self.emg)
 
 
+def _copied_network(estimator, row: np.ndarray) -> tuple:
+    """A member's network (a CPU copy in evaluation mode) and the subject's code, or None."""
+    network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
+    network = network.eval().requires_grad_(False)
+    code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
+    if getattr(estimator, "subject_embedding", 0):
+        with torch.no_grad():
+            codes = estimator.net_.module_.subject_parameters.codes(torch.as_tensor(row))
+        code = codes.detach().to("cpu", torch.float32)
+    return network, code
+
+
+def _timing(window: int, stride: int, n_members: int, corrected: bool) -> tuple[int, int, int]:
+    """A stream's units per new sample, latency and startup.
+
+    :func:`_schedule`'s with a queue (the correction, or an ensemble); the single network
+    without the correction runs no queue: 0, its latency (``window``, ``window - 1`` when
+    ``stride`` is 1) and ``window``.
+    """
+    if corrected or n_members > 1:
+        return _schedule(window, stride, n_members, corrected)
+    return 0, window if stride > 1 else window - 1, window
+
+
+def _check_usable(broken: str | None, finished: bool, call: str) -> None:
+    """Raise when a stream that is ``broken`` (its error) or ``finished`` cannot ``call``."""
+    if broken is not None:
+        raise RuntimeError(
+            f"this stream is broken: a unit of its work failed ({broken}); its queue "
+            f"is lost. Call reset() to start a new sequence before {call}()."
+        )
+    if finished:
+        raise RuntimeError(
+            "this stream was finished; call reset() to start a new sequence."
+            if call == "update"
+            else "this stream was already finished; call reset() first."
+        )
+
+
+class _SampleChecks:
+    """What a stream checks in the samples it receives: their columns, values and derivatives.
+
+    ``channels`` (``estimator``'s ``channels_`` by default) name the samples' columns: the
+    network's inputs are taken from theirs (:attr:`columns`) and, with the correction
+    (``corrected``), its torque target from the torque channel when they include it
+    (:attr:`torque_column`; None: the stream computes it). Errors name the first bad sample by
+    its index in the stream.
+    """
+
+    def __init__(self, estimator, channels, corrected: bool) -> None:
+        self.physics, self.rate = estimator.physics_, float(estimator.rate)
+        self.window = int(estimator.window)
+        self.layout = layout = layout_for(self.physics)
+        if isinstance(channels, str):
+            raise TypeError("channels must be a sequence of channel names, not one string.")
+        self.channels = list(estimator.channels_ if channels is None else channels)
+        missing = [c for c in layout.inputs if c not in self.channels]
+        if missing:
+            raise ValueError(
+                f"channels lack {missing}, which the network needs; channels are "
+                f"{self.channels}. Name the columns of the samples you will send, in order "
+                f"(the estimator's: {list(estimator.channels_)})."
+            )
+        self.columns = [self.channels.index(c) for c in layout.inputs]
+        self.torque_column = None  # the correction's torque from this column (else computed)
+        if corrected and layout.torque in self.channels:
+            self.torque_column = self.channels.index(layout.torque)
+        self.low, self.high = (float(v) for v in self.physics.coordinate_range)
+
+    def samples(self, samples, offset: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The new samples' angle, velocity, acceleration and load (float64) and torque.
+
+        The torque: the torque channel's values when the correction uses it, else None. The
+        first new sample is the stream's sample ``offset``.
+        """
+        samples = np.asarray(samples)
+        if not np.issubdtype(samples.dtype, np.number) or np.iscomplexobj(samples):
+            raise ValueError(f"samples must be real numbers, got dtype {samples.dtype}.")
+        width, layout = len(self.channels), self.layout
+        if samples.ndim == 1 and samples.shape[0] == width:
+            samples = samples[None]
+        if samples.ndim != 2 or samples.shape[1] != width:
+            raise ValueError(
+                f"samples must be shaped (n_new, {width}), one row per sample and one column "
+                f"per channel {self.channels}, got shape {samples.shape}."
+                + (" Transpose them: channels go last." if samples.shape[:1] == (width,) else "")
+            )
+        raw = samples[:, self.columns].astype(np.float64)
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ValueError(
+                f"sample {offset + row} holds {raw[row, column]} in "
+                f"'{layout.inputs[column]}'; interpolate or hold the last value before "
+                "sending it."
+            )
+        torque = None
+        if self.torque_column is not None:
+            torque = samples[:, self.torque_column].astype(np.float64)
+            if not np.isfinite(torque).all():
+                row = int(np.argmax(~np.isfinite(torque)))
+                raise ValueError(
+                    f"sample {offset + row} holds {torque[row]} in '{layout.torque}', "
+                    "the torque the correction reproduces. Send it, or leave it out of "
+                    "channels: the stream then computes the torque by the model's inverse "
+                    "dynamics."
+                )
+        self._check_ranges(raw, offset)
+        return raw, torque
+
+    def _check_ranges(self, raw: np.ndarray, offset: int) -> None:
+        """The angle within the coordinate's range and the load within 0..50 kg."""
+        angle, load, low, high = raw[:, 0], raw[:, 3], self.low, self.high
+        outside = (angle < low - 1e-9) | (angle > high + 1e-9)
+        if outside.any():
+            row = int(np.argmax(outside))
+            hint = " Angles are in radians: did you send degrees?" if angle[row] > 2 * np.pi else ""
+            raise ValueError(
+                f"sample {offset + row}: '{self.layout.angle}' = {angle[row]:.4g} rad lies "
+                f"outside the range of '{self.physics.coordinate}', [{low:.4g}, "
+                f"{high:.4g}] rad ([{np.degrees(low):.1f}, "
+                f"{np.degrees(high):.1f}] deg).{hint} Clip the angle to the range."
+            )
+        heavy = (load < 0) | (load > MAX_LOAD_KG)
+        if heavy.any():
+            row = int(np.argmax(heavy))
+            raise ValueError(
+                f"sample {offset + row}: '{self.layout.load}' = {load[row]:.4g}; it is the "
+                f"mass of the lifted load in kg, between 0 and {MAX_LOAD_KG:g} (not grams, not "
+                "newtons)."
+            )
+
+    def windows(self, raw: np.ndarray, origin: int, starts: list[int]) -> None:
+        """The derivative check of the windows starting at ``starts`` (stream indices).
+
+        ``raw``: the stream's inputs from its sample ``origin`` on.
+        """
+        w, layout = self.window, self.layout
+        for start in starts:
+            window = raw[start - origin : start - origin + w]
+            inputs = SequenceInputs(window[None], list(layout.inputs), layout, window[None])
+            try:
+                check_plausible(inputs, self.physics, self.rate)
+            except ValueError as error:
+                message = str(error).replace("X's ", "", 1)
+                raise ValueError(
+                    f"samples {start}..{start + w - 1} (one window): {message}"
+                ) from None
+
+
+class _WorkQueue:
+    """A stream's queued work: the networks' units first, then the spans' in order.
+
+    Each update adds :attr:`credit` (``units_per_update`` per new sample) and :meth:`run` runs
+    the units it covers (:func:`_run_units`). :attr:`units` counts the units run, and
+    :attr:`broken` holds the error a unit raised (its queue lost).
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty, no credit, no unit run, not broken."""
+        self.network: deque[_Task] = deque()
+        self.spans: deque[_Task] = deque()
+        self.credit = 0
+        self.units = 0
+        self.broken: str | None = None
+
+    def run(self, limit: int | None) -> None:
+        """Run queued units: an update's share (:func:`_run_units`), or (None) all.
+
+        An error inside a unit breaks the queue (its units are lost) until :meth:`reset`;
+        the error propagates.
+        """
+        try:
+            with _one_torch_thread():
+                self.credit, units = _run_units(self.network, self.spans, self.credit, limit)
+            self.units += units
+        except BaseException as error:
+            self.broken = f"{type(error).__name__}: {error}"
+            self.network.clear()
+            self.spans.clear()
+            raise
+
+
+class _NetworkWindows:
+    """The network side of a stream: its samples' buffers and the windows run on them.
+
+    Sliding buffers, one row per sample from the stream's sample :attr:`origin` on: the inputs
+    (angle, velocity, acceleration, load), their standardisation per member, each member's sum
+    of the EMG of the windows run over the sample and their count, and (``corrected``) the
+    correction's torque target (N·m). Copies of the members' networks and subject codes run on
+    windows of ``window`` samples (:meth:`forward`); :meth:`final` says up to where every
+    window over a sample has run.
+    """
+
+    def __init__(
+        self, members: list, row: np.ndarray, stride: int, queued: bool, corrected: bool
+    ) -> None:
+        self.window, self.stride = int(members[0].window), stride
+        self.n_members, self.n_muscles = len(members), len(members[0].muscles_)
+        self.queued, self.corrected = queued, corrected
+        self.mean = np.stack([np.asarray(m.feature_mean_, dtype=np.float64) for m in members])
+        self.std = np.stack([np.asarray(m.feature_std_, dtype=np.float64) for m in members])
+        self.networks = [_copied_network(m, row) for m in members]
+        self.allocate(4 * self.window + 64)
+        self.reset()
+
+    def allocate(self, capacity: int) -> None:
+        """The buffers, ``capacity`` rows each."""
+        b, m = self.n_members, self.n_muscles
+        self.raw = np.zeros((capacity, 4))  # angle, velocity, acceleration, load
+        self.features = np.zeros((capacity, b, 4), dtype=np.float32)  # standardised
+        self.total = np.zeros((capacity, b, m))  # sum of window outputs, per member
+        self.count = np.zeros((capacity, b))  # windows summed
+        if self.corrected:
+            self.torque = np.zeros(capacity)  # the correction's target (N·m)
+
+    def reset(self) -> None:
+        """No sample yet: the next one is the stream's sample 0."""
+        self.origin = 0  # stream index of buffer row 0
+        self.next_window = 0  # index k of the next grid window, starting at k * stride
+        self.runs = 0  # networks run on a window (one per member and window)
+        self.end_known = False  # finish ran the end-aligned window
+
+    def write(self, n: int, raw: np.ndarray, torque: np.ndarray | None) -> None:
+        """The new samples from the stream's sample ``n`` on (room reserved by :meth:`slide`).
+
+        Their inputs, standardised for each member, no window's EMG yet, and their torque.
+        """
+        at, new = n - self.origin, len(raw)
+        self.raw[at : at + new] = raw
+        self.features[at : at + new] = (raw[:, None] - self.mean) / self.std
+        self.total[at : at + new] = 0.0
+        self.count[at : at + new] = 0.0
+        if torque is not None:
+            self.torque[at : at + new] = torque
+
+    def slide(self, n: int, new: int, keep: int) -> None:
+        """Keep the rows of samples ``keep .. n - 1`` first, room after them for ``new`` more.
+
+        In place, or grown when they do not fit (one copy every few hundred samples).
+        """
+        rows, capacity = n - keep, len(self.raw)
+        names: tuple[str, ...] = ("raw", "features", "total", "count")
+        if self.corrected:
+            names += ("torque",)
+        if rows + new > capacity:
+            capacity = max(2 * capacity, rows + new + self.window)
+            for name in names:
+                old = getattr(self, name)
+                grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+                grown[:rows] = old[keep - self.origin : n - self.origin]
+                setattr(self, name, grown)
+        else:
+            for name in names:
+                array = getattr(self, name)
+                array[:rows] = array[keep - self.origin : n - self.origin].copy()
+        self.origin = keep
+
+    def forward(self, starts: list[int], member: int) -> None:
+        """Run member ``member``'s network on the windows starting at ``starts``.
+
+        Its EMG is added to the member's running sums.
+        """
+        w, origin = self.window, self.origin
+        features = self.features[:, member]
+        if len(starts) == 1:
+            batch = features[starts[0] - origin : starts[0] - origin + w][None]
+        else:
+            batch = np.stack([features[s - origin : s - origin + w] for s in starts])
+        network, code = self.networks[member]
+        with _one_torch_thread(), torch.inference_mode():
+            code = None if code is None else code.expand(len(batch), -1)
+            emg = network(torch.from_numpy(batch), code).numpy().astype(np.float64)
+        for start, values in zip(starts, emg, strict=True):
+            self.total[start - origin : start - origin + w, member] += values
+            self.count[start - origin : start - origin + w, member] += 1.0
+        self.runs += len(starts)
+
+    def final(self, n: int) -> int:
+        """One past the last sample whose network EMG (every member's) is final, of ``n``."""
+        if self.end_known:
+            return n
+        bound = _final_bound(n, self.window, self.stride)
+        if not self.queued:
+            return bound
+        # the windows every member has run: those starting before windows * stride
+        return min(bound, (self.runs // self.n_members) * self.stride)
+
+    def prior(self, start: int, stop: int) -> np.ndarray:
+        """Network EMG of samples ``start .. stop - 1``, ``(n, n_members, n_muscles)``.
+
+        Each member's mean of the windows over each sample.
+        """
+        rows = slice(start - self.origin, stop - self.origin)
+        return self.total[rows] / self.count[rows][..., None]
+
+
+class _PhysicsSpans:
+    """The physics side of a corrected stream: its spans, queued and solved unit by unit.
+
+    Span ``k`` covers the samples ``[k S, k S + window)``, ``S = window // 2``.
+    :meth:`queue_final` queues the spans whose network EMG is final (on ``work``); a
+    span's units prepare it and run its Gauss-Newton solver
+    (:func:`~deepemg.correction.solve_in_steps`, every member at once) and give the corrected
+    EMG of the samples of its middle (:attr:`ready`; :attr:`emitted` counts the samples given).
+    The samples, their network EMG and torque target are read from the stream's buffers
+    (``windows``), where, without a torque channel (``computed_torque``), the torque target is
+    written by inverse dynamics.
+    """
+
+    def __init__(
+        self,
+        physics: _MemberPhysics,
+        windows: _NetworkWindows,
+        work: _WorkQueue,
+        computed_torque: bool,
+    ) -> None:
+        self.physics, self.windows, self.window = physics, windows, windows.window
+        self.work, self.computed_torque = work, computed_torque
+        self.reset()
+
+    def reset(self) -> None:
+        """No span yet: the next sequence's."""
+        self.emitted = 0  # samples whose corrected EMG was given
+        self.next_span = 0  # index k of the next span, starting at k * (window // 2)
+        self.unprepared = 0  # start of the oldest span not prepared yet
+        self.prepared = 0  # samples whose torque target is computed
+        self.ready: list[np.ndarray] = []  # EMG given by spans, not returned yet
+        self.last_span: tuple[int, np.ndarray] | None = None  # the latest span's start, EMG
+
+    def queue_final(self, final: int) -> None:
+        """Queue the spans whose every sample's network EMG is final (those before ``final``)."""
+        step = self.window // 2
+        while self.next_span * step + self.window <= final:
+            start = self.next_span * step
+            self.work.spans.append(_Task(self._task(start, start + step + self.window // 4)))
+            self.next_span += 1
+
+    def queue_end(self, n: int) -> None:
+        """Give the samples no span gave (at the end) from the span ``[n - window, n)``."""
+        start = n - self.window
+        if self.last_span is not None and self.last_span[0] == start:  # solved already
+            self.ready.append(self.last_span[1][self.emitted - start :])
+            self.emitted = n
+            return
+        self.work.spans.append(_Task(self._task(start, n)))
+
+    def output(self) -> StreamOutput:
+        """The EMG the spans gave since the last call, of samples ``.. emitted - 1``."""
+        if not self.ready:
+            return StreamOutput(self.emitted, np.zeros((0, self.windows.n_muscles)))
+        emg = self.ready[0] if len(self.ready) == 1 else np.concatenate(self.ready)
+        self.ready = []
+        return StreamOutput(self.emitted - len(emg), emg)
+
+    def _task(self, start: int, stop: int) -> Generator[int, None, None]:
+        """The correction of the span from ``start``, giving samples ``emitted .. stop - 1``."""
+        yield PREPARE_COSTS[0]
+        graph = self._linearise(start)
+        yield PREPARE_COSTS[1]
+        steps = self._prepared_span(start, graph)
+        for cost in itertools.chain(STEP_COSTS, itertools.repeat(1)):
+            yield cost
+            try:
+                next(steps)
+            except StopIteration as done:
+                emg = done.value.mean(dim=0).numpy()  # the members' mean, (window, n_muscles)
+                break
+        self.last_span = (start, emg)
+        self.ready.append(emg[self.emitted - start : stop - start])
+        self.emitted = stop
+
+    def _linearise(self, start: int) -> tuple | None:
+        """Begin the span from ``start``: the muscles' torque of its kinematics, with its graph.
+
+        For a law affine in the activation (else None), which :meth:`_prepared_span`
+        differentiates; also the torque target of the samples not computed yet.
+        """
+        physics, stop, windows = self.physics, start + self.window, self.windows
+        origin = windows.origin
+        if self.computed_torque and stop > self.prepared:
+            new = slice(self.prepared - origin, stop - origin)
+            windows.torque[new] = physics.inverse_dynamics(windows.raw[new])
+        self.prepared = max(self.prepared, stop)
+        if not physics.affine:
+            return None
+        raw = windows.raw[start - origin : stop - origin]
+        return physics.torque_graph(raw[:, 0], raw[:, 1])
+
+    def _prepared_span(self, start: int, graph: tuple | None) -> Generator:
+        """The solver of the span from ``start`` (:func:`~deepemg.correction.solve_in_steps`).
+
+        Ends the linearisation :meth:`_linearise` began (``graph``), then takes the span's
+        network EMG, kinematics and torque target.
+        """
+        physics, stop, windows = self.physics, start + self.window, self.windows
+        gain, passive = (None, None) if graph is None else physics.gain(graph)
+        rows = slice(start - windows.origin, stop - windows.origin)
+        self.unprepared = start + self.window // 2
+        prior = windows.prior(start, stop)  # (window, members, muscles)
+        raw = windows.raw[rows]
+        drive = physics.drive(gain, passive, raw[:, 0], raw[:, 1])
+        torque = physics._rows(windows.torque[rows])
+        prior_ = torch.from_numpy(prior.transpose(1, 0, 2).copy())
+        return solve_in_steps(drive, prior_, torque, physics.torque_scale, physics.weight)
+
+
 class StreamingPredictor:
     """EMG of a fitted :class:`~deepemg.NMMRegressor` or :class:`~deepemg.NMMEnsemble`, live.
 
@@ -640,72 +1050,34 @@ class StreamingPredictor:
         self.stride = int(window_starts(2 * self.window, self.window, self.overlap)[1])
         self.rate = float(first.rate)
         self.muscles = list(first.muscles_)
-        self.physics = first.physics_
-        self.layout = layout_for(self.physics)
-        self._set_channels(first, channels)
+        corrected = self.predict_physics == "torque"
+        self._checks = _SampleChecks(first, channels, corrected)
+        self.physics, self.layout = self._checks.physics, self._checks.layout
+        self.channels = self._checks.channels
         self.check_derivatives = bool(check_derivatives)
-        self._mean = np.stack([np.asarray(m.feature_mean_, dtype=np.float64) for m in members])
-        self._std = np.stack([np.asarray(m.feature_std_, dtype=np.float64) for m in members])
-        self._low, self._high = (float(v) for v in self.physics.coordinate_range)
         self.subject = subject
         row = _subject_row(first, subject)
-        self._networks = [self._copied_network(m, row) for m in members]
-        corrected = self.predict_physics == "torque"
+        self._queued = corrected or self.n_members > 1
+        # the samples' buffers and the networks (copied), and with the correction its spans
+        self._windows = _NetworkWindows(members, row, self.stride, self._queued, corrected)
+        self._work_queue = _WorkQueue()
         if corrected and self.window < 4:
             raise ValueError(
                 f"window={self.window}: the stream corrects spans of window samples every "
                 "window // 2 and gives each its middle half, which needs window >= 4."
             )
         self._physics = _MemberPhysics(members, int(row[0]), self.window) if corrected else None
-        self._queued = corrected or self.n_members > 1
-        network = self.window if self.stride > 1 else self.window - 1
-        self.units_per_update, self._latency, self._startup = (
-            _schedule(self.window, self.stride, self.n_members, corrected)
-            if self._queued
-            else (0, network, self.window)
+        computed = self._checks.torque_column is None  # no torque channel: inverse dynamics
+        self._spans = (
+            None
+            if self._physics is None
+            else _PhysicsSpans(self._physics, self._windows, self._work_queue, computed)
+        )
+        self.units_per_update, self._latency, self._startup = _timing(
+            self.window, self.stride, self.n_members, corrected
         )
         self._threads: contextlib.ExitStack | None = None
-        self._allocate(4 * self.window + 64)
         self.reset()
-
-    def _set_channels(self, estimator, channels) -> None:
-        """The names of the samples' columns, and where the inputs (and torque) are."""
-        if isinstance(channels, str):
-            raise TypeError("channels must be a sequence of channel names, not one string.")
-        self.channels = list(estimator.channels_ if channels is None else channels)
-        missing = [c for c in self.layout.inputs if c not in self.channels]
-        if missing:
-            raise ValueError(
-                f"channels lack {missing}, which the network needs; channels are "
-                f"{self.channels}. Name the columns of the samples you will send, in order "
-                f"(the estimator's: {list(estimator.channels_)})."
-            )
-        self._columns = [self.channels.index(c) for c in self.layout.inputs]
-        self._torque_column = None  # the correction's torque from this column (else computed)
-        if self.predict_physics == "torque" and self.layout.torque in self.channels:
-            self._torque_column = self.channels.index(self.layout.torque)
-
-    @staticmethod
-    def _copied_network(estimator, row: np.ndarray) -> tuple:
-        """A member's network (a CPU copy in evaluation mode) and the subject's code, or None."""
-        network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
-        network = network.eval().requires_grad_(False)
-        code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
-        if getattr(estimator, "subject_embedding", 0):
-            with torch.no_grad():
-                codes = estimator.net_.module_.subject_parameters.codes(torch.as_tensor(row))
-            code = codes.detach().to("cpu", torch.float32)
-        return network, code
-
-    def _allocate(self, capacity: int) -> None:
-        """The sliding buffers, one row per sample (indices from :attr:`_origin`)."""
-        b, m = self.n_members, len(self.muscles)
-        self._raw = np.zeros((capacity, 4))  # angle, velocity, acceleration, load
-        self._features = np.zeros((capacity, b, 4), dtype=np.float32)  # standardised
-        self._total = np.zeros((capacity, b, m))  # sum of window outputs, per member
-        self._count = np.zeros((capacity, b))  # windows summed
-        if self._physics is not None:
-            self._torque = np.zeros(capacity)  # the correction's target (N·m)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> StreamingPredictor:
@@ -715,21 +1087,11 @@ class StreamingPredictor:
         """
         self.n_seen = 0
         self.n_emitted = 0
-        self._origin = 0  # stream index of buffer row 0
-        self._next_window = 0  # index k of the next grid window, starting at k * stride
-        self._runs = 0  # networks run on a window (one per member and window)
+        self._windows.reset()
+        if self._spans is not None:
+            self._spans.reset()
+        self._work_queue.reset()
         self._finished = False
-        self._end_known = False  # finish ran the end-aligned window
-        self._network_queue: deque[_Task] = deque()
-        self._span_queue: deque[_Task] = deque()
-        self._credit = 0
-        self._units = 0
-        self._next_span = 0  # index k of the next span, starting at k * (window // 2)
-        self._unprepared = 0  # start of the oldest span not prepared yet
-        self._prepared = 0  # samples whose torque target is computed
-        self._ready: list[np.ndarray] = []  # EMG emitted by spans during this call
-        self._last_span: tuple[int, np.ndarray] | None = None  # the latest span's start, EMG
-        self._broken: str | None = None
         return self
 
     @property
@@ -761,12 +1123,12 @@ class StreamingPredictor:
     @property
     def n_windows(self) -> int:
         """Networks run on a window since the last :meth:`reset` (one per member and window)."""
-        return self._runs
+        return self._windows.runs
 
     @property
     def n_units(self) -> int:
         """Queued units of work run since the last :meth:`reset`."""
-        return self._units
+        return self._work_queue.units
 
     @property
     def pending(self) -> int:
@@ -834,33 +1196,22 @@ class StreamingPredictor:
             (the error itself is raised by the update in which it happened), until
             :meth:`reset`.
         """
-        self._check_usable("update")
-        raw, torque = self._check(samples)
-        n, new = self.n_seen, len(raw)
+        _check_usable(self._work_queue.broken, self._finished, "update")
+        raw, torque = self._checks.samples(samples, self.n_seen)
+        n, new, windows = self.n_seen, len(raw), self._windows
         if new == 0:
             return self._empty()
         self._reserve(new)
-        at = n - self._origin
-        self._raw[at : at + new] = raw
-        self._features[at : at + new] = (raw[:, None] - self._mean) / self._std
-        self._total[at : at + new] = 0.0
-        self._count[at : at + new] = 0.0
-        if torque is not None:
-            self._torque[at : at + new] = torque
+        windows.write(n, raw, torque)
         # the grid windows that this update completes: k * stride + window <= n + new
         last = (n + new - self.window) // self.stride
-        starts = [k * self.stride for k in range(self._next_window, last + 1)]
+        starts = [k * self.stride for k in range(windows.next_window, last + 1)]
         self._check_windows(starts)  # before anything changes
-        if not self._queued:
-            if starts:
-                self._forward(starts, 0)
-            self._next_window = max(self._next_window, last + 1)
-            self.n_seen = n + new
-            return self._emit(self._network_final())
-        self._queue_windows(starts)
-        self._next_window = max(self._next_window, last + 1)
+        self._run_windows(starts)
         self.n_seen = n + new
-        self._credit += self.units_per_update * new
+        if not self._queued:
+            return self._emit(self._network_final())
+        self._work_queue.credit += self.units_per_update * new
         self._queue_spans()
         self._work(self.units_per_update * new)
         return self._output()
@@ -875,8 +1226,8 @@ class StreamingPredictor:
         A sequence needs at least ``window`` samples, as offline; an empty one returns an
         empty output. Call :meth:`reset` before the next sequence.
         """
-        self._check_usable("finish")
-        n = self.n_seen
+        _check_usable(self._work_queue.broken, self._finished, "finish")
+        n, windows = self.n_seen, self._windows
         if n == 0:
             self._finished = True
             return self._empty()
@@ -885,115 +1236,34 @@ class StreamingPredictor:
                 f"the stream has {n} samples, fewer than the window of {self.window}: offline "
                 "predict refuses such a sequence too. Send more samples, or reset()."
             )
-        starts = window_starts(n, self.window, self.overlap)[self._next_window :].tolist()
+        starts = window_starts(n, self.window, self.overlap)[windows.next_window :].tolist()
         self._check_windows(starts)  # offline's end-aligned window, off the grid
+        self._run_windows(starts)
         if not self._queued:
-            if starts:
-                self._forward(starts, 0)
-            self._next_window += len(starts)
             self._finished = True
             return self._emit(n)
-        self._queue_windows(starts)
-        self._next_window += len(starts)
         self._work(None)
-        self._end_known = True  # every window has run: every sample's network EMG is final
+        windows.end_known = True  # every window has run: every sample's network EMG is final
         self._queue_spans()
         self._work(None)
-        if self._physics is not None and self.n_emitted < n:
-            self._queue_end_span(n)
+        if self._spans is not None and self.n_emitted < n:
+            self._spans.queue_end(n)
             self._work(None)
         self._finished = True
         return self._output()
 
     # ------------------------------------------------------------------ internals
-    def _check_usable(self, call: str) -> None:
-        if self._broken is not None:
-            raise RuntimeError(
-                f"this stream is broken: a unit of its work failed ({self._broken}); its queue "
-                f"is lost. Call reset() to start a new sequence before {call}()."
-            )
-        if self._finished:
-            raise RuntimeError(
-                "this stream was finished; call reset() to start a new sequence."
-                if call == "update"
-                else "this stream was already finished; call reset() first."
-            )
-
     def _empty(self) -> StreamOutput:
         return StreamOutput(self.n_emitted, np.zeros((0, len(self.muscles))))
 
     def _network_final(self) -> int:
         """One past the last sample whose network EMG (every member's) is final now."""
-        if self._end_known:
-            return self.n_seen
-        bound = _final_bound(self.n_seen, self.window, self.stride)
-        if not self._queued:
-            return bound
-        # the windows every member has run: those starting before windows * stride
-        return min(bound, (self._runs // self.n_members) * self.stride)
+        return self._windows.final(self.n_seen)
 
-    def _check(self, samples) -> tuple[np.ndarray, np.ndarray | None]:
-        """The new samples' angle, velocity, acceleration and load (float64) and torque.
-
-        The torque: the torque channel's values when the correction uses it, else None. An
-        error names the first bad sample.
-        """
-        samples = np.asarray(samples)
-        if not np.issubdtype(samples.dtype, np.number) or np.iscomplexobj(samples):
-            raise ValueError(f"samples must be real numbers, got dtype {samples.dtype}.")
-        width = len(self.channels)
-        if samples.ndim == 1 and samples.shape[0] == width:
-            samples = samples[None]
-        if samples.ndim != 2 or samples.shape[1] != width:
-            raise ValueError(
-                f"samples must be shaped (n_new, {width}), one row per sample and one column "
-                f"per channel {self.channels}, got shape {samples.shape}."
-                + (" Transpose them: channels go last." if samples.shape[:1] == (width,) else "")
-            )
-        raw = samples[:, self._columns].astype(np.float64)
-        bad = ~np.isfinite(raw)
-        if bad.any():
-            row, column = np.argwhere(bad)[0]
-            raise ValueError(
-                f"sample {self.n_seen + row} holds {raw[row, column]} in "
-                f"'{self.layout.inputs[column]}'; interpolate or hold the last value before "
-                "sending it."
-            )
-        torque = None
-        if self._torque_column is not None:
-            torque = samples[:, self._torque_column].astype(np.float64)
-            if not np.isfinite(torque).all():
-                row = int(np.argmax(~np.isfinite(torque)))
-                raise ValueError(
-                    f"sample {self.n_seen + row} holds {torque[row]} in '{self.layout.torque}', "
-                    "the torque the correction reproduces. Send it, or leave it out of "
-                    "channels: the stream then computes the torque by the model's inverse "
-                    "dynamics."
-                )
-        self._check_ranges(raw)
-        return raw, torque
-
-    def _check_ranges(self, raw: np.ndarray) -> None:
-        """The angle within the coordinate's range and the load within 0..50 kg."""
-        angle, load = raw[:, 0], raw[:, 3]
-        outside = (angle < self._low - 1e-9) | (angle > self._high + 1e-9)
-        if outside.any():
-            row = int(np.argmax(outside))
-            hint = " Angles are in radians: did you send degrees?" if angle[row] > 2 * np.pi else ""
-            raise ValueError(
-                f"sample {self.n_seen + row}: '{self.layout.angle}' = {angle[row]:.4g} rad lies "
-                f"outside the range of '{self.physics.coordinate}', [{self._low:.4g}, "
-                f"{self._high:.4g}] rad ([{np.degrees(self._low):.1f}, "
-                f"{np.degrees(self._high):.1f}] deg).{hint} Clip the angle to the range."
-            )
-        heavy = (load < 0) | (load > MAX_LOAD_KG)
-        if heavy.any():
-            row = int(np.argmax(heavy))
-            raise ValueError(
-                f"sample {self.n_seen + row}: '{self.layout.load}' = {load[row]:.4g}; it is the "
-                f"mass of the lifted load in kg, between 0 and {MAX_LOAD_KG:g} (not grams, not "
-                "newtons)."
-            )
+    def _check_windows(self, starts: list[int]) -> None:
+        """The derivative check of the windows starting at ``starts`` (stream indices)."""
+        if self.check_derivatives:
+            self._checks.windows(self._windows.raw, self._windows.origin, starts)
 
     def _reserve(self, new: int) -> None:
         """Room for ``new`` more rows.
@@ -1002,192 +1272,87 @@ class StreamingPredictor:
         yet, a span not prepared yet, an output not returned yet without the correction, the
         last ``window``; one copy every few hundred samples), growing if needed.
         """
-        n, capacity = self.n_seen, len(self._raw)
-        if n - self._origin + new <= capacity:
+        n, windows = self.n_seen, self._windows
+        if n - windows.origin + new <= len(windows.raw):
             return
         needed = [n - self.window]
-        if self._physics is None:
-            needed.append(self.n_emitted)
-        else:
-            needed.append(self._unprepared)
-        if self._network_queue:
-            needed.append((self._runs // self.n_members) * self.stride)
-        keep = max(min(needed), self._origin)
-        rows = n - keep
-        names: tuple[str, ...] = ("_raw", "_features", "_total", "_count")
-        if self._physics is not None:
-            names += ("_torque",)
-        if rows + new > capacity:
-            capacity = max(2 * capacity, rows + new + self.window)
-            for name in names:
-                old = getattr(self, name)
-                grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
-                grown[:rows] = old[keep - self._origin : n - self._origin]
-                setattr(self, name, grown)
-        else:
-            for name in names:
-                array = getattr(self, name)
-                array[:rows] = array[keep - self._origin : n - self._origin].copy()
-        self._origin = keep
-
-    def _check_windows(self, starts: list[int]) -> None:
-        """The derivative check of the windows starting at ``starts`` (stream indices)."""
-        if not self.check_derivatives:
-            return
-        w, origin = self.window, self._origin
-        for start in starts:
-            window = self._raw[start - origin : start - origin + w]
-            inputs = SequenceInputs(
-                window[None], list(self.layout.inputs), self.layout, window[None]
-            )
-            try:
-                check_plausible(inputs, self.physics, self.rate)
-            except ValueError as error:
-                message = str(error).replace("X's ", "", 1)
-                raise ValueError(
-                    f"samples {start}..{start + w - 1} (one window): {message}"
-                ) from None
-
-    def _forward(self, starts: list[int], member: int) -> None:
-        """Run member ``member``'s network on the windows starting at ``starts``.
-
-        Its EMG is added to the member's running sums.
-        """
-        w, origin = self.window, self._origin
-        features = self._features[:, member]
-        if len(starts) == 1:
-            batch = features[starts[0] - origin : starts[0] - origin + w][None]
-        else:
-            batch = np.stack([features[s - origin : s - origin + w] for s in starts])
-        network, code = self._networks[member]
-        with _one_torch_thread(), torch.inference_mode():
-            code = None if code is None else code.expand(len(batch), -1)
-            emg = network(torch.from_numpy(batch), code).numpy().astype(np.float64)
-        for start, values in zip(starts, emg, strict=True):
-            self._total[start - origin : start - origin + w, member] += values
-            self._count[start - origin : start - origin + w, member] += 1.0
-        self._runs += len(starts)
+        needed.append(self.n_emitted if self._spans is None else self._spans.unprepared)
+        if self._work_queue.network:
+            needed.append((windows.runs // self.n_members) * self.stride)
+        windows.slide(n, new, max(min(needed), windows.origin))
 
     def _emit(self, bound: int) -> StreamOutput:
         """The network EMG of samples ``n_emitted .. bound - 1``: the mean of their windows.
 
         The mean over the members of each member's mean of its windows.
         """
-        first, origin = self.n_emitted, self._origin
+        first = self.n_emitted
         if bound <= first:
             return self._empty()
-        rows = slice(first - origin, bound - origin)
-        emg = self._total[rows] / self._count[rows][..., None]
+        emg = self._windows.prior(first, bound)
         self.n_emitted = bound
         return StreamOutput(first, emg[:, 0] if self.n_members == 1 else emg.mean(axis=1))
 
+    # the buffers and the credit by their names before the parts (the tests read them)
+    @property
+    def _origin(self) -> int:
+        return self._windows.origin
+
+    @property
+    def _total(self) -> np.ndarray:
+        return self._windows.total
+
+    @property
+    def _count(self) -> np.ndarray:
+        return self._windows.count
+
+    @property
+    def _networks(self) -> list[tuple]:
+        return self._windows.networks
+
+    @property
+    def _credit(self) -> int:
+        return self._work_queue.credit
+
     # ------------------------------------------------------------------ the queue
-    def _queue_windows(self, starts: list[int]) -> None:
-        """Queue every member's network on each window starting at ``starts`` (checked)."""
-        for start in starts:
-            for member in range(self.n_members):
-                self._network_queue.append(_Task(self._network_task(start, member)))
+    def _run_windows(self, starts: list[int]) -> None:
+        """Every member's network on the grid's next windows, starting at ``starts`` (checked).
+
+        Queued; the single network without the correction runs them now.
+        """
+        if not self._queued:
+            if starts:
+                self._windows.forward(starts, 0)
+        else:
+            for start in starts:
+                for member in range(self.n_members):
+                    self._work_queue.network.append(_Task(self._network_task(start, member)))
+        self._windows.next_window += len(starts)
 
     def _network_task(self, start: int, member: int) -> Generator[int, None, None]:
         yield NETWORK_COST
-        self._forward([start], member)
+        self._windows.forward([start], member)
         self._queue_spans()
 
     def _queue_spans(self) -> None:
         """Queue the spans whose every sample's network EMG is final now."""
-        if self._physics is None:
-            return
-        final, step = self._network_final(), self.window // 2
-        while self._next_span * step + self.window <= final:
-            start = self._next_span * step
-            self._span_queue.append(_Task(self._span_task(start, start + step + self.window // 4)))
-            self._next_span += 1
-
-    def _queue_end_span(self, n: int) -> None:
-        """Give the samples no span gave (at :meth:`finish`) from the span ``[n - window, n)``."""
-        start = n - self.window
-        if self._last_span is not None and self._last_span[0] == start:  # solved already
-            self._ready.append(self._last_span[1][self.n_emitted - start :])
-            self.n_emitted = n
-            return
-        self._span_queue.append(_Task(self._span_task(start, n)))
-
-    def _span_task(self, start: int, stop: int) -> Generator[int, None, None]:
-        """The correction of the span from ``start``, giving samples ``n_emitted .. stop - 1``."""
-        yield PREPARE_COSTS[0]
-        graph = self._linearise(start)
-        yield PREPARE_COSTS[1]
-        steps = self._prepared_span(start, graph)
-        for cost in itertools.chain(STEP_COSTS, itertools.repeat(1)):
-            yield cost
-            try:
-                next(steps)
-            except StopIteration as done:
-                emg = done.value.mean(dim=0).numpy()  # the members' mean, (window, n_muscles)
-                break
-        self._last_span = (start, emg)
-        self._ready.append(emg[self.n_emitted - start : stop - start])
-        self.n_emitted = stop
-
-    def _linearise(self, start: int) -> tuple | None:
-        """Begin the span from ``start``: the muscles' torque of its kinematics, with its graph.
-
-        For a law affine in the activation (else None), which :meth:`_prepared_span`
-        differentiates; also the torque target of the samples not computed yet.
-        """
-        physics, stop, origin = self._physics, start + self.window, self._origin
-        assert physics is not None
-        if self._torque_column is None and stop > self._prepared:
-            new = slice(self._prepared - origin, stop - origin)
-            self._torque[new] = physics.inverse_dynamics(self._raw[new])
-        self._prepared = max(self._prepared, stop)
-        if not physics.affine:
-            return None
-        raw = self._raw[start - origin : stop - origin]
-        return physics.torque_graph(raw[:, 0], raw[:, 1])
-
-    def _prepared_span(self, start: int, graph: tuple | None) -> Generator:
-        """The solver of the span from ``start`` (:func:`~deepemg.correction.solve_in_steps`).
-
-        Ends the linearisation :meth:`_linearise` began (``graph``), then takes the span's
-        network EMG, kinematics and torque target.
-        """
-        physics, stop, origin = self._physics, start + self.window, self._origin
-        assert physics is not None
-        gain, passive = (None, None) if graph is None else physics.gain(graph)
-        rows = slice(start - origin, stop - origin)
-        self._unprepared = start + self.window // 2
-        prior = self._total[rows] / self._count[rows][..., None]  # (window, members, muscles)
-        raw = self._raw[rows]
-        drive = physics.drive(gain, passive, raw[:, 0], raw[:, 1])
-        torque = physics._rows(self._torque[rows])
-        prior_ = torch.from_numpy(prior.transpose(1, 0, 2).copy())
-        return solve_in_steps(drive, prior_, torque, physics.torque_scale, physics.weight)
+        if self._spans is not None:
+            self._spans.queue_final(self._network_final())
 
     def _work(self, limit: int | None) -> None:
-        """Run queued units: an update's share (:func:`_run_units`), or (None) all.
+        """Run queued units: an update's share, or (None) all (:meth:`_WorkQueue.run`).
 
         An error inside a unit breaks the stream (its queue is lost) until :meth:`reset`;
         the error propagates.
         """
         try:
-            with _one_torch_thread():
-                self._credit, units = _run_units(
-                    self._network_queue, self._span_queue, self._credit, limit
-                )
-            self._units += units
-        except BaseException as error:
-            self._broken = f"{type(error).__name__}: {error}"
-            self._network_queue.clear()
-            self._span_queue.clear()
-            raise
+            self._work_queue.run(limit)
+        finally:
+            if self._spans is not None:  # the samples the spans gave
+                self.n_emitted = self._spans.emitted
 
     def _output(self) -> StreamOutput:
         """What this call returns: the spans' EMG given, or the networks' final EMG."""
-        if self._physics is None:
+        if self._spans is None:
             return self._emit(self._network_final())
-        if not self._ready:
-            return self._empty()
-        emg = self._ready[0] if len(self._ready) == 1 else np.concatenate(self._ready)
-        self._ready = []
-        return StreamOutput(self.n_emitted - len(emg), emg)
+        return self._spans.output()
