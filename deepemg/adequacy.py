@@ -244,6 +244,19 @@ def torque_noise_level(torque, rate: float) -> np.ndarray:
     return np.maximum(level, floor)
 
 
+def _module_inputs(module, subject, angle, *arrays) -> tuple:
+    """The subject rows, the angle (rad) and ``arrays`` as float64 tensors on the module's device.
+
+    The rows are checked against the module's subjects and the angle against the coordinate's
+    range (they are checked once, here, where they enter).
+    """
+    device = next(module.parameters()).device  # the module's (a GPU's when fitted there)
+    subject = module.subject_parameters._check_index(np.asarray(subject)).to(device)
+    angle = module.physics._angle(torch.as_tensor(np.asarray(angle, dtype=np.float64)))
+    tensors = (torch.as_tensor(np.asarray(a, dtype=np.float64)).to(device) for a in arrays)
+    return subject, angle.to(device), *tensors
+
+
 @torch.no_grad()
 def surface_drive_residual(module, measured, angle, velocity, torque, subject) -> np.ndarray:
     """The torque (N·m) no activation of the free muscles can close, per sample.
@@ -293,11 +306,9 @@ def surface_drive_residual(module, measured, angle, velocity, torque, subject) -
     True
     """
     physics = module.physics
-    measured = torch.as_tensor(np.asarray(measured, dtype=np.float64))
-    angle = torch.as_tensor(np.asarray(angle, dtype=np.float64))
-    velocity = torch.as_tensor(np.asarray(velocity, dtype=np.float64))
-    torque = torch.as_tensor(np.asarray(torque, dtype=np.float64))
-    subject = module.subject_parameters._check_index(np.asarray(subject))
+    subject, angle, measured, velocity, torque = _module_inputs(
+        module, subject, angle, measured, velocity, torque
+    )
     if measured.shape != (*angle.shape, physics.n_muscles) or velocity.shape != angle.shape:
         raise ValueError(
             f"measured must be shaped (n_sequences, n_timesteps, {physics.n_muscles}) and "
@@ -309,10 +320,6 @@ def surface_drive_residual(module, measured, angle, velocity, torque, subject) -
             f"torque must be shaped {tuple(angle.shape)} and subject ({angle.shape[0]},); got "
             f"{tuple(torque.shape)} and {tuple(subject.shape)}."
         )
-    device = next(module.parameters()).device  # the module's (a GPU's when fitted there)
-    measured, angle, velocity, torque, subject = (
-        t.to(device) for t in (measured, physics._angle(angle), velocity, torque, subject)
-    )
     free = torch.isnan(measured).any(dim=1, keepdim=True).expand_as(measured)
     drive = torch.where(free, 0.0, measured.clamp(0.0, 1.0))
     activation, params = module.activation(drive, subject)
@@ -440,11 +447,8 @@ def measured_drive_residual(module, measured, network, angle, velocity, torque, 
         )
     seen = np.isfinite(measured).all(axis=1, keepdims=True)
     drive = np.where(seen, np.clip(np.nan_to_num(measured), 0.0, 1.0), network)
-    subject = module.subject_parameters._check_index(np.asarray(subject))
-    angle = module.physics._angle(torch.as_tensor(np.asarray(angle, dtype=np.float64)))
-    device = next(module.parameters()).device
-    tensors = (torch.as_tensor(a).to(device) for a in (drive, angle, velocity, subject))
-    residual = torque - module.torque(*tensors).cpu().numpy()
+    subject, angle, drive, velocity = _module_inputs(module, subject, angle, drive, velocity)
+    residual = torque - module.torque(drive, angle, velocity, subject).cpu().numpy()
     residual[~seen.any(axis=(1, 2))] = np.nan
     return residual
 

@@ -223,19 +223,9 @@ def use_thelen_muscles(
     >>> len(use_thelen_muscles(model)), model.getMuscles().get(0).getConcreteClassName()
     (7, 'Thelen2003Muscle')
     """
-    forces = model.updForceSet()
     names = muscle_names(model) if muscles is None else list(muscles)
-    for name in names:
-        old = model.getMuscles().get(name)
-        new = osim.Thelen2003Muscle(
-            name,
-            old.getMaxIsometricForce(),
-            old.getOptimalFiberLength(),
-            old.getTendonSlackLength(),
-            old.getPennationAngleAtOptimalFiberLength(),
-        )
-        new.setMaxContractionVelocity(old.getMaxContractionVelocity())
-        new.set_path(old.get_path())  # a copy of the GeometryPath (points, wrapping)
+
+    def thelen(new, _old) -> None:
         new.set_minimum_activation(THELEN_MINIMUM_ACTIVATION)
         new.set_default_activation(max(THELEN_MINIMUM_ACTIVATION, 0.05))
         if activation_time_constant is not None:
@@ -244,8 +234,9 @@ def use_thelen_muscles(
             new.set_deactivation_time_constant(float(deactivation_time_constant))
         if tendon_strain is not None:
             new.set_FmaxTendonStrain(float(tendon_strain))
-        forces.remove(forces.getIndex(name))  # deletes ``old``: not used below
-        forces.append(new)  # the set adopts ``new``; muscles move to the end in their order
+
+    for name in names:
+        _replace_muscle(model, name, osim.Thelen2003Muscle, thelen)
     model.finalizeConnections()
     return names
 
@@ -299,7 +290,7 @@ def use_millard_muscles(
     changed = set()
     for name in names:
         if model.getMuscles().get(name).getConcreteClassName() != "Millard2012EquilibriumMuscle":
-            _replace_with_millard(model, name)
+            _replace_muscle(model, name, osim.Millard2012EquilibriumMuscle, _keep_tendon)
             changed.add(name)
     for name in names:  # the force set holds the new muscles (the muscle set not yet)
         muscle = osim.Millard2012EquilibriumMuscle.safeDownCast(model.updForceSet().get(name))
@@ -314,10 +305,17 @@ def use_millard_muscles(
     return [name for name in names if name in changed]
 
 
-def _replace_with_millard(model: osim.Model, name: str) -> None:
-    """Replace the muscle ``name`` by a Millard2012EquilibriumMuscle with its anatomy."""
+def _replace_muscle(model: osim.Model, name: str, muscle_class, configure=None) -> None:
+    """Replace the muscle ``name`` by a ``muscle_class`` muscle with its anatomy.
+
+    The same maximum isometric force, optimal fibre length, tendon slack length, pennation at
+    the optimal length, maximum contraction velocity and a copy of its GeometryPath;
+    ``configure(new, old)`` sets the rest before the swap (``old`` is deleted by it). The new
+    muscle moves to the end of the force set, the muscles' order among themselves kept when
+    every muscle is replaced in order.
+    """
     old = model.getMuscles().get(name)
-    new = osim.Millard2012EquilibriumMuscle(
+    new = muscle_class(
         name,
         old.getMaxIsometricForce(),
         old.getOptimalFiberLength(),
@@ -325,11 +323,17 @@ def _replace_with_millard(model: osim.Model, name: str) -> None:
         old.getPennationAngleAtOptimalFiberLength(),
     )
     new.setMaxContractionVelocity(old.getMaxContractionVelocity())
-    new.set_ignore_tendon_compliance(bool(old.get_ignore_tendon_compliance()))
     new.set_path(old.get_path())  # a copy of the GeometryPath (points, wrapping)
+    if configure is not None:
+        configure(new, old)
     forces = model.updForceSet()
     forces.remove(forces.getIndex(name))  # deletes ``old``: not used below
-    forces.append(new)  # the set adopts ``new``; muscles move to the end in their order
+    forces.append(new)  # the set adopts ``new``
+
+
+def _keep_tendon(new, old) -> None:
+    """The new muscle's tendon rigid or compliant as the old one's."""
+    new.set_ignore_tendon_compliance(bool(old.get_ignore_tendon_compliance()))
 
 
 def use_rigid_tendon_millard_muscles(model: osim.Model) -> list[str]:

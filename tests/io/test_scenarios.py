@@ -160,15 +160,7 @@ def test_personal_curves_are_drawn_within_ranges_and_differ(personal):
         assert np.abs(values[0] - values[1]).max() > 0.1 * (high - low), key  # subjects
     assert {p["muscle_model"] for p in personal.true_params} == {"degroote_compliant_personal"}
     # the other scenarios' subjects have no curves of their own
-    other = make_scenario(
-        "strategies",
-        n_subjects=1,
-        n_trials=1,
-        duration=0.3,
-        random_state=0,
-        cache=False,
-        progress=False,
-    )
+    other = fresh("strategies", 1, 1, 0.3)
     assert not set(CURVE_RANGES) & set(other.true_params[0])
 
 
@@ -216,18 +208,7 @@ def test_estimators_get_the_generic_model(personal):
     np.testing.assert_array_equal(physics.active_force_width_scale, 1.0)
     assert physics.muscle_law.name == "rigid_tendon_degroote_fregly"
     # and nothing of the curves reaches X: its channels are the default scenario's
-    assert (
-        personal.channels
-        == make_scenario(
-            "default",
-            n_subjects=1,
-            n_trials=1,
-            duration=0.3,
-            random_state=0,
-            cache=False,
-            progress=False,
-        ).channels
-    )
+    assert personal.channels == fresh("default", 1, 1, 0.3).channels
 
 
 def test_personal_curves_cache_key_and_errors(monkeypatch):
@@ -241,15 +222,7 @@ def test_personal_curves_cache_key_and_errors(monkeypatch):
     monkeypatch.setattr(scenarios, "MUSCLE_CURVE_RANGES", wider)
     assert key("personal_curves", 5, 12, 5.0, 100.0, 0, "/tmp").name != personal
     assert key("default", 5, 12, 5.0, 100.0, 0, "/tmp").name == names[0]
-    generic = make_scenario(
-        "default",
-        n_subjects=1,
-        n_trials=1,
-        duration=0.3,
-        random_state=0,
-        cache=False,
-        progress=False,
-    ).true_params[0]
+    generic = fresh("default", 1, 1, 0.3).true_params[0]
     subject = ScenarioSubject(**generic)
     with pytest.raises(ValueError, match="draw_muscle_curves"):
         build_subject_model(subject, muscle_model="degroote_compliant_personal")

@@ -19,6 +19,8 @@ from deepemg.physics import (
     rigid_tendon_millard_force,
 )
 
+from ._laws import MUSCLE_RANGES, assert_gradients, random_inputs
+
 RIGID, COMPLIANT = "rigid_tendon_millard2012", "compliant_tendon_millard2012"
 ACTIVATIONS = (0.0, 0.05, 0.5, 1.0)  # 0: below OpenSim's minimum activation (0.01)
 
@@ -283,24 +285,9 @@ def test_conversion_keeps_the_anatomy():
 
 # ---------------------------------------------------------------- gradients
 def _inputs(seed, n=2):
-    generator = torch.Generator().manual_seed(seed)
-
-    def rand(low, high):
-        x = low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
-        return x.requires_grad_(True)
-
-    return (
-        rand(0.1, 1.0),  # activation
-        rand(0.28, 0.33),  # musculotendon length (m)
-        rand(-0.3, 0.3),  # velocity (m/s)
-        rand(200.0, 800.0),  # F0 (N)
-        rand(0.08, 0.12),  # optimal fibre length (m)
-        rand(0.18, 0.21),  # tendon slack length (m)
-        rand(0.0, 0.3),  # pennation (rad)
-        rand(1.6, 2.0),  # active_max_fiber_length
-        rand(0.5, 0.9),  # passive_fiber_strain
-        rand(0.03, 0.06),  # tendon_strain
-    )
+    """A muscle's inputs and three curve properties, random (float64, requiring grad)."""
+    curves = ((1.6, 2.0), (0.5, 0.9), (0.03, 0.06))  # active max fibre length, strains
+    return random_inputs(torch.Generator().manual_seed(seed), n, MUSCLE_RANGES + curves)
 
 
 NAMES = (
@@ -319,7 +306,7 @@ def test_rigid_law_gradients():
             a, length, speed, **dict(zip(NAMES, values[:-1], strict=True))
         )
 
-    assert torch.autograd.gradcheck(force, _inputs(0, 3), eps=1e-7, atol=1e-5, rtol=1e-4)
+    assert_gradients(force, _inputs(0, 3))
 
 
 def test_compliant_law_gradients():
@@ -327,11 +314,4 @@ def test_compliant_law_gradients():
         parameters = dict(zip(NAMES, values[:-1], strict=True), tendon_strain=values[-1])
         return compliant_tendon_millard_force(a, length, torch.zeros_like(speed), **parameters)
 
-    inputs = _inputs(1)
-    assert torch.autograd.gradcheck(force, inputs, eps=1e-7, atol=1e-5, rtol=1e-4, fast_mode=True)
-    # float32 keeps its dtype and gives finite gradients
-    f32 = [x.detach().float().requires_grad_(True) for x in inputs]
-    out = force(*f32)
-    out.sum().backward()
-    assert out.dtype == torch.float32
-    assert all(torch.isfinite(x.grad).all() for x in f32 if x.grad is not None)
+    assert_gradients(force, _inputs(1), fast_mode=True)

@@ -27,6 +27,7 @@ from deepemg.physics.model import _DYNAMICS
 from deepemg.specification import ModelSpecification
 
 from ..conftest import ARM26_LOCKED, FAST_NMM
+from ._laws import assert_gradients, random_inputs
 
 
 class DoubledRigidTendon(RigidTendonDeGrooteFregly):
@@ -245,29 +246,8 @@ def test_compliant_law_differs_from_rigid_in_the_model(elbow, compliant):
 
 
 def test_compliant_law_gradients():
-    generator = torch.Generator().manual_seed(1)
-    n = 3
-
-    def rand(low, high):
-        x = low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
-        return x.requires_grad_(True)
-
-    inputs = (
-        rand(0.1, 1.0),  # activation
-        rand(0.28, 0.33),  # musculotendon length
-        rand(-0.3, 0.3),  # velocity
-        rand(200.0, 800.0),  # F0
-        rand(0.08, 0.12),  # l_opt
-        rand(0.18, 0.21),  # l_ts
-        rand(0.0, 0.3),  # pennation
-    )
-    assert torch.autograd.gradcheck(compliant_tendon_force, inputs, eps=1e-7, atol=1e-5, rtol=1e-4)
-    # float32 keeps its dtype and gives finite gradients
-    f32 = [x.detach().float().requires_grad_(True) for x in inputs]
-    out = compliant_tendon_force(*f32)
-    out.sum().backward()
-    assert out.dtype == torch.float32
-    assert all(torch.isfinite(x.grad).all() for x in f32)
+    inputs = random_inputs(torch.Generator().manual_seed(1), 3)
+    assert_gradients(compliant_tendon_force, inputs)
 
 
 def test_resolve_with_a_law(elbow, compliant):

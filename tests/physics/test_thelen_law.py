@@ -24,6 +24,7 @@ from deepemg.physics.thelen import thelen_force_velocity
 from deepemg.specification import ModelSpecification
 
 from ..conftest import ARM26_LOCKED, ARM26_PATH, FAST_NMM, joint_channels
+from ._laws import assert_gradients, random_inputs
 
 RIGID = get_muscle_law("rigid_tendon_thelen2003")
 COMPLIANT = get_muscle_law("compliant_tendon_thelen2003")
@@ -156,27 +157,13 @@ def test_force_velocity_branches_in_closed_form():
         assert float(thelen_force_velocity(slow, torch.tensor(a), af, flen, threshold)) == 0.0
 
 
-def _inputs(n, generator, speed):
-    def rand(low, high):
-        x = low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
-        return x.requires_grad_(True)
-
-    return (
-        rand(0.1, 1.0),  # activation
-        rand(0.30, 0.34),  # musculotendon length (m)
-        rand(-speed, speed),  # velocity (m/s)
-        rand(200.0, 800.0),  # F0
-        rand(0.10, 0.13),  # l_opt
-        rand(0.18, 0.21),  # l_ts
-        rand(0.05, 0.3),  # pennation
-    )
-
-
 @pytest.mark.parametrize("law", [rigid_tendon_thelen_force, compliant_tendon_thelen_force])
 def test_gradients_match_finite_differences(law):
-    generator = torch.Generator().manual_seed(3)
     speed = 2.0 if law is rigid_tendon_thelen_force else 0.3  # rigid: every fV branch
-    inputs = _inputs(4 if law is rigid_tendon_thelen_force else 3, generator, speed)
+    ranges = ((0.1, 1.0), (0.30, 0.34), (-speed, speed), (200.0, 800.0), (0.10, 0.13))
+    ranges += ((0.18, 0.21), (0.05, 0.3))  # l_ts (m), pennation (rad)
+    n = 4 if law is rigid_tendon_thelen_force else 3
+    inputs = random_inputs(torch.Generator().manual_seed(3), n, ranges)
 
     shapes = {"active_force_shape": 0.5, "force_velocity_shape": 0.3}
     if law is compliant_tendon_thelen_force:
@@ -185,12 +172,7 @@ def test_gradients_match_finite_differences(law):
     def force(*args):
         return law(*args, **shapes)
 
-    assert torch.autograd.gradcheck(force, inputs, eps=1e-7, atol=1e-5, rtol=1e-4)
-    f32 = [x.detach().float().requires_grad_(True) for x in inputs]
-    out = force(*f32)
-    out.sum().backward()
-    assert out.dtype == torch.float32
-    assert all(torch.isfinite(x.grad).all() for x in f32)
+    assert_gradients(force, inputs)
 
 
 def test_minimum_activation_is_opensims_clamp():
