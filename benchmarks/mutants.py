@@ -164,6 +164,18 @@ MUTANTS = {
         "        pass",
         ["tests/physics/test_thelen_law.py", "-k", "conversion"],
     ),
+    "emg-unread": (
+        "the network never reads X's surface EMG (emg_inputs ignored)",
+        "deepemg/features.py",
+        "    if not emg_channels:\n        return sequences.inputs",
+        "    if True:\n        return sequences.inputs",
+    ),
+    "torque-reshapes-emg": (
+        'physics_trains="parameters" ignored: the torque term trains the network too',
+        "deepemg/nmm_module.py",
+        'drive = emg.detach() if self.physics_trains == "parameters" else emg',
+        "drive = emg",
+    ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 

@@ -2,9 +2,9 @@
 
 Reads the results ``benchmarks/bench_scenarios.py`` keeps in its ``--work`` folder (one pickle
 per scenario, written by that script) and prints, from those numbers only: the table of every
-scenario (NMM, network alone, physics_weight=0 where run, MSE; within subject and leave one
-subject out; mean ± SD over subjects), the targets table (:func:`deepemg.benchmark.target_checks`)
-and the README's default-scenario table.
+scenario (NMM, network alone, physics_weight=0 and kinematics only where run, MSE; within
+subject and leave one subject out; mean ± SD over subjects), the targets table
+(:func:`deepemg.benchmark.target_checks`) and the README's default-scenario table.
 
 Usage::
 
@@ -23,7 +23,7 @@ import numpy as np
 from deepemg.benchmark import target_checks
 from deepemg.datasets import SCENARIOS
 
-SHOWN = ("NMM", "NMM, network alone", "NMM, physics_weight=0", "MSE")
+SHOWN = ("NMM", "NMM, network alone", "NMM, physics_weight=0", "NMM, kinematics only", "MSE")
 EVALUATIONS = {"within subject": "within", "leave one subject out": "LOSO"}
 
 

@@ -184,6 +184,15 @@ class MusculoskeletalEstimator(FittedWith):
         """The code of the population's model: :data:`POPULATION_CODE`."""
         return POPULATION_CODE
 
+    def subject_index(self, subject_ids, n_sequences: int) -> np.ndarray:
+        """Each sequence's subject as its row in the fitted subjects' parameters.
+
+        ``subject_ids`` (None: the population's model for every sequence; unseen subjects
+        get it too, with an :class:`~deepemg.metrics.UnseenSubjectWarning`), as
+        :meth:`predict` uses them; what :mod:`deepemg.adequacy` indexes the muscle model with.
+        """
+        return self._subject_codes(subject_ids, n_sequences)
+
     def _subject_codes(self, subject_ids, n_sequences: int) -> np.ndarray:
         """Each sequence's subject as its index in ``subjects_``, for prediction.
 

@@ -19,6 +19,8 @@ __all__ = ["DRIVES", "NMMCheckpoint", "NMMLoss", "NMMNet", "NeuralMusculoskeleta
 
 DRIVES = ("predicted", "measured", "both")
 """What may drive the muscle model in training (:class:`NeuralMusculoskeletalModule`)."""
+PHYSICS_TRAINS = ("all", "parameters")
+"""What the torque residual trains (:class:`NeuralMusculoskeletalModule`)."""
 
 
 class NeuralMusculoskeletalModule(nn.Module):
@@ -42,6 +44,11 @@ class NeuralMusculoskeletalModule(nn.Module):
     freeze_network : bool, default=False
         Keep the network in evaluation mode (no dropout) and out of training, as
         :meth:`~deepemg.NMMRegressor.personalize` needs (the subjects' codes still learn).
+    physics_trains : {"all", "parameters"}, default="all"
+        What the torque (``forward``'s second output) is differentiable in: the network's
+        EMG and the subject parameters ("all"), or the subject parameters only
+        ("parameters": the EMG enters the muscle model detached, so the torque residual
+        calibrates each subject's muscles to the EMG and cannot reshape the EMG itself).
 
     Examples
     --------
@@ -67,10 +74,16 @@ class NeuralMusculoskeletalModule(nn.Module):
         rate: float,
         drive: str = "predicted",
         freeze_network: bool = False,
+        physics_trains: str = "all",
     ) -> None:
         super().__init__()
         if drive not in DRIVES:
             raise ValueError(f"drive must be one of {DRIVES}, got {drive!r}.")
+        if physics_trains not in PHYSICS_TRAINS:
+            raise ValueError(
+                f"physics_trains must be one of {PHYSICS_TRAINS}, got {physics_trains!r}."
+            )
+        self.physics_trains = physics_trains
         self.network = network
         self.physics = physics
         self.subject_parameters = subject_parameters
@@ -110,12 +123,13 @@ class NeuralMusculoskeletalModule(nn.Module):
         emg = self.emg(features, subject)
         if angle is None:
             return emg
+        drive = emg.detach() if self.physics_trains == "parameters" else emg
         if emg_override is None or self.drive == "predicted":
-            return emg, self.torque(emg, angle, velocity, subject)
-        measured = torch.where(torch.isnan(emg_override), emg, emg_override.to(emg.dtype))
+            return emg, self.torque(drive, angle, velocity, subject)
+        measured = torch.where(torch.isnan(emg_override), drive, emg_override.to(emg.dtype))
         torque = self.torque(measured, angle, velocity, subject)
         if self.drive == "both":
-            torque = torch.stack([torque, self.torque(emg, angle, velocity, subject)])
+            torque = torch.stack([torque, self.torque(drive, angle, velocity, subject)])
         return emg, torque
 
     def center_codes(self) -> None:
@@ -190,7 +204,7 @@ class NMMLoss(nn.Module):
         self,
         data_weight=1.0,
         physics_weight=1.0,
-        effort_weight=0.1,
+        effort_weight=0.01,
         torque_scale=1.0,
         burn_in=10,
         unmeasured=None,

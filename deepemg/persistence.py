@@ -1147,6 +1147,7 @@ def _read_device(params: dict, where: str, device) -> None:
 def _fitted_fields(fitted: _Fitted, version: int) -> dict:
     """The fitted fields of ``deepemg.json``, each checked for its type and shape."""
     from .channels import ChannelLayout
+    from .features import emg_input_channels
 
     muscles = fitted.get(
         "muscles_",
@@ -1173,7 +1174,9 @@ def _fitted_fields(fitted: _Fitted, version: int) -> dict:
         ),
         f"a list of distinct muscle indices below {len(muscles)}",
     )
-    n_inputs = len(ChannelLayout("joint").inputs)
+    emg = emg_input_channels(channels, muscles, "auto")
+    kinematic = len(ChannelLayout("joint").inputs)
+    sizes = sorted({kinematic, kinematic + len(emg)})
     state = {
         "muscles_": list(muscles),
         "subjects_": _labels(fitted, old=version < 3),
@@ -1185,16 +1188,17 @@ def _fitted_fields(fitted: _Fitted, version: int) -> dict:
     for name in _FITTED_ARRAYS:
         values = fitted.get(
             name,
-            lambda v, name=name: (
+            lambda v, name=name, sizes=sizes: (
                 isinstance(v, list)
-                and len(v) == n_inputs
+                and len(v) in sizes
                 and all(_is_real(x) and math.isfinite(x) for x in v)
                 and (name != "feature_std_" or all(x > 0 for x in v))
             ),
-            f"a list of {n_inputs} finite numbers (the network's inputs' "
+            f"a list of {' or '.join(map(str, sizes))} finite numbers (the network's inputs' "
             + ("standard deviations, > 0)" if name == "feature_std_" else "means)"),
         )
         state[name] = np.asarray(values, dtype=np.float64)
+        sizes = [len(values)]  # the SDs as many as the means
     return state
 
 

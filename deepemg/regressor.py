@@ -17,6 +17,7 @@ from ._base import MODEL_CONSTRAINTS, MUSCLE_LAW_CONSTRAINT, MusculoskeletalEsti
 from ._bounds import parameters_at_bounds, warn_at_bounds
 from ._state import unchanged_on_failure
 from .adequacy import record_adequacy
+from .features import emg_input_channels, fitted_emg_inputs, network_inputs
 from .metrics import _predict_emg, _refuse_unusable_scoring
 from .nmm_module import DRIVES
 from .persistence import ModelFileMixin, save_checkpoint
@@ -59,7 +60,9 @@ _CONSTRAINTS: dict = {
     "data_weight": [Interval(Real, 0, None, closed="left")],
     "physics_weight": [Interval(Real, 0, None, closed="left")],
     "physics_drive": [StrOptions(set(DRIVES))],
-    "effort_weight": [Interval(Real, 0, None, closed="left")],
+    "physics_trains": [StrOptions({"auto", "all", "parameters"})],
+    "emg_inputs": [StrOptions({"auto"}), "boolean"],
+    "effort_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     "smoothness_weight": [Interval(Real, 0, None, closed="left")],
     "synergy_weight": [Interval(Real, 0, None, closed="left")],
     "prior_weight": [Interval(Real, 0, None, closed="left")],
@@ -202,6 +205,28 @@ def _restored_physics(estimator, state: dict):
     return physics
 
 
+def _fitted_state(estimator, net, module=None) -> dict:
+    """:meth:`NMMRegressor.get_fitted_state` of ``estimator`` with ``net`` (and ``module``)."""
+    module = net.module_ if module is None else module
+    personalized = getattr(estimator, "personalize_history_", None)
+    return {
+        **{k: getattr(estimator, k) for k in estimator.FITTED_STATE[:7]},
+        "unmeasured": list(net.criterion_.unmeasured),
+        "module": module.state_dict(),
+        "history_": list(net.history),
+        "personalize_history_": None if personalized is None else list(personalized),
+    }
+
+
+def _restored_attributes(state: dict, names, physics, net) -> dict:
+    """The fitted attributes ``state`` gives (:meth:`NMMRegressor.set_fitted_state`)."""
+    attributes = {name: state[name] for name in names}
+    attributes.update(physics_=physics, net_=net, history_=net.history)
+    if state.get("personalize_history_") is not None:
+        attributes["personalize_history_"] = History(state["personalize_history_"])
+    return attributes
+
+
 def _restored_net(params: dict, physics, state: dict):
     """A net with the fitted weights of ``state`` (:meth:`NMMRegressor.set_fitted_state`)."""
     n_inputs, n_subjects = len(state["feature_mean_"]), len(state["subjects_"])
@@ -209,7 +234,9 @@ def _restored_net(params: dict, physics, state: dict):
         net = build_net(
             build_module(params, physics, n_inputs, n_subjects),
             params,
-            criterion=criterion_params(params, state["torque_scale_"], state["unmeasured"]),
+            criterion=criterion_params(
+                params, state["torque_scale_"], state["unmeasured"], n_inputs
+            ),
             optimizer=optimizer_params(params),
             max_epochs=int(params["max_epochs"]),
             seed=0,
@@ -275,9 +302,11 @@ def _codes(parameters) -> np.ndarray:
     return parameters.code.detach().cpu().numpy().astype(np.float64)
 
 
-def _fitted_inputs(physics, sequences: SequenceInputs, labels) -> dict:
+def _fitted_inputs(physics, sequences: SequenceInputs, labels, emg_inputs) -> dict:
     """A new fit's model, channels, subjects and input standardisation (its attributes)."""
-    flat = sequences.inputs.reshape(-1, sequences.inputs.shape[-1])
+    read = emg_input_channels(sequences.names, physics.muscles, emg_inputs)
+    inputs = network_inputs(sequences, read)
+    flat = inputs.reshape(-1, inputs.shape[-1])
     std = flat.std(axis=0)
     return {
         "physics_": physics,
@@ -306,12 +335,28 @@ def _continues(estimator) -> bool:
     return True
 
 
+def _predicted_emg(estimator, sequences: SequenceInputs, index, mode=None) -> np.ndarray:
+    """The network's EMG of checked ``sequences``, corrected by the physics ``mode``."""
+    mode = estimator.predict_physics if mode is None else mode
+    w, n_steps = int(estimator.window), sequences.X.shape[1]
+    starts = window_starts(n_steps, w, float(estimator.predict_overlap))
+    features = to_windows(estimator._features(sequences), starts, w).astype(np.float32)
+    windows = {"features": features}
+    if estimator.subject_embedding:  # each window with its subject's code
+        windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
+    emg = estimator.net_.forward(windows, training=False, device="cpu")
+    emg = from_windows(emg.numpy().astype(np.float64), starts, n_steps)
+    if mode == "none":
+        return emg
+    return _corrected(estimator, sequences, emg, index, mode)
+
+
 def _physics_inputs(estimator, X, subject_ids) -> tuple:
     """Predicted EMG, angle, velocity and subject index as tensors on the module's device."""
     sequences = estimator._prepare(X)
     device = check_device(estimator.device)
     index = estimator._subject_codes(subject_ids, sequences.X.shape[0])
-    emg = estimator._emg(sequences, index)
+    emg = _predicted_emg(estimator, sequences, index)
     arrays = (emg, sequences.angle, sequences.velocity, index)
     return tuple(torch.as_tensor(a, device=device) for a in arrays)
 
@@ -410,11 +455,23 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Window length (steps) the Transformer sees.
     overlap, predict_overlap : float, default=0.5, 0.25
         Overlap of consecutive windows in training and in ``predict`` (averaged), in [0, 1).
-    data_weight, physics_weight, effort_weight : float, default=1.0, 1.0, 0.1
-        Weights of the loss terms.
+    data_weight, physics_weight, effort_weight : float, default=1.0, 1.0, "auto"
+        Weights of the loss terms; effort "auto": 0.01 where the torque trains the subject
+        parameters only, 0.1 where it trains the network (0.5's value;
+        :data:`deepemg.training.EFFORT_WEIGHTS`).
     physics_drive : {"predicted", "measured", "both"}, default="measured"
         What drives the muscle model during training: the network's EMG; the measured EMG
         where ``y`` has it (the torque residual goes to the unmeasured muscles); or both.
+    physics_trains : {"auto", "parameters", "all"}, default="auto"
+        What the torque term trains: the subject parameters only (the network's EMG enters
+        the muscle model detached; the deep muscles meet the torque in ``predict``'s
+        correction), or the network too (0.5's training). "auto": "parameters" where the
+        network reads surface EMG (``emg_inputs_``), "all" where it reads the kinematics only
+        (:func:`deepemg.training.torque_trains`; docs/nmm.md).
+    emg_inputs : "auto" or bool, default="auto"
+        Whether the network also reads ``X``'s surface EMG (``emg_<muscle>``) of the trial it
+        predicts: "auto" reads every such channel fit's ``X`` has (``emg_inputs_``), False
+        none; ``predict`` then needs them (:mod:`deepemg.features`).
     smoothness_weight, synergy_weight, prior_weight : float, default=0.0, 1.0, 1e-3
         Weights of the EMG's mean squared step-to-step change, of the share of the unmeasured
         muscles' EMG outside the span of the measured EMG (synergy extrapolation as a soft
@@ -501,7 +558,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
 
     _FITTED_WITH = tuple(
         "model coordinate locked rate window d_model n_heads n_layers subject_embedding "
-        "muscle_law curve_parameters".split()
+        "muscle_law curve_parameters emg_inputs".split()
     )
     """Parameters the fitted state is built for (``channels`` only names ``X``'s channels)."""
 
@@ -530,7 +587,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         data_weight=1.0,
         physics_weight=1.0,
         physics_drive="measured",
-        effort_weight=0.1,
+        physics_trains="auto",
+        emg_inputs="auto",
+        effort_weight="auto",
         smoothness_weight=0.0,
         synergy_weight=1.0,
         prior_weight=1e-3,
@@ -571,6 +630,8 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.data_weight = data_weight
         self.physics_weight = physics_weight
         self.physics_drive = physics_drive
+        self.physics_trains = physics_trains
+        self.emg_inputs = emg_inputs
         self.effort_weight = effort_weight
         self.smoothness_weight = smoothness_weight
         self.synergy_weight = synergy_weight
@@ -615,8 +676,15 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         return -1 if len(self.subjects_) > 1 else 0
 
     def _features(self, sequences: SequenceInputs) -> np.ndarray:
-        """The network's input: kinematics and load standardised by fit's mean and SD."""
-        return (sequences.inputs - self.feature_mean_) / self.feature_std_
+        """The network's input (kinematics, load, EMG) standardised by fit's mean and SD."""
+        inputs = network_inputs(sequences, self.emg_inputs_)
+        return (inputs - self.feature_mean_) / self.feature_std_
+
+    @property
+    def emg_inputs_(self) -> list[str]:
+        """The surface EMG channels of ``X`` the network reads (:mod:`deepemg.features`)."""
+        check_is_fitted(self, "feature_mean_")
+        return fitted_emg_inputs(self.channels_, self.muscles_, len(self.feature_mean_))
 
     # ------------------------------------------------------------------ fit
     @unchanged_on_failure
@@ -646,7 +714,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
             self.subjects_ = subject_array(known + new)
         else:
             self.__dict__.pop("personalize_history_", None)
-            self.__dict__.update(_fitted_inputs(physics, sequences, labels))
+            self.__dict__.update(_fitted_inputs(physics, sequences, labels, self.emg_inputs))
         self.net_ = _fit_net(self, physics, sequences, labels, y, callbacks, previous, known)
         self.history_ = self.net_.history
         self._record_fitted_with()
@@ -659,16 +727,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         ``net`` (and its ``module``) replace the fitted ones (a checkpoint during fit).
         :func:`deepemg.persistence.save_model` writes it; :meth:`set_fitted_state` reads it.
         """
-        net = self.net_ if net is None else net
-        module = net.module_ if module is None else module
-        personalized = getattr(self, "personalize_history_", None)
-        return {
-            **{k: getattr(self, k) for k in self.FITTED_STATE[:7]},
-            "unmeasured": list(net.criterion_.unmeasured),
-            "module": module.state_dict(),
-            "history_": list(net.history),
-            "personalize_history_": None if personalized is None else list(personalized),
-        }
+        return _fitted_state(self, self.net_ if net is None else net, module)
 
     def set_fitted_state(self, state: dict) -> NMMRegressor:
         """Become the fitted estimator ``state`` (:meth:`get_fitted_state`) describes.
@@ -680,11 +739,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         check_device(self.device)
         physics = _restored_physics(self, state)
         net = _restored_net(self.get_params(), physics, state)
-        for name in self.FITTED_STATE[:7]:
-            setattr(self, name, state[name])
-        self.physics_, self.net_, self.history_ = physics, net, net.history
-        if state.get("personalize_history_") is not None:
-            self.personalize_history_ = History(state["personalize_history_"])
+        self.__dict__.update(_restored_attributes(state, self.FITTED_STATE[:7], physics, net))
         self._record_fitted_with()
         return self
 
@@ -706,21 +761,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         # with the network alone and no codes, every subject's EMG is the same
         uses_subject = bool(self.subject_embedding) or mode != "none"
         index = self._subject_codes(subject_ids, n) if uses_subject else np.zeros(n, int)
-        return self._emg(sequences, index, mode)
-
-    def _emg(self, sequences: SequenceInputs, index: np.ndarray, mode=None) -> np.ndarray:
-        """The network's EMG of checked ``sequences``, corrected by the physics ``mode``."""
-        mode = self.predict_physics if mode is None else mode
-        w = int(self.window)
-        starts = window_starts(sequences.X.shape[1], w, float(self.predict_overlap))
-        windows = {"features": to_windows(self._features(sequences), starts, w).astype(np.float32)}
-        if self.subject_embedding:  # each window with its subject's code
-            windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
-        emg = self.net_.forward(windows, training=False, device="cpu")
-        emg = from_windows(emg.numpy().astype(np.float64), starts, sequences.X.shape[1])
-        if mode == "none":
-            return emg
-        return _corrected(self, sequences, emg, index, mode)
+        return _predicted_emg(self, sequences, index, mode)
 
     @with_own_threads(work="predict")
     def predict_activation(self, X, subject_ids=None) -> np.ndarray:
@@ -808,5 +849,6 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # in X's EMG channels; y is NaN where not measured
+        # NaN in X's EMG channels where the network does not read them (y: NaN = not measured)
+        tags.input_tags.allow_nan = self.emg_inputs is False
         return tags

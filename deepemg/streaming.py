@@ -61,6 +61,7 @@ from .threads import limit_threads
 from .validation import (
     MAX_LOAD_KG,
     SequenceInputs,
+    check_envelopes,
     check_plausible,
     check_subject_ids,
     torque_target,
@@ -351,7 +352,7 @@ class _MemberPhysics:
     @torch.no_grad()
     def inverse_dynamics(self, kinematics: np.ndarray) -> np.ndarray:
         """Torque (N·m) of ``(n, 4)`` angle, velocity, acceleration and load, per sample."""
-        columns = (torch.from_numpy(np.ascontiguousarray(c)) for c in kinematics.T)
+        columns = (torch.from_numpy(np.ascontiguousarray(c)) for c in kinematics[:, :4].T)
         return self.model.inverse_dynamics(*columns).numpy()
 
     def torque_graph(self, angle: np.ndarray, velocity: np.ndarray) -> tuple:
@@ -572,14 +573,23 @@ class _SampleChecks:
                 f"{self.channels}. Name the columns of the samples you will send, in order "
                 f"(the estimator's: {list(estimator.channels_)})."
             )
-        self.columns = [self.channels.index(c) for c in layout.inputs]
+        self.emg = list(estimator.emg_inputs_)  # the surface EMG the network reads
+        missing = [c for c in self.emg if c not in self.channels]
+        if missing:
+            raise ValueError(
+                f"channels lack {missing}: the network reads the surface EMG {self.emg} "
+                "(emg_inputs), so every sample must carry it. Name the columns of the samples "
+                f"you will send, in order (the estimator's: {list(estimator.channels_)})."
+            )
+        self.names = [*layout.inputs, *self.emg]
+        self.columns = [self.channels.index(c) for c in self.names]
         self.torque_column = None  # the correction's torque from this column (else computed)
         if corrected and layout.torque in self.channels:
             self.torque_column = self.channels.index(layout.torque)
         self.low, self.high = (float(v) for v in self.physics.coordinate_range)
 
     def samples(self, samples, offset: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The new samples' angle, velocity, acceleration and load (float64) and torque.
+        """The new samples' network inputs (kinematics, load, EMG read; float64) and torque.
 
         The torque: the torque channel's values when the correction uses it, else None. The
         first new sample is the stream's sample ``offset``.
@@ -602,7 +612,7 @@ class _SampleChecks:
             row, column = np.argwhere(bad)[0]
             raise ValueError(
                 f"sample {offset + row} holds {raw[row, column]} in "
-                f"'{layout.inputs[column]}'; interpolate or hold the last value before "
+                f"'{self.names[column]}'; interpolate or hold the last value before "
                 "sending it."
             )
         torque = None
@@ -620,7 +630,12 @@ class _SampleChecks:
         return raw, torque
 
     def _check_ranges(self, raw: np.ndarray, offset: int) -> None:
-        """The angle within the coordinate's range and the load within 0..50 kg."""
+        """The angle within the coordinate's range, the load within 0..50 kg, EMG envelopes."""
+        if self.emg:
+            try:
+                check_envelopes(raw[:, 4:], "the samples' EMG channels", self.emg)
+            except ValueError as error:
+                raise ValueError(f"samples {offset}..{offset + len(raw) - 1}: {error}") from None
         angle, load, low, high = raw[:, 0], raw[:, 3], self.low, self.high
         outside = (angle < low - 1e-9) | (angle > high + 1e-9)
         if outside.any():
@@ -648,7 +663,7 @@ class _SampleChecks:
         """
         w, layout = self.window, self.layout
         for start in starts:
-            window = raw[start - origin : start - origin + w]
+            window = raw[start - origin : start - origin + w, :4]
             inputs = SequenceInputs(window[None], list(layout.inputs), layout, window[None])
             try:
                 check_plausible(inputs, self.physics, self.rate)
@@ -711,6 +726,7 @@ class _NetworkWindows:
     ) -> None:
         self.window, self.stride = int(members[0].window), stride
         self.n_members, self.n_muscles = len(members), len(members[0].muscles_)
+        self.n_inputs = len(members[0].feature_mean_)  # 4, plus the EMG channels read
         self.queued, self.corrected = queued, corrected
         self.mean = np.stack([np.asarray(m.feature_mean_, dtype=np.float64) for m in members])
         self.std = np.stack([np.asarray(m.feature_std_, dtype=np.float64) for m in members])
@@ -721,8 +737,9 @@ class _NetworkWindows:
     def allocate(self, capacity: int) -> None:
         """The buffers, ``capacity`` rows each."""
         b, m = self.n_members, self.n_muscles
-        self.raw = np.zeros((capacity, 4))  # angle, velocity, acceleration, load
-        self.features = np.zeros((capacity, b, 4), dtype=np.float32)  # standardised
+        # angle, velocity, acceleration, load, then the EMG channels the networks read
+        self.raw = np.zeros((capacity, self.n_inputs))
+        self.features = np.zeros((capacity, b, self.n_inputs), dtype=np.float32)  # standardised
         self.total = np.zeros((capacity, b, m))  # sum of window outputs, per member
         self.count = np.zeros((capacity, b))  # windows summed
         if self.corrected:

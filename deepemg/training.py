@@ -26,6 +26,7 @@ from skorch.callbacks import (
 from skorch.dataset import ValidSplit
 
 from .devices import check_device
+from .features import N_KINEMATIC_INPUTS
 from .network import EMGTransformer
 from .nmm_module import NeuralMusculoskeletalModule, NMMLoss, NMMNet
 from .physics import MusculoskeletalModel, SubjectParameters
@@ -44,6 +45,8 @@ __all__ = [
     "criterion_params",
     "fit_module",
     "personalize_subjects",
+    "resolved_params",
+    "torque_trains",
     "train",
     "training_windows",
 ]
@@ -131,6 +134,50 @@ def check_callbacks(callbacks) -> list:
     return out
 
 
+def torque_trains(physics_trains: str, n_inputs: int) -> str:
+    """What the torque term trains, ``"all"`` or ``"parameters"``, for ``physics_trains``.
+
+    ``"auto"`` resolves to ``"parameters"`` for a network that reads surface EMG (more than
+    the 4 kinematic inputs) and ``"all"`` for one that reads the kinematics only: detached
+    from the torque, a network without EMG inputs has nothing to give the deep muscles their
+    shape (BRA r 0.74 against 0.93 with EMG; docs/results/emg_inputs.txt).
+
+    Examples
+    --------
+    >>> torque_trains("auto", 9), torque_trains("auto", 4), torque_trains("all", 9)
+    ('parameters', 'all', 'all')
+    """
+    if physics_trains != "auto":
+        return physics_trains
+    return "parameters" if n_inputs > N_KINEMATIC_INPUTS else "all"
+
+
+EFFORT_WEIGHTS = {"parameters": 0.01, "all": 0.1}
+"""``effort_weight="auto"`` for each :func:`torque_trains`: 0.01 where the torque trains the
+subject parameters only (0.1 left the deep muscles at a fifth to a third of their amplitude),
+0.1 where it trains the network too (0.5's value; with 0.01 the kinematics-only network's
+brachialis NRMSE was 0.32 against 0.20; docs/results/emg_inputs.txt)."""
+
+
+def resolved_params(params: Mapping, n_inputs: int) -> dict:
+    """``params`` with ``physics_trains`` and ``effort_weight`` "auto" resolved.
+
+    For a network of ``n_inputs`` inputs (:func:`torque_trains`, :data:`EFFORT_WEIGHTS`).
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> p = resolved_params(NMMRegressor().get_params(), 4)
+    >>> p["physics_trains"], p["effort_weight"]
+    ('all', 0.1)
+    """
+    out = dict(params)
+    out["physics_trains"] = torque_trains(out.get("physics_trains", "all"), n_inputs)
+    if out.get("effort_weight") == "auto":
+        out["effort_weight"] = EFFORT_WEIGHTS[out["physics_trains"]]
+    return out
+
+
 def build_module(
     params: Mapping, physics: MusculoskeletalModel, n_inputs: int, n_subjects: int
 ) -> NeuralMusculoskeletalModule:
@@ -158,7 +205,12 @@ def build_module(
     specs = subject_parameter_specs(physics.muscle_law, bool(params.get("curve_parameters")))
     subjects = SubjectParameters(n_subjects, list(physics.muscles), specs, code_dim=codes)
     return NeuralMusculoskeletalModule(
-        network, physics, subjects, params["rate"], drive=params["physics_drive"]
+        network,
+        physics,
+        subjects,
+        params["rate"],
+        drive=params["physics_drive"],
+        physics_trains=torque_trains(params.get("physics_trains", "all"), n_inputs),
     )
 
 
@@ -181,7 +233,14 @@ def continued_module(
     known = table.n_subjects
     subjects = table.subset(list(range(known)) + [None] * (n_subjects - known))
     return NeuralMusculoskeletalModule(
-        network, fitted.physics, subjects, params["rate"], drive=params["physics_drive"]
+        network,
+        fitted.physics,
+        subjects,
+        params["rate"],
+        drive=params["physics_drive"],
+        physics_trains=torque_trains(
+            params.get("physics_trains", "all"), network.embed.in_features
+        ),
     )
 
 
@@ -190,15 +249,18 @@ def burn_in(params: Mapping) -> int:
     return min(10, int(params["window"]) // 4)
 
 
-def criterion_params(params: Mapping, torque_scale: float, unmeasured) -> dict:
-    """:class:`~deepemg.nmm_module.NMMLoss`'s arguments for a fit.
+def criterion_params(
+    params: Mapping, torque_scale: float, unmeasured, n_inputs: int = N_KINEMATIC_INPUTS
+) -> dict:
+    """:class:`~deepemg.nmm_module.NMMLoss`'s arguments for a fit of a network of ``n_inputs``.
 
     Examples
     --------
     >>> from deepemg import NMMRegressor
-    >>> criterion_params(NMMRegressor().get_params(), 10.0, [0])["burn_in"]
-    10
+    >>> criterion_params(NMMRegressor().get_params(), 10.0, [0], n_inputs=9)["effort_weight"]
+    0.01
     """
+    params = resolved_params(params, n_inputs)
     return dict(
         data_weight=params["data_weight"],
         physics_weight=params["physics_weight"],
@@ -359,18 +421,20 @@ def fit_module(
     ``checkpoint``: what :class:`~deepemg.nmm_module.NMMCheckpoint` calls to write the
     estimator being fitted, ``checkpoint(net, path)``.
     """
+    n_inputs = data["features"].shape[-1]
+    params = resolved_params(params, n_inputs)
     seed = params["random_state"]
     seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else int(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if previous is None:
-            module = build_module(params, physics, data["features"].shape[-1], n_subjects)
+            module = build_module(params, physics, n_inputs, n_subjects)
         else:
             module = continued_module(params, previous.module_, n_subjects)
         net = build_net(
             module,
             params,
-            criterion=criterion_params(params, torque_scale, unmeasured),
+            criterion=criterion_params(params, torque_scale, unmeasured, n_inputs),
             optimizer=optimizer_params(params),
             max_epochs=int(params["max_epochs"]),
             seed=seed,

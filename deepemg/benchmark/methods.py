@@ -207,6 +207,17 @@ def _ablation_params(settings: BenchmarkSettings, common: dict, evaluation: str)
     return {**_nmm_params(settings, common, evaluation), "physics_weight": 0.0}
 
 
+def _kinematics_params(settings: BenchmarkSettings, common: dict, evaluation: str) -> dict:
+    """0.5's NMM: no surface EMG input, the torque term training the network too."""
+    return {
+        **_nmm_params(settings, common, evaluation),
+        "emg_inputs": False,
+        "physics_trains": "all",
+        "effort_weight": 0.1,
+        "predict_physics": "torque",
+    }
+
+
 def _ablation_enabled(settings: BenchmarkSettings) -> bool:
     return settings.ablation
 
@@ -321,6 +332,18 @@ METHODS: dict[str, Method] = {
             "network alone",
         ),
         _nmm_variant(
+            "nmm_kinematics",
+            "NMM, kinematics only",
+            "tab:brown",
+            params=_kinematics_params,
+            enabled=_ablation_enabled,
+            role="ablation",
+            description="the NMM of 0.5: the network reads the kinematics and load only and "
+            "the torque term trains it too (emg_inputs=False, physics_trains='all', "
+            "effort_weight=0.1), "
+            "predicting as 'NMM' does",
+        ),
+        _nmm_variant(
             "nmm_emg_physics",
             "NMM, EMG-assisted physics",
             "tab:pink",
@@ -373,6 +396,9 @@ METHODS: dict[str, Method] = {
   (``predict_physics="none"``);
 * ``"nmm_no_physics"`` (ablation), "NMM, physics_weight=0": the NMM fitted without its physics
   term (within subject, when ``BenchmarkSettings.ablation``);
+* ``"nmm_kinematics"`` (ablation), "NMM, kinematics only": 0.5's NMM, its network reading
+  no surface EMG and trained by the torque term too (``emg_inputs=False``,
+  ``physics_trains="all"``), predicting with the physics (within subject, when ``ablation``);
 * ``"nmm_emg_physics"`` (variant), "NMM, EMG-assisted physics": the same fit with
   ``predict_physics="emg"`` (X's surface EMG drives its muscles);
 * ``"nmm_pretrained"`` (variant), "NMM, pretrained + personalised": the NMM pretrained on the

@@ -61,6 +61,7 @@ def test_benchmark_on_simulated_subjects(tmp_path, monkeypatch, capsys):
         "NMM",
         "NMM, network alone",
         "NMM, physics_weight=0",
+        "NMM, kinematics only",
         "NMM, EMG-assisted physics",
         "MSE",
     }
@@ -112,8 +113,8 @@ def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
             "fit_s": 1.0,
         }
         for method, r, nrmse in (
-            ("NMM, network alone", nmm_r, nmm_nrmse),
-            ("NMM, physics_weight=0", 0.9, ablation_nrmse),
+            ("NMM", nmm_r, nmm_nrmse),
+            ("NMM, network alone", 0.9, ablation_nrmse),
             ("MSE", 0.5, 0.3),
         )
         for subject in ("S01", "S02", "S03")
@@ -128,12 +129,12 @@ def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
         (
             (0.20, 0.10, 0.12),
             3,
-            "self-check failed: r_floor: NMM, network alone within-subject BRA r mean 0.200",
+            "self-check failed: r_floor: NMM within-subject BRA r mean 0.200",
         ),
         (
             (0.95, 0.15, 0.12),
             3,
-            "self-check failed: physics_helps: NMM, network alone within-subject BRA NRMSE",
+            "self-check failed: physics_helps: NMM within-subject BRA NRMSE",
         ),
     ],
 )

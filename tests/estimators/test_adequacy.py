@@ -172,7 +172,7 @@ def test_surface_drive_residual_refuses_mismatched_shapes(module):
 
 def test_verdicts_follow_the_thresholds():
     torque, measured = np.full((2, 10), 10.0), np.full((2, 10, 3), 0.2)
-    noise = np.full(2, 0.2)  # 2 % of the torque: a residual counts beyond 0.4 N·m
+    noise = np.full(2, 0.1)  # 1 % of the torque: a residual counts beyond 0.7 N·m
 
     def verdict(residual_fraction, unreachable_fraction=0.0, noise=noise):
         a = subject_adequacy(
@@ -186,9 +186,17 @@ def test_verdicts_follow_the_thresholds():
     assert verdict(0.0, unreachable_fraction=0.05) == "adequate"  # within a parameters' misfit
     assert verdict(0.0, unreachable_fraction=0.15) == "poor"
     personalised = subject_adequacy(
-        torque * 0.045, torque * 0, torque, noise, None, measured, PERSONALIZED_RESIDUAL_THRESHOLD
+        torque * 0.9 * PERSONALIZED_RESIDUAL_THRESHOLD,
+        torque * 0,
+        torque,
+        noise,
+        None,
+        measured,
+        PERSONALIZED_RESIDUAL_THRESHOLD,
     )
-    assert personalised.verdict == "adequate"  # 0.045: poor after a fit, not a personalisation
+    assert personalised.verdict == "adequate"
+    lenient = subject_adequacy(torque * 0.15, torque * 0, torque, noise, None, measured, 0.2)
+    assert lenient.verdict == "adequate"  # the threshold given is the one applied
     nothing = subject_adequacy(
         np.full((2, 10), np.nan), np.full((2, 10), np.nan), torque, noise, None, measured
     )

@@ -268,8 +268,11 @@ def test_sequence_subset_invariance(kind, data, raw):
     predict, X = _predictor(kind, data, raw)
     one_by_one = np.concatenate([predict(X[i : i + 1]) for i in range(len(X))])
     halves = np.concatenate([predict(X[:1]), predict(X[1:])])
-    np.testing.assert_allclose(one_by_one, predict(X), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(halves, predict(X), rtol=1e-6, atol=1e-7)
+    # the float32 network rounds by batch size (3e-8 here); the correction carries it up to
+    # 2.5e-6 (measured 2026-12-05); a coupling of sequences would move the EMG by 1e-3 or more
+    tolerance = 1e-5 if kind in ("NMMEnsemble", "NMMRegressor") else 1e-6
+    np.testing.assert_allclose(one_by_one, predict(X), rtol=tolerance, atol=1e-7)
+    np.testing.assert_allclose(halves, predict(X), rtol=tolerance, atol=1e-7)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -365,12 +368,18 @@ def test_nan_and_inf(kind, fitted, data):
             fitted[kind].predict(X)
     X = data.X.copy()
     X[1, 10, ELBOW_CHANNELS.index("emg_BRD")] = np.nan  # a missing EMG sample
-    if get_tags(fitted[kind]).input_tags.allow_nan:  # the NMM does not read X's EMG to fit
-        assert np.isfinite(fit_predict(kind, X, data.y)).all()
-        assert np.isfinite(fitted[kind].predict(X)).all()
-    else:  # MSE reads every channel
+    if kind == "SynergyExtrapolationRegressor":  # MSE reads every channel
         with pytest.raises(ValueError, match="NaN or infinite values in channel 'emg_BRD'"):
             make(kind).fit(X, data.y)
+        return
+    # the NMM's network reads X's surface EMG by default: a gap is an error that says what to do
+    assert not get_tags(fitted[kind]).input_tags.allow_nan
+    for call in (lambda: make(kind).fit(X, data.y), lambda: fitted[kind].predict(X)):
+        with pytest.raises(ValueError, match=r"NaN in 'emg_BRD'.*interpolate the gap"):
+            call()
+    kinematic = make(kind, emg_inputs=False)  # reads no EMG: NaN there is not looked at
+    assert get_tags(kinematic).input_tags.allow_nan
+    assert np.isfinite(kinematic.fit(X, data.y).predict(X)).all()
 
 
 def test_n_iter(data):

@@ -216,8 +216,10 @@ def test_the_loss_defaults_are_the_estimators():
     import inspect
 
     from deepemg.nmm_module import NMMLoss
+    from deepemg.training import resolved_params
 
-    estimator = NMMRegressor().get_params()
+    # "auto" resolved for the default data's network: kinematics, load and 5 surface EMG
+    estimator = resolved_params(NMMRegressor().get_params(), 9)
     loss = inspect.signature(NMMLoss).parameters
     for name in ("data_weight", "physics_weight", "effort_weight", "smoothness_weight"):
         assert loss[name].default == estimator[name], name

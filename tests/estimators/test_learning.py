@@ -56,6 +56,7 @@ def test_network_learns_a_known_function_of_angle_and_load():
     X_test, y_test = _known_function_data(8, seed=1)  # other motions and loads
     model = NMMRegressor(
         physics_weight=0.0,
+        emg_inputs=False,  # the kinematics and load alone (X's EMG channels are y's)
         effort_weight=0.0,
         synergy_weight=0.0,
         max_epochs=25,
@@ -107,14 +108,83 @@ def _deep_scores(physics_truth, **params):
 
 
 def test_physics_term_brings_the_deep_muscle_to_its_truth(physics_truth):
-    model, (r, nrmse) = _deep_scores(physics_truth, physics_weight=1.0)
-    _, (r0, nrmse0) = _deep_scores(physics_truth, physics_weight=0.0)
+    """With ``physics_trains="all"`` (0.5's training) the torque term shapes the network's EMG."""
+    kinematics_only = dict(physics_trains="all", emg_inputs=False, effort_weight=0.1)  # 0.5's
+    model, (r, nrmse) = _deep_scores(physics_truth, physics_weight=1.0, **kinematics_only)
+    _, (r0, nrmse0) = _deep_scores(physics_truth, physics_weight=0.0, **kinematics_only)
     # only the torque term tells the brachialis' EMG (measured 0.81 / 0.27 against 0.07 / 0.41)
     assert r > 0.6, (r, r0)
     assert r > r0 + 0.3, (r, r0)
     assert nrmse < 0.8 * nrmse0, (nrmse, nrmse0)
     physics = model.history_[:, "train_physics_loss"]
     assert physics[-1] < 0.5 * physics[0]
+
+
+def test_by_default_the_torque_trains_the_subject_parameters_not_the_network(physics_truth):
+    """``physics_trains="parameters"``: the network is exactly the one fitted without the
+    torque term (its EMG enters the muscle model detached), the subject parameters are not."""
+    (X, y, _), _ = physics_truth
+    fits = {
+        (trains, weight): NMMRegressor(
+            physics_weight=weight, physics_trains=trains, random_state=0, **FAST_NMM
+        ).fit(X, y)
+        for trains, weight in (("parameters", 1.0), ("parameters", 0.0), ("all", 1.0))
+    }
+    networks = {k: m.net_.module_.network.state_dict() for k, m in fits.items()}
+    for name, value in networks["parameters", 0.0].items():
+        torch.testing.assert_close(networks["parameters", 1.0][name], value, rtol=1e-6, atol=1e-7)
+    moved = max(
+        float((networks["all", 1.0][n] - v).abs().max())
+        for n, v in networks["parameters", 0.0].items()
+    )
+    assert moved > 1e-3  # the torque term does train the network with physics_trains="all"
+    # "auto" (the default): the parameters only where the network reads EMG, all where not
+    auto = NMMRegressor(random_state=0, **FAST_NMM)
+    assert auto.fit(X, y).net_.module_.physics_trains == "parameters"
+    kinematic = NMMRegressor(emg_inputs=False, random_state=0, **FAST_NMM).fit(X, y)
+    assert kinematic.net_.module_.physics_trains == "all"
+    fitted = fits["parameters", 1.0]
+    scales = [r["value"] for r in fitted.subject_params_ if r["parameter"].endswith("scale")]
+    assert max(abs(v - 1.0) for v in scales) > 1e-3
+
+
+def _independent_surface_emg(n_sequences: int, seed: int):
+    """Random lifts whose surface EMG no kinematics can tell: smooth random envelopes."""
+    X = _random_lifts(n_sequences, seed, amplitude=0.6)
+    rng = np.random.default_rng(seed + 100)
+    t = np.arange(X.shape[1]) / 100.0
+    y = np.full((*X.shape[:2], 7), np.nan)
+    for i in range(n_sequences):
+        for j in (0, 1, 3, 4, 5):  # BIClong, BICshort, BRD, TRIlong, TRIlat
+            f, phase = rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi)
+            y[i, :, j] = 0.3 + 0.2 * np.sin(2 * np.pi * f * t + phase)
+    X[..., 4] = 5.0
+    X[..., 5:] = y[..., [0, 1, 3, 4, 5]]
+    return X, y
+
+
+def test_the_network_reads_the_trials_surface_emg():
+    """``emg_inputs="auto"``: the network reads X's surface EMG of the trial it predicts, so it
+    follows EMG that the kinematics cannot tell (r > 0.7 on other trials); without it, not."""
+    X, y = _independent_surface_emg(16, seed=0)
+    X_test, y_test = _independent_surface_emg(6, seed=1)
+    scores, read = {}, {}
+    for emg_inputs in ("auto", False):
+        model = NMMRegressor(
+            physics_weight=0.0, emg_inputs=emg_inputs, max_epochs=15, random_state=0, **SMALL
+        ).fit(X, y)
+        prediction = model.predict(X_test)
+        read[emg_inputs] = model.emg_inputs_
+        scores[emg_inputs] = min(
+            np.corrcoef(prediction[..., j].ravel(), y_test[..., j].ravel())[0, 1]
+            for j in (0, 1, 3, 4, 5)
+        )
+    assert read == {
+        "auto": [f"emg_{m}" for m in ("BIClong", "BICshort", "BRD", "TRIlong", "TRIlat")],
+        False: [],
+    }
+    assert scores["auto"] > 0.7, scores  # measured 0.76
+    assert scores[False] < 0.3, scores  # measured -0.14
 
 
 def test_fit_learns_the_subject_parameters(physics_truth):
@@ -130,7 +200,7 @@ def test_two_drives_return_both_torques(physics_truth):
     (X, y, _), _ = physics_truth
     model = NMMRegressor(physics_drive="both", random_state=0, **FAST_NMM).fit(X[:2], y[:2])
     module = model.net_.module_
-    features = torch.zeros(1, 50, 4)
+    features = torch.zeros(1, 50, module.network.embed.in_features)
     angle = torch.full((1, 50), 1.0, dtype=torch.float64)
     velocity = torch.zeros(1, 50, dtype=torch.float64)
     subject = torch.zeros(1, dtype=torch.long)
@@ -152,10 +222,18 @@ def test_two_drives_return_both_torques(physics_truth):
 def test_physics_at_prediction_time_closes_the_torque_and_finds_the_deep_muscle(physics_truth):
     """The network's EMG corrected so that the muscle model reproduces the held-out trials'
     torque: the torque residual shrinks and the never-measured brachialis' shape moves to its
-    truth (measured: residual 0.136 -> 0.003, BRA r 0.81 -> 0.86, EMG-assisted 0.94; its
-    amplitude is as wrong as the subject parameters fitted, NRMSE 0.27 -> 0.38)."""
+    truth. 0.5's NMM (kinematics only, the torque training the network, effort 0.1; measured:
+    residual 0.136 -> 0.003, BRA r 0.81 -> 0.86, EMG-assisted 0.94; its amplitude is as wrong
+    as the subject parameters fitted, NRMSE 0.27 -> 0.38)."""
     (X, y, _), (X_test, y_test, truth) = physics_truth
-    model = NMMRegressor(max_epochs=20, correction_steps=50, random_state=0, **SMALL).fit(X, y)
+    model = NMMRegressor(
+        max_epochs=20,
+        correction_steps=50,
+        emg_inputs=False,
+        effort_weight=0.1,
+        random_state=0,
+        **SMALL,
+    ).fit(X, y)
     state = {k: v.clone() for k, v in model.net_.module_.state_dict().items()}
     tau = X_test[..., 4]
     bra = model.muscles_.index("BRA")

@@ -84,9 +84,20 @@ def subjects(elbow):
 
 @pytest.fixture(scope="module")
 def coded(subjects):
-    """Fitted on the three training subjects, with codes of length 4."""
+    """Fitted on the three training subjects, with codes of length 4.
+
+    The network reads the kinematics only and the torque trains it (0.5's NMM), so a subject's
+    strategy can come only from its code."""
     X, y, _, groups = subjects[0]
-    model = NMMRegressor(subject_embedding=4, max_epochs=40, lr=5e-3, random_state=0, **SMALL)
+    model = NMMRegressor(
+        subject_embedding=4,
+        max_epochs=40,
+        lr=5e-3,
+        emg_inputs=False,
+        physics_trains="all",
+        random_state=0,
+        **SMALL,
+    )
     return model.fit(X, y, subject_ids=groups)
 
 

@@ -150,8 +150,10 @@ def test_long_stream_compacts_its_buffer(long_trial, nmm):
         np.testing.assert_allclose(joined(outputs), offline, rtol=0, atol=1e-6)
 
 
-def test_inputs_alone_and_unused_nan_channels(data, nmm):
-    """A source with only the four inputs, or with NaN torque/EMG, gives the same EMG."""
+def test_inputs_alone_and_unused_nan_channels(data):
+    """A network that reads no EMG (emg_inputs=False): a source with only the four inputs, or
+    with NaN torque/EMG, gives the same EMG."""
+    nmm = NMMRegressor(random_state=0, emg_inputs=False, **FAST_NMM).fit(data.X, data.y)
     X = data.X[0]
     offline = nmm.predict(X[None])[0]
     inputs = [nmm.channels_.index(c) for c in INPUTS]
@@ -161,6 +163,28 @@ def test_inputs_alone_and_unused_nan_channels(data, nmm):
     holey[:, 4:] = np.nan  # torque and surface EMG not available in real time
     full = StreamingPredictor(nmm)
     np.testing.assert_allclose(joined(stream(full, holey, 3)[0]), offline, atol=1e-6)
+
+
+def test_a_network_that_reads_emg_needs_it_in_every_sample(data, nmm):
+    """The default network reads the surface EMG: the stream streams it as offline, in any
+    column order, and refuses a source without it or a gap in it, saying what to do."""
+    assert nmm.emg_inputs_ == [c for c in nmm.channels_ if c.startswith("emg_")]
+    X = data.X[0]
+    order = [*INPUTS, *reversed(nmm.emg_inputs_)]
+    columns = [nmm.channels_.index(c) for c in order]
+    shuffled = StreamingPredictor(nmm, channels=order)
+    offline = nmm.predict(X[None])[0]
+    np.testing.assert_allclose(joined(stream(shuffled, X[:, columns], 3)[0]), offline, atol=1e-6)
+    with pytest.raises(ValueError, match=r"channels lack \['emg_BIClong'.*emg_inputs"):
+        StreamingPredictor(nmm, channels=INPUTS)
+    holey = X.copy()
+    holey[40, nmm.channels_.index("emg_BRD")] = np.nan
+    with pytest.raises(ValueError, match="sample 40 holds nan in 'emg_BRD'; interpolate"):
+        StreamingPredictor(nmm).update(holey)
+    negative = X.copy()
+    negative[40, nmm.channels_.index("emg_BRD")] = -0.5
+    with pytest.raises(ValueError, match=r"samples 0\.\.199: the samples' EMG .* negative"):
+        StreamingPredictor(nmm).update(negative)
 
 
 # ---------------------------------------------------------------------- checks
@@ -405,8 +429,10 @@ def test_without_a_torque_channel_the_torque_is_the_inverse_dynamics(data, corre
     dynamics = torque_target(X[None][..., inputs], INPUTS, corrected.physics_)[0]
     channel = torque_target(X[None], corrected.channels_, corrected.physics_)[0]
     assert np.abs(dynamics - channel).max() > 0.05  # the simulated channel is measured
-    predictor = StreamingPredictor(corrected, channels=INPUTS)
-    emg = joined(stream(predictor, X[:, inputs], 3)[0])
+    sent = [*INPUTS, *corrected.emg_inputs_]  # all but the torque channel
+    columns = [corrected.channels_.index(c) for c in sent]
+    predictor = StreamingPredictor(corrected, channels=sent)
+    emg = joined(stream(predictor, X[:, columns], 3)[0])
     np.testing.assert_allclose(
         emg, span_reference([corrected], X, torque=dynamics), atol=OFFLINE_ATOL
     )

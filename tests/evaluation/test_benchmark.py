@@ -109,7 +109,13 @@ def test_rows_cover_methods_evaluations_and_subjects(result):
     predictions = ("NMM", "NMM, EMG-assisted physics")
     within = {
         ("within subject", m, s)
-        for m in ("NMM, network alone", *predictions, "NMM, physics_weight=0", "MSE")
+        for m in (
+            "NMM, network alone",
+            *predictions,
+            "NMM, physics_weight=0",
+            "NMM, kinematics only",
+            "MSE",
+        )
         for s in ("S01", "S02")
     }
     loso = {
@@ -281,6 +287,7 @@ def test_registry_holds_the_methods_in_table_order():
         ("nmm_physics", "NMM"),  # the proposed method first
         ("nmm", "NMM, network alone"),
         ("nmm_no_physics", "NMM, physics_weight=0"),
+        ("nmm_kinematics", "NMM, kinematics only"),  # 0.5's NMM
         ("nmm_emg_physics", "NMM, EMG-assisted physics"),
         ("nmm_pretrained", "NMM, pretrained + personalised"),
         ("nmm_personal", "NMM, subject_embedding=4"),
@@ -288,6 +295,7 @@ def test_registry_holds_the_methods_in_table_order():
     ]
     assert METHODS["nmm"].evaluations == ("within", "loso")
     assert METHODS["nmm_no_physics"].evaluations == ("within",)
+    assert METHODS["nmm_kinematics"].evaluations == ("within",)
     assert METHODS["nmm_physics"].evaluations == ("within", "loso")  # the NMM's own fits
     assert METHODS["nmm_personal"].evaluations == ("loso",)
     assert METHODS["nmm_pretrained"].evaluations == ("within",)
@@ -302,6 +310,9 @@ def test_registry_holds_the_methods_in_table_order():
     assert METHODS["nmm_pretrained"].enabled(pretrained)
     ablated = METHODS["nmm_no_physics"].params(BenchmarkSettings(), {}, "within")
     assert ablated["physics_weight"] == 0.0
+    old = METHODS["nmm_kinematics"].params(BenchmarkSettings(), {}, "within")
+    assert (old["emg_inputs"], old["physics_trains"], old["effort_weight"]) == (False, "all", 0.1)
+    assert old["predict_physics"] == "torque"
     assert METHODS["nmm_personal"].params(BenchmarkSettings(), {}, "loso")["subject_embedding"] == 4
     assert METHODS["nmm"].params(BenchmarkSettings(loso_epochs=7), {}, "loso")["max_epochs"] == 7
 
@@ -310,6 +321,7 @@ def test_every_method_has_a_role_and_a_description():
     assert {key: method.role for key, method in METHODS.items()} == {
         "nmm": "ablation",  # the network alone: the prediction-time physics taken away
         "nmm_no_physics": "ablation",
+        "nmm_kinematics": "ablation",  # 0.5's NMM: no EMG input, the torque trains the network
         "nmm_physics": "proposed",  # the NMM as it predicts by default
         "nmm_emg_physics": "variant",
         "nmm_pretrained": "variant",
@@ -610,14 +622,15 @@ def test_check_floors_on_hand_made_results():
 
 def test_quick_floors_are_the_documented_ones():
     assert QUICK_FLOORS.muscle == "BRA"
-    assert QUICK_FLOORS.method == "nmm"  # the fit itself: the network alone, not the default
-    assert METHODS[QUICK_FLOORS.method].label == "NMM, network alone"
-    assert METHODS[QUICK_FLOORS.method].predict_params == {}
+    # the NMM as it predicts by default, against the same fitted network alone
+    assert QUICK_FLOORS.method == "nmm_physics"
+    assert METHODS[QUICK_FLOORS.method].label == "NMM"
+    assert METHODS[QUICK_FLOORS.method].predict_params == {"predict_physics": "torque"}
+    assert QUICK_FLOORS.ablation == "nmm"
     assert (
-        METHODS[QUICK_FLOORS.method].params(BenchmarkSettings(), {}, "within")["predict_physics"]
+        METHODS[QUICK_FLOORS.ablation].params(BenchmarkSettings(), {}, "within")["predict_physics"]
         == "none"
     )
-    assert QUICK_FLOORS.ablation == "nmm_no_physics"
     assert 0.5 < QUICK_FLOORS.min_r < 0.93
     assert BenchmarkSettings.quick().ablation  # --quick runs the ablation it is checked against
 
