@@ -374,10 +374,10 @@ def subject_adequacy(
     --------
     >>> import numpy as np
     >>> torque = np.full((2, 10), 10.0)
-    >>> a = subject_adequacy(torque * 0.1, torque * 0, torque, np.full(2, 0.2), None,
+    >>> a = subject_adequacy(torque * 0.2, torque * 0, torque, np.full(2, 0.2), None,
     ...                      np.full((2, 10, 3), 0.2))
     >>> round(a.torque_residual_ratio, 3), round(a.noise_ratio, 1), a.verdict
-    (0.1, 5.0, 'poor')
+    (0.2, 10.0, 'poor')
     """
     torque_rms = _rms(torque)
     residual_rms = _rms(residual)
