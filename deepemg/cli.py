@@ -231,6 +231,12 @@ def _fit_parser(commands) -> None:
         help=f"the network's window (s; default {WINDOW_SECONDS:g}, or --sequence-seconds if "
         "shorter): at most --sequence-seconds; 'deepemg predict' needs trials at least this long",
     )
+    fit.add_argument(
+        "--kinematics-only",
+        action="store_true",
+        help="the network reads the kinematics and load only, not the trials' surface EMG "
+        "(0.5's NMM), for predicting trials recorded without EMG",
+    )
     _run_arguments(fit)
     fit.set_defaults(run=_fit)
 
@@ -954,7 +960,10 @@ def _fit(args, parser) -> int:
     if args.out.exists() and not args.out.is_file():
         raise CommandError(f"--out {args.out} is not a regular file; give a model file's path.")
     _writable_folder(args.out.resolve().parent, f"--out {args.out}")
-    data = _load_folder(args, steps, channels=list(_specification(args).layout.base))
+    # the surface EMG recorded in every trial becomes X's emg_<muscle> channels, which the
+    # network reads (emg_inputs); --kinematics-only leaves them out of X
+    base = list(_specification(args).layout.base) if args.kinematics_only else None
+    data = _load_folder(args, steps, channels=base)
     measured = [m for j, m in enumerate(data.muscles) if not np.isnan(data.y[..., j]).all()]
     print(
         f"{len(data.X)} sequences of {data.X.shape[1]} steps from {len(set(data.groups))} "
@@ -968,6 +977,7 @@ def _fit(args, parser) -> int:
         window=window,
         max_epochs=args.epochs,
         physics_weight=args.physics_weight,
+        emg_inputs=not args.kinematics_only and "auto",
         random_state=args.random_state,
         progress_bar=not args.quiet,
     )

@@ -187,6 +187,16 @@ def test_fit_then_predict_a_new_subject(folders, tmp_path, capsys):
     assert "emg_TRImed" in header
     assert table.shape == (300, len(header))  # the whole 3 s trial at 100 Hz: nothing cropped
     assert np.all((table[:, 1:8] >= 0) & (table[:, 1:8] <= 1))
+    # the network reads the trials' surface EMG; --kinematics-only: the kinematics and load only
+    from deepemg import NMMRegressor
+
+    assert NMMRegressor.load(model).emg_inputs_ == [
+        f"emg_{m}" for m in ("BIClong", "BICshort", "BRD", "TRIlong", "TRIlat")
+    ]
+    kinematic = tmp_path / "kinematic.deepemg"
+    argv = ["fit", "--data", str(folders["S01"]), "--out", str(kinematic), "--epochs", "2"]
+    assert main([*argv, "--quiet", "--kinematics-only"]) == 0
+    assert NMMRegressor.load(kinematic).emg_inputs_ == []
 
 
 @pytest.mark.parametrize(

@@ -87,18 +87,16 @@ def _error_line(capsys, command: str) -> str:
 def test_predict_writes_the_emg_of_each_subjects_own_muscle_model(lab, model, predicted):
     """The EMG written is ``nmm.predict(X, [subject])``, as the torque is: for a subject seen
     in fit and for a new one personalised on its trials (it was the population's EMG)."""
-    from deepemg.channels import layout_for
     from deepemg.io import load_each_trial, read_manifest
 
     nmm = NMMRegressor.load(model)
     assert nmm.predict_physics == "torque"
-    layout = layout_for(nmm.model, nmm.coordinate)
     trials = read_manifest(lab["new"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loaded = load_each_trial(
             trials, model=nmm.model, coordinate=nmm.coordinate, rate=nmm.rate,
-            channels=list(layout.base), locked=nmm.locked,
+            channels=list(nmm.channels_), locked=nmm.locked,
         )  # fmt: skip
     own = [d for d, t in zip(loaded, trials, strict=True) if t["subject"] == "S03"]
     X = np.concatenate([d.X for d in own])
