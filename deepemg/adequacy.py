@@ -293,13 +293,8 @@ def surface_drive_residual(module, measured, angle, velocity, torque, subject) -
     --------
     >>> import numpy as np
     >>> from deepemg.opensim import elbow_model
-    >>> from deepemg.physics import SubjectParameters
-    >>> from deepemg.network import EMGTransformer
     >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
-    >>> physics = elbow_model()
-    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
-    >>> subjects = SubjectParameters(1, physics.muscles)
-    >>> module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0)
+    >>> module = NeuralMusculoskeletalModule.nominal(elbow_model())  # untrained, nominal
     >>> measured = np.full((1, 50, 7), 0.1)
     >>> measured[..., [2, 6]] = np.nan               # BRA and TRImed free
     >>> angle, zero = np.full((1, 50), 1.5), np.zeros((1, 50))
@@ -425,13 +420,8 @@ def measured_drive_residual(module, measured, network, angle, velocity, torque, 
     >>> import numpy as np
     >>> import torch
     >>> from deepemg.opensim import elbow_model
-    >>> from deepemg.physics import SubjectParameters
-    >>> from deepemg.network import EMGTransformer
     >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
-    >>> physics = elbow_model()
-    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
-    >>> subjects = SubjectParameters(1, physics.muscles)
-    >>> module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0)
+    >>> module = NeuralMusculoskeletalModule.nominal(elbow_model())  # untrained, nominal
     >>> emg = np.full((1, 50, 7), 0.1)
     >>> angle, zero, subject = np.full((1, 50), 1.5), np.zeros((1, 50)), np.zeros(1, int)
     >>> torque = module.torque(*(torch.as_tensor(a) for a in (emg, angle, zero, subject)))

@@ -132,13 +132,8 @@ def correct_emg(
     --------
     >>> import torch
     >>> from deepemg.opensim import elbow_model
-    >>> from deepemg.physics import SubjectParameters
-    >>> from deepemg.network import EMGTransformer
     >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
-    >>> physics = elbow_model()
-    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
-    >>> subjects = SubjectParameters(1, physics.muscles)
-    >>> module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0)
+    >>> module = NeuralMusculoskeletalModule.nominal(elbow_model())  # untrained, nominal
     >>> angle = torch.full((1, 50), 1.5, dtype=torch.float64)
     >>> zero = torch.zeros(1, 50, dtype=torch.float64)
     >>> prior = torch.full((1, 50, 7), 0.05, dtype=torch.float64)
@@ -199,14 +194,8 @@ def correct_emg_in_steps(
     --------
     >>> import torch
     >>> from deepemg.opensim import elbow_model
-    >>> from deepemg.physics import SubjectParameters
-    >>> from deepemg.network import EMGTransformer
     >>> from deepemg.nmm_module import NeuralMusculoskeletalModule
-    >>> physics = elbow_model()
-    >>> network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
-    >>> module = NeuralMusculoskeletalModule(
-    ...     network, physics, SubjectParameters(1, physics.muscles), 100.0
-    ... )
+    >>> module = NeuralMusculoskeletalModule.nominal(elbow_model())  # untrained, nominal
     >>> angle = torch.full((1, 50), 1.5, dtype=torch.float64)
     >>> zero = torch.zeros(1, 50, dtype=torch.float64)
     >>> prior = torch.full((1, 50, 7), 0.05, dtype=torch.float64)

@@ -93,6 +93,29 @@ class NeuralMusculoskeletalModule(nn.Module):
         if self.freeze_network:
             self.network.requires_grad_(False)
 
+    @classmethod
+    def nominal(
+        cls, physics: MusculoskeletalModel, n_subjects: int = 1, rate: float = 100.0
+    ) -> NeuralMusculoskeletalModule:
+        """The muscle model of ``physics`` with ``n_subjects`` sets of nominal parameters.
+
+        Its network is small (8 wide, one layer, 4 inputs) and untrained: what the physics
+        functions (:func:`deepemg.correction.correct_emg`, :mod:`deepemg.adequacy`) need to
+        work on EMG of your own, without a fitted estimator. ``rate`` in Hz.
+
+        Examples
+        --------
+        >>> from deepemg.opensim import elbow_model
+        >>> module = NeuralMusculoskeletalModule.nominal(elbow_model())
+        >>> module.subject_parameters.n_subjects, module.network.embed.in_features
+        (1, 4)
+        """
+        network = EMGTransformer(
+            4, physics.n_muscles, d_model=8, n_heads=2, n_layers=1, dropout=0.0
+        )
+        subjects = SubjectParameters(n_subjects, list(physics.muscles))
+        return cls(network, physics, subjects, rate)
+
     def train(self, mode: bool = True):
         """Training mode (``mode``), the network kept in evaluation mode when frozen."""
         super().train(mode)

@@ -30,11 +30,9 @@ from deepemg.adequacy import (
     training_steps,
 )
 from deepemg.datasets import make_elbow_lifting
-from deepemg.network import EMGTransformer
 from deepemg.nmm_module import NeuralMusculoskeletalModule
 from deepemg.opensim import elbow_model
 from deepemg.persistence import load_model
-from deepemg.physics import SubjectParameters
 
 from ..conftest import TINY_NMM
 
@@ -45,11 +43,7 @@ RATE = 100.0
 @pytest.fixture(scope="module")
 def module():
     """An untrained module with the elbow and one subject's nominal parameters."""
-    physics = elbow_model()
-    network = EMGTransformer(4, 7, 8, 2, 1, 0.0)
-    return NeuralMusculoskeletalModule(
-        network, physics, SubjectParameters(1, physics.muscles), RATE
-    )
+    return NeuralMusculoskeletalModule.nominal(elbow_model(), rate=RATE)
 
 
 @pytest.fixture(scope="module")

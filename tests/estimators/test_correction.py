@@ -163,18 +163,13 @@ def test_gauss_newton_with_a_law_not_affine_in_the_activation(elbow):
     """With the compliant tendon the torque is linearised by autograd at every iteration (no
     affine shortcut): the loss of 400 Adam steps within 0.5 % (the torque is curved in the
     activation here; 0.2 % above it on this rough, random prior, measured)."""
-    from deepemg.network import EMGTransformer
     from deepemg.nmm_module import NeuralMusculoskeletalModule
     from deepemg.opensim import elbow_model
-    from deepemg.physics import SubjectParameters
 
     physics = elbow_model(muscle_law="compliant_tendon_degroote_fregly")
     assert not physics.muscle_law.affine_in_activation
     torch.manual_seed(0)
-    network = EMGTransformer(4, 7, d_model=8, n_heads=2, n_layers=1, dropout=0.0)
-    module = NeuralMusculoskeletalModule(
-        network, physics, SubjectParameters(1, physics.muscles), 100.0
-    )
+    module = NeuralMusculoskeletalModule.nominal(physics)
     generator = torch.Generator().manual_seed(0)
     prior = torch.sigmoid(torch.randn(2, 60, 7, generator=generator, dtype=torch.float64) - 2)
     time = torch.linspace(0, 1, 60, dtype=torch.float64)
