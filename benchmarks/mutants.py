@@ -176,6 +176,13 @@ MUTANTS = {
         'drive = emg.detach() if self.physics_trains == "parameters" else emg',
         "drive = emg",
     ),
+    "auto-trusts-all": (
+        'predict_physics="auto" corrects every subject, whatever its model adequacy',
+        "deepemg/adequacy.py",
+        '    trusted = np.array([v != "poor" for v in verdicts] + [population], dtype=bool)',
+        "    trusted = np.ones(len(verdicts) + 1, dtype=bool)",
+        ["tests/estimators/test_adequacy.py", "-k", "auto"],
+    ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 

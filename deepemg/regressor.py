@@ -16,7 +16,7 @@ from skorch.history import History
 from ._base import MODEL_CONSTRAINTS, MUSCLE_LAW_CONSTRAINT, MusculoskeletalEstimator
 from ._bounds import parameters_at_bounds, warn_at_bounds
 from ._state import unchanged_on_failure
-from .adequacy import record_adequacy
+from .adequacy import record_adequacy, trusts_physics
 from .features import emg_input_channels, fitted_emg_inputs, network_inputs
 from .metrics import _predict_emg, _refuse_unusable_scoring
 from .nmm_module import DRIVES
@@ -44,7 +44,10 @@ from .validation import (
 )
 from .windows import from_windows, to_windows, window_starts
 
-__all__ = ["NMMRegressor"]
+__all__ = ["PREDICT_PHYSICS", "NMMRegressor"]
+
+PREDICT_PHYSICS = ("auto", "torque", "none", "emg")
+"""``predict_physics``: the prediction-time physics (:meth:`NMMRegressor.predict`)."""
 
 _CONSTRAINTS: dict = {
     **MODEL_CONSTRAINTS,
@@ -79,7 +82,7 @@ _CONSTRAINTS: dict = {
     "warm_start": ["boolean"],
     "device": [str, torch.device],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-    "predict_physics": [StrOptions({"none", "torque", "emg"})],
+    "predict_physics": [StrOptions(set(PREDICT_PHYSICS))],
     "correction_weight": [Interval(Real, 0, None, closed="left")],
     "correction_steps": [Interval(Integral, 1, None, closed="left")],
     "correction_solver": [StrOptions({"gauss-newton", "adam"})],
@@ -137,9 +140,10 @@ def _fit_labels(subject_ids, n: int, fitted) -> np.ndarray:
 
 def _physics_mode(mode) -> str | None:
     """A per-call ``predict_physics``, checked (None: the estimator's)."""
-    if mode is not None and mode not in ("none", "torque", "emg"):
+    if mode is not None and mode not in PREDICT_PHYSICS:
         raise ValueError(
-            f"predict_physics={mode!r}; choose 'none', 'torque' or 'emg' (None: the estimator's)."
+            f"predict_physics={mode!r}; choose 'auto', 'torque', 'none' or 'emg' (None: the "
+            "estimator's)."
         )
     return mode
 
@@ -346,6 +350,16 @@ def _predicted_emg(estimator, sequences: SequenceInputs, index, mode=None) -> np
         windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
     emg = estimator.net_.forward(windows, training=False, device="cpu")
     emg = from_windows(emg.numpy().astype(np.float64), starts, n_steps)
+    if mode == "auto":  # corrected where the subject's model adequacy allows
+        adequacy = getattr(estimator, "model_adequacy_", None) or {}
+        trusted = trusts_physics(adequacy, estimator.subjects_.tolist(), index)
+        if not trusted.all():
+            if trusted.any():
+                rows = np.flatnonzero(trusted)
+                part = sequences.subset(rows)
+                emg[rows] = _corrected(estimator, part, emg[rows], index[rows], "torque")
+            return emg
+        mode = "torque"
     if mode == "none":
         return emg
     return _corrected(estimator, sequences, emg, index, mode)
@@ -499,13 +513,15 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     n_threads : int or None, default=None
         torch and BLAS threads of each call (:mod:`deepemg.threads`). None: one for ``fit``
         and ``personalize``, the process's for predictions.
-    predict_physics : {"torque", "none", "emg"}, default="torque"
+    predict_physics : {"auto", "torque", "none", "emg"}, default="auto"
         Physics at prediction time (:func:`deepemg.correction.correct_emg`). "torque": the
         network's EMG is corrected until the subject's muscle model reproduces the
         inverse-dynamics torque; "emg": ``X``'s surface EMG drives its muscles and the
         residual goes to the others; "none": the network's EMG alone (247,000 against 77,800
-        samples/s with 2 torch threads on a 5-minute recording, correction_speed.txt). Chosen
-        on the benchmark's scenarios (docs/nmm.md, docs/scenarios.md).
+        samples/s with 2 torch threads on a 5-minute recording, correction_speed.txt); "auto":
+        "torque" unless the subject's ``model_adequacy_`` is poor, "none" there
+        (:func:`deepemg.adequacy.trusts_physics`). Chosen on the benchmark's scenarios
+        (docs/nmm.md, docs/scenarios.md).
     correction_weight : float, default=0.1
         Weight of the correction's squared change (logit space) against the torque residual.
     correction_solver, correction_steps : {"gauss-newton", "adam"}, int, default="gauss-newton", 100
@@ -606,7 +622,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         warm_start=False,
         device="cpu",
         n_threads=None,
-        predict_physics="torque",
+        predict_physics="auto",
         correction_weight=0.1,
         correction_steps=100,
         correction_solver="gauss-newton",
@@ -750,9 +766,9 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
 
         ``subject_ids`` chooses each sequence's muscle parameters (and code): subjects seen in
         fit or personalised; None: the population's (the only subject's, after a fit on one).
-        ``predict_physics`` ("none", "torque", "emg") sets the prediction-time physics for
-        this call (None: the estimator's). A sequence's EMG does not depend on the others
-        beyond rounding (8e-8, batch_independence.txt).
+        ``predict_physics`` ("auto", "torque", "none", "emg") sets the prediction-time
+        physics for this call (None: the estimator's). A sequence's EMG does not depend on
+        the others beyond rounding (8e-8, batch_independence.txt).
         """
         check_is_fitted(self, "net_")
         mode = _physics_mode(predict_physics)

@@ -17,7 +17,8 @@ it has run and the end-aligned window can no longer reach it: the first ``n - wi
 (one more when ``n - window`` is itself a window start). :meth:`~StreamingPredictor.finish`
 knows the end: it runs the end-aligned window when offline ``predict`` would.
 
-**The corrected EMG** (``predict_physics="torque"``, the default): the correction by the
+**The corrected EMG** (``predict_physics="torque"``, and ``"auto"``, the default, for a subject
+whose model adequacy is not poor): the correction by the
 physics (:func:`deepemg.correction.correct_emg`) is solved over *spans* of ``C = window``
 samples starting every ``S = C // 2`` samples: span ``k`` covers ``[k S, k S + C)``, is solved
 once the network EMG of all its samples is final, and gives the samples of its middle,
@@ -49,6 +50,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .adequacy import trusts_physics
 from .channels import layout_for
 from .correction import (
     CG_ITERATIONS,
@@ -121,17 +123,18 @@ def _subject_row(estimator, subject) -> np.ndarray:
             f"subject {label!r} was not seen in fit (known: {known}): the stream uses the "
             "population's code. Call personalize(X, subject_ids=...) for it first.",
             UnseenSubjectWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return np.array([population])
     return np.array([known.index(label)])
 
 
-def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
-    """The fitted networks streamed (one, or an ensemble's members) and the physics mode.
+def _members_and_mode(estimator, predict_physics, subject) -> tuple[list, str, np.ndarray]:
+    """The fitted networks streamed (one, or an ensemble's members), the mode and subject row.
 
     Raises for an unfitted estimator and for ``predict_physics="emg"``; warns when the
-    estimator's own mode is ``"emg"`` (streamed as ``"torque"``).
+    estimator's own mode is ``"emg"`` (streamed as ``"torque"``). ``"auto"`` is resolved for
+    ``subject`` (:func:`deepemg.adequacy.trusts_physics`; an ensemble's members by majority).
     """
     from .ensemble import NMMEnsemble
 
@@ -141,10 +144,10 @@ def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
             "streamed; use predict_physics='torque' (the network's EMG corrected to the "
             "inverse-dynamics torque) or 'none' (the network alone)."
         )
-    if predict_physics not in (None, "none", "torque"):
+    if predict_physics not in (None, "auto", "none", "torque"):
         raise ValueError(
-            f"predict_physics={predict_physics!r}; choose 'torque', 'none' or None (the "
-            "estimator's)."
+            f"predict_physics={predict_physics!r}; choose 'auto', 'torque', 'none' or None "
+            "(the estimator's)."
         )
     if isinstance(estimator, NMMEnsemble):
         check_is_fitted(estimator, "estimators_")
@@ -165,6 +168,13 @@ def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
                 stacklevel=3,
             )
             mode = "torque"
+    row = _subject_row(members[0], subject)
+    if mode == "auto":
+        votes = [
+            trusts_physics(getattr(m, "model_adequacy_", None) or {}, m.subjects_.tolist(), row)
+            for m in members
+        ]
+        mode = "torque" if 2 * int(np.sum(votes)) >= len(votes) else "none"
     if mode == "torque" and members[0].correction_solver != "gauss-newton":
         warnings.warn(
             f"the estimator solves its correction with correction_solver="
@@ -174,7 +184,7 @@ def _members_and_mode(estimator, predict_physics) -> tuple[list, str]:
             UserWarning,
             stacklevel=3,
         )
-    return members, mode
+    return members, mode, row
 
 
 class _Task:
@@ -997,10 +1007,11 @@ class StreamingPredictor:
         population's, with an :class:`~deepemg.metrics.UnseenSubjectWarning`): its code
         (``subject_embedding > 0``) and, with the correction, its muscle parameters, as
         ``predict(X, subject_ids)`` uses them. None: the population's, as ``predict(X)``.
-    predict_physics : {"torque", "none"}, optional
-        None: the estimator's (an ensemble's template's); an estimator set to ``"emg"``
-        (EMG-assisted, not streamed) streams ``"torque"``, with a warning. ``"emg"`` is an
-        error.
+    predict_physics : {"auto", "torque", "none"}, optional
+        None: the estimator's (an ensemble's template's); ``"auto"`` is ``"torque"`` or
+        ``"none"`` for ``subject`` as ``predict`` resolves it (an ensemble's members by
+        majority); an estimator set to ``"emg"`` (EMG-assisted, not streamed) streams
+        ``"torque"``, with a warning. ``"emg"`` is an error.
 
     Attributes
     ----------
@@ -1058,7 +1069,7 @@ class StreamingPredictor:
         subject=None,
         predict_physics: str | None = None,
     ) -> None:
-        members, self.predict_physics = _members_and_mode(estimator, predict_physics)
+        members, self.predict_physics, row = _members_and_mode(estimator, predict_physics, subject)
         first = members[0]
         self.n_members = len(members)
         self.window = int(first.window)
@@ -1073,7 +1084,6 @@ class StreamingPredictor:
         self.channels = self._checks.channels
         self.check_derivatives = bool(check_derivatives)
         self.subject = subject
-        row = _subject_row(first, subject)
         self._queued = corrected or self.n_members > 1
         # the samples' buffers and the networks (copied), and with the correction its spans
         self._windows = _NetworkWindows(members, row, self.stride, self._queued, corrected)

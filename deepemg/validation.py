@@ -256,6 +256,15 @@ class SequenceInputs:
         """The torque target (N·m) per step (:func:`torque_target`)."""
         return torque_target(self.X, self.names, self.physics, self.layout)
 
+    def subset(self, rows) -> SequenceInputs:
+        """The sequences ``rows`` (an index array), as checked; a torque computed is kept."""
+        part = SequenceInputs(
+            self.X[rows], self.names, self.layout, self.inputs[rows], self.physics
+        )
+        if "torque" in self.__dict__:
+            part.__dict__["torque"] = self.__dict__["torque"][rows]
+        return part
+
 
 DERIVATIVE_TOLERANCE = 1.5
 """Largest factor by which X's velocity (acceleration) may differ from the time derivative of

@@ -45,7 +45,8 @@ Its registries and constants (the parts' source says more on each):
 .. data:: METHODS
 
    The compared methods in table order, key -> :class:`Method`: ``"nmm_physics"``
-   (proposed, "NMM": the NMM as it predicts by default, ``predict_physics="torque"``),
+   (proposed, "NMM": the NMM as it predicts by default, ``predict_physics="auto"``),
+   ``"nmm_torque"`` (variant, "NMM, always corrected": the same fit, ``"torque"``),
    ``"nmm"`` (ablation, "NMM, network alone": the same fit, ``predict_physics="none"``),
    ``"nmm_no_physics"`` (ablation, "NMM, physics_weight=0": within subject, with
    ``BenchmarkSettings.ablation``), ``"nmm_emg_physics"`` (variant, "NMM, EMG-assisted

@@ -230,7 +230,7 @@ def target_checks(
     method, reference : str, optional
         Keys of :data:`~deepemg.benchmark.METHODS`. Default: the method whose role is
         ``"proposed"`` (``"nmm_physics"``: the NMM as it predicts by default,
-        ``predict_physics="torque"``) and the ``"baseline"`` (``"mse"``).
+        ``predict_physics="auto"``) and the ``"baseline"`` (``"mse"``).
     targets : sequence of Target, default=TARGETS
 
     Returns

@@ -3,7 +3,7 @@
 The registry :data:`METHODS` (key -> :class:`Method`) holds them in table order: how each is
 made, fitted within subject and leave one subject out, its label in the tables, its colour in
 the figures and its role (:data:`ROLES`): the *proposed* method (the NMM as
-:class:`~deepemg.NMMRegressor` predicts by default, ``predict_physics="torque"``, labelled
+:class:`~deepemg.NMMRegressor` predicts by default, ``predict_physics="auto"``, labelled
 "NMM"), its *ablations*, other *variants* of the NMM (labelled "NMM, ...": "NMM, network
 alone" is the same fit with ``predict_physics="none"``) and the *baseline* (muscle synergy
 extrapolation, MSE). :func:`~deepemg.benchmark.run_benchmark` and :mod:`deepemg.report` read
@@ -315,10 +315,20 @@ METHODS: dict[str, Method] = {
             legend="NMM",
             torque_legend="NMM muscle torque",
             derived_from="nmm",
-            predict_params={"predict_physics": "torque"},
+            predict_params={"predict_physics": "auto"},
             role="proposed",
             description="the NMM as NMMRegressor predicts by default: the fitted network's EMG "
-            "corrected by the prediction-time physics (predict_physics='torque')",
+            "corrected by the prediction-time physics where the subject's model adequacy "
+            "allows (predict_physics='auto'; the network alone for a subject flagged poor)",
+        ),
+        _nmm_variant(
+            "nmm_torque",
+            "NMM, always corrected",
+            "tab:gray",
+            derived_from="nmm",
+            predict_params={"predict_physics": "torque"},
+            description="the same fit, every subject's EMG corrected by the prediction-time "
+            "physics, whatever its model adequacy (predict_physics='torque', 0.6's default)",
         ),
         NMM,
         _nmm_variant(
@@ -341,7 +351,7 @@ METHODS: dict[str, Method] = {
             description="the NMM of 0.5: the network reads the kinematics and load only and "
             "the torque term trains it too (emg_inputs=False, physics_trains='all', "
             "effort_weight=0.1), "
-            "predicting as 'NMM' does",
+            "its EMG corrected by the prediction-time physics (predict_physics='torque')",
         ),
         _nmm_variant(
             "nmm_emg_physics",
@@ -390,8 +400,10 @@ METHODS: dict[str, Method] = {
 """The benchmark's methods, in table order: key -> :class:`Method`.
 
 * ``"nmm_physics"`` (proposed), "NMM": the NMM as it predicts by default, the fitted
-  network's EMG corrected by the prediction-time physics (``predict_physics="torque"``; the fit
-  is ``"nmm"``'s, no fit of its own);
+  network's EMG corrected by the prediction-time physics where the subject's model adequacy
+  allows (``predict_physics="auto"``; the fit is ``"nmm"``'s, no fit of its own);
+* ``"nmm_torque"`` (variant), "NMM, always corrected": the same fit with
+  ``predict_physics="torque"`` (0.6's default);
 * ``"nmm"`` (ablation), "NMM, network alone": the same fit, predicting with the network alone
   (``predict_physics="none"``);
 * ``"nmm_no_physics"`` (ablation), "NMM, physics_weight=0": the NMM fitted without its physics

@@ -59,6 +59,7 @@ def test_benchmark_on_simulated_subjects(tmp_path, monkeypatch, capsys):
         rows = list(csv.DictReader(handle))
     assert {r["method"] for r in rows} == {
         "NMM",
+        "NMM, always corrected",
         "NMM, network alone",
         "NMM, physics_weight=0",
         "NMM, kinematics only",

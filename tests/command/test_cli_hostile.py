@@ -90,7 +90,7 @@ def test_predict_writes_the_emg_of_each_subjects_own_muscle_model(lab, model, pr
     from deepemg.io import load_each_trial, read_manifest
 
     nmm = NMMRegressor.load(model)
-    assert nmm.predict_physics == "torque"
+    assert nmm.predict_physics == "auto"  # the default: corrected where adequate
     trials = read_manifest(lab["new"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -318,3 +318,47 @@ def test_the_residual_is_judged_only_after_enough_training_steps(lifts):
     with pytest.warns(ModelAdequacyWarning, match="torque_residual_ratio"):
         record_adequacy(model, X, lifts.y, lifts.groups, history=trained)
     assert model.model_adequacy_[lifts.groups[0]].verdict == "poor"
+
+
+def test_auto_physics_corrects_only_where_the_subjects_model_is_adequate(lifts):
+    from dataclasses import replace
+
+    from deepemg import StreamingPredictor
+
+    model = NMMRegressor(**TINY_NMM).fit(lifts.X, lifts.y, subject_ids=["a", "a", "b"])
+    assert model.predict_physics == "auto"  # the default
+    record = model.model_adequacy_["a"]
+    model.model_adequacy_ = {
+        "a": replace(record, verdict="poor"),
+        "b": replace(record, verdict="adequate"),
+    }
+    subjects = ["a", "b", "b"]
+    auto = model.predict(lifts.X, subjects)
+    network = model.predict(lifts.X, subjects, predict_physics="none")
+    corrected = model.predict(lifts.X[1:], subjects[1:], predict_physics="torque")
+    np.testing.assert_array_equal(auto[0], network[0])  # "a" is poor: the network alone
+    np.testing.assert_allclose(auto[1:], corrected, atol=1e-5)  # "b": corrected
+    assert np.abs(corrected - network[1:]).max() > 1e-3  # the correction does change it
+    # a subject not seen: trusted unless more than half of the assessed subjects are poor
+    np.testing.assert_allclose(
+        model.predict(lifts.X), model.predict(lifts.X, predict_physics="torque"), atol=1e-5
+    )
+    model.model_adequacy_["b"] = replace(record, verdict="poor")
+    np.testing.assert_array_equal(
+        model.predict(lifts.X), model.predict(lifts.X, predict_physics="none")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert StreamingPredictor(model, subject="a").predict_physics == "none"
+        model.model_adequacy_["a"] = replace(record, verdict="not assessed")
+        assert StreamingPredictor(model, subject="a").predict_physics == "torque"
+
+
+def test_auto_physics_leaves_a_poor_fit_to_the_network(lifts):
+    # known truth: an ID torque 10x what the simulated muscles made is flagged, and "auto"
+    # then predicts the network's EMG alone
+    model, X, warned = _fit(lifts, torque_factor=10.0)
+    assert warned
+    assert model.model_adequacy_[lifts.groups[0]].verdict == "poor"
+    np.testing.assert_array_equal(model.predict(X), model.predict(X, predict_physics="none"))
+    assert np.abs(model.predict(X, predict_physics="torque") - model.predict(X)).max() > 1e-2

@@ -596,7 +596,7 @@ def test_modes_warnings_and_errors(nmm, corrected, ensemble):
         assert StreamingPredictor(assisted).predict_physics == "torque"
     with pytest.raises(ValueError, match=r"'emg' .*is not streamed; use predict_physics='torque'"):
         StreamingPredictor(nmm, predict_physics="emg")
-    with pytest.raises(ValueError, match="choose 'torque', 'none' or None"):
+    with pytest.raises(ValueError, match="choose 'auto', 'torque', 'none' or None"):
         StreamingPredictor(nmm, predict_physics="Torque")
     adam = copy.deepcopy(corrected).set_params(correction_solver="adam")
     with pytest.warns(UserWarning, match="solves it by Gauss-Newton"):

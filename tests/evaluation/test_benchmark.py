@@ -106,7 +106,7 @@ def test_deep_muscle_metrics_closed_form():
 
 def test_rows_cover_methods_evaluations_and_subjects(result):
     keys = {(r["evaluation"], r["method"], r["subject"]) for r in result.rows}
-    predictions = ("NMM", "NMM, EMG-assisted physics")
+    predictions = ("NMM", "NMM, always corrected", "NMM, EMG-assisted physics")
     within = {
         ("within subject", m, s)
         for m in (
@@ -285,6 +285,7 @@ def _fit_training_mean(data, train, params):
 def test_registry_holds_the_methods_in_table_order():
     assert [(k, m.label) for k, m in METHODS.items()] == [
         ("nmm_physics", "NMM"),  # the proposed method first
+        ("nmm_torque", "NMM, always corrected"),
         ("nmm", "NMM, network alone"),
         ("nmm_no_physics", "NMM, physics_weight=0"),
         ("nmm_kinematics", "NMM, kinematics only"),  # 0.5's NMM
@@ -302,6 +303,7 @@ def test_registry_holds_the_methods_in_table_order():
     off = BenchmarkSettings(ablation=False)
     assert [m.key for m in METHODS.values() if m.enabled(off)] == [
         "nmm_physics",
+        "nmm_torque",
         "nmm",
         "nmm_emg_physics",
         "mse",
@@ -313,6 +315,8 @@ def test_registry_holds_the_methods_in_table_order():
     old = METHODS["nmm_kinematics"].params(BenchmarkSettings(), {}, "within")
     assert (old["emg_inputs"], old["physics_trains"], old["effort_weight"]) == (False, "all", 0.1)
     assert old["predict_physics"] == "torque"
+    assert METHODS["nmm_physics"].predict_params == {"predict_physics": "auto"}  # the default
+    assert METHODS["nmm_torque"].predict_params == {"predict_physics": "torque"}
     assert METHODS["nmm_personal"].params(BenchmarkSettings(), {}, "loso")["subject_embedding"] == 4
     assert METHODS["nmm"].params(BenchmarkSettings(loso_epochs=7), {}, "loso")["max_epochs"] == 7
 
@@ -323,6 +327,7 @@ def test_every_method_has_a_role_and_a_description():
         "nmm_no_physics": "ablation",
         "nmm_kinematics": "ablation",  # 0.5's NMM: no EMG input, the torque trains the network
         "nmm_physics": "proposed",  # the NMM as it predicts by default
+        "nmm_torque": "variant",  # the same fit, always corrected
         "nmm_emg_physics": "variant",
         "nmm_pretrained": "variant",
         "nmm_personal": "variant",
@@ -529,6 +534,7 @@ def test_a_registered_method_reaches_rows_table_and_report(data, monkeypatch, tm
     labels = list(dict.fromkeys(r["method"] for r in result.rows))
     assert labels == [
         "NMM",
+        "NMM, always corrected",
         "NMM, network alone",
         "NMM, EMG-assisted physics",
         "MSE",
@@ -625,7 +631,7 @@ def test_quick_floors_are_the_documented_ones():
     # the NMM as it predicts by default, against the same fitted network alone
     assert QUICK_FLOORS.method == "nmm_physics"
     assert METHODS[QUICK_FLOORS.method].label == "NMM"
-    assert METHODS[QUICK_FLOORS.method].predict_params == {"predict_physics": "torque"}
+    assert METHODS[QUICK_FLOORS.method].predict_params == {"predict_physics": "auto"}
     assert QUICK_FLOORS.ablation == "nmm"
     assert (
         METHODS[QUICK_FLOORS.ablation].params(BenchmarkSettings(), {}, "within")["predict_physics"]

@@ -424,7 +424,7 @@ def test_the_default_predictor_is_the_one_the_pages_describe():
     from deepemg import NMMRegressor
 
     params = NMMRegressor().get_params()
-    assert params["predict_physics"] == "torque"
+    assert params["predict_physics"] == "auto"
     assert params["physics_drive"] == "measured"
     assert params["predict_overlap"] == 0.25
     assert params["window"] == 100
@@ -437,7 +437,7 @@ def test_the_default_predictor_is_the_one_the_pages_describe():
     from deepemg import NMMEnsemble  # the ensemble's spread: predict(X, return_std=True)
 
     assert "return_std" in inspect.signature(NMMEnsemble.predict).parameters
-    assert 'predict_physics="torque"' in read("README.md")
+    assert 'predict_physics="auto"' in read("README.md")
     for page in ("README.md", "docs/index.md", "docs/nmm.md"):  # with each subject's model
         assert "nmm.predict(data.X, data.groups)" in read(page), page
 
@@ -1036,15 +1036,16 @@ SCENARIO_LABELS = {
     "compliant Thelen tendons": "compliant_tendons",
 }
 MODES = {
+    '`"auto"`': "NMM",  # the default
     '`"none"`': "NMM, network alone",
-    '`"torque"`': "NMM",
+    '`"torque"`': "NMM, always corrected",
     '`"emg"`': "NMM, EMG-assisted physics",
 }
 
 
 def test_nmm_scenario_table_is_the_scenarios_report():
     results = scenario_results()
-    header = '| scenario | `"none"` | `"torque"` | `"emg"` |'
+    header = '| scenario | `"auto"` | `"none"` | `"torque"` | `"emg"` |'
     modes = [c.strip() for c in header.strip("|").split("|")][1:]
     rows = table("docs/nmm.md", header)
     assert len(rows) == 5
