@@ -61,8 +61,9 @@ def main() -> None:
     )
 
     # The scorers request subject_ids: each test fold's subjects reach predict. The held-out
-    # subject was not in fit, so its EMG is corrected (predict_physics="torque", the default)
-    # with the population's muscle parameters; deepemg says so with an UnseenSubjectWarning,
+    # subject was not in fit, so its EMG is corrected (predict_physics="auto", the default,
+    # unless most fitted subjects' model adequacy is poor) with the population's muscle
+    # parameters; deepemg says so with an UnseenSubjectWarning,
     # silenced here (personalising it: examples/leave_one_subject_out_personalize.py).
     warnings.simplefilter("ignore", UnseenSubjectWarning)
     with sklearn.config_context(enable_metadata_routing=True):

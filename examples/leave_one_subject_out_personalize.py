@@ -56,7 +56,7 @@ def main() -> None:
     nmm = NMMRegressor(
         max_epochs=args.epochs,
         **SMALL_NMM,
-    )  # predict_physics="torque" (the default): the subject's muscle model shapes its EMG
+    )  # predict_physics="auto" (the default): the subject's muscle model shapes its EMG
     print(
         f"{len(np.unique(data.groups))} subjects x 4 trials of 2 s; each held out in turn, "
         "personalised on its first trial, scored on its other 3"

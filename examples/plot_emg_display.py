@@ -4,8 +4,9 @@ A small NMM (a 2-member ensemble, so that every muscle gets a 90 % band) is fitt
 simulated lifts of one subject and draws the fourth, which it did not see: the measured
 surface EMG against the prediction, the deep muscles against their simulated truth (which
 ``y`` leaves NaN: ``y_true`` has it), and the muscle model's torque against inverse dynamics
-(which it follows closely: by default, ``predict_physics="torque"``, the network's EMG is
-corrected so that the muscle model reproduces that torque).
+(which it follows closely: by default, ``predict_physics="auto"``, the network's EMG is
+corrected so that the muscle model reproduces that torque, for a subject whose model adequacy
+is not poor).
 
 Run ``python examples/plot_emg_display.py [out.png]`` (default ``emg_display.png`` in the
 current folder); it takes about 20 s on two cores. The simulated subject is cached in
