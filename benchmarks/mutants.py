@@ -176,6 +176,13 @@ MUTANTS = {
         'drive = emg.detach() if self.physics_trains == "parameters" else emg',
         "drive = emg",
     ),
+    "level-untrained": (
+        "the torque no longer trains the deep muscles' EMG level (the levelled drive detached)",
+        "deepemg/nmm_module.py",
+        "drive = torch.sigmoid(logits.detach() + offset) if detached else emg",
+        "drive = torch.sigmoid((logits + offset).detach()) if detached else emg",
+        ["tests/estimators/test_learning.py", "-k", "subject_parameters_not_the_network"],
+    ),
     "auto-trusts-all": (
         'predict_physics="auto" corrects every subject, whatever its model adequacy',
         "deepemg/adequacy.py",

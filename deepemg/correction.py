@@ -301,7 +301,7 @@ class MuscleDrive:
     @classmethod
     def of_module(cls, module, angle, velocity, subject) -> MuscleDrive:
         """The drive of a :class:`~deepemg.nmm_module.NeuralMusculoskeletalModule`'s subjects."""
-        params = module.subject_parameters._values(subject)
+        params = module.muscle_parameters(subject)
         return cls(module.physics, params, module.rate, angle, velocity)
 
     def _set_samples(self, angle, velocity) -> None:

@@ -113,10 +113,14 @@ class EMGTransformer(nn.Module):
         For the subjects whose codes ``code`` ``(B, code_dim)`` gives (None: the population,
         code 0).
         """
+        return torch.sigmoid(self.logits(x, code))
+
+    def logits(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """The EMG's logits (before the sigmoid), as :meth:`forward` takes its arguments."""
         tokens = self.embed(x)
         if self.code_dim:
             if code is not None:
                 shift, scale = self.condition(code.to(tokens.dtype)).unsqueeze(1).chunk(2, dim=-1)
                 tokens = tokens * (1 + scale) + shift
             tokens = tokens + self.code_offset
-        return torch.sigmoid(self.head(self.encoder(self.position(tokens))))
+        return self.head(self.encoder(self.position(tokens)))

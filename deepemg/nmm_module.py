@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -49,6 +50,11 @@ class NeuralMusculoskeletalModule(nn.Module):
         EMG and the subject parameters ("all"), or the subject parameters only
         ("parameters": the EMG enters the muscle model detached, so the torque residual
         calibrates each subject's muscles to the EMG and cannot reshape the EMG itself).
+    levelled : sequence of int, default=()
+        The muscles (indices) whose EMG gets each subject's ``emg_level`` (a logit offset,
+        :data:`~deepemg.physics.parameters.EMG_LEVEL_SPEC`; ``subject_parameters`` must hold
+        it): the muscles without EMG. With ``physics_trains="parameters"`` the torque trains
+        their level, not their shape.
 
     Examples
     --------
@@ -75,8 +81,13 @@ class NeuralMusculoskeletalModule(nn.Module):
         drive: str = "predicted",
         freeze_network: bool = False,
         physics_trains: str = "all",
+        levelled: Sequence[int] = (),
     ) -> None:
         super().__init__()
+        self.levelled = [int(j) for j in levelled]
+        names = [spec.name for spec in subject_parameters.specs]
+        if self.levelled and "emg_level" not in names:
+            raise ValueError("levelled muscles need the subject parameter 'emg_level'.")
         if drive not in DRIVES:
             raise ValueError(f"drive must be one of {DRIVES}, got {drive!r}.")
         if physics_trains not in PHYSICS_TRAINS:
@@ -130,11 +141,31 @@ class NeuralMusculoskeletalModule(nn.Module):
         back to the host: the inputs are checked once where they enter (the estimator's ``X``,
         :func:`~deepemg.correction.correct_emg`).
         """
-        params = self.subject_parameters._values(subject)
+        params = self.muscle_parameters(subject)
         return self.physics._activation(emg.double(), self.rate, params), params
+
+    def muscle_parameters(self, subject) -> dict:
+        """The subjects' parameters, the levelled muscles' strength held at its nominal value.
+
+        Without its EMG a muscle's strength and its EMG level cannot be told apart by the
+        torque: the level is learned, the strength is the model file's (its scale gets no
+        gradient, so it stays nominal wherever else it is read).
+        """
+        params = self.subject_parameters._values(subject)
+        if self.levelled:
+            scale = params["max_isometric_force_scale"]
+            held = torch.zeros(scale.shape[-1], dtype=torch.bool, device=scale.device)
+            held[self.levelled] = True
+            params["max_isometric_force_scale"] = torch.where(held, torch.ones_like(scale), scale)
+        return params
 
     def forward(self, features, angle=None, velocity=None, subject=None, emg_override=None):
         """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m); the EMG alone without ``angle``.
+
+        With ``levelled`` muscles, training's outputs are three: the network's EMG without
+        the subjects' level (what the data, synergy and effort terms shape), the torque, and
+        the EMG with the level that drove the muscles (its effort opposes the level the torque
+        asks for; :class:`NMMLoss`). Without ``angle`` the EMG has the level.
 
         ``subject`` ``(B,)`` indexes the subject parameters (-1: the population); when they
         hold codes, the network's EMG is conditioned on the subject's code (the population's,
@@ -143,16 +174,21 @@ class NeuralMusculoskeletalModule(nn.Module):
         chain, with "both" the torque of both drives is returned stacked ``(2, B, T)``
         (measured first).
         """
-        emg = self.emg(features, subject)
+        logits, offset = self._logits(features, subject)
+        emg = torch.sigmoid(logits + offset)
         if angle is None:
             return emg
-        drive = emg.detach() if self.physics_trains == "parameters" else emg
+        detached = self.physics_trains == "parameters"  # the level still trained, not the shape
+        drive = torch.sigmoid(logits.detach() + offset) if detached else emg
         if emg_override is None or self.drive == "predicted":
-            return emg, self.torque(drive, angle, velocity, subject)
-        measured = torch.where(torch.isnan(emg_override), drive, emg_override.to(emg.dtype))
-        torque = self.torque(measured, angle, velocity, subject)
-        if self.drive == "both":
-            torque = torch.stack([torque, self.torque(drive, angle, velocity, subject)])
+            torque = self.torque(drive, angle, velocity, subject)
+        else:
+            measured = torch.where(torch.isnan(emg_override), drive, emg_override.to(emg.dtype))
+            torque = self.torque(measured, angle, velocity, subject)
+            if self.drive == "both":
+                torque = torch.stack([torque, self.torque(drive, angle, velocity, subject)])
+        if self.levelled:  # the network's own EMG for its loss terms, the levelled for the effort
+            return torch.sigmoid(logits), torque, drive
         return emg, torque
 
     def center_codes(self) -> None:
@@ -186,11 +222,69 @@ class NeuralMusculoskeletalModule(nn.Module):
     def emg(self, features, subject=None):
         """The network's EMG ``(B, T, M)``.
 
-        Conditioned on the subjects' codes when there are codes and ``subject`` is given.
+        Conditioned on the subjects' codes when there are codes and ``subject`` is given, and
+        with the subjects' EMG level on the ``levelled`` muscles.
         """
+        logits, offset = self._logits(features, subject)
+        return torch.sigmoid(logits + offset)
+
+    def _logits(self, features, subject):
+        """The network's logits and the subjects' level offsets ``(B, 1, M)`` (or 0)."""
         if subject is None:
-            return self.network(features)
-        return self.network(features, self.subject_parameters._codes(subject))
+            return self.network.logits(features), 0.0
+        logits = self.network.logits(features, self.subject_parameters._codes(subject))
+        offset = self.level_offset(subject)
+        return logits, 0.0 if offset is None else offset.to(logits.dtype).unsqueeze(1)
+
+    def level_offset(self, subject) -> torch.Tensor | None:
+        """The subjects' EMG level per muscle ``(B, M)`` (float64), 0 on muscles not levelled.
+
+        None without levelled muscles. ``subject`` -1: the population's (0, or the fitted
+        subjects' mean after :meth:`center_levels`, which moves it into the network).
+        """
+        if not self.levelled:
+            return None
+        level = self.subject_parameters._values(subject)["emg_level"]
+        mask = torch.zeros(level.shape[-1], dtype=level.dtype, device=level.device)
+        mask[self.levelled] = 1.0
+        return level * mask
+
+    def parameter_table(self, subjects: list | None = None) -> list[dict]:
+        """The subjects' learned parameters, one row each (``SubjectParameters.table``).
+
+        Without the parameters the model does not use: the EMG level of a muscle that is not
+        ``levelled`` and the strength of one that is (held nominal): 32 per subject for the
+        7-muscle elbow either way (with ``curve_parameters``, 53).
+        """
+        rows = self.subject_parameters.table(subjects)
+        levelled = {self.subject_parameters.muscles[j] for j in self.levelled}
+        return [
+            row
+            for row in rows
+            if not (row["parameter"] == "emg_level" and row["muscle"] not in levelled)
+            and not (row["parameter"] == "max_isometric_force_scale" and row["muscle"] in levelled)
+        ]
+
+    def center_levels(self) -> None:
+        """Shift the subjects' EMG levels to mean 0, into the network's output bias.
+
+        Every subject's EMG stays as it was (up to float rounding) and the population (a
+        subject not seen, the mean subject) gets the fitted subjects' mean level. Left as it
+        is where a shifted level would leave its bounds.
+        """
+        if not self.levelled:
+            return
+        params = self.subject_parameters
+        spec = next(s for s in params.specs if s.name == "emg_level")
+        with torch.no_grad():
+            theta = params.unconstrained["emg_level"]
+            level = spec.lower + (spec.upper - spec.lower) * torch.sigmoid(theta)
+            for j in self.levelled:
+                shifted = level[:, j] - level[:, j].mean()
+                if bool((shifted <= spec.lower).any() or (shifted >= spec.upper).any()):
+                    continue
+                self.network.head.bias[j] += float(level[:, j].mean())
+                theta[:, j] = torch.logit((shifted - spec.lower) / (spec.upper - spec.lower))
 
     def torque(self, emg, angle, velocity, subject):
         """Muscle torque (N·m) driven by ``emg`` through the subject's physics (unchecked)."""
@@ -248,8 +342,13 @@ class NMMLoss(nn.Module):
         self.terms: dict[str, torch.Tensor] = {}
 
     def forward(self, y_pred, y_true):
-        """The weighted loss of ``y_pred`` ``(emg, torque)`` against the target dict."""
-        emg, torque = y_pred
+        """The weighted loss of ``y_pred`` ``(emg, torque)`` against the target dict.
+
+        A third output (the levelled EMG that drove the muscles,
+        :class:`NeuralMusculoskeletalModule`) adds its unmeasured muscles' mean square to the
+        effort term.
+        """
+        emg, torque, *levelled = y_pred
         target, tau_id = y_true["emg"], y_true["torque"]
         measured = ~torch.isnan(target)
         error = (emg - torch.nan_to_num(target)) ** 2 * measured
@@ -257,6 +356,8 @@ class NMMLoss(nn.Module):
         residual = (torque - tau_id.to(torque.dtype)) / self.torque_scale
         physics = (residual[..., self.burn_in :] ** 2).mean()
         effort = (emg[..., self.unmeasured] ** 2).mean() if self.unmeasured else emg.sum() * 0
+        if levelled and self.unmeasured:
+            effort = effort + (levelled[0][..., self.unmeasured] ** 2).mean().to(effort.dtype)
         # squared step-to-step change of the EMG (envelopes are slow)
         smoothness = (torch.diff(emg, dim=1) ** 2).mean()
         synergy = self.synergy(emg, target)

@@ -1213,6 +1213,8 @@ def save_checkpoint(estimator, net, path) -> None:
 
     module = copy.deepcopy(net.module_)
     module.center_codes()
+    if not (estimator.warm_start and getattr(estimator, "net_", None) is not None):
+        module.center_levels()  # as a fresh fit leaves them (deepemg.training.fit_module)
     state = estimator.get_fitted_state(net=net, module=module)
     snapshot = clone(estimator).set_params(callbacks=None).set_fitted_state(state)
     save_model(snapshot, path, overwrite=True)

@@ -231,12 +231,17 @@ def _restored_attributes(state: dict, names, physics, net) -> dict:
     return attributes
 
 
+_LEVEL_KEY = "subject_parameters.unconstrained.emg_level"
+
+
 def _restored_net(params: dict, physics, state: dict):
     """A net with the fitted weights of ``state`` (:meth:`NMMRegressor.set_fitted_state`)."""
     n_inputs, n_subjects = len(state["feature_mean_"]), len(state["subjects_"])
+    # files written before the deep muscles' EMG level (deepemg < 0.6) have none
+    levelled = state["unmeasured"] if _LEVEL_KEY in state["module"] else []
     try:
         net = build_net(
-            build_module(params, physics, n_inputs, n_subjects),
+            build_module(params, physics, n_inputs, n_subjects, levelled),
             params,
             criterion=criterion_params(
                 params, state["torque_scale_"], state["unmeasured"], n_inputs
@@ -294,7 +299,7 @@ def _merge_subjects(module, known: list, targets: list, local) -> np.ndarray:
     for k, subject in enumerate(targets):
         merged.copy_subject(subjects.index(subject), local, k)
     module.subject_parameters = merged.to(next(module.parameters()).device)
-    at_bounds = parameters_at_bounds(merged.table(subjects))
+    at_bounds = parameters_at_bounds(module.parameter_table(subjects))
     warn_at_bounds([r for r in at_bounds if r["subject"] in targets], "personalize")
     return subject_array(subjects)  # each label as the user gave it
 
@@ -346,7 +351,7 @@ def _predicted_emg(estimator, sequences: SequenceInputs, index, mode=None) -> np
     starts = window_starts(n_steps, w, float(estimator.predict_overlap))
     features = to_windows(estimator._features(sequences), starts, w).astype(np.float32)
     windows = {"features": features}
-    if estimator.subject_embedding:  # each window with its subject's code
+    if estimator.subject_embedding or estimator.net_.module_.levelled:  # the subject's code, level
         windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
     emg = estimator.net_.forward(windows, training=False, device="cpu")
     emg = from_windows(emg.numpy().astype(np.float64), starts, n_steps)
@@ -400,7 +405,7 @@ def _fit_net(estimator, physics, sequences, labels, y, callbacks, previous, know
         previous=previous,
         absent=[k for k, s in enumerate(known) if s not in set(labels.tolist())],
     )
-    table = net.module_.subject_parameters.table(list(estimator.subjects_))
+    table = net.module_.parameter_table(list(estimator.subjects_))
     warn_at_bounds(parameters_at_bounds(table), "fit")
     return net
 
@@ -775,7 +780,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         sequences = self._prepare(X)
         n, mode = sequences.X.shape[0], self.predict_physics if mode is None else mode
         # with the network alone and no codes, every subject's EMG is the same
-        uses_subject = bool(self.subject_embedding) or mode != "none"
+        uses_subject = bool(self.subject_embedding or self.net_.module_.levelled) or mode != "none"
         index = self._subject_codes(subject_ids, n) if uses_subject else np.zeros(n, int)
         return _predicted_emg(self, sequences, index, mode)
 
@@ -838,7 +843,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     def subject_params_(self) -> list[dict]:
         """The subjects' parameters in physical units, one row per subject, parameter, muscle."""
         check_is_fitted(self, "net_")
-        return self.net_.module_.subject_parameters.table(list(self.subjects_))
+        return self.net_.module_.parameter_table(list(self.subjects_))
 
     @property
     def parameters_at_bounds_(self) -> list[dict]:

@@ -524,6 +524,10 @@ def _copied_network(estimator, row: np.ndarray) -> tuple:
     """A member's network (a CPU copy in evaluation mode) and the subject's code, or None."""
     network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
     network = network.eval().requires_grad_(False)
+    with torch.no_grad():  # the subject's EMG level, in the copy's output bias
+        level = estimator.net_.module_.level_offset(torch.as_tensor(row))
+        if level is not None:
+            network.head.bias += level[0].to("cpu", network.head.bias.dtype)
     code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
     if getattr(estimator, "subject_embedding", 0):
         with torch.no_grad():

@@ -179,9 +179,16 @@ def resolved_params(params: Mapping, n_inputs: int) -> dict:
 
 
 def build_module(
-    params: Mapping, physics: MusculoskeletalModel, n_inputs: int, n_subjects: int
+    params: Mapping,
+    physics: MusculoskeletalModel,
+    n_inputs: int,
+    n_subjects: int,
+    levelled: Sequence[int] = (),
 ) -> NeuralMusculoskeletalModule:
     """A new network, the muscle model and ``n_subjects`` sets of nominal parameters.
+
+    ``levelled``: the muscles whose EMG gets each subject's ``emg_level`` (the subject
+    parameters then hold it; :func:`levelled_muscles`).
 
     Examples
     --------
@@ -202,7 +209,9 @@ def build_module(
         params["dropout"],
         code_dim=codes,
     )
-    specs = subject_parameter_specs(physics.muscle_law, bool(params.get("curve_parameters")))
+    specs = subject_parameter_specs(
+        physics.muscle_law, bool(params.get("curve_parameters")), emg_level=bool(levelled)
+    )
     subjects = SubjectParameters(n_subjects, list(physics.muscles), specs, code_dim=codes)
     return NeuralMusculoskeletalModule(
         network,
@@ -211,7 +220,28 @@ def build_module(
         params["rate"],
         drive=params["physics_drive"],
         physics_trains=torque_trains(params.get("physics_trains", "all"), n_inputs),
+        levelled=levelled,
     )
+
+
+def levelled_muscles(params: Mapping, n_inputs: int, unmeasured: Sequence[int]) -> list[int]:
+    """The muscles whose EMG level each subject learns (indices).
+
+    The ``unmeasured`` ones, when the torque trains the subject parameters only
+    (:func:`torque_trains` "parameters"); none otherwise. Their level is then what the torque
+    sets (against the effort term), their shape what the network reads from the surface EMG
+    (docs/nmm.md, "The deep muscles' level").
+
+    Examples
+    --------
+    >>> from deepemg import NMMRegressor
+    >>> params = NMMRegressor().get_params()
+    >>> levelled_muscles(params, 9, [2, 6]), levelled_muscles(params, 4, [2, 6])
+    ([2, 6], [])
+    """
+    if torque_trains(params.get("physics_trains", "all"), n_inputs) != "parameters":
+        return []
+    return [int(j) for j in unmeasured]
 
 
 def continued_module(
@@ -241,6 +271,7 @@ def continued_module(
         physics_trains=torque_trains(
             params.get("physics_trains", "all"), network.embed.in_features
         ),
+        levelled=fitted.levelled,
     )
 
 
@@ -428,7 +459,8 @@ def fit_module(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if previous is None:
-            module = build_module(params, physics, n_inputs, n_subjects)
+            levelled = levelled_muscles(params, n_inputs, unmeasured)
+            module = build_module(params, physics, n_inputs, n_subjects, levelled)
         else:
             module = continued_module(params, previous.module_, n_subjects)
         net = build_net(
@@ -446,6 +478,8 @@ def fit_module(
         assert previous is not None, "subjects absent from a warm fit's data need its net"
         net.module_.subject_parameters.copy_subject(k, previous.module_.subject_parameters, k)
     net.module_.center_codes()
+    if previous is None:  # a warm fit keeps its subjects' levels as they were
+        net.module_.center_levels()
     return net
 
 
@@ -516,12 +550,17 @@ def personalize_subjects(
             params["rate"],
             drive="measured",
             freeze_network=True,
+            levelled=fitted.levelled,
         )
         criterion = dict(
-            # the EMG depends on the subject through its code only
+            # the EMG depends on the subject through its code and its deep muscles' level
             data_weight=float(params["data_weight"]) if params["subject_embedding"] else 0.0,
             physics_weight=float(params["physics_weight"]),
-            effort_weight=0.0,
+            # the effort, as in the fit, on the levelled muscles only: what opposes their level
+            effort_weight=float(
+                resolved_params(params, fitted.network.embed.in_features)["effort_weight"]
+            ),
+            unmeasured=fitted.levelled,
             synergy_weight=0.0,
             torque_scale=torque_scale,
             burn_in=burn_in(params),

@@ -9,6 +9,7 @@ from torch import nn
 
 __all__ = [
     "DEFAULT_PARAMETER_SPECS",
+    "EMG_LEVEL_SPEC",
     "ParameterSpec",
     "SubjectParameters",
     "curve_parameter_specs",
@@ -62,6 +63,14 @@ DEFAULT_PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
 """The 32 parameters per subject of method.md section 3 for 7 muscles (4 x 7 + 4)."""
 
 
+EMG_LEVEL_SPEC = ParameterSpec("emg_level", -4.0, 4.0, 0.0, True)
+"""Each subject's EMG level of a muscle no electrode records: a logit offset added to the
+network's EMG of that muscle (0: the network's EMG as it is; +1 about 2.7 times a small
+EMG), learned from the torque (docs/nmm.md, "The deep muscles' level"). Only the muscles
+without EMG in fit use it (:class:`~deepemg.nmm_module.NeuralMusculoskeletalModule`'s
+``levelled``); the others' stay at 0."""
+
+
 def curve_parameter_specs(law, names=None) -> tuple[ParameterSpec, ...]:
     """Specs of a muscle law's curve-shape scales, one per muscle, nominal 1.
 
@@ -110,11 +119,14 @@ def curve_parameter_specs(law, names=None) -> tuple[ParameterSpec, ...]:
     )
 
 
-def subject_parameter_specs(law, curve_parameters: bool = False) -> tuple[ParameterSpec, ...]:
+def subject_parameter_specs(
+    law, curve_parameters: bool = False, emg_level: bool = False
+) -> tuple[ParameterSpec, ...]:
     """The subject parameters of a fit: :data:`DEFAULT_PARAMETER_SPECS`, with curve shapes.
 
     ``curve_parameters=True`` adds :func:`curve_parameter_specs` of ``law`` (21 per subject
-    for the 7-muscle elbow and the rigid-tendon law: 32 -> 53; 28 with a compliant tendon).
+    for the 7-muscle elbow and the rigid-tendon law: 32 -> 53; 28 with a compliant tendon);
+    ``emg_level=True`` adds :data:`EMG_LEVEL_SPEC` (7 more for the elbow, 2 of them used).
 
     Examples
     --------
@@ -122,10 +134,13 @@ def subject_parameter_specs(law, curve_parameters: bool = False) -> tuple[Parame
     >>> law = get_muscle_law("compliant_tendon_degroote_fregly")
     >>> len(subject_parameter_specs(law)), len(subject_parameter_specs(law, True))
     (8, 12)
+    >>> subject_parameter_specs(law, emg_level=True)[-1].name
+    'emg_level'
     """
-    if not curve_parameters:
-        return DEFAULT_PARAMETER_SPECS
-    return DEFAULT_PARAMETER_SPECS + curve_parameter_specs(law)
+    specs = DEFAULT_PARAMETER_SPECS
+    if curve_parameters:
+        specs = specs + curve_parameter_specs(law)
+    return (*specs, EMG_LEVEL_SPEC) if emg_level else specs
 
 
 class SubjectParameters(nn.Module):

@@ -201,12 +201,17 @@ def test_a_muscle_law_registered_after_import_or_given_as_a_law_is_accepted(data
 
 def test_personalize_honours_physics_weight(nmm, data):
     """personalize used physics_weight=1.0 whatever the estimator's: with the subject
-    parameters held still (a tiny lr), its loss scales with physics_weight."""
+    parameters held still (a tiny lr), its torque term scales with physics_weight (the effort
+    on the deep muscles' level, the rest of its loss, does not)."""
+    from deepemg.training import resolved_params
+
     losses = []
     for weight in (1.0, 3.0):
         fitted = copy.deepcopy(nmm).set_params(physics_weight=weight)
         fitted.personalize(data.X[:2], subject_ids=["new", "new"], max_epochs=1, lr=1e-12)
-        losses.append(fitted.personalize_history_[-1, "train_loss"])
+        last = fitted.personalize_history_[-1]
+        effort = resolved_params(fitted.get_params(), len(fitted.feature_mean_))["effort_weight"]
+        losses.append(last["train_loss"] - effort * last["train_effort_loss"])
     assert losses[1] == pytest.approx(3 * losses[0], rel=1e-3)
 
 

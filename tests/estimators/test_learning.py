@@ -122,7 +122,9 @@ def test_physics_term_brings_the_deep_muscle_to_its_truth(physics_truth):
 
 def test_by_default_the_torque_trains_the_subject_parameters_not_the_network(physics_truth):
     """``physics_trains="parameters"``: the network is exactly the one fitted without the
-    torque term (its EMG enters the muscle model detached), the subject parameters are not."""
+    torque term (its EMG enters the muscle model detached), but for the output bias of the
+    muscles without EMG, where fit leaves their EMG level (the torque trains it); the subject
+    parameters are trained too."""
     (X, y, _), _ = physics_truth
     fits = {
         (trains, weight): NMMRegressor(
@@ -131,8 +133,17 @@ def test_by_default_the_torque_trains_the_subject_parameters_not_the_network(phy
         for trains, weight in (("parameters", 1.0), ("parameters", 0.0), ("all", 1.0))
     }
     networks = {k: m.net_.module_.network.state_dict() for k, m in fits.items()}
+    levelled = fits["parameters", 1.0].net_.module_.levelled
+    assert levelled == [j for j in range(y.shape[-1]) if np.isnan(y[..., j]).all()]
+    assert fits["all", 1.0].net_.module_.levelled == []  # the torque trains the network there
     for name, value in networks["parameters", 0.0].items():
-        torch.testing.assert_close(networks["parameters", 1.0][name], value, rtol=1e-6, atol=1e-7)
+        trained = networks["parameters", 1.0][name]
+        if name == "head.bias":  # one fitted subject: its whole level is in the bias
+            shifted = trained - value
+            assert float(shifted[levelled].abs().min()) > 1e-2  # the torque moved the level
+            keep = [j for j in range(len(value)) if j not in levelled]
+            trained, value = trained[keep], value[keep]
+        torch.testing.assert_close(trained, value, rtol=1e-6, atol=1e-7)
     moved = max(
         float((networks["all", 1.0][n] - v).abs().max())
         for n, v in networks["parameters", 0.0].items()
@@ -208,7 +219,7 @@ def test_two_drives_return_both_torques(physics_truth):
     measured[..., 0] = 1.0  # BIClong fully excited
     module.eval()
     with torch.no_grad():
-        emg, torque = module(features, angle, velocity, subject, emg_override=measured)
+        emg, torque, *_ = module(features, angle, velocity, subject, emg_override=measured)
         drive = emg.clone()
         drive[..., 0] = 1.0
         expected_measured = module.torque(drive, angle, velocity, subject)
@@ -265,3 +276,51 @@ def test_physics_at_prediction_time_closes_the_torque_and_finds_the_deep_muscle(
     assert np.sqrt(np.mean((torque - tau) ** 2)) / np.ptp(tau) < 0.2 * res0
     for name, value in model.net_.module_.state_dict().items():
         assert torch.equal(value, state[name]), name  # the fitted model is left as it was
+
+
+def test_the_deep_muscles_level_is_centred_and_replaces_their_strength():
+    """Closed form: center_levels moves the subjects' mean EMG level into the network's
+    output bias (every subject's EMG unchanged, the population's the mean subject's); a
+    levelled muscle's strength is held at 1 and left out of the parameter table (32 each)."""
+    from deepemg.network import EMGTransformer
+    from deepemg.nmm_module import NeuralMusculoskeletalModule
+    from deepemg.opensim import elbow_model
+    from deepemg.physics import SubjectParameters, subject_parameter_specs
+
+    physics = elbow_model()
+    specs = subject_parameter_specs(physics.muscle_law, emg_level=True)
+    subjects = SubjectParameters(3, list(physics.muscles), specs)
+    network = EMGTransformer(4, 7, d_model=8, n_heads=2, n_layers=1, dropout=0.0)
+    module = NeuralMusculoskeletalModule(network, physics, subjects, 100.0, levelled=[2, 6])
+    module.eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        theta = torch.randn(3, 7, generator=generator, dtype=torch.float64)
+        subjects.unconstrained["emg_level"].copy_(theta)
+        subjects.unconstrained["max_isometric_force_scale"].fill_(2.0)  # all moved from 1
+    x = torch.randn(1, 30, 4, generator=generator).expand(3, -1, -1)
+    rows = torch.arange(3)
+    with torch.no_grad():
+        level = module.level_offset(rows)
+        logits = module.network.logits(x[:1])
+        before = module.emg(x, rows)
+    assert float(level[:, [0, 1, 3, 4, 5]].abs().max()) == 0.0  # only the levelled muscles
+    expected = torch.sigmoid(logits + level[:, None, :].float())
+    torch.testing.assert_close(before, expected, rtol=0, atol=1e-6)
+    module.center_levels()
+    with torch.no_grad():
+        torch.testing.assert_close(module.emg(x, rows), before, rtol=0, atol=1e-6)
+        centred = module.level_offset(rows)[:, [2, 6]]
+        population = module.emg(x[:1], torch.tensor([-1]))
+    torch.testing.assert_close(centred.mean(dim=0), torch.zeros(2, dtype=torch.float64))
+    mean = level.mean(dim=0)
+    torch.testing.assert_close(population, torch.sigmoid(logits + mean.float()), atol=1e-6, rtol=0)
+    strength = module.muscle_parameters(rows)["max_isometric_force_scale"]
+    assert torch.all(strength[:, [2, 6]] == 1.0)
+    assert float(strength[:, 0].min()) > 1.5  # the others as trained
+    table = module.parameter_table(["a", "b", "c"])
+    assert len(table) == 3 * 32
+    names = {(r["parameter"], r["muscle"]) for r in table}
+    assert ("emg_level", "BRA") in names
+    assert ("emg_level", "BIClong") not in names
+    assert ("max_isometric_force_scale", "BRA") not in names

@@ -129,14 +129,31 @@ def test_personalize_moves_a_new_subjects_emg_towards_its_own(coded, subjects):
     assert history[-1, "train_data_loss"] < 0.5 * history[0, "train_data_loss"]
 
 
-def test_without_codes_personalize_leaves_the_emg_alone(subjects):
+def test_without_codes_personalize_changes_only_the_deep_muscles_level(subjects):
+    """Without codes the network's EMG is the subject's only through the EMG level of the
+    muscles without EMG: the surface muscles' EMG stays, the deep ones' logits move by the
+    new subject's level, the same at every sample."""
+    from scipy.special import logit
+
     X, y, _, groups = subjects[0]
     X_new, y_new, _ = subjects[1]
     model = NMMRegressor(random_state=0, **FAST_NMM).fit(X[::4], y[::4], subject_ids=groups[::4])
-    before = model.predict(X_new)
+    before = model.predict(X_new)  # the population's level: the fitted subjects' mean
     ids = np.full(len(X_new), NEW[0])
     model.personalize(X_new, y_new, subject_ids=ids, max_epochs=2)
-    np.testing.assert_array_equal(model.predict(X_new, ids), before)
+    after = model.predict(X_new, ids)
+    deep = model.net_.module_.levelled
+    assert deep == [j for j in range(y.shape[-1]) if np.isnan(y[..., j]).all()]
+    surface = [j for j in range(y.shape[-1]) if j not in deep]
+    np.testing.assert_array_equal(after[..., surface], before[..., surface])
+    row = model.subjects_.tolist().index(NEW[0])
+    level = model.net_.module_.level_offset(torch.tensor([row]))[0, deep].detach().numpy()
+    assert np.abs(level).min() > 1e-3  # the torque moved it
+    # exactly the level where one window covers a sample; where overlapping windows are
+    # averaged, the mean of the shifted sigmoids, a little off
+    shift = (logit(after[..., deep]) - logit(before[..., deep])).reshape(-1, len(deep))
+    np.testing.assert_allclose(np.median(shift, axis=0), level, atol=1e-6)
+    np.testing.assert_allclose(shift, np.broadcast_to(level, shift.shape), atol=0.05)
     assert model.subject_codes_.shape == (4, 0)
     keys = model.net_.module_.state_dict()
     new = {"subject_parameters.code", "network.condition.weight", "network.code_offset"}

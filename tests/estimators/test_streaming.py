@@ -421,6 +421,25 @@ def test_subjects_parameters_and_code_are_the_streamed_subjects(two_subjects):
     assert np.abs(population - emg).max() > 1e-3
 
 
+def test_the_streamed_subjects_deep_emg_level_is_offline_predicts(two_subjects):
+    """The network alone streamed for a subject whose EMG level is not 0 (its deep muscles'
+    level, in the stream's copy of the network's output bias) equals predict with it."""
+    data = two_subjects
+    nmm = NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
+    module = nmm.net_.module_
+    assert module.levelled  # the muscles without EMG
+    level = module.level_offset(torch.tensor([0, 1]))[:, module.levelled]
+    assert float(level.abs().min()) > 1e-3  # each subject its own level (mean 0)
+    for row, label in enumerate(nmm.subjects_):
+        X = data.X[np.flatnonzero(data.groups == label)[0]]
+        predictor = StreamingPredictor(nmm, subject=label, predict_physics="none")
+        emg = joined(stream(predictor, X, 5)[0])
+        offline = nmm.predict(X[None], [label], predict_physics="none")[0]
+        np.testing.assert_allclose(emg, offline, rtol=0, atol=1e-6)
+        other = nmm.predict(X[None], [nmm.subjects_[1 - row]], predict_physics="none")[0]
+        assert np.abs(other - emg)[:, module.levelled].max() > 1e-4  # the level tells them apart
+
+
 def test_without_a_torque_channel_the_torque_is_the_inverse_dynamics(data, corrected):
     """The torque channel is the target when sent (as offline); without it, the model's
     rigid-body inverse dynamics of each sample."""
