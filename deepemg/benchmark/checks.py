@@ -64,10 +64,11 @@ QUICK_FLOORS = Floors(method="nmm_physics", ablation="nmm")
 are set. They check the NMM as it predicts by default (the key ``"nmm_physics"``, labelled
 "NMM") against the same fitted network alone (``"nmm"``, "NMM, network alone",
 ``predict_physics="none"``): since 0.6 the torque term of training trains the subject
-parameters, not the network, so the physics shows in the prediction (0.5 checked the network
-against one fitted with ``physics_weight=0``, which is now the same network). Measured on 2 CPU
-cores (2026-12-05, deepemg 0.6): the NMM within subject BRA r 0.905, NRMSE 0.236; the network
-alone r 0.890, NRMSE 0.239. ``min_r`` = 0.85 leaves 0.055 (about one SD over subjects) under the
+parameters and the deep muscles' EMG level, not the network's shape, so the physics shows in
+the prediction (0.5 checked the network against one fitted with ``physics_weight=0``). Measured
+on 2 CPU cores (2026-12-05, deepemg 0.6 with the deep muscles' level): the NMM within subject
+BRA r 0.908, NRMSE 0.215; the network alone r 0.890, NRMSE 0.218 (0.905 / 0.236 and 0.890 /
+0.239 before the level). ``min_r`` = 0.85 leaves 0.055 (about one SD over subjects) under the
 measured r for another CPU or torch version; the NRMSE comparison has no tolerance: the
 prediction-time physics must not make the deep muscle worse than the network alone."""
 
