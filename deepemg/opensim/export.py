@@ -307,7 +307,7 @@ def export_subject(
     ('DeGrooteFregly2016Muscle', True)
     >>> notes = read_export_notes(path)
     >>> notes["subject"], sorted(notes["not_in_opensim"])
-    ('S01', ['delay', 'g1', 'g2', 'moment_arm_scale', 'shape_factor'])
+    ('S01', ['delay', 'emg_level', 'g1', 'g2', 'moment_arm_scale', 'shape_factor'])
     """
     _check_estimator(estimator)
     path = _output_path(path, overwrite)
@@ -353,7 +353,7 @@ def _subject_values(estimator: NMMRegressor, row: int) -> dict[str, np.ndarray]:
     import torch
 
     with torch.no_grad():
-        table = estimator.net_.module_.subject_parameters(torch.tensor([row]))
+        table = estimator.net_.module_.muscle_parameters(torch.tensor([row]))  # as it models
     return {name: v[0].detach().cpu().double().numpy() for name, v in table.items()}
 
 

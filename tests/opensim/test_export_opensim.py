@@ -34,6 +34,7 @@ SCALES = {
     "g2": -0.7,
     "delay": 0.065,
     "moment_arm_scale": 1.1,
+    "emg_level": [0.5, -0.5, 1.0, 0.2, -0.2, 0.3, -1.0],  # used only by the muscles without EMG
 }
 """A subject far from nominal (F0 x0.55-1.9, l_opt x0.82-1.18, l_ts x0.91-1.08...)."""
 
@@ -45,7 +46,9 @@ def _personalise(estimator, row: int = 0, scales=SCALES) -> None:
     with torch.no_grad():
         for spec in table.specs:
             value = np.asarray(scales[spec.name], dtype=float)
-            value = value[:n] if value.ndim else value
+            value = value[:n].copy() if value.ndim else value
+            if spec.name == "max_isometric_force_scale":  # held for the muscles without EMG
+                value[estimator.net_.module_.levelled] = 1.0
             fraction = torch.as_tensor((value - spec.lower) / (spec.upper - spec.lower))
             table.unconstrained[spec.name][row] = torch.logit(fraction)
 
@@ -115,13 +118,14 @@ def test_exported_forces_are_the_subjects(nmm, tmp_path):
     # the export changed the forces: the file's own muscles, or deepemg's nominal muscles,
     # are far from the subject's
     nominal = _opensim_forces(ELBOW_MODEL_PATH, physics)
-    assert _relative_rms(nominal, expected).min() > 0.1
+    # (> 5 %: the deep muscles' strength is held nominal, their other parameters are not)
+    assert _relative_rms(nominal, expected).min() > 0.05
     with torch.no_grad():
         angle, velocity, activation = _grid(physics)
         population = physics.muscle_force(
             torch.tensor(activation), torch.tensor(angle), torch.tensor(velocity)
         ).numpy()
-    assert _relative_rms(population, expected).min() > 0.1
+    assert _relative_rms(population, expected).min() > 0.05
     # the moment-arm scale (1.1) is not in the file: with it, deepemg's forces differ
     assert _relative_rms(_torch_forces(nmm, 1, moment_arm_scale=None), expected).max() > 0.01
 
@@ -142,7 +146,8 @@ def test_properties_written_are_the_file_times_the_scales(nmm, tmp_path):
             ("getOptimalFiberLength", "optimal_fiber_length_scale"),
             ("getTendonSlackLength", "tendon_slack_length_scale"),
         ):
-            want = getattr(before, getter)() * SCALES[scale][j]
+            held = scale == "max_isometric_force_scale" and j in nmm.net_.module_.levelled
+            want = getattr(before, getter)() * (1.0 if held else SCALES[scale][j])
             assert getattr(after, getter)() == pytest.approx(want, rel=1e-12), (name, getter)
         # what deepemg cannot write is left as in the file
         assert after.getPennationAngleAtOptimalFiberLength() == pytest.approx(
@@ -157,6 +162,7 @@ def test_notes_record_what_opensim_cannot_hold(nmm, tmp_path):
     assert notes["source"] == "elbow.osim"
     assert sorted(notes["not_in_opensim"]) == [
         "delay",
+        "emg_level",  # the deep muscles' EMG level: an EMG property, not a muscle's
         "g1",
         "g2",
         "moment_arm_scale",
@@ -268,7 +274,7 @@ def test_a_users_model_file_is_converted_as_deepemg_models_it(data, arm26_with_l
     pose = opensim_pose(arm26_with_load, locked=ARM26_LOCKED)  # the file's own muscles
     angle, velocity, activation = _grid(estimator.physics_)
     nominal = bridge.muscle_tendon_forces(pose, arm26, activation, angle, velocity)
-    assert _relative_rms(nominal, expected).min() > 0.1
+    assert _relative_rms(nominal, expected).min() > 0.05  # deep muscles: strength held
 
 
 def test_a_compliant_law_is_written_with_compliant_tendons(data, tmp_path):
