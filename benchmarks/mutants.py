@@ -173,8 +173,8 @@ MUTANTS = {
     "torque-reshapes-emg": (
         'physics_trains="parameters" ignored: the torque term trains the network too',
         "deepemg/nmm_module.py",
-        'drive = emg.detach() if self.physics_trains == "parameters" else emg',
-        "drive = emg",
+        'detached = self.physics_trains == "parameters"  # the level still trained, not the shape',
+        "detached = False",
     ),
     "level-untrained": (
         "the torque no longer trains the deep muscles' EMG level (the levelled drive detached)",
