@@ -519,7 +519,7 @@ def assess_fit(estimator, X, y=None, subject_ids=None, *, threshold=RESIDUAL_THR
     inputs = (sequences.angle, sequences.velocity, sequences.torque, index)
     unreachable = surface_drive_residual(module, measured, *inputs)
     noise = torque_noise_level(sequences.torque, float(estimator.rate))
-    network = estimator.predict(X, labels, predict_physics="none")
+    network = estimator.predict(X, labels, predict_physics="level")
     residual, change = measured_drive_residual(module, measured, network, *inputs), None
     if np.isfinite(measured).any():
         change = estimator.predict(X, labels, predict_physics="torque") - network

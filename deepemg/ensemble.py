@@ -370,7 +370,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         return_std : bool, default=False
             Also return the calibrated standard deviation (same shape); the 90 % band is
             mean ± 1.645 std, as scikit-learn's ``GaussianProcessRegressor`` returns it.
-        predict_physics : {"auto", "torque", "none", "emg"}, default=None
+        predict_physics : {"auto", "torque", "level", "none", "emg"}, default=None
             Prediction-time physics for this call (None: the template's); ``"auto"`` is
             resolved by each member's own ``model_adequacy_``.
 

@@ -80,12 +80,8 @@ def _subject_matters(estimator) -> bool:
     """Whether an estimator's EMG depends on the subject's fitted parameters."""
     inner = getattr(estimator, "estimator_", estimator)
     params = inner.get_params(deep=False) if hasattr(inner, "get_params") else {}
-    if "predict_physics" in params:  # the NMM: its muscle model, subject code or EMG level
-        net = getattr(inner, "net_", None)  # the deep muscles' level, of more than one subject
-        levelled = bool(getattr(getattr(net, "module_", None), "levelled", None))
-        levelled = levelled and len(getattr(inner, "subjects_", ())) > 1
-        coded = bool(params.get("subject_embedding"))
-        return params["predict_physics"] != "none" or coded or levelled
+    if "predict_physics" in params:  # the NMM: its muscle model, EMG level or subject code
+        return params["predict_physics"] != "none" or bool(params.get("subject_embedding"))
     return True
 
 

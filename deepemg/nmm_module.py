@@ -54,7 +54,9 @@ class NeuralMusculoskeletalModule(nn.Module):
         The muscles (indices) whose EMG gets each subject's ``emg_level`` (a logit offset,
         :data:`~deepemg.physics.parameters.EMG_LEVEL_SPEC`; ``subject_parameters`` must hold
         it): the muscles without EMG. With ``physics_trains="parameters"`` the torque trains
-        their level, not their shape.
+        their level, not their shape. The network alone (``forward``'s ``with_level``
+        False) is the EMG as the data, synergy and effort terms shaped it, without anything
+        the torque taught.
 
     Examples
     --------
@@ -88,6 +90,8 @@ class NeuralMusculoskeletalModule(nn.Module):
         names = [spec.name for spec in subject_parameters.specs]
         if self.levelled and "emg_level" not in names:
             raise ValueError("levelled muscles need the subject parameter 'emg_level'.")
+        if self.levelled:  # the subjects' mean level, moved into the network by center_levels
+            self.register_buffer("level_shift", torch.zeros(network.head.bias.shape[0]))
         if drive not in DRIVES:
             raise ValueError(f"drive must be one of {DRIVES}, got {drive!r}.")
         if physics_trains not in PHYSICS_TRAINS:
@@ -159,13 +163,16 @@ class NeuralMusculoskeletalModule(nn.Module):
             params["max_isometric_force_scale"] = torch.where(held, torch.ones_like(scale), scale)
         return params
 
-    def forward(self, features, angle=None, velocity=None, subject=None, emg_override=None):
+    def forward(
+        self, features, angle=None, velocity=None, subject=None, emg_override=None, with_level=None
+    ):
         """EMG ``(B, T, M)`` and muscle torque ``(B, T)`` (N·m); the EMG alone without ``angle``.
 
         With ``levelled`` muscles, training's outputs are three: the network's EMG without
         the subjects' level (what the data, synergy and effort terms shape), the torque, and
         the EMG with the level that drove the muscles (its effort opposes the level the torque
-        asks for; :class:`NMMLoss`). Without ``angle`` the EMG has the level.
+        asks for; :class:`NMMLoss`). Without ``angle`` the EMG has the level, except in the
+        rows where ``with_level`` ``(B,)`` (bool) is False: the network's own EMG there.
 
         ``subject`` ``(B,)`` indexes the subject parameters (-1: the population); when they
         hold codes, the network's EMG is conditioned on the subject's code (the population's,
@@ -177,7 +184,10 @@ class NeuralMusculoskeletalModule(nn.Module):
         logits, offset = self._logits(features, subject)
         emg = torch.sigmoid(logits + offset)
         if angle is None:
-            return emg
+            if with_level is None or not self.levelled:
+                return emg
+            own = torch.sigmoid(logits - self.level_shift.to(logits))
+            return torch.where(with_level.bool()[:, None, None], emg, own)
         detached = self.physics_trains == "parameters"  # the level still trained, not the shape
         drive = torch.sigmoid(logits.detach() + offset) if detached else emg
         if emg_override is None or self.drive == "predicted":
@@ -188,7 +198,7 @@ class NeuralMusculoskeletalModule(nn.Module):
             if self.drive == "both":
                 torque = torch.stack([torque, self.torque(drive, angle, velocity, subject)])
         if self.levelled:  # the network's own EMG for its loss terms, the levelled for the effort
-            return torch.sigmoid(logits), torque, drive
+            return torch.sigmoid(logits - self.level_shift.to(logits)), torque, drive
         return emg, torque
 
     def center_codes(self) -> None:
@@ -269,8 +279,9 @@ class NeuralMusculoskeletalModule(nn.Module):
         """Shift the subjects' EMG levels to mean 0, into the network's output bias.
 
         Every subject's EMG stays as it was (up to float rounding) and the population (a
-        subject not seen, the mean subject) gets the fitted subjects' mean level. Left as it
-        is where a shifted level would leave its bounds.
+        subject not seen, the mean subject) gets the fitted subjects' mean level, kept in
+        ``level_shift`` (the network alone subtracts it). Left as it is where a shifted level
+        would leave its bounds.
         """
         if not self.levelled:
             return
@@ -284,6 +295,7 @@ class NeuralMusculoskeletalModule(nn.Module):
                 if bool((shifted <= spec.lower).any() or (shifted >= spec.upper).any()):
                     continue
                 self.network.head.bias[j] += float(level[:, j].mean())
+                self.level_shift[j] += float(level[:, j].mean())
                 theta[:, j] = torch.logit((shifted - spec.lower) / (spec.upper - spec.lower))
 
     def torque(self, emg, angle, velocity, subject):

@@ -46,7 +46,7 @@ from .windows import from_windows, to_windows, window_starts
 
 __all__ = ["PREDICT_PHYSICS", "NMMRegressor"]
 
-PREDICT_PHYSICS = ("auto", "torque", "none", "emg")
+PREDICT_PHYSICS = ("auto", "torque", "level", "none", "emg")
 """``predict_physics``: the prediction-time physics (:meth:`NMMRegressor.predict`)."""
 
 _CONSTRAINTS: dict = {
@@ -142,8 +142,8 @@ def _physics_mode(mode) -> str | None:
     """A per-call ``predict_physics``, checked (None: the estimator's)."""
     if mode is not None and mode not in PREDICT_PHYSICS:
         raise ValueError(
-            f"predict_physics={mode!r}; choose 'auto', 'torque', 'none' or 'emg' (None: the "
-            "estimator's)."
+            f"predict_physics={mode!r}; choose 'auto', 'torque', 'level', 'none' or 'emg' "
+            "(None: the estimator's)."
         )
     return mode
 
@@ -239,6 +239,11 @@ def _restored_net(params: dict, physics, state: dict):
     n_inputs, n_subjects = len(state["feature_mean_"]), len(state["subjects_"])
     # files written before the deep muscles' EMG level (deepemg < 0.6) have none
     levelled = state["unmeasured"] if _LEVEL_KEY in state["module"] else []
+    if levelled and "level_shift" not in state["module"]:
+        raise ValueError(
+            "it was written by a development version of deepemg 0.6 that did not keep the "
+            "subjects' mean EMG level apart from the network: fit it again."
+        )
     try:
         net = build_net(
             build_module(params, physics, n_inputs, n_subjects, levelled),
@@ -345,29 +350,35 @@ def _continues(estimator) -> bool:
 
 
 def _predicted_emg(estimator, sequences: SequenceInputs, index, mode=None) -> np.ndarray:
-    """The network's EMG of checked ``sequences``, corrected by the physics ``mode``."""
+    """The network's EMG of checked ``sequences``, with the physics ``mode``.
+
+    "none": the network alone; "level": with the subjects' EMG level; "torque", "emg": that,
+    corrected; "auto": "torque" for the subjects whose model adequacy allows, "none" for the
+    others.
+    """
     mode = estimator.predict_physics if mode is None else mode
+    trusted = np.full(len(index), mode != "none")
+    if mode == "auto":  # the physics where the subject's model adequacy allows
+        adequacy = getattr(estimator, "model_adequacy_", None) or {}
+        trusted = trusts_physics(adequacy, estimator.subjects_.tolist(), index)
+        mode = "torque"
     w, n_steps = int(estimator.window), sequences.X.shape[1]
     starts = window_starts(n_steps, w, float(estimator.predict_overlap))
     features = to_windows(estimator._features(sequences), starts, w).astype(np.float32)
     windows = {"features": features}
     if estimator.subject_embedding or estimator.net_.module_.levelled:  # the subject's code, level
         windows["subject"] = np.repeat(index, len(starts)).astype(np.int64)
+    if estimator.net_.module_.levelled:  # the level where the physics is trusted
+        windows["with_level"] = np.repeat(trusted, len(starts))
     emg = estimator.net_.forward(windows, training=False, device="cpu")
     emg = from_windows(emg.numpy().astype(np.float64), starts, n_steps)
-    if mode == "auto":  # corrected where the subject's model adequacy allows
-        adequacy = getattr(estimator, "model_adequacy_", None) or {}
-        trusted = trusts_physics(adequacy, estimator.subjects_.tolist(), index)
-        if not trusted.all():
-            if trusted.any():
-                rows = np.flatnonzero(trusted)
-                part = sequences.subset(rows)
-                emg[rows] = _corrected(estimator, part, emg[rows], index[rows], "torque")
-            return emg
-        mode = "torque"
-    if mode == "none":
+    if mode in ("none", "level") or not trusted.any():
         return emg
-    return _corrected(estimator, sequences, emg, index, mode)
+    if trusted.all():
+        return _corrected(estimator, sequences, emg, index, mode)
+    rows = np.flatnonzero(trusted)
+    emg[rows] = _corrected(estimator, sequences.subset(rows), emg[rows], index[rows], mode)
+    return emg
 
 
 def _physics_inputs(estimator, X, subject_ids) -> tuple:
@@ -518,13 +529,15 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     n_threads : int or None, default=None
         torch and BLAS threads of each call (:mod:`deepemg.threads`). None: one for ``fit``
         and ``personalize``, the process's for predictions.
-    predict_physics : {"auto", "torque", "none", "emg"}, default="auto"
+    predict_physics : {"auto", "torque", "level", "none", "emg"}, default="auto"
         Physics at prediction time (:func:`deepemg.correction.correct_emg`). "torque": the
-        network's EMG is corrected until the subject's muscle model reproduces the
-        inverse-dynamics torque; "emg": ``X``'s surface EMG drives its muscles and the
-        residual goes to the others; "none": the network's EMG alone (247,000 against 77,800
-        samples/s with 2 torch threads on a 5-minute recording, correction_speed.txt); "auto":
-        "torque" unless the subject's ``model_adequacy_`` is poor, "none" there
+        network's EMG with the subject's EMG level on the muscles without EMG, corrected until
+        the subject's muscle model reproduces the inverse-dynamics torque; "emg": ``X``'s
+        surface EMG drives its muscles and the residual goes to the others; "level": the
+        network's EMG with the subject's level, not corrected; "none": the network's EMG
+        alone, nothing the torque taught (247,000 against 77,800 samples/s with 2 torch
+        threads on a 5-minute recording, correction_speed.txt); "auto": "torque" unless the
+        subject's ``model_adequacy_`` is poor, "none" there
         (:func:`deepemg.adequacy.trusts_physics`). Chosen on the benchmark's scenarios
         (docs/nmm.md, docs/scenarios.md).
     correction_weight : float, default=0.1
@@ -771,7 +784,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
 
         ``subject_ids`` chooses each sequence's muscle parameters (and code): subjects seen in
         fit or personalised; None: the population's (the only subject's, after a fit on one).
-        ``predict_physics`` ("auto", "torque", "none", "emg") sets the prediction-time
+        ``predict_physics`` ("auto", "torque", "level", "none", "emg") sets the prediction-time
         physics for this call (None: the estimator's). A sequence's EMG does not depend on
         the others beyond rounding (8e-8, batch_independence.txt).
         """
@@ -780,7 +793,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         sequences = self._prepare(X)
         n, mode = sequences.X.shape[0], self.predict_physics if mode is None else mode
         # with the network alone and no codes, every subject's EMG is the same
-        uses_subject = bool(self.subject_embedding or self.net_.module_.levelled) or mode != "none"
+        uses_subject = bool(self.subject_embedding) or mode != "none"
         index = self._subject_codes(subject_ids, n) if uses_subject else np.zeros(n, int)
         return _predicted_emg(self, sequences, index, mode)
 

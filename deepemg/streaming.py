@@ -6,8 +6,9 @@ Samples come in a few at a time; each :meth:`~StreamingPredictor.update` returns
 samples that are now final, and :meth:`~StreamingPredictor.finish` ends the sequence and returns
 the rest.
 
-**The network's EMG** (``predict_physics="none"``): concatenated, the outputs equal
-``estimator.predict(X[None], predict_physics="none")[0]`` for the whole sequence. Offline
+**The network's EMG** (``predict_physics="none"``, or ``"level"`` with the subject's EMG level):
+concatenated, the outputs equal ``estimator.predict(X[None], predict_physics=...)[0]`` for the
+whole sequence. Offline
 ``predict`` runs the network on windows of ``window`` steps starting every ``stride`` steps
 (``stride = round(window * (1 - predict_overlap))``), plus one last window aligned with the end
 of the sequence, and averages the windows that overlap each step. While streaming, the end is
@@ -24,7 +25,7 @@ samples starting every ``S = C // 2`` samples: span ``k`` covers ``[k S, k S + C
 once the network EMG of all its samples is final, and gives the samples of its middle,
 ``[k S + C // 4, (k + 1) S + C // 4)`` (span 0 also ``[0, C // 4)``). :meth:`finish` adds a
 span aligned with the end, ``[n - C, n)``, for the samples no span gave yet. Each emitted sample
-equals ``correct_emg`` of its span's network EMG (offline ``predict(X, predict_physics="none")``
+equals ``correct_emg`` of its span's network EMG (offline ``predict(X, predict_physics="level")``
 over the span, to float32 rounding); a sequence of exactly ``C`` samples is one span and equals
 offline ``predict`` with ``predict_physics="torque"``. Equal means: bit for bit for one network
 with a torque channel, given the same network EMG; otherwise within the rounding the
@@ -144,10 +145,10 @@ def _members_and_mode(estimator, predict_physics, subject) -> tuple[list, str, n
             "streamed; use predict_physics='torque' (the network's EMG corrected to the "
             "inverse-dynamics torque) or 'none' (the network alone)."
         )
-    if predict_physics not in (None, "auto", "none", "torque"):
+    if predict_physics not in (None, "auto", "torque", "level", "none"):
         raise ValueError(
-            f"predict_physics={predict_physics!r}; choose 'auto', 'torque', 'none' or None "
-            "(the estimator's)."
+            f"predict_physics={predict_physics!r}; choose 'auto', 'torque', 'level', 'none' or "
+            "None (the estimator's)."
         )
     if isinstance(estimator, NMMEnsemble):
         check_is_fitted(estimator, "estimators_")
@@ -425,7 +426,7 @@ def span_corrections(
 
     Spans of ``C = window`` samples every ``C // 2``; span ``k`` gives the samples
     ``[k S + C // 4, (k + 1) S + C // 4)`` (span 0 from 0) and one span aligned with the end the
-    rest. Each span's prior is offline ``predict(X, subject, predict_physics="none")`` of the
+    rest. Each span's prior is offline ``predict(X, subject, predict_physics="level")`` of the
     whole sequence (or ``priors``, one per member); the result is the mean over the members of
     each member's correction. For checking a stream (the tests, ``benchmarks/bench_streaming.py``)
     through another path than the stream's own.
@@ -458,7 +459,7 @@ def span_corrections(
         pieces.append((n - c, pieces[-1][2], n))
     if priors is None:
         subjects = None if subject is None else [subject]
-        priors = [m.predict(X[None], subjects, predict_physics="none")[0] for m in members]
+        priors = [m.predict(X[None], subjects, predict_physics="level")[0] for m in members]
     if torque is None:
         torque = torque_target(X[None], first.channels_, first.physics_)[0]
     if row is None:
@@ -520,14 +521,20 @@ class StreamOutput:
         return len(self.emg)
 
 
-def _copied_network(estimator, row: np.ndarray) -> tuple:
-    """A member's network (a CPU copy in evaluation mode) and the subject's code, or None."""
-    network = copy.deepcopy(estimator.net_.module_.network).to("cpu")
+def _copied_network(estimator, row: np.ndarray, with_level: bool) -> tuple:
+    """A member's network (a CPU copy in evaluation mode) and the subject's code, or None.
+
+    ``with_level``: the subject's EMG level in the copy's output bias (else the network
+    alone, without the fitted subjects' mean level either).
+    """
+    module = estimator.net_.module_
+    network = copy.deepcopy(module.network).to("cpu")
     network = network.eval().requires_grad_(False)
-    with torch.no_grad():  # the subject's EMG level, in the copy's output bias
-        level = estimator.net_.module_.level_offset(torch.as_tensor(row))
+    with torch.no_grad():
+        level = module.level_offset(torch.as_tensor(row))
         if level is not None:
-            network.head.bias += level[0].to("cpu", network.head.bias.dtype)
+            shift = level[0] if with_level else -module.level_shift
+            network.head.bias += shift.to("cpu", network.head.bias.dtype)
     code = None  # (1, subject_embedding): the subject's code, when the EMG uses one
     if getattr(estimator, "subject_embedding", 0):
         with torch.no_grad():
@@ -736,7 +743,13 @@ class _NetworkWindows:
     """
 
     def __init__(
-        self, members: list, row: np.ndarray, stride: int, queued: bool, corrected: bool
+        self,
+        members: list,
+        row: np.ndarray,
+        stride: int,
+        queued: bool,
+        corrected: bool,
+        with_level: bool,
     ) -> None:
         self.window, self.stride = int(members[0].window), stride
         self.n_members, self.n_muscles = len(members), len(members[0].muscles_)
@@ -744,7 +757,7 @@ class _NetworkWindows:
         self.queued, self.corrected = queued, corrected
         self.mean = np.stack([np.asarray(m.feature_mean_, dtype=np.float64) for m in members])
         self.std = np.stack([np.asarray(m.feature_std_, dtype=np.float64) for m in members])
-        self.networks = [_copied_network(m, row) for m in members]
+        self.networks = [_copied_network(m, row, with_level) for m in members]
         self.allocate(4 * self.window + 64)
         self.reset()
 
@@ -959,7 +972,8 @@ class StreamingPredictor:
 
     * ``predict_physics="none"``: the network's EMG, equal to ``estimator.predict(X[None],
       predict_physics="none")[0]`` (``predict(X[None], [subject], ...)`` with a ``subject``;
-      up to float32 rounding of the network's batching);
+      up to float32 rounding of the network's batching); ``"level"`` likewise, with the
+      subject's EMG level on the muscles without EMG;
     * ``"torque"`` (the estimator's default): the network's EMG corrected by the physics
       (:func:`deepemg.correction.correct_emg`) over spans of ``window`` samples every
       ``window // 2``, each sample from the span it is in the middle of: equal to offline
@@ -1011,7 +1025,7 @@ class StreamingPredictor:
         population's, with an :class:`~deepemg.metrics.UnseenSubjectWarning`): its code
         (``subject_embedding > 0``) and, with the correction, its muscle parameters, as
         ``predict(X, subject_ids)`` uses them. None: the population's, as ``predict(X)``.
-    predict_physics : {"auto", "torque", "none"}, optional
+    predict_physics : {"auto", "torque", "level", "none"}, optional
         None: the estimator's (an ensemble's template's); ``"auto"`` is ``"torque"`` or
         ``"none"`` for ``subject`` as ``predict`` resolves it (an ensemble's members by
         majority); an estimator set to ``"emg"`` (EMG-assisted, not streamed) streams
@@ -1023,7 +1037,7 @@ class StreamingPredictor:
         Window length and the step between the offline grid's windows; spans are ``window``
         samples long and start every ``window // 2``.
     predict_physics : str
-        ``"torque"`` or ``"none"``.
+        ``"torque"``, ``"level"`` or ``"none"``.
     n_members : int
         Networks streamed (1, or an ensemble's members).
     units_per_update : int
@@ -1090,7 +1104,10 @@ class StreamingPredictor:
         self.subject = subject
         self._queued = corrected or self.n_members > 1
         # the samples' buffers and the networks (copied), and with the correction its spans
-        self._windows = _NetworkWindows(members, row, self.stride, self._queued, corrected)
+        with_level = self.predict_physics != "none"
+        self._windows = _NetworkWindows(
+            members, row, self.stride, self._queued, corrected, with_level
+        )
         self._work_queue = _WorkQueue()
         if corrected and self.window < 4:
             raise ValueError(

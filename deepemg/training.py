@@ -262,7 +262,7 @@ def continued_module(
     table = fitted.subject_parameters
     known = table.n_subjects
     subjects = table.subset(list(range(known)) + [None] * (n_subjects - known))
-    return NeuralMusculoskeletalModule(
+    module = NeuralMusculoskeletalModule(
         network,
         fitted.physics,
         subjects,
@@ -273,6 +273,17 @@ def continued_module(
         ),
         levelled=fitted.levelled,
     )
+    return kept_level_shift(module, fitted)
+
+
+def kept_level_shift(
+    module: NeuralMusculoskeletalModule, fitted: NeuralMusculoskeletalModule
+) -> NeuralMusculoskeletalModule:
+    """``module`` (built on a copy of ``fitted``'s network) with its mean level kept, too."""
+    if module.levelled:
+        with torch.no_grad():
+            module.level_shift.copy_(fitted.level_shift)
+    return module
 
 
 def burn_in(params: Mapping) -> int:
@@ -552,6 +563,7 @@ def personalize_subjects(
             freeze_network=True,
             levelled=fitted.levelled,
         )
+        module = kept_level_shift(module, fitted)
         criterion = dict(
             # the EMG depends on the subject through its code and its deep muscles' level
             data_weight=float(params["data_weight"]) if params["subject_embedding"] else 0.0,

@@ -337,6 +337,9 @@ def test_auto_physics_corrects_only_where_the_subjects_model_is_adequate(lifts):
     network = model.predict(lifts.X, subjects, predict_physics="none")
     corrected = model.predict(lifts.X[1:], subjects[1:], predict_physics="torque")
     np.testing.assert_array_equal(auto[0], network[0])  # "a" is poor: the network alone
+    levelled = model.predict(lifts.X[:1], subjects[:1], predict_physics="level")[0]
+    deep = model.net_.module_.levelled
+    assert np.abs(levelled - auto[0])[:, deep].min() > 1e-4  # without what the torque taught
     np.testing.assert_allclose(auto[1:], corrected, atol=1e-5)  # "b": corrected
     assert np.abs(corrected - network[1:]).max() > 1e-3  # the correction does change it
     # a subject not seen: trusted unless more than half of the assessed subjects are poor

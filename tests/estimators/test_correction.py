@@ -80,7 +80,7 @@ def test_the_loss_couples_no_sequences(nmm, data):
 def test_one_sequence_matches_the_former_batched_loop(nmm, data):
     """For a single sequence the new per-sequence loss is the old batch loss: same steps."""
     X, groups = data.X[:1], data.groups[:1]
-    prior = nmm.predict(X, groups, predict_physics="none")
+    prior = nmm.predict(X, groups, predict_physics="level")
     sequences = nmm._prepare(X)
     module = nmm.net_.module_
     index = torch.as_tensor(nmm._subject_codes(groups, 1))

@@ -219,11 +219,11 @@ def test_two_drives_return_both_torques(physics_truth):
     measured[..., 0] = 1.0  # BIClong fully excited
     module.eval()
     with torch.no_grad():
-        emg, torque, *_ = module(features, angle, velocity, subject, emg_override=measured)
-        drive = emg.clone()
+        _, torque, levelled = module(features, angle, velocity, subject, emg_override=measured)
+        drive = levelled.clone()
         drive[..., 0] = 1.0
         expected_measured = module.torque(drive, angle, velocity, subject)
-        expected_network = module.torque(emg, angle, velocity, subject)
+        expected_network = module.torque(levelled, angle, velocity, subject)
     assert torque.shape == (2, 1, 50)
     torch.testing.assert_close(torque[0], expected_measured)
     torch.testing.assert_close(torque[1], expected_network)
@@ -280,8 +280,9 @@ def test_physics_at_prediction_time_closes_the_torque_and_finds_the_deep_muscle(
 
 def test_the_deep_muscles_level_is_centred_and_replaces_their_strength():
     """Closed form: center_levels moves the subjects' mean EMG level into the network's
-    output bias (every subject's EMG unchanged, the population's the mean subject's); a
-    levelled muscle's strength is held at 1 and left out of the parameter table (32 each)."""
+    output bias (every subject's EMG unchanged, the population's the mean subject's, the
+    network alone unchanged too: the shift is kept and taken out); a levelled muscle's
+    strength is held at 1 and left out of the parameter table (32 each)."""
     from deepemg.network import EMGTransformer
     from deepemg.nmm_module import NeuralMusculoskeletalModule
     from deepemg.opensim import elbow_model
@@ -304,6 +305,9 @@ def test_the_deep_muscles_level_is_centred_and_replaces_their_strength():
         level = module.level_offset(rows)
         logits = module.network.logits(x[:1])
         before = module.emg(x, rows)
+        alone = module(x, subject=rows, with_level=torch.tensor([True, False, False]))
+    torch.testing.assert_close(alone[0], before[0])
+    torch.testing.assert_close(alone[1:], torch.sigmoid(logits).expand(2, -1, -1))
     assert float(level[:, [0, 1, 3, 4, 5]].abs().max()) == 0.0  # only the levelled muscles
     expected = torch.sigmoid(logits + level[:, None, :].float())
     torch.testing.assert_close(before, expected, rtol=0, atol=1e-6)
@@ -312,8 +316,13 @@ def test_the_deep_muscles_level_is_centred_and_replaces_their_strength():
         torch.testing.assert_close(module.emg(x, rows), before, rtol=0, atol=1e-6)
         centred = module.level_offset(rows)[:, [2, 6]]
         population = module.emg(x[:1], torch.tensor([-1]))
+        centred_alone = module(x, subject=rows, with_level=torch.zeros(3, dtype=torch.bool))
     torch.testing.assert_close(centred.mean(dim=0), torch.zeros(2, dtype=torch.float64))
     mean = level.mean(dim=0)
+    torch.testing.assert_close(module.level_shift, mean.float())
+    torch.testing.assert_close(
+        centred_alone, torch.sigmoid(logits).expand(3, -1, -1), atol=1e-6, rtol=0
+    )
     torch.testing.assert_close(population, torch.sigmoid(logits + mean.float()), atol=1e-6, rtol=0)
     strength = module.muscle_parameters(rows)["max_isometric_force_scale"]
     assert torch.all(strength[:, [2, 6]] == 1.0)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
 from deepemg import NMMEnsemble, NMMRegressor
 from deepemg import persistence as persistence_module
@@ -639,6 +640,16 @@ def test_an_old_elbow_file_still_loads(saved, data, tmp_path):
     np.testing.assert_array_equal(
         load_model(path).predict(data.X), load_model(saved).predict(data.X)
     )
+
+
+def test_a_development_file_without_the_mean_level_is_refused(fitted):
+    """0.6 development files kept the subjects' mean EMG level only in the network: the
+    network alone ("none") cannot be told from it, so they are refused, saying to refit."""
+    state = fitted.get_fitted_state()
+    assert "level_shift" in state["module"]
+    state["module"] = {k: v for k, v in state["module"].items() if k != "level_shift"}
+    with pytest.raises(ValueError, match="development version of deepemg 0.6.*fit it again"):
+        clone(fitted).set_fitted_state(state)
 
 
 def test_no_pickle_is_ever_loaded(saved, monkeypatch):

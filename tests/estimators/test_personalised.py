@@ -138,10 +138,10 @@ def test_without_codes_personalize_changes_only_the_deep_muscles_level(subjects)
     X, y, _, groups = subjects[0]
     X_new, y_new, _ = subjects[1]
     model = NMMRegressor(random_state=0, **FAST_NMM).fit(X[::4], y[::4], subject_ids=groups[::4])
-    before = model.predict(X_new)  # the population's level: the fitted subjects' mean
+    before = model.predict(X_new, predict_physics="level")  # the fitted subjects' mean level
     ids = np.full(len(X_new), NEW[0])
     model.personalize(X_new, y_new, subject_ids=ids, max_epochs=2)
-    after = model.predict(X_new, ids)
+    after = model.predict(X_new, ids, predict_physics="level")
     deep = model.net_.module_.levelled
     assert deep == [j for j in range(y.shape[-1]) if np.isnan(y[..., j]).all()]
     surface = [j for j in range(y.shape[-1]) if j not in deep]

@@ -358,7 +358,7 @@ def span_reference(members, X, subject=None, row=0, torque=None, priors=None) ->
 def test_corrected_stream_equals_each_spans_offline_correction(data, corrected, length):
     X = data.X[1, :length]
     offline = span_reference([corrected], X)
-    network = corrected.predict(X[None], predict_physics="none")[0]
+    network = corrected.predict(X[None], predict_physics="level")[0]
     predictor = StreamingPredictor(corrected)  # the estimator's "torque"
     assert predictor.predict_physics == "torque"
     for chunk in (1, 7, 100):
@@ -422,8 +422,10 @@ def test_subjects_parameters_and_code_are_the_streamed_subjects(two_subjects):
 
 
 def test_the_streamed_subjects_deep_emg_level_is_offline_predicts(two_subjects):
-    """The network alone streamed for a subject whose EMG level is not 0 (its deep muscles'
-    level, in the stream's copy of the network's output bias) equals predict with it."""
+    """The network with the EMG level of a subject whose level is not 0 (its deep muscles',
+    in the stream's copy of the network's output bias) equals predict with it; the network
+    alone ("none", without the level and the subjects' mean level) equals predict's and is
+    every subject's."""
     data = two_subjects
     nmm = NMMRegressor(random_state=0, **FAST_NMM).fit(data.X, data.y, subject_ids=data.groups)
     module = nmm.net_.module_
@@ -432,12 +434,18 @@ def test_the_streamed_subjects_deep_emg_level_is_offline_predicts(two_subjects):
     assert float(level.abs().min()) > 1e-3  # each subject its own level (mean 0)
     for row, label in enumerate(nmm.subjects_):
         X = data.X[np.flatnonzero(data.groups == label)[0]]
-        predictor = StreamingPredictor(nmm, subject=label, predict_physics="none")
+        predictor = StreamingPredictor(nmm, subject=label, predict_physics="level")
         emg = joined(stream(predictor, X, 5)[0])
-        offline = nmm.predict(X[None], [label], predict_physics="none")[0]
+        offline = nmm.predict(X[None], [label], predict_physics="level")[0]
         np.testing.assert_allclose(emg, offline, rtol=0, atol=1e-6)
-        other = nmm.predict(X[None], [nmm.subjects_[1 - row]], predict_physics="none")[0]
+        other = nmm.predict(X[None], [nmm.subjects_[1 - row]], predict_physics="level")[0]
         assert np.abs(other - emg)[:, module.levelled].max() > 1e-4  # the level tells them apart
+        alone = joined(
+            stream(StreamingPredictor(nmm, subject=label, predict_physics="none"), X, 5)[0]
+        )
+        offline = nmm.predict(X[None], [nmm.subjects_[1 - row]], predict_physics="none")[0]
+        np.testing.assert_allclose(alone, offline, rtol=0, atol=1e-6)
+        assert np.abs(alone - emg)[:, module.levelled].min() > 1e-4  # no level at all
 
 
 def test_without_a_torque_channel_the_torque_is_the_inverse_dynamics(data, corrected):
@@ -615,7 +623,7 @@ def test_modes_warnings_and_errors(nmm, corrected, ensemble):
         assert StreamingPredictor(assisted).predict_physics == "torque"
     with pytest.raises(ValueError, match=r"'emg' .*is not streamed; use predict_physics='torque'"):
         StreamingPredictor(nmm, predict_physics="emg")
-    with pytest.raises(ValueError, match="choose 'auto', 'torque', 'none' or None"):
+    with pytest.raises(ValueError, match="choose 'auto', 'torque', 'level', 'none' or None"):
         StreamingPredictor(nmm, predict_physics="Torque")
     adam = copy.deepcopy(corrected).set_params(correction_solver="adam")
     with pytest.warns(UserWarning, match="solves it by Gauss-Newton"):
