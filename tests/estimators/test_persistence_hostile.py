@@ -648,7 +648,7 @@ def test_a_development_file_without_the_mean_level_is_refused(fitted):
     state = fitted.get_fitted_state()
     assert "level_shift" in state["module"]
     state["module"] = {k: v for k, v in state["module"].items() if k != "level_shift"}
-    with pytest.raises(ValueError, match="development version of deepemg 0.6.*fit it again"):
+    with pytest.raises(ValueError, match=r"development version of deepemg 0.6.*fit it again"):
         clone(fitted).set_fitted_state(state)
 
 
