@@ -190,6 +190,19 @@ MUTANTS = {
         "    trusted = np.ones(len(verdicts) + 1, dtype=bool)",
         ["tests/estimators/test_adequacy.py", "-k", "auto"],
     ),
+    "untrusted-keeps-level": (
+        "a subject the adequacy check flags keeps its torque-fitted EMG level (the network "
+        "alone is no longer without what the torque taught)",
+        "deepemg/nmm_module.py",
+        "            own = torch.sigmoid(logits - self.level_shift.to(logits))",
+        "            own = emg",
+        [
+            "tests/estimators/test_adequacy.py",
+            "tests/estimators/test_learning.py",
+            "-k",
+            "auto or centred",
+        ],
+    ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 
