@@ -351,7 +351,7 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
     n_threads : int or None, default=None
         torch and BLAS threads of each call (None: 1 for fit, the process's count for
         predictions; :mod:`deepemg.threads`).
-    muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
+    muscle_law : str or MuscleLaw, default="from_model"
         The muscle force law of the torque tracking, as :class:`~deepemg.NMMRegressor` takes it
         (``"from_model"``: the law a model file's muscles declare); give both estimators the
         same law to compare them on the same muscles (the benchmark does).
@@ -414,7 +414,7 @@ class SynergyExtrapolationRegressor(MusculoskeletalEstimator, RegressorMixin, Ba
         rate=100.0,
         max_iter=200,
         n_threads=None,
-        muscle_law="rigid_tendon_degroote_fregly",
+        muscle_law="from_model",
         random_state=None,
     ):
         self.model = model

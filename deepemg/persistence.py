@@ -1119,6 +1119,9 @@ def _read_params(header: dict, where: str, version: int, device) -> dict:
             "(a file of a newer deepemg? update deepemg, or save the model again)."
         )
     params.setdefault("subject_embedding", 0)  # format 1: no subject codes
+    # written before the muscle_law setting: the rigid-tendon DeGrooteFregly2016 law, which
+    # "from_model" (the default since 0.6) would not give a file of other muscles
+    params.setdefault("muscle_law", "rigid_tendon_degroote_fregly")
     if params.get("callbacks") is not None:
         raise ValueError(
             f"{where}: setting 'callbacks' is invalid: a model file holds no callbacks (save "

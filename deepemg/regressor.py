@@ -545,11 +545,13 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
     correction_solver, correction_steps : {"gauss-newton", "adam"}, int, default="gauss-newton", 100
         The correction's solver (:func:`~deepemg.correction.correct_emg`); "adam", the slower
         reference of 0.2-0.5, takes ``correction_steps`` steps (correction_accuracy.txt).
-    muscle_law : str or MuscleLaw, default="rigid_tendon_degroote_fregly"
-        The muscle force law: a name in :data:`deepemg.physics.MUSCLE_LAWS` when ``fit``
-        runs (laws registered since included), or a :class:`~deepemg.physics.MuscleLaw`, or
-        ``"from_model"``: the law the model file's muscles declare (e.g. Arm26's compliant
-        Thelen2003 muscles: ``"compliant_tendon_thelen2003"``).
+    muscle_law : str or MuscleLaw, default="from_model"
+        The muscle force law: ``"from_model"``, the law the model file's muscles declare
+        (the built-in elbow's rigid-tendon DeGrooteFregly2016 muscles:
+        ``"rigid_tendon_degroote_fregly"``; Arm26's compliant Thelen2003 muscles:
+        ``"compliant_tendon_thelen2003"``; a ready model's own law), or a name in
+        :data:`deepemg.physics.MUSCLE_LAWS` when ``fit`` runs (laws registered since
+        included), or a :class:`~deepemg.physics.MuscleLaw`: the file's muscles converted to it.
     curve_parameters : bool, default=False
         Also learn each subject's muscle-curve shapes (the law's ``curve_shape_parameters``):
         53 parameters per subject for the rigid-tendon elbow, not 32 (docs/physics.md).
@@ -644,7 +646,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         correction_weight=0.1,
         correction_steps=100,
         correction_solver="gauss-newton",
-        muscle_law="rigid_tendon_degroote_fregly",
+        muscle_law="from_model",
         curve_parameters=False,
         random_state=None,
     ):

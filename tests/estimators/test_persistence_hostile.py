@@ -14,6 +14,7 @@ import json
 import shutil
 import struct
 import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from deepemg import NMMEnsemble, NMMRegressor
 from deepemg import persistence as persistence_module
 from deepemg.channels import layout_for
 from deepemg.cli import main
-from deepemg.opensim import build_model
+from deepemg.opensim import MuscleConversionWarning, build_model
 from deepemg.persistence import load_model
 
 from ..conftest import ARM26_LOCKED, ARM26_PATH, FAST_NMM
@@ -412,6 +413,12 @@ def arm26_fit(data, arm26_with_load, tmp_path_factory):
     return model.fit(data.X, y, subject_ids=data.groups), osim
 
 
+def fitted_y(data) -> np.ndarray:
+    """``data.y``'s columns of Arm26's six muscles."""
+    muscles = ["TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA"]
+    return data.y[..., [list(data.muscles).index(m) for m in muscles]]
+
+
 def test_a_model_file_carries_its_osim(arm26_fit, data, tmp_path, data_home):
     model, osim = arm26_fit
     path = model.save(tmp_path / "arm.deepemg")
@@ -510,6 +517,29 @@ def test_an_old_file_with_an_osim_path_loads_with_model(arm26_fit, data, tmp_pat
     refused(lambda: load_model(path), "model=")
     loaded = NMMRegressor.load(path, model=osim)
     np.testing.assert_array_equal(loaded.predict(data.X), model.predict(data.X))
+
+
+def test_a_file_from_before_the_muscle_law_setting_keeps_the_converted_muscles(
+    arm26_fit, data, tmp_path
+):
+    """A file without the muscle_law setting was fitted with the rigid-tendon
+    DeGrooteFregly2016 law, not with the file's own muscles (the default since 0.6)."""
+    fitted, _ = arm26_fit
+    assert fitted.physics_.muscle_law.name == "compliant_tendon_thelen2003"  # "from_model"
+    model = clone(fitted).set_params(muscle_law="rigid_tendon_degroote_fregly", max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MuscleConversionWarning)
+        model.fit(data.X[:2], fitted_y(data)[:2])
+    path = edited(
+        model.save(tmp_path / "arm.deepemg"),
+        tmp_path / "old.deepemg",
+        lambda header: header["params"].pop("muscle_law"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MuscleConversionWarning)
+        loaded = load_model(path)
+    assert loaded.muscle_law == "rigid_tendon_degroote_fregly"
+    np.testing.assert_array_equal(loaded.predict(data.X[:2]), model.predict(data.X[:2]))
 
 
 def test_a_musculoskeletal_model_from_an_osim_is_carried(data, tmp_path, arm26_with_load):

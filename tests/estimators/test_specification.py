@@ -105,3 +105,26 @@ def test_resolve_builds_the_builtin_elbow():
     physics = ModelSpecification(muscle_law="rigid_tendon_degroote_fregly").resolve()
     assert physics.joint == "elbow"
     assert physics.muscle_law is get_muscle_law("rigid_tendon_degroote_fregly")
+
+
+@pytest.mark.parametrize("estimator", ["NMMRegressor", "SynergyExtrapolationRegressor"])
+def test_the_estimators_model_a_files_muscles_as_it_declares_them(estimator):
+    """Both estimators default to muscle_law="from_model": Arm26's compliant Thelen2003
+    muscles are modelled as such (no conversion, no MuscleConversionWarning), the built-in
+    elbow's as its rigid-tendon DeGrooteFregly2016 muscles."""
+    import warnings
+
+    import baselines
+    import deepemg
+
+    from ..conftest import ARM26_LOCKED, ARM26_PATH
+
+    cls = getattr(deepemg, estimator, None) or getattr(baselines, estimator)
+    assert cls().muscle_law == "from_model"
+    params = cls(model=str(ARM26_PATH), locked=ARM26_LOCKED).get_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a conversion would warn
+        arm = ModelSpecification.from_params(params).resolve()
+    assert arm.muscle_law.name == "compliant_tendon_thelen2003"
+    elbow = ModelSpecification.from_params(cls().get_params()).resolve()
+    assert elbow.muscle_law.name == "rigid_tendon_degroote_fregly"

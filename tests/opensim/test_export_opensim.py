@@ -252,13 +252,15 @@ def test_a_saved_and_loaded_estimator_exports_the_same_model(nmm, tmp_path):
 
 
 def test_a_users_model_file_is_converted_as_deepemg_models_it(data, arm26_with_load, tmp_path):
-    """Arm26's Thelen2003 muscles are written as rigid-tendon DeGrooteFregly2016 muscles with
-    the subject's properties, and OpenSim's forces match deepemg's."""
+    """Arm26's Thelen2003 muscles, converted (a muscle_law named), are written as rigid-tendon
+    DeGrooteFregly2016 muscles with the subject's properties, and OpenSim's forces match
+    deepemg's."""
     arm26 = ["TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA"]
     y = data.y[..., [list(data.muscles).index(m) for m in arm26]]
     estimator = NMMRegressor(
         model=arm26_with_load,
         locked=ARM26_LOCKED,
+        muscle_law="rigid_tendon_degroote_fregly",
         channels=joint_channels(data.channels, "r_elbow_flex"),
         random_state=0,
         **FAST_NMM,
