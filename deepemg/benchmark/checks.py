@@ -67,8 +67,9 @@ are set. They check the NMM as it predicts by default (the key ``"nmm_physics"``
 parameters and the deep muscles' EMG level, not the network's shape, so the physics shows in
 the prediction (0.5 checked the network against one fitted with ``physics_weight=0``). Measured
 on 2 CPU cores (2026-12-05, deepemg 0.6 with the deep muscles' level): the NMM within subject
-BRA r 0.908, NRMSE 0.215; the network alone r 0.890, NRMSE 0.218 (0.905 / 0.236 and 0.890 /
-0.239 before the level). ``min_r`` = 0.85 leaves 0.055 (about one SD over subjects) under the
+BRA r 0.908, NRMSE 0.215; the network alone, nothing the torque taught (neither the correction
+nor the level), r 0.890, NRMSE 0.239 (0.218 while it kept the level; the NMM 0.905 / 0.236
+before the level). ``min_r`` = 0.85 leaves 0.055 (about one SD over subjects) under the
 measured r for another CPU or torch version; the NRMSE comparison has no tolerance: the
 prediction-time physics must not make the deep muscle worse than the network alone."""
 
