@@ -291,7 +291,8 @@ NMM = Method(
     record=_record_nmm,
     role="ablation",
     description="the same fit as 'NMM', predicting with the network alone "
-    "(predict_physics='none'): without the prediction-time physics",
+    "(predict_physics='none'): nothing the torque taught, neither the prediction-time "
+    "correction nor the subject's deep EMG level",
 )
 
 
