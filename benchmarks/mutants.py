@@ -203,6 +203,20 @@ MUTANTS = {
             "auto or centred",
         ],
     ),
+    "members-start-together": (
+        "the ensemble's members all start the muscles without EMG at the template's level",
+        "deepemg/ensemble.py",
+        "            spread = float(self.deep_start_spread) * np.linspace(-1.0, 1.0, k)",
+        "            spread = 0.0 * np.linspace(-1.0, 1.0, k)",
+        ["tests/estimators/test_uncertainty.py", "-k", "apart"],
+    ),
+    "deep-start-ignored": (
+        "deep_start no longer moves where the muscles without EMG start",
+        "deepemg/training.py",
+        '            network.head.bias[list(levelled)] += float(params.get("deep_start", 0.0))',
+        "            network.head.bias[list(levelled)] += 0.0",
+        ["tests/estimators/test_learning.py", "-k", "deep_start"],
+    ),
 }
 """Name -> (what, file, line, mutated line[, tests]): the default tests are :data:`TESTS`."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
@@ -25,7 +25,7 @@ __all__ = ["NMMEnsemble"]
 _Z90 = 1.6448536269514722
 """The standard normal quantile of 0.95: a 90 % band is mean ± 1.645 std."""
 
-_NOT_FORWARDED = ("random_state", "callbacks")
+_NOT_FORWARDED = ("random_state", "callbacks", "deep_start")
 """The template's parameters each member keeps its own of."""
 
 
@@ -117,6 +117,12 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         ``warm_start=True`` a fitted ensemble's members continue their training.
     n_members : int, default=5
         Networks in the ensemble (at least 2).
+    deep_start_spread : float, default=1.5
+        The members' ``deep_start`` (where the network's output for the muscles without EMG
+        starts, in logits) spread evenly over the template's ± this: within subject their
+        level stays near its start where the torque does not pin it (co-contraction), so
+        members that start apart show that in their spread (docs/uncertainty.md). 0: every
+        member starts at the template's.
     n_jobs : int, default=None
         Members fitted at once (joblib); None: as many as cores, one thread each, so the
         cores are never oversubscribed (:func:`deepemg.threads.plan_workers`).
@@ -149,13 +155,23 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit", "predict", "personalize"]), None],
         "n_members": [Interval(Integral, 2, None, closed="left")],
+        "deep_start_spread": [Interval(Real, 0, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, n_members=5, n_jobs=None, random_state=None):
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        n_members=5,
+        deep_start_spread=1.5,
+        n_jobs=None,
+        random_state=None,
+    ):
         self.estimator = estimator
         self.n_members = n_members
+        self.deep_start_spread = deep_start_spread
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -328,9 +344,15 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
                     callbacks=_member_callbacks(template.callbacks, m),
                 )
             return members
+        own = {}  # each member's start of the muscles without EMG, where the template has one
+        if "deep_start" in template.get_params(deep=False):
+            spread = float(self.deep_start_spread) * np.linspace(-1.0, 1.0, k)
+            own = {m: {"deep_start": float(template.deep_start + spread[m])} for m in range(k)}
         return [
             clone(template).set_params(
-                random_state=int(seeds[m]), callbacks=_member_callbacks(template.callbacks, m)
+                random_state=int(seeds[m]),
+                callbacks=_member_callbacks(template.callbacks, m),
+                **own.get(m, {}),
             )
             for m in range(k)
         ]

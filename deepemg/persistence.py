@@ -316,10 +316,12 @@ def _ensemble_files(ensemble, carried: _Carried) -> dict:
         "class": "NMMEnsemble",
         "params": {
             "n_members": int(template["n_members"]),
+            "deep_start_spread": float(template["deep_start_spread"]),
             "n_jobs": template["n_jobs"],
             "random_state": seed if seed is None or isinstance(seed, int) else None,
         },
         "estimator_random_state": inner if inner is None or isinstance(inner, int) else None,
+        "estimator_deep_start": float(getattr(template["estimator"], "deep_start", 0.0)),
         "members": len(state["estimators_"]),
         "uncertainty_scale_": float(state["uncertainty_scale_"]),
     }
@@ -1000,11 +1002,17 @@ def _ensemble(header: dict, members: list, scale: float, where: str):
         params = {"n_jobs": params.get("n_jobs"), "random_state": params.get("random_state")}
         params["n_members"] = len(members)
         inner = params["random_state"]
-    if not isinstance(params, dict) or set(params) != {"n_members", "n_jobs", "random_state"}:
+    if isinstance(params, dict):  # written before the members' deep starts: all at 0
+        params = {"deep_start_spread": 0.0, **params}
+    keys = {"n_members", "deep_start_spread", "n_jobs", "random_state"}
+    if not isinstance(params, dict) or set(params) != keys:
         raise ValueError(f"{where}: the ensemble's 'params' are malformed; {_EDITED}.")
     if not (inner is None or _is_int(inner)):
         raise ValueError(f"{where}: 'estimator_random_state' must be an int; {_EDITED}.")
-    template = clone(members[0]).set_params(random_state=inner)
+    start = header.get("estimator_deep_start", 0.0)
+    if isinstance(start, bool) or not isinstance(start, int | float):
+        raise ValueError(f"{where}: 'estimator_deep_start' must be a number; {_EDITED}.")
+    template = clone(members[0]).set_params(random_state=inner, deep_start=float(start))
     try:
         ensemble = NMMEnsemble(template, **params)
         ensemble._validate_params()

@@ -69,6 +69,7 @@ _CONSTRAINTS: dict = {
     "smoothness_weight": [Interval(Real, 0, None, closed="left")],
     "synergy_weight": [Interval(Real, 0, None, closed="left")],
     "prior_weight": [Interval(Real, 0, None, closed="left")],
+    "deep_start": [Real],
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
@@ -506,6 +507,11 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Weights of the EMG's mean squared step-to-step change, of the share of the unmeasured
         muscles' EMG outside the span of the measured EMG (synergy extrapolation as a soft
         constraint) and of the prior on the subject parameters.
+    deep_start : float, default=0.0
+        Logits added to the network's initial output for the muscles without EMG in fit (0:
+        they start near EMG 0.5). Where the torque does not pin their level (co-contraction),
+        it stays near its start (docs/results/deep_level.txt); :class:`~deepemg.NMMEnsemble`
+        spreads it over its members so that their spread shows it.
     max_epochs, batch_size : int, default=30, 8
         Training epochs; windows per batch (60 epochs at 3e-3 until 0.5: fit_profile.txt).
     lr : float, default=6e-3
@@ -629,6 +635,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         smoothness_weight=0.0,
         synergy_weight=1.0,
         prior_weight=1e-3,
+        deep_start=0.0,
         max_epochs=30,
         batch_size=8,
         lr=6e-3,
@@ -672,6 +679,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.smoothness_weight = smoothness_weight
         self.synergy_weight = synergy_weight
         self.prior_weight = prior_weight
+        self.deep_start = deep_start
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr

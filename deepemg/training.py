@@ -188,7 +188,8 @@ def build_module(
     """A new network, the muscle model and ``n_subjects`` sets of nominal parameters.
 
     ``levelled``: the muscles whose EMG gets each subject's ``emg_level`` (the subject
-    parameters then hold it; :func:`levelled_muscles`).
+    parameters then hold it; :func:`levelled_muscles`); the network's output for them starts
+    ``params["deep_start"]`` logits above its initialisation.
 
     Examples
     --------
@@ -213,6 +214,9 @@ def build_module(
         physics.muscle_law, bool(params.get("curve_parameters")), emg_level=bool(levelled)
     )
     subjects = SubjectParameters(n_subjects, list(physics.muscles), specs, code_dim=codes)
+    if levelled:  # where the muscles without EMG start (the torque does not pin co-contraction)
+        with torch.no_grad():
+            network.head.bias[list(levelled)] += float(params.get("deep_start", 0.0))
     return NeuralMusculoskeletalModule(
         network,
         physics,

@@ -278,6 +278,27 @@ def test_physics_at_prediction_time_closes_the_torque_and_finds_the_deep_muscle(
         assert torch.equal(value, state[name]), name  # the fitted model is left as it was
 
 
+def test_deep_start_moves_only_the_unmeasured_muscles_starting_output():
+    """Closed form: deep_start adds exactly that many logits to the initial output bias of the
+    muscles without EMG, and nothing else of the network (same seed)."""
+    from deepemg.opensim import elbow_model
+    from deepemg.training import build_module
+
+    physics = elbow_model()
+    params = NMMRegressor(d_model=8, n_heads=2, n_layers=1).get_params()
+    torch.manual_seed(0)
+    base = build_module(params, physics, 4, 1, levelled=[2, 6])
+    torch.manual_seed(0)
+    moved = build_module({**params, "deep_start": 1.25}, physics, 4, 1, levelled=[2, 6])
+    shift = (moved.network.head.bias - base.network.head.bias).detach()
+    torch.testing.assert_close(shift, torch.tensor([0, 0, 1.25, 0, 0, 0, 1.25]))
+    for (name, a), (_, b) in zip(
+        base.network.named_parameters(), moved.network.named_parameters(), strict=True
+    ):
+        if name != "head.bias":
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_the_deep_muscles_level_is_centred_and_replaces_their_strength():
     """Closed form: center_levels moves the subjects' mean EMG level into the network's
     output bias (every subject's EMG unchanged, the population's the mean subject's, the

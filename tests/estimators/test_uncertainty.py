@@ -93,6 +93,35 @@ def test_members_follow_the_template_after_fit(ensemble, lifting):
         fitted.predict(X)
 
 
+def test_members_start_the_deep_muscles_apart(ensemble, lifting, tmp_path):
+    """Each member's deep_start spreads evenly over the template's ± deep_start_spread (the
+    muscles without EMG start elsewhere in each), stays its own when the template's
+    parameters are forwarded, and is kept in the model file; a file written before keeps all
+    members at the template's start."""
+    import json
+    import zipfile
+
+    assert ensemble.deep_start_spread == 1.5
+    assert ensemble.estimator.deep_start == 0.0
+    starts = [m.deep_start for m in ensemble.fitted_members()]
+    np.testing.assert_allclose(starts, [-1.5, 0.0, 1.5])
+    path = ensemble.save(tmp_path / "ensemble.deepemg")
+    loaded = NMMEnsemble.load(path)
+    assert loaded.deep_start_spread == 1.5
+    assert loaded.estimator.deep_start == 0.0
+    np.testing.assert_allclose([m.deep_start for m in loaded.fitted_members()], starts)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(files["deepemg.json"])
+    del header["params"]["deep_start_spread"], header["estimator_deep_start"]
+    files["deepemg.json"] = json.dumps(header).encode()
+    old = tmp_path / "old.deepemg"
+    with zipfile.ZipFile(old, "w") as archive:
+        for name, blob in files.items():
+            archive.writestr(name, blob)
+    assert NMMEnsemble.load(old).deep_start_spread == 0.0
+
+
 def test_a_regressor_file_is_no_ensemble(lifting, tmp_path):
     model = NMMRegressor(random_state=0, **FAST_NMM).fit(lifting.X[:2], lifting.y[:2])
     path = model.save(tmp_path / "one.deepemg")
