@@ -157,6 +157,20 @@ MUTANTS = {
         "    if False:",
         ["tests/physics/test_thelen_law.py", "-k", "from_model"],
     ),
+    "stale-curves": (
+        "the Millard curves are reused whatever their parameters (the cache keyed by dtype only)",
+        "deepemg/physics/millard.py",
+        "    key = (rigid_tendon, like.dtype, like.device, tuple(v.shape for v in values), flat)",
+        "    key = (rigid_tendon, like.dtype)",
+        ["tests/physics/test_millard_law.py", "-k", "reused"],
+    ),
+    "equilibrium-unstarted": (
+        "the compliant Millard search starts from the tendon curve's chord (no Newton steps on it)",
+        "deepemg/physics/millard.py",
+        "TENDON_INVERSION_STEPS = 4",
+        "TENDON_INVERSION_STEPS = 0",
+        ["tests/physics/test_millard_law.py", "-k", "starts_near"],
+    ),
     "conversion-silent": (
         "a model file's muscles converted to another law without a MuscleConversionWarning",
         "deepemg/opensim/builder.py",

@@ -30,6 +30,8 @@ simulation of musculotendon dynamics. J Biomech Eng 135(2):021005.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
@@ -44,6 +46,7 @@ __all__ = [
     "CompliantTendonMillard2012",
     "RigidTendonMillard2012",
     "SmoothSegmentedCurve",
+    "TabulatedCurve",
     "active_force_length_curve",
     "compliant_tendon_millard_force",
     "fiber_force_length_curve",
@@ -61,12 +64,19 @@ _SIGNIFICANT_REAL = _EPS**0.875
 _MIN_NONZERO_DAMPING = 0.001
 """Below this ``fiber_damping`` OpenSim uses the undamped muscle (damping 0)."""
 U_ITERATIONS = 8
-"""Newton steps of :class:`SmoothSegmentedCurve` for the Bezier parameter ``u`` (one more is
-taken with autograd on)."""
-EQUILIBRIUM_BISECTIONS = 8
-"""Bisection steps of :func:`compliant_tendon_millard_force` before its Newton steps."""
-EQUILIBRIUM_ITERATIONS = 6
-"""Safeguarded Newton steps of :func:`compliant_tendon_millard_force` after its bisections."""
+"""Newton steps for the Bezier parameter ``u`` from the straight-line guess (the points of a
+:class:`SmoothSegmentedCurve`'s table of ``u``)."""
+U_TABLE_POINTS = 128
+"""Points per curve of a :class:`SmoothSegmentedCurve`'s table of starting ``u``."""
+U_REFINEMENTS = 4
+"""Newton steps of :class:`SmoothSegmentedCurve` for ``u`` from the table's start (one more
+is taken with autograd on)."""
+TENDON_INVERSION_STEPS = 4
+"""Newton steps on the tendon curve for the start of :func:`compliant_tendon_millard_force`."""
+EQUILIBRIUM_ITERATIONS = 5
+"""Safeguarded Newton steps of :func:`compliant_tendon_millard_force` from its start."""
+TABLE_POINTS = 256
+"""Points per curve of the :class:`TabulatedCurve` the equilibrium search steps on."""
 
 _MUSCLE = "max_isometric_force", "optimal_fiber_length", "tendon_slack_length", "pennation_angle"
 _GETTERS = {
@@ -184,6 +194,7 @@ def _power_basis(points: torch.Tensor) -> torch.Tensor:
 
 def _polynomial(a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """``sum a_j u^j`` by Horner's rule (``a``: ``(6, ...)``)."""
+    a = a.unbind(0)  # one backward node for all six rows (a[j] would zero-fill each)
     value = a[5]
     for j in (4, 3, 2, 1, 0):
         value = value * u + a[j]
@@ -192,24 +203,49 @@ def _polynomial(a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 def _slope(a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """``d/du sum a_j u^j``."""
+    a = a.unbind(0)
     value = 5 * a[5]
     for j in (4, 3, 2, 1):
         value = value * u + j * a[j]
     return value
 
 
-def _bezier_parameter(a_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _bezier_parameter(
+    a_x: torch.Tensor, x: torch.Tensor, n_iterations: int, start: torch.Tensor | None = None
+) -> torch.Tensor:
     """The ``u`` in [0, 1] with ``X(u) = x``, without autograd (``X`` rises with ``u``).
 
-    OpenSim's ``calcU``: Newton steps, ``u`` clamped to [0, 1] after each; from the
-    straight-line guess (OpenSim's starts from a spline of ``u(x)``), so a few more steps.
+    OpenSim's ``calcU``: Newton steps, ``u`` clamped to [0, 1] after each, from ``start``
+    (OpenSim's spline of ``u(x)``; :class:`SmoothSegmentedCurve` reads it off a table of ``u``)
+    or else the straight-line guess.
     """
-    start, width = a_x[0], a_x.sum(0) - a_x[0]
-    u = ((x - start) / torch.where(width > 0, width, torch.ones_like(width))).clamp(0.0, 1.0)
-    for _ in range(U_ITERATIONS):
+    if start is None:
+        origin, width = a_x[0], a_x.sum(0) - a_x[0]
+        start = ((x - origin) / torch.where(width > 0, width, torch.ones_like(width))).clamp(0, 1)
+    u = start
+    for _ in range(n_iterations):
         rate = _slope(a_x, u).clamp_min(_SIGNIFICANT_REAL)
         u = (u - (_polynomial(a_x, u) - x) / rate).clamp(0.0, 1.0)
     return u
+
+
+def _start(ends: torch.Tensor, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """A start for ``u(x)`` from the ends of the table's interval holding ``x``.
+
+    ``ends``: per point, ``x``, coefficient row, ``u`` and ``du/dx`` of the interval's left
+    then right end. Where both ends lie in the segment of ``x``, the cubic matching ``u`` and
+    ``du/dx`` at both; else the line from the end in it.
+    """
+    x_a, row_a, u_a, du_a, x_b, row_b, u_b, du_b = ends.unbind(-1)
+    width = x_b - x_a
+    t = (x - x_a) / width
+    m_a, m_b = du_a * width, du_b * width
+    cubic = u_a + t * (
+        m_a + t * (3 * (u_b - u_a) - 2 * m_a - m_b + t * (2 * (u_a - u_b) + m_a + m_b))
+    )
+    left, right = row_a == rows, row_b == rows
+    line = torch.where(left, u_a + (x - x_a) * du_a, u_b + (x - x_b) * du_b)
+    return torch.where(left & right, cubic, line).clamp_(0.0, 1.0)
 
 
 class SmoothSegmentedCurve:
@@ -264,37 +300,106 @@ class SmoothSegmentedCurve:
         the segments of each curve in turn."""
         self.starts = points[:, 0, 0].T.reshape(*self.x0.shape, n).detach()
         """The x where each segment starts, ``(..., n_segments)``."""
+        self._starts: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._table: TabulatedCurve | None = None
+
+    def tabulated(self) -> TabulatedCurve:
+        """The curve's :class:`TabulatedCurve` (of :data:`TABLE_POINTS`), built once."""
+        if self._table is None:
+            self._table = TabulatedCurve(self)
+        return self._table
+
+    def _segment_rows(self, target: torch.Tensor) -> torch.Tensor:
+        """Per point of ``target`` (detached, inside the curve) its segment's coefficient row."""
+        n = self.starts.shape[-1]
+        segment = torch.zeros(target.shape, dtype=torch.long, device=target.device)
+        for later in range(1, n):
+            segment += target >= self.starts[..., later]
+        curve = torch.arange(self.x0.numel(), device=target.device).reshape(self.x0.shape)
+        return (curve * n + segment).flatten()
+
+    def _start_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bezier parameters at :data:`U_TABLE_POINTS` points of each curve, built once.
+
+        Per curve and interval between two points, for both of its ends: the point's ``x``,
+        its coefficient row, ``u`` and ``du/dx`` (``u`` found from the straight-line guess by
+        :data:`U_ITERATIONS` Newton steps). :meth:`_locate` starts its Newton steps from the
+        first-order guess of the end in the same segment.
+        """
+        if self._starts is None:
+            n = U_TABLE_POINTS
+            with torch.no_grad():
+                x0, x1 = self.x0.detach(), self.x1.detach()
+                fraction = torch.linspace(0.0, 1.0, n, dtype=x0.dtype, device=x0.device)
+                nodes = x0 + (x1 - x0) * fraction.reshape(n, *([1] * x0.dim()))
+                nodes = nodes.broadcast_to(n, *x0.shape)
+                rows = self._segment_rows(nodes)
+                a_x = self.coefficients[:6].detach().index_select(1, rows)
+                u = _bezier_parameter(a_x, nodes.flatten(), U_ITERATIONS)
+                rate = _slope(a_x, u).clamp_min(_SIGNIFICANT_REAL)
+                node = torch.stack([nodes.flatten(), rows.to(x0.dtype), u, 1.0 / rate], dim=-1)
+                node = node.reshape(n, -1, 4).transpose(0, 1)  # (curve, point, 4)
+                ends = torch.cat([node[:, :-1], node[:, 1:]], dim=-1)  # (curve, interval, 8)
+                self._starts = (ends.reshape(-1, 8), (n - 1) / (x1 - x0), x0)
+        return self._starts
 
     def _locate(self, x: torch.Tensor):
         """``x`` clamped to the curve, its segment's coefficients, and its ``u`` (no autograd).
 
         All but the coefficients flattened over the shape of ``x`` and the curves broadcast.
+        ``u`` is found by :data:`U_REFINEMENTS` Newton steps from a start read off
+        :meth:`_start_table`.
         """
         inside = torch.where(x < self.x0, self.x0, torch.where(x > self.x1, self.x1, x))
-        n = self.starts.shape[-1]
         with torch.no_grad():
             target = inside.detach()
-            segment = torch.zeros(target.shape, dtype=torch.long, device=target.device)
-            for later in range(1, n):
-                segment += target >= self.starts[..., later]
+            rows = self._segment_rows(target)
+            table, scale, x0 = self._start_table()
+            intervals = table.shape[0] // self.x0.numel()
+            position = ((target - x0) * scale).floor().clamp_(0, intervals - 1).long()
             curve = torch.arange(self.x0.numel(), device=target.device).reshape(self.x0.shape)
-            rows = (curve * n + segment).flatten()
-        a = self.coefficients.index_select(1, rows)
-        inside = inside.flatten()
+            ends = table.index_select(0, (curve * intervals + position).flatten())
+            guess = _start(ends, target.flatten(), rows.to(ends.dtype))
+        # two gathers, not slices of one: a slice's backward zero-fills the whole gather
+        a_x = self.coefficients[:6].index_select(1, rows)
+        a_y = self.coefficients[6:].index_select(1, rows)
         with torch.no_grad():
-            u = _bezier_parameter(a[:6].detach(), target.flatten())
-        return inside, a[:6], a[6:], u
+            u = _bezier_parameter(a_x.detach(), target.flatten(), U_REFINEMENTS, guess)
+        return inside.flatten(), a_x, a_y, u
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The curve at ``x`` (any shape broadcastable with the batch of curves)."""
+        return self.value_with_slope(x)[0]
+
+    def value_with_slope(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The curve at ``x`` with autograd and its derivative ``dy/dx`` without, in one pass.
+
+        Examples
+        --------
+        >>> import torch
+        >>> curve = tendon_force_length_curve(0.049)
+        >>> value, slope = curve.value_with_slope(torch.tensor([1.049, 2.0]))
+        >>> [round(v, 4) for v in value.tolist()], [round(v, 4) for v in slope.tolist()]
+        ([1.0, 27.6862], [28.0612, 28.0612])
+        """
         inside, a_x, a_y, u = self._locate(x)
+        shape = torch.broadcast_shapes(x.shape, self.x0.shape)
         # one Newton step with autograd on: at the root, the exact du = (dx - dX) / X'(u)
         rate = _slope(a_x.detach(), u).clamp_min(_SIGNIFICANT_REAL)
-        y = _polynomial(a_y, u - (_polynomial(a_x, u) - inside) / rate)
-        y = y.reshape(torch.broadcast_shapes(x.shape, self.x0.shape))
-        below = self.y0 + self.dydx0 * (x - self.x0)
-        above = self.y1 + self.dydx1 * (x - self.x1)
-        return torch.where(x < self.x0, below, torch.where(x > self.x1, above, y))
+        y = _polynomial(a_y, u - (_polynomial(a_x, u) - inside) / rate).reshape(shape)
+        with torch.no_grad():
+            slope = (_slope(a_y.detach(), u) / rate).reshape(shape)
+            x_still = x.detach()
+            below, above = x_still < self.x0.detach(), x_still > self.x1.detach()
+            slope = torch.where(
+                below, self.dydx0.detach(), torch.where(above, self.dydx1.detach(), slope)
+            )
+        value = torch.where(
+            below,
+            self.y0 + self.dydx0 * (x - self.x0),
+            torch.where(above, self.y1 + self.dydx1 * (x - self.x1), y),
+        )
+        return value, slope
 
     def value_and_slope(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The curve and its derivative ``dy/dx`` at ``x``, without autograd.
@@ -308,19 +413,82 @@ class SmoothSegmentedCurve:
         ([1.0, 27.6862], [28.0612, 28.0612])
         """
         with torch.no_grad():
-            x = x.detach()
-            _, a_x, a_y, u = self._locate(x)
-            a_x, a_y = a_x.detach(), a_y.detach()
-            shape = torch.broadcast_shapes(x.shape, self.x0.shape)
-            value = _polynomial(a_y, u).reshape(shape)
-            slope = _slope(a_y, u) / _slope(a_x, u).clamp_min(_SIGNIFICANT_REAL)
-            slope = slope.reshape(shape)
-            x0, x1 = self.x0.detach(), self.x1.detach()
-            dydx0, dydx1 = self.dydx0.detach(), self.dydx1.detach()
-            value = torch.where(x < x0, self.y0.detach() + dydx0 * (x - x0), value)
-            value = torch.where(x > x1, self.y1.detach() + dydx1 * (x - x1), value)
-            slope = torch.where(x < x0, dydx0, torch.where(x > x1, dydx1, slope))
+            return self.value_with_slope(x.detach())
+
+
+class TabulatedCurve:
+    """A :class:`SmoothSegmentedCurve` sampled once, then read by cubic Hermite interpolation.
+
+    The curve's value and slope at ``n_points`` evenly spaced points of its Bezier domain
+    ``[x0, x1]`` (per curve of a batch), the lines beyond it as the curve has them. Between
+    two points the cubic that matches both values and slopes: its error is of order
+    ``h^4`` times the curve's fourth derivative (``h`` the spacing), ``h^2`` near a joint
+    of two Bezier segments, whose second derivatives differ. Reading it costs a handful of
+    tensor operations where the curve itself needs Newton's method for its Bezier parameter,
+    so an iterative solver takes its steps on the table and finishes with the exact curve
+    (:func:`compliant_tendon_millard_force`). No autograd: the table is of detached values.
+
+    Parameters
+    ----------
+    curve : SmoothSegmentedCurve
+        The curve (or batch of curves) to sample.
+    n_points : int, default=TABLE_POINTS
+        Points per curve, at least 2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> curve = tendon_force_length_curve(0.049)
+    >>> table = TabulatedCurve(curve)
+    >>> x = torch.tensor([1.01, 1.03, 1.049, 2.0], dtype=torch.float64)
+    >>> exact, _ = curve.value_and_slope(x)
+    >>> read, _ = table.value_and_slope(x)
+    >>> bool((read - exact).abs().max() < 1e-6)
+    True
+    """
+
+    def __init__(self, curve: SmoothSegmentedCurve, n_points: int = 0) -> None:
+        n = int(n_points or TABLE_POINTS)
+        if n < 2:
+            raise ValueError(f"A table needs at least 2 points, got n_points={n_points}.")
+        with torch.no_grad():
+            self.x0 = curve.x0.detach()
+            spacing = (curve.x1.detach() - self.x0) / (n - 1)
+            self.scale = 1.0 / spacing
+            fraction = torch.linspace(0.0, 1.0, n, dtype=self.x0.dtype, device=self.x0.device)
+            nodes = self.x0 + spacing * (n - 1) * fraction.reshape(n, *([1] * self.x0.dim()))
+            value, slope = curve.value_and_slope(nodes)  # (n, *curves)
+            y, m = value.reshape(n, -1).T, (slope * spacing).reshape(n, -1).T  # m = dy/dt
+            y_a, y_b, m_a, m_b = y[:, :-1], y[:, 1:], m[:, :-1], m[:, 1:]
+            # per interval, y(t) = c0 + c1 t + c2 t^2 + c3 t^3 on t in [0, 1]
+            c2 = 3 * (y_b - y_a) - 2 * m_a - m_b
+            c3 = 2 * (y_a - y_b) + m_a + m_b
+            self.table = torch.stack([y_a, m_a, c2, c3, 2 * c2, 3 * c3], dim=-1).reshape(-1, 6)
+        self.n_points = n
+        self.rows = torch.arange(self.x0.numel(), device=self.x0.device).reshape(self.x0.shape)
+        self.rows = self.rows * (n - 1)
+
+    def value_and_slope(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The interpolated curve and its derivative ``dy/dx`` at ``x``, without autograd.
+
+        Beyond the domain the value continues along the end's slope (the curve's line there).
+        """
+        with torch.no_grad():
+            position = (x.detach() - self.x0) * self.scale
+            inside = position.clamp(0.0, self.n_points - 1.0)
+            interval = inside.floor().clamp_(max=self.n_points - 2)
+            shape = position.shape
+            rows = (self.rows + interval.long()).reshape(-1)
+            c0, c1, c2, c3, d2, d3 = self.table.index_select(0, rows).unbind(-1)
+            t = (inside - interval).reshape(-1)
+            value = c0 + t * (c1 + t * (c2 + t * c3))
+            slope_t = c1 + t * (d2 + t * d3)  # dy/dt
+            value = value.reshape(shape) + (position - inside) * slope_t.reshape(shape)
+            slope = slope_t.reshape(shape) * self.scale
         return value, slope
+
+    value_with_slope = value_and_slope
+    """No autograd either: :meth:`value_and_slope`."""
 
 
 def _tensors(*values):
@@ -613,17 +781,53 @@ def _parameters(parameters: Mapping[str, torch.Tensor], like: torch.Tensor):
     return {n: torch.as_tensor(v, dtype=like.dtype, device=like.device) for n, v in values.items()}
 
 
-def _muscle(p: Mapping[str, torch.Tensor], rigid_tendon: bool) -> _Muscle:
-    """The curves and constants of ``Millard2012EquilibriumMuscle::extendFinalizeFromProperties``.
+_CURVE_PARAMETERS = (
+    "fiber_damping",
+    *(n for n in MILLARD2012_DEFAULTS if n.split("_")[0] in ("active", "fv", "passive", "tendon")),
+)
+"""The parameters a Millard muscle's four curves are built from."""
+CURVE_CACHE_SIZE = 8
+"""Sets of curves :func:`_cached_curves` keeps (built from parameters without gradients)."""
+_CURVE_CACHE: OrderedDict[tuple, tuple] = OrderedDict()
+_CURVE_CACHE_LOCK = threading.Lock()
 
-    A muscle with ``fiber_damping`` below 0.001 is undamped (damping 0). A damped or
-    rigid-tendon muscle uses an active force-length minimum of 0 and force-velocity slopes 0 at
-    ``v_max``; an undamped compliant one at least 0.1 and half the slopes near ``v_max``.
+
+def _cached_curves(p: Mapping[str, torch.Tensor], rigid_tendon: bool):
+    """:func:`_curves`, built once per distinct set of parameter values that need no gradient.
+
+    A fit that does not learn the curve shapes calls the law with the same curve parameters
+    at every step; the curves, their tables of ``u`` and their :class:`TabulatedCurve` are then
+    built once (the cache keeps the last :data:`CURVE_CACHE_SIZE` sets, keyed by the values).
+    """
+    values = [p[n] for n in _CURVE_PARAMETERS if n in p]
+    if any(v.requires_grad for v in values) or torch.is_inference_mode_enabled():
+        return _curves(p, rigid_tendon)  # inference tensors cannot serve a later backward
+    like = values[0]
+    flat = torch.cat([v.reshape(-1) for v in values]).cpu().numpy().tobytes()
+    key = (rigid_tendon, like.dtype, like.device, tuple(v.shape for v in values), flat)
+    with _CURVE_CACHE_LOCK:
+        curves = _CURVE_CACHE.get(key)
+        if curves is not None:
+            _CURVE_CACHE.move_to_end(key)
+            return curves
+    curves = _curves(p, rigid_tendon)
+    with _CURVE_CACHE_LOCK:
+        _CURVE_CACHE[key] = curves
+        while len(_CURVE_CACHE) > CURVE_CACHE_SIZE:
+            _CURVE_CACHE.popitem(last=False)
+    return curves
+
+
+def _curves(p: Mapping[str, torch.Tensor], rigid_tendon: bool):
+    """The active, passive, velocity and (compliant) tendon curves as OpenSim finalises them.
+
+    A damped or rigid-tendon muscle uses an active force-length minimum of 0 and
+    force-velocity slopes 0 at ``v_max``; an undamped compliant one at least 0.1 and half the
+    slopes near ``v_max``.
     """
     damped = p["fiber_damping"] >= _MIN_NONZERO_DAMPING
-    damping = torch.where(damped, p["fiber_damping"], torch.zeros_like(p["fiber_damping"]))
     classic = ~damped & (not rigid_tendon)  # OpenSim's undamped, compliant "classic Hill" muscle
-    zero = torch.zeros_like(damping)
+    zero = torch.zeros_like(p["fiber_damping"])
     active = active_force_length_curve(
         p["active_min_fiber_length"],
         p["active_transition_fiber_length"],
@@ -660,6 +864,19 @@ def _muscle(p: Mapping[str, torch.Tensor], rigid_tendon: bool) -> _Muscle:
             torch.where(fitted, 2.0 / 3.0 + zero, p["tendon_toe_force"]),
             torch.where(fitted, 0.5 + zero, p["tendon_curviness"]),
         )
+    return active, passive, velocity, tendon
+
+
+def _muscle(p: Mapping[str, torch.Tensor], rigid_tendon: bool) -> _Muscle:
+    """The curves and constants of ``Millard2012EquilibriumMuscle::extendFinalizeFromProperties``.
+
+    A muscle with ``fiber_damping`` below 0.001 is undamped (damping 0). Its curves are
+    :func:`_curves`', from :func:`_cached_curves` when none of their parameters needs a
+    gradient.
+    """
+    damped = p["fiber_damping"] >= _MIN_NONZERO_DAMPING
+    damping = torch.where(damped, p["fiber_damping"], torch.zeros_like(p["fiber_damping"]))
+    active, passive, velocity, tendon = _cached_curves(p, rigid_tendon)
     # MuscleFixedWidthPennationModel and the muscle's minimum fibre length
     l_opt, phi_max = p["optimal_fiber_length"], p["maximum_pennation_angle"]
     height = l_opt * torch.sin(p["pennation_angle"])
@@ -833,85 +1050,96 @@ def compliant_tendon_millard_force(
     top = torch.maximum(l_mt - 0.9 * fixed_p["tendon_slack_length"], bottom + _SQRT_EPS)
     bottom, top = torch.broadcast_to(bottom, shape), torch.broadcast_to(top, shape)
 
+    tabulated = fixed._replace(
+        **{
+            name: getattr(fixed, name).tabulated()
+            for name in ("active", "passive", "velocity", "tendon")
+        }
+    )
+
     def residual(x):
-        return _equilibrium_and_slope(x, fixed, fixed_p, *fixed_state)
+        return _equilibrium(x, tabulated, fixed_p, *fixed_state)
 
     with torch.no_grad():
-        root, slope = _solve(residual, bottom, top, int(n_iterations))
-    # one Newton step with autograd on: at the root, the implicit-function gradient
-    g, tendon = _equilibrium(root, _muscle(p, False), p, *state)
+        start = _start_fiber(tabulated, fixed_p, fixed_state[1], residual, bottom, top)
+        root = _solve(residual, start, bottom, top, int(n_iterations))
+    # one Newton step with autograd on and the exact curves' slope at the root: the exact
+    # implicit-function gradient
+    g, tendon, slope, tendon_slope = _equilibrium(root, _muscle(p, False), p, *state)
     x = root - g / slope.clamp_min(1e-6)
     x = torch.minimum(torch.maximum(x, bottom), top)
     assert fixed.tendon is not None  # a compliant muscle
-    tendon_slope = fixed.tendon.value_and_slope((l_mt - root) / fixed_p["tendon_slack_length"])[1]
     # the tendon force at x, to first order about the root (x - root is round-off)
-    tendon = tendon - tendon_slope / fixed_p["tendon_slack_length"] * (x - root)
+    tendon = tendon + tendon_slope * (x - root)
     return p["max_isometric_force"] * tendon
 
 
 def _equilibrium(x, m: _Muscle, p, activation, l_mt, v_mt):
-    """Fibre force along the tendon minus tendon force (over F0), and the tendon force."""
-    assert m.tendon is not None  # a compliant muscle
-    l_opt = p["optimal_fiber_length"]
-    fiber = torch.sqrt(x * x + m.height * m.height)
-    cos_phi = torch.where(m.pennated, x / fiber, torch.ones_like(fiber))
-    norm_velocity = v_mt * cos_phi / (p["max_contraction_velocity"] * l_opt)
-    a = torch.minimum(torch.maximum(activation, m.minimum_activation), torch.ones_like(activation))
-    norm_length = fiber / l_opt
-    fiber_force = (
-        a * m.active(norm_length) * m.velocity(norm_velocity)
-        + m.passive(norm_length)
-        + m.damping * norm_velocity
-    ) * cos_phi
-    tendon = m.tendon((l_mt - x) / p["tendon_slack_length"])
-    return fiber_force - tendon, tendon
+    """Fibre force along the tendon minus tendon force (over F0), and more.
 
-
-def _equilibrium_and_slope(x, m: _Muscle, p, activation, l_mt, v_mt):
-    """:func:`_equilibrium`'s residual and its derivative in ``x`` (1/m), without autograd."""
+    Returns the residual, the tendon force (over F0), and the derivatives in ``x`` (1/m,
+    without autograd) of the residual and of the tendon force.
+    """
     assert m.tendon is not None  # a compliant muscle
     l_opt, l_ts = p["optimal_fiber_length"], p["tendon_slack_length"]
     fiber = torch.sqrt(x * x + m.height * m.height)
     cos_phi = torch.where(m.pennated, x / fiber, torch.ones_like(fiber))
-    d_cos = torch.where(m.pennated, m.height**2 / fiber**3, torch.zeros_like(fiber))
     velocity_scale = v_mt / (p["max_contraction_velocity"] * l_opt)
     norm_velocity = velocity_scale * cos_phi
     a = torch.minimum(torch.maximum(activation, m.minimum_activation), torch.ones_like(activation))
-    f_l, d_f_l = m.active.value_and_slope(fiber / l_opt)
-    f_v, d_f_v = m.velocity.value_and_slope(norm_velocity)
-    f_pe, d_f_pe = m.passive.value_and_slope(fiber / l_opt)
-    f_t, d_f_t = m.tendon.value_and_slope((l_mt - x) / l_ts)
+    f_l, d_f_l = m.active.value_with_slope(fiber / l_opt)
+    f_v, d_f_v = m.velocity.value_with_slope(norm_velocity)
+    f_pe, d_f_pe = m.passive.value_with_slope(fiber / l_opt)
+    f_t, d_f_t = m.tendon.value_with_slope((l_mt - x) / l_ts)
     force = a * f_l * f_v + f_pe + m.damping * norm_velocity
-    d_length, d_velocity = cos_phi / l_opt, velocity_scale * d_cos
-    d_force = (
-        a * (d_f_l * f_v * d_length + f_l * d_f_v * d_velocity)
-        + d_f_pe * d_length
-        + m.damping * d_velocity
-    )
-    return force * cos_phi - f_t, d_force * cos_phi + force * d_cos + d_f_t / l_ts
+    with torch.no_grad():
+        d_cos = torch.where(m.pennated, m.height**2 / fiber**3, torch.zeros_like(fiber))
+        d_length, d_velocity = cos_phi / l_opt, velocity_scale * d_cos
+        d_force = (
+            a * (d_f_l * f_v * d_length + f_l * d_f_v * d_velocity)
+            + d_f_pe * d_length
+            + m.damping * d_velocity
+        )
+        slope = d_force * cos_phi + force * d_cos + d_f_t / l_ts
+    return force * cos_phi - f_t, f_t, slope, -d_f_t / l_ts
 
 
-def _solve(residual, low, high, n_iterations: int):
-    """The root of a rising ``residual`` in ``[low, high]`` and the residual's slope there.
+def _start_fiber(m: _Muscle, p, l_mt, residual, low, high):
+    """A start for the equilibrium: the tendon stretched as far as the fibre pulls at slack.
 
-    :data:`EQUILIBRIUM_BISECTIONS` bisection steps, then safeguarded Newton steps (a bisection
-    step where Newton would leave the bracket).
+    The fibre's force ``F`` (over F0) with the tendon at its slack length, then the tendon
+    strain ``e`` with ``fT(1 + e) = F`` by :data:`TENDON_INVERSION_STEPS` Newton steps from
+    the chord ``e = strain_at_F0 * F``; the fibre length along the tendon that leaves. The
+    tendon is stiff against the fibre, so this is near the root, with the tendon's toe (where
+    Newton's method on the equilibrium overshoots) already crossed.
     """
-    for _ in range(EQUILIBRIUM_BISECTIONS):
-        middle = 0.5 * (low + high)
-        above = residual(middle)[0] > 0
-        high = torch.where(above, middle, high)
-        low = torch.where(above, low, middle)
-    x = 0.5 * (low + high)
+    assert m.tendon is not None  # a compliant muscle
+    l_ts = p["tendon_slack_length"]
+    slack = torch.minimum(torch.maximum(l_mt - l_ts, low), high)
+    g, tendon, _, _ = residual(slack)
+    force = (g + tendon).clamp_min(0.0)  # the fibre's, along the tendon
+    strain = p["tendon_strain"] * force
+    for _ in range(TENDON_INVERSION_STEPS):
+        value, slope = m.tendon.value_and_slope(1.0 + strain)
+        strain = (strain - (value - force) / slope.clamp_min(1e-3)).clamp_min(0.0)
+    return torch.minimum(torch.maximum(l_mt - l_ts * (1.0 + strain), low), high)
+
+
+def _solve(residual, x, low, high, n_iterations: int):
+    """The root of a rising ``residual`` in ``[low, high]``, from ``x``.
+
+    Safeguarded Newton steps: a bisection step where Newton would leave the bracket, which
+    each step narrows.
+    """
     for _ in range(n_iterations):
-        g, slope = residual(x)
+        g, _, slope, _ = residual(x)
         above = g > 0
         high = torch.where(above, x, high)
         low = torch.where(above, low, x)
         step = x - g / torch.where(slope > 0, slope, torch.ones_like(slope))
         newton = (slope > 0) & (step >= low) & (step <= high)
         x = torch.where(newton, step, 0.5 * (low + high))
-    return x, residual(x)[1]
+    return x
 
 
 # ------------------------------------------------------------------ the laws

@@ -208,6 +208,15 @@ def test_compliant_law_matches_opensim_equilibrium(compliant_file):
     assert ((rigid - got).abs() / got.clamp_min(1.0)).max() > 0.05  # no silent rigid tendon
 
 
+def test_compliant_equilibrium_starts_near_the_root(compliant_file):
+    """The start (the tendon stretched by the fibre's force at slack) leaves one Newton step."""
+    model = build_model(compliant_file, "r_elbow_flex", muscle_law=COMPLIANT)
+    values = {n: getattr(model, n) for n in model.muscle_law.parameter_names}
+    activation, length, speed, expected = _opensim_forces(compliant_file, model.muscles, True)
+    got = compliant_tendon_millard_force(activation, length, speed, n_iterations=1, **values)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
+
+
 def test_defaults_are_opensims_muscle():
     """Only the anatomy given: OpenSim's default Millard muscle, with its finalised curves."""
     muscle = osim.Millard2012EquilibriumMuscle("m", 500.0, 0.1, 0.2, 0.2)
@@ -315,3 +324,64 @@ def test_compliant_law_gradients():
         return compliant_tendon_millard_force(a, length, torch.zeros_like(speed), **parameters)
 
     assert_gradients(force, _inputs(1), fast_mode=True)
+
+
+# ---------------------------------------------------------------- speed-ups, still OpenSim's
+@pytest.mark.parametrize(("reference", "curve", "low", "high"), CURVES)
+def test_tabulated_curve_follows_opensim_inside_and_beyond(reference, curve, low, high):
+    """The equilibrium search's table: near OpenSim's curve, its lines beyond the ends."""
+    x = torch.linspace(low, high, 2001, dtype=torch.float64)
+    value, slope = millard.TabulatedCurve(curve).value_and_slope(x)
+    points = x.tolist()
+    expected = np.array([reference.calcValue(v) for v in points])
+    expected_slope = np.array([reference.calcDerivative(v, 1) for v in points])
+    scale = np.abs(expected_slope).max()
+    np.testing.assert_allclose(value.numpy(), expected, atol=2e-4 * scale * (high - low))
+    np.testing.assert_allclose(slope.numpy(), expected_slope, atol=5e-2 * scale)
+    domain = reference.getCurveDomain()
+    beyond = (x < domain.get(0)) | (x > domain.get(1))
+    np.testing.assert_allclose(value[beyond].numpy(), expected[beyond.numpy()], atol=1e-9)
+
+
+def _tendon_forces(**tendon):
+    length = torch.linspace(0.27, 0.31, 9, dtype=torch.float64)
+    muscle = dict(max_isometric_force=100.0, optimal_fiber_length=0.1, pennation_angle=0.1)
+    return compliant_tendon_millard_force(
+        torch.full_like(length, 0.6),
+        length,
+        torch.zeros_like(length),
+        tendon_slack_length=0.2,
+        **muscle,
+        **tendon,
+    )
+
+
+def test_curves_are_reused_for_the_same_values_only():
+    """A fit calls the law with unchanged curve parameters: built once, rebuilt on a change."""
+    millard._CURVE_CACHE.clear()
+    stiff = _tendon_forces(tendon_strain=0.04)
+    (key,) = millard._CURVE_CACHE
+    curves = millard._CURVE_CACHE[key]
+    torch.testing.assert_close(_tendon_forces(tendon_strain=0.04), stiff, rtol=0, atol=0)
+    assert millard._CURVE_CACHE[key] is curves
+    assert len(millard._CURVE_CACHE) == 1
+    compliant = _tendon_forces(tendon_strain=0.08)
+    assert len(millard._CURVE_CACHE) == 2
+    millard._CURVE_CACHE.clear()
+    torch.testing.assert_close(compliant, _tendon_forces(tendon_strain=0.08), rtol=0, atol=0)
+    assert (compliant - stiff).abs().max() > 1.0  # N: the strain changed the force
+
+
+def test_curve_parameters_with_gradients_and_inference_mode_bypass_the_cache():
+    """A learnt curve keeps its gradient; curves made in inference mode are not kept."""
+    strain = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
+    (gradient,) = torch.autograd.grad(_tendon_forces(tendon_strain=strain).sum(), strain)
+    step = 1e-6
+    difference = (
+        _tendon_forces(tendon_strain=0.05 + step) - _tendon_forces(tendon_strain=0.05 - step)
+    ).sum() / (2 * step)
+    torch.testing.assert_close(gradient, difference, rtol=1e-5, atol=1e-6)
+    millard._CURVE_CACHE.clear()
+    with torch.inference_mode():
+        _tendon_forces(tendon_strain=0.05)
+    assert not millard._CURVE_CACHE  # inference tensors would break a later backward
