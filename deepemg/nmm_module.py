@@ -305,19 +305,19 @@ class NeuralMusculoskeletalModule(nn.Module):
 
 
 class NMMLoss(nn.Module):
-    """The NMM's training loss: a weighted sum of five terms.
+    """The NMM's training loss: a weighted sum of six terms.
 
     ``data_weight`` x the MSE of the EMG on the measured channels (NaN targets are left out)
     + ``physics_weight`` x the squared torque residual against inverse dynamics, divided by
     ``torque_scale`` (N·m) + ``effort_weight`` x the mean squared EMG of the never-measured
     muscles + ``smoothness_weight`` x the mean squared step-to-step change of the EMG +
-    ``synergy_weight`` x :meth:`synergy`.
+    ``synergy_weight`` x :meth:`synergy` + ``synergist_weight`` x :meth:`synergist`.
 
     The target is a dict: ``emg`` ``(B, T, M)`` (NaN where not measured) and ``torque``
     ``(B, T)``, the inverse-dynamics torque (N·m). The predicted torque may be ``(B, T)`` or,
     for two drives, ``(2, B, T)`` (the mean over both). The first ``burn_in`` steps of each
     window are left out of the torque term (activation dynamics start from a steady state
-    there). The five terms of the last call are kept in ``terms``.
+    there). The six terms of the last call are kept in ``terms``.
 
     Examples
     --------
@@ -340,9 +340,13 @@ class NMMLoss(nn.Module):
         smoothness_weight=0.0,
         synergy_weight=1.0,
         ridge=1e-3,
+        synergist_weight=0.0,
+        synergists=None,
     ) -> None:
         super().__init__()
         self.synergy_weight = synergy_weight
+        self.synergist_weight = synergist_weight
+        self.synergists = {int(u): [int(j) for j in g] for u, g in dict(synergists or {}).items()}
         self.ridge = float(ridge)
         self.smoothness_weight = smoothness_weight
         self.data_weight = data_weight
@@ -373,12 +377,14 @@ class NMMLoss(nn.Module):
         # squared step-to-step change of the EMG (envelopes are slow)
         smoothness = (torch.diff(emg, dim=1) ** 2).mean()
         synergy = self.synergy(emg, target)
+        synergist = self.synergist(emg, target)
         self.terms = {
             "data_loss": data,
             "physics_loss": physics,
             "effort_loss": effort,
             "smoothness_loss": smoothness,
             "synergy_loss": synergy,
+            "synergist_loss": synergist,
         }
         return (
             self.data_weight * data
@@ -386,7 +392,29 @@ class NMMLoss(nn.Module):
             + self.effort_weight * effort
             + self.smoothness_weight * smoothness
             + self.synergy_weight * synergy
+            + self.synergist_weight * synergist
         )
+
+    def synergist(self, emg, target):
+        """Squared gap between a muscle's mean EMG and its measured synergists' mean EMG.
+
+        For each muscle without EMG with synergists in ``synergists`` (the measured muscles
+        that act on the joint as it does, :func:`deepemg.training.synergists`), per window:
+        ``(mean_t e_u - mean_{t, s} e_s)²``, the network's EMG of the muscle against the
+        measured EMG of its synergists, averaged over the windows where they are all
+        measured and over the muscles. It sets the level the torque cannot: the co-contraction
+        of a deep antagonist, and the share of a deep agonist (muscles of one action share
+        their neural drive; CEINMS gives an unmeasured muscle a measured synergist's
+        excitation). 0 without such muscles.
+        """
+        gaps = []
+        for muscle, group in self.synergists.items():
+            surface = target[..., group]
+            complete = (~torch.isnan(surface).flatten(1).any(dim=1)).to(emg.dtype)  # (B,)
+            level = torch.nan_to_num(surface).flatten(1).mean(dim=1).to(emg.dtype)
+            gap = (emg[..., muscle].mean(dim=1) - level) ** 2
+            gaps.append((gap * complete).sum() / complete.sum().clamp(min=1))
+        return torch.stack(gaps).mean() if gaps else emg.sum() * 0
 
     def synergy(self, emg, target):
         """Share of the unmeasured muscles' EMG outside the span of the measured EMG.

@@ -1130,6 +1130,8 @@ def _read_params(header: dict, where: str, version: int, device) -> dict:
     # written before the muscle_law setting: the rigid-tendon DeGrooteFregly2016 law, which
     # "from_model" (the default since 0.6) would not give a file of other muscles
     params.setdefault("muscle_law", "rigid_tendon_degroote_fregly")
+    # written before the synergist term (deepemg < 0.6): a warm fit goes on without it
+    params.setdefault("synergist_weight", 0.0)
     if params.get("callbacks") is not None:
         raise ValueError(
             f"{where}: setting 'callbacks' is invalid: a model file holds no callbacks (save "

@@ -23,6 +23,7 @@ from .nmm_module import DRIVES
 from .persistence import ModelFileMixin, save_checkpoint
 from .threads import with_own_threads
 from .training import (
+    SYNERGIST_WEIGHT,
     build_module,
     build_net,
     check_callbacks,
@@ -31,6 +32,7 @@ from .training import (
     fit_module,
     optimizer_params,
     personalize_subjects,
+    synergists,
     training_windows,
 )
 from .validation import (
@@ -68,6 +70,7 @@ _CONSTRAINTS: dict = {
     "effort_weight": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
     "smoothness_weight": [Interval(Real, 0, None, closed="left")],
     "synergy_weight": [Interval(Real, 0, None, closed="left")],
+    "synergist_weight": [Interval(Real, 0, None, closed="left")],
     "prior_weight": [Interval(Real, 0, None, closed="left")],
     "deep_start": [Real],
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -250,7 +253,11 @@ def _restored_net(params: dict, physics, state: dict):
             build_module(params, physics, n_inputs, n_subjects, levelled),
             params,
             criterion=criterion_params(
-                params, state["torque_scale_"], state["unmeasured"], n_inputs
+                params,
+                state["torque_scale_"],
+                state["unmeasured"],
+                n_inputs,
+                synergists(physics, state["unmeasured"]),
             ),
             optimizer=optimizer_params(params),
             max_epochs=int(params["max_epochs"]),
@@ -507,6 +514,12 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         Weights of the EMG's mean squared step-to-step change, of the share of the unmeasured
         muscles' EMG outside the span of the measured EMG (synergy extrapolation as a soft
         constraint) and of the prior on the subject parameters.
+    synergist_weight : float, default=3.0
+        Weight of the squared gap between each muscle without EMG's mean EMG and that of its
+        measured synergists (the muscles that act on the joint as it does), per window: the
+        level the torque cannot set (a deep antagonist's co-contraction, a deep agonist's
+        share); 0 leaves it to the effort term (deepemg < 0.6; docs/nmm.md, "The deep
+        muscles' level").
     deep_start : float, default=0.0
         Logits added to the network's initial output for the muscles without EMG in fit (0:
         they start near EMG 0.5). Where the torque does not pin their level (co-contraction),
@@ -634,6 +647,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         effort_weight="auto",
         smoothness_weight=0.0,
         synergy_weight=1.0,
+        synergist_weight=SYNERGIST_WEIGHT,
         prior_weight=1e-3,
         deep_start=0.0,
         max_epochs=30,
@@ -678,6 +692,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.effort_weight = effort_weight
         self.smoothness_weight = smoothness_weight
         self.synergy_weight = synergy_weight
+        self.synergist_weight = synergist_weight
         self.prior_weight = prior_weight
         self.deep_start = deep_start
         self.max_epochs = max_epochs

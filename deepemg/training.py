@@ -36,6 +36,7 @@ from .windows import to_windows, window_starts
 
 __all__ = [
     "OWN_CALLBACKS",
+    "SYNERGIST_WEIGHT",
     "TERMS",
     "build_module",
     "build_net",
@@ -46,10 +47,14 @@ __all__ = [
     "fit_module",
     "personalize_subjects",
     "resolved_params",
+    "synergists",
     "torque_trains",
     "train",
     "training_windows",
 ]
+
+SYNERGIST_WEIGHT = 3.0
+""":class:`~deepemg.NMMRegressor`'s default ``synergist_weight`` (docs/nmm.md)."""
 
 TERMS = (
     "data_loss",
@@ -57,6 +62,7 @@ TERMS = (
     "effort_loss",
     "smoothness_loss",
     "synergy_loss",
+    "synergist_loss",
     "prior_loss",
 )
 """The loss terms each epoch logs (``train_<term>``, ``valid_<term>``)."""
@@ -295,10 +301,41 @@ def burn_in(params: Mapping) -> int:
     return min(10, int(params["window"]) // 4)
 
 
+def synergists(physics: MusculoskeletalModel, unmeasured: Sequence[int]) -> dict[int, list[int]]:
+    """Each muscle of ``unmeasured``'s measured synergists: the others that act as it does.
+
+    A muscle acts as its mean moment arm's sign over the coordinate's range says (flexor or
+    extensor); the synergists of a muscle without EMG are the muscles of the same sign not in
+    ``unmeasured``. Muscles without any are left out.
+
+    Examples
+    --------
+    >>> from deepemg.opensim import elbow_model
+    >>> model = elbow_model()
+    >>> groups = synergists(model, [2, 6])  # BRA, TRImed
+    >>> {model.muscles[u]: [model.muscles[j] for j in g] for u, g in groups.items()}
+    {'BRA': ['BIClong', 'BICshort', 'BRD'], 'TRImed': ['TRIlong', 'TRIlat']}
+    """
+    low, high = physics.coordinate_range
+    with torch.no_grad():
+        angles = torch.linspace(low, high, 25, dtype=torch.float64)
+        action = torch.sign(physics.moment_arm(angles).mean(dim=0)).tolist()
+    missing = {int(j) for j in unmeasured}
+    measured = [j for j in range(len(action)) if j not in missing]
+    groups = {u: [j for j in measured if action[j] == action[u] != 0] for u in sorted(missing)}
+    return {u: g for u, g in groups.items() if g}
+
+
 def criterion_params(
-    params: Mapping, torque_scale: float, unmeasured, n_inputs: int = N_KINEMATIC_INPUTS
+    params: Mapping,
+    torque_scale: float,
+    unmeasured,
+    n_inputs: int = N_KINEMATIC_INPUTS,
+    groups: Mapping[int, Sequence[int]] | None = None,
 ) -> dict:
     """:class:`~deepemg.nmm_module.NMMLoss`'s arguments for a fit of a network of ``n_inputs``.
+
+    ``groups``: the synergists of the muscles without EMG (:func:`synergists`).
 
     Examples
     --------
@@ -313,6 +350,8 @@ def criterion_params(
         effort_weight=params["effort_weight"],
         smoothness_weight=params["smoothness_weight"],
         synergy_weight=params["synergy_weight"],
+        synergist_weight=params["synergist_weight"],
+        synergists=dict(groups or {}),
         torque_scale=torque_scale,
         burn_in=burn_in(params),
         unmeasured=list(unmeasured),
@@ -481,7 +520,9 @@ def fit_module(
         net = build_net(
             module,
             params,
-            criterion=criterion_params(params, torque_scale, unmeasured, n_inputs),
+            criterion=criterion_params(
+                params, torque_scale, unmeasured, n_inputs, synergists(physics, unmeasured)
+            ),
             optimizer=optimizer_params(params),
             max_epochs=int(params["max_epochs"]),
             seed=seed,

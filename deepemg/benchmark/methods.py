@@ -185,6 +185,7 @@ def _history(net) -> list[dict]:
         "physics": "train_physics_loss",
         "effort": "train_effort_loss",
         "synergy": "train_synergy_loss",
+        "synergist": "train_synergist_loss",
         "loss": "train_loss",
     }
     return [

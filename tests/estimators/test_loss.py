@@ -44,6 +44,25 @@ def test_synergy_term_is_weighted_into_the_loss_and_logged():
     assert 0 < float(loss.terms["synergy_loss"]) < 1
 
 
+def test_synergist_term_is_the_squared_gap_of_window_means():
+    """Muscle 3 (unmeasured) against the mean of its synergists 0 and 1, per window."""
+    surface = torch.zeros(3, 40, 3, dtype=torch.float64)
+    surface[..., 0], surface[..., 1], surface[..., 2] = 0.1, 0.3, 0.9  # synergists' mean 0.2
+    surface[2, 5, 1] = float("nan")  # a gap in a synergist: window 2 left out
+    y = _target(surface, 4, [3])
+    emg = torch.zeros(3, 40, 4, dtype=torch.float64)
+    emg[0, :, 3] = 0.5  # gap 0.3
+    emg[1, :, 3] = torch.linspace(0.0, 0.4, 40, dtype=torch.float64)  # mean 0.2: gap 0
+    emg[2, :, 3] = 5.0  # not counted
+    settings = dict(unmeasured=[3], effort_weight=0.0, synergy_weight=0.0)
+    without = float(NMMLoss(**settings)((emg, y["torque"]), y))
+    loss = NMMLoss(**settings, synergist_weight=2.0, synergists={3: [0, 1]})
+    total = float(loss((emg, y["torque"]), y))
+    assert float(loss.terms["synergist_loss"]) == pytest.approx((0.3**2 + 0.0) / 2)
+    assert total - without == pytest.approx(2 * 0.045)
+    assert float(NMMLoss(unmeasured=[3]).synergist(emg, y["emg"])) == 0.0  # no synergists
+
+
 def test_two_drives_average_their_torque_residuals():
     emg = torch.zeros(1, 20, 2, dtype=torch.float64)
     y = _target(torch.zeros(1, 20, 0, dtype=torch.float64), 2, [0, 1])

@@ -332,9 +332,16 @@ OFFLINE_ATOL = 1e-3
 The correction's conjugate gradients run in float32 (since c1a343a): rounding-level changes of
 its inputs (the network EMG, <= 6e-8 from offline's, its windows batched differently; the
 inverse-dynamics torque computed a block at a time; the members solved as one batch) can move
-its answer by up to 5e-4 (measured) where a step-length choice flips. From the stream's own
+its answer by up to 5e-4 (measured) where a step-length choice flips (more for the ensemble's
+members: :data:`MEMBERS_OFFLINE_ATOL`). From the stream's own
 network EMG, one network with a torque channel equals the offline correction to 1e-6
 (bit for bit, measured)."""
+
+
+MEMBERS_OFFLINE_ATOL = 5e-3
+"""The ensemble test's streamed mean against the offline one: 4.7e-3 on 4 % of the samples
+(measured) since the synergist term changed its members' networks; the stream equals the
+reference computed from its own network EMG within :data:`OFFLINE_ATOL` there."""
 
 
 def stream_priors(predictor) -> list[np.ndarray]:
@@ -396,7 +403,7 @@ def test_ensemble_streams_the_mean_of_its_members(data, ensemble):
         priors = stream_priors(predictor)
         expected = span_reference(ensemble.estimators_, X, priors=priors)
         np.testing.assert_allclose(emg, expected, rtol=0, atol=OFFLINE_ATOL)  # one batch
-        np.testing.assert_allclose(emg, offline, rtol=0, atol=OFFLINE_ATOL)
+        np.testing.assert_allclose(emg, offline, rtol=0, atol=MEMBERS_OFFLINE_ATOL)
     # each member's own correction: not the first member's alone
     alone = span_reference(ensemble.estimators_[:1], X, priors=priors[:1])
     assert np.abs(alone - expected).max() > 1e-2
