@@ -6,7 +6,8 @@ and of the brachialis (BRA) against their simulated truth, and the brachialis r,
 default NMM and for variants that change one term of its loss:
 
 * ``synergy0``: ``synergy_weight=0``; ``effort1``: ``effort_weight=1``;
-  ``physics0``: ``physics_weight=0``;
+  ``physics0``: ``physics_weight=0``; ``synergist0``: ``synergist_weight=0`` (deepemg before
+  the synergist term, the default since 0.6);
 * ``synergy_by_function``: the synergy term projects each deep muscle on the surface muscles
   of its own function only (the flexors BIClong, BICshort, BRD for BRA; the extensors
   TRIlong, TRIlat for TRImed) instead of on every surface muscle;
@@ -19,6 +20,7 @@ only (an experiment, not an option of the package). docs/results/cocontraction.t
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_cocontraction.py off_simulator 2 default,synergy0
+    OMP_NUM_THREADS=1 python benchmarks/bench_cocontraction.py default 5 default,synergist0
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ WEIGHTS = {
     "synergy0": {"synergy_weight": 0.0},
     "effort1": {"effort_weight": 1.0},
     "physics0": {"physics_weight": 0.0},
+    "synergist0": {"synergist_weight": 0.0},
     "synergy_by_function": {},
     "synergy_surface_scale": {},
 }

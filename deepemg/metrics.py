@@ -55,6 +55,7 @@ __all__ = [
     "deep_muscle_metrics",
     "deep_muscle_r_scorer",
     "leave_one_muscle_out_scorer",
+    "level_error",
     "surface_r2_scorer",
     "torque_nrmse",
     "within_trial_r",
@@ -435,6 +436,41 @@ def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
         return np.nan, np.nan
     r = float(np.corrcoef(truth, prediction)[0, 1]) if prediction.std() > 0 else np.nan
     return r, float(np.sqrt(np.mean((truth - prediction) ** 2)) / np.ptp(truth))
+
+
+def level_error(truth, prediction) -> float:
+    """How far a muscle's mean predicted EMG is from its truth's: ``|ln(mean pred / mean truth)|``.
+
+    0 when the mean level is right, ``ln 1.5 = 0.405`` at 1.5 times (or 1 / 1.5 times) the
+    truth's mean: the co-contraction of a deep antagonist, which r and NRMSE of a nearly flat
+    truth barely see. The score of :func:`deepemg.benchmark.run_benchmark`'s column
+    ``<muscle>_level_error``.
+
+    Parameters
+    ----------
+    truth, prediction : array-like
+        The muscle's true and predicted EMG, any shape (flattened), the same size; steps where
+        the truth is NaN are left out.
+
+    Returns
+    -------
+    float
+        NaN where the truth is missing or either mean is not positive.
+
+    Examples
+    --------
+    >>> t = np.linspace(0.1, 0.3, 11)
+    >>> round(level_error(t, 1.5 * t), 6), round(level_error(t, t / 1.5), 6)
+    (0.405465, 0.405465)
+    """
+    truth, prediction = np.ravel(truth).astype(float), np.ravel(prediction).astype(float)
+    keep = np.isfinite(truth)
+    if not keep.any():
+        return np.nan
+    mean_truth, mean_prediction = truth[keep].mean(), prediction[keep].mean()
+    if not (mean_truth > 0 and mean_prediction > 0):
+        return np.nan
+    return float(abs(np.log(mean_prediction / mean_truth)))
 
 
 def within_trial_r(truth, prediction) -> float:

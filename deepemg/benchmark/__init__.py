@@ -38,7 +38,8 @@ The package's parts, every name of which this package holds too:
   :func:`check_floors`) and the accuracy targets (:data:`TARGETS`, :func:`target_checks`).
 
 The scores themselves are :mod:`deepemg.metrics`' :func:`~deepemg.metrics.deep_muscle_metrics`
-(r, NRMSE), :func:`~deepemg.metrics.within_trial_r` and :func:`~deepemg.metrics.torque_nrmse`.
+(r, NRMSE), :func:`~deepemg.metrics.within_trial_r`, :func:`~deepemg.metrics.level_error` and
+:func:`~deepemg.metrics.torque_nrmse`.
 
 Its registries and constants (the parts' source says more on each):
 
@@ -76,7 +77,7 @@ Its registries and constants (the parts' source says more on each):
 .. data:: SCORES
 
    Score suffix -> its meaning; each deep muscle ``m`` gets the columns ``m_<suffix>``:
-   ``r``, ``r_trial``, ``r_beyond``, ``nrmse``.
+   ``r``, ``r_trial``, ``r_beyond``, ``nrmse``, ``level_error``.
 
 .. data:: QUICK_FLOORS
 
@@ -98,7 +99,7 @@ Its registries and constants (the parts' source says more on each):
    4: ``subject_embedding`` of the benchmark's NMMs with personalised EMG.
 """
 
-from ..metrics import deep_muscle_metrics, torque_nrmse, within_trial_r
+from ..metrics import deep_muscle_metrics, level_error, torque_nrmse, within_trial_r
 from .checks import (
     FLAT_TRUTH_RANGE,
     QUICK_FLOORS,
@@ -144,6 +145,7 @@ __all__ = [
     "floor_checks",
     "format_score",
     "format_table",
+    "level_error",
     "method_of",
     "method_of_role",
     "run_benchmark",

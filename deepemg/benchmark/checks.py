@@ -166,6 +166,10 @@ class Target:
     working_only: bool = False
 
 
+LEVEL_BOUND = math.log(1.5)
+"""Issue 17's deep antagonist target: its mean predicted EMG within 1.5 times its truth's mean
+(``<muscle>_level_error`` at most ``ln 1.5``, mean over subjects)."""
+
 TARGETS = (
     Target("BRA r >= 0.92", "BRA_r", 0.92),
     Target("BRA r >= MSE's", "BRA_r", 1.0, relative=True),
@@ -174,9 +178,10 @@ TARGETS = (
     Target("BRA NRMSE <= 0.5 x MSE's", "BRA_nrmse", 0.5, higher=False, relative=True),
     Target("TRImed r >= 0.80 (where the triceps work)", "TRImed_r", 0.80, working_only=True),
     Target("muscle torque NRMSE <= 5 %", "torque_nrmse", 0.05, higher=False),
+    Target("TRImed mean within 1.5x its truth's", "TRImed_level_error", LEVEL_BOUND, higher=False),
 )
 """The targets of issue #10 (mean over subjects, within subject and leave one subject out, on
-the default data and on every scenario)."""
+the default data and on every scenario), and issue #17's deep antagonist level."""
 
 FLAT_TRUTH_RANGE = 0.1
 """A deep muscle whose truth spans less than this (0-1 EMG scale, over all sequences) barely

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..channels import ChannelLayout, joint_name
-from ..metrics import deep_muscle_metrics, torque_nrmse, within_trial_r
+from ..metrics import deep_muscle_metrics, level_error, torque_nrmse, within_trial_r
 
 __all__ = ["EVALUATIONS", "BenchmarkSettings", "simulated_subjects", "within_subject_splits"]
 
@@ -252,6 +252,7 @@ def _scores(
         values = truth[..., j] if truth is not None else np.full(X.shape[:2], np.nan)
         row[f"{muscle}_r"], row[f"{muscle}_nrmse"] = deep_muscle_metrics(values, prediction[..., j])
         row[f"{muscle}_r_trial"] = within_trial_r(values, prediction[..., j])
+        row[f"{muscle}_level_error"] = level_error(values, prediction[..., j])
         row[f"{muscle}_r_beyond"] = (
             deep_muscle_metrics(values[beyond], prediction[beyond, :, j])[0]
             if beyond.any()

@@ -13,6 +13,7 @@ SCORES = {
     "r_trial": "mean of each test trial's own r (shape over time, not load level)",
     "r_beyond": "r on the test trials whose load is heavier than every training trial's",
     "nrmse": "RMSE over the truth's range",
+    "level_error": "|ln(mean prediction / mean truth)|: 0.405 at 1.5 times the truth's mean",
 }
 """Score suffix -> its meaning; each deep muscle ``m`` gets the columns ``m_<suffix>``
 (computed by :func:`deepemg.metrics.deep_muscle_metrics` and

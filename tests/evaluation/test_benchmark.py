@@ -24,6 +24,7 @@ from deepemg.benchmark import (
     deep_muscle_metrics,
     floor_checks,
     format_table,
+    level_error,
     method_of,
     method_of_role,
     run_benchmark,
@@ -399,6 +400,14 @@ def test_within_trial_r_is_the_mean_of_each_trials_r():
     # pooled r sees the level (trial 2 is high) and is near 1; within-trial r is not fooled
     assert deep_muscle_metrics(truth[:2], prediction[:2])[0] > 0.9
     assert np.isnan(within_trial_r(np.full((2, 5), 0.1), np.ones((2, 5))))
+
+
+def test_level_error_is_the_log_ratio_of_the_means_and_is_a_column(result):
+    truth = np.array([[0.1, 0.3], [0.2, np.nan]])  # mean 0.2 where measured
+    assert level_error(truth, np.array([[0.3, 0.3], [0.3, 9.0]])) == pytest.approx(np.log(1.5))
+    assert level_error(truth, np.full((2, 2), 0.2 / 1.5)) == pytest.approx(np.log(1.5))
+    assert np.isnan(level_error(truth, np.zeros((2, 2))))
+    assert all(np.isfinite(row["BRA_level_error"]) for row in result.rows)
 
 
 def test_beyond_training_loads_are_scored_and_never_trained_on(data, result, monkeypatch):
