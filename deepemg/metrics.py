@@ -402,6 +402,13 @@ def deep_muscle_r_scorer(muscles: str | Sequence[str] | None = None) -> Sequence
 
 
 # ---------------------------------------------------------------------- benchmark scores
+def _where_known(truth, prediction) -> tuple[np.ndarray, np.ndarray]:
+    """Both flattened to floats, at the steps where the truth is finite."""
+    truth, prediction = np.ravel(truth).astype(float), np.ravel(prediction).astype(float)
+    keep = np.isfinite(truth)
+    return truth[keep], prediction[keep]
+
+
 def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
     """Pearson r and NRMSE (RMSE over the truth's range) of one muscle, time flattened.
 
@@ -429,9 +436,7 @@ def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
     >>> round(r, 6), round(nrmse, 6)
     (1.0, 0.1)
     """
-    truth, prediction = np.ravel(truth).astype(float), np.ravel(prediction).astype(float)
-    keep = np.isfinite(truth)
-    truth, prediction = truth[keep], prediction[keep]
+    truth, prediction = _where_known(truth, prediction)
     if truth.size < 2 or np.ptp(truth) == 0:
         return np.nan, np.nan
     r = float(np.corrcoef(truth, prediction)[0, 1]) if prediction.std() > 0 else np.nan
@@ -463,11 +468,10 @@ def level_error(truth, prediction) -> float:
     >>> round(level_error(t, 1.5 * t), 6), round(level_error(t, t / 1.5), 6)
     (0.405465, 0.405465)
     """
-    truth, prediction = np.ravel(truth).astype(float), np.ravel(prediction).astype(float)
-    keep = np.isfinite(truth)
-    if not keep.any():
+    truth, prediction = _where_known(truth, prediction)
+    if not truth.size:
         return np.nan
-    mean_truth, mean_prediction = truth[keep].mean(), prediction[keep].mean()
+    mean_truth, mean_prediction = truth.mean(), prediction.mean()
     if not (mean_truth > 0 and mean_prediction > 0):
         return np.nan
     return float(abs(np.log(mean_prediction / mean_truth)))
