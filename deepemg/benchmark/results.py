@@ -150,7 +150,8 @@ def format_table(result: BenchmarkResult, subjects: bool = True) -> str:
     """
     columns = result.columns
     width = max([24, *(len(row["method"]) + 2 for row in result.rows)])
-    header = f"{'method':<{width}}{'subject':<9}" + "".join(f"{c:>16}" for c in columns)
+    # a column name longer than its cells still stands apart from the one before it
+    header = f"{'method':<{width}}{'subject':<9}" + "".join(f" {c:>15}" for c in columns)
     summaries = result.summary()
     lines = []
     for evaluation in dict.fromkeys(s["evaluation"] for s in summaries):
