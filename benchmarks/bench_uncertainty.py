@@ -11,7 +11,7 @@ each muscle with the network's EMG and its subject's level uncorrected (``"level
 the network alone (``"none"``), the same ensemble and scale; then the ensemble's fit time
 against one network's, measured in the same run.
 
-    python benchmarks/bench_uncertainty.py [--members 5] [--subjects 5] [--epochs 60]
+    python benchmarks/bench_uncertainty.py [--members 5] [--subjects 5] [--epochs 60] [--spread S]
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--subjects", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument(
+        "--spread", type=float, default=None, help="NMMEnsemble's deep_start_spread (its default)"
+    )
     args = parser.parse_args()
 
     from deepemg import NMMEnsemble, NMMRegressor
@@ -56,7 +59,8 @@ def main() -> None:
         single_s.append(time.perf_counter() - start)
         start = time.perf_counter()
         template = NMMRegressor(max_epochs=args.epochs)
-        model = NMMEnsemble(template, n_members=args.members, random_state=0)
+        spread = {} if args.spread is None else {"deep_start_spread": args.spread}
+        model = NMMEnsemble(template, n_members=args.members, random_state=0, **spread)
         model.fit(data.X[train], data.y[train])
         ensemble_s.append(time.perf_counter() - start)
         truth = data.y_true[test]

@@ -157,6 +157,13 @@ MUTANTS = {
         "    if False:",
         ["tests/physics/test_thelen_law.py", "-k", "from_model"],
     ),
+    "no-synergist": (
+        "the synergist term is dropped from the loss (the deep levels left to the effort)",
+        "deepemg/nmm_module.py",
+        "+ self.synergist_weight * synergist",
+        "+ 0.0 * synergist",
+        ["tests/estimators/test_learning.py", "-k", "synergist"],
+    ),
     "stale-curves": (
         "the Millard curves are reused whatever their parameters (the cache keyed by dtype only)",
         "deepemg/physics/millard.py",

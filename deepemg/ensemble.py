@@ -117,12 +117,13 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         ``warm_start=True`` a fitted ensemble's members continue their training.
     n_members : int, default=5
         Networks in the ensemble (at least 2).
-    deep_start_spread : float, default=1.5
+    deep_start_spread : float, default=0.35
         The members' ``deep_start`` (where the network's output for the muscles without EMG
-        starts, in logits) spread evenly over the template's ± this: within subject their
-        level stays near its start where the torque does not pin it (co-contraction), so
-        members that start apart show that in their spread (docs/uncertainty.md). 0: every
-        member starts at the template's.
+        starts, and how far from their synergists' level the synergist term holds it, in
+        logits) spread evenly over the template's ± this: neither the torque (co-contraction)
+        nor the synergists (a deep muscle's own share) pin that level, so members that start
+        and are held apart show it in their spread (docs/uncertainty.md). 0: every member
+        starts at the template's.
     n_jobs : int, default=None
         Members fitted at once (joblib); None: as many as cores, one thread each, so the
         cores are never oversubscribed (:func:`deepemg.threads.plan_workers`).
@@ -165,7 +166,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         estimator=None,
         *,
         n_members=5,
-        deep_start_spread=1.5,
+        deep_start_spread=0.35,
         n_jobs=None,
         random_state=None,
     ):

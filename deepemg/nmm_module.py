@@ -342,10 +342,12 @@ class NMMLoss(nn.Module):
         ridge=1e-3,
         synergist_weight=0.0,
         synergists=None,
+        synergist_offset=0.0,
     ) -> None:
         super().__init__()
         self.synergy_weight = synergy_weight
         self.synergist_weight = synergist_weight
+        self.synergist_offset = float(synergist_offset)
         self.synergists = {int(u): [int(j) for j in g] for u, g in dict(synergists or {}).items()}
         self.ridge = float(ridge)
         self.smoothness_weight = smoothness_weight
@@ -402,16 +404,21 @@ class NMMLoss(nn.Module):
         that act on the joint as it does, :func:`deepemg.training.synergists`), per window:
         ``(mean_t e_u - mean_{t, s} e_s)²``, the network's EMG of the muscle against the
         measured EMG of its synergists, averaged over the windows where they are all
-        measured and over the muscles. It sets the level the torque cannot: the co-contraction
-        of a deep antagonist, and the share of a deep agonist (muscles of one action share
-        their neural drive; CEINMS gives an unmeasured muscle a measured synergist's
-        excitation). 0 without such muscles.
+        measured and over the muscles; with a ``synergist_offset`` (logits: an ensemble
+        member's ``deep_start``) the synergists' level is moved to ``sigmoid(logit(level) +
+        offset)``, how far that member believes the deep level lies from theirs. It sets the
+        level the torque cannot: the co-contraction of a deep antagonist, and the share of a
+        deep agonist (muscles of one action share their neural drive; CEINMS gives an
+        unmeasured muscle a measured synergist's excitation). 0 without such muscles.
         """
         gaps = []
         for muscle, group in self.synergists.items():
             surface = target[..., group]
             complete = (~torch.isnan(surface).flatten(1).any(dim=1)).to(emg.dtype)  # (B,)
             level = torch.nan_to_num(surface).flatten(1).mean(dim=1).to(emg.dtype)
+            if self.synergist_offset:
+                level = torch.logit(level.clamp(1e-4, 1 - 1e-4)) + self.synergist_offset
+                level = torch.sigmoid(level)
             gap = (emg[..., muscle].mean(dim=1) - level) ** 2
             gaps.append((gap * complete).sum() / complete.sum().clamp(min=1))
         return torch.stack(gaps).mean() if gaps else emg.sum() * 0

@@ -522,7 +522,8 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         muscles' level").
     deep_start : float, default=0.0
         Logits added to the network's initial output for the muscles without EMG in fit (0:
-        they start near EMG 0.5). Where the torque does not pin their level (co-contraction),
+        they start near EMG 0.5), and to the level the synergist term holds them to (their
+        synergists' mean EMG). Where the torque does not pin their level (co-contraction),
         it stays near its start (docs/results/deep_level.txt); :class:`~deepemg.NMMEnsemble`
         spreads it over its members so that their spread shows it.
     max_epochs, batch_size : int, default=30, 8

@@ -352,6 +352,7 @@ def criterion_params(
         synergy_weight=params["synergy_weight"],
         synergist_weight=params["synergist_weight"],
         synergists=dict(groups or {}),
+        synergist_offset=float(params.get("deep_start", 0.0)),
         torque_scale=torque_scale,
         burn_in=burn_in(params),
         unmeasured=list(unmeasured),

@@ -61,6 +61,11 @@ def test_synergist_term_is_the_squared_gap_of_window_means():
     assert float(loss.terms["synergist_loss"]) == pytest.approx((0.3**2 + 0.0) / 2)
     assert total - without == pytest.approx(2 * 0.045)
     assert float(NMMLoss(unmeasured=[3]).synergist(emg, y["emg"])) == 0.0  # no synergists
+    # an ensemble member's offset (logits) moves the level it holds the muscle to
+    offset = NMMLoss(unmeasured=[3], synergists={3: [0, 1]}, synergist_offset=np.log(3.0))
+    shifted = 1 / (1 + (0.8 / 0.2) / 3.0)  # sigmoid(logit(0.2) + ln 3) = 3/7
+    expected = ((0.5 - shifted) ** 2 + (0.2 - shifted) ** 2) / 2
+    assert float(offset.synergist(emg, y["emg"])) == pytest.approx(expected)
 
 
 def test_two_drives_average_their_torque_residuals():

@@ -101,13 +101,16 @@ def test_members_start_the_deep_muscles_apart(ensemble, lifting, tmp_path):
     import json
     import zipfile
 
-    assert ensemble.deep_start_spread == 1.5
+    assert ensemble.deep_start_spread == 0.35
     assert ensemble.estimator.deep_start == 0.0
     starts = [m.deep_start for m in ensemble.fitted_members()]
-    np.testing.assert_allclose(starts, [-1.5, 0.0, 1.5])
+    np.testing.assert_allclose(starts, [-0.35, 0.0, 0.35])
+    # each member's criterion holds its deep muscles that far from their synergists' level
+    offsets = [m.net_.criterion_.synergist_offset for m in ensemble.fitted_members()]
+    np.testing.assert_allclose(offsets, starts)
     path = ensemble.save(tmp_path / "ensemble.deepemg")
     loaded = NMMEnsemble.load(path)
-    assert loaded.deep_start_spread == 1.5
+    assert loaded.deep_start_spread == 0.35
     assert loaded.estimator.deep_start == 0.0
     np.testing.assert_allclose([m.deep_start for m in loaded.fitted_members()], starts)
     with zipfile.ZipFile(path) as archive:
