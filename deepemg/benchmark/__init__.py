@@ -81,9 +81,9 @@ Its registries and constants (the parts' source says more on each):
 
 .. data:: QUICK_FLOORS
 
-   The :class:`Floors` of ``deepemg benchmark --quick``: the network alone's (``"nmm"``, "NMM,
-   network alone") within-subject BRA r mean at least 0.85, and its BRA NRMSE mean not above that of
-   ``physics_weight=0`` (measured on 2 CPU cores: r 0.931 ± 0.029, NRMSE 0.175 against 0.516).
+   The :class:`Floors` of ``deepemg benchmark --quick``: the NMM's (``"nmm_physics"``, "NMM", as
+   it predicts by default) within-subject BRA r mean at least 0.85, and not below the same fitted
+   network alone's (``"nmm"``; measured on 2 CPU cores, 2026-12-05: r 0.918 against 0.893).
 
 .. data:: TARGETS
 

@@ -133,9 +133,9 @@ def _hand_made(nmm_r: float, nmm_nrmse: float, ablation_nrmse: float):
             "self-check failed: r_floor: NMM within-subject BRA r mean 0.200",
         ),
         (
-            (0.95, 0.15, 0.12),
+            (0.88, 0.10, 0.12),  # r below the network alone's 0.9 (since the synergist term)
             3,
-            "self-check failed: physics_helps: NMM within-subject BRA NRMSE",
+            "self-check failed: physics_helps: NMM within-subject BRA r mean 0.880",
         ),
     ],
 )

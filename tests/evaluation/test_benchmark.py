@@ -633,6 +633,15 @@ def test_check_floors_on_hand_made_results():
     ]
     nan = _scored(((np.nan, 0.1),), ((0.9, 0.2),))
     assert [f.split(":")[0] for f in check_floors(nan, floors)] == ["r_floor"]
+    # comparing r instead (the quick benchmark's, since the synergist term)
+    by_r = Floors(muscle="BRA", min_r=0.8, score="r")
+    assert check_floors(no_help, by_r) == []  # r 0.85 >= 0.80 though its NRMSE is worse
+    assert [f.split(":")[0] for f in check_floors(low, by_r)] == ["r_floor", "physics_helps"]
+    worse_r = _scored(((0.85, 0.1), (0.85, 0.1)), ((0.9, 0.2), (0.9, 0.2)))
+    assert check_floors(worse_r, by_r) == [
+        "physics_helps: NMM, network alone within-subject BRA r mean 0.850 < "
+        "NMM, physics_weight=0's 0.900"
+    ]
 
 
 def test_quick_floors_are_the_documented_ones():
@@ -642,6 +651,7 @@ def test_quick_floors_are_the_documented_ones():
     assert METHODS[QUICK_FLOORS.method].label == "NMM"
     assert METHODS[QUICK_FLOORS.method].predict_params == {"predict_physics": "auto"}
     assert QUICK_FLOORS.ablation == "nmm"
+    assert QUICK_FLOORS.score == "r"
     assert (
         METHODS[QUICK_FLOORS.ablation].params(BenchmarkSettings(), {}, "within")["predict_physics"]
         == "none"
