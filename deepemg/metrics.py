@@ -402,6 +402,18 @@ def deep_muscle_r_scorer(muscles: str | Sequence[str] | None = None) -> Sequence
 
 
 # ---------------------------------------------------------------------- benchmark scores
+_MUSCLE_PAIR = """truth, prediction : array-like
+        The muscle's true and predicted EMG, any shape (flattened), the same size; steps where
+        the truth is NaN are left out."""
+"""The parameters of a score of one muscle's flattened EMG, as its docstring gives them."""
+
+
+def _scores_muscle_pair(score):
+    """``score`` with :data:`_MUSCLE_PAIR` in its docstring's ``{muscle_pair}`` (one text)."""
+    score.__doc__ = score.__doc__.replace("{muscle_pair}", _MUSCLE_PAIR)
+    return score
+
+
 def _where_known(truth, prediction) -> tuple[np.ndarray, np.ndarray]:
     """Both flattened to floats, at the steps where the truth is finite."""
     truth, prediction = np.ravel(truth).astype(float), np.ravel(prediction).astype(float)
@@ -409,6 +421,7 @@ def _where_known(truth, prediction) -> tuple[np.ndarray, np.ndarray]:
     return truth[keep], prediction[keep]
 
 
+@_scores_muscle_pair
 def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
     """Pearson r and NRMSE (RMSE over the truth's range) of one muscle, time flattened.
 
@@ -418,9 +431,7 @@ def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
 
     Parameters
     ----------
-    truth, prediction : array-like
-        The muscle's true and predicted EMG, any shape (flattened), the same size; steps where
-        the truth is NaN are left out.
+    {muscle_pair}
 
     Returns
     -------
@@ -443,6 +454,7 @@ def deep_muscle_metrics(truth, prediction) -> tuple[float, float]:
     return r, float(np.sqrt(np.mean((truth - prediction) ** 2)) / np.ptp(truth))
 
 
+@_scores_muscle_pair
 def level_error(truth, prediction) -> float:
     """How far a muscle's mean predicted EMG is from its truth's: ``|ln(mean pred / mean truth)|``.
 
@@ -453,9 +465,7 @@ def level_error(truth, prediction) -> float:
 
     Parameters
     ----------
-    truth, prediction : array-like
-        The muscle's true and predicted EMG, any shape (flattened), the same size; steps where
-        the truth is NaN are left out.
+    {muscle_pair}
 
     Returns
     -------
