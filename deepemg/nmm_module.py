@@ -21,6 +21,10 @@ __all__ = ["DRIVES", "NMMCheckpoint", "NMMLoss", "NMMNet", "NeuralMusculoskeleta
 DRIVES = ("predicted", "measured", "both")
 """What may drive the muscle model in training (:class:`NeuralMusculoskeletalModule`)."""
 PHYSICS_TRAINS = ("all", "parameters")
+
+RATIO_FLOOR = 1e-3
+"""EMG added to both means before their logarithms in :meth:`NMMLoss.synergist` (``ratio``):
+a window whose synergists are silent does not weigh without bound."""
 """What the torque residual trains (:class:`NeuralMusculoskeletalModule`)."""
 
 
@@ -305,19 +309,21 @@ class NeuralMusculoskeletalModule(nn.Module):
 
 
 class NMMLoss(nn.Module):
-    """The NMM's training loss: a weighted sum of six terms.
+    """The NMM's training loss: a weighted sum of seven terms.
 
     ``data_weight`` x the MSE of the EMG on the measured channels (NaN targets are left out)
     + ``physics_weight`` x the squared torque residual against inverse dynamics, divided by
     ``torque_scale`` (N·m) + ``effort_weight`` x the mean squared EMG of the never-measured
     muscles + ``smoothness_weight`` x the mean squared step-to-step change of the EMG +
-    ``synergy_weight`` x :meth:`synergy` + ``synergist_weight`` x :meth:`synergist`.
+    ``synergy_weight`` x :meth:`synergy` + ``synergist_weight`` x :meth:`synergist` of the
+    network's EMG + ``synergist_level_weight`` x :meth:`synergist` (``ratio=True``) of the
+    levelled EMG that drove the muscles, where the module has one (its third output).
 
     The target is a dict: ``emg`` ``(B, T, M)`` (NaN where not measured) and ``torque``
     ``(B, T)``, the inverse-dynamics torque (N·m). The predicted torque may be ``(B, T)`` or,
     for two drives, ``(2, B, T)`` (the mean over both). The first ``burn_in`` steps of each
     window are left out of the torque term (activation dynamics start from a steady state
-    there). The six terms of the last call are kept in ``terms``.
+    there). The seven terms of the last call are kept in ``terms``.
 
     Examples
     --------
@@ -343,10 +349,12 @@ class NMMLoss(nn.Module):
         synergist_weight=0.0,
         synergists=None,
         synergist_offset=0.0,
+        synergist_level_weight=0.0,
     ) -> None:
         super().__init__()
         self.synergy_weight = synergy_weight
         self.synergist_weight = synergist_weight
+        self.synergist_level_weight = synergist_level_weight
         self.synergist_offset = float(synergist_offset)
         self.synergists = {int(u): [int(j) for j in g] for u, g in dict(synergists or {}).items()}
         self.ridge = float(ridge)
@@ -364,7 +372,7 @@ class NMMLoss(nn.Module):
 
         A third output (the levelled EMG that drove the muscles,
         :class:`NeuralMusculoskeletalModule`) adds its unmeasured muscles' mean square to the
-        effort term.
+        effort term and is what the synergist level term holds to the synergists.
         """
         emg, torque, *levelled = y_pred
         target, tau_id = y_true["emg"], y_true["torque"]
@@ -380,6 +388,11 @@ class NMMLoss(nn.Module):
         smoothness = (torch.diff(emg, dim=1) ** 2).mean()
         synergy = self.synergy(emg, target)
         synergist = self.synergist(emg, target)
+        synergist_level = (
+            self.synergist(levelled[0].to(emg.dtype), target, ratio=True)
+            if levelled
+            else emg.sum() * 0
+        )
         self.terms = {
             "data_loss": data,
             "physics_loss": physics,
@@ -387,6 +400,7 @@ class NMMLoss(nn.Module):
             "smoothness_loss": smoothness,
             "synergy_loss": synergy,
             "synergist_loss": synergist,
+            "synergist_level_loss": synergist_level,
         }
         return (
             self.data_weight * data
@@ -395,9 +409,10 @@ class NMMLoss(nn.Module):
             + self.smoothness_weight * smoothness
             + self.synergy_weight * synergy
             + self.synergist_weight * synergist
+            + self.synergist_level_weight * synergist_level
         )
 
-    def synergist(self, emg, target):
+    def synergist(self, emg, target, ratio: bool = False):
         """Squared gap between a muscle's mean EMG and its measured synergists' mean EMG.
 
         For each muscle without EMG with synergists in ``synergists`` (the measured muscles
@@ -410,6 +425,11 @@ class NMMLoss(nn.Module):
         level the torque cannot: the co-contraction of a deep antagonist, and the share of a
         deep agonist (muscles of one action share their neural drive; CEINMS gives an
         unmeasured muscle a measured synergist's excitation). 0 without such muscles.
+
+        ``ratio=True``: the gap of the means' logarithms, ``(ln(mean_t e_u + ε) -
+        ln(level + ε))²`` with ε = :data:`RATIO_FLOOR`, which holds a muscle at 0.04 as firmly
+        as one at 0.4 (the term ``synergist_level_weight`` puts on the EMG with the subjects'
+        level, the level the torque trains).
         """
         gaps = []
         for muscle, group in self.synergists.items():
@@ -419,7 +439,11 @@ class NMMLoss(nn.Module):
             if self.synergist_offset:
                 level = torch.logit(level.clamp(1e-4, 1 - 1e-4)) + self.synergist_offset
                 level = torch.sigmoid(level)
-            gap = (emg[..., muscle].mean(dim=1) - level) ** 2
+            mean = emg[..., muscle].mean(dim=1)
+            if ratio:
+                gap = (torch.log(mean + RATIO_FLOOR) - torch.log(level + RATIO_FLOOR)) ** 2
+            else:
+                gap = (mean - level) ** 2
             gaps.append((gap * complete).sum() / complete.sum().clamp(min=1))
         return torch.stack(gaps).mean() if gaps else emg.sum() * 0
 

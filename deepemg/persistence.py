@@ -1132,6 +1132,7 @@ def _read_params(header: dict, where: str, version: int, device) -> dict:
     params.setdefault("muscle_law", "rigid_tendon_degroote_fregly")
     # written before the synergist term (deepemg < 0.6): a warm fit goes on without it
     params.setdefault("synergist_weight", 0.0)
+    params.setdefault("synergist_level_weight", 0.0)  # and before its level term (< 0.6)
     if params.get("callbacks") is not None:
         raise ValueError(
             f"{where}: setting 'callbacks' is invalid: a model file holds no callbacks (save "

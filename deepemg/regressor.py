@@ -23,6 +23,7 @@ from .nmm_module import DRIVES
 from .persistence import ModelFileMixin, save_checkpoint
 from .threads import with_own_threads
 from .training import (
+    SYNERGIST_LEVEL_WEIGHT,
     SYNERGIST_WEIGHT,
     build_module,
     build_net,
@@ -71,6 +72,7 @@ _CONSTRAINTS: dict = {
     "smoothness_weight": [Interval(Real, 0, None, closed="left")],
     "synergy_weight": [Interval(Real, 0, None, closed="left")],
     "synergist_weight": [Interval(Real, 0, None, closed="left")],
+    "synergist_level_weight": [Interval(Real, 0, None, closed="left")],
     "prior_weight": [Interval(Real, 0, None, closed="left")],
     "deep_start": [Real],
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -520,6 +522,13 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         level the torque cannot set (a deep antagonist's co-contraction, a deep agonist's
         share); 0 leaves it to the effort term (deepemg < 0.6; docs/nmm.md, "The deep
         muscles' level").
+    synergist_level_weight : float, default=0.01
+        Weight of the same gap, of the means' logarithms, for the EMG with each subject's
+        level (the level the torque trains, where the torque trains the subject parameters):
+        without it the torque and the effort term set that level, and the correction starts
+        from it (the brachialis came out at 0.7 of its truth, a deep antagonist at 0.3-1.5);
+        small, so that the torque still moves it where its muscle model can tell (docs/nmm.md,
+        "The deep muscles' synergists"). 0: deepemg before it.
     deep_start : float, default=0.0
         Logits added to the network's initial output for the muscles without EMG in fit (0:
         they start near EMG 0.5), and to the level the synergist term holds them to (their
@@ -649,6 +658,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         smoothness_weight=0.0,
         synergy_weight=1.0,
         synergist_weight=SYNERGIST_WEIGHT,
+        synergist_level_weight=SYNERGIST_LEVEL_WEIGHT,
         prior_weight=1e-3,
         deep_start=0.0,
         max_epochs=30,
@@ -694,6 +704,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         self.smoothness_weight = smoothness_weight
         self.synergy_weight = synergy_weight
         self.synergist_weight = synergist_weight
+        self.synergist_level_weight = synergist_level_weight
         self.prior_weight = prior_weight
         self.deep_start = deep_start
         self.max_epochs = max_epochs

@@ -36,6 +36,7 @@ from .windows import to_windows, window_starts
 
 __all__ = [
     "OWN_CALLBACKS",
+    "SYNERGIST_LEVEL_WEIGHT",
     "SYNERGIST_WEIGHT",
     "TERMS",
     "build_module",
@@ -56,6 +57,10 @@ __all__ = [
 SYNERGIST_WEIGHT = 3.0
 """:class:`~deepemg.NMMRegressor`'s default ``synergist_weight`` (docs/nmm.md)."""
 
+SYNERGIST_LEVEL_WEIGHT = 0.01
+""":class:`~deepemg.NMMRegressor`'s default ``synergist_level_weight`` (docs/nmm.md; chosen
+from 0.01, 0.03, 0.3, 1 and 3 in docs/results/synergist_level.txt)."""
+
 TERMS = (
     "data_loss",
     "physics_loss",
@@ -63,6 +68,7 @@ TERMS = (
     "smoothness_loss",
     "synergy_loss",
     "synergist_loss",
+    "synergist_level_loss",
     "prior_loss",
 )
 """The loss terms each epoch logs (``train_<term>``, ``valid_<term>``)."""
@@ -353,6 +359,7 @@ def criterion_params(
         synergist_weight=params["synergist_weight"],
         synergists=dict(groups or {}),
         synergist_offset=float(params.get("deep_start", 0.0)),
+        synergist_level_weight=params.get("synergist_level_weight", 0.0),
         torque_scale=torque_scale,
         burn_in=burn_in(params),
         unmeasured=list(unmeasured),
@@ -620,6 +627,10 @@ def personalize_subjects(
             ),
             unmeasured=fitted.levelled,
             synergy_weight=0.0,
+            # the new subjects' deep levels held to their synergists as in the fit
+            synergist_level_weight=float(params.get("synergist_level_weight", 0.0)),
+            synergists=synergists(fitted.physics, fitted.levelled),
+            synergist_offset=float(params.get("deep_start", 0.0)),
             torque_scale=torque_scale,
             burn_in=burn_in(params),
         )

@@ -186,6 +186,7 @@ def _history(net) -> list[dict]:
         "effort": "train_effort_loss",
         "synergy": "train_synergy_loss",
         "synergist": "train_synergist_loss",
+        "synergist_level": "train_synergist_level_loss",
         "loss": "train_loss",
     }
     return [

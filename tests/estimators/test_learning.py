@@ -7,6 +7,8 @@ frozen subject parameters turn one of them red.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -372,3 +374,39 @@ def test_the_synergist_term_sets_a_deep_antagonists_co_contraction(elbow):
     assert 1 / 1.5 < ratios[3.0] < 1.5, ratios
     assert ratios[0.0] > 3, ratios
     assert model.history_[-1, "train_synergist_loss"] < 1e-3
+
+
+def test_the_synergist_level_term_holds_the_torque_trained_level(elbow):
+    """The EMG level the torque trains (``predict_physics="level"``) of a hidden deep
+    antagonist: left to the torque and the effort it drops below its truth (the torque cannot
+    tell co-contraction); the synergist level term holds it at its surface heads' level."""
+    X, y, truth = _physics_truth_data(elbow, 16, seed=0)
+    y[..., 6] = np.nan  # TRImed, never measured
+    gaps, losses = {}, {}
+    for weight in (0.0, 1.0):
+        model = NMMRegressor(
+            max_epochs=20, random_state=0, synergist_level_weight=weight, **SMALL
+        ).fit(X, y)
+        predicted = model.predict(X, predict_physics="level")
+        gaps[weight] = abs(np.log(predicted[..., 6].mean() / truth[..., 6].mean()))
+        losses[weight] = model.history_[-1, "train_synergist_level_loss"]
+    # measured |ln ratio| 0.29 (0.75x) against 0.08 (0.93x); losses 0.113 against 0.059
+    assert gaps[1.0] < 0.15 < 0.2 < gaps[0.0], gaps
+    assert losses[1.0] < 0.7 * losses[0.0], losses
+
+
+def test_personalize_holds_a_new_subjects_deep_level_to_its_synergists(elbow):
+    """``personalize`` fits a new subject's deep levels by the same terms as ``fit``: with the
+    synergist level term its hidden antagonist's level stays at its surface heads'."""
+    X, y, _ = _physics_truth_data(elbow, 16, seed=0)
+    X_new, y_new, truth = _physics_truth_data(elbow, 6, seed=1)
+    y[..., 6] = y_new[..., 6] = np.nan  # TRImed, never measured
+    fitted = NMMRegressor(max_epochs=20, random_state=0, synergist_level_weight=1.0, **SMALL)
+    fitted.fit(X, y)
+    ids, gaps = np.full(len(X_new), "new"), {}
+    for weight in (0.0, 1.0):
+        model = copy.deepcopy(fitted).set_params(synergist_level_weight=weight)
+        model.personalize(X_new, y_new, subject_ids=ids)
+        predicted = model.predict(X_new, subject_ids=ids, predict_physics="level")
+        gaps[weight] = abs(np.log(predicted[..., 6].mean() / truth[..., 6].mean()))
+    assert gaps[1.0] < 0.15 < 0.2 < gaps[0.0], gaps

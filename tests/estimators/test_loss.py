@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepemg.nmm_module import NMMLoss
+from deepemg.nmm_module import RATIO_FLOOR, NMMLoss
 
 
 def _target(surface, n_muscles, unmeasured):
@@ -66,6 +66,31 @@ def test_synergist_term_is_the_squared_gap_of_window_means():
     shifted = 1 / (1 + (0.8 / 0.2) / 3.0)  # sigmoid(logit(0.2) + ln 3) = 3/7
     expected = ((0.5 - shifted) ** 2 + (0.2 - shifted) ** 2) / 2
     assert float(offset.synergist(emg, y["emg"])) == pytest.approx(expected)
+
+
+def test_synergist_level_term_is_the_squared_gap_of_log_means_of_the_levelled_emg():
+    """The third output (the EMG with the subjects' level) against the synergists' mean 0.2,
+    in log ratio: a muscle at half its synergists' level costs ln(2)², at twice it the same."""
+    surface = torch.zeros(2, 40, 3, dtype=torch.float64)
+    surface[..., 0], surface[..., 1] = 0.1, 0.3  # synergists' mean 0.2
+    y = _target(surface, 4, [3])
+    emg = torch.full((2, 40, 4), 0.2, dtype=torch.float64)  # the network's own: no gap
+    levelled = emg.clone()
+    levelled[0, :, 3], levelled[1, :, 3] = 0.1, 0.4
+    settings = dict(unmeasured=[3], effort_weight=0.0, synergy_weight=0.0)
+    settings.update(synergist_weight=2.0, synergists={3: [0, 1]})
+    without = float(NMMLoss(**settings)((emg, y["torque"], levelled), y))
+    loss = NMMLoss(**settings, synergist_level_weight=0.5)
+    total = float(loss((emg, y["torque"], levelled), y))
+    eps = RATIO_FLOOR
+    gaps = [np.log((0.1 + eps) / (0.2 + eps)) ** 2, np.log((0.4 + eps) / (0.2 + eps)) ** 2]
+    assert float(loss.terms["synergist_loss"]) == pytest.approx(0.0)
+    assert float(loss.terms["synergist_level_loss"]) == pytest.approx(np.mean(gaps))
+    assert total - without == pytest.approx(0.5 * np.mean(gaps))
+    assert gaps[0] == pytest.approx(gaps[1], rel=0.02)  # half and twice weigh alike
+    # without a levelled output the term is 0
+    loss((emg, y["torque"]), y)
+    assert float(loss.terms["synergist_level_loss"]) == 0.0
 
 
 def test_two_drives_average_their_torque_residuals():
