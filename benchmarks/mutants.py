@@ -164,6 +164,27 @@ MUTANTS = {
         "+ 0.0 * synergist",
         ["tests/estimators/test_learning.py", "-k", "synergist"],
     ),
+    "no-synergist-level": (
+        "the synergist level term is dropped from the loss (the torque-trained level left alone)",
+        "deepemg/nmm_module.py",
+        "+ self.synergist_level_weight * synergist_level",
+        "+ 0.0 * synergist_level",
+        ["tests/estimators/test_learning.py", "-k", "synergist_level"],
+    ),
+    "synergist-level-absolute": (
+        "the synergist level gap taken in EMG units, not in log ratio",
+        "deepemg/nmm_module.py",
+        "            if ratio:\n",
+        "            if False:\n",
+        ["tests/estimators/test_loss.py", "-k", "synergist_level"],
+    ),
+    "personalize-without-synergists": (
+        "personalize fits a new subject's deep level without the synergist level term",
+        "deepemg/training.py",
+        'synergist_level_weight=float(params.get("synergist_level_weight", 0.0)),',
+        "synergist_level_weight=0.0,",
+        ["tests/estimators/test_learning.py", "-k", "personalize_holds"],
+    ),
     "stale-curves": (
         "the Millard curves are reused whatever their parameters (the cache keyed by dtype only)",
         "deepemg/physics/millard.py",
