@@ -338,10 +338,15 @@ network EMG, one network with a torque channel equals the offline correction to 
 (bit for bit, measured)."""
 
 
-MEMBERS_OFFLINE_ATOL = 5e-3
-"""The ensemble test's streamed mean against the offline one: 4.7e-3 on 4 % of the samples
-(measured) since the synergist term changed its members' networks; the stream equals the
-reference computed from its own network EMG within :data:`OFFLINE_ATOL` there."""
+MEMBERS_OFFLINE_ATOL = 2.5e-2
+"""The ensemble test's streamed mean against the offline one, on every sample: a span whose
+Gauss-Newton step choice flips on rounding moves as a whole (measured: 1.9e-2 at most, 12 % of
+the samples beyond :data:`OFFLINE_ATOL`, since the synergist level term changed the members'
+fits; 4.7e-3 on 4 % before it). The stream equals the reference computed from its own network
+EMG within :data:`OFFLINE_ATOL` there, which is the test's sharp check."""
+
+MEMBERS_WITHIN_OFFLINE_ATOL = 0.85
+"""The share of that test's samples within :data:`OFFLINE_ATOL` of offline (measured 0.88)."""
 
 
 def stream_priors(predictor) -> list[np.ndarray]:
@@ -403,6 +408,8 @@ def test_ensemble_streams_the_mean_of_its_members(data, ensemble):
         priors = stream_priors(predictor)
         expected = span_reference(ensemble.estimators_, X, priors=priors)
         np.testing.assert_allclose(emg, expected, rtol=0, atol=OFFLINE_ATOL)  # one batch
+        gap = np.abs(emg - offline)  # a span whose step choice flipped moves as a whole
+        assert (gap <= OFFLINE_ATOL).mean() >= MEMBERS_WITHIN_OFFLINE_ATOL, (gap <= 1e-3).mean()
         np.testing.assert_allclose(emg, offline, rtol=0, atol=MEMBERS_OFFLINE_ATOL)
     # each member's own correction: not the first member's alone
     alone = span_reference(ensemble.estimators_[:1], X, priors=priors[:1])
