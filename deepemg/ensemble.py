@@ -119,7 +119,7 @@ class NMMEnsemble(ModelFileMixin, RegressorMixin, BaseEstimator):
         Networks in the ensemble (at least 2).
     deep_start_spread : float, default=0.35
         The members' ``deep_start`` (where the network's output for the muscles without EMG
-        starts, and how far from their synergists' level the synergist term holds it, in
+        starts, and how far from their synergists' level the synergist terms hold it, in
         logits) spread evenly over the template's ± this: neither the torque (co-contraction)
         nor the synergists (a deep muscle's own share) pin that level, so members that start
         and are held apart show it in their spread (docs/uncertainty.md). 0: every member

@@ -531,7 +531,7 @@ class NMMRegressor(ModelFileMixin, MusculoskeletalEstimator, RegressorMixin, Bas
         "The deep muscles' synergists"). 0: deepemg before it.
     deep_start : float, default=0.0
         Logits added to the network's initial output for the muscles without EMG in fit (0:
-        they start near EMG 0.5), and to the level the synergist term holds them to (their
+        they start near EMG 0.5), and to the level the synergist terms hold them to (their
         synergists' mean EMG). Where the torque does not pin their level (co-contraction),
         it stays near its start (docs/results/deep_level.txt); :class:`~deepemg.NMMEnsemble`
         spreads it over its members so that their spread shows it.
