@@ -185,6 +185,13 @@ MUTANTS = {
         "synergist_level_weight=0.0,",
         ["tests/estimators/test_learning.py", "-k", "personalize_holds"],
     ),
+    "old-file-new-terms": (
+        "a model file from before the synergist level term is loaded with today's default",
+        "deepemg/persistence.py",
+        '    params.setdefault("synergist_level_weight", 0.0)  # and before its level term (< 0.6)',
+        "    pass",
+        ["tests/estimators/test_persistence_hostile.py", "-k", "synergist_terms"],
+    ),
     "stale-curves": (
         "the Millard curves are reused whatever their parameters (the cache keyed by dtype only)",
         "deepemg/physics/millard.py",

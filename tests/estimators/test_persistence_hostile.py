@@ -714,3 +714,18 @@ def test_a_model_saved_for_cuda_loads_on_the_cpu(saved, data, tmp_path):
     np.testing.assert_array_equal(loaded.predict(data.X[:1]), reference.predict(data.X[:1]))
     with pytest.raises(ValueError, match="device"):
         NMMRegressor.load(saved, device="bogus")
+
+
+def test_a_file_from_before_the_synergist_terms_loads_without_them(fitted, saved, data, tmp_path):
+    """A file without the synergist settings was fitted without those terms: a warm fit of it
+    goes on without them (0), not with today's defaults."""
+
+    def before(header):
+        header["params"].pop("synergist_weight")
+        header["params"].pop("synergist_level_weight")
+
+    loaded = load_model(edited(saved, tmp_path / "old.deepemg", before))
+    assert loaded.synergist_weight == 0.0
+    assert loaded.synergist_level_weight == 0.0
+    assert NMMRegressor().synergist_level_weight > 0  # not the default's
+    np.testing.assert_array_equal(loaded.predict(data.X[:2]), fitted.predict(data.X[:2]))
